@@ -1,0 +1,37 @@
+# metasrv: `make run` starts one node on built-in defaults, `make test` runs
+# every test. Needs only Go.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin
+
+.PHONY: all build run cluster test test-short vet proto clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/databend-meta ./cmd/databend-meta
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/databend-metactl ./cmd/databend-metactl
+
+# One node on built-in defaults: data under ./.databend, gRPC on 127.0.0.1:9191.
+run: build
+	$(BIN)/databend-meta --single
+
+# The deploy guide's 3-node cluster from examples/, in the foreground;
+# Ctrl-C stops all three.
+cluster: build
+	./scripts/cluster.sh $(BIN)/databend-meta examples/metasrv-1.toml examples/metasrv-2.toml examples/metasrv-3.toml
+
+vet:
+	$(GO) vet ./...
+
+test: build vet
+	$(GO) test -race -timeout 12m ./...
+
+# Regenerate api/*/*.pb.go (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
+proto:
+	cd api && $(GO) generate .
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,33 @@
+package client
+
+import "errors"
+
+// Errors returned by the client, wrapped with the operation, the endpoint and
+// the underlying cause; test for them with errors.Is. A gRPC status returned by
+// a server stays reachable through the wrapping: status.Code(err) and
+// status.FromError(err) still report it.
+var (
+	// ErrNoEndpoints: Config.Endpoints is empty.
+	ErrNoEndpoints = errors.New("no endpoints given: set at least one host:port of a metasrv grpc_api_address")
+
+	// ErrInvalidEndpoint: an endpoint is not host:port with a numeric port.
+	ErrInvalidEndpoint = errors.New("invalid endpoint")
+
+	// ErrInvalidArgument: a request the client refuses to send (an empty
+	// key, a negative TTL, both TTL and ExpireAtMs, a value on a delete).
+	ErrInvalidArgument = errors.New("invalid argument")
+
+	// ErrClosed: the Client was closed.
+	ErrClosed = errors.New("client is closed")
+
+	// ErrUnavailable: no endpoint answered; every one was down or refused
+	// the request with codes.Unavailable until the retries ran out.
+	ErrUnavailable = errors.New("no metasrv endpoint available")
+
+	// ErrMaybeApplied: a write reached a server and then failed without an
+	// answer (the connection broke, the server said Unavailable, or the
+	// context ended while it was in flight). It may or may not have been
+	// applied; the client does not retry it on its own because a second
+	// copy could apply twice. Read the key to find out, then decide.
+	ErrMaybeApplied = errors.New("write may or may not have been applied")
+)

@@ -1,0 +1,243 @@
+// Command databend-meta runs one metasrv node. See the README and
+// docs/ARCHITECTURE.md. main only wires the packages together, in start-up
+// order; it is the only place that exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/admin"
+	"github.com/metasrv/metasrv/internal/config"
+	"github.com/metasrv/metasrv/internal/grpcapi"
+	"github.com/metasrv/metasrv/internal/logging"
+	"github.com/metasrv/metasrv/internal/server"
+	"github.com/metasrv/metasrv/internal/storage"
+	"github.com/metasrv/metasrv/internal/transport"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run starts the node and blocks until it stops; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "databend-meta: %v\n", err)
+		return 1
+	}
+	cfg, opts, err := config.Load(args)
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		return 0
+	case err != nil:
+		return fail(err)
+	case opts.Version:
+		fmt.Fprintf(stdout, "databend-meta %s\n", version)
+		return 0
+	case opts.Cmd == "show-config":
+		fmt.Fprint(stdout, cfg.TOML())
+		return 0
+	case opts.LeaveID != 0:
+		return leave(cfg, opts, stdout, fail)
+	}
+
+	lg, logFile, err := logging.Open(cfg.LogDir, cfg.LogLevel, stderr)
+	if err != nil {
+		return fail(err)
+	}
+	defer logFile.Close()
+
+	// Bind every port before touching raft_dir, so a port in use refuses
+	// to start with the data untouched.
+	lns, err := listenAll(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer lns.close()
+
+	st, err := storage.Open(cfg.Raft.RaftDir, cfg.Raft.ID, cfg.Raft.ClusterName, lg)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+
+	tick := cfg.HeartbeatInterval() / 2
+	srv, err := server.New(server.Config{
+		ID:                    cfg.Raft.ID,
+		ClusterName:           cfg.Raft.ClusterName,
+		Version:               version,
+		RaftAddress:           cfg.RaftAdvertiseAddr(),
+		GrpcAddress:           cfg.GrpcAdvertiseAddr(),
+		TickInterval:          tick,
+		HeartbeatTick:         2,
+		ElectionTick:          10,
+		SnapshotLogsSinceLast: cfg.Raft.SnapshotLogsSinceLast,
+		MaxAppliedLogToKeep:   cfg.Raft.MaxAppliedLogToKeep,
+		Single:                cfg.Raft.Single,
+		Join:                  cfg.Raft.Join,
+		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
+		Logger:                lg,
+	}, st)
+	if err != nil {
+		return fail(err)
+	}
+
+	tr := transport.NewGRPC(transport.GRPCConfig{
+		ID:            cfg.Raft.ID,
+		ClusterName:   cfg.Raft.ClusterName,
+		AdvertiseAddr: cfg.RaftAdvertiseAddr(),
+		Logger:        lg,
+	}, srv)
+	defer tr.Stop()
+
+	msgSize := grpc.MaxRecvMsgSize(cfg.GrpcAPIMaxMessageSize)
+	raftGRPC := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))
+	go serve(lg, "raft", func() error { return raftGRPC.Serve(lns.raft) })
+	defer raftGRPC.Stop()
+
+	joinC, err := srv.Start(tr)
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.Stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+
+	publicGRPC := grpc.NewServer(msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize))
+	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize)))
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
+	reflection.Register(publicGRPC)
+	go serve(lg, "grpc", func() error { return publicGRPC.Serve(lns.grpc) })
+
+	adminHTTP := &http.Server{Handler: admin.Handler(srv, metricsHandler), ReadHeaderTimeout: 10 * time.Second}
+	go serve(lg, "admin", func() error { return adminHTTP.Serve(lns.admin) })
+	defer adminHTTP.Close()
+	metricHTTP := &http.Server{Handler: metricsMux(metricsHandler), ReadHeaderTimeout: 10 * time.Second}
+	go serve(lg, "metrics", func() error { return metricHTTP.Serve(lns.metric) })
+	defer metricHTTP.Close()
+
+	lg.Info("databend-meta started", "id", cfg.Raft.ID, "version", version,
+		"grpc", lns.grpc.Addr().String(), "raft", lns.raft.Addr().String(),
+		"admin", lns.admin.Addr().String(), "metrics", lns.metric.Addr().String(),
+		"raft_dir", cfg.Raft.RaftDir)
+
+	sigC := make(chan os.Signal, 1)
+	signal.Notify(sigC, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigC)
+	for {
+		select {
+		case err := <-joinC:
+			if err != nil {
+				lg.Error("could not join the cluster", "err", err)
+				return fail(err)
+			}
+		case sig := <-sigC:
+			lg.Info("shutting down", "signal", sig.String())
+			healthSrv.Shutdown()
+			stopGRPC(publicGRPC, 5*time.Second)
+			return 0
+		case <-srv.Done():
+			if err := srv.Err(); err != nil {
+				return fail(fmt.Errorf("node stopped: %w", err))
+			}
+			return 0
+		}
+	}
+}
+
+// leave asks the cluster to remove a node and exits.
+func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(error) int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.WaitLeaderTimeout())
+	defer cancel()
+	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID)
+	if err != nil {
+		return fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
+	}
+	fmt.Fprintf(stdout, "node %d removed; members now:", opts.LeaveID)
+	for _, n := range nodes {
+		fmt.Fprintf(stdout, " %d(%s)", n.GetId(), n.GetRaftAddress())
+	}
+	fmt.Fprintln(stdout)
+	return 0
+}
+
+func serve(lg *slog.Logger, name string, f func() error) {
+	if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+		lg.Error("server stopped", "server", name, "err", err)
+	}
+}
+
+func stopGRPC(s *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.Stop()
+	}
+}
+
+func metricsMux(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	return mux
+}
+
+// listeners holds every port this node serves.
+type listeners struct{ raft, grpc, admin, metric net.Listener }
+
+func listenAll(cfg config.Config) (*listeners, error) {
+	l := &listeners{}
+	for _, p := range []struct {
+		key, addr string
+		dst       *net.Listener
+	}{
+		{"raft_config.raft_listen_host:raft_api_port", cfg.RaftListenAddr(), &l.raft},
+		{"grpc_api_address", cfg.GrpcAPIAddress, &l.grpc},
+		{"admin_api_address", cfg.AdminAPIAddress, &l.admin},
+		{"metric_api_address", cfg.MetricAPIAddress, &l.metric},
+	} {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			l.close()
+			return nil, fmt.Errorf("cannot listen on %s = %s: %v; is another process using the port? choose a free port", p.key, p.addr, err)
+		}
+		*p.dst = ln
+	}
+	return l, nil
+}
+
+func (l *listeners) close() {
+	for _, ln := range []net.Listener{l.raft, l.grpc, l.admin, l.metric} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}

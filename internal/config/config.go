@@ -1,0 +1,213 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the configuration of one databend-meta node. The TOML keys are
+// the same as databend-meta's; every key can also be given as a flag (see
+// Load). The zero value is not usable: start from Default.
+type Config struct {
+	// LogDir is the directory log files are written to.
+	// Default "./.databend/logs".
+	LogDir string `toml:"log_dir"`
+
+	// LogLevel is the lowest level logged: DEBUG, INFO, WARN or ERROR,
+	// case-insensitive. Default "INFO"; DEBUG logs every raft message and is
+	// meant for debugging only.
+	LogLevel string `toml:"log_level"`
+
+	// AdminAPIAddress is the host:port the admin HTTP API (cluster status)
+	// listens on. Default "127.0.0.1:28002". Port 0 picks a free port.
+	AdminAPIAddress string `toml:"admin_api_address"`
+
+	// GrpcAPIAddress is the host:port the public gRPC API, used by
+	// applications to read and write metadata, listens on.
+	// Default "127.0.0.1:9191". Port 0 picks a free port.
+	GrpcAPIAddress string `toml:"grpc_api_address"`
+
+	// GrpcAPIAdvertiseHost is the host clients are told to use to reach the
+	// gRPC API; the port is the one of GrpcAPIAddress. Default "": derived
+	// from GrpcAPIAddress (see GrpcAdvertiseAddr). Set it when the node
+	// listens on 0.0.0.0 behind a name or address clients must use.
+	GrpcAPIAdvertiseHost string `toml:"grpc_api_advertise_host"`
+
+	// MetricAPIAddress is the host:port the Prometheus metrics endpoint
+	// listens on. Default "127.0.0.1:28001". Port 0 picks a free port.
+	MetricAPIAddress string `toml:"metric_api_address"`
+
+	// GrpcAPIMaxMessageSize is the largest gRPC message, in bytes, the node
+	// sends or receives. Default 32 MiB (33554432); at most 2^31-1. Raise it
+	// only if single values or transactions are that large.
+	GrpcAPIMaxMessageSize uint64 `toml:"grpc_api_max_message_size"`
+
+	// Raft is the [raft_config] table.
+	Raft RaftConfig `toml:"raft_config"`
+}
+
+// RaftConfig is the [raft_config] table: this node's identity, raft
+// storage, the raft port and how the node forms or joins a cluster.
+type RaftConfig struct {
+	// ID is this node's raft id, unique in the cluster and never reused.
+	// Default 1; 0 is invalid.
+	ID uint64 `toml:"id"`
+
+	// RaftDir is the directory holding the raft log, snapshots and lock
+	// file. Default "./.databend/meta". Put it on a local disk with a
+	// working fsync; one directory per node.
+	RaftDir string `toml:"raft_dir"`
+
+	// RaftAPIPort is the port of the internal raft API (peer traffic and
+	// join/leave), 1..65535. Default 28004. Applications never use it.
+	RaftAPIPort uint32 `toml:"raft_api_port"`
+
+	// RaftListenHost is the host the raft API listens on.
+	// Default "127.0.0.1"; use "0.0.0.0" to listen on every interface.
+	RaftListenHost string `toml:"raft_listen_host"`
+
+	// RaftAdvertiseHost is the host other nodes use to reach this node's
+	// raft API. Default "localhost". In a multi-machine cluster set it to a
+	// name or address the other machines can reach.
+	RaftAdvertiseHost string `toml:"raft_advertise_host"`
+
+	// Single starts a new one-node cluster if raft_dir holds no data;
+	// ignored on restart. Default false. Set it on the first node only;
+	// it cannot be combined with Join.
+	Single bool `toml:"single"`
+
+	// Join lists raft addresses ("host:port") of nodes of the cluster to
+	// join if raft_dir holds no data; ignored on restart. Default empty.
+	// Must not list this node's own address.
+	Join []string `toml:"join"`
+
+	// ClusterName names the cluster; it is stored with the raft log.
+	// Default "foo_cluster".
+	ClusterName string `toml:"cluster_name"`
+
+	// HeartbeatIntervalMs is the leader's heartbeat interval in
+	// milliseconds; at least 10. Default 300. The election timeout is
+	// derived: 5x the heartbeat, randomized by raft up to 10x. Raise it on
+	// slow networks or disks, lower it for faster fail-over.
+	HeartbeatIntervalMs uint64 `toml:"heartbeat_interval"`
+
+	// SnapshotLogsSinceLast is how many log entries are applied after the
+	// last snapshot before a new one is taken; at least 1. Default 1024.
+	SnapshotLogsSinceLast uint64 `toml:"snapshot_logs_since_last"`
+
+	// MaxAppliedLogToKeep is how many applied log entries are kept after a
+	// snapshot, so that slightly lagging followers catch up from the log
+	// instead of a snapshot. Default 1000.
+	MaxAppliedLogToKeep uint64 `toml:"max_applied_log_to_keep"`
+
+	// WaitLeaderTimeoutMs is how long, in milliseconds, start-up waits for
+	// a leader (and for a join to succeed) before giving up. Default 70000.
+	WaitLeaderTimeoutMs uint64 `toml:"wait_leader_timeout"`
+}
+
+// Default returns the configuration used for every key that neither the
+// config file nor a flag sets.
+func Default() Config {
+	return Config{
+		LogDir:                "./.databend/logs",
+		LogLevel:              "INFO",
+		AdminAPIAddress:       "127.0.0.1:28002",
+		GrpcAPIAddress:        "127.0.0.1:9191",
+		GrpcAPIAdvertiseHost:  "",
+		MetricAPIAddress:      "127.0.0.1:28001",
+		GrpcAPIMaxMessageSize: 32 << 20,
+		Raft: RaftConfig{
+			ID:                    1,
+			RaftDir:               "./.databend/meta",
+			RaftAPIPort:           28004,
+			RaftListenHost:        "127.0.0.1",
+			RaftAdvertiseHost:     "localhost",
+			Single:                false,
+			Join:                  nil,
+			ClusterName:           "foo_cluster",
+			HeartbeatIntervalMs:   300,
+			SnapshotLogsSinceLast: 1024,
+			MaxAppliedLogToKeep:   1000,
+			WaitLeaderTimeoutMs:   70000,
+		},
+	}
+}
+
+// RaftListenAddr returns the address the raft API listens on:
+// raft_listen_host:raft_api_port.
+func (c *Config) RaftListenAddr() string {
+	return net.JoinHostPort(c.Raft.RaftListenHost, c.raftPort())
+}
+
+// RaftAdvertiseAddr returns the address other nodes use to reach this
+// node's raft API: raft_advertise_host:raft_api_port.
+func (c *Config) RaftAdvertiseAddr() string {
+	return net.JoinHostPort(c.Raft.RaftAdvertiseHost, c.raftPort())
+}
+
+// GrpcAdvertiseAddr returns the address clients are told to use for the
+// gRPC API: grpc_api_advertise_host with the port of grpc_api_address if
+// the host is set; otherwise grpc_api_address, with an unspecified host
+// (empty, 0.0.0.0 or ::) replaced by raft_advertise_host.
+//
+// If grpc_api_address has port 0, the returned port is 0 too: the caller
+// must use the port the listener actually got.
+func (c *Config) GrpcAdvertiseAddr() string {
+	host, port, err := net.SplitHostPort(c.GrpcAPIAddress)
+	if err != nil {
+		return c.GrpcAPIAddress // Validate rejects this.
+	}
+	switch {
+	case c.GrpcAPIAdvertiseHost != "":
+		host = c.GrpcAPIAdvertiseHost
+	case isUnspecifiedHost(host):
+		host = c.Raft.RaftAdvertiseHost
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// HeartbeatInterval returns heartbeat_interval as a duration.
+func (c *Config) HeartbeatInterval() time.Duration {
+	return time.Duration(c.Raft.HeartbeatIntervalMs) * time.Millisecond
+}
+
+// ElectionTimeout returns the base election timeout, 5x the heartbeat
+// interval; raft randomizes the actual timeout between 1x and 2x of it.
+func (c *Config) ElectionTimeout() time.Duration {
+	return ElectionTicks * c.HeartbeatInterval()
+}
+
+// ElectionTicks is the election timeout in heartbeat intervals: the raft
+// node ticks every heartbeat_interval with HeartbeatTick 1 and
+// ElectionTick ElectionTicks.
+const ElectionTicks = 5
+
+// WaitLeaderTimeout returns wait_leader_timeout as a duration.
+func (c *Config) WaitLeaderTimeout() time.Duration {
+	return time.Duration(c.Raft.WaitLeaderTimeoutMs) * time.Millisecond
+}
+
+func (c *Config) raftPort() string {
+	return strconv.FormatUint(uint64(c.Raft.RaftAPIPort), 10)
+}
+
+// isUnspecifiedHost reports whether host means "every interface" rather
+// than an address someone can connect to.
+func isUnspecifiedHost(host string) bool {
+	return host == "" || host == "0.0.0.0" || host == "::"
+}
+
+// normalize trims spaces around join entries and drops empty ones, so that
+// "--join a:1,\ b:2" works and "--join ''" clears a join list from the file.
+// An empty list becomes nil.
+func (c *Config) normalize() {
+	var join []string
+	for _, j := range c.Raft.Join {
+		if j = strings.TrimSpace(j); j != "" {
+			join = append(join, j)
+		}
+	}
+	c.Raft.Join = join
+}

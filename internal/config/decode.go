@@ -1,0 +1,246 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/BurntSushi/toml"
+)
+
+// decodeTOML reads a config file's content into c: keys the file sets
+// overwrite c's values, the others are left alone. name is the file name
+// used in errors. It returns the keys the file defines.
+func decodeTOML(c *Config, data []byte, name string) (toml.MetaData, error) {
+	var st decodeState
+	md, err := toml.Decode(string(data), newFileConfig(c, &st))
+	if err != nil {
+		return md, decodeError(md, &st, err, name)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return md, unknownKeyError(undecoded[0], name)
+	}
+	// The decoder matches struct fields case-insensitively ("LOG_DIR" sets
+	// log_dir); databend-meta does not, so neither do we.
+	for _, k := range md.Keys() {
+		if !isKnownKey(k) {
+			return md, unknownKeyError(k, name)
+		}
+	}
+	return md, nil
+}
+
+func decodeError(md toml.MetaData, st *decodeState, err error, name string) error {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		// The decoder reports only a table given as a plain value this way.
+		if t := md.Type(raftTable); t != "" && t != "Hash" {
+			return fmt.Errorf("config file %q: %s: %w: want a table, got %s: write it as a [raft_config] header followed by its keys",
+				name, raftTable, ErrType, tomlTypeName(t))
+		}
+		return fmt.Errorf("config file %q: %w: %v", name, ErrType, err)
+	}
+	if st.typeErr {
+		return fmt.Errorf("config file %q line %d: %s: %w: %s",
+			name, pe.Position.Line, pe.LastKey, ErrType, pe.Message)
+	}
+	after := ""
+	if pe.LastKey != "" {
+		after = fmt.Sprintf(" (after key %s)", pe.LastKey)
+	}
+	return fmt.Errorf("config file %q line %d: %w%s: %s: fix the TOML syntax",
+		name, pe.Position.Line, ErrSyntax, after, pe.Message)
+}
+
+func unknownKeyError(k toml.Key, name string) error {
+	what := "remove it or fix its name; --cmd show-config prints every valid key"
+	if s, hint := suggestKey(k); s != "" {
+		what = "did you mean " + s + "?"
+		if hint != "" {
+			what += " (" + hint + ")"
+		}
+	}
+	return fmt.Errorf("config file %q: %w %s: %s", name, ErrUnknownKey, k, what)
+}
+
+// decodeState records that a decoding error came from a fileValue, that is
+// a wrong type, rather than from the TOML syntax: toml.ParseError does not
+// give access to the error it wraps.
+type decodeState struct {
+	typeErr bool
+}
+
+// fileConfig mirrors Config with the same TOML keys, for decoding only.
+// Each fileValue checks the TOML type and range of its value and stores it
+// into Config, so that a wrong type is reported with its key and line
+// (the decoder would silently wrap a negative number into a uint64).
+type fileConfig struct {
+	LogDir                fileValue `toml:"log_dir"`
+	LogLevel              fileValue `toml:"log_level"`
+	AdminAPIAddress       fileValue `toml:"admin_api_address"`
+	GrpcAPIAddress        fileValue `toml:"grpc_api_address"`
+	GrpcAPIAdvertiseHost  fileValue `toml:"grpc_api_advertise_host"`
+	MetricAPIAddress      fileValue `toml:"metric_api_address"`
+	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
+	Raft                  struct {
+		ID                    fileValue `toml:"id"`
+		RaftDir               fileValue `toml:"raft_dir"`
+		RaftAPIPort           fileValue `toml:"raft_api_port"`
+		RaftListenHost        fileValue `toml:"raft_listen_host"`
+		RaftAdvertiseHost     fileValue `toml:"raft_advertise_host"`
+		Single                fileValue `toml:"single"`
+		Join                  fileValue `toml:"join"`
+		ClusterName           fileValue `toml:"cluster_name"`
+		HeartbeatIntervalMs   fileValue `toml:"heartbeat_interval"`
+		SnapshotLogsSinceLast fileValue `toml:"snapshot_logs_since_last"`
+		MaxAppliedLogToKeep   fileValue `toml:"max_applied_log_to_keep"`
+		WaitLeaderTimeoutMs   fileValue `toml:"wait_leader_timeout"`
+	} `toml:"raft_config"`
+}
+
+func newFileConfig(c *Config, st *decodeState) *fileConfig {
+	v := func(ptr any) fileValue { return fileValue{ptr: ptr, st: st} }
+	f := &fileConfig{
+		LogDir:                v(&c.LogDir),
+		LogLevel:              v(&c.LogLevel),
+		AdminAPIAddress:       v(&c.AdminAPIAddress),
+		GrpcAPIAddress:        v(&c.GrpcAPIAddress),
+		GrpcAPIAdvertiseHost:  v(&c.GrpcAPIAdvertiseHost),
+		MetricAPIAddress:      v(&c.MetricAPIAddress),
+		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
+	}
+	r := &f.Raft
+	r.ID = v(&c.Raft.ID)
+	r.RaftDir = v(&c.Raft.RaftDir)
+	r.RaftAPIPort = v(&c.Raft.RaftAPIPort)
+	r.RaftListenHost = v(&c.Raft.RaftListenHost)
+	r.RaftAdvertiseHost = v(&c.Raft.RaftAdvertiseHost)
+	r.Single = v(&c.Raft.Single)
+	r.Join = v(&c.Raft.Join)
+	r.ClusterName = v(&c.Raft.ClusterName)
+	r.HeartbeatIntervalMs = v(&c.Raft.HeartbeatIntervalMs)
+	r.SnapshotLogsSinceLast = v(&c.Raft.SnapshotLogsSinceLast)
+	r.MaxAppliedLogToKeep = v(&c.Raft.MaxAppliedLogToKeep)
+	r.WaitLeaderTimeoutMs = v(&c.Raft.WaitLeaderTimeoutMs)
+	return f
+}
+
+// fileValue decodes one TOML value into the Config field ptr points to.
+type fileValue struct {
+	ptr any // *string, *bool, *uint32, *uint64 or *[]string
+	st  *decodeState
+}
+
+// UnmarshalTOML implements toml.Unmarshaler. data is the decoded TOML
+// value: string, bool, int64, float64, a time type, []any or
+// map[string]any.
+func (v *fileValue) UnmarshalTOML(data any) error {
+	var err error
+	switch p := v.ptr.(type) {
+	case *string:
+		s, ok := data.(string)
+		if !ok {
+			err = wrongType(`a string in double quotes, like "x"`, data)
+			break
+		}
+		*p = s
+	case *bool:
+		b, ok := data.(bool)
+		if !ok {
+			err = wrongType("true or false, without quotes", data)
+			break
+		}
+		*p = b
+	case *uint32:
+		var n uint64
+		if n, err = unsigned(data, math.MaxUint32); err == nil {
+			*p = uint32(n)
+		}
+	case *uint64:
+		var n uint64
+		if n, err = unsigned(data, math.MaxInt64); err == nil {
+			*p = n
+		}
+	case *[]string:
+		list, ok := data.([]any)
+		if !ok {
+			err = wrongType(`a list of strings, like ["a", "b"]`, data)
+			break
+		}
+		ss := make([]string, 0, len(list))
+		for _, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				err = fmt.Errorf(`want a list of strings, like ["a", "b"], got %s in the list`, describeValue(e))
+				break
+			}
+			ss = append(ss, s)
+		}
+		if err == nil {
+			*p = ss
+		}
+	default:
+		panic(fmt.Sprintf("config: fileValue of unsupported type %T", v.ptr))
+	}
+	if err != nil {
+		v.st.typeErr = true
+	}
+	return err
+}
+
+func unsigned(data any, limit uint64) (uint64, error) {
+	n, ok := data.(int64)
+	if !ok {
+		return 0, wrongType("an integer without quotes", data)
+	}
+	if n < 0 || uint64(n) > limit {
+		return 0, fmt.Errorf("want an integer in 0..%d, got %d", limit, n)
+	}
+	return uint64(n), nil
+}
+
+func wrongType(want string, got any) error {
+	return fmt.Errorf("want %s, got %s", want, describeValue(got))
+}
+
+// describeValue names a decoded TOML value's type, with the value itself
+// if it is short.
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		if len(v) > 40 {
+			return "a string"
+		}
+		return fmt.Sprintf("the string %q", v)
+	case int64:
+		return fmt.Sprintf("the integer %d", v)
+	case float64:
+		return fmt.Sprintf("the float %v", v)
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return "a date/time"
+	}
+}
+
+// tomlTypeName turns toml.MetaData.Type's names into TOML's own words.
+func tomlTypeName(t string) string {
+	switch t {
+	case "Integer":
+		return "an integer"
+	case "Float":
+		return "a float"
+	case "String":
+		return "a string"
+	case "Bool":
+		return "a boolean"
+	case "Array", "ArrayHash":
+		return "an array"
+	default:
+		return "a date/time"
+	}
+}

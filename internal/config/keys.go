@@ -1,0 +1,157 @@
+package config
+
+import (
+	"strings"
+)
+
+// raftTable is the name of the [raft_config] table.
+const raftTable = "raft_config"
+
+// keyDef describes one config key: its TOML name, its flag and where it
+// lives in Config. It drives the flags, the unknown-key check and TOML().
+type keyDef struct {
+	name  string            // TOML key, "log_dir" or "raft_config.id"
+	flag  string            // flag name without the dashes
+	usage string            // one line, for --help and show-config
+	field func(*Config) any // pointer to the field: *string, *bool, *uint32, *uint64 or *[]string
+}
+
+// keyDefs lists every config key, in Config's field order.
+var keyDefs = []keyDef{
+	{"log_dir", "log-dir", "directory for log files",
+		func(c *Config) any { return &c.LogDir }},
+	{"log_level", "log-level", "DEBUG, INFO, WARN or ERROR (case-insensitive)",
+		func(c *Config) any { return &c.LogLevel }},
+	{"admin_api_address", "admin-api-address", "host:port of the admin HTTP API",
+		func(c *Config) any { return &c.AdminAPIAddress }},
+	{"grpc_api_address", "grpc-api-address", "host:port of the gRPC API for applications",
+		func(c *Config) any { return &c.GrpcAPIAddress }},
+	{"grpc_api_advertise_host", "grpc-api-advertise-host", "host clients use to reach the gRPC API (default: derived from grpc_api_address)",
+		func(c *Config) any { return &c.GrpcAPIAdvertiseHost }},
+	{"metric_api_address", "metric-api-address", "host:port of the Prometheus metrics endpoint",
+		func(c *Config) any { return &c.MetricAPIAddress }},
+	{"grpc_api_max_message_size", "grpc-api-max-message-size", "largest gRPC message in bytes",
+		func(c *Config) any { return &c.GrpcAPIMaxMessageSize }},
+	{"raft_config.id", "id", "this node's raft id, unique in the cluster, >= 1",
+		func(c *Config) any { return &c.Raft.ID }},
+	{"raft_config.raft_dir", "raft-dir", "directory for the raft log and snapshots",
+		func(c *Config) any { return &c.Raft.RaftDir }},
+	{"raft_config.raft_api_port", "raft-api-port", "port of the internal raft API, 1..65535",
+		func(c *Config) any { return &c.Raft.RaftAPIPort }},
+	{"raft_config.raft_listen_host", "raft-listen-host", "host the raft API listens on",
+		func(c *Config) any { return &c.Raft.RaftListenHost }},
+	{"raft_config.raft_advertise_host", "raft-advertise-host", "host other nodes use to reach the raft API",
+		func(c *Config) any { return &c.Raft.RaftAdvertiseHost }},
+	{"raft_config.single", "single", "start a one-node cluster if raft_dir is empty (first node only)",
+		func(c *Config) any { return &c.Raft.Single }},
+	{"raft_config.join", "join", "raft host:port of a cluster node to join if raft_dir is empty; repeatable, comma-separated",
+		func(c *Config) any { return &c.Raft.Join }},
+	{"raft_config.cluster_name", "cluster-name", "name of the cluster",
+		func(c *Config) any { return &c.Raft.ClusterName }},
+	{"raft_config.heartbeat_interval", "heartbeat-interval", "leader heartbeat interval in ms, >= 10; election timeout is 5x",
+		func(c *Config) any { return &c.Raft.HeartbeatIntervalMs }},
+	{"raft_config.snapshot_logs_since_last", "snapshot-logs-since-last", "applied entries between snapshots, >= 1",
+		func(c *Config) any { return &c.Raft.SnapshotLogsSinceLast }},
+	{"raft_config.max_applied_log_to_keep", "max-applied-log-to-keep", "applied entries kept in the log after a snapshot",
+		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},
+	{"raft_config.wait_leader_timeout", "wait-leader-timeout", "how long start-up waits for a leader, in ms",
+		func(c *Config) any { return &c.Raft.WaitLeaderTimeoutMs }},
+}
+
+// lookupKey returns the keyDef named name ("raft_config.id").
+func lookupKey(name string) (keyDef, bool) {
+	for _, d := range keyDefs {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return keyDef{}, false
+}
+
+// isKnownKey reports whether the TOML key, given as its pieces, is a config
+// key or the [raft_config] table itself. Comparison is exact: the TOML
+// decoder would also accept "LOG_DIR" for log_dir, databend-meta does not.
+func isKnownKey(k []string) bool {
+	switch len(k) {
+	case 1:
+		if k[0] == raftTable {
+			return true
+		}
+		_, ok := lookupKey(k[0])
+		return ok && !strings.Contains(k[0], ".")
+	case 2:
+		if k[0] != raftTable || strings.Contains(k[1], ".") {
+			return false
+		}
+		_, ok := lookupKey(raftTable + "." + k[1])
+		return ok
+	}
+	return false
+}
+
+// suggestKey returns the valid key an unknown key was probably meant to
+// be, and a hint, or "" if there is no obvious one.
+func suggestKey(k []string) (key, hint string) {
+	leaf := k[len(k)-1]
+	// The right name in the wrong table: top-level keys must come before
+	// the first [table] header, raft keys after [raft_config].
+	if len(k) <= 2 {
+		for _, d := range keyDefs {
+			if d.name == raftTable+"."+leaf && (len(k) == 1 || k[0] != raftTable) {
+				return d.name, "it belongs in the [raft_config] table"
+			}
+			if d.name == leaf && len(k) == 2 {
+				return d.name, "it is a top-level key: put it before the first [table] header"
+			}
+		}
+	}
+	// A typo or a case difference.
+	name := strings.ToLower(strings.Join(k, "."))
+	if name == raftTable {
+		return raftTable, ""
+	}
+	best, bestDist := "", 0
+	for _, d := range keyDefs {
+		if dist := editDistance(name, d.name); best == "" || dist < bestDist {
+			best, bestDist = d.name, dist
+		}
+	}
+	if editDistance(name, raftTable) < bestDist {
+		best, bestDist = raftTable, editDistance(name, raftTable)
+	}
+	limit := 2
+	if len(name) >= 12 {
+		limit = 3
+	}
+	if bestDist > limit {
+		return "", ""
+	}
+	return best, ""
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of adjacent bytes each
+// count 1.
+func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}

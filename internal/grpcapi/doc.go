@@ -1,0 +1,6 @@
+// Package grpcapi holds the thin gRPC handlers of metasrv: the public Meta
+// service on grpc_api_address and the internal Peer service on the raft
+// port. Each handler validates its request, calls a small interface (KV,
+// Membership, RaftStreams; implemented by internal/server and
+// internal/transport) and maps the error through the one table in errors.go.
+package grpcapi

@@ -1,0 +1,202 @@
+package grpcapi
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// KV is what the public API needs of the server. Called concurrently from
+// gRPC goroutines. Returned values are owned by the caller.
+type KV interface {
+	Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error)
+	Get(ctx context.Context, key string, c metapb.ReadConsistency) (*metapb.SeqV, error)
+	MGet(ctx context.Context, keys []string, c metapb.ReadConsistency) ([]*metapb.KV, error)
+	// List calls fn for each key with prefix in ascending order; fn
+	// returning false stops the listing.
+	List(ctx context.Context, prefix string, limit uint64, c metapb.ReadConsistency, fn func(*metapb.KV) bool) error
+	Members() []*metapb.Node
+	Status() *metapb.StatusReply
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	// MaxKeyBytes is the longest key accepted, in bytes.
+	MaxKeyBytes int
+	// MaxValueBytes is the largest value accepted, in bytes.
+	MaxValueBytes int
+	// MaxKeysPerRequest bounds MGet.
+	MaxKeysPerRequest int
+	// DefaultTimeout applies to requests that come without a deadline.
+	DefaultTimeout time.Duration
+}
+
+// DefaultLimits returns the limits for a given gRPC message size limit.
+func DefaultLimits(maxMessageSize int) Limits {
+	return Limits{
+		MaxKeyBytes:       4096,
+		MaxValueBytes:     maxMessageSize - 64*1024,
+		MaxKeysPerRequest: 100_000,
+		DefaultTimeout:    30 * time.Second,
+	}
+}
+
+// listChunkBytes and listChunkKeys bound one chunk of a List stream.
+const (
+	listChunkBytes = 1 << 20
+	listChunkKeys  = 1000
+)
+
+// Meta implements metapb.MetaServer.
+type Meta struct {
+	metapb.UnimplementedMetaServer
+	kv     KV
+	limits Limits
+}
+
+// NewMeta returns the public API handlers over kv.
+func NewMeta(kv KV, limits Limits) *Meta { return &Meta{kv: kv, limits: limits} }
+
+func (m *Meta) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || m.limits.DefaultTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, m.limits.DefaultTimeout)
+}
+
+func (m *Meta) checkKey(key string) error {
+	if key == "" {
+		return invalidf("empty key: give a non-empty key")
+	}
+	if len(key) > m.limits.MaxKeyBytes {
+		return invalidf("key of %d bytes is longer than the limit of %d bytes: use a shorter key", len(key), m.limits.MaxKeyBytes)
+	}
+	return nil
+}
+
+func checkConsistency(c metapb.ReadConsistency) error {
+	if _, ok := metapb.ReadConsistency_name[int32(c)]; !ok {
+		return invalidf("unknown read consistency %d: use LINEARIZABLE or SERIALIZABLE", c)
+	}
+	return nil
+}
+
+// Upsert validates and applies one upsert.
+func (m *Meta) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+	if err := m.checkKey(req.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	if len(req.GetValue()) > m.limits.MaxValueBytes {
+		return nil, toStatus(invalidf("value of %d bytes for key %q is larger than the limit of %d bytes (grpc_api_max_message_size): store smaller values",
+			len(req.GetValue()), req.GetKey(), m.limits.MaxValueBytes))
+	}
+	if req.GetTtlMs() > 0 && req.GetExpireAtMs() > 0 {
+		return nil, toStatus(invalidf("both ttl_ms and expire_at_ms are set for key %q: set one of them", req.GetKey()))
+	}
+	if _, ok := metapb.UpsertRequest_Op_name[int32(req.GetOp())]; !ok {
+		return nil, toStatus(invalidf("unknown op %d: use UPDATE or DELETE", req.GetOp()))
+	}
+	if ms := req.GetMatchSeq(); ms != nil {
+		if _, ok := metapb.MatchSeq_Kind_name[int32(ms.GetKind())]; !ok {
+			return nil, toStatus(invalidf("unknown match_seq kind %d: use ANY, EXACT or GE", ms.GetKind()))
+		}
+	}
+	ctx, cancel := m.withDeadline(ctx)
+	defer cancel()
+	reply, err := m.kv.Upsert(ctx, req)
+	return reply, toStatus(err)
+}
+
+// Get reads one key.
+func (m *Meta) Get(ctx context.Context, req *metapb.GetRequest) (*metapb.GetReply, error) {
+	if err := m.checkKey(req.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, cancel := m.withDeadline(ctx)
+	defer cancel()
+	v, err := m.kv.Get(ctx, req.GetKey(), req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &metapb.GetReply{Value: v}, nil
+}
+
+// MGet reads several keys.
+func (m *Meta) MGet(ctx context.Context, req *metapb.MGetRequest) (*metapb.MGetReply, error) {
+	if len(req.GetKeys()) > m.limits.MaxKeysPerRequest {
+		return nil, toStatus(invalidf("%d keys in one MGet is more than the limit of %d: split the request",
+			len(req.GetKeys()), m.limits.MaxKeysPerRequest))
+	}
+	for _, k := range req.GetKeys() {
+		if err := m.checkKey(k); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return nil, toStatus(err)
+	}
+	ctx, cancel := m.withDeadline(ctx)
+	defer cancel()
+	kvs, err := m.kv.MGet(ctx, req.GetKeys(), req.GetConsistency())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &metapb.MGetReply{Kvs: kvs}, nil
+}
+
+// List streams the keys with a prefix in chunks.
+func (m *Meta) List(req *metapb.ListRequest, stream metapb.Meta_ListServer) error {
+	if len(req.GetPrefix()) > m.limits.MaxKeyBytes {
+		return toStatus(invalidf("prefix of %d bytes is longer than the key limit of %d bytes", len(req.GetPrefix()), m.limits.MaxKeyBytes))
+	}
+	if err := checkConsistency(req.GetConsistency()); err != nil {
+		return toStatus(err)
+	}
+	ctx, cancel := m.withDeadline(stream.Context())
+	defer cancel()
+	var (
+		chunk   []*metapb.KV
+		size    int
+		sendErr error
+	)
+	flush := func() bool {
+		if len(chunk) == 0 {
+			return true
+		}
+		sendErr = stream.Send(&metapb.ListReply{Kvs: chunk})
+		chunk, size = nil, 0
+		return sendErr == nil
+	}
+	err := m.kv.List(ctx, req.GetPrefix(), req.GetLimit(), req.GetConsistency(), func(kv *metapb.KV) bool {
+		chunk = append(chunk, kv)
+		size += proto.Size(kv)
+		if len(chunk) >= listChunkKeys || size >= listChunkBytes {
+			return flush()
+		}
+		return true
+	})
+	if err != nil {
+		return toStatus(err)
+	}
+	if sendErr != nil {
+		return sendErr
+	}
+	flush()
+	return sendErr
+}
+
+// MemberList lists the cluster members.
+func (m *Meta) MemberList(context.Context, *metapb.MemberListRequest) (*metapb.MemberListReply, error) {
+	return &metapb.MemberListReply{Nodes: m.kv.Members()}, nil
+}
+
+// Status describes the serving node.
+func (m *Meta) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusReply, error) {
+	return m.kv.Status(), nil
+}

@@ -1,0 +1,49 @@
+package grpcapi
+
+import (
+	"context"
+
+	"github.com/metasrv/metasrv/api/peerpb"
+)
+
+// RaftStreams receives raft traffic (implemented by internal/transport).
+type RaftStreams interface {
+	Raft(stream peerpb.Peer_RaftServer) error
+	Snapshot(stream peerpb.Peer_SnapshotServer) error
+}
+
+// Membership changes the cluster (implemented by internal/server).
+type Membership interface {
+	Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error)
+	Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error)
+}
+
+// Peer implements peerpb.PeerServer on the raft port.
+type Peer struct {
+	peerpb.UnimplementedPeerServer
+	streams    RaftStreams
+	membership Membership
+}
+
+// NewPeer returns the internal API handlers.
+func NewPeer(streams RaftStreams, membership Membership) *Peer {
+	return &Peer{streams: streams, membership: membership}
+}
+
+// Raft receives a stream of raft message batches.
+func (p *Peer) Raft(stream peerpb.Peer_RaftServer) error { return p.streams.Raft(stream) }
+
+// Snapshot receives one snapshot in chunks.
+func (p *Peer) Snapshot(stream peerpb.Peer_SnapshotServer) error { return p.streams.Snapshot(stream) }
+
+// Join adds a node to the cluster.
+func (p *Peer) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	reply, err := p.membership.Join(ctx, req)
+	return reply, toStatus(err)
+}
+
+// Leave removes a node from the cluster.
+func (p *Peer) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
+	reply, err := p.membership.Leave(ctx, req)
+	return reply, toStatus(err)
+}

@@ -1,0 +1,161 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// applyLoop is the only goroutine that changes the state machine. It applies
+// what the raft node commits, in order, hands results to waiting proposals,
+// and starts background snapshots.
+func (s *Server) applyLoop() {
+	n := s.node.Load()
+	for ap := range n.ApplyC() {
+		if err := s.applyBatch(n, ap); err != nil {
+			// The state machine can no longer follow the log: stop rather
+			// than serve a state that diverges from the other nodes.
+			s.lg.Error("apply failed; stopping the node", "err", err)
+			go n.Stop()
+			return
+		}
+		s.applied.trigger(s.sm.AppliedIndex())
+		s.maybeSnapshot()
+	}
+}
+
+func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
+	if ap.Snapshot != nil {
+		if err := s.restoreSnapshot(ap.Snapshot); err != nil {
+			return fmt.Errorf("restore snapshot at index %d: %w", ap.Snapshot.GetMetadata().GetIndex(), err)
+		}
+		s.lg.Info("installed snapshot from leader", "index", s.sm.AppliedIndex(),
+			"keys", s.sm.KeyCount(), "last_seq", s.sm.LastSeq())
+	}
+	for _, e := range ap.Entries {
+		if e.GetIndex() <= s.sm.AppliedIndex() {
+			continue // already in the restored snapshot
+		}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			s.applyNormal(e)
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
+			}
+			s.applyConfChange(n, e.GetIndex(), cc.AsV2())
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
+			}
+			s.applyConfChange(n, e.GetIndex(), &cc)
+		}
+	}
+	return nil
+}
+
+func (s *Server) applyNormal(e *raftpb.Entry) {
+	if len(e.GetData()) == 0 {
+		s.sm.ApplyEmpty(e.GetIndex())
+		return
+	}
+	timeMs, cmd, err := statemachine.DecodeEntry(e.GetData())
+	if err != nil {
+		// Every node decodes the same bytes the same way, so skipping keeps
+		// them identical; it can only come from a bug or a newer format.
+		s.lg.Error("skipping undecodable log entry", "index", e.GetIndex(), "err", err)
+		s.sm.ApplyEmpty(e.GetIndex())
+		return
+	}
+	res := s.sm.Apply(e.GetIndex(), timeMs, cmd)
+	if cmd.GetProposer() == s.cfg.ID {
+		s.proposals.trigger(cmd.GetRequestId(), res)
+	}
+}
+
+func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.ConfChangeV2) {
+	s.confState = n.ApplyConfChange(cc)
+	if err := s.sm.ApplyConfChange(index, cc); err != nil {
+		s.lg.Error("conf change context undecodable; membership addresses unchanged", "index", index, "err", err)
+	}
+	var ctx peerpb.ConfChangeContext
+	_ = proto.Unmarshal(cc.GetContext(), &ctx) // already reported by ApplyConfChange
+	for _, c := range cc.GetChanges() {
+		s.lg.Info("membership changed", "index", index, "change", c.GetType().String(),
+			"node", c.GetNodeId(), "raft_address", ctx.GetNode().GetRaftAddress(),
+			"voters", s.confState.GetVoters(), "learners", s.confState.GetLearners())
+		if c.GetType() == raftpb.ConfChangeRemoveNode && c.GetNodeId() == s.cfg.ID {
+			s.lg.Warn("this node was removed from the cluster", "id", s.cfg.ID)
+		}
+	}
+	s.syncPeers()
+}
+
+// restoreSnapshot replaces the state machine with the snapshot's data.
+func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
+	if err := s.sm.Restore(bytes.NewReader(snap.GetData())); err != nil {
+		return err
+	}
+	s.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
+	s.snapIndex = snap.GetMetadata().GetIndex()
+	s.syncPeers()
+	return nil
+}
+
+// syncPeers makes the transport's address book follow the member table:
+// members are added (or their address updated), removed members dropped.
+// Called from the apply goroutine (or from Start before it runs).
+func (s *Server) syncPeers() {
+	if s.peers == nil {
+		return
+	}
+	current := map[uint64]bool{}
+	for _, nd := range s.sm.Nodes() {
+		if nd.GetId() != s.cfg.ID && nd.GetRaftAddress() != "" {
+			current[nd.GetId()] = true
+			s.peers.AddPeer(nd.GetId(), nd.GetRaftAddress())
+		}
+	}
+	for id := range s.knownPeers {
+		if !current[id] {
+			s.peers.RemovePeer(id)
+		}
+	}
+	s.knownPeers = current
+}
+
+// maybeSnapshot starts a background snapshot when enough entries were
+// applied since the last one. The state machine's copy is O(1), so writes
+// go on while it is encoded and written.
+func (s *Server) maybeSnapshot() {
+	applied := s.sm.AppliedIndex()
+	if applied-s.snapIndex < s.cfg.SnapshotLogsSinceLast || !s.snapshotting.CompareAndSwap(false, true) {
+		return
+	}
+	s.snapIndex = applied
+	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))
+}
+
+func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState) {
+	s.goFunc(func() {
+		defer s.snapshotting.Store(false)
+		var buf bytes.Buffer
+		if _, err := snap.WriteTo(&buf); err != nil {
+			s.lg.Error("encode snapshot", "index", snap.Index(), "err", err)
+			return
+		}
+		if err := s.storage.CreateSnapshot(snap.Index(), cs, buf.Bytes(), s.cfg.MaxAppliedLogToKeep); err != nil {
+			s.lg.Error("write snapshot", "index", snap.Index(), "err", err)
+			return
+		}
+		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", buf.Len())
+	})
+}

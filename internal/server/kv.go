@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// propose appends cmd to the log and waits until this node has applied it:
+// register an id, propose, wait for the result, ctx or stop; the
+// registration is always cleaned up.
+func (s *Server) propose(ctx context.Context, cmd *peerpb.Command) (*statemachine.Result, error) {
+	n := s.node.Load()
+	if n == nil {
+		return nil, ErrNotStarted
+	}
+	id := s.reqID.Add(1)
+	cmd.Proposer = s.cfg.ID
+	cmd.RequestId = id
+	data, err := statemachine.EncodeEntry(s.nowMs(), cmd)
+	if err != nil {
+		return nil, err
+	}
+	resC := s.proposals.register(id)
+	defer s.proposals.cancel(id)
+
+	if err := n.Propose(ctx, data); err != nil {
+		return nil, s.mapRaftErr(ctx, err)
+	}
+	select {
+	case res := <-resC:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: the write may or may not have been applied: %v", ErrTimeout, ctx.Err())
+	case <-n.Done():
+		return nil, ErrStopped
+	}
+}
+
+func (s *Server) mapRaftErr(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrProposalDropped):
+		return fmt.Errorf("%w: the proposal was dropped; retry when a leader is elected", ErrNoLeader)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	default:
+		return err
+	}
+}
+
+// Upsert applies an upsert through raft and returns its result.
+func (s *Server) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_Upsert{Upsert: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Upsert, nil
+}
+
+// barrier makes a read see every write acknowledged before it started:
+// linearizable waits for a ReadIndex round; serializable does nothing.
+func (s *Server) barrier(ctx context.Context, c metapb.ReadConsistency) error {
+	if c == metapb.ReadConsistency_SERIALIZABLE {
+		return nil
+	}
+	return s.linearizableRead(ctx)
+}
+
+// Get reads one key. nil means absent.
+func (s *Server) Get(ctx context.Context, key string, c metapb.ReadConsistency) (*metapb.SeqV, error) {
+	if err := s.barrier(ctx, c); err != nil {
+		return nil, err
+	}
+	return s.sm.Get(key, s.nowMs()), nil
+}
+
+// MGet reads several keys, one KV per key in order.
+func (s *Server) MGet(ctx context.Context, keys []string, c metapb.ReadConsistency) ([]*metapb.KV, error) {
+	if err := s.barrier(ctx, c); err != nil {
+		return nil, err
+	}
+	return s.sm.MGet(keys, s.nowMs()), nil
+}
+
+// List calls fn for each key with prefix, ascending, up to limit (0 = all);
+// fn returning false stops. fn runs on a copy of the state: no lock is held.
+func (s *Server) List(ctx context.Context, prefix string, limit uint64, c metapb.ReadConsistency, fn func(*metapb.KV) bool) error {
+	if err := s.barrier(ctx, c); err != nil {
+		return err
+	}
+	s.sm.List(prefix, limit, s.nowMs(), fn)
+	return nil
+}

@@ -1,0 +1,290 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+)
+
+// membershipPoll is how often a membership change checks whether it has
+// been applied, or a learner whether it has caught up.
+const membershipPoll = 20 * time.Millisecond
+
+// Join adds req.Node to the cluster. On a follower it forwards the request to
+// the leader. On the leader it adds the node as a learner, waits until the
+// learner has caught up, then promotes it to voter. It is idempotent: a node
+// that is already a voter gets the member list back.
+func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	if req.GetClusterName() != s.cfg.ClusterName {
+		return nil, fmt.Errorf("%w: this node is in cluster %q, the joining node in %q; use the same cluster_name",
+			ErrClusterName, s.cfg.ClusterName, req.GetClusterName())
+	}
+	nd := req.GetNode()
+	if nd.GetId() == 0 || nd.GetRaftAddress() == "" {
+		return nil, fmt.Errorf("%w: a joining node needs a non-zero id and a raft address", ErrInvalidMember)
+	}
+	n := s.node.Load()
+	if n == nil {
+		return nil, ErrNotStarted
+	}
+	if !n.IsLeader() {
+		addr, err := s.leaderAddress()
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.PeerClient.Join(ctx, addr, req)
+	}
+
+	s.membershipMu.Lock()
+	defer s.membershipMu.Unlock()
+	for _, m := range s.sm.Nodes() {
+		if m.GetId() != nd.GetId() && m.GetRaftAddress() == nd.GetRaftAddress() {
+			return nil, fmt.Errorf("%w: raft address %s already belongs to node %d; give node %d its own address, or remove node %d first",
+				ErrInvalidMember, nd.GetRaftAddress(), m.GetId(), nd.GetId(), m.GetId())
+		}
+	}
+	member := func(voter bool) func() bool {
+		return func() bool {
+			m := s.member(nd.GetId())
+			return m != nil && (m.GetVoter() || !voter)
+		}
+	}
+	learner := proto.Clone(nd).(*metapb.Node)
+	learner.Voter = false
+	if err := s.changeMembership(ctx, raftpb.ConfChangeAddLearnerNode, learner, member(false)); err != nil {
+		return nil, err
+	}
+	if err := s.waitCaughtUp(ctx, nd.GetId()); err != nil {
+		return nil, err
+	}
+	voter := proto.Clone(nd).(*metapb.Node)
+	voter.Voter = true
+	if err := s.changeMembership(ctx, raftpb.ConfChangeAddNode, voter, member(true)); err != nil {
+		return nil, err
+	}
+	return &peerpb.JoinReply{Nodes: s.sm.Nodes(), LeaderId: s.cfg.ID}, nil
+}
+
+// Leave removes a node from the cluster, forwarded to the leader likewise.
+func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
+	if req.GetClusterName() != s.cfg.ClusterName {
+		return nil, fmt.Errorf("%w: this node is in cluster %q, the request names %q",
+			ErrClusterName, s.cfg.ClusterName, req.GetClusterName())
+	}
+	n := s.node.Load()
+	if n == nil {
+		return nil, ErrNotStarted
+	}
+	if !n.IsLeader() {
+		addr, err := s.leaderAddress()
+		if err != nil {
+			return nil, err
+		}
+		return s.cfg.PeerClient.Leave(ctx, addr, req)
+	}
+	s.membershipMu.Lock()
+	defer s.membershipMu.Unlock()
+	id := req.GetNodeId()
+	if s.member(id) == nil {
+		return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+	}
+	if len(s.sm.Nodes()) == 1 {
+		return nil, fmt.Errorf("%w: node %d is the only member; a cluster cannot remove its last node", ErrInvalidMember, id)
+	}
+	gone := func() bool { return s.member(id) == nil }
+	if err := s.changeMembership(ctx, raftpb.ConfChangeRemoveNode, &metapb.Node{Id: id}, gone); err != nil {
+		return nil, err
+	}
+	return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+}
+
+func (s *Server) member(id uint64) *metapb.Node {
+	for _, m := range s.sm.Nodes() {
+		if m.GetId() == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// changeMembership proposes one conf change and waits until done() holds.
+// raft silently drops a conf change while another is pending (right after an
+// election), so the proposal is repeated until it takes effect or ctx ends.
+// Callers hold membershipMu.
+func (s *Server) changeMembership(ctx context.Context, t raftpb.ConfChangeType, nd *metapb.Node, done func() bool) error {
+	n := s.node.Load()
+	cctx, err := proto.Marshal(&peerpb.ConfChangeContext{Proposer: s.cfg.ID, Node: nd})
+	if err != nil {
+		return err
+	}
+	cc := &raftpb.ConfChangeV2{
+		Changes: []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: proto.Uint64(nd.GetId())}},
+		Context: cctx,
+	}
+	retry := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+	for !done() {
+		if !n.IsLeader() {
+			return fmt.Errorf("%w: leadership moved during a membership change; retry", ErrNoLeader)
+		}
+		if err := n.ProposeConfChange(ctx, cc); err != nil {
+			return s.mapRaftErr(ctx, err)
+		}
+		deadline := time.Now().Add(retry)
+		for !done() && time.Now().Before(deadline) {
+			if err := sleepCtx(ctx, membershipPoll); err != nil {
+				return fmt.Errorf("%w: membership change %s of node %d: %v", ErrTimeout, t, nd.GetId(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// waitCaughtUp waits until the learner's log matches the leader's commit.
+func (s *Server) waitCaughtUp(ctx context.Context, id uint64) error {
+	n := s.node.Load()
+	for {
+		st := n.Status()
+		if pr, ok := st.Progress[id]; ok && st.HardState != nil && pr.Match >= st.HardState.GetCommit() {
+			return nil
+		}
+		if err := sleepCtx(ctx, membershipPoll); err != nil {
+			return fmt.Errorf("%w: node %d is still catching up; the join is retried: %v", ErrTimeout, id, err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PeerClient calls the peer API of another node by its raft address. The
+// default, GRPCPeerClient, dials it; tests use an in-process one.
+type PeerClient interface {
+	Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error)
+	Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error)
+}
+
+// GRPCPeerClient dials a fresh connection for each call: membership changes
+// are rare, and the raft streams keep their own connections.
+type GRPCPeerClient struct{}
+
+// Join calls Peer.Join on addr.
+func (GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	conn, err := dialPeer(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return peerpb.NewPeerClient(conn).Join(ctx, req)
+}
+
+// Leave calls Peer.Leave on addr.
+func (GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
+	conn, err := dialPeer(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return peerpb.NewPeerClient(conn).Leave(ctx, req)
+}
+
+func dialPeer(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// leaderAddress is the raft address of the leader this node knows.
+func (s *Server) leaderAddress() (string, error) {
+	lead := s.node.Load().Leader()
+	m := s.member(lead)
+	if lead == 0 || m == nil || m.GetRaftAddress() == "" {
+		return "", fmt.Errorf("%w: this node does not know a leader yet; retry", ErrNoLeader)
+	}
+	return m.GetRaftAddress(), nil
+}
+
+// permanent reports whether a join error will not go away by retrying.
+func permanent(err error) bool {
+	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.FailedPrecondition || c == codes.InvalidArgument
+}
+
+// joinCluster asks the configured members to add this node, each in turn,
+// retrying with backoff until WaitLeaderTimeout.
+func (s *Server) joinCluster() error {
+	n := s.node.Load()
+	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	req := &peerpb.JoinRequest{ClusterName: s.cfg.ClusterName, Node: s.self(true)}
+	backoff := 100 * time.Millisecond
+	var lastErr error
+	for {
+		for _, addr := range s.cfg.Join {
+			// A learner catching up from a large snapshot can take a while;
+			// the leader keeps the learner when this attempt times out, and
+			// the next attempt resumes where it stopped.
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			reply, err := s.cfg.PeerClient.Join(cctx, addr, req)
+			cancel()
+			if err == nil {
+				s.lg.Info("joined the cluster", "id", s.cfg.ID, "via", addr, "leader", reply.GetLeaderId(),
+					"members", len(reply.GetNodes()))
+				return nil
+			}
+			lastErr = fmt.Errorf("join via %s: %w", addr, err)
+			if permanent(err) {
+				return lastErr
+			}
+			s.lg.Warn("join attempt failed; retrying", "via", addr, "err", err)
+		}
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return fmt.Errorf("could not join the cluster within wait_leader_timeout (%s): %w", s.cfg.WaitLeaderTimeout, lastErr)
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// RequestLeave asks the cluster, through any of addrs, to remove node id.
+func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64) ([]*metapb.Node, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no address to send the leave request to; give --leave-via HOST:RAFT_PORT")
+	}
+	var lastErr error
+	for _, addr := range addrs {
+		reply, err := GRPCPeerClient{}.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
+		if err == nil {
+			return reply.GetNodes(), nil
+		}
+		lastErr = fmt.Errorf("leave via %s: %w", addr, err)
+	}
+	return nil, lastErr
+}

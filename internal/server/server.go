@@ -1,0 +1,277 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// Errors returned by Server. The gRPC layer maps them to status codes.
+var (
+	// ErrNoLeader: the cluster has no leader right now (an election is under
+	// way or a majority is down); retry later.
+	ErrNoLeader = errors.New("no raft leader")
+	// ErrStopped: the server is shutting down or stopped on a fatal error.
+	ErrStopped = errors.New("server stopped")
+	// ErrTimeout: the request did not complete in time; a write may or may
+	// not have been applied.
+	ErrTimeout = errors.New("request timed out")
+	// ErrNotStarted: a peer message arrived before Start.
+	ErrNotStarted = errors.New("server not started")
+	// ErrNoCluster: raft_dir holds no cluster and neither single nor join
+	// was given.
+	ErrNoCluster = errors.New("raft_dir holds no cluster state")
+	// ErrClusterName: a peer belongs to another cluster.
+	ErrClusterName = errors.New("cluster name mismatch")
+	// ErrInvalidMember: a join or leave request that cannot be applied.
+	ErrInvalidMember = errors.New("invalid membership change")
+)
+
+// Storage is what the server needs of internal/storage beyond what the raft
+// node reads: the log is loaded before New.
+type Storage interface {
+	raftnode.Storage
+	// Bootstrapped reports whether raft_dir already holds cluster state.
+	Bootstrapped() bool
+	// LoadedSnapshot is the snapshot Open loaded (nil or empty: none).
+	LoadedSnapshot() *raftpb.Snapshot
+	// CreateSnapshot persists a snapshot of the state machine at index and
+	// compacts the log to keep entries before it. Called from a background
+	// goroutine, concurrently with Save.
+	CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) error
+}
+
+// Peers is the part of the transport that tracks member addresses. Called
+// from the apply goroutine.
+type Peers interface {
+	raftnode.Transport
+	AddPeer(id uint64, addr string)
+	RemovePeer(id uint64)
+}
+
+// Config configures a Server.
+type Config struct {
+	ID          uint64
+	ClusterName string
+	Version     string
+	// RaftAddress and GrpcAddress are this node's advertised addresses.
+	RaftAddress, GrpcAddress string
+	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
+	TickInterval                time.Duration
+	HeartbeatTick, ElectionTick int
+	// SnapshotLogsSinceLast: take a snapshot after this many applied entries.
+	SnapshotLogsSinceLast uint64
+	// MaxAppliedLogToKeep: entries kept in the log before a snapshot.
+	MaxAppliedLogToKeep uint64
+	// Single bootstraps a one-node cluster when raft_dir is empty.
+	Single bool
+	// Join lists raft addresses of members to join when raft_dir is empty.
+	Join []string
+	// WaitLeaderTimeout bounds how long joining retries.
+	WaitLeaderTimeout time.Duration
+	// PeerClient reaches other nodes' peer API for join and leave; nil =
+	// GRPCPeerClient.
+	PeerClient PeerClient
+	// Now is the wall clock; nil = time.Now. Entries are stamped with it on
+	// the leader, and reads use it to hide expired keys.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Server ties the raft node and the state machine together: it proposes
+// writes and waits for their results, serves reads, and changes membership.
+type Server struct {
+	cfg     Config
+	lg      *slog.Logger
+	storage Storage
+	sm      *statemachine.StateMachine
+	peers   Peers
+	node    atomic.Pointer[raftnode.Node]
+
+	proposals *proposals
+	applied   *appliedWait
+	reqID     atomic.Uint64
+	readSeq   atomic.Uint64
+	readReqC  chan *readWaiter
+
+	// membershipMu serializes membership changes on the leader.
+	membershipMu sync.Mutex
+	confState    *raftpb.ConfState // owned by the apply goroutine
+	snapIndex    uint64            // owned by the apply goroutine
+	snapshotting atomic.Bool
+	knownPeers   map[uint64]bool // owned by the apply goroutine
+
+	stopC    chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// New creates a server over a loaded storage. It restores the state machine
+// from the storage's snapshot. Start it with Start.
+func New(cfg Config, st Storage) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PeerClient == nil {
+		cfg.PeerClient = GRPCPeerClient{}
+	}
+	if cfg.Logger == nil {
+		return nil, errors.New("server: Logger is required")
+	}
+	s := &Server{
+		cfg:       cfg,
+		lg:        cfg.Logger,
+		storage:   st,
+		sm:        statemachine.New(),
+		proposals: newProposals(),
+		readReqC:  make(chan *readWaiter, 4096),
+		stopC:     make(chan struct{}),
+		confState: &raftpb.ConfState{},
+	}
+	// Request ids must not repeat across restarts: a replayed entry of an
+	// earlier incarnation must not match a new waiter.
+	s.reqID.Store(uint64(cfg.Now().UnixNano()))
+	if snap := st.LoadedSnapshot(); snap != nil && !raft.IsEmptySnap(snap) {
+		if err := s.restoreSnapshot(snap); err != nil {
+			return nil, fmt.Errorf("restore snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+	}
+	s.applied = newAppliedWait(s.sm.AppliedIndex())
+	return s, nil
+}
+
+// StateMachine exposes the state machine for reads by the admin layer.
+func (s *Server) StateMachine() *statemachine.StateMachine { return s.sm }
+
+// Start starts the raft node, the apply and read loops and, for a node that
+// joins, the join loop in the background; the returned channel gets the
+// join outcome (nil at once when not joining).
+func (s *Server) Start(peers Peers) (<-chan error, error) {
+	s.peers = peers
+	s.syncPeers()
+
+	rc := raftnode.Config{
+		ID:            s.cfg.ID,
+		TickInterval:  s.cfg.TickInterval,
+		HeartbeatTick: s.cfg.HeartbeatTick,
+		ElectionTick:  s.cfg.ElectionTick,
+		Storage:       s.storage,
+		Transport:     peers,
+		Applied:       s.sm.AppliedIndex(),
+		Restamp:       func(data []byte) { statemachine.Restamp(data, s.nowMs()) },
+		Logger:        s.lg,
+	}
+	joining := false
+	switch {
+	case s.storage.Bootstrapped():
+		s.lg.Info("restarting from raft_dir; single and join are ignored", "id", s.cfg.ID,
+			"applied", s.sm.AppliedIndex())
+	case s.cfg.Single:
+		ctx, err := proto.Marshal(&peerpb.ConfChangeContext{Node: s.self(true)})
+		if err != nil {
+			return nil, err
+		}
+		rc.Peers = []raft.Peer{{ID: s.cfg.ID, Context: ctx}}
+		s.lg.Info("initializing a single-node cluster", "id", s.cfg.ID, "cluster", s.cfg.ClusterName)
+	case len(s.cfg.Join) > 0:
+		joining = true
+		s.lg.Info("starting empty, to join a cluster", "id", s.cfg.ID, "join", s.cfg.Join)
+	default:
+		return nil, fmt.Errorf("%w: set single = true to initialize a new cluster, or join = [\"host:raft_port\"] to join one", ErrNoCluster)
+	}
+	n, err := raftnode.Start(rc)
+	if err != nil {
+		return nil, err
+	}
+	s.node.Store(n)
+
+	s.goFunc(s.applyLoop)
+	s.goFunc(s.readLoop)
+
+	joinC := make(chan error, 1)
+	if !joining {
+		joinC <- nil
+		return joinC, nil
+	}
+	s.goFunc(func() { joinC <- s.joinCluster() })
+	return joinC, nil
+}
+
+func (s *Server) goFunc(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Stop stops the raft node and every goroutine, and waits for them. It does
+// not close the storage.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() { close(s.stopC) })
+	if n := s.node.Load(); n != nil {
+		n.Stop()
+	}
+	s.wg.Wait()
+}
+
+// Done is closed when the raft node stops, on Stop or a fatal error; Err
+// then says why.
+func (s *Server) Done() <-chan struct{} {
+	if n := s.node.Load(); n != nil {
+		return n.Done()
+	}
+	return s.stopC
+}
+
+// Err is the fatal error that stopped the node, or nil.
+func (s *Server) Err() error {
+	if n := s.node.Load(); n != nil {
+		return n.Err()
+	}
+	return nil
+}
+
+func (s *Server) nowMs() uint64 { return uint64(s.cfg.Now().UnixMilli()) }
+
+// self describes this node as a member.
+func (s *Server) self(voter bool) *metapb.Node {
+	return &metapb.Node{Id: s.cfg.ID, RaftAddress: s.cfg.RaftAddress, GrpcAddress: s.cfg.GrpcAddress, Voter: voter}
+}
+
+// Process, ReportUnreachable and ReportSnapshot implement the transport's
+// Handler by passing messages to the raft node.
+func (s *Server) Process(ctx context.Context, m *raftpb.Message) error {
+	n := s.node.Load()
+	if n == nil {
+		return ErrNotStarted
+	}
+	return n.Process(ctx, m)
+}
+
+// ReportUnreachable tells raft a peer could not be reached.
+func (s *Server) ReportUnreachable(id uint64) {
+	if n := s.node.Load(); n != nil {
+		n.ReportUnreachable(id)
+	}
+}
+
+// ReportSnapshot tells raft how a snapshot send ended.
+func (s *Server) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	if n := s.node.Load(); n != nil {
+		n.ReportSnapshot(id, status)
+	}
+}

@@ -1,0 +1,43 @@
+package statemachine
+
+import "errors"
+
+// Errors of the package. Each returned error wraps exactly one of these; test
+// with errors.Is. The messages of the wrapping errors say what was wrong.
+var (
+	// ErrInvalidEntry: log entry data too short for the header, or the
+	// command after the header is not a valid peerpb.Command. Every node
+	// sees the same bytes, so skipping such an entry is deterministic.
+	ErrInvalidEntry = errors.New("statemachine: invalid log entry")
+
+	// ErrUnknownEntryVersion: the entry header has a format version this
+	// binary does not know; it was written by a newer metasrv. The node must
+	// stop (and be upgraded): skipping the entry would diverge from nodes
+	// that understand it.
+	ErrUnknownEntryVersion = errors.New("statemachine: unknown log entry version")
+
+	// ErrEmptyCommand: the command has no body, or a body this binary does
+	// not know (a newer command type decodes as no body). Deterministic
+	// rejection; nothing changes.
+	ErrEmptyCommand = errors.New("statemachine: command has no body")
+
+	// ErrInvalidUpsert: the upsert request is malformed (empty key, unknown
+	// op or match_seq kind, ttl_ms and expire_at_ms both set).
+	// Deterministic rejection; nothing changes.
+	ErrInvalidUpsert = errors.New("statemachine: invalid upsert request")
+
+	// ErrStaleIndex: Apply, ApplyEmpty or ApplyConfChange was called with a
+	// log index at or below the applied index. Nothing changes. This is a
+	// bug in the caller (an entry handed over twice, or after a newer
+	// snapshot was restored).
+	ErrStaleIndex = errors.New("statemachine: log index already applied")
+
+	// ErrInvalidConfChange: the conf change context is not a valid
+	// peerpb.ConfChangeContext, or a change has an unknown type. The member
+	// table still follows the changes that could be applied.
+	ErrInvalidConfChange = errors.New("statemachine: invalid conf change")
+
+	// ErrCorruptSnapshot: the snapshot stream is truncated, fails its
+	// checksum, or is not a valid snapshot. Restore left the state unchanged.
+	ErrCorruptSnapshot = errors.New("statemachine: corrupt snapshot")
+)

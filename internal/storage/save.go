@@ -1,0 +1,67 @@
+package storage
+
+import (
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Save persists one raft Ready: call it from the Ready loop with
+// rd.HardState, rd.Entries and rd.Snapshot (each may be nil or empty), before
+// sending rd.Messages that need it and before Advance.
+//
+// In order:
+//  1. a non-empty snap is written to snap/ (fsync'd, with the directory),
+//     then recorded in the WAL (fsync'd);
+//  2. the entries and then the hard state are appended to the WAL, and
+//     fsync'd when raft requires it (raft.MustSync: any entry, or a new term
+//     or vote); a hard state whose only change is the commit index is
+//     buffered in the WAL but not fsync'd, as raft allows and etcd does
+//     (raft never needs the commit index back; the next fsync, for the next
+//     entry, vote or snapshot record, makes it durable);
+//  3. the MemoryStorage is updated: ApplySnapshot, SetHardState, Append.
+//
+// So when Save returns nil, everything raft requires to be durable is on
+// disk, and raft can read what was saved.
+//
+// Save does not modify or retain hs, ents or snap beyond what MemoryStorage
+// retains (the entries and the snapshot data, shared, not copied). Any
+// error is fatal: the WAL may hold a partial record, so stop the node (and
+// do not call Save again); the next Open repairs a torn tail.
+func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return ErrClosed
+	}
+	hasSnap := !raft.IsEmptySnap(snap)
+	if hasSnap {
+		// The file first: a WAL snapshot record must never point at a
+		// missing file. A crash between the two leaves an orphan file
+		// that Open ignores and a later purge removes.
+		if err := s.saveSnapFile(snap); err != nil {
+			return err
+		}
+		if err := s.mu.wal.SaveSnapshot(walSnapshot(snap.GetMetadata())); err != nil {
+			return fmt.Errorf("storage: record snapshot %d in WAL: %w", snap.GetMetadata().GetIndex(), err)
+		}
+	}
+	if err := s.mu.wal.Save(hs, ents); err != nil {
+		return fmt.Errorf("storage: write WAL: %w", err)
+	}
+	if hasSnap {
+		if err := s.applySnapshot(snap); err != nil {
+			return fmt.Errorf("storage: apply snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+	}
+	if !raft.IsEmptyHardState(hs) {
+		if err := s.MemoryStorage.SetHardState(hs); err != nil {
+			return err
+		}
+	}
+	if err := s.MemoryStorage.Append(ents); err != nil {
+		return fmt.Errorf("storage: append %d entries to memory: %w", len(ents), err)
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
+	"go.etcd.io/etcd/server/v3/storage/wal"
+	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+)
+
+const (
+	walDirName  = "wal"
+	snapDirName = "snap"
+	// keepSnapFiles is how many snap files a purge keeps. The older one is a
+	// fallback if the newest turns out unreadable on the next start.
+	keepSnapFiles = 2
+)
+
+// Storage is the durable raft log of one node: an etcd WAL and snap
+// directory on disk, mirrored in a raft.MemoryStorage that raft reads.
+//
+// Pass the *Storage itself (not the embedded MemoryStorage) as
+// raft.Config.Storage: Storage overrides Snapshot so that snapshot data is
+// not deep-copied on every call (see Snapshot).
+//
+// Goroutines: Save is called by the one Ready-loop goroutine; CreateSnapshot
+// may run at the same time from one background goroutine; raft reads the
+// MemoryStorage methods from its own goroutine; the accessors and WALSize
+// may be called from anywhere. Close waits for a running CreateSnapshot.
+type Storage struct {
+	*raft.MemoryStorage
+
+	dir      string
+	walDir   string
+	snapDir  string
+	lg       *slog.Logger
+	zlg      *zap.Logger
+	snapshot *snap.Snapshotter
+
+	// Loaded by Open, read-only afterwards.
+	loadedSnap   *raftpb.Snapshot
+	loadedHS     *raftpb.HardState
+	bootstrapped bool
+
+	// createMu serializes CreateSnapshot and lets Close wait for it. It is
+	// taken before mu.
+	createMu sync.Mutex
+
+	// mu guards the WAL, which Save and CreateSnapshot both write.
+	mu struct {
+		sync.Mutex
+		wal    *wal.WAL
+		lock   *dirLock
+		closed bool
+	}
+
+	// snapMu keeps the snapshot data consistent with the snapshot metadata
+	// held by MemoryStorage, which is given no data (see Snapshot).
+	// Taken after mu, never before it.
+	snapMu struct {
+		sync.RWMutex
+		data []byte
+	}
+}
+
+// Open locks raft_dir (dir), creating it and its wal/ and snap/
+// subdirectories if needed, and loads what it holds into a MemoryStorage:
+// the newest snapshot that the WAL knows of, then the hard state and the
+// entries the WAL holds after it.
+//
+// If dir holds no WAL, a new one is created with metadata
+// {"id":id,"cluster_name":clusterName}; Bootstrapped then reports false.
+// If it holds one, its metadata must match id and clusterName, else Open
+// returns ErrIDMismatch or ErrClusterMismatch and changes nothing on disk
+// (but the pid in LOCK). A WAL whose last record is torn (a crash during a
+// write) is repaired by truncating that record, as etcd does; the original
+// file is kept beside it as *.wal.broken.
+//
+// Errors: ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt (all
+// wrapped), or an I/O error. lg may be nil.
+func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage, error) {
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	if id == 0 {
+		return nil, errors.New("storage: node id must not be 0")
+	}
+	start := time.Now()
+	s := &Storage{
+		MemoryStorage: raft.NewMemoryStorage(),
+		dir:           dir,
+		walDir:        filepath.Join(dir, walDirName),
+		snapDir:       filepath.Join(dir, snapDirName),
+		lg:            lg,
+		zlg:           newZapLogger(lg),
+		loadedSnap:    &raftpb.Snapshot{},
+		loadedHS:      &raftpb.HardState{},
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: create raft_dir: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.lock = lock
+	if err := s.load(id, clusterName); err != nil {
+		if s.mu.wal != nil {
+			s.mu.wal.Close()
+		}
+		lock.release()
+		return nil, err
+	}
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	lg.Info("opened raft storage",
+		"dir", dir,
+		"bootstrapped", s.bootstrapped,
+		"snapshot_index", s.loadedSnap.GetMetadata().GetIndex(),
+		"term", s.loadedHS.GetTerm(),
+		"vote", s.loadedHS.GetVote(),
+		"commit", s.loadedHS.GetCommit(),
+		"first_index", first,
+		"last_index", last,
+		"took", time.Since(start))
+	return s, nil
+}
+
+// load does the work of Open once the lock is held.
+func (s *Storage) load(id uint64, clusterName string) error {
+	if err := os.MkdirAll(s.snapDir, 0o700); err != nil {
+		return fmt.Errorf("storage: create %s: %w", s.snapDir, err)
+	}
+	// Make the snap directory's own entry durable before any file in it
+	// counts on it.
+	if err := fsyncDir(s.dir); err != nil {
+		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
+	}
+	s.snapshot = snap.New(s.zlg, s.snapDir)
+	meta := metadata{ID: id, ClusterName: clusterName}
+
+	if !wal.Exist(s.walDir) {
+		if names, _ := fileutil.ReadDir(s.snapDir, fileutil.WithExt(".snap")); len(names) > 0 {
+			return fmt.Errorf("%w: %s holds snapshots but %s holds no WAL", ErrCorrupt, s.snapDir, s.walDir)
+		}
+		w, err := wal.Create(s.zlg, s.walDir, encodeMetadata(meta))
+		if err != nil {
+			return fmt.Errorf("storage: create WAL in %s: %w", s.walDir, err)
+		}
+		s.mu.wal = w
+		return nil
+	}
+
+	// Check the ids before anything can write to raft_dir.
+	b, err := readWALMetadata(s.walDir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	stored, err := decodeMetadata(b)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if err := stored.check(s.dir, id, clusterName); err != nil {
+		return err
+	}
+
+	walSnaps, err := wal.ValidSnapshotEntries(s.zlg, s.walDir)
+	if err != nil {
+		return fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
+	}
+	loaded, err := s.snapshot.LoadNewestAvailable(walSnaps)
+	switch {
+	case errors.Is(err, snap.ErrNoSnapshot):
+		loaded = &raftpb.Snapshot{}
+	case err != nil:
+		return fmt.Errorf("storage: load snapshot from %s: %w", s.snapDir, err)
+	}
+
+	w, hs, ents, err := s.openWAL(loaded, meta)
+	if err != nil {
+		return err
+	}
+	s.mu.wal = w
+
+	if !raft.IsEmptySnap(loaded) {
+		if err := s.applySnapshot(loaded); err != nil {
+			return fmt.Errorf("storage: apply loaded snapshot: %w", err)
+		}
+	}
+	if err := s.MemoryStorage.SetHardState(hs); err != nil {
+		return err
+	}
+	if err := s.MemoryStorage.Append(ents); err != nil {
+		return err
+	}
+	s.loadedSnap = loaded
+	s.loadedHS = hs
+	s.bootstrapped = !raft.IsEmptyHardState(hs) || len(ents) > 0 || !raft.IsEmptySnap(loaded)
+	return nil
+}
+
+// openWAL opens the WAL for appending at snapshot sn and reads everything
+// after it. A torn last record (io.ErrUnexpectedEOF) is repaired once.
+func (s *Storage) openWAL(sn *raftpb.Snapshot, want metadata) (*wal.WAL, *raftpb.HardState, []*raftpb.Entry, error) {
+	start := &walpb.Snapshot{Index: new(sn.GetMetadata().GetIndex()), Term: new(sn.GetMetadata().GetTerm())}
+	repaired := false
+	for {
+		w, err := wal.Open(s.zlg, s.walDir, start)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: open WAL at snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
+		}
+		b, hs, ents, err := w.ReadAll()
+		if err == nil {
+			stored, derr := decodeMetadata(b)
+			if derr != nil {
+				w.Close()
+				return nil, nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, derr)
+			}
+			// readWALMetadata checked the newest file and ReadAll that all
+			// files agree with it; this only guards against that changing.
+			if err := stored.check(s.dir, want.ID, want.ClusterName); err != nil {
+				w.Close()
+				return nil, nil, nil, err
+			}
+			return w, hs, ents, nil
+		}
+		w.Close()
+		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, nil, nil, fmt.Errorf("%w: read WAL: %v", ErrCorrupt, err)
+		}
+		s.lg.Warn("WAL ends with a torn record; repairing", "dir", s.walDir, "err", err)
+		if !wal.Repair(s.zlg, s.walDir) {
+			return nil, nil, nil, fmt.Errorf("%w: repair torn WAL tail: %v", ErrCorrupt, err)
+		}
+		repaired = true
+	}
+}
+
+// Bootstrapped reports whether raft_dir already held raft state when it was
+// opened: a non-empty hard state, an entry or a snapshot. Such a node
+// restarts with raft.RestartNode and ignores single/join; one that is not
+// bootstrapped starts a new cluster or joins one.
+func (s *Storage) Bootstrapped() bool { return s.bootstrapped }
+
+// LoadedSnapshot returns the snapshot Open loaded, or an empty snapshot
+// (raft.IsEmptySnap) if there was none. The state machine restores from its
+// Data. Do not modify it.
+func (s *Storage) LoadedSnapshot() *raftpb.Snapshot { return s.loadedSnap }
+
+// HardState returns the hard state Open loaded (empty, not nil, if none).
+// Do not modify it.
+func (s *Storage) HardState() *raftpb.HardState { return s.loadedHS }
+
+// Dir returns raft_dir.
+func (s *Storage) Dir() string { return s.dir }
+
+// WALSize returns the total size in bytes of the files in raft_dir/wal.
+// Segment files are preallocated (64 MB each, plus one spare segment), so
+// this grows in steps, not record by record. It returns 0 on error.
+func (s *Storage) WALSize() int64 {
+	var n int64
+	_ = filepath.WalkDir(s.walDir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // a file purged while walking
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// Close waits for a running CreateSnapshot, syncs and closes the WAL and
+// releases the raft_dir lock. Later calls return nil.
+func (s *Storage) Close() error {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed {
+		return nil
+	}
+	s.mu.closed = true
+	var errs []error
+	if err := s.mu.wal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: close WAL: %w", err))
+	}
+	if err := s.mu.lock.release(); err != nil {
+		errs = append(errs, fmt.Errorf("storage: release lock: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func fsyncDir(dir string) error {
+	d, err := fileutil.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fileutil.Fsync(d)
+}
