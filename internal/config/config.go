@@ -40,9 +40,9 @@ type Config struct {
 	MetricAPIAddress string `toml:"metric_api_address"`
 
 	// GrpcAPIMaxMessageSize is the largest gRPC message, in bytes, the node
-	// sends or receives. Default 32 MiB (33554432); at most 2^31-1. Raise it
+	// sends or receives. Default 32 MiB (33554432); 1..2^31-1. Raise it
 	// only if single values or transactions are that large.
-	GrpcAPIMaxMessageSize uint64 `toml:"grpc_api_max_message_size"`
+	GrpcAPIMaxMessageSize int `toml:"grpc_api_max_message_size"`
 
 	// Raft is the [raft_config] table.
 	Raft RaftConfig `toml:"raft_config"`
@@ -200,8 +200,8 @@ func isUnspecifiedHost(host string) bool {
 }
 
 // normalize trims spaces around join entries and drops empty ones, so that
-// "--join a:1,\ b:2" works and "--join ''" clears a join list from the file.
-// An empty list becomes nil.
+// --join "a:1, b:2" works and --join "" clears the config file's list. An
+// empty list becomes nil.
 func (c *Config) normalize() {
 	var join []string
 	for _, j := range c.Raft.Join {

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 )
@@ -38,18 +41,21 @@ func decodeError(md toml.MetaData, st *decodeState, err error, name string) erro
 			return fmt.Errorf("config file %q: %s: %w: want a table, got %s: write it as a [raft_config] header followed by its keys",
 				name, raftTable, ErrType, tomlTypeName(t))
 		}
-		return fmt.Errorf("config file %q: %w: %v", name, ErrType, err)
+		return fmt.Errorf("config file %q: %w: %s", name, ErrType, oneLine(err.Error()))
 	}
+	where := fmt.Sprintf("config file %q", name)
+	if pe.Position.Line > 0 {
+		where += fmt.Sprintf(" line %d", pe.Position.Line)
+	}
+	msg := oneLine(strings.TrimSuffix(pe.Message, "."))
 	if st.typeErr {
-		return fmt.Errorf("config file %q line %d: %s: %w: %s",
-			name, pe.Position.Line, pe.LastKey, ErrType, pe.Message)
+		return fmt.Errorf("%s: %s: %w: %s", where, oneLine(pe.LastKey), ErrType, msg)
 	}
 	after := ""
 	if pe.LastKey != "" {
-		after = fmt.Sprintf(" (after key %s)", pe.LastKey)
+		after = fmt.Sprintf(" (after key %s)", oneLine(pe.LastKey))
 	}
-	return fmt.Errorf("config file %q line %d: %w%s: %s: fix the TOML syntax",
-		name, pe.Position.Line, ErrSyntax, after, pe.Message)
+	return fmt.Errorf("%s: %w%s: %s: fix the TOML syntax", where, ErrSyntax, after, msg)
 }
 
 func unknownKeyError(k toml.Key, name string) error {
@@ -60,7 +66,21 @@ func unknownKeyError(k toml.Key, name string) error {
 			what += " (" + hint + ")"
 		}
 	}
-	return fmt.Errorf("config file %q: %w %s: %s", name, ErrUnknownKey, k, what)
+	return fmt.Errorf("config file %q: %w %s: %s", name, ErrUnknownKey, oneLine(k.String()), what)
+}
+
+// oneLine escapes control characters, such as newlines the decoder quotes
+// from the file, so that an error stays on one line.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // decodeState records that a decoding error came from a fileValue, that is
@@ -127,7 +147,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 
 // fileValue decodes one TOML value into the Config field ptr points to.
 type fileValue struct {
-	ptr any // *string, *bool, *uint32, *uint64 or *[]string
+	ptr any // *string, *bool, *int, *uint32, *uint64 or *[]string
 	st  *decodeState
 }
 
@@ -151,6 +171,11 @@ func (v *fileValue) UnmarshalTOML(data any) error {
 			break
 		}
 		*p = b
+	case *int:
+		var n uint64
+		if n, err = unsigned(data, math.MaxInt); err == nil {
+			*p = int(n)
+		}
 	case *uint32:
 		var n uint64
 		if n, err = unsigned(data, math.MaxUint32); err == nil {

@@ -13,7 +13,7 @@ type keyDef struct {
 	name  string            // TOML key, "log_dir" or "raft_config.id"
 	flag  string            // flag name without the dashes
 	usage string            // one line, for --help and show-config
-	field func(*Config) any // pointer to the field: *string, *bool, *uint32, *uint64 or *[]string
+	field func(*Config) any // pointer to the field: *string, *bool, *int, *uint32, *uint64 or *[]string
 }
 
 // keyDefs lists every config key, in Config's field order.

@@ -22,7 +22,8 @@ var errorCodes = []struct {
 	code codes.Code
 }{
 	{ErrInvalidArgument, codes.InvalidArgument},
-	{statemachine.ErrInvalidCommand, codes.InvalidArgument},
+	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
+	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
 	{server.ErrNoLeader, codes.Unavailable},
 	{server.ErrStopped, codes.Unavailable},
 	{server.ErrNotStarted, codes.Unavailable},

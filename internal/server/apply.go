@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -44,7 +45,9 @@ func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 		}
 		switch e.GetType() {
 		case raftpb.EntryNormal:
-			s.applyNormal(e)
+			if err := s.applyNormal(e); err != nil {
+				return err
+			}
 		case raftpb.EntryConfChange:
 			var cc raftpb.ConfChange
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
@@ -62,23 +65,29 @@ func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 	return nil
 }
 
-func (s *Server) applyNormal(e *raftpb.Entry) {
+// applyNormal applies one normal entry. An error means the node cannot
+// follow the log (an entry of a newer format) and must stop.
+func (s *Server) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		s.sm.ApplyEmpty(e.GetIndex())
-		return
+		return nil
 	}
 	timeMs, cmd, err := statemachine.DecodeEntry(e.GetData())
+	if errors.Is(err, statemachine.ErrUnknownEntryVersion) {
+		return fmt.Errorf("log entry %d was written by a newer metasrv; upgrade this node: %w", e.GetIndex(), err)
+	}
 	if err != nil {
 		// Every node decodes the same bytes the same way, so skipping keeps
-		// them identical; it can only come from a bug or a newer format.
+		// them identical; it can only come from a bug.
 		s.lg.Error("skipping undecodable log entry", "index", e.GetIndex(), "err", err)
 		s.sm.ApplyEmpty(e.GetIndex())
-		return
+		return nil
 	}
 	res := s.sm.Apply(e.GetIndex(), timeMs, cmd)
 	if cmd.GetProposer() == s.cfg.ID {
 		s.proposals.trigger(cmd.GetRequestId(), res)
 	}
+	return nil
 }
 
 func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.ConfChangeV2) {

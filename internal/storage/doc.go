@@ -27,10 +27,11 @@
 // # On-disk layout
 //
 //	raft_dir/LOCK
-//	    Empty-but-for-a-pid file. The running process holds an exclusive,
-//	    non-blocking lock on it (open file description lock on Linux, flock
-//	    elsewhere), released by the kernel when the process exits or dies.
-//	    It holds the holder's pid in decimal, for error messages only.
+//	    The running process holds an exclusive lock on this file, taken
+//	    without waiting (an open file description lock on Linux, flock
+//	    elsewhere) and released by the kernel when the process exits or
+//	    dies, so a LOCK left by a crash never blocks a restart. Its content
+//	    is the holder's pid in decimal, for error messages only.
 //	raft_dir/wal/%016x-%016x.wal      (sequence number - first raft index)
 //	    etcd WAL segments, 64 MB preallocated each. Every segment starts with
 //	    a CRC record and a metadata record, then holds entry, hard state,

@@ -132,7 +132,7 @@ func (s *Storage) recordSnapshot(m *raftpb.SnapshotMetadata) error {
 // durable, so the WAL record written next never refers to a file that a
 // power loss could take away.
 func (s *Storage) saveSnapFile(sn *raftpb.Snapshot) error {
-	if err := s.snapshot.SaveSnap(sn); err != nil {
+	if err := s.snapshotter.SaveSnap(sn); err != nil {
 		return fmt.Errorf("storage: write snapshot %d to %s: %w", sn.GetMetadata().GetIndex(), s.snapDir, err)
 	}
 	if err := fsyncDir(s.snapDir); err != nil {
@@ -155,9 +155,21 @@ func walSnapshot(m *raftpb.SnapshotMetadata) *walpb.Snapshot {
 // the snapshot index, which is where wal.Open starts reading for it.
 // A WAL file the WAL still holds a lock on is never deleted.
 func (s *Storage) purge() error {
-	snaps, err := fileutil.ReadDir(s.snapDir, fileutil.WithExt(".snap"))
+	names, err := fileutil.ReadDir(s.snapDir, fileutil.WithExt(".snap"))
 	if err != nil {
 		return err
+	}
+	// Sorted by name, that is by term then index: oldest first. A file
+	// named otherwise is not ours; leave it alone.
+	var snaps []string
+	var indexes []uint64
+	for _, name := range names {
+		var term, index uint64
+		if _, err := fmt.Sscanf(name, "%016x-%016x.snap", &term, &index); err != nil {
+			continue
+		}
+		snaps = append(snaps, name)
+		indexes = append(indexes, index)
 	}
 	if len(snaps) == 0 {
 		return nil
@@ -167,14 +179,11 @@ func (s *Storage) purge() error {
 			if err := os.Remove(filepath.Join(s.snapDir, name)); err != nil && !os.IsNotExist(err) {
 				return err
 			}
-			s.lg.Debug("purged snapshot file", "file", name)
+			s.lg.Info("purged snapshot file", "file", name)
 		}
-		snaps = snaps[n:]
+		indexes = indexes[n:]
 	}
-	var term, oldest uint64
-	if _, err := fmt.Sscanf(snaps[0], "%016x-%016x.snap", &term, &oldest); err != nil {
-		return fmt.Errorf("parse snap file name %q: %w", snaps[0], err)
-	}
+	oldest := indexes[0]
 
 	wals, err := fileutil.ReadDir(s.walDir, fileutil.WithExt(".wal"))
 	if err != nil {

@@ -42,12 +42,12 @@ const (
 type Storage struct {
 	*raft.MemoryStorage
 
-	dir      string
-	walDir   string
-	snapDir  string
-	lg       *slog.Logger
-	zlg      *zap.Logger
-	snapshot *snap.Snapshotter
+	dir         string
+	walDir      string
+	snapDir     string
+	lg          *slog.Logger
+	zlg         *zap.Logger
+	snapshotter *snap.Snapshotter
 
 	// Loaded by Open, read-only afterwards.
 	loadedSnap   *raftpb.Snapshot
@@ -108,7 +108,7 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 		loadedSnap:    &raftpb.Snapshot{},
 		loadedHS:      &raftpb.HardState{},
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("storage: create raft_dir: %w", err)
 	}
 	lock, err := lockDir(dir)
@@ -148,7 +148,7 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	if err := fsyncDir(s.dir); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
 	}
-	s.snapshot = snap.New(s.zlg, s.snapDir)
+	s.snapshotter = snap.New(s.zlg, s.snapDir)
 	meta := metadata{ID: id, ClusterName: clusterName}
 
 	if !wal.Exist(s.walDir) {
@@ -180,7 +180,7 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	if err != nil {
 		return fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
 	}
-	loaded, err := s.snapshot.LoadNewestAvailable(walSnaps)
+	loaded, err := s.snapshotter.LoadNewestAvailable(walSnaps)
 	switch {
 	case errors.Is(err, snap.ErrNoSnapshot):
 		loaded = &raftpb.Snapshot{}
@@ -304,6 +304,19 @@ func (s *Storage) Close() error {
 		errs = append(errs, fmt.Errorf("storage: release lock: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// makeDir creates dir if it does not exist and makes its entry in its
+// parent durable: a raft_dir that vanished on power loss after the node had
+// voted would let it vote twice in a term.
+func makeDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return fsyncDir(filepath.Dir(filepath.Clean(dir)))
 }
 
 func fsyncDir(dir string) error {

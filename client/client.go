@@ -1,0 +1,178 @@
+package client
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// DefaultDialTimeout is Config.DialTimeout when it is zero.
+const DefaultDialTimeout = 2 * time.Second
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are the host:port grpc_api_address of one or more metasrv
+	// nodes. Requests go to one endpoint at a time and move to the next
+	// when it is down. Required.
+	Endpoints []string
+
+	// DialTimeout bounds how long one attempt waits for a connection to
+	// an endpoint to become ready before the client moves on to the next
+	// endpoint; a refused connection moves on at once. It also bounds each
+	// TCP+HTTP/2 handshake. Default DefaultDialTimeout (2s). Keep it well
+	// below the deadlines you put on calls, or a silent endpoint (a host
+	// that drops packets) eats the whole deadline.
+	DialTimeout time.Duration
+
+	// Room for TLS and authentication: connections are plaintext for now.
+	// Arbitrary grpc.DialOptions are deliberately not accepted: a gRPC
+	// retry policy or a changed stats handler would break the client's
+	// rule of never sending a write twice (see retry.go).
+}
+
+// Client is a metasrv client. It is safe for concurrent use. Create it with
+// New and Close it when done.
+type Client struct {
+	endpoints   []string
+	dialTimeout time.Duration
+	timing      retryTiming
+
+	// cur is the index in endpoints of the endpoint requests go to; it
+	// moves on when that endpoint fails (see advance).
+	cur atomic.Uint32
+
+	mu struct {
+		sync.Mutex
+		closed bool
+		// conns holds one connection per address, created on first
+		// use: the endpoints, and addresses passed to Status.
+		conns map[string]*grpc.ClientConn
+	}
+}
+
+// New validates cfg and returns a Client. It does not connect: each
+// endpoint is dialed when a request first needs it, and the connection is
+// reused afterwards (gRPC reconnects it in the background when it breaks).
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	seen := make(map[string]bool, len(cfg.Endpoints))
+	eps := make([]string, 0, len(cfg.Endpoints))
+	for _, ep := range cfg.Endpoints {
+		if err := validateEndpoint(ep); err != nil {
+			return nil, err
+		}
+		if !seen[ep] {
+			seen[ep] = true
+			eps = append(eps, ep)
+		}
+	}
+	if cfg.DialTimeout < 0 {
+		return nil, fmt.Errorf("%w: negative DialTimeout %v", ErrInvalidArgument, cfg.DialTimeout)
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	c := &Client{endpoints: eps, dialTimeout: cfg.DialTimeout, timing: defaultRetryTiming}
+	c.mu.conns = make(map[string]*grpc.ClientConn)
+	return c, nil
+}
+
+// validateEndpoint checks that ep is host:port with a non-empty host and a
+// port in 1..65535.
+func validateEndpoint(ep string) error {
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return fmt.Errorf("%w %q: %v: want host:port, e.g. 127.0.0.1:9191", ErrInvalidEndpoint, ep, err)
+	}
+	if host == "" || strings.ContainsAny(host, " ,/") {
+		return fmt.Errorf("%w %q: bad host %q: want host:port, e.g. 127.0.0.1:9191", ErrInvalidEndpoint, ep, host)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%w %q: bad port %q: want a number in 1..65535", ErrInvalidEndpoint, ep, port)
+	}
+	return nil
+}
+
+// Endpoints returns a copy of the endpoints, in the order they are tried
+// (duplicates removed).
+func (c *Client) Endpoints() []string {
+	return append([]string(nil), c.endpoints...)
+}
+
+// Close closes every connection. Calls in flight fail with codes.Canceled;
+// later calls fail with ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.closed {
+		return nil
+	}
+	c.mu.closed = true
+	var firstErr error
+	for addr, cc := range c.mu.conns {
+		if err := cc.Close(); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("close connection to %s: %w", addr, err)
+		}
+	}
+	c.mu.conns = nil
+	return firstErr
+}
+
+// conn returns the connection to addr, creating it (without dialing) on
+// first use.
+func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.closed {
+		return nil, ErrClosed
+	}
+	if cc, ok := c.mu.conns[addr]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// The client decides itself what may be retried (retry.go);
+		// gRPC must never re-send a request on its own. Transparent
+		// retries of streams the server provably did not process stay
+		// on; they cannot apply a write twice.
+		grpc.WithDisableRetry(),
+		grpc.WithStatsHandler(sendObserver{}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			// Reconnect to a down node soon after it comes back:
+			// gRPC's default backoff grows to 120s.
+			Backoff: backoff.Config{
+				BaseDelay:  100 * time.Millisecond,
+				Multiplier: 1.6,
+				Jitter:     0.2,
+				MaxDelay:   2 * time.Second,
+			},
+			MinConnectTimeout: c.dialTimeout,
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: create connection: %w", addr, err)
+	}
+	c.mu.conns[addr] = cc
+	return cc, nil
+}
+
+// current returns the index of the endpoint requests go to.
+func (c *Client) current() int { return int(c.cur.Load()) }
+
+// advance moves requests from endpoint i to the next one, unless another
+// goroutine has moved them already (so that two concurrent failures on the
+// same endpoint skip one endpoint, not two).
+func (c *Client) advance(i int) {
+	next := (i + 1) % len(c.endpoints)
+	c.cur.CompareAndSwap(uint32(i), uint32(next))
+}

@@ -1,0 +1,61 @@
+// Package client is the Go client of metasrv, the Databend meta service: a
+// Raft-replicated key-value store in which every write stamps the key with
+// the next value of one global sequence number (seq).
+//
+// # Usage
+//
+//	cli, err := client.New(client.Config{
+//		Endpoints: []string{"10.0.0.1:9191", "10.0.0.2:9191", "10.0.0.3:9191"},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer cli.Close()
+//
+//	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+//	defer cancel()
+//
+//	// Create the key only if it is absent.
+//	res, err := cli.Upsert(ctx, client.Upsert{Key: "tenant/a", Value: []byte("v1"), Match: client.Exact(0)})
+//	if err != nil {
+//		return err
+//	}
+//	if !res.Applied {
+//		// someone else created it first; res.Result holds their value
+//	}
+//
+//	kv, err := cli.Get(ctx, "tenant/a") // kv.Seq == 0: absent
+//	kvs, err := cli.List(ctx, "tenant/", 0)
+//
+//	// Compare-and-swap on the seq read before.
+//	res, err = cli.Upsert(ctx, client.Upsert{Key: "tenant/a", Value: []byte("v2"), Match: client.Exact(kv.Seq)})
+//
+//	// A lease: the key disappears 30s after the write.
+//	_, err = cli.Upsert(ctx, client.Upsert{Key: "lock/x", Value: []byte("me"), TTL: 30 * time.Second})
+//
+// # Endpoints, failover and retries
+//
+// Requests go to one endpoint at a time. When it is down (the connection
+// cannot be made within Config.DialTimeout, or a call fails with
+// codes.Unavailable), the client moves to the next endpoint and retries,
+// cycling the list with a short backoff until the context's deadline. Give
+// every call a deadline: without one a call gives up after ten rounds over
+// the endpoints.
+//
+// Reads (Get, MGet, List, MemberList) are always retried. Writes are retried
+// only when that cannot apply them twice: when the request provably never
+// left this process, or when the Upsert uses Match Exact (a duplicate fails
+// its seq check; see UpsertResult.Retried). Any other write that fails after
+// it was sent returns an error wrapping ErrMaybeApplied: read the key to find
+// out whether it was applied before writing again. retry.go has the details.
+//
+// Status asks one given endpoint and never fails over; use it to inspect a
+// particular node.
+//
+// # Errors
+//
+// Errors name the operation and the endpoint and wrap the cause: test them
+// with errors.Is against the sentinels in this package (ErrUnavailable,
+// ErrMaybeApplied, ...) and context.DeadlineExceeded; status.Code(err) gives
+// the gRPC code a server returned.
+package client

@@ -1,0 +1,332 @@
+package client
+
+// How the client retries.
+//
+// A request goes to the current endpoint. When that endpoint turns out to be
+// down, the client moves the current endpoint to the next one in the list and
+// tries again, cycling the list, until the call succeeds, fails for another
+// reason, or the caller's context ends. After each full round over the list
+// it sleeps a short, growing backoff (50ms doubling to 1s, with jitter). A
+// call whose context has no deadline gives up after maxRoundsNoDeadline
+// rounds with ErrUnavailable.
+//
+// "Down" means one of:
+//   - the connection did not become ready within Config.DialTimeout
+//     (a silent host, a slow handshake);
+//   - the RPC failed with codes.Unavailable. gRPC uses it for a refused or
+//     broken connection, and a server uses it when it cannot serve now
+//     (no leader, shutting down).
+//
+// Every other error (InvalidArgument, DeadlineExceeded from the server, ...)
+// is returned as is: another endpoint would answer the same.
+//
+// Reads are always retried: a read has no effect. Writes are retried only when
+// a second attempt cannot apply the write twice:
+//
+//  1. Upsert with Match Exact(n): if an earlier attempt applied, the key's seq
+//     is no longer n and the retry fails its seq check (Applied=false,
+//     UpsertResult.Retried=true). An Exact(0) delete of an absent key does
+//     nothing either way.
+//
+//  2. Any write whose request message never left this process. gRPC's
+//     codes.Unavailable alone does not tell us that: it is returned both when
+//     the channel had no ready connection (nothing sent) and when the
+//     connection broke after the request was sent (the server may have
+//     applied it), and by a server that received the request. Checking the
+//     channel state before the call would race with the connection breaking.
+//     So the client watches the request itself: sendObserver, a gRPC
+//     stats.Handler, sees *stats.OutPayload, which gRPC emits right after the
+//     request message was handed to the HTTP/2 transport
+//     (csAttempt.sendMsg: transportStream.Write succeeded). A failed pick (no
+//     ready connection), a failed stream creation, or a failed Write emit
+//     none. A gRPC server reads the whole request message before it runs a
+//     unary handler, so without OutPayload the server cannot have applied
+//     the write. With OutPayload the outcome is unknown and the client
+//     returns the error wrapped in ErrMaybeApplied.
+//
+//     gRPC's own retries are disabled (grpc.WithDisableRetry). Its transparent
+//     retry stays: it re-sends only a stream the server reported as not
+//     processed (REFUSED_STREAM, or above the GOAWAY last-stream-id), which
+//     cannot have applied. If a transparent retry follows a sent attempt, the
+//     flag stays set and the write is treated as possibly applied; erring
+//     that way is safe.
+//
+// Waiting for the connection is bounded by DialTimeout: gRPC by itself would
+// keep a fail-fast RPC waiting while the channel is CONNECTING, which for a
+// host that drops packets lasts until the caller's deadline. A channel in
+// TRANSIENT_FAILURE is not waited on; the RPC fails fast with gRPC's
+// connection error (e.g. "connection refused"), which names the cause. gRPC
+// keeps reconnecting such a channel in the background (backoff up to 2s), so
+// a node that comes back is used again on a later round.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Retry timing; the Client copies these into its retryTiming so that tests
+// can shorten them.
+const (
+	initialBackoff = 50 * time.Millisecond
+	maxBackoff     = time.Second
+	// maxRoundsNoDeadline bounds the rounds over the endpoints of a call
+	// whose context has no deadline: about 5s of backoff in all.
+	maxRoundsNoDeadline = 10
+)
+
+type retryTiming struct {
+	initialBackoff time.Duration
+	maxBackoff     time.Duration
+	maxRounds      int // without a deadline
+}
+
+var defaultRetryTiming = retryTiming{
+	initialBackoff: initialBackoff,
+	maxBackoff:     maxBackoff,
+	maxRounds:      maxRoundsNoDeadline,
+}
+
+// callKind says what a call may do on a retry.
+type callKind int
+
+const (
+	// kindRead has no effect: always retried on a down endpoint.
+	kindRead callKind = iota
+	// kindWriteIdempotent cannot apply twice (Upsert with Match Exact):
+	// retried like a read, but a final error may mean it was applied.
+	kindWriteIdempotent
+	// kindWrite could apply twice: retried only when the request was not
+	// sent.
+	kindWrite
+)
+
+func (k callKind) isWrite() bool { return k != kindRead }
+
+// errNotConnected: the connection to an endpoint did not become ready in
+// time. Nothing was sent.
+var errNotConnected = errors.New("not connected")
+
+// rpcFunc performs one attempt of a call on a connection. It must use ctx for
+// the RPC so that sendObserver can see whether the request was sent.
+type rpcFunc func(ctx context.Context, mc metapb.MetaClient) error
+
+// invoke runs call on the current endpoint, moving on to the next endpoint
+// and trying again as described at the top of this file. what names the call
+// in errors, e.g. `get "k"`. It reports whether an attempt other than the
+// successful one sent its request: for a write, the earlier attempt may have
+// applied.
+func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rpcFunc) (earlierSent bool, err error) {
+	n := len(c.endpoints)
+	_, hasDeadline := ctx.Deadline()
+	start := time.Now()
+	wait := c.timing.initialBackoff
+	var (
+		downErr error // the last endpoint-down error
+		downEp  string
+		tries   int
+	)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && attempt%n == 0 {
+			if !hasDeadline && attempt/n >= c.timing.maxRounds {
+				break
+			}
+			if err := sleep(ctx, jitter(wait)); err != nil {
+				return earlierSent, ctxError(what, kind.isWrite() && earlierSent, err, "", nil, downEp, downErr)
+			}
+			wait = min(2*wait, c.timing.maxBackoff)
+		}
+		i := c.current()
+		ep := c.endpoints[i]
+		tries++
+		sent, err := c.attempt(ctx, ep, call)
+		if err == nil {
+			return earlierSent, nil
+		}
+		if errors.Is(err, ErrClosed) {
+			return earlierSent, fmt.Errorf("%s: %w", what, ErrClosed)
+		}
+		maybe := kind.isWrite() && (earlierSent || (sent && !isRejection(err)))
+		if ctxErr := ctx.Err(); ctxErr != nil || status.Code(err) == codes.DeadlineExceeded {
+			// The server sees the deadline too (grpc-timeout) and
+			// may report it a moment before our context ends.
+			if ctxErr == nil {
+				ctxErr = context.DeadlineExceeded
+			}
+			return earlierSent, ctxError(what, maybe, ctxErr, ep, err, downEp, downErr)
+		}
+		if !isEndpointDown(err) || (kind == kindWrite && sent) {
+			return earlierSent, callError(what, maybe, ep, err)
+		}
+		earlierSent = earlierSent || sent
+		c.advance(i)
+		downErr, downEp = err, ep
+	}
+	err = fmt.Errorf("%w: %s: %d attempts over %v in %v failed; last error from %s: %w; check that metasrv is running there and that these are its grpc_api_address",
+		ErrUnavailable, what, tries, c.endpoints, time.Since(start).Round(time.Millisecond), downEp, downErr)
+	if kind.isWrite() && earlierSent {
+		err = fmt.Errorf("%w: %w; read the key to check", ErrMaybeApplied, err)
+	}
+	return earlierSent, err
+}
+
+// callError wraps err, returned by endpoint ep. maybe: a write may have been
+// applied.
+func callError(what string, maybe bool, ep string, err error) error {
+	if maybe {
+		return fmt.Errorf("%w: %s: endpoint %s failed after the request was sent: %w; read the key to check before writing again", ErrMaybeApplied, what, ep, err)
+	}
+	return fmt.Errorf("%s: endpoint %s: %w", what, ep, err)
+}
+
+// ctxError builds the error of a call whose context ended (ctxErr) while
+// endpoint ep was serving it and failed with err (ep == "": the context ended
+// between attempts). It wraps ctxErr, so that errors.Is(err,
+// context.DeadlineExceeded) holds, and names the last endpoint-down error,
+// which usually says why the time ran out. maybe: a write may have been
+// applied.
+func ctxError(what string, maybe bool, ctxErr error, ep string, err error, downEp string, downErr error) error {
+	var b strings.Builder
+	b.WriteString(what)
+	if ep != "" {
+		fmt.Fprintf(&b, ": endpoint %s", ep)
+	}
+	b.WriteString(": %w")
+	args := []any{ctxErr}
+	if c := status.Code(err); err != nil && c != codes.DeadlineExceeded && c != codes.Canceled {
+		b.WriteString(" (it failed with: %v)")
+		args = append(args, err)
+	}
+	if downErr != nil && downEp != ep {
+		b.WriteString("; last failure at %s: %v")
+		args = append(args, downEp, downErr)
+	}
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		b.WriteString("; if the cluster is electing a leader or the endpoints are down, retry later or with a longer deadline")
+	}
+	e := fmt.Errorf(b.String(), args...)
+	if maybe {
+		e = fmt.Errorf("%w: %w; the write was sent, read the key to check", ErrMaybeApplied, e)
+	}
+	return e
+}
+
+// isRejection reports whether err is a server's definite refusal of a
+// request: with one of these codes the server did not apply the write. Any
+// other code after the request was sent (Unavailable, DeadlineExceeded,
+// Canceled, Aborted, Unknown, Internal, ...) leaves the outcome unknown.
+func isRejection(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.Unauthenticated, codes.FailedPrecondition,
+		codes.OutOfRange, codes.Unimplemented, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// attempt runs call once on endpoint ep and reports whether the request was
+// sent (see sendObserver).
+func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent bool, err error) {
+	cc, err := c.conn(ep)
+	if err != nil {
+		return false, err
+	}
+	if err := c.waitConnected(ctx, cc); err != nil {
+		return false, err
+	}
+	flag := new(sendFlag)
+	err = call(context.WithValue(ctx, sendFlagKey{}, flag), metapb.NewMetaClient(cc))
+	return flag.sent.Load(), err
+}
+
+// waitConnected returns nil once cc is READY, or at once if it is in
+// TRANSIENT_FAILURE (the RPC then fails fast with gRPC's connection error).
+// It connects an IDLE channel and waits at most c.dialTimeout for CONNECTING
+// to end, then returns errNotConnected.
+func (c *Client) waitConnected(ctx context.Context, cc *grpc.ClientConn) error {
+	st := cc.GetState()
+	if st == connectivity.Ready || st == connectivity.TransientFailure {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
+	defer cancel()
+	for {
+		switch st {
+		case connectivity.Ready, connectivity.TransientFailure:
+			return nil
+		case connectivity.Idle:
+			cc.Connect()
+		case connectivity.Shutdown:
+			return ErrClosed
+		}
+		if !cc.WaitForStateChange(wctx, st) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: connection still %s after the dial timeout %v", errNotConnected, st, c.dialTimeout)
+		}
+		st = cc.GetState()
+	}
+}
+
+// isEndpointDown reports whether err means the endpoint cannot serve now, so
+// that another endpoint should be tried.
+func isEndpointDown(err error) bool {
+	return errors.Is(err, errNotConnected) || status.Code(err) == codes.Unavailable
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// jitter returns d scaled by a random factor in [0.8, 1.2).
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// sendFlag records that the request of one attempt was handed to the
+// transport. It travels in the attempt's context under sendFlagKey.
+type sendFlag struct{ sent atomic.Bool }
+
+type sendFlagKey struct{}
+
+// sendObserver is the stats.Handler of every connection. It sets the
+// attempt's sendFlag when gRPC reports *stats.OutPayload: the request
+// message was handed to the transport (see the top of this file). gRPC calls
+// HandleRPC with a context derived from the RPC's, so the flag is found there.
+type sendObserver struct{}
+
+func (sendObserver) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (sendObserver) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	if _, ok := s.(*stats.OutPayload); !ok {
+		return
+	}
+	if f, ok := ctx.Value(sendFlagKey{}).(*sendFlag); ok {
+		f.sent.Store(true)
+	}
+}
+
+func (sendObserver) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+
+func (sendObserver) HandleConn(context.Context, stats.ConnStats) {}

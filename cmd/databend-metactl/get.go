@@ -1,0 +1,57 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+)
+
+func newGetCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get --key KEY",
+		Short: "Print the value of a key",
+		Long: `Print the value of a key (a linearizable read).
+
+JSON: {"key":K,"seq":N,"value":V} with the value as a string when it is valid
+UTF-8, else base64 under "value_base64"; "expire_at_ms" when the key expires.
+An absent key prints seq 0 and no value, and is not an error.
+
+Text: one "name: value" line per field; the value Go-quoted, or base64 when
+it is not UTF-8.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().String("key", "", "the key (required)")
+	cmd.RunE = runE(func(cmd *cobra.Command) error {
+		key, err := requireString(cmd, "key")
+		if err != nil {
+			return err
+		}
+		kv, err := a.cli.Get(a.ctx, key)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		if a.output == "json" {
+			return writeJSON(out, newKVJSON(kv))
+		}
+		fmt.Fprintf(out, "key:          %s\n", kv.Key)
+		if !kv.Exists() {
+			_, err := fmt.Fprintf(out, "seq:          0 (absent)\n")
+			return err
+		}
+		fmt.Fprintf(out, "seq:          %d\n", kv.Seq)
+		fmt.Fprintf(out, "version:      %d (created at seq %d)\n", kv.Version, kv.CreateSeq)
+		if kv.ExpireAtMs != 0 {
+			fmt.Fprintf(out, "expire_at:    %s (%d ms)\n", expireText(kv.ExpireAtMs), kv.ExpireAtMs)
+		}
+		if utf8.Valid(kv.Data) {
+			_, err = fmt.Fprintf(out, "value:        %q\n", kv.Data)
+		} else {
+			_, err = fmt.Fprintf(out, "value_base64: %s\n", base64.StdEncoding.EncodeToString(kv.Data))
+		}
+		return err
+	})
+	return cmd
+}

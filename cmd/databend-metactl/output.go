@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/metasrv/metasrv/client"
+)
+
+// valueJSON is a value in JSON output. The data is under "value" when it is
+// valid UTF-8, else base64-encoded (RFC 4648, standard, padded) under
+// "value_base64"; an absent key (seq 0) has neither.
+type valueJSON struct {
+	Seq         uint64  `json:"seq"`
+	Value       *string `json:"value,omitempty"`
+	ValueBase64 *string `json:"value_base64,omitempty"`
+	ExpireAtMs  uint64  `json:"expire_at_ms,omitempty"`
+}
+
+// kvJSON is a key and its value in JSON output.
+type kvJSON struct {
+	Key string `json:"key"`
+	valueJSON
+}
+
+func newValueJSON(kv client.KV) valueJSON {
+	v := valueJSON{Seq: kv.Seq, ExpireAtMs: kv.ExpireAtMs}
+	if !kv.Exists() {
+		return v
+	}
+	if utf8.Valid(kv.Data) {
+		s := string(kv.Data)
+		v.Value = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(kv.Data)
+		v.ValueBase64 = &s
+	}
+	return v
+}
+
+func newKVJSON(kv client.KV) kvJSON {
+	return kvJSON{Key: kv.Key, valueJSON: newValueJSON(kv)}
+}
+
+// writeJSON writes v as indented JSON and a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// valueText formats a value on one line: `seq=5 value="abc"`,
+// `seq=5 value_base64=AAE=`, `seq=0 (absent)`, with ` expire_at=...` when it
+// expires.
+func valueText(kv client.KV) string {
+	if !kv.Exists() {
+		return "seq=0 (absent)"
+	}
+	s := fmt.Sprintf("seq=%d %s", kv.Seq, dataText(kv.Data))
+	if kv.ExpireAtMs != 0 {
+		s += " expire_at=" + expireText(kv.ExpireAtMs)
+	}
+	return s
+}
+
+// dataText is `value="..."` (Go-quoted) for UTF-8 data, else
+// `value_base64=...`.
+func dataText(data []byte) string {
+	if utf8.Valid(data) {
+		return "value=" + strconv.Quote(string(data))
+	}
+	return "value_base64=" + base64.StdEncoding.EncodeToString(data)
+}
+
+// expireText formats Unix milliseconds as RFC 3339 UTC.
+func expireText(ms uint64) string {
+	return time.UnixMilli(int64(ms)).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/metasrv/metasrv/client"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // bad flags or arguments
+)
+
+// app holds the global flags and what every command shares. One app serves
+// one run.
+type app struct {
+	// Flags.
+	addresses string
+	output    string
+	timeout   time.Duration
+
+	// Set by prepare, before a command runs.
+	endpoints []string
+	cli       *client.Client
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// usageError is a bad flag or argument: exit 2 with the usage.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// runError is the failure of a command that started to run: exit 1.
+type runError struct{ error }
+
+func (e runError) Unwrap() error { return e.error }
+
+// run executes the command line args and returns the exit code: 0 success,
+// 1 the command failed (one line on stderr), 2 bad usage (the message and the
+// usage on stderr).
+func run(args []string, stdout, stderr io.Writer) int {
+	a := &app{}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(context.Background())
+	a.close()
+	if err == nil {
+		return exitOK
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ") // one line
+	var ue usageError
+	var re runError
+	if errors.As(err, &re) && !errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "databend-metactl: %s\n", msg)
+		return exitError
+	}
+	// Flag parse errors, unknown commands, unexpected arguments and our
+	// own usage errors.
+	fmt.Fprintf(stderr, "databend-metactl: %s\n\n%s", msg, cmd.UsageString())
+	return exitUsage
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "databend-metactl",
+		Short: "Inspect and edit a metasrv (Databend meta service) cluster",
+		Long: `databend-metactl talks to metasrv nodes through their public gRPC API
+(grpc_api_address). Requests go to the first address that answers; reads fail
+over to the next address, writes only when that cannot apply them twice.
+
+Exit status: 0 success, 1 the command failed, 2 bad flags or arguments.`,
+		Version:           buildVersion(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.prepare(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usageError{err}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.addresses, "grpc-api-address", "127.0.0.1:9191",
+		"comma-separated host:port list of metasrv gRPC API addresses")
+	pf.StringVar(&a.output, "output", "text", "output format: text or json")
+	pf.DurationVar(&a.timeout, "timeout", 10*time.Second,
+		"time limit for the whole command, including retries on other addresses")
+
+	root.AddCommand(
+		newStatusCmd(a),
+		newMemberListCmd(a),
+		newGetCmd(a),
+		newUpsertCmd(a),
+		newDelCmd(a),
+		newListCmd(a),
+	)
+	return root
+}
+
+// prepare validates the global flags and creates the client and the
+// command's context.
+func (a *app) prepare(cmd *cobra.Command) error {
+	switch a.output {
+	case "text", "json":
+	default:
+		return usagef("invalid --output %q: want text or json", a.output)
+	}
+	if a.timeout <= 0 {
+		return usagef("invalid --timeout %v: want a positive duration such as 10s", a.timeout)
+	}
+	for _, s := range strings.Split(a.addresses, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			a.endpoints = append(a.endpoints, s)
+		}
+	}
+	cli, err := client.New(client.Config{Endpoints: a.endpoints})
+	if err != nil {
+		return usagef("invalid --grpc-api-address %q: %w", a.addresses, err)
+	}
+	a.cli = cli
+	a.ctx, a.cancel = context.WithTimeout(cmd.Context(), a.timeout)
+	return nil
+}
+
+func (a *app) close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.cli != nil {
+		_ = a.cli.Close()
+	}
+}
+
+// runE adapts a command's body: its errors are command failures (exit 1)
+// unless it returns a usageError.
+func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		err := f(cmd)
+		var ue usageError
+		if err == nil || errors.As(err, &ue) {
+			return err
+		}
+		return runError{err}
+	}
+}
+
+// requireString returns the value of a string flag that must be given and
+// non-empty.
+func requireString(cmd *cobra.Command, name string) (string, error) {
+	v, _ := cmd.Flags().GetString(name)
+	if !cmd.Flags().Changed(name) || v == "" {
+		return "", usagef("--%s is required", name)
+	}
+	return v, nil
+}
+
+// matchSeqFlag returns client.Exact(n) when --match-seq n was given, else
+// client.Any().
+func matchSeqFlag(cmd *cobra.Command) client.MatchSeq {
+	if !cmd.Flags().Changed("match-seq") {
+		return client.Any()
+	}
+	n, _ := cmd.Flags().GetUint64("match-seq")
+	return client.Exact(n)
+}

@@ -1,0 +1,234 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// writeFile writes content to a new file in t's temp dir and returns its
+// path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mustLoad calls Load and fails the test on error.
+func mustLoad(t *testing.T, args ...string) (Config, Options) {
+	t.Helper()
+	cfg, opts, err := Load(args)
+	if err != nil {
+		t.Fatalf("Load(%q): %v", args, err)
+	}
+	return cfg, opts
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	want := Config{
+		LogDir:                "./.databend/logs",
+		LogLevel:              "INFO",
+		AdminAPIAddress:       "127.0.0.1:28002",
+		GrpcAPIAddress:        "127.0.0.1:9191",
+		GrpcAPIAdvertiseHost:  "",
+		MetricAPIAddress:      "127.0.0.1:28001",
+		GrpcAPIMaxMessageSize: 33554432,
+		Raft: RaftConfig{
+			ID:                    1,
+			RaftDir:               "./.databend/meta",
+			RaftAPIPort:           28004,
+			RaftListenHost:        "127.0.0.1",
+			RaftAdvertiseHost:     "localhost",
+			ClusterName:           "foo_cluster",
+			HeartbeatIntervalMs:   300,
+			SnapshotLogsSinceLast: 1024,
+			MaxAppliedLogToKeep:   1000,
+			WaitLeaderTimeoutMs:   70000,
+		},
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	got, _ := mustLoad(t)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load(nil) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestExamples loads the example files of the deploy guide verbatim.
+func TestExamples(t *testing.T) {
+	example := func(n int, mut func(c *Config)) Config {
+		c := Default()
+		c.LogDir = "./_logs" + string(rune('0'+n))
+		mut(&c)
+		return c
+	}
+	tests := []struct {
+		file string
+		want Config
+		grpc string // GrpcAdvertiseAddr
+		raft string // RaftAdvertiseAddr
+	}{
+		{"metasrv-1.toml", example(1, func(c *Config) {
+			c.MetricAPIAddress, c.AdminAPIAddress, c.GrpcAPIAddress = "0.0.0.0:28100", "0.0.0.0:28101", "0.0.0.0:9191"
+			c.Raft.ID, c.Raft.RaftDir, c.Raft.RaftAPIPort = 1, "./_meta1", 28103
+			c.Raft.Single = true
+		}), "localhost:9191", "localhost:28103"},
+		{"metasrv-2.toml", example(2, func(c *Config) {
+			c.MetricAPIAddress, c.AdminAPIAddress, c.GrpcAPIAddress = "0.0.0.0:28200", "0.0.0.0:28201", "0.0.0.0:28202"
+			c.Raft.ID, c.Raft.RaftDir, c.Raft.RaftAPIPort = 2, "./_meta2", 28203
+			c.Raft.Join = []string{"127.0.0.1:28103"}
+		}), "localhost:28202", "localhost:28203"},
+		{"metasrv-3.toml", example(3, func(c *Config) {
+			c.MetricAPIAddress, c.AdminAPIAddress, c.GrpcAPIAddress = "0.0.0.0:28300", "0.0.0.0:28301", "0.0.0.0:28302"
+			c.Raft.ID, c.Raft.RaftDir, c.Raft.RaftAPIPort = 3, "./_meta3", 28303
+			c.Raft.Join = []string{"127.0.0.1:28103"}
+		}), "localhost:28302", "localhost:28303"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, opts := mustLoad(t, "-c", filepath.Join("..", "..", "examples", tt.file))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s", diff)
+			}
+			if opts.ConfigFile == "" {
+				t.Errorf("Options.ConfigFile is empty")
+			}
+			if a := got.GrpcAdvertiseAddr(); a != tt.grpc {
+				t.Errorf("GrpcAdvertiseAddr() = %q, want %q", a, tt.grpc)
+			}
+			if a := got.RaftAdvertiseAddr(); a != tt.raft {
+				t.Errorf("RaftAdvertiseAddr() = %q, want %q", a, tt.raft)
+			}
+		})
+	}
+}
+
+func TestAddrs(t *testing.T) {
+	tests := []struct {
+		name              string
+		mut               func(c *Config)
+		listen, advertise string
+		grpcAdvertise     string
+	}{
+		{"defaults", func(c *Config) {}, "127.0.0.1:28004", "localhost:28004", "127.0.0.1:9191"},
+		{"grpc on 0.0.0.0", func(c *Config) { c.GrpcAPIAddress = "0.0.0.0:9191" },
+			"127.0.0.1:28004", "localhost:28004", "localhost:9191"},
+		{"grpc on ::", func(c *Config) { c.GrpcAPIAddress = "[::]:9191" },
+			"127.0.0.1:28004", "localhost:28004", "localhost:9191"},
+		{"grpc with empty host", func(c *Config) { c.GrpcAPIAddress = ":9191" },
+			"127.0.0.1:28004", "localhost:28004", "localhost:9191"},
+		{"grpc advertise host wins", func(c *Config) {
+			c.GrpcAPIAddress = "0.0.0.0:9191"
+			c.GrpcAPIAdvertiseHost = "meta1.example.com"
+		}, "127.0.0.1:28004", "localhost:28004", "meta1.example.com:9191"},
+		{"ipv6 hosts", func(c *Config) {
+			c.Raft.RaftListenHost, c.Raft.RaftAdvertiseHost, c.Raft.RaftAPIPort = "::", "fd00::1", 5000
+			c.GrpcAPIAddress = "[::]:7000"
+		}, "[::]:5000", "[fd00::1]:5000", "[fd00::1]:7000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mut(&c)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			if got := c.RaftListenAddr(); got != tt.listen {
+				t.Errorf("RaftListenAddr() = %q, want %q", got, tt.listen)
+			}
+			if got := c.RaftAdvertiseAddr(); got != tt.advertise {
+				t.Errorf("RaftAdvertiseAddr() = %q, want %q", got, tt.advertise)
+			}
+			if got := c.GrpcAdvertiseAddr(); got != tt.grpcAdvertise {
+				t.Errorf("GrpcAdvertiseAddr() = %q, want %q", got, tt.grpcAdvertise)
+			}
+		})
+	}
+}
+
+func TestDurations(t *testing.T) {
+	c := Default()
+	if got := c.HeartbeatInterval(); got != 300*time.Millisecond {
+		t.Errorf("HeartbeatInterval() = %v, want 300ms", got)
+	}
+	if got := c.ElectionTimeout(); got != 1500*time.Millisecond {
+		t.Errorf("ElectionTimeout() = %v, want 1.5s", got)
+	}
+	if got := c.WaitLeaderTimeout(); got != 70*time.Second {
+		t.Errorf("WaitLeaderTimeout() = %v, want 70s", got)
+	}
+}
+
+// TestKeysMatchStructs checks that Config's toml tags, the key table and
+// the decoding struct list the same keys in the same order.
+func TestKeysMatchStructs(t *testing.T) {
+	tags := func(typ reflect.Type) []string {
+		var keys []string
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			tag := f.Tag.Get("toml")
+			if f.Type.Kind() == reflect.Struct && f.Type.NumField() > 0 && tag == raftTable {
+				for j := range f.Type.NumField() {
+					keys = append(keys, tag+"."+f.Type.Field(j).Tag.Get("toml"))
+				}
+				continue
+			}
+			keys = append(keys, tag)
+		}
+		return keys
+	}
+	var table []string
+	for _, d := range keyDefs {
+		table = append(table, d.name)
+		wantFlag := strings.ReplaceAll(strings.TrimPrefix(d.name, raftTable+"."), "_", "-")
+		if d.flag != wantFlag {
+			t.Errorf("key %s has flag --%s, want --%s", d.name, d.flag, wantFlag)
+		}
+	}
+	if diff := cmp.Diff(tags(reflect.TypeOf(Config{})), table); diff != "" {
+		t.Errorf("Config tags vs keyDefs (-config +keyDefs):\n%s", diff)
+	}
+	if diff := cmp.Diff(tags(reflect.TypeOf(fileConfig{})), table); diff != "" {
+		t.Errorf("fileConfig tags vs keyDefs (-fileConfig +keyDefs):\n%s", diff)
+	}
+	// Each key's field pointer is the field of the same name.
+	var c Config
+	cv := reflect.ValueOf(&c).Elem()
+	for i, d := range keyDefs {
+		var want any
+		if i < cv.NumField()-1 {
+			want = cv.Field(i).Addr().Interface()
+		} else {
+			want = cv.FieldByName("Raft").Field(i - (cv.NumField() - 1)).Addr().Interface()
+		}
+		if d.field(&c) != want {
+			t.Errorf("key %s points to the wrong field", d.name)
+		}
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string
+	}{{"debug", "DEBUG"}, {"Info", "INFO"}, {"WARN", "WARN"}, {"error", "ERROR"}} {
+		c := Default()
+		c.LogLevel = tt.in
+		if got := c.SlogLevel().String(); got != tt.want {
+			t.Errorf("log_level %q: SlogLevel() = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package statemachine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+)
+
+// Result is the outcome of applying one command. Exactly one of Upsert and
+// Err is set.
+type Result struct {
+	// Upsert is the reply of an upsert command.
+	Upsert *metapb.UpsertReply
+	// Err is a deterministic rejection (wrapping ErrEmptyCommand,
+	// ErrInvalidUpsert) or ErrStaleIndex; the state did not change apart
+	// from the applied index, the clock and the expiry sweep.
+	Err error
+}
+
+// Apply applies the committed normal entry at log index, whose header
+// carried timeMs (the leader's clock), and returns the result for the
+// proposer. It never returns nil.
+//
+// In order: the applied index becomes index; the clock becomes
+// max(clock, timeMs); every key with 0 < expire_at_ms <= clock is removed,
+// in (expire_at_ms, key) order, each removal taking the next seq; then cmd
+// is executed. A rejected command still advances the index and the clock
+// and still sweeps. An index at or below the applied index changes nothing
+// and returns ErrStaleIndex.
+func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if err := sm.advanceLocked(index); err != nil {
+		return &Result{Err: err}
+	}
+	sm.resetChangesLocked()
+	sm.mu.nowMs = max(sm.mu.nowMs, timeMs)
+	sm.sweepLocked()
+
+	switch body := cmd.GetBody().(type) {
+	case *peerpb.Command_Upsert:
+		if body.Upsert == nil {
+			return &Result{Err: fmt.Errorf("%w: upsert body is empty", ErrEmptyCommand)}
+		}
+		reply, err := sm.upsertLocked(body.Upsert)
+		if err != nil {
+			return &Result{Err: err}
+		}
+		return &Result{Upsert: reply}
+	case nil:
+		return &Result{Err: fmt.Errorf("%w: the command may come from a newer metasrv version", ErrEmptyCommand)}
+	default:
+		// Unreachable with the generated code of this version.
+		return &Result{Err: fmt.Errorf("%w: unknown body %T", ErrEmptyCommand, body)}
+	}
+}
+
+// ApplyEmpty applies an entry without data (the leader's no-op after an
+// election): it only advances the applied index. Empty entries carry no
+// time, so the clock does not move and nothing expires.
+func (sm *StateMachine) ApplyEmpty(index uint64) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	// A stale index is ignored: there is nothing to apply.
+	_ = sm.advanceLocked(index)
+}
+
+// ApplyConfChange applies a committed ConfChangeV2 entry to the member
+// table. cc.Context is a marshaled peerpb.ConfChangeContext (may be empty,
+// as in the entry that leaves a joint configuration). For each change:
+//
+//   - AddNode: the node is added or updated with voter = true;
+//   - AddLearnerNode: likewise with voter = false;
+//   - UpdateNode: addresses updated, voter kept (added as a voter if absent);
+//   - RemoveNode: the node is removed (no-op when absent).
+//
+// Addresses come from the context's node when its id equals the change's
+// node id; an empty address field keeps the node's current one. An invalid
+// context or an unknown change type returns an error wrapping
+// ErrInvalidConfChange, but the other changes are still applied so that the
+// table follows raft's own configuration, and the applied index always
+// advances (except for a stale index: ErrStaleIndex, nothing changes).
+func (sm *StateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChangeV2) error {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	if err := sm.advanceLocked(index); err != nil {
+		return err
+	}
+	var firstErr error
+	ctx := new(peerpb.ConfChangeContext)
+	if err := proto.Unmarshal(cc.GetContext(), ctx); err != nil {
+		firstErr = fmt.Errorf("%w: context at index %d: %w", ErrInvalidConfChange, index, err)
+		ctx = new(peerpb.ConfChangeContext)
+	}
+	for _, c := range cc.GetChanges() {
+		id := c.GetNodeId()
+		var addr *metapb.Node
+		if n := ctx.GetNode(); n != nil && n.GetId() == id {
+			addr = n
+		}
+		switch c.GetType() {
+		case raftpb.ConfChangeType_ConfChangeAddNode:
+			sm.setMemberLocked(id, addr, true, false)
+		case raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+			sm.setMemberLocked(id, addr, false, false)
+		case raftpb.ConfChangeType_ConfChangeUpdateNode:
+			sm.setMemberLocked(id, addr, true, true)
+		case raftpb.ConfChangeType_ConfChangeRemoveNode:
+			sm.removeMemberLocked(id)
+		default:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: index %d: unknown change type %d for node %d",
+					ErrInvalidConfChange, index, c.GetType(), id)
+			}
+		}
+	}
+	return firstErr
+}
+
+// advanceLocked moves the applied index to index, or returns ErrStaleIndex.
+func (sm *StateMachine) advanceLocked(index uint64) error {
+	if index <= sm.mu.applied {
+		return fmt.Errorf("%w: index %d, applied index %d", ErrStaleIndex, index, sm.mu.applied)
+	}
+	sm.mu.applied = index
+	return nil
+}
+
+// setMemberLocked adds or updates member id. addr (may be nil) supplies the
+// non-empty addresses. keepVoter keeps an existing member's voter flag.
+func (sm *StateMachine) setMemberLocked(id uint64, addr *metapb.Node, voter, keepVoter bool) {
+	i, found := slices.BinarySearchFunc(sm.mu.members, id, func(m member, id uint64) int {
+		switch {
+		case m.id < id:
+			return -1
+		case m.id > id:
+			return 1
+		}
+		return 0
+	})
+	m := member{id: id, voter: voter}
+	if found {
+		m = sm.mu.members[i]
+		if !keepVoter {
+			m.voter = voter
+		}
+	}
+	if a := addr.GetRaftAddress(); a != "" {
+		m.raftAddr = a
+	}
+	if a := addr.GetGrpcAddress(); a != "" {
+		m.grpcAddr = a
+	}
+	// Replace rather than modify: a Snapshot may share the old slice.
+	ms := slices.Clone(sm.mu.members)
+	if found {
+		ms[i] = m
+	} else {
+		ms = slices.Insert(ms, i, m)
+	}
+	sm.mu.members = ms
+}
+
+func (sm *StateMachine) removeMemberLocked(id uint64) {
+	ms := slices.DeleteFunc(slices.Clone(sm.mu.members), func(m member) bool { return m.id == id })
+	sm.mu.members = ms
+}
+
+func (sm *StateMachine) resetChangesLocked() {
+	clear(sm.mu.changes) // drop references to old data
+	sm.mu.changes = sm.mu.changes[:0]
+}
+
+// nextSeqLocked takes the next sequence number.
+func (sm *StateMachine) nextSeqLocked() uint64 {
+	sm.mu.lastSeq++
+	return sm.mu.lastSeq
+}
+
+// sweepLocked removes every key expired at the state machine's clock, in
+// (expireAt, key) order; each removal takes the next seq. O(expired keys).
+func (sm *StateMachine) sweepLocked() {
+	for {
+		e, ok := sm.mu.exp.Min()
+		if !ok || e.at > sm.mu.nowMs {
+			return
+		}
+		sm.mu.exp.PopMin()
+		prev, ok := sm.mu.tree.Delete(kv{key: e.key})
+		if !ok {
+			panic(fmt.Sprintf("statemachine: expiry index has %q at %d but the key is absent", e.key, e.at))
+		}
+		seq := sm.nextSeqLocked()
+		sm.mu.changes = append(sm.mu.changes, change{key: e.key, prev: prev, seq: seq})
+	}
+}
+
+// putLocked stores v (seq set by the caller), keeping the expiry index in
+// step with the previous value prev.
+func (sm *StateMachine) putLocked(prev, v kv) {
+	if prev.present() && prev.expireAt != 0 {
+		sm.mu.exp.Delete(expKey{at: prev.expireAt, key: prev.key})
+	}
+	if v.expireAt != 0 {
+		sm.mu.exp.Set(expKey{at: v.expireAt, key: v.key})
+	}
+	sm.mu.tree.Set(v)
+	sm.mu.changes = append(sm.mu.changes, change{key: v.key, prev: prev, cur: v, seq: v.seq})
+}
+
+// deleteLocked removes the present key prev and takes a seq.
+func (sm *StateMachine) deleteLocked(prev kv) {
+	if prev.expireAt != 0 {
+		sm.mu.exp.Delete(expKey{at: prev.expireAt, key: prev.key})
+	}
+	sm.mu.tree.Delete(prev)
+	seq := sm.nextSeqLocked()
+	sm.mu.changes = append(sm.mu.changes, change{key: prev.key, prev: prev, seq: seq})
+}
+
+// validateUpsert checks what does not depend on the state.
+func validateUpsert(req *metapb.UpsertRequest) error {
+	if req.GetKey() == "" {
+		return fmt.Errorf("%w: key is empty", ErrInvalidUpsert)
+	}
+	switch req.GetOp() {
+	case metapb.UpsertRequest_UPDATE, metapb.UpsertRequest_DELETE:
+	default:
+		return fmt.Errorf("%w: key %q: unknown op %d; use UPDATE or DELETE", ErrInvalidUpsert, req.GetKey(), req.GetOp())
+	}
+	switch req.GetMatchSeq().GetKind() {
+	case metapb.MatchSeq_ANY, metapb.MatchSeq_EXACT, metapb.MatchSeq_GE:
+	default:
+		return fmt.Errorf("%w: key %q: unknown match_seq kind %d; use ANY, EXACT or GE",
+			ErrInvalidUpsert, req.GetKey(), req.GetMatchSeq().GetKind())
+	}
+	if req.GetTtlMs() != 0 && req.GetExpireAtMs() != 0 {
+		return fmt.Errorf("%w: key %q: ttl_ms and expire_at_ms are both set; set at most one",
+			ErrInvalidUpsert, req.GetKey())
+	}
+	return nil
+}
+
+// matchSeq reports whether m (nil = ANY) accepts the current seq (0 = absent).
+func matchSeq(m *metapb.MatchSeq, cur uint64) bool {
+	switch m.GetKind() {
+	case metapb.MatchSeq_EXACT:
+		return cur == m.GetSeq()
+	case metapb.MatchSeq_GE:
+		return cur >= m.GetSeq()
+	default:
+		return true
+	}
+}
+
+// upsertLocked executes one upsert at the state machine's clock.
+func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+	if err := validateUpsert(req); err != nil {
+		return nil, err
+	}
+	key := req.GetKey()
+	prev, _ := sm.mu.tree.Get(kv{key: key}) // zero kv when absent
+	if !matchSeq(req.GetMatchSeq(), prev.seq) {
+		return &metapb.UpsertReply{Prev: prev.seqV(), Result: prev.seqV(), Applied: false}, nil
+	}
+	if req.GetOp() == metapb.UpsertRequest_DELETE {
+		if prev.present() {
+			sm.deleteLocked(prev)
+		}
+		return &metapb.UpsertReply{Prev: prev.seqV(), Applied: true}, nil
+	}
+
+	v := kv{key: key, expireAt: sm.expireAtLocked(req)}
+	if len(req.GetValue()) > 0 {
+		v.data = append([]byte(nil), req.GetValue()...)
+	}
+	v.seq = sm.nextSeqLocked()
+	if prev.present() {
+		v.createSeq, v.version = prev.createSeq, prev.version+1
+	} else {
+		v.createSeq, v.version = v.seq, 1
+	}
+	sm.putLocked(prev, v)
+	return &metapb.UpsertReply{Prev: prev.seqV(), Result: v.seqV(), Applied: true}, nil
+}
+
+// expireAtLocked returns the absolute expiry of an update: the state
+// machine's clock + ttl_ms (saturating), expire_at_ms as given, or 0.
+func (sm *StateMachine) expireAtLocked(req *metapb.UpsertRequest) uint64 {
+	if ttl := req.GetTtlMs(); ttl > 0 {
+		if ttl > math.MaxUint64-sm.mu.nowMs {
+			return math.MaxUint64
+		}
+		return sm.mu.nowMs + ttl
+	}
+	return req.GetExpireAtMs()
+}

@@ -1,0 +1,288 @@
+package statemachine
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/tidwall/btree"
+)
+
+// Snapshot format constants; the format is described in doc.go.
+const (
+	snapshotMagic   = "MSRVSNAP"
+	snapshotVersion = 1
+
+	tagRecord = 1
+	tagEnd    = 0
+)
+
+// Snapshot is a consistent, read-only view of the state at one applied
+// index. It is cheap to take (O(1)) and safe to write from any goroutine
+// while Apply continues; Apply never changes what a Snapshot sees.
+type Snapshot struct {
+	index   uint64
+	lastSeq uint64
+	nowMs   uint64
+	members []member // shared, never modified (the state machine replaces its slice)
+	tree    *btree.BTreeG[kv]
+}
+
+// Snapshot returns a view of the current state at AppliedIndex. It takes
+// the write lock for an O(1) tree copy; later Applies copy the tree nodes
+// they change (copy-on-write).
+func (sm *StateMachine) Snapshot() *Snapshot {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return &Snapshot{
+		index:   sm.mu.applied,
+		lastSeq: sm.mu.lastSeq,
+		nowMs:   sm.mu.nowMs,
+		members: sm.mu.members,
+		tree:    sm.mu.tree.Copy(),
+	}
+}
+
+// Index returns the applied index the snapshot was taken at.
+func (s *Snapshot) Index() uint64 { return s.index }
+
+// WriteTo writes the snapshot encoding (see doc.go) to w through a buffer
+// and returns the number of bytes written. The encoding is deterministic:
+// the same state gives the same bytes. It may be called more than once and
+// from several goroutines at a time.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	e := newEncoder(w)
+	e.raw(snapshotMagic)
+	e.u32(snapshotVersion)
+	e.u64(s.index)
+	e.u64(s.lastSeq)
+	e.u64(s.nowMs)
+	e.u32(uint32(len(s.members)))
+	for _, m := range s.members {
+		e.u64(m.id)
+		if m.voter {
+			e.byte(1)
+		} else {
+			e.byte(0)
+		}
+		e.str(m.raftAddr)
+		e.str(m.grpcAddr)
+	}
+	var count uint64
+	s.tree.Scan(func(v kv) bool {
+		e.byte(tagRecord)
+		e.str(v.key)
+		e.bytes(v.data)
+		e.uvarint(v.seq)
+		e.uvarint(v.createSeq)
+		e.uvarint(v.version)
+		e.uvarint(v.expireAt)
+		count++
+		return e.err == nil
+	})
+	e.byte(tagEnd)
+	e.u64(count)
+	e.flush()
+	e.trailer()
+	if e.err != nil {
+		return e.n, fmt.Errorf("statemachine: write snapshot: %w", e.err)
+	}
+	return e.n, nil
+}
+
+// Restore replaces the whole state (keys, applied index, last seq, clock,
+// members) with the snapshot read from r, which must hold exactly one
+// snapshot encoding. The input is fully read and verified before anything
+// changes: on any error the state is unchanged. A truncated or corrupt input
+// gives an error wrapping ErrCorruptSnapshot; a read error from r is
+// wrapped as it is. Call it from the apply goroutine.
+func (sm *StateMachine) Restore(r io.Reader) error {
+	st, err := decodeSnapshot(r)
+	if err != nil {
+		return err
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.mu.applied = st.index
+	sm.mu.lastSeq = st.lastSeq
+	sm.mu.nowMs = st.nowMs
+	sm.mu.members = st.members
+	sm.mu.tree = st.tree
+	sm.mu.exp = st.exp
+	sm.resetChangesLocked()
+	return nil
+}
+
+// decoded is a fully read and verified snapshot.
+type decoded struct {
+	Snapshot
+	exp *btree.BTreeG[expKey]
+}
+
+// corruptf returns an error wrapping ErrCorruptSnapshot.
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorruptSnapshot, fmt.Sprintf(format, args...))
+}
+
+func decodeSnapshot(r io.Reader) (*decoded, error) {
+	d := newDecoder(r)
+	st, err := decodeBody(d)
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	sum := d.sum()
+	want, err := d.u32()
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	if sum != want {
+		return nil, corruptf("checksum mismatch: computed %08x, trailer says %08x", sum, want)
+	}
+	if err := d.expectEOF(); err != nil {
+		return nil, d.wrap(err)
+	}
+	return st, nil
+}
+
+// decodeBody reads everything up to, not including, the CRC.
+func decodeBody(d *decoder) (*decoded, error) {
+	magic := make([]byte, len(snapshotMagic))
+	if err := d.full(magic); err != nil {
+		return nil, err
+	}
+	if string(magic) != snapshotMagic {
+		return nil, corruptf("bad magic %q, want %q: not a metasrv state machine snapshot", magic, snapshotMagic)
+	}
+	version, err := d.u32()
+	if err != nil {
+		return nil, err
+	}
+	if version != snapshotVersion {
+		return nil, corruptf("format version %d, this binary reads version %d", version, snapshotVersion)
+	}
+	st := &decoded{exp: newExpIndex()}
+	st.tree = newTree()
+	for _, p := range []*uint64{&st.index, &st.lastSeq, &st.nowMs} {
+		if *p, err = d.u64(); err != nil {
+			return nil, err
+		}
+	}
+	nMembers, err := d.u32()
+	if err != nil {
+		return nil, err
+	}
+	st.members = make([]member, 0, min(nMembers, 64))
+	for i := range nMembers {
+		var m member
+		if m.id, err = d.u64(); err != nil {
+			return nil, err
+		}
+		if i > 0 && m.id <= st.members[i-1].id {
+			return nil, corruptf("member ids not ascending: %d after %d", m.id, st.members[i-1].id)
+		}
+		voter, err := d.byte()
+		if err != nil {
+			return nil, err
+		}
+		if voter > 1 {
+			return nil, corruptf("member %d: voter flag %d", m.id, voter)
+		}
+		m.voter = voter == 1
+		if m.raftAddr, err = d.str(); err != nil {
+			return nil, err
+		}
+		if m.grpcAddr, err = d.str(); err != nil {
+			return nil, err
+		}
+		if !utf8.ValidString(m.raftAddr) || !utf8.ValidString(m.grpcAddr) {
+			return nil, corruptf("member %d: address is not valid UTF-8", m.id)
+		}
+		st.members = append(st.members, m)
+	}
+
+	var (
+		count   uint64
+		lastKey string
+		exps    []expKey
+	)
+	for {
+		tag, err := d.byte()
+		if err != nil {
+			return nil, err
+		}
+		if tag == tagEnd {
+			break
+		}
+		if tag != tagRecord {
+			return nil, corruptf("record %d: unknown tag %d", count, tag)
+		}
+		v, err := decodeRecord(d)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case v.key == "" || (count > 0 && v.key <= lastKey):
+			return nil, corruptf("record %d: key %q not after %q", count, v.key, lastKey)
+		case !utf8.ValidString(v.key):
+			return nil, corruptf("record %d: key %q is not valid UTF-8", count, v.key)
+		case v.seq == 0 || v.seq > st.lastSeq:
+			return nil, corruptf("record %d (key %q): seq %d outside [1, last seq %d]", count, v.key, v.seq, st.lastSeq)
+		case v.createSeq == 0 || v.createSeq > v.seq:
+			return nil, corruptf("record %d (key %q): create_seq %d outside [1, seq %d]", count, v.key, v.createSeq, v.seq)
+		case v.version == 0:
+			return nil, corruptf("record %d (key %q): version 0", count, v.key)
+		}
+		st.tree.Load(v)
+		if v.expireAt != 0 {
+			exps = append(exps, expKey{at: v.expireAt, key: v.key})
+		}
+		lastKey = v.key
+		count++
+	}
+	n, err := d.u64()
+	if err != nil {
+		return nil, err
+	}
+	if n != count {
+		return nil, corruptf("trailer counts %d records, found %d", n, count)
+	}
+	slices.SortFunc(exps, func(a, b expKey) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.key, b.key))
+	})
+	for _, e := range exps {
+		st.exp.Load(e)
+	}
+	return st, nil
+}
+
+func decodeRecord(d *decoder) (kv, error) {
+	var v kv
+	var err error
+	if v.key, err = d.str(); err != nil {
+		return v, err
+	}
+	if v.data, err = d.bytes(); err != nil {
+		return v, err
+	}
+	for _, p := range []*uint64{&v.seq, &v.createSeq, &v.version, &v.expireAt} {
+		if *p, err = d.uvarint(); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// wrap turns a decoding error into the error Restore returns.
+func (d *decoder) wrap(err error) error {
+	switch {
+	case errors.Is(err, ErrCorruptSnapshot):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: truncated at byte %d: %w", ErrCorruptSnapshot, d.offset(), err)
+	default:
+		return fmt.Errorf("statemachine: read snapshot at byte %d: %w", d.offset(), err)
+	}
+}

@@ -1,0 +1,241 @@
+package statemachine
+
+import (
+	"hash/crc64"
+	"strings"
+	"sync"
+
+	"github.com/tidwall/btree"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// kv is one stored key. Values in the trees are immutable: a write replaces
+// the item, it never changes one in place, so a tree copy taken by Snapshot
+// or List stays consistent. seq == 0 means "absent" wherever a kv stands for
+// an optional value (a present key always has seq >= 1).
+type kv struct {
+	key       string
+	data      []byte // owned by the state machine; never handed out
+	seq       uint64
+	createSeq uint64
+	version   uint64
+	expireAt  uint64 // Unix ms; 0 = never
+}
+
+func (v kv) present() bool { return v.seq != 0 }
+
+// expired reports whether v is invisible at nowMs.
+func (v kv) expired(nowMs uint64) bool { return v.expireAt != 0 && v.expireAt <= nowMs }
+
+// seqV returns a copy of v as a SeqV; nil when v is absent.
+func (v kv) seqV() *metapb.SeqV {
+	if !v.present() {
+		return nil
+	}
+	var data []byte
+	if len(v.data) > 0 {
+		data = append([]byte(nil), v.data...)
+	}
+	return &metapb.SeqV{
+		Seq:        v.seq,
+		Data:       data,
+		ExpireAtMs: v.expireAt,
+		CreateSeq:  v.createSeq,
+		Version:    v.version,
+	}
+}
+
+func kvLess(a, b kv) bool { return a.key < b.key }
+
+// expKey is an entry of the expiry index, ordered by (at, key).
+type expKey struct {
+	at  uint64
+	key string
+}
+
+func expLess(a, b expKey) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.key < b.key
+}
+
+// member is one row of the member table.
+type member struct {
+	id       uint64
+	raftAddr string
+	grpcAddr string
+	voter    bool
+}
+
+func (m member) node() *metapb.Node {
+	return &metapb.Node{Id: m.id, RaftAddress: m.raftAddr, GrpcAddress: m.grpcAddr, Voter: m.voter}
+}
+
+// change is one modification made by an Apply, in the order it happened:
+// an update (prev may be absent), a delete, or the removal of an expired
+// key. Every change took seq. The changes of the last Apply are kept in
+// mu.changes so that watchers (events with key, prev, current, seq) can be
+// fed from them without recomputing anything.
+type change struct {
+	key  string
+	prev kv // absent: the key did not exist
+	cur  kv // absent: the key was deleted or expired
+	seq  uint64
+}
+
+// StateMachine is the replicated key-value state. Apply, ApplyEmpty,
+// ApplyConfChange and Restore must be called from one goroutine (the apply
+// loop), in log order. All other methods are safe from any goroutine,
+// concurrently with those.
+type StateMachine struct {
+	mu struct {
+		sync.RWMutex
+		applied uint64
+		lastSeq uint64
+		// nowMs is the state machine's clock: the maximum entry time seen.
+		nowMs uint64
+		// tree holds the keys, ordered by key. Readers that iterate take
+		// an O(1) Copy under the write lock (Copy mutates the source tree).
+		tree *btree.BTreeG[kv]
+		// exp indexes the keys with an expiry by (expireAt, key).
+		exp *btree.BTreeG[expKey]
+		// members is sorted by id.
+		members []member
+		// changes are the changes of the last Apply (reused buffer).
+		changes []change
+	}
+}
+
+// New returns an empty state machine at applied index 0.
+func New() *StateMachine {
+	sm := &StateMachine{}
+	sm.mu.tree = newTree()
+	sm.mu.exp = newExpIndex()
+	return sm
+}
+
+func newTree() *btree.BTreeG[kv] {
+	return btree.NewBTreeGOptions(kvLess, btree.Options{NoLocks: true})
+}
+
+func newExpIndex() *btree.BTreeG[expKey] {
+	return btree.NewBTreeGOptions(expLess, btree.Options{NoLocks: true})
+}
+
+// Get returns a copy of the value of key, or nil when the key is absent or
+// expired at nowMs (the caller's wall clock, Unix ms).
+func (sm *StateMachine) Get(key string, nowMs uint64) *metapb.SeqV {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.getLocked(key, nowMs)
+}
+
+func (sm *StateMachine) getLocked(key string, nowMs uint64) *metapb.SeqV {
+	v, ok := sm.mu.tree.Get(kv{key: key})
+	if !ok || v.expired(nowMs) {
+		return nil
+	}
+	return v.seqV()
+}
+
+// MGet returns one KV per key, in the order of keys, read at one point of
+// the log. Value is nil for a key that is absent or expired at nowMs.
+func (sm *StateMachine) MGet(keys []string, nowMs uint64) []*metapb.KV {
+	out := make([]*metapb.KV, len(keys))
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	for i, k := range keys {
+		out[i] = &metapb.KV{Key: k, Value: sm.getLocked(k, nowMs)}
+	}
+	return out
+}
+
+// List calls fn for every key with prefix that is not expired at nowMs, in
+// ascending key order, at most limit times (0: no limit), until fn returns
+// false. It iterates an O(1) copy of the tree taken at one point of the log,
+// so no lock is held while fn runs and fn may call any method. fn owns the
+// KV it receives.
+func (sm *StateMachine) List(prefix string, limit uint64, nowMs uint64, fn func(*metapb.KV) bool) {
+	sm.mu.Lock()
+	tree := sm.mu.tree.Copy()
+	sm.mu.Unlock()
+
+	var n uint64
+	tree.Ascend(kv{key: prefix}, func(v kv) bool {
+		if !strings.HasPrefix(v.key, prefix) {
+			return false
+		}
+		if v.expired(nowMs) {
+			return true
+		}
+		if !fn(&metapb.KV{Key: v.key, Value: v.seqV()}) {
+			return false
+		}
+		n++
+		return limit == 0 || n < limit
+	})
+}
+
+// AppliedIndex returns the index of the last applied log entry.
+func (sm *StateMachine) AppliedIndex() uint64 {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.applied
+}
+
+// LastSeq returns the last sequence number taken (0: none yet).
+func (sm *StateMachine) LastSeq() uint64 {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.lastSeq
+}
+
+// NowMs returns the state machine's clock: the largest entry time applied
+// so far (Unix ms).
+func (sm *StateMachine) NowMs() uint64 {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.nowMs
+}
+
+// KeyCount returns the number of stored keys, including keys that have
+// expired but are not removed yet (removal happens at the next Apply).
+func (sm *StateMachine) KeyCount() int {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.tree.Len()
+}
+
+// Nodes returns copies of the members, sorted by id.
+func (sm *StateMachine) Nodes() []*metapb.Node {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return membersToNodes(sm.mu.members)
+}
+
+func membersToNodes(ms []member) []*metapb.Node {
+	out := make([]*metapb.Node, len(ms))
+	for i, m := range ms {
+		out[i] = m.node()
+	}
+	return out
+}
+
+var crcECMA = crc64.MakeTable(crc64.ECMA)
+
+// Hash returns a deterministic 64-bit hash of the whole state: every key
+// with its data, seq, create_seq, version and expiry, the last seq, the
+// clock (NowMs) and the member table; not the applied index. Two nodes that
+// applied the same log up to the same index have the same Hash. It is the
+// CRC-64 (ECMA) of the snapshot encoding with the applied index written as
+// 0, computed on an O(1) copy without holding the lock; O(state size).
+func (sm *StateMachine) Hash() uint64 {
+	s := sm.Snapshot()
+	s.index = 0
+	h := crc64.New(crcECMA)
+	// Writing to a hash.Hash never fails.
+	_, _ = s.WriteTo(h)
+	return h.Sum64()
+}

@@ -1,0 +1,78 @@
+// Package transport carries raft messages between metasrv nodes.
+//
+// Two implementations share the Transport interface that the raft node
+// uses:
+//
+//   - GRPC, between real nodes, over the Peer service of api/peerpb on the
+//     raft port (raft_listen_host:raft_api_port);
+//   - MemTransport on a MemNetwork, between nodes in one test process, with
+//     faults (Cut, Isolate, SetDrop, Heal) and no sleeps.
+//
+// What arrives is handed to a Handler (the raft node's owner); the outcome
+// of sends comes back to it as ReportUnreachable and ReportSnapshot.
+//
+// # Usage
+//
+//	tr := transport.NewGRPC(transport.GRPCConfig{ID: 1, ClusterName: "c", AdvertiseAddr: "10.0.0.1:28004"}, handler)
+//	defer tr.Stop()
+//	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+//	peerpb.RegisterPeerServer(srv, peer) // whose Raft and Snapshot call tr.Raft and tr.Snapshot
+//	tr.AddPeer(2, "10.0.0.2:28004")
+//	tr.Send(rd.Messages) // from the Ready loop; never blocks
+//
+// # Wire protocol
+//
+// Each node opens one gRPC connection per peer (insecure for now) and on it
+// one long-lived client stream Peer.Raft. A goroutine per peer takes every
+// message queued for that peer (QueueSize, default 4096), marshals each
+// raftpb.Message with proto.Marshal and sends them as one RaftBatch of at
+// most MaxBatchBytes (default 1 MiB):
+//
+//	RaftBatch{cluster_name, from: own id, from_address: AdvertiseAddr, to: peer id, msgs: [marshaled messages]}
+//
+// The receiver checks each batch: cluster_name must equal its own
+// (codes.FailedPrecondition otherwise, naming both clusters), `to` and
+// every message's To must be its id (codes.FailedPrecondition: the
+// sender's address book is stale), from must not be 0 and every message
+// must decode (codes.InvalidArgument). A refused batch ends the stream.
+// Otherwise the messages go to Handler.Process in order. If from_address is
+// set and the sender is not in the receiver's address book (and was not
+// removed with RemovePeer), the receiver adds it: this is how a joining
+// node learns the leader's address before it has applied any membership,
+// and how the leader reaches a node it has not applied yet.
+//
+// A MsgSnap does not use the Raft stream: each one is marshaled whole and
+// sent on its own goroutine with a Peer.Snapshot client stream, in chunks
+// of SnapshotChunkBytes (default 1 MiB). The first chunk carries the header
+// (cluster_name, from, from_address, to) and total_size, the size of the
+// marshaled message. The receiver checks the header as above, reassembles
+// the chunks, fails with codes.InvalidArgument unless they add up to
+// exactly total_size and decode to a MsgSnap for it, then calls Process and
+// acknowledges with SnapshotAck, or fails with codes.Unavailable if
+// Process returned an error. The sender reports SnapshotFinish once the
+// acknowledgement arrives and SnapshotFailure on any error, or when no
+// chunk got through for SnapshotIdleTimeout (default 30s).
+//
+// # Delivery
+//
+// Best effort, as raft expects: messages may be lost, never duplicated or
+// reordered within one stream. Messages to one peer arrive in the order
+// Send got them while the Raft stream lasts; a snapshot travels on its own
+// stream, so it is not ordered with the messages around it. Send never
+// blocks: a message is dropped, and ReportUnreachable called for its
+// destination, when the peer is unknown, its queue is full, or its stream
+// failed (the whole batch in flight, and every message queued while the
+// stream is reopened with a backoff of 50ms doubling to 1s). A message the
+// gRPC library accepted may still be lost if the connection breaks. Unreachable
+// reports coalesce per peer. Every MsgSnap given to Send gets exactly one
+// ReportSnapshot (unless the transport stops first).
+//
+// Handler methods are called from the transport's goroutines, never from
+// inside Send, so Send may be called from a goroutine that the Handler
+// itself waits for. After Stop returns, no Handler method is called.
+//
+// # Stats
+//
+// GRPC.Stats returns per-peer counters (messages, batches and bytes sent
+// and received, drops, failures, snapshots) to be exported as metrics.
+package transport

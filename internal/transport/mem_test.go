@@ -1,0 +1,177 @@
+package transport
+
+import (
+	"errors"
+	"testing"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// memCluster joins ids to a new MemNetwork; the transports stop at cleanup.
+func memCluster(t *testing.T, ids ...uint64) (*MemNetwork, map[uint64]*MemTransport, map[uint64]*fakeHandler) {
+	t.Helper()
+	n := NewMemNetwork()
+	trs, hs := map[uint64]*MemTransport{}, map[uint64]*fakeHandler{}
+	for _, id := range ids {
+		hs[id] = newFakeHandler()
+		trs[id] = n.Join(id, hs[id])
+		t.Cleanup(trs[id].Stop)
+	}
+	return n, trs, hs
+}
+
+// expectIndex waits for the next message at h and checks where it is from
+// and its index: messages dropped before it never arrive.
+func expectIndex(t *testing.T, h *fakeHandler, from, index uint64) {
+	t.Helper()
+	if m := h.recv(t); m.GetFrom() != from || m.GetIndex() != index {
+		t.Fatalf("got index %d from %d, want %d from %d", m.GetIndex(), m.GetFrom(), index, from)
+	}
+}
+
+func TestMemDeliversInOrderAndCopies(t *testing.T) {
+	_, trs, hs := memCluster(t, 1, 2, 3)
+	var sent []*raftpb.Message
+	for i := uint64(1); i <= 1000; i++ {
+		msgs := []*raftpb.Message{app(1, 2, i, 8), app(1, 3, i, 8)}
+		sent = append(sent, msgs[0])
+		trs[1].Send(msgs)
+	}
+	for i := uint64(1); i <= 1000; i++ {
+		m := hs[2].recv(t)
+		if m.GetIndex() != i {
+			t.Fatalf("node 2: index %d, want %d", m.GetIndex(), i)
+		}
+		if m == sent[i-1] || &m.GetEntries()[0].Data[0] == &sent[i-1].GetEntries()[0].Data[0] {
+			t.Fatal("receiver shares memory with the sender")
+		}
+		expectIndex(t, hs[3], 1, i)
+	}
+	hs[1].noMsg(t)
+}
+
+func TestMemFaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		fault   func(n *MemNetwork)
+		blocked [][2]uint64 // from, to
+		open    [][2]uint64
+	}{
+		{"cut", func(n *MemNetwork) { n.Cut(1, 2) }, [][2]uint64{{1, 2}, {2, 1}}, [][2]uint64{{1, 3}, {3, 1}, {2, 3}, {3, 2}}},
+		{"isolate", func(n *MemNetwork) { n.Isolate(3) }, [][2]uint64{{1, 3}, {3, 1}, {2, 3}, {3, 2}}, [][2]uint64{{1, 2}, {2, 1}}},
+		{"one-way drop", func(n *MemNetwork) { n.SetDrop(1, 2, true) }, [][2]uint64{{1, 2}}, [][2]uint64{{2, 1}, {1, 3}, {3, 1}, {2, 3}, {3, 2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, trs, hs := memCluster(t, 1, 2, 3)
+			tt.fault(n)
+			for _, l := range tt.blocked {
+				trs[l[0]].Send([]*raftpb.Message{app(l[0], l[1], 1, 0)})
+				hs[l[0]].waitUnreachable(t, l[1])
+			}
+			for _, l := range tt.open {
+				trs[l[0]].Send([]*raftpb.Message{app(l[0], l[1], 1, 0)})
+				expectIndex(t, hs[l[1]], l[0], 1)
+			}
+			n.Heal()
+			for _, l := range tt.blocked {
+				trs[l[0]].Send([]*raftpb.Message{app(l[0], l[1], 2, 0)})
+				expectIndex(t, hs[l[1]], l[0], 2) // index 1 was dropped
+			}
+		})
+	}
+}
+
+func TestMemSetDropOff(t *testing.T) {
+	n, trs, hs := memCluster(t, 1, 2)
+	n.SetDrop(1, 2, true)
+	trs[1].Send([]*raftpb.Message{app(1, 2, 1, 0)})
+	hs[1].waitUnreachable(t, 2)
+	n.SetDrop(1, 2, false)
+	trs[1].Send([]*raftpb.Message{app(1, 2, 2, 0)})
+	expectIndex(t, hs[2], 1, 2)
+}
+
+func TestMemSnapshot(t *testing.T) {
+	n, trs, hs := memCluster(t, 1, 2)
+	trs[1].Send([]*raftpb.Message{snap(1, 2, []byte("state")), app(1, 2, 101, 0)})
+	if m := hs[2].recv(t); m.GetType() != raftpb.MsgSnap || string(m.GetSnapshot().GetData()) != "state" {
+		t.Fatalf("got %v", m)
+	}
+	expectIndex(t, hs[2], 1, 101)
+	if r := hs[1].waitSnapshot(t); r != (snapshotReport{2, raft.SnapshotFinish}) {
+		t.Fatalf("report %+v", r)
+	}
+
+	n.Cut(1, 2)
+	trs[1].Send([]*raftpb.Message{snap(1, 2, nil)})
+	if r := hs[1].waitSnapshot(t); r != (snapshotReport{2, raft.SnapshotFailure}) {
+		t.Fatalf("cut: %+v", r)
+	}
+	hs[1].waitUnreachable(t, 2)
+	n.Heal()
+
+	hs[2].process = func(m *raftpb.Message) error { return errors.New("refused") }
+	trs[1].Send([]*raftpb.Message{snap(1, 2, nil)})
+	if r := hs[1].waitSnapshot(t); r != (snapshotReport{2, raft.SnapshotFailure}) {
+		t.Fatalf("refused: %+v", r)
+	}
+}
+
+func TestMemUnknownStoppedAndRejoined(t *testing.T) {
+	n, trs, hs := memCluster(t, 1, 2)
+	trs[1].Send([]*raftpb.Message{app(1, 9, 1, 0), snap(1, 9, nil)})
+	hs[1].waitUnreachable(t, 9)
+	if r := hs[1].waitSnapshot(t); r != (snapshotReport{9, raft.SnapshotFailure}) {
+		t.Fatalf("report %+v", r)
+	}
+
+	trs[2].Stop()
+	trs[1].Send([]*raftpb.Message{app(1, 2, 1, 0)})
+	hs[1].waitUnreachable(t, 2)
+	trs[2].Send([]*raftpb.Message{app(2, 1, 1, 0)}) // stopped: dropped silently
+	hs[1].noMsg(t)
+
+	h2 := newFakeHandler()
+	tr2 := n.Join(2, h2)
+	defer tr2.Stop()
+	trs[1].Send([]*raftpb.Message{app(1, 2, 2, 0)})
+	expectIndex(t, h2, 1, 2)
+	hs[2].noMsg(t)
+
+	defer func() {
+		if recover() == nil {
+			t.Error("joining a live id did not panic")
+		}
+	}()
+	n.Join(2, h2)
+}
+
+func TestMemPeersAddressBook(t *testing.T) {
+	_, trs, _ := memCluster(t, 1)
+	trs[1].AddPeer(2, "a:1")
+	trs[1].AddPeer(3, "b:1")
+	trs[1].AddPeer(1, "self")
+	trs[1].AddPeer(2, "a:2")
+	trs[1].RemovePeer(3)
+	if got := trs[1].Peers(); len(got) != 1 || got[2] != "a:2" {
+		t.Fatalf("peers %v", got)
+	}
+}
+
+func TestMemStopLeavesNoGoroutines(t *testing.T) {
+	check := leakCheck(t)
+	n := NewMemNetwork()
+	var trs []*MemTransport
+	for id := uint64(1); id <= 3; id++ {
+		trs = append(trs, n.Join(id, newFakeHandler()))
+	}
+	for i := uint64(1); i <= 100; i++ {
+		trs[0].Send([]*raftpb.Message{app(1, 2, i, 0), app(1, 3, i, 0), app(1, 4, i, 0)})
+	}
+	for _, tr := range trs {
+		tr.Stop()
+	}
+	check()
+}

@@ -1,0 +1,72 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Handler receives what arrives from peers. It is implemented by the raft
+// node's owner (internal/server passes it on to internal/raftnode).
+//
+// The transport calls it from its own goroutines, concurrently, never from
+// inside Send. Process gets a context that is cancelled when the stream it
+// came on ends or the transport stops; it should not block for long, since
+// messages of one stream are processed in order, one at a time. After Stop
+// returns the transport calls no Handler method again.
+type Handler interface {
+	// Process steps a message received from a peer into raft. The message
+	// is the Handler's own (decoded from the wire or deep-copied). An error
+	// is logged; for a snapshot it is sent back to the sender, who then
+	// reports SnapshotFailure.
+	Process(ctx context.Context, m *raftpb.Message) error
+	// ReportUnreachable says that messages to id were dropped: the peer is
+	// unknown, down, or its queue is full. Reports for one peer coalesce.
+	ReportUnreachable(id uint64)
+	// ReportSnapshot gives the outcome of sending a MsgSnap to id: exactly
+	// one report for every MsgSnap passed to Send (unless Stop comes first).
+	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+}
+
+// Transport carries raft messages to peers. Both GRPC and MemTransport
+// implement it. All methods are safe for concurrent use.
+type Transport interface {
+	// Send queues msgs for their destinations (m.To) and never blocks. The
+	// transport owns msgs after the call: the caller must not modify them.
+	// A message that cannot be queued (unknown peer, full queue, peer
+	// unreachable) is dropped and the Handler's ReportUnreachable is called
+	// for its destination; a dropped MsgSnap also gets
+	// ReportSnapshot(SnapshotFailure).
+	Send(msgs []*raftpb.Message)
+	// AddPeer adds a peer or updates its address (no-op when unchanged).
+	AddPeer(id uint64, addr string)
+	// RemovePeer forgets a peer; messages queued for it are dropped.
+	RemovePeer(id uint64)
+	// Stop stops every goroutine the transport started and waits for them.
+	// Later calls of any method do nothing.
+	Stop()
+}
+
+// Errors returned to peers by the gRPC handlers (as gRPC status errors,
+// see toStatus) and logged by the sending side.
+var (
+	// ErrStopped: the transport was stopped; the peer retries elsewhere.
+	ErrStopped = errors.New("transport stopped")
+	// ErrClusterMismatch: a node of another cluster sent to this one. Check
+	// cluster_name in both nodes' configuration.
+	ErrClusterMismatch = errors.New("cluster name mismatch")
+	// ErrWrongNode: a batch addressed to another node id reached this one;
+	// the sender's address for that id is stale or wrong.
+	ErrWrongNode = errors.New("message addressed to another node")
+	// ErrBadMessage: a batch or message that does not decode or lacks
+	// required fields (from, to).
+	ErrBadMessage = errors.New("malformed raft message")
+	// ErrBadSnapshot: a snapshot stream whose chunks do not add up to its
+	// total_size, or that does not hold a MsgSnap.
+	ErrBadSnapshot = errors.New("malformed snapshot stream")
+	// ErrRejected: the raft node refused a received snapshot (Process
+	// returned an error).
+	ErrRejected = errors.New("raft node refused the message")
+)

@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// refuseTimeout is how long a refusing databend-meta may take to exit.
+const refuseTimeout = 15 * time.Second
+
+// nodePorts are the four ports of one node.
+type nodePorts struct{ raft, grpc, admin, metric int }
+
+func newNodePorts(t testing.TB) nodePorts {
+	return nodePorts{raft: freePort(t), grpc: freePort(t), admin: freePort(t), metric: freePort(t)}
+}
+
+// singleConfig is a config for node 1 of a one-node cluster in ./_meta,
+// listening on p.
+func singleConfig(p nodePorts) string {
+	return fmt.Sprintf(`log_dir = "./_logs"
+metric_api_address = "127.0.0.1:%d"
+admin_api_address = "127.0.0.1:%d"
+grpc_api_address = "127.0.0.1:%d"
+
+[raft_config]
+id = 1
+raft_dir = "./_meta"
+raft_api_port = %d
+raft_listen_host = "127.0.0.1"
+raft_advertise_host = "localhost"
+heartbeat_interval = %d
+single = true
+`, p.metric, p.admin, p.grpc, p.raft, heartbeatMs)
+}
+
+func writeFile(t testing.TB, dir, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefusals checks every start-up refusal: the process exits with code
+// 1 and one line on stderr naming the problem, and the raft_dir (which
+// holds a node's data) is left exactly as it was.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	raftDir := filepath.Join(dir, "_meta")
+
+	// A raft_dir with data: node 1 of a one-node cluster, a write, SIGTERM.
+	p := newNodePorts(t)
+	writeFile(t, dir, "node.toml", singleConfig(p))
+	n := newNode(t, 1, dir, []string{"-c", "node.toml"}, p.raft, p.grpc, p.admin)
+	c := &cluster{t: t, dir: dir, nodes: []*node{n}}
+	n.start()
+	c.waitLeader(n)
+	n.mustUpsert("refuse/key", "value")
+	if code := n.stop(); code != 0 {
+		t.Fatalf("%v: exit code %d after SIGTERM, want 0", n, code)
+	}
+
+	// holdPort keeps a port busy for the rest of the test.
+	holdPort := func(t *testing.T) int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+
+	for _, tc := range []struct {
+		name string
+		// setup writes the config and returns the command line and the
+		// words stderr must contain (case-insensitive).
+		setup func(t *testing.T) (args, want []string)
+	}{
+		{"malformed TOML", func(t *testing.T) ([]string, []string) {
+			cfg := strings.Replace(singleConfig(newNodePorts(t)), "raft_api_port = ", "raft_api_port = = ", 1)
+			writeFile(t, dir, "malformed.toml", cfg)
+			return []string{"-c", "malformed.toml"}, []string{"malformed.toml", "toml", "line"}
+		}},
+		{"unterminated string", func(t *testing.T) ([]string, []string) {
+			cfg := strings.Replace(singleConfig(newNodePorts(t)), `raft_dir = "./_meta"`, `raft_dir = "./_meta`, 1)
+			writeFile(t, dir, "unterminated.toml", cfg)
+			return []string{"-c", "unterminated.toml"}, []string{"unterminated.toml", "toml"}
+		}},
+		{"unknown top-level key", func(t *testing.T) ([]string, []string) {
+			cfg := setKey(singleConfig(newNodePorts(t)), "", "grpc_api_adress", `"127.0.0.1:1"`)
+			writeFile(t, dir, "unknown.toml", cfg)
+			return []string{"-c", "unknown.toml"}, []string{"grpc_api_adress"}
+		}},
+		{"unknown raft_config key", func(t *testing.T) ([]string, []string) {
+			cfg := setKey(singleConfig(newNodePorts(t)), "raft_config", "heartbeat_intervall", "100")
+			writeFile(t, dir, "unknown-raft.toml", cfg)
+			return []string{"-c", "unknown-raft.toml"}, []string{"heartbeat_intervall"}
+		}},
+		{"grpc port in use", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			ports.grpc = holdPort(t)
+			writeFile(t, dir, "grpc-busy.toml", singleConfig(ports))
+			return []string{"-c", "grpc-busy.toml"}, []string{strconv.Itoa(ports.grpc)}
+		}},
+		{"raft port in use", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			ports.raft = holdPort(t)
+			writeFile(t, dir, "raft-busy.toml", singleConfig(ports))
+			return []string{"-c", "raft-busy.toml"}, []string{strconv.Itoa(ports.raft)}
+		}},
+		{"admin port in use", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			ports.admin = holdPort(t)
+			writeFile(t, dir, "admin-busy.toml", singleConfig(ports))
+			return []string{"-c", "admin-busy.toml"}, []string{strconv.Itoa(ports.admin)}
+		}},
+		{"id differs from raft_dir", func(t *testing.T) ([]string, []string) {
+			writeFile(t, dir, "node9.toml", singleConfig(newNodePorts(t)))
+			return []string{"-c", "node9.toml", "--id", "9"}, []string{"id", "9"}
+		}},
+		{"join lists own address", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			cfg := strings.Replace(singleConfig(ports), "single = true", fmt.Sprintf(`join = ["127.0.0.1:%d"]`, ports.raft), 1)
+			writeFile(t, dir, "join-self.toml", cfg)
+			return []string{"-c", "join-self.toml"}, []string{"join", fmt.Sprintf("127.0.0.1:%d", ports.raft)}
+		}},
+		{"join lists own advertised address", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			cfg := strings.Replace(singleConfig(ports), "single = true", fmt.Sprintf(`join = ["localhost:%d"]`, ports.raft), 1)
+			writeFile(t, dir, "join-self2.toml", cfg)
+			return []string{"-c", "join-self2.toml"}, []string{"join", fmt.Sprintf("localhost:%d", ports.raft)}
+		}},
+		{"join flag lists own address", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			writeFile(t, dir, "join-self3.toml", singleConfig(ports))
+			return []string{"-c", "join-self3.toml", "--single=false", "--join", fmt.Sprintf("127.0.0.1:%d", ports.raft)},
+				[]string{"join", fmt.Sprintf("127.0.0.1:%d", ports.raft)}
+		}},
+		{"raft_dir locked by a running node", func(t *testing.T) ([]string, []string) {
+			// Another process serves raft_dir; the refused one would
+			// listen on other, free ports.
+			running := newNodePorts(t)
+			writeFile(t, dir, "running.toml", singleConfig(running))
+			other := newNode(t, 1, dir, []string{"-c", "running.toml"}, running.raft, running.grpc, running.admin)
+			other.start()
+			(&cluster{t: t, dir: dir, nodes: []*node{other}}).waitLeader(other)
+			waitStable(t, raftDir)
+			t.Cleanup(func() {
+				if code := other.stop(); code != 0 {
+					t.Errorf("%v: exit code %d after SIGTERM, want 0", other, code)
+				}
+			})
+			writeFile(t, dir, "second.toml", singleConfig(newNodePorts(t)))
+			return []string{"-c", "second.toml"}, []string{"lock"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args, want := tc.setup(t)
+			before := dirListing(t, raftDir)
+			res := runCmd(t, dir, refuseTimeout, metaBin(t), args...)
+			after := dirListing(t, raftDir)
+
+			if res.code != 1 {
+				t.Errorf("databend-meta %s: exit code %d, want 1", strings.Join(args, " "), res.code)
+			}
+			line := strings.TrimRight(res.stderr, "\n")
+			if strings.Contains(line, "\n") || !strings.HasPrefix(line, "databend-meta: ") {
+				t.Errorf("stderr is not one line starting with %q:\n%s", "databend-meta: ", res.stderr)
+			}
+			for _, w := range want {
+				if !strings.Contains(strings.ToLower(line), strings.ToLower(w)) {
+					t.Errorf("stderr does not mention %q:\n%s", w, res.stderr)
+				}
+			}
+			if d := diffListings(before, after); d != "" {
+				t.Errorf("raft_dir changed:\n%s", d)
+			}
+			t.Logf("stderr: %s", line)
+		})
+	}
+
+	// After all that, the data is still served.
+	n.start()
+	c.waitLeader(n)
+	if v, err := n.get("refuse/key", linearizable); err != nil || string(v.GetData()) != "value" {
+		t.Errorf("after the refusals, refuse/key = %v, %v; want \"value\"", v, err)
+	}
+}
+
+// waitStable waits until the listing of dir stays the same for a while:
+// a node that just started may still be writing its first entries.
+func waitStable(t testing.TB, dir string) {
+	t.Helper()
+	prev, since := dirListing(t, dir), time.Now()
+	waitFor(t, clusterTimeout, dir+" to stop changing", func() error {
+		cur := dirListing(t, dir)
+		if !slices.Equal(cur, prev) {
+			prev, since = cur, time.Now()
+		}
+		if time.Since(since) < time.Second {
+			return fmt.Errorf("changed %v ago", time.Since(since).Round(time.Millisecond))
+		}
+		return nil
+	})
+}
+
+// TestVersion checks --version.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	res := runCmd(t, t.TempDir(), refuseTimeout, metaBin(t), "--version")
+	out := strings.TrimSpace(res.stdout)
+	if res.code != 0 || !strings.HasPrefix(out, "databend-meta ") || strings.Contains(out, "\n") || len(out) <= len("databend-meta ") {
+		t.Errorf("--version: exit code %d, stdout %q, stderr %q; want 0 and one line \"databend-meta VERSION\"", res.code, res.stdout, res.stderr)
+	}
+}
+
+// TestShowConfig checks that --cmd show-config prints the effective config
+// (file, then flags over it, defaults for the rest) as TOML that reads
+// back to the same config, and touches no data.
+func TestShowConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	texts, source := loadGuideConfigs(t)
+	t.Logf("config from %s", source)
+	writeFile(t, dir, "metasrv-1.toml", texts[0])
+
+	res := runCmd(t, dir, refuseTimeout, metaBin(t), "-c", "metasrv-1.toml", "--cmd", "show-config", "--heartbeat-interval", "123")
+	if res.code != 0 {
+		t.Fatalf("--cmd show-config: exit code %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+	var got map[string]any
+	if _, err := toml.Decode(res.stdout, &got); err != nil {
+		t.Fatalf("--cmd show-config output is not TOML: %v\n%s", err, res.stdout)
+	}
+	raft, _ := got["raft_config"].(map[string]any)
+	flat := map[string]any{}
+	for k, v := range got {
+		if k != "raft_config" {
+			flat[k] = v
+		}
+	}
+	for k, v := range raft {
+		flat["raft_config."+k] = v
+	}
+	wantKeys := []string{
+		"admin_api_address", "grpc_api_address", "grpc_api_advertise_host", "grpc_api_max_message_size",
+		"log_dir", "log_level", "metric_api_address",
+		"raft_config.cluster_name", "raft_config.heartbeat_interval", "raft_config.id", "raft_config.join",
+		"raft_config.max_applied_log_to_keep", "raft_config.raft_advertise_host", "raft_config.raft_api_port",
+		"raft_config.raft_dir", "raft_config.raft_listen_host", "raft_config.single",
+		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout",
+	}
+	for _, k := range wantKeys {
+		if _, ok := flat[k]; !ok && k != "raft_config.join" && k != "grpc_api_advertise_host" {
+			t.Errorf("show-config does not print %s", k)
+		}
+	}
+	for k := range flat {
+		if !slices.Contains(wantKeys, k) {
+			t.Errorf("show-config prints unknown key %s", k)
+		}
+	}
+	for k, want := range map[string]any{
+		"log_dir":                              "./_logs1",
+		"grpc_api_address":                     "0.0.0.0:9191",
+		"admin_api_address":                    "0.0.0.0:28101",
+		"raft_config.id":                       int64(1),
+		"raft_config.raft_api_port":            int64(28103),
+		"raft_config.raft_dir":                 "./_meta1",
+		"raft_config.raft_advertise_host":      "localhost",
+		"raft_config.single":                   true,
+		"raft_config.heartbeat_interval":       int64(123), // the flag wins over the file
+		"raft_config.cluster_name":             "foo_cluster",
+		"raft_config.wait_leader_timeout":      int64(70000),
+		"raft_config.snapshot_logs_since_last": int64(1024),
+		"grpc_api_max_message_size":            int64(32 << 20),
+	} {
+		if !reflect.DeepEqual(flat[k], want) {
+			t.Errorf("show-config %s = %#v, want %#v", k, flat[k], want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_meta1")); !os.IsNotExist(err) {
+		t.Errorf("--cmd show-config created raft_dir ./_meta1 (stat: %v)", err)
+	}
+
+	// The output is a config file that reads back to the same config.
+	writeFile(t, dir, "shown.toml", res.stdout)
+	again := runCmd(t, dir, refuseTimeout, metaBin(t), "-c", "shown.toml", "--cmd", "show-config")
+	if again.code != 0 || again.stdout != res.stdout {
+		t.Errorf("show-config of show-config's output: exit code %d, stderr %q, output differs: %v\nfirst:\n%s\nsecond:\n%s",
+			again.code, again.stderr, again.stdout != res.stdout, res.stdout, again.stdout)
+	}
+}
