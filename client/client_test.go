@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/client/clienttest"
@@ -604,5 +605,56 @@ func TestConcurrentFailover(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestSendObserver(t *testing.T) {
+	f := new(sendFlag)
+	ctx := context.WithValue(context.Background(), sendFlagKey{}, f)
+	var h sendObserver
+	steps := []struct {
+		event stats.RPCStats
+		want  bool
+	}{
+		{&stats.Begin{Client: true}, false},
+		{&stats.OutHeader{Client: true}, false}, // headers alone run no handler
+		{&stats.OutPayload{Client: true}, true},
+		{&stats.Begin{Client: true, IsTransparentRetryAttempt: true}, false}, // first attempt unprocessed
+		{&stats.OutPayload{Client: true}, true},
+		{&stats.End{Client: true}, true},
+	}
+	for i, s := range steps {
+		h.HandleRPC(ctx, s.event)
+		if got := f.sent.Load(); got != s.want {
+			t.Fatalf("step %d (%T): sent = %v, want %v", i, s.event, got, s.want)
+		}
+	}
+	h.HandleRPC(context.Background(), &stats.OutPayload{}) // no flag: ignored
+}
+
+// A server that times out on its own (its default timeout, or a read index
+// that never comes) is not failed over: the time is spent. The error keeps
+// the server's message and wraps context.DeadlineExceeded.
+func TestServerTimeoutNotRetried(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	a, b := cl.Servers[0], cl.Servers[1]
+	a.SetHook(func(_ context.Context, m string, s clienttest.Stage) error {
+		if s == clienttest.Before {
+			return status.Error(codes.DeadlineExceeded, "request timed out: no read index from the leader")
+		}
+		return nil
+	})
+	c := newClient(t, cl.Addrs()...)
+
+	_, err := c.Get(ctxTimeout(t, 5*time.Second), "k")
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrMaybeApplied) || !strings.Contains(err.Error(), "no read index") {
+		t.Fatalf("Get = %v, want DeadlineExceeded with the server's message", err)
+	}
+	_, err = c.Upsert(ctxTimeout(t, 5*time.Second), Upsert{Key: "k", Value: []byte("v")})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrMaybeApplied) {
+		t.Fatalf("Upsert = %v, want DeadlineExceeded and ErrMaybeApplied", err)
+	}
+	if b.Calls("Get")+b.Calls("Upsert") != 0 {
+		t.Fatalf("a server timeout was retried on another endpoint")
 	}
 }

@@ -17,8 +17,12 @@ package client
 //     broken connection, and a server uses it when it cannot serve now
 //     (no leader, shutting down).
 //
-// Every other error (InvalidArgument, DeadlineExceeded from the server, ...)
-// is returned as is: another endpoint would answer the same.
+// Every other error (InvalidArgument, FailedPrecondition, ...) is returned as
+// is: another endpoint would answer the same. So is codes.DeadlineExceeded
+// from a server: the server gives up at the caller's deadline (gRPC
+// propagates it), a moment before the caller's context ends, or at its own
+// default timeout for a call without one; either way the time is spent. The
+// error then wraps context.DeadlineExceeded and keeps the server's message.
 //
 // Reads are always retried: a read has no effect. Writes are retried only when
 // a second attempt cannot apply the write twice:
@@ -44,12 +48,14 @@ package client
 //     the write. With OutPayload the outcome is unknown and the client
 //     returns the error wrapped in ErrMaybeApplied.
 //
-//     gRPC's own retries are disabled (grpc.WithDisableRetry). Its transparent
-//     retry stays: it re-sends only a stream the server reported as not
-//     processed (REFUSED_STREAM, or above the GOAWAY last-stream-id), which
-//     cannot have applied. If a transparent retry follows a sent attempt, the
-//     flag stays set and the write is treated as possibly applied; erring
-//     that way is safe.
+//     gRPC's own retries are disabled (grpc.WithDisableRetry), so one RPC
+//     makes a second attempt only as a transparent retry, which gRPC does
+//     only when the first attempt created no stream or the server reported
+//     the stream as not processed (REFUSED_STREAM, or above the GOAWAY
+//     last-stream-id, as when a node shuts down gracefully): the first attempt
+//     cannot have applied. sendObserver therefore clears the flag when a
+//     transparent retry attempt begins (stats.Begin.IsTransparentRetryAttempt)
+//     and only the last attempt counts.
 //
 // Waiting for the connection is bounded by DialTimeout: gRPC by itself would
 // keep a fail-fast RPC waiting while the channel is CONNECTING, which for a
@@ -159,13 +165,11 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rp
 			return earlierSent, fmt.Errorf("%s: %w", what, ErrClosed)
 		}
 		maybe := kind.isWrite() && (earlierSent || (sent && !isRejection(err)))
-		if ctxErr := ctx.Err(); ctxErr != nil || status.Code(err) == codes.DeadlineExceeded {
-			// The server sees the deadline too (grpc-timeout) and
-			// may report it a moment before our context ends.
-			if ctxErr == nil {
-				ctxErr = context.DeadlineExceeded
-			}
+		if ctxErr := ctx.Err(); ctxErr != nil {
 			return earlierSent, ctxError(what, maybe, ctxErr, ep, err, downEp, downErr)
+		}
+		if status.Code(err) == codes.DeadlineExceeded { // the server timed out
+			return earlierSent, ctxError(what, maybe, context.DeadlineExceeded, ep, err, downEp, downErr)
 		}
 		if !isEndpointDown(err) || (kind == kindWrite && sent) {
 			return earlierSent, callError(what, maybe, ep, err)
@@ -205,8 +209,9 @@ func ctxError(what string, maybe bool, ctxErr error, ep string, err error, downE
 	}
 	b.WriteString(": %w")
 	args := []any{ctxErr}
-	if c := status.Code(err); err != nil && c != codes.DeadlineExceeded && c != codes.Canceled {
-		b.WriteString(" (it failed with: %v)")
+	if err != nil && status.Convert(err).Message() != status.FromContextError(ctxErr).Message() {
+		// Not just our own context's error: keep what the server said.
+		b.WriteString(" (%v)")
 		args = append(args, err)
 	}
 	if downErr != nil && downEp != ep {
@@ -310,19 +315,27 @@ type sendFlag struct{ sent atomic.Bool }
 
 type sendFlagKey struct{}
 
-// sendObserver is the stats.Handler of every connection. It sets the
-// attempt's sendFlag when gRPC reports *stats.OutPayload: the request
-// message was handed to the transport (see the top of this file). gRPC calls
-// HandleRPC with a context derived from the RPC's, so the flag is found there.
+// sendObserver is the stats.Handler of every connection. It sets the call's
+// sendFlag when gRPC reports *stats.OutPayload (the request message was handed
+// to the transport) and clears it when a transparent retry attempt begins
+// (the earlier attempt provably did not reach a handler); see the top of this
+// file. gRPC calls HandleRPC with a context derived from the RPC's, so the
+// flag is found there. The events of one RPC come one after another.
 type sendObserver struct{}
 
 func (sendObserver) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 
 func (sendObserver) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	if _, ok := s.(*stats.OutPayload); !ok {
+	f, ok := ctx.Value(sendFlagKey{}).(*sendFlag)
+	if !ok {
 		return
 	}
-	if f, ok := ctx.Value(sendFlagKey{}).(*sendFlag); ok {
+	switch s := s.(type) {
+	case *stats.Begin:
+		if s.IsTransparentRetryAttempt {
+			f.sent.Store(false)
+		}
+	case *stats.OutPayload:
 		f.sent.Store(true)
 	}
 }

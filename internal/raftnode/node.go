@@ -213,6 +213,13 @@ func (n *Node) fail(err error) {
 	n.lg.Error("raft node stopped on a fatal error", "node", n.cfg.ID, "err", err)
 }
 
+// Fail stops the node because of err, found outside the Ready loop (a failed
+// snapshot write, a log the state machine cannot apply). Err returns it.
+func (n *Node) Fail(err error) {
+	n.fail(err)
+	n.stopOnce.Do(func() { close(n.stopC) })
+}
+
 // Stop stops the Ready loop and the raft node and waits for them. ApplyC is
 // closed once the loop has exited.
 func (n *Node) Stop() {

@@ -22,8 +22,7 @@ func (s *Server) applyLoop() {
 		if err := s.applyBatch(n, ap); err != nil {
 			// The state machine can no longer follow the log: stop rather
 			// than serve a state that diverges from the other nodes.
-			s.lg.Error("apply failed; stopping the node", "err", err)
-			go n.Stop()
+			n.Fail(fmt.Errorf("apply: %w", err))
 			return
 		}
 		s.applied.trigger(s.sm.AppliedIndex())
@@ -101,6 +100,12 @@ func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.Conf
 		s.lg.Info("membership changed", "index", index, "change", c.GetType().String(),
 			"node", c.GetNodeId(), "raft_address", ctx.GetNode().GetRaftAddress(),
 			"voters", s.confState.GetVoters(), "learners", s.confState.GetLearners())
+		if t := c.GetType(); (t == raftpb.ConfChangeAddNode || t == raftpb.ConfChangeAddLearnerNode) && c.GetNodeId() != s.cfg.ID {
+			// A snapshot taken before this change does not list the new
+			// node, and raft on the new node refuses such a snapshot: take
+			// a fresh one if the node will need a snapshot at all.
+			s.snapshotWanted = true
+		}
 		if c.GetType() == raftpb.ConfChangeRemoveNode && c.GetNodeId() == s.cfg.ID {
 			s.lg.Warn("this node was removed from the cluster", "id", s.cfg.ID)
 		}
@@ -146,10 +151,16 @@ func (s *Server) syncPeers() {
 // go on while it is encoded and written.
 func (s *Server) maybeSnapshot() {
 	applied := s.sm.AppliedIndex()
-	if applied-s.snapIndex < s.cfg.SnapshotLogsSinceLast || !s.snapshotting.CompareAndSwap(false, true) {
+	due := applied-s.snapIndex >= s.cfg.SnapshotLogsSinceLast
+	if !due && s.snapshotWanted && applied > s.snapIndex {
+		first, err := s.storage.FirstIndex()
+		due = err == nil && first > 1 // the log no longer starts at the beginning
+	}
+	if !due || !s.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
 	s.snapIndex = applied
+	s.snapshotWanted = false
 	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))
 }
 
@@ -162,7 +173,9 @@ func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState
 			return
 		}
 		if err := s.storage.CreateSnapshot(snap.Index(), cs, buf.Bytes(), s.cfg.MaxAppliedLogToKeep); err != nil {
-			s.lg.Error("write snapshot", "index", snap.Index(), "err", err)
+			// A failed snapshot write is a failed write to raft_dir: stop
+			// rather than go on with a disk we cannot trust.
+			s.node.Load().Fail(fmt.Errorf("write snapshot at index %d: %w", snap.Index(), err))
 			return
 		}
 		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", buf.Len())

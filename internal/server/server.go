@@ -111,8 +111,11 @@ type Server struct {
 	membershipMu sync.Mutex
 	confState    *raftpb.ConfState // owned by the apply goroutine
 	snapIndex    uint64            // owned by the apply goroutine
-	snapshotting atomic.Bool
-	knownPeers   map[uint64]bool // owned by the apply goroutine
+	// snapshotWanted: a node was added since the last snapshot, owned by
+	// the apply goroutine.
+	snapshotWanted bool
+	snapshotting   atomic.Bool
+	knownPeers     map[uint64]bool // owned by the apply goroutine
 
 	stopC    chan struct{}
 	stopOnce sync.Once

@@ -16,7 +16,7 @@
 //	tr := transport.NewGRPC(transport.GRPCConfig{ID: 1, ClusterName: "c", AdvertiseAddr: "10.0.0.1:28004"}, handler)
 //	defer tr.Stop()
 //	srv := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-//	peerpb.RegisterPeerServer(srv, peer) // whose Raft and Snapshot call tr.Raft and tr.Snapshot
+//	peerpb.RegisterPeerServer(srv, grpcapi.NewPeer(tr, membership)) // Raft, Snapshot -> tr
 //	tr.AddPeer(2, "10.0.0.2:28004")
 //	tr.Send(rd.Messages) // from the Ready loop; never blocks
 //
@@ -62,10 +62,10 @@
 // blocks: a message is dropped, and ReportUnreachable called for its
 // destination, when the peer is unknown, its queue is full, or its stream
 // failed (the whole batch in flight, and every message queued while the
-// stream is reopened with a backoff of 50ms doubling to 1s). A message the
-// gRPC library accepted may still be lost if the connection breaks. Unreachable
-// reports coalesce per peer. Every MsgSnap given to Send gets exactly one
-// ReportSnapshot (unless the transport stops first).
+// stream is reopened with a backoff of 50ms doubling to 1s). A message
+// that gRPC accepted may still be lost if the connection breaks.
+// Unreachable reports coalesce per peer. Every MsgSnap given to Send gets
+// exactly one ReportSnapshot (unless the transport stops first).
 //
 // Handler methods are called from the transport's goroutines, never from
 // inside Send, so Send may be called from a goroutine that the Handler

@@ -95,7 +95,7 @@ func TestGRPCBatchesQueuedMessages(t *testing.T) {
 	for i := range 30 {
 		p.msgC <- app(1, 2, uint64(i+1), 50) // about 70 bytes marshaled
 	}
-	first := p.marshal(<-p.msgC)
+	first, _ := p.marshal(<-p.msgC)
 	var batches [][][]byte
 	for carry := first; carry != nil; {
 		b := tr.newBatch(2)
@@ -133,7 +133,8 @@ func TestGRPCBatchesQueuedMessages(t *testing.T) {
 	// A message larger than MaxBatchBytes travels alone.
 	p.msgC <- app(1, 2, 1, 10)
 	b := tr.newBatch(2)
-	carry := p.fill(b, p.marshal(app(1, 2, 0, 5000)))
+	big, _ := p.marshal(app(1, 2, 0, 5000))
+	carry := p.fill(b, big)
 	if len(b.GetMsgs()) != 1 || carry == nil {
 		t.Fatalf("big message: batch of %d, carry %v", len(b.GetMsgs()), carry != nil)
 	}

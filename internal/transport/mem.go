@@ -110,11 +110,12 @@ func (n *MemNetwork) Heal() {
 }
 
 // route returns the receiver of a message from one node to another, or
-// nil if it is not attached or a fault is in the way.
+// nil if it is not attached, a fault is in the way, or it is the sender
+// (as GRPC, which never has itself as a peer).
 func (n *MemNetwork) route(from, to uint64) *MemTransport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.mu.drop[link{from, to}] || n.mu.isolated[from] || n.mu.isolated[to] {
+	if from == to || n.mu.drop[link{from, to}] || n.mu.isolated[from] || n.mu.isolated[to] {
 		return nil
 	}
 	return n.mu.nodes[to]

@@ -175,3 +175,10 @@ func TestMemStopLeavesNoGoroutines(t *testing.T) {
 	}
 	check()
 }
+
+func TestMemSendToSelf(t *testing.T) {
+	_, trs, hs := memCluster(t, 1)
+	trs[1].Send([]*raftpb.Message{app(1, 1, 1, 0)})
+	hs[1].waitUnreachable(t, 1)
+	hs[1].noMsg(t)
+}

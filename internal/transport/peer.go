@@ -77,7 +77,7 @@ func (p *peer) run() {
 		if carry == nil {
 			select {
 			case m := <-p.msgC:
-				carry = p.marshal(m)
+				carry, _ = p.marshal(m)
 				continue
 			case <-p.ctx.Done():
 				return
@@ -109,15 +109,19 @@ func (p *peer) run() {
 	}
 }
 
-// marshal encodes m; nil (and an error log) if it cannot be.
-func (p *peer) marshal(m *raftpb.Message) []byte {
+// marshal encodes m; false (and an error log) if it cannot be. The result
+// is never nil when true.
+func (p *peer) marshal(m *raftpb.Message) ([]byte, bool) {
 	data, err := proto.Marshal(m)
 	if err != nil {
 		p.stats.msgsDropped.Add(1)
 		p.t.lg.Error("cannot marshal raft message; dropped", "peer", p.id, "type", m.GetType(), "err", err)
-		return nil
+		return nil, false
 	}
-	return data
+	if data == nil {
+		data = []byte{}
+	}
+	return data, true
 }
 
 // fill puts first into b, then every queued message while the batch stays
@@ -128,8 +132,8 @@ func (p *peer) fill(b *peerpb.RaftBatch, first []byte) []byte {
 	for {
 		select {
 		case m := <-p.msgC:
-			data := p.marshal(m)
-			if data == nil {
+			data, ok := p.marshal(m)
+			if !ok {
 				continue
 			}
 			if size+len(data) > p.t.cfg.MaxBatchBytes {

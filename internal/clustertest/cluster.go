@@ -1,0 +1,272 @@
+// Package clustertest runs N-node metasrv clusters inside one test process:
+// real servers, raft nodes and storage (in t.TempDir()), connected by the
+// in-memory transport so that tests can cut, isolate and heal links.
+//
+//	c := clustertest.New(t, 3)
+//	lead := c.WaitLeader()
+//	c.Isolate(lead)
+//	...
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/server"
+	"github.com/metasrv/metasrv/internal/storage"
+	"github.com/metasrv/metasrv/internal/transport"
+)
+
+// Options tune a test cluster.
+type Options struct {
+	// SnapshotLogsSinceLast and MaxAppliedLogToKeep as in server.Config;
+	// defaults 1000 and 100.
+	SnapshotLogsSinceLast, MaxAppliedLogToKeep uint64
+	// Now is the clock of every node; nil = time.Now.
+	Now func() time.Time
+}
+
+// Tick timing: 10 ms ticks, a heartbeat every tick, elections after 10-20.
+const (
+	tickInterval  = 10 * time.Millisecond
+	heartbeatTick = 1
+	electionTick  = 10
+	// WaitTimeout bounds every wait of this package.
+	WaitTimeout = 20 * time.Second
+)
+
+// Cluster is a set of in-process nodes on one MemNetwork.
+type Cluster struct {
+	t    testing.TB
+	opts Options
+	Net  *transport.MemNetwork
+
+	mu struct {
+		sync.Mutex
+		nodes map[uint64]*Node
+	}
+}
+
+// Node is one member of a Cluster.
+type Node struct {
+	ID        uint64
+	Dir       string
+	Server    *server.Server
+	Storage   *storage.Storage
+	Transport *transport.MemTransport
+	// JoinC gets the outcome of joining (nil at once for other nodes).
+	JoinC <-chan error
+}
+
+// Addr is the raft address of node id inside the test network.
+func Addr(id uint64) string { return fmt.Sprintf("node-%d:1", id) }
+
+// New starts node 1 as a single-node cluster and joins nodes 2..n to it.
+func New(t testing.TB, n int, opts ...Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, Net: transport.NewMemNetwork()}
+	if len(opts) > 0 {
+		c.opts = opts[0]
+	}
+	if c.opts.SnapshotLogsSinceLast == 0 {
+		c.opts.SnapshotLogsSinceLast = 1000
+	}
+	if c.opts.MaxAppliedLogToKeep == 0 {
+		c.opts.MaxAppliedLogToKeep = 100
+	}
+	c.mu.nodes = make(map[uint64]*Node)
+	t.Cleanup(c.StopAll)
+
+	c.Start(1, t.TempDir(), true)
+	c.WaitLeader()
+	for id := uint64(2); id <= uint64(n); id++ {
+		nd := c.Start(id, t.TempDir(), false)
+		c.WaitJoined(nd)
+	}
+	return c
+}
+
+// Start starts node id on dir: single bootstraps a new cluster, otherwise
+// the node joins through node 1 (ignored when dir already holds a cluster).
+func (c *Cluster) Start(id uint64, dir string, single bool) *Node {
+	c.t.Helper()
+	lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id)
+	st, err := storage.Open(dir, id, "test", lg)
+	if err != nil {
+		c.t.Fatalf("open storage of node %d: %v", id, err)
+	}
+	cfg := server.Config{
+		ID: id, ClusterName: "test", Version: "test",
+		RaftAddress: Addr(id), GrpcAddress: Addr(id),
+		TickInterval: tickInterval, HeartbeatTick: heartbeatTick, ElectionTick: electionTick,
+		SnapshotLogsSinceLast: c.opts.SnapshotLogsSinceLast,
+		MaxAppliedLogToKeep:   c.opts.MaxAppliedLogToKeep,
+		Single:                single,
+		WaitLeaderTimeout:     WaitTimeout,
+		PeerClient:            peerClient{c},
+		Now:                   c.opts.Now,
+		Logger:                lg,
+	}
+	if !single {
+		cfg.Join = []string{Addr(1)}
+	}
+	srv, err := server.New(cfg, st)
+	if err != nil {
+		c.t.Fatalf("new server %d: %v", id, err)
+	}
+	tr := c.Net.Join(id, srv)
+	joinC, err := srv.Start(tr)
+	if err != nil {
+		c.t.Fatalf("start server %d: %v", id, err)
+	}
+	nd := &Node{ID: id, Dir: dir, Server: srv, Storage: st, Transport: tr, JoinC: joinC}
+	c.mu.Lock()
+	c.mu.nodes[id] = nd
+	c.mu.Unlock()
+	return nd
+}
+
+// WaitJoined waits for a joining node's join to succeed.
+func (c *Cluster) WaitJoined(nd *Node) {
+	c.t.Helper()
+	select {
+	case err := <-nd.JoinC:
+		if err != nil {
+			c.t.Fatalf("node %d could not join: %v", nd.ID, err)
+		}
+	case <-time.After(WaitTimeout):
+		c.t.Fatalf("node %d did not join within %s", nd.ID, WaitTimeout)
+	}
+}
+
+// Node returns a running node, or nil.
+func (c *Cluster) Node(id uint64) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.nodes[id]
+}
+
+// Nodes returns the running nodes.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Node
+	for _, n := range c.mu.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Stop stops node id (as a crash would: nothing more is written) and
+// returns its directory for Restart.
+func (c *Cluster) Stop(id uint64) string {
+	c.mu.Lock()
+	nd := c.mu.nodes[id]
+	delete(c.mu.nodes, id)
+	c.mu.Unlock()
+	if nd == nil {
+		return ""
+	}
+	nd.Server.Stop()
+	nd.Transport.Stop()
+	if err := nd.Storage.Close(); err != nil {
+		c.t.Errorf("close storage of node %d: %v", id, err)
+	}
+	return nd.Dir
+}
+
+// Restart starts a stopped node again from its directory.
+func (c *Cluster) Restart(id uint64, dir string) *Node { return c.Start(id, dir, false) }
+
+// StopAll stops every node.
+func (c *Cluster) StopAll() {
+	for _, nd := range c.Nodes() {
+		c.Stop(nd.ID)
+	}
+}
+
+// Isolate cuts node id off from every other node.
+func (c *Cluster) Isolate(id uint64) { c.Net.Isolate(id) }
+
+// Heal removes every network fault.
+func (c *Cluster) Heal() { c.Net.Heal() }
+
+// Leader returns the id of a node that is leader, or 0.
+func (c *Cluster) Leader() uint64 {
+	for _, nd := range c.Nodes() {
+		if st := nd.Server.Status(); st.GetState() == "leader" {
+			return nd.ID
+		}
+	}
+	return 0
+}
+
+// WaitLeader waits until some running node is leader and every running
+// node that is not isolated agrees, and returns its id.
+func (c *Cluster) WaitLeader(exclude ...uint64) uint64 {
+	c.t.Helper()
+	var lead uint64
+	c.Eventually(func() bool {
+		lead = c.Leader()
+		for _, x := range exclude {
+			if lead == x {
+				return false
+			}
+		}
+		return lead != 0
+	}, "a leader is elected")
+	return lead
+}
+
+// Eventually polls cond until it holds, failing the test after WaitTimeout.
+func (c *Cluster) Eventually(cond func() bool, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(WaitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s waiting until %s", WaitTimeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Ctx returns a context bounded by WaitTimeout.
+func (c *Cluster) Ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	c.t.Cleanup(cancel)
+	return ctx
+}
+
+// peerClient routes join and leave requests to the in-process servers.
+type peerClient struct{ c *Cluster }
+
+func (p peerClient) server(addr string) (*server.Server, error) {
+	for _, nd := range p.c.Nodes() {
+		if Addr(nd.ID) == addr {
+			return nd.Server, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no running node at %s", server.ErrNoLeader, addr)
+}
+
+func (p peerClient) Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	s, err := p.server(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.Join(ctx, req)
+}
+
+func (p peerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
+	s, err := p.server(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.Leave(ctx, req)
+}

@@ -1,0 +1,170 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// memStorage is a Storage kept in memory whose Save can be made to fail.
+type memStorage struct {
+	*raft.MemoryStorage
+	mu      sync.Mutex
+	failErr error
+	saves   int
+}
+
+func (m *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failErr != nil {
+		return m.failErr
+	}
+	m.saves++
+	if snap != nil && !raft.IsEmptySnap(snap) {
+		if err := m.ApplySnapshot(snap); err != nil {
+			return err
+		}
+	}
+	if hs != nil && !raft.IsEmptyHardState(hs) {
+		if err := m.SetHardState(hs); err != nil {
+			return err
+		}
+	}
+	return m.Append(ents)
+}
+
+func (m *memStorage) setFail(err error) {
+	m.mu.Lock()
+	m.failErr = err
+	m.mu.Unlock()
+}
+
+type nopTransport struct{}
+
+func (nopTransport) Send([]*raftpb.Message) {}
+
+func startSingle(t *testing.T, st Storage, restamp func([]byte)) *Node {
+	t.Helper()
+	n, err := Start(Config{
+		ID: 1, TickInterval: time.Millisecond, HeartbeatTick: 1, ElectionTick: 5,
+		Storage: st, Transport: nopTransport{}, Peers: []raft.Peer{{ID: 1}},
+		Restamp: restamp,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	return n
+}
+
+func waitLeader(t *testing.T, n *Node) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !n.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nextEntry returns the next committed normal entry with data.
+func nextEntry(t *testing.T, n *Node) *raftpb.Entry {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ap, ok := <-n.ApplyC():
+			if !ok {
+				t.Fatal("ApplyC closed")
+			}
+			for _, e := range ap.Entries {
+				if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
+					return e
+				}
+			}
+		case <-timeout:
+			t.Fatal("no committed entry")
+		}
+	}
+}
+
+func TestProposeIsPersistedThenApplied(t *testing.T) {
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	if err := n.Propose(context.Background(), []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	e := nextEntry(t, n)
+	if string(e.GetData()) != "hello" {
+		t.Fatalf("applied %q", e.GetData())
+	}
+	last, _ := st.LastIndex()
+	if last < e.GetIndex() {
+		t.Fatalf("entry %d applied before it was saved (last saved %d)", e.GetIndex(), last)
+	}
+}
+
+// A failed write stops the node: it never carries on after it.
+func TestSaveFailureStopsNode(t *testing.T) {
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	boom := errors.New("fsync: input/output error")
+	st.setFail(boom)
+	_ = n.Propose(context.Background(), []byte("x"))
+	select {
+	case <-n.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node kept running after a failed Save")
+	}
+	if !errors.Is(n.Err(), boom) {
+		t.Fatalf("Err() = %v, want the fsync error", n.Err())
+	}
+	if err := n.Propose(context.Background(), []byte("y")); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Propose after failure = %v, want ErrStopped", err)
+	}
+}
+
+// Forwarded proposals are restamped by the receiving node; other messages
+// are not touched.
+func TestProcessRestampsForwardedProposals(t *testing.T) {
+	tests := []struct {
+		name    string
+		msg     *raftpb.Message
+		stamped int
+	}{
+		{"forwarded proposal", &raftpb.Message{Type: raftpb.MsgProp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+			Entries: []*raftpb.Entry{{Data: []byte("a")}, {Data: []byte("b")}}}, 2},
+		{"empty entry skipped", &raftpb.Message{Type: raftpb.MsgProp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+			Entries: []*raftpb.Entry{{}}}, 0},
+		{"heartbeat untouched", &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+			Term: proto.Uint64(0)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			stamped := 0
+			st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+			n := startSingle(t, st, func([]byte) { mu.Lock(); stamped++; mu.Unlock() })
+			waitLeader(t, n)
+			_ = n.Process(context.Background(), tt.msg)
+			mu.Lock()
+			defer mu.Unlock()
+			if stamped != tt.stamped {
+				t.Fatalf("restamped %d entries, want %d", stamped, tt.stamped)
+			}
+		})
+	}
+}

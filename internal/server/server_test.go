@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/server"
+)
+
+func put(key, value string) *metapb.UpsertRequest {
+	return &metapb.UpsertRequest{Key: key, Value: []byte(value)}
+}
+
+func mustPut(t *testing.T, s *server.Server, key, value string) *metapb.UpsertReply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+	defer cancel()
+	r, err := s.Upsert(ctx, put(key, value))
+	if err != nil {
+		t.Fatalf("upsert %s: %v", key, err)
+	}
+	return r
+}
+
+func mustGet(t *testing.T, s *server.Server, key string, c metapb.ReadConsistency) *metapb.SeqV {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+	defer cancel()
+	v, err := s.Get(ctx, key, c)
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return v
+}
+
+func follower(c *clustertest.Cluster, lead uint64) *clustertest.Node {
+	for _, n := range c.Nodes() {
+		if n.ID != lead {
+			return n
+		}
+	}
+	return nil
+}
+
+func TestWriteOnFollowerReadEverywhere(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+
+	r := mustPut(t, f.Server, "k", "v1")
+	if !r.GetApplied() || r.GetResult().GetSeq() == 0 {
+		t.Fatalf("upsert through follower: %v", r)
+	}
+	for _, n := range c.Nodes() {
+		v := mustGet(t, n.Server, "k", metapb.ReadConsistency_LINEARIZABLE)
+		if string(v.GetData()) != "v1" || v.GetSeq() != r.GetResult().GetSeq() {
+			t.Errorf("node %d linearizable read = %v, want v1 at seq %d", n.ID, v, r.GetResult().GetSeq())
+		}
+	}
+	if got := len(c.Node(1).Server.Members()); got != 3 {
+		t.Errorf("members = %d, want 3", got)
+	}
+}
+
+func TestCompareAndSwapBySeq(t *testing.T) {
+	c := clustertest.New(t, 3)
+	c.WaitLeader()
+	s := c.Node(2).Server
+	ctx := c.Ctx()
+	created, err := s.Upsert(ctx, &metapb.UpsertRequest{Key: "lock", Value: []byte("a"),
+		MatchSeq: &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: 0}})
+	if err != nil || !created.GetApplied() {
+		t.Fatalf("create-only on absent key: %v %v", created, err)
+	}
+	again, err := s.Upsert(ctx, &metapb.UpsertRequest{Key: "lock", Value: []byte("b"),
+		MatchSeq: &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: 0}})
+	if err != nil || again.GetApplied() || string(again.GetResult().GetData()) != "a" {
+		t.Fatalf("create-only on present key must not apply: %v %v", again, err)
+	}
+	swapped, err := c.Node(3).Server.Upsert(ctx, &metapb.UpsertRequest{Key: "lock", Value: []byte("c"),
+		MatchSeq: &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: created.GetResult().GetSeq()}})
+	if err != nil || !swapped.GetApplied() || string(swapped.GetResult().GetData()) != "c" {
+		t.Fatalf("swap at the current seq: %v %v", swapped, err)
+	}
+}
+
+// An isolated leader must not serve a stale linearizable read, and the
+// majority must elect a new leader and go on writing.
+func TestIsolatedLeader(t *testing.T) {
+	c := clustertest.New(t, 3)
+	old := c.WaitLeader()
+	mustPut(t, c.Node(old).Server, "k", "before")
+
+	c.Isolate(old)
+	lead := c.WaitLeader(old)
+	mustPut(t, c.Node(lead).Server, "k", "after")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	v, err := c.Node(old).Server.Get(ctx, "k", metapb.ReadConsistency_LINEARIZABLE)
+	if err == nil {
+		t.Fatalf("isolated old leader served a linearizable read: %v", v)
+	}
+	if !errors.Is(err, server.ErrTimeout) {
+		t.Errorf("isolated read error = %v, want ErrTimeout", err)
+	}
+
+	c.Heal()
+	c.Eventually(func() bool {
+		v := c.Node(old).Server.StateMachine().Get("k", uint64(time.Now().UnixMilli()))
+		return string(v.GetData()) == "after"
+	}, "the old leader catches up")
+	if v := mustGet(t, c.Node(old).Server, "k", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "after" {
+		t.Errorf("old leader after heal reads %q, want after", v.GetData())
+	}
+}
+
+// A node that has lost the majority refuses writes rather than hanging.
+func TestMinorityCannotWrite(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	c.Isolate(f.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := f.Server.Upsert(ctx, put("x", "y")); err == nil {
+		t.Fatal("isolated follower acknowledged a write")
+	}
+	c.Heal()
+	mustPut(t, f.Server, "x", "y")
+}
+
+func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
+	c := clustertest.New(t, 3)
+	c.WaitLeader()
+	acked := writeConcurrently(t, c, 4, 50)
+
+	dirs := map[uint64]string{}
+	for _, n := range c.Nodes() {
+		dirs[n.ID] = c.Stop(n.ID)
+	}
+	for id, dir := range dirs {
+		c.Restart(id, dir)
+	}
+	c.WaitLeader()
+	for _, n := range c.Nodes() {
+		for k, seq := range acked {
+			v := mustGet(t, n.Server, k, metapb.ReadConsistency_LINEARIZABLE)
+			if v.GetSeq() != seq {
+				t.Fatalf("node %d after restart: %s at seq %d, want %d", n.ID, k, v.GetSeq(), seq)
+			}
+		}
+	}
+}
+
+// writeConcurrently writes workers*each distinct keys through every node and
+// returns the acknowledged ones with their seq.
+func writeConcurrently(t *testing.T, c *clustertest.Cluster, workers, each int) map[string]uint64 {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]uint64{}
+	var wg sync.WaitGroup
+	nodes := c.Nodes()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := nodes[w%len(nodes)].Server
+			for i := 0; i < each; i++ {
+				k := fmt.Sprintf("w%d/k%03d", w, i)
+				ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+				r, err := s.Upsert(ctx, put(k, k))
+				cancel()
+				if err != nil {
+					t.Errorf("upsert %s: %v", k, err)
+					return
+				}
+				mu.Lock()
+				acked[k] = r.GetResult().GetSeq()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return acked
+}
+
+// A node that joins after the log was compacted catches up from a snapshot.
+func TestJoinCatchesUpFromSnapshot(t *testing.T) {
+	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	lead := c.WaitLeader()
+	writeConcurrently(t, c, 3, 40)
+	c.Eventually(func() bool {
+		first, _ := c.Node(lead).Storage.FirstIndex()
+		return first > 2
+	}, "the leader compacts its log")
+
+	n4 := c.Start(4, t.TempDir(), false)
+	c.WaitJoined(n4)
+	leader := c.Node(c.WaitLeader()).Server.StateMachine()
+	c.Eventually(func() bool {
+		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
+	}, "node 4 catches up")
+	if got, want := n4.Server.StateMachine().Hash(), leader.Hash(); got != want {
+		t.Errorf("node 4 state hash %x, leader %x", got, want)
+	}
+	if snap := n4.Storage.LoadedSnapshot(); snap != nil && snap.GetMetadata().GetIndex() != 0 {
+		t.Errorf("a fresh node loaded a snapshot from disk at start: %v", snap.GetMetadata())
+	}
+	if _, err := n4.Storage.FirstIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := n4.Storage.FirstIndex(); first <= 2 {
+		t.Errorf("node 4 log starts at %d: it replayed the whole log instead of installing a snapshot", first)
+	}
+	if got := len(leader.Nodes()); got != 4 {
+		t.Errorf("members = %d, want 4", got)
+	}
+}
+
+func TestLeaveAndRejoinRules(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	ctx := c.Ctx()
+
+	// Any node accepts the request and forwards it to the leader.
+	reply, err := f.Server.Leave(ctx, &peerpb.LeaveRequest{ClusterName: "test", NodeId: 3})
+	if err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	if len(reply.GetNodes()) != 2 {
+		t.Fatalf("members after leave = %v", reply.GetNodes())
+	}
+	// Wrong cluster name, and an address taken by another node, are refused.
+	_, err = c.Node(1).Server.Join(ctx, &peerpb.JoinRequest{ClusterName: "other",
+		Node: &metapb.Node{Id: 9, RaftAddress: "x:1"}})
+	if !errors.Is(err, server.ErrClusterName) {
+		t.Errorf("join with another cluster name: %v, want ErrClusterName", err)
+	}
+	_, err = c.Node(c.WaitLeader()).Server.Join(ctx, &peerpb.JoinRequest{ClusterName: "test",
+		Node: &metapb.Node{Id: 9, RaftAddress: clustertest.Addr(1)}})
+	if !errors.Is(err, server.ErrInvalidMember) {
+		t.Errorf("join with a member's address: %v, want ErrInvalidMember", err)
+	}
+}
