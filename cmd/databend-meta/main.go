@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -110,11 +111,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClusterName:   cfg.Raft.ClusterName,
 		AdvertiseAddr: cfg.RaftAdvertiseAddr(),
 		Logger:        lg,
+		// Detect a dead peer that never resets its connection.
+		DialOptions: []grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})},
 	}, srv)
 	defer tr.Stop()
 
 	msgSize := grpc.MaxRecvMsgSize(cfg.GrpcAPIMaxMessageSize)
-	raftGRPC := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	raftGRPC := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
 	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))
 	go serve(lg, "raft", func() error { return raftGRPC.Serve(lns.raft) })
 	defer raftGRPC.Stop()

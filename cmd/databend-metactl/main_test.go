@@ -264,6 +264,14 @@ func TestFailoverToSecondAddress(t *testing.T) {
 	if !eqStr(got.Value, strp("v")) {
 		t.Fatalf("get = %+v", got)
 	}
+
+	// Global flags may follow the command, and spaces around commas are
+	// fine.
+	stdout, stderr, code := runCLI(t, "get", "--key", "k", "--output", "json",
+		"--grpc-api-address", refusedAddr(t)+", "+cl.Addrs()[0])
+	if code != 0 || !strings.Contains(stdout, `"value": "v"`) {
+		t.Fatalf("flags after the command: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
 }
 
 func TestCommandFailureExit1(t *testing.T) {

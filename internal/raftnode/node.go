@@ -104,7 +104,7 @@ func Start(cfg Config) (*Node, error) {
 		HeartbeatTick:             cfg.HeartbeatTick,
 		Storage:                   cfg.Storage,
 		Applied:                   cfg.Applied,
-		MaxSizePerMsg:             4 << 20,
+		MaxSizePerMsg:             1 << 20,
 		MaxCommittedSizePerReady:  64 << 20,
 		MaxUncommittedEntriesSize: 1 << 30,
 		MaxInflightMsgs:           1024,
