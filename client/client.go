@@ -14,8 +14,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// DefaultDialTimeout is Config.DialTimeout when it is zero.
-const DefaultDialTimeout = 2 * time.Second
+// Defaults of Config fields left zero.
+const (
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultMaxMessageSize = 32 << 20 // the server's grpc_api_max_message_size default
+)
 
 // Config configures a Client.
 type Config struct {
@@ -32,6 +35,13 @@ type Config struct {
 	// that drops packets) eats the whole deadline.
 	DialTimeout time.Duration
 
+	// MaxMessageSize is the largest gRPC message, in bytes, the client
+	// sends or accepts: it bounds the largest value, MGet reply and List
+	// chunk. Default DefaultMaxMessageSize (32 MiB), the server's
+	// grpc_api_max_message_size default; raise the two together. A larger
+	// reply fails with codes.ResourceExhausted.
+	MaxMessageSize int
+
 	// Room for TLS and authentication: connections are plaintext for now.
 	// Arbitrary grpc.DialOptions are deliberately not accepted: a gRPC
 	// retry policy or a changed stats handler would break the client's
@@ -41,9 +51,10 @@ type Config struct {
 // Client is a metasrv client. It is safe for concurrent use. Create it with
 // New and Close it when done.
 type Client struct {
-	endpoints   []string
-	dialTimeout time.Duration
-	timing      retryTiming
+	endpoints      []string
+	dialTimeout    time.Duration
+	maxMessageSize int
+	timing         retryTiming
 
 	// cur is the index in endpoints of the endpoint requests go to; it
 	// moves on when that endpoint fails (see advance).
@@ -82,7 +93,18 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
-	c := &Client{endpoints: eps, dialTimeout: cfg.DialTimeout, timing: defaultRetryTiming}
+	if cfg.MaxMessageSize < 0 {
+		return nil, fmt.Errorf("%w: negative MaxMessageSize %d", ErrInvalidArgument, cfg.MaxMessageSize)
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	c := &Client{
+		endpoints:      eps,
+		dialTimeout:    cfg.DialTimeout,
+		maxMessageSize: cfg.MaxMessageSize,
+		timing:         defaultRetryTiming,
+	}
 	c.mu.conns = make(map[string]*grpc.ClientConn)
 	return c, nil
 }
@@ -147,6 +169,10 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 		// on; they cannot apply a write twice.
 		grpc.WithDisableRetry(),
 		grpc.WithStatsHandler(sendObserver{}),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(c.maxMessageSize),
+			grpc.MaxCallSendMsgSize(c.maxMessageSize),
+		),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			// Reconnect to a down node soon after it comes back:
 			// gRPC's default backoff grows to 120s.

@@ -658,3 +658,26 @@ func TestServerTimeoutNotRetried(t *testing.T) {
 		t.Fatalf("a server timeout was retried on another endpoint")
 	}
 }
+
+func TestLargeValues(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	big := bytes.Repeat([]byte("x"), 5<<20) // above gRPC's 4 MiB default
+	cl.Store.Put("big", big)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 10*time.Second)
+	if kv, err := c.Get(ctx, "big"); err != nil || !bytes.Equal(kv.Data, big) {
+		t.Fatalf("Get of a 5 MiB value: %d bytes, %v", len(kv.Data), err)
+	}
+
+	small, err := New(Config{Endpoints: cl.Addrs(), MaxMessageSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	if _, err := small.Get(ctx, "big"); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("Get above MaxMessageSize = %v, want ResourceExhausted", err)
+	}
+	if _, err := small.Upsert(ctx, Upsert{Key: "k", Value: big}); status.Code(err) != codes.ResourceExhausted || errors.Is(err, ErrMaybeApplied) {
+		t.Fatalf("Upsert above MaxMessageSize = %v, want ResourceExhausted, not sent", err)
+	}
+}

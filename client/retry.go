@@ -309,8 +309,9 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// sendFlag records that the request of one attempt was handed to the
-// transport. It travels in the attempt's context under sendFlagKey.
+// sendFlag records whether the request of one attempt (one gRPC call, which
+// may include a transparent retry) was handed to the transport. It travels in
+// the call's context under sendFlagKey.
 type sendFlag struct{ sent atomic.Bool }
 
 type sendFlagKey struct{}

@@ -169,6 +169,159 @@ func (UpsertRequest_Op) EnumDescriptor() ([]byte, []int) {
 	return file_meta_proto_rawDescGZIP(), []int{3, 0}
 }
 
+type TxnCondition_Op int32
+
+const (
+	TxnCondition_EQ TxnCondition_Op = 0
+	TxnCondition_NE TxnCondition_Op = 1
+	TxnCondition_GT TxnCondition_Op = 2
+	TxnCondition_GE TxnCondition_Op = 3
+	TxnCondition_LT TxnCondition_Op = 4
+	TxnCondition_LE TxnCondition_Op = 5
+)
+
+// Enum value maps for TxnCondition_Op.
+var (
+	TxnCondition_Op_name = map[int32]string{
+		0: "EQ",
+		1: "NE",
+		2: "GT",
+		3: "GE",
+		4: "LT",
+		5: "LE",
+	}
+	TxnCondition_Op_value = map[string]int32{
+		"EQ": 0,
+		"NE": 1,
+		"GT": 2,
+		"GE": 3,
+		"LT": 4,
+		"LE": 5,
+	}
+)
+
+func (x TxnCondition_Op) Enum() *TxnCondition_Op {
+	p := new(TxnCondition_Op)
+	*p = x
+	return p
+}
+
+func (x TxnCondition_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TxnCondition_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[3].Descriptor()
+}
+
+func (TxnCondition_Op) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[3]
+}
+
+func (x TxnCondition_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TxnCondition_Op.Descriptor instead.
+func (TxnCondition_Op) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{16, 0}
+}
+
+type BoolExpression_Combiner int32
+
+const (
+	BoolExpression_AND BoolExpression_Combiner = 0
+	BoolExpression_OR  BoolExpression_Combiner = 1
+)
+
+// Enum value maps for BoolExpression_Combiner.
+var (
+	BoolExpression_Combiner_name = map[int32]string{
+		0: "AND",
+		1: "OR",
+	}
+	BoolExpression_Combiner_value = map[string]int32{
+		"AND": 0,
+		"OR":  1,
+	}
+)
+
+func (x BoolExpression_Combiner) Enum() *BoolExpression_Combiner {
+	p := new(BoolExpression_Combiner)
+	*p = x
+	return p
+}
+
+func (x BoolExpression_Combiner) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BoolExpression_Combiner) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[4].Descriptor()
+}
+
+func (BoolExpression_Combiner) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[4]
+}
+
+func (x BoolExpression_Combiner) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BoolExpression_Combiner.Descriptor instead.
+func (BoolExpression_Combiner) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{17, 0}
+}
+
+type WatchRequest_Filter int32
+
+const (
+	WatchRequest_ALL    WatchRequest_Filter = 0
+	WatchRequest_UPDATE WatchRequest_Filter = 1
+	WatchRequest_DELETE WatchRequest_Filter = 2
+)
+
+// Enum value maps for WatchRequest_Filter.
+var (
+	WatchRequest_Filter_name = map[int32]string{
+		0: "ALL",
+		1: "UPDATE",
+		2: "DELETE",
+	}
+	WatchRequest_Filter_value = map[string]int32{
+		"ALL":    0,
+		"UPDATE": 1,
+		"DELETE": 2,
+	}
+)
+
+func (x WatchRequest_Filter) Enum() *WatchRequest_Filter {
+	p := new(WatchRequest_Filter)
+	*p = x
+	return p
+}
+
+func (x WatchRequest_Filter) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchRequest_Filter) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[5].Descriptor()
+}
+
+func (WatchRequest_Filter) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[5]
+}
+
+func (x WatchRequest_Filter) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchRequest_Filter.Descriptor instead.
+func (WatchRequest_Filter) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{36, 0}
+}
+
 // SeqV is a stored value with its metadata.
 type SeqV struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1153,6 +1306,1627 @@ func (x *StatusReply) GetGrpcAddress() string {
 	return ""
 }
 
+// TxnCondition compares one key's state with a target.
+type TxnCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Op    TxnCondition_Op        `protobuf:"varint,2,opt,name=op,proto3,enum=metasrv.v1.TxnCondition_Op" json:"op,omitempty"`
+	// Types that are valid to be assigned to Target:
+	//
+	//	*TxnCondition_Seq
+	//	*TxnCondition_Value
+	//	*TxnCondition_KeysWithPrefix
+	Target        isTxnCondition_Target `protobuf_oneof:"target"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnCondition) Reset() {
+	*x = TxnCondition{}
+	mi := &file_meta_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnCondition) ProtoMessage() {}
+
+func (x *TxnCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnCondition.ProtoReflect.Descriptor instead.
+func (*TxnCondition) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *TxnCondition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnCondition) GetOp() TxnCondition_Op {
+	if x != nil {
+		return x.Op
+	}
+	return TxnCondition_EQ
+}
+
+func (x *TxnCondition) GetTarget() isTxnCondition_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *TxnCondition) GetSeq() uint64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_Seq); ok {
+			return x.Seq
+		}
+	}
+	return 0
+}
+
+func (x *TxnCondition) GetValue() []byte {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_Value); ok {
+			return x.Value
+		}
+	}
+	return nil
+}
+
+func (x *TxnCondition) GetKeysWithPrefix() uint64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_KeysWithPrefix); ok {
+			return x.KeysWithPrefix
+		}
+	}
+	return 0
+}
+
+type isTxnCondition_Target interface {
+	isTxnCondition_Target()
+}
+
+type TxnCondition_Seq struct {
+	// seq compares the key's seq (0 when absent).
+	Seq uint64 `protobuf:"varint,3,opt,name=seq,proto3,oneof"`
+}
+
+type TxnCondition_Value struct {
+	// value compares the key's value bytewise; false when the key is absent.
+	Value []byte `protobuf:"bytes,4,opt,name=value,proto3,oneof"`
+}
+
+type TxnCondition_KeysWithPrefix struct {
+	// keys_with_prefix compares the number of keys that start with key.
+	KeysWithPrefix uint64 `protobuf:"varint,5,opt,name=keys_with_prefix,json=keysWithPrefix,proto3,oneof"`
+}
+
+func (*TxnCondition_Seq) isTxnCondition_Target() {}
+
+func (*TxnCondition_Value) isTxnCondition_Target() {}
+
+func (*TxnCondition_KeysWithPrefix) isTxnCondition_Target() {}
+
+// BoolExpression is an AND/OR tree of conditions.
+type BoolExpression struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Combiner      BoolExpression_Combiner `protobuf:"varint,1,opt,name=combiner,proto3,enum=metasrv.v1.BoolExpression_Combiner" json:"combiner,omitempty"`
+	Conditions    []*TxnCondition         `protobuf:"bytes,2,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	Children      []*BoolExpression       `protobuf:"bytes,3,rep,name=children,proto3" json:"children,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BoolExpression) Reset() {
+	*x = BoolExpression{}
+	mi := &file_meta_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BoolExpression) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BoolExpression) ProtoMessage() {}
+
+func (x *BoolExpression) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BoolExpression.ProtoReflect.Descriptor instead.
+func (*BoolExpression) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BoolExpression) GetCombiner() BoolExpression_Combiner {
+	if x != nil {
+		return x.Combiner
+	}
+	return BoolExpression_AND
+}
+
+func (x *BoolExpression) GetConditions() []*TxnCondition {
+	if x != nil {
+		return x.Conditions
+	}
+	return nil
+}
+
+func (x *BoolExpression) GetChildren() []*BoolExpression {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
+type TxnGet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnGet) Reset() {
+	*x = TxnGet{}
+	mi := &file_meta_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnGet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnGet) ProtoMessage() {}
+
+func (x *TxnGet) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnGet.ProtoReflect.Descriptor instead.
+func (*TxnGet) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TxnGet) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type TxnPut struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Key        string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value      []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	TtlMs      uint64                 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	ExpireAtMs uint64                 `protobuf:"varint,4,opt,name=expire_at_ms,json=expireAtMs,proto3" json:"expire_at_ms,omitempty"`
+	// match_seq unset = any. On a mismatch the put is skipped.
+	MatchSeq      *MatchSeq `protobuf:"bytes,5,opt,name=match_seq,json=matchSeq,proto3" json:"match_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnPut) Reset() {
+	*x = TxnPut{}
+	mi := &file_meta_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnPut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnPut) ProtoMessage() {}
+
+func (x *TxnPut) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnPut.ProtoReflect.Descriptor instead.
+func (*TxnPut) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *TxnPut) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnPut) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *TxnPut) GetTtlMs() uint64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *TxnPut) GetExpireAtMs() uint64 {
+	if x != nil {
+		return x.ExpireAtMs
+	}
+	return 0
+}
+
+func (x *TxnPut) GetMatchSeq() *MatchSeq {
+	if x != nil {
+		return x.MatchSeq
+	}
+	return nil
+}
+
+type TxnDelete struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// match_seq unset = any. On a mismatch the delete is skipped (not the txn).
+	MatchSeq      *MatchSeq `protobuf:"bytes,2,opt,name=match_seq,json=matchSeq,proto3" json:"match_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDelete) Reset() {
+	*x = TxnDelete{}
+	mi := &file_meta_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDelete) ProtoMessage() {}
+
+func (x *TxnDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDelete.ProtoReflect.Descriptor instead.
+func (*TxnDelete) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TxnDelete) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnDelete) GetMatchSeq() *MatchSeq {
+	if x != nil {
+		return x.MatchSeq
+	}
+	return nil
+}
+
+type TxnDeleteByPrefix struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDeleteByPrefix) Reset() {
+	*x = TxnDeleteByPrefix{}
+	mi := &file_meta_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDeleteByPrefix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDeleteByPrefix) ProtoMessage() {}
+
+func (x *TxnDeleteByPrefix) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDeleteByPrefix.ProtoReflect.Descriptor instead.
+func (*TxnDeleteByPrefix) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TxnDeleteByPrefix) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+// FetchIncreaseU64 treats the key's value as a decimal u64 counter (absent =
+// 0): after = max(current, max_value) + delta.
+type FetchIncreaseU64 struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Delta         uint64                 `protobuf:"varint,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	MaxValue      uint64                 `protobuf:"varint,3,opt,name=max_value,json=maxValue,proto3" json:"max_value,omitempty"`
+	MatchSeq      *MatchSeq              `protobuf:"bytes,4,opt,name=match_seq,json=matchSeq,proto3" json:"match_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchIncreaseU64) Reset() {
+	*x = FetchIncreaseU64{}
+	mi := &file_meta_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchIncreaseU64) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchIncreaseU64) ProtoMessage() {}
+
+func (x *FetchIncreaseU64) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchIncreaseU64.ProtoReflect.Descriptor instead.
+func (*FetchIncreaseU64) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FetchIncreaseU64) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *FetchIncreaseU64) GetDelta() uint64 {
+	if x != nil {
+		return x.Delta
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64) GetMaxValue() uint64 {
+	if x != nil {
+		return x.MaxValue
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64) GetMatchSeq() *MatchSeq {
+	if x != nil {
+		return x.MatchSeq
+	}
+	return nil
+}
+
+// PutSequential puts value at prefix + a zero-padded number taken from the
+// counter at sequence_key (a FetchIncreaseU64 by 1), so keys sort in
+// creation order.
+type PutSequential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	SequenceKey   string                 `protobuf:"bytes,2,opt,name=sequence_key,json=sequenceKey,proto3" json:"sequence_key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	TtlMs         uint64                 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSequential) Reset() {
+	*x = PutSequential{}
+	mi := &file_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSequential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSequential) ProtoMessage() {}
+
+func (x *PutSequential) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSequential.ProtoReflect.Descriptor instead.
+func (*PutSequential) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PutSequential) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *PutSequential) GetSequenceKey() string {
+	if x != nil {
+		return x.SequenceKey
+	}
+	return ""
+}
+
+func (x *PutSequential) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *PutSequential) GetTtlMs() uint64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type TxnOp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Request:
+	//
+	//	*TxnOp_Get
+	//	*TxnOp_Put
+	//	*TxnOp_Delete
+	//	*TxnOp_DeleteByPrefix
+	//	*TxnOp_FetchIncreaseU64
+	//	*TxnOp_PutSequential
+	Request       isTxnOp_Request `protobuf_oneof:"request"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOp) Reset() {
+	*x = TxnOp{}
+	mi := &file_meta_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOp) ProtoMessage() {}
+
+func (x *TxnOp) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
+func (*TxnOp) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TxnOp) GetRequest() isTxnOp_Request {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *TxnOp) GetGet() *TxnGet {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetPut() *TxnPut {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetDelete() *TxnDelete {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetDeleteByPrefix() *TxnDeleteByPrefix {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_DeleteByPrefix); ok {
+			return x.DeleteByPrefix
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetFetchIncreaseU64() *FetchIncreaseU64 {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_FetchIncreaseU64); ok {
+			return x.FetchIncreaseU64
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetPutSequential() *PutSequential {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_PutSequential); ok {
+			return x.PutSequential
+		}
+	}
+	return nil
+}
+
+type isTxnOp_Request interface {
+	isTxnOp_Request()
+}
+
+type TxnOp_Get struct {
+	Get *TxnGet `protobuf:"bytes,1,opt,name=get,proto3,oneof"`
+}
+
+type TxnOp_Put struct {
+	Put *TxnPut `protobuf:"bytes,2,opt,name=put,proto3,oneof"`
+}
+
+type TxnOp_Delete struct {
+	Delete *TxnDelete `protobuf:"bytes,3,opt,name=delete,proto3,oneof"`
+}
+
+type TxnOp_DeleteByPrefix struct {
+	DeleteByPrefix *TxnDeleteByPrefix `protobuf:"bytes,4,opt,name=delete_by_prefix,json=deleteByPrefix,proto3,oneof"`
+}
+
+type TxnOp_FetchIncreaseU64 struct {
+	FetchIncreaseU64 *FetchIncreaseU64 `protobuf:"bytes,5,opt,name=fetch_increase_u64,json=fetchIncreaseU64,proto3,oneof"`
+}
+
+type TxnOp_PutSequential struct {
+	PutSequential *PutSequential `protobuf:"bytes,6,opt,name=put_sequential,json=putSequential,proto3,oneof"`
+}
+
+func (*TxnOp_Get) isTxnOp_Request() {}
+
+func (*TxnOp_Put) isTxnOp_Request() {}
+
+func (*TxnOp_Delete) isTxnOp_Request() {}
+
+func (*TxnOp_DeleteByPrefix) isTxnOp_Request() {}
+
+func (*TxnOp_FetchIncreaseU64) isTxnOp_Request() {}
+
+func (*TxnOp_PutSequential) isTxnOp_Request() {}
+
+// ConditionalOps is one branch: ops run when predicate holds (an unset
+// predicate always holds).
+type ConditionalOps struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Predicate     *BoolExpression        `protobuf:"bytes,1,opt,name=predicate,proto3" json:"predicate,omitempty"`
+	Ops           []*TxnOp               `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConditionalOps) Reset() {
+	*x = ConditionalOps{}
+	mi := &file_meta_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConditionalOps) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConditionalOps) ProtoMessage() {}
+
+func (x *ConditionalOps) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConditionalOps.ProtoReflect.Descriptor instead.
+func (*ConditionalOps) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ConditionalOps) GetPredicate() *BoolExpression {
+	if x != nil {
+		return x.Predicate
+	}
+	return nil
+}
+
+func (x *ConditionalOps) GetOps() []*TxnOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+// TxnRequest is either condition -> if_then / else_then (all conditions
+// must hold), or, when branches is non-empty, an ordered list of branches
+// of which the first whose predicate holds runs. The whole transaction is
+// one Raft entry: it is applied atomically.
+type TxnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Condition     []*TxnCondition        `protobuf:"bytes,1,rep,name=condition,proto3" json:"condition,omitempty"`
+	IfThen        []*TxnOp               `protobuf:"bytes,2,rep,name=if_then,json=ifThen,proto3" json:"if_then,omitempty"`
+	ElseThen      []*TxnOp               `protobuf:"bytes,3,rep,name=else_then,json=elseThen,proto3" json:"else_then,omitempty"`
+	Branches      []*ConditionalOps      `protobuf:"bytes,4,rep,name=branches,proto3" json:"branches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnRequest) Reset() {
+	*x = TxnRequest{}
+	mi := &file_meta_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRequest) ProtoMessage() {}
+
+func (x *TxnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
+func (*TxnRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TxnRequest) GetCondition() []*TxnCondition {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+func (x *TxnRequest) GetIfThen() []*TxnOp {
+	if x != nil {
+		return x.IfThen
+	}
+	return nil
+}
+
+func (x *TxnRequest) GetElseThen() []*TxnOp {
+	if x != nil {
+		return x.ElseThen
+	}
+	return nil
+}
+
+func (x *TxnRequest) GetBranches() []*ConditionalOps {
+	if x != nil {
+		return x.Branches
+	}
+	return nil
+}
+
+type TxnGetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         *SeqV                  `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnGetResponse) Reset() {
+	*x = TxnGetResponse{}
+	mi := &file_meta_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnGetResponse) ProtoMessage() {}
+
+func (x *TxnGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnGetResponse.ProtoReflect.Descriptor instead.
+func (*TxnGetResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TxnGetResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnGetResponse) GetValue() *SeqV {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type TxnPutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Prev          *SeqV                  `protobuf:"bytes,2,opt,name=prev,proto3" json:"prev,omitempty"`
+	Current       *SeqV                  `protobuf:"bytes,3,opt,name=current,proto3" json:"current,omitempty"`
+	Applied       bool                   `protobuf:"varint,4,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnPutResponse) Reset() {
+	*x = TxnPutResponse{}
+	mi := &file_meta_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnPutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnPutResponse) ProtoMessage() {}
+
+func (x *TxnPutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnPutResponse.ProtoReflect.Descriptor instead.
+func (*TxnPutResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *TxnPutResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnPutResponse) GetPrev() *SeqV {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+func (x *TxnPutResponse) GetCurrent() *SeqV {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *TxnPutResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+type TxnDeleteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Success       bool                   `protobuf:"varint,2,opt,name=success,proto3" json:"success,omitempty"`
+	Prev          *SeqV                  `protobuf:"bytes,3,opt,name=prev,proto3" json:"prev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDeleteResponse) Reset() {
+	*x = TxnDeleteResponse{}
+	mi := &file_meta_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDeleteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDeleteResponse) ProtoMessage() {}
+
+func (x *TxnDeleteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDeleteResponse.ProtoReflect.Descriptor instead.
+func (*TxnDeleteResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *TxnDeleteResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnDeleteResponse) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *TxnDeleteResponse) GetPrev() *SeqV {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+type TxnDeleteByPrefixResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Prefix        string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDeleteByPrefixResponse) Reset() {
+	*x = TxnDeleteByPrefixResponse{}
+	mi := &file_meta_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDeleteByPrefixResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDeleteByPrefixResponse) ProtoMessage() {}
+
+func (x *TxnDeleteByPrefixResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDeleteByPrefixResponse.ProtoReflect.Descriptor instead.
+func (*TxnDeleteByPrefixResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TxnDeleteByPrefixResponse) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *TxnDeleteByPrefixResponse) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type FetchIncreaseU64Response struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	BeforeSeq     uint64                 `protobuf:"varint,2,opt,name=before_seq,json=beforeSeq,proto3" json:"before_seq,omitempty"`
+	Before        uint64                 `protobuf:"varint,3,opt,name=before,proto3" json:"before,omitempty"`
+	AfterSeq      uint64                 `protobuf:"varint,4,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	After         uint64                 `protobuf:"varint,5,opt,name=after,proto3" json:"after,omitempty"`
+	Applied       bool                   `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchIncreaseU64Response) Reset() {
+	*x = FetchIncreaseU64Response{}
+	mi := &file_meta_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchIncreaseU64Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchIncreaseU64Response) ProtoMessage() {}
+
+func (x *FetchIncreaseU64Response) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchIncreaseU64Response.ProtoReflect.Descriptor instead.
+func (*FetchIncreaseU64Response) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *FetchIncreaseU64Response) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *FetchIncreaseU64Response) GetBeforeSeq() uint64 {
+	if x != nil {
+		return x.BeforeSeq
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64Response) GetBefore() uint64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64Response) GetAfterSeq() uint64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64Response) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *FetchIncreaseU64Response) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+type PutSequentialResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Current       *SeqV                  `protobuf:"bytes,2,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSequentialResponse) Reset() {
+	*x = PutSequentialResponse{}
+	mi := &file_meta_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSequentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSequentialResponse) ProtoMessage() {}
+
+func (x *PutSequentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSequentialResponse.ProtoReflect.Descriptor instead.
+func (*PutSequentialResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PutSequentialResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *PutSequentialResponse) GetCurrent() *SeqV {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+type TxnOpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*TxnOpResponse_Get
+	//	*TxnOpResponse_Put
+	//	*TxnOpResponse_Delete
+	//	*TxnOpResponse_DeleteByPrefix
+	//	*TxnOpResponse_FetchIncreaseU64
+	//	*TxnOpResponse_PutSequential
+	Response      isTxnOpResponse_Response `protobuf_oneof:"response"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnOpResponse) Reset() {
+	*x = TxnOpResponse{}
+	mi := &file_meta_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnOpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnOpResponse) ProtoMessage() {}
+
+func (x *TxnOpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnOpResponse.ProtoReflect.Descriptor instead.
+func (*TxnOpResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TxnOpResponse) GetResponse() isTxnOpResponse_Response {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetGet() *TxnGetResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetPut() *TxnPutResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_Put); ok {
+			return x.Put
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetDelete() *TxnDeleteResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_Delete); ok {
+			return x.Delete
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetDeleteByPrefix() *TxnDeleteByPrefixResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_DeleteByPrefix); ok {
+			return x.DeleteByPrefix
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetFetchIncreaseU64() *FetchIncreaseU64Response {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_FetchIncreaseU64); ok {
+			return x.FetchIncreaseU64
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetPutSequential() *PutSequentialResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_PutSequential); ok {
+			return x.PutSequential
+		}
+	}
+	return nil
+}
+
+type isTxnOpResponse_Response interface {
+	isTxnOpResponse_Response()
+}
+
+type TxnOpResponse_Get struct {
+	Get *TxnGetResponse `protobuf:"bytes,1,opt,name=get,proto3,oneof"`
+}
+
+type TxnOpResponse_Put struct {
+	Put *TxnPutResponse `protobuf:"bytes,2,opt,name=put,proto3,oneof"`
+}
+
+type TxnOpResponse_Delete struct {
+	Delete *TxnDeleteResponse `protobuf:"bytes,3,opt,name=delete,proto3,oneof"`
+}
+
+type TxnOpResponse_DeleteByPrefix struct {
+	DeleteByPrefix *TxnDeleteByPrefixResponse `protobuf:"bytes,4,opt,name=delete_by_prefix,json=deleteByPrefix,proto3,oneof"`
+}
+
+type TxnOpResponse_FetchIncreaseU64 struct {
+	FetchIncreaseU64 *FetchIncreaseU64Response `protobuf:"bytes,5,opt,name=fetch_increase_u64,json=fetchIncreaseU64,proto3,oneof"`
+}
+
+type TxnOpResponse_PutSequential struct {
+	PutSequential *PutSequentialResponse `protobuf:"bytes,6,opt,name=put_sequential,json=putSequential,proto3,oneof"`
+}
+
+func (*TxnOpResponse_Get) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_Put) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_Delete) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_DeleteByPrefix) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_FetchIncreaseU64) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_PutSequential) isTxnOpResponse_Response() {}
+
+type TxnReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// success: the conditions held (if_then ran) or a branch ran.
+	Success bool `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
+	// execution_path: "then", "else", "branch:N" (0-based) or "none".
+	ExecutionPath string           `protobuf:"bytes,2,opt,name=execution_path,json=executionPath,proto3" json:"execution_path,omitempty"`
+	Responses     []*TxnOpResponse `protobuf:"bytes,3,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnReply) Reset() {
+	*x = TxnReply{}
+	mi := &file_meta_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnReply) ProtoMessage() {}
+
+func (x *TxnReply) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnReply.ProtoReflect.Descriptor instead.
+func (*TxnReply) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *TxnReply) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *TxnReply) GetExecutionPath() string {
+	if x != nil {
+		return x.ExecutionPath
+	}
+	return ""
+}
+
+func (x *TxnReply) GetResponses() []*TxnOpResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
+// Event is one change of one key.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// seq is the global seq of the change.
+	Seq uint64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// prev unset: the key was absent. current unset: the key was deleted.
+	Prev          *SeqV `protobuf:"bytes,3,opt,name=prev,proto3" json:"prev,omitempty"`
+	Current       *SeqV `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_meta_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Event) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetPrev() *SeqV {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+func (x *Event) GetCurrent() *SeqV {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The range [key, key_end); key_end empty = the key alone.
+	Key    string              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	KeyEnd string              `protobuf:"bytes,2,opt,name=key_end,json=keyEnd,proto3" json:"key_end,omitempty"`
+	Filter WatchRequest_Filter `protobuf:"varint,3,opt,name=filter,proto3,enum=metasrv.v1.WatchRequest_Filter" json:"filter,omitempty"`
+	// initial_flush: first the current values (is_initialization events),
+	// then a flush_done marker, then changes.
+	InitialFlush bool `protobuf:"varint,4,opt,name=initial_flush,json=initialFlush,proto3" json:"initial_flush,omitempty"`
+	// start_seq > 0 replays every change with seq >= start_seq from the
+	// history, then goes live. Older than the history: OUT_OF_RANGE
+	// ("compacted"): re-list and watch from the listed seq + 1.
+	StartSeq uint64 `protobuf:"varint,5,opt,name=start_seq,json=startSeq,proto3" json:"start_seq,omitempty"`
+	// progress_interval_ms: on an idle stream, a progress marker at this
+	// interval (0 = the server default, 1s).
+	ProgressIntervalMs uint64 `protobuf:"varint,6,opt,name=progress_interval_ms,json=progressIntervalMs,proto3" json:"progress_interval_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_meta_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *WatchRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetKeyEnd() string {
+	if x != nil {
+		return x.KeyEnd
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetFilter() WatchRequest_Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return WatchRequest_ALL
+}
+
+func (x *WatchRequest) GetInitialFlush() bool {
+	if x != nil {
+		return x.InitialFlush
+	}
+	return false
+}
+
+func (x *WatchRequest) GetStartSeq() uint64 {
+	if x != nil {
+		return x.StartSeq
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetProgressIntervalMs() uint64 {
+	if x != nil {
+		return x.ProgressIntervalMs
+	}
+	return 0
+}
+
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// is_initialization marks the current values sent by initial_flush.
+	IsInitialization bool `protobuf:"varint,2,opt,name=is_initialization,json=isInitialization,proto3" json:"is_initialization,omitempty"`
+	// flush_done is the marker after the initial values.
+	FlushDone bool `protobuf:"varint,3,opt,name=flush_done,json=flushDone,proto3" json:"flush_done,omitempty"`
+	// progress_seq: every change up to this seq has been sent; resume from
+	// progress_seq + 1.
+	ProgressSeq   uint64 `protobuf:"varint,4,opt,name=progress_seq,json=progressSeq,proto3" json:"progress_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_meta_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *WatchResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetIsInitialization() bool {
+	if x != nil {
+		return x.IsInitialization
+	}
+	return false
+}
+
+func (x *WatchResponse) GetFlushDone() bool {
+	if x != nil {
+		return x.FlushDone
+	}
+	return false
+}
+
+func (x *WatchResponse) GetProgressSeq() uint64 {
+	if x != nil {
+		return x.ProgressSeq
+	}
+	return 0
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
@@ -1237,11 +3011,140 @@ const file_meta_proto_rawDesc = "" +
 	"\tkey_count\x18\f \x01(\x04R\bkeyCount\x12&\n" +
 	"\x05nodes\x18\r \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12!\n" +
 	"\fraft_address\x18\x0e \x01(\tR\vraftAddress\x12!\n" +
-	"\fgrpc_address\x18\x0f \x01(\tR\vgrpcAddress*5\n" +
+	"\fgrpc_address\x18\x0f \x01(\tR\vgrpcAddress\"\xe5\x01\n" +
+	"\fTxnCondition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x02op\x18\x02 \x01(\x0e2\x1b.metasrv.v1.TxnCondition.OpR\x02op\x12\x12\n" +
+	"\x03seq\x18\x03 \x01(\x04H\x00R\x03seq\x12\x16\n" +
+	"\x05value\x18\x04 \x01(\fH\x00R\x05value\x12*\n" +
+	"\x10keys_with_prefix\x18\x05 \x01(\x04H\x00R\x0ekeysWithPrefix\"4\n" +
+	"\x02Op\x12\x06\n" +
+	"\x02EQ\x10\x00\x12\x06\n" +
+	"\x02NE\x10\x01\x12\x06\n" +
+	"\x02GT\x10\x02\x12\x06\n" +
+	"\x02GE\x10\x03\x12\x06\n" +
+	"\x02LT\x10\x04\x12\x06\n" +
+	"\x02LE\x10\x05B\b\n" +
+	"\x06target\"\xe0\x01\n" +
+	"\x0eBoolExpression\x12?\n" +
+	"\bcombiner\x18\x01 \x01(\x0e2#.metasrv.v1.BoolExpression.CombinerR\bcombiner\x128\n" +
+	"\n" +
+	"conditions\x18\x02 \x03(\v2\x18.metasrv.v1.TxnConditionR\n" +
+	"conditions\x126\n" +
+	"\bchildren\x18\x03 \x03(\v2\x1a.metasrv.v1.BoolExpressionR\bchildren\"\x1b\n" +
+	"\bCombiner\x12\a\n" +
+	"\x03AND\x10\x00\x12\x06\n" +
+	"\x02OR\x10\x01\"\x1a\n" +
+	"\x06TxnGet\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x9c\x01\n" +
+	"\x06TxnPut\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x04R\x05ttlMs\x12 \n" +
+	"\fexpire_at_ms\x18\x04 \x01(\x04R\n" +
+	"expireAtMs\x121\n" +
+	"\tmatch_seq\x18\x05 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\"P\n" +
+	"\tTxnDelete\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
+	"\tmatch_seq\x18\x02 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\"+\n" +
+	"\x11TxnDeleteByPrefix\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"\x8a\x01\n" +
+	"\x10FetchIncreaseU64\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\x04R\x05delta\x12\x1b\n" +
+	"\tmax_value\x18\x03 \x01(\x04R\bmaxValue\x121\n" +
+	"\tmatch_seq\x18\x04 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\"w\n" +
+	"\rPutSequential\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12!\n" +
+	"\fsequence_key\x18\x02 \x01(\tR\vsequenceKey\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12\x15\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x04R\x05ttlMs\"\xf0\x02\n" +
+	"\x05TxnOp\x12&\n" +
+	"\x03get\x18\x01 \x01(\v2\x12.metasrv.v1.TxnGetH\x00R\x03get\x12&\n" +
+	"\x03put\x18\x02 \x01(\v2\x12.metasrv.v1.TxnPutH\x00R\x03put\x12/\n" +
+	"\x06delete\x18\x03 \x01(\v2\x15.metasrv.v1.TxnDeleteH\x00R\x06delete\x12I\n" +
+	"\x10delete_by_prefix\x18\x04 \x01(\v2\x1d.metasrv.v1.TxnDeleteByPrefixH\x00R\x0edeleteByPrefix\x12L\n" +
+	"\x12fetch_increase_u64\x18\x05 \x01(\v2\x1c.metasrv.v1.FetchIncreaseU64H\x00R\x10fetchIncreaseU64\x12B\n" +
+	"\x0eput_sequential\x18\x06 \x01(\v2\x19.metasrv.v1.PutSequentialH\x00R\rputSequentialB\t\n" +
+	"\arequest\"o\n" +
+	"\x0eConditionalOps\x128\n" +
+	"\tpredicate\x18\x01 \x01(\v2\x1a.metasrv.v1.BoolExpressionR\tpredicate\x12#\n" +
+	"\x03ops\x18\x02 \x03(\v2\x11.metasrv.v1.TxnOpR\x03ops\"\xd8\x01\n" +
+	"\n" +
+	"TxnRequest\x126\n" +
+	"\tcondition\x18\x01 \x03(\v2\x18.metasrv.v1.TxnConditionR\tcondition\x12*\n" +
+	"\aif_then\x18\x02 \x03(\v2\x11.metasrv.v1.TxnOpR\x06ifThen\x12.\n" +
+	"\telse_then\x18\x03 \x03(\v2\x11.metasrv.v1.TxnOpR\belseThen\x126\n" +
+	"\bbranches\x18\x04 \x03(\v2\x1a.metasrv.v1.ConditionalOpsR\bbranches\"J\n" +
+	"\x0eTxnGetResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
+	"\x05value\x18\x02 \x01(\v2\x10.metasrv.v1.SeqVR\x05value\"\x8e\x01\n" +
+	"\x0eTxnPutResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
+	"\x04prev\x18\x02 \x01(\v2\x10.metasrv.v1.SeqVR\x04prev\x12*\n" +
+	"\acurrent\x18\x03 \x01(\v2\x10.metasrv.v1.SeqVR\acurrent\x12\x18\n" +
+	"\aapplied\x18\x04 \x01(\bR\aapplied\"e\n" +
+	"\x11TxnDeleteResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\asuccess\x18\x02 \x01(\bR\asuccess\x12$\n" +
+	"\x04prev\x18\x03 \x01(\v2\x10.metasrv.v1.SeqVR\x04prev\"I\n" +
+	"\x19TxnDeleteByPrefixResponse\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xb0\x01\n" +
+	"\x18FetchIncreaseU64Response\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1d\n" +
+	"\n" +
+	"before_seq\x18\x02 \x01(\x04R\tbeforeSeq\x12\x16\n" +
+	"\x06before\x18\x03 \x01(\x04R\x06before\x12\x1b\n" +
+	"\tafter_seq\x18\x04 \x01(\x04R\bafterSeq\x12\x14\n" +
+	"\x05after\x18\x05 \x01(\x04R\x05after\x12\x18\n" +
+	"\aapplied\x18\x06 \x01(\bR\aapplied\"U\n" +
+	"\x15PutSequentialResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
+	"\acurrent\x18\x02 \x01(\v2\x10.metasrv.v1.SeqVR\acurrent\"\xa9\x03\n" +
+	"\rTxnOpResponse\x12.\n" +
+	"\x03get\x18\x01 \x01(\v2\x1a.metasrv.v1.TxnGetResponseH\x00R\x03get\x12.\n" +
+	"\x03put\x18\x02 \x01(\v2\x1a.metasrv.v1.TxnPutResponseH\x00R\x03put\x127\n" +
+	"\x06delete\x18\x03 \x01(\v2\x1d.metasrv.v1.TxnDeleteResponseH\x00R\x06delete\x12Q\n" +
+	"\x10delete_by_prefix\x18\x04 \x01(\v2%.metasrv.v1.TxnDeleteByPrefixResponseH\x00R\x0edeleteByPrefix\x12T\n" +
+	"\x12fetch_increase_u64\x18\x05 \x01(\v2$.metasrv.v1.FetchIncreaseU64ResponseH\x00R\x10fetchIncreaseU64\x12J\n" +
+	"\x0eput_sequential\x18\x06 \x01(\v2!.metasrv.v1.PutSequentialResponseH\x00R\rputSequentialB\n" +
+	"\n" +
+	"\bresponse\"\x84\x01\n" +
+	"\bTxnReply\x12\x18\n" +
+	"\asuccess\x18\x01 \x01(\bR\asuccess\x12%\n" +
+	"\x0eexecution_path\x18\x02 \x01(\tR\rexecutionPath\x127\n" +
+	"\tresponses\x18\x03 \x03(\v2\x19.metasrv.v1.TxnOpResponseR\tresponses\"}\n" +
+	"\x05Event\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12$\n" +
+	"\x04prev\x18\x03 \x01(\v2\x10.metasrv.v1.SeqVR\x04prev\x12*\n" +
+	"\acurrent\x18\x04 \x01(\v2\x10.metasrv.v1.SeqVR\acurrent\"\x91\x02\n" +
+	"\fWatchRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x17\n" +
+	"\akey_end\x18\x02 \x01(\tR\x06keyEnd\x127\n" +
+	"\x06filter\x18\x03 \x01(\x0e2\x1f.metasrv.v1.WatchRequest.FilterR\x06filter\x12#\n" +
+	"\rinitial_flush\x18\x04 \x01(\bR\finitialFlush\x12\x1b\n" +
+	"\tstart_seq\x18\x05 \x01(\x04R\bstartSeq\x120\n" +
+	"\x14progress_interval_ms\x18\x06 \x01(\x04R\x12progressIntervalMs\")\n" +
+	"\x06Filter\x12\a\n" +
+	"\x03ALL\x10\x00\x12\n" +
+	"\n" +
+	"\x06UPDATE\x10\x01\x12\n" +
+	"\n" +
+	"\x06DELETE\x10\x02\"\xa7\x01\n" +
+	"\rWatchResponse\x12'\n" +
+	"\x05event\x18\x01 \x01(\v2\x11.metasrv.v1.EventR\x05event\x12+\n" +
+	"\x11is_initialization\x18\x02 \x01(\bR\x10isInitialization\x12\x1d\n" +
+	"\n" +
+	"flush_done\x18\x03 \x01(\bR\tflushDone\x12!\n" +
+	"\fprogress_seq\x18\x04 \x01(\x04R\vprogressSeq*5\n" +
 	"\x0fReadConsistency\x12\x10\n" +
 	"\fLINEARIZABLE\x10\x00\x12\x10\n" +
-	"\fSERIALIZABLE\x10\x012\xf3\x02\n" +
-	"\x04Meta\x12<\n" +
+	"\fSERIALIZABLE\x10\x012\xe8\x03\n" +
+	"\x04Meta\x123\n" +
+	"\x03Txn\x12\x16.metasrv.v1.TxnRequest\x1a\x14.metasrv.v1.TxnReply\x12>\n" +
+	"\x05Watch\x12\x18.metasrv.v1.WatchRequest\x1a\x19.metasrv.v1.WatchResponse0\x01\x12<\n" +
 	"\x06Upsert\x12\x19.metasrv.v1.UpsertRequest\x1a\x17.metasrv.v1.UpsertReply\x123\n" +
 	"\x03Get\x12\x16.metasrv.v1.GetRequest\x1a\x14.metasrv.v1.GetReply\x126\n" +
 	"\x04MGet\x12\x17.metasrv.v1.MGetRequest\x1a\x15.metasrv.v1.MGetReply\x128\n" +
@@ -1262,61 +3165,125 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_meta_proto_goTypes = []any{
-	(ReadConsistency)(0),      // 0: metasrv.v1.ReadConsistency
-	(MatchSeq_Kind)(0),        // 1: metasrv.v1.MatchSeq.Kind
-	(UpsertRequest_Op)(0),     // 2: metasrv.v1.UpsertRequest.Op
-	(*SeqV)(nil),              // 3: metasrv.v1.SeqV
-	(*KV)(nil),                // 4: metasrv.v1.KV
-	(*MatchSeq)(nil),          // 5: metasrv.v1.MatchSeq
-	(*UpsertRequest)(nil),     // 6: metasrv.v1.UpsertRequest
-	(*UpsertReply)(nil),       // 7: metasrv.v1.UpsertReply
-	(*GetRequest)(nil),        // 8: metasrv.v1.GetRequest
-	(*GetReply)(nil),          // 9: metasrv.v1.GetReply
-	(*MGetRequest)(nil),       // 10: metasrv.v1.MGetRequest
-	(*MGetReply)(nil),         // 11: metasrv.v1.MGetReply
-	(*ListRequest)(nil),       // 12: metasrv.v1.ListRequest
-	(*ListReply)(nil),         // 13: metasrv.v1.ListReply
-	(*Node)(nil),              // 14: metasrv.v1.Node
-	(*MemberListRequest)(nil), // 15: metasrv.v1.MemberListRequest
-	(*MemberListReply)(nil),   // 16: metasrv.v1.MemberListReply
-	(*StatusRequest)(nil),     // 17: metasrv.v1.StatusRequest
-	(*StatusReply)(nil),       // 18: metasrv.v1.StatusReply
+	(ReadConsistency)(0),              // 0: metasrv.v1.ReadConsistency
+	(MatchSeq_Kind)(0),                // 1: metasrv.v1.MatchSeq.Kind
+	(UpsertRequest_Op)(0),             // 2: metasrv.v1.UpsertRequest.Op
+	(TxnCondition_Op)(0),              // 3: metasrv.v1.TxnCondition.Op
+	(BoolExpression_Combiner)(0),      // 4: metasrv.v1.BoolExpression.Combiner
+	(WatchRequest_Filter)(0),          // 5: metasrv.v1.WatchRequest.Filter
+	(*SeqV)(nil),                      // 6: metasrv.v1.SeqV
+	(*KV)(nil),                        // 7: metasrv.v1.KV
+	(*MatchSeq)(nil),                  // 8: metasrv.v1.MatchSeq
+	(*UpsertRequest)(nil),             // 9: metasrv.v1.UpsertRequest
+	(*UpsertReply)(nil),               // 10: metasrv.v1.UpsertReply
+	(*GetRequest)(nil),                // 11: metasrv.v1.GetRequest
+	(*GetReply)(nil),                  // 12: metasrv.v1.GetReply
+	(*MGetRequest)(nil),               // 13: metasrv.v1.MGetRequest
+	(*MGetReply)(nil),                 // 14: metasrv.v1.MGetReply
+	(*ListRequest)(nil),               // 15: metasrv.v1.ListRequest
+	(*ListReply)(nil),                 // 16: metasrv.v1.ListReply
+	(*Node)(nil),                      // 17: metasrv.v1.Node
+	(*MemberListRequest)(nil),         // 18: metasrv.v1.MemberListRequest
+	(*MemberListReply)(nil),           // 19: metasrv.v1.MemberListReply
+	(*StatusRequest)(nil),             // 20: metasrv.v1.StatusRequest
+	(*StatusReply)(nil),               // 21: metasrv.v1.StatusReply
+	(*TxnCondition)(nil),              // 22: metasrv.v1.TxnCondition
+	(*BoolExpression)(nil),            // 23: metasrv.v1.BoolExpression
+	(*TxnGet)(nil),                    // 24: metasrv.v1.TxnGet
+	(*TxnPut)(nil),                    // 25: metasrv.v1.TxnPut
+	(*TxnDelete)(nil),                 // 26: metasrv.v1.TxnDelete
+	(*TxnDeleteByPrefix)(nil),         // 27: metasrv.v1.TxnDeleteByPrefix
+	(*FetchIncreaseU64)(nil),          // 28: metasrv.v1.FetchIncreaseU64
+	(*PutSequential)(nil),             // 29: metasrv.v1.PutSequential
+	(*TxnOp)(nil),                     // 30: metasrv.v1.TxnOp
+	(*ConditionalOps)(nil),            // 31: metasrv.v1.ConditionalOps
+	(*TxnRequest)(nil),                // 32: metasrv.v1.TxnRequest
+	(*TxnGetResponse)(nil),            // 33: metasrv.v1.TxnGetResponse
+	(*TxnPutResponse)(nil),            // 34: metasrv.v1.TxnPutResponse
+	(*TxnDeleteResponse)(nil),         // 35: metasrv.v1.TxnDeleteResponse
+	(*TxnDeleteByPrefixResponse)(nil), // 36: metasrv.v1.TxnDeleteByPrefixResponse
+	(*FetchIncreaseU64Response)(nil),  // 37: metasrv.v1.FetchIncreaseU64Response
+	(*PutSequentialResponse)(nil),     // 38: metasrv.v1.PutSequentialResponse
+	(*TxnOpResponse)(nil),             // 39: metasrv.v1.TxnOpResponse
+	(*TxnReply)(nil),                  // 40: metasrv.v1.TxnReply
+	(*Event)(nil),                     // 41: metasrv.v1.Event
+	(*WatchRequest)(nil),              // 42: metasrv.v1.WatchRequest
+	(*WatchResponse)(nil),             // 43: metasrv.v1.WatchResponse
 }
 var file_meta_proto_depIdxs = []int32{
-	3,  // 0: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
+	6,  // 0: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
 	1,  // 1: metasrv.v1.MatchSeq.kind:type_name -> metasrv.v1.MatchSeq.Kind
-	5,  // 2: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
+	8,  // 2: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
 	2,  // 3: metasrv.v1.UpsertRequest.op:type_name -> metasrv.v1.UpsertRequest.Op
-	3,  // 4: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
-	3,  // 5: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
+	6,  // 4: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
+	6,  // 5: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
 	0,  // 6: metasrv.v1.GetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	3,  // 7: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
+	6,  // 7: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
 	0,  // 8: metasrv.v1.MGetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	4,  // 9: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
+	7,  // 9: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
 	0,  // 10: metasrv.v1.ListRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	4,  // 11: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
-	14, // 12: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
-	14, // 13: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
-	6,  // 14: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
-	8,  // 15: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
-	10, // 16: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
-	12, // 17: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
-	15, // 18: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
-	17, // 19: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
-	7,  // 20: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
-	9,  // 21: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
-	11, // 22: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
-	13, // 23: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
-	16, // 24: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
-	18, // 25: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 11: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
+	17, // 12: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
+	17, // 13: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
+	3,  // 14: metasrv.v1.TxnCondition.op:type_name -> metasrv.v1.TxnCondition.Op
+	4,  // 15: metasrv.v1.BoolExpression.combiner:type_name -> metasrv.v1.BoolExpression.Combiner
+	22, // 16: metasrv.v1.BoolExpression.conditions:type_name -> metasrv.v1.TxnCondition
+	23, // 17: metasrv.v1.BoolExpression.children:type_name -> metasrv.v1.BoolExpression
+	8,  // 18: metasrv.v1.TxnPut.match_seq:type_name -> metasrv.v1.MatchSeq
+	8,  // 19: metasrv.v1.TxnDelete.match_seq:type_name -> metasrv.v1.MatchSeq
+	8,  // 20: metasrv.v1.FetchIncreaseU64.match_seq:type_name -> metasrv.v1.MatchSeq
+	24, // 21: metasrv.v1.TxnOp.get:type_name -> metasrv.v1.TxnGet
+	25, // 22: metasrv.v1.TxnOp.put:type_name -> metasrv.v1.TxnPut
+	26, // 23: metasrv.v1.TxnOp.delete:type_name -> metasrv.v1.TxnDelete
+	27, // 24: metasrv.v1.TxnOp.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefix
+	28, // 25: metasrv.v1.TxnOp.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64
+	29, // 26: metasrv.v1.TxnOp.put_sequential:type_name -> metasrv.v1.PutSequential
+	23, // 27: metasrv.v1.ConditionalOps.predicate:type_name -> metasrv.v1.BoolExpression
+	30, // 28: metasrv.v1.ConditionalOps.ops:type_name -> metasrv.v1.TxnOp
+	22, // 29: metasrv.v1.TxnRequest.condition:type_name -> metasrv.v1.TxnCondition
+	30, // 30: metasrv.v1.TxnRequest.if_then:type_name -> metasrv.v1.TxnOp
+	30, // 31: metasrv.v1.TxnRequest.else_then:type_name -> metasrv.v1.TxnOp
+	31, // 32: metasrv.v1.TxnRequest.branches:type_name -> metasrv.v1.ConditionalOps
+	6,  // 33: metasrv.v1.TxnGetResponse.value:type_name -> metasrv.v1.SeqV
+	6,  // 34: metasrv.v1.TxnPutResponse.prev:type_name -> metasrv.v1.SeqV
+	6,  // 35: metasrv.v1.TxnPutResponse.current:type_name -> metasrv.v1.SeqV
+	6,  // 36: metasrv.v1.TxnDeleteResponse.prev:type_name -> metasrv.v1.SeqV
+	6,  // 37: metasrv.v1.PutSequentialResponse.current:type_name -> metasrv.v1.SeqV
+	33, // 38: metasrv.v1.TxnOpResponse.get:type_name -> metasrv.v1.TxnGetResponse
+	34, // 39: metasrv.v1.TxnOpResponse.put:type_name -> metasrv.v1.TxnPutResponse
+	35, // 40: metasrv.v1.TxnOpResponse.delete:type_name -> metasrv.v1.TxnDeleteResponse
+	36, // 41: metasrv.v1.TxnOpResponse.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefixResponse
+	37, // 42: metasrv.v1.TxnOpResponse.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64Response
+	38, // 43: metasrv.v1.TxnOpResponse.put_sequential:type_name -> metasrv.v1.PutSequentialResponse
+	39, // 44: metasrv.v1.TxnReply.responses:type_name -> metasrv.v1.TxnOpResponse
+	6,  // 45: metasrv.v1.Event.prev:type_name -> metasrv.v1.SeqV
+	6,  // 46: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
+	5,  // 47: metasrv.v1.WatchRequest.filter:type_name -> metasrv.v1.WatchRequest.Filter
+	41, // 48: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
+	32, // 49: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
+	42, // 50: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
+	9,  // 51: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
+	11, // 52: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
+	13, // 53: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
+	15, // 54: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
+	18, // 55: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
+	20, // 56: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
+	40, // 57: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
+	43, // 58: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
+	10, // 59: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
+	12, // 60: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
+	14, // 61: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
+	16, // 62: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
+	19, // 63: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
+	21, // 64: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
+	57, // [57:65] is the sub-list for method output_type
+	49, // [49:57] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -1324,13 +3291,34 @@ func file_meta_proto_init() {
 	if File_meta_proto != nil {
 		return
 	}
+	file_meta_proto_msgTypes[16].OneofWrappers = []any{
+		(*TxnCondition_Seq)(nil),
+		(*TxnCondition_Value)(nil),
+		(*TxnCondition_KeysWithPrefix)(nil),
+	}
+	file_meta_proto_msgTypes[24].OneofWrappers = []any{
+		(*TxnOp_Get)(nil),
+		(*TxnOp_Put)(nil),
+		(*TxnOp_Delete)(nil),
+		(*TxnOp_DeleteByPrefix)(nil),
+		(*TxnOp_FetchIncreaseU64)(nil),
+		(*TxnOp_PutSequential)(nil),
+	}
+	file_meta_proto_msgTypes[33].OneofWrappers = []any{
+		(*TxnOpResponse_Get)(nil),
+		(*TxnOpResponse_Put)(nil),
+		(*TxnOpResponse_Delete)(nil),
+		(*TxnOpResponse_DeleteByPrefix)(nil),
+		(*TxnOpResponse_FetchIncreaseU64)(nil),
+		(*TxnOpResponse_PutSequential)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   16,
+			NumEnums:      6,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

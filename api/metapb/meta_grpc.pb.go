@@ -24,6 +24,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	Meta_Txn_FullMethodName        = "/metasrv.v1.Meta/Txn"
+	Meta_Watch_FullMethodName      = "/metasrv.v1.Meta/Watch"
 	Meta_Upsert_FullMethodName     = "/metasrv.v1.Meta/Upsert"
 	Meta_Get_FullMethodName        = "/metasrv.v1.Meta/Get"
 	Meta_MGet_FullMethodName       = "/metasrv.v1.Meta/MGet"
@@ -36,6 +38,8 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type MetaClient interface {
+	Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnReply, error)
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	Upsert(ctx context.Context, in *UpsertRequest, opts ...grpc.CallOption) (*UpsertReply, error)
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetReply, error)
 	MGet(ctx context.Context, in *MGetRequest, opts ...grpc.CallOption) (*MGetReply, error)
@@ -51,6 +55,35 @@ type metaClient struct {
 func NewMetaClient(cc grpc.ClientConnInterface) MetaClient {
 	return &metaClient{cc}
 }
+
+func (c *metaClient) Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TxnReply)
+	err := c.cc.Invoke(ctx, Meta_Txn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[0], Meta_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, WatchResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
 func (c *metaClient) Upsert(ctx context.Context, in *UpsertRequest, opts ...grpc.CallOption) (*UpsertReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -84,7 +117,7 @@ func (c *metaClient) MGet(ctx context.Context, in *MGetRequest, opts ...grpc.Cal
 
 func (c *metaClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListReply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[0], Meta_List_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[1], Meta_List_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +158,8 @@ func (c *metaClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
 type MetaServer interface {
+	Txn(context.Context, *TxnRequest) (*TxnReply, error)
+	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	Upsert(context.Context, *UpsertRequest) (*UpsertReply, error)
 	Get(context.Context, *GetRequest) (*GetReply, error)
 	MGet(context.Context, *MGetRequest) (*MGetReply, error)
@@ -141,6 +176,12 @@ type MetaServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMetaServer struct{}
 
+func (UnimplementedMetaServer) Txn(context.Context, *TxnRequest) (*TxnReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Txn not implemented")
+}
+func (UnimplementedMetaServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
 func (UnimplementedMetaServer) Upsert(context.Context, *UpsertRequest) (*UpsertReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Upsert not implemented")
 }
@@ -179,6 +220,35 @@ func RegisterMetaServer(s grpc.ServiceRegistrar, srv MetaServer) {
 	}
 	s.RegisterService(&Meta_ServiceDesc, srv)
 }
+
+func _Meta_Txn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TxnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Txn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Txn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Txn(ctx, req.(*TxnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetaServer).Watch(m, &grpc.GenericServerStream[WatchRequest, WatchResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
 func _Meta_Upsert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(UpsertRequest)
@@ -289,6 +359,10 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*MetaServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
+			MethodName: "Txn",
+			Handler:    _Meta_Txn_Handler,
+		},
+		{
 			MethodName: "Upsert",
 			Handler:    _Meta_Upsert_Handler,
 		},
@@ -310,6 +384,11 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _Meta_Watch_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "List",
 			Handler:       _Meta_List_Handler,

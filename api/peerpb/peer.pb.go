@@ -38,6 +38,7 @@ type Command struct {
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_Upsert
+	//	*Command_Txn
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -103,6 +104,15 @@ func (x *Command) GetUpsert() *metapb.UpsertRequest {
 	return nil
 }
 
+func (x *Command) GetTxn() *metapb.TxnRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Txn); ok {
+			return x.Txn
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -111,7 +121,13 @@ type Command_Upsert struct {
 	Upsert *metapb.UpsertRequest `protobuf:"bytes,10,opt,name=upsert,proto3,oneof"`
 }
 
+type Command_Txn struct {
+	Txn *metapb.TxnRequest `protobuf:"bytes,11,opt,name=txn,proto3,oneof"`
+}
+
 func (*Command_Upsert) isCommand_Body() {}
+
+func (*Command_Txn) isCommand_Body() {}
 
 // ConfChangeContext is the Context of every ConfChangeV2 entry.
 type ConfChangeContext struct {
@@ -621,13 +637,14 @@ const file_peer_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"peer.proto\x12\x0fmetasrv.peer.v1\x1a\n" +
-	"meta.proto\"\x81\x01\n" +
+	"meta.proto\"\xad\x01\n" +
 	"\aCommand\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\x04R\trequestId\x123\n" +
 	"\x06upsert\x18\n" +
-	" \x01(\v2\x19.metasrv.v1.UpsertRequestH\x00R\x06upsertB\x06\n" +
+	" \x01(\v2\x19.metasrv.v1.UpsertRequestH\x00R\x06upsert\x12*\n" +
+	"\x03txn\x18\v \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txnB\x06\n" +
 	"\x04body\"t\n" +
 	"\x11ConfChangeContext\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
@@ -693,27 +710,29 @@ var file_peer_proto_goTypes = []any{
 	(*LeaveRequest)(nil),         // 8: metasrv.peer.v1.LeaveRequest
 	(*LeaveReply)(nil),           // 9: metasrv.peer.v1.LeaveReply
 	(*metapb.UpsertRequest)(nil), // 10: metasrv.v1.UpsertRequest
-	(*metapb.Node)(nil),          // 11: metasrv.v1.Node
+	(*metapb.TxnRequest)(nil),    // 11: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),          // 12: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
 	10, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	11, // 1: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	11, // 2: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	11, // 3: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	11, // 4: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	2,  // 5: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
-	4,  // 6: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
-	6,  // 7: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
-	8,  // 8: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	3,  // 9: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	5,  // 10: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	7,  // 11: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	9,  // 12: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	9,  // [9:13] is the sub-list for method output_type
-	5,  // [5:9] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	11, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	12, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	12, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	12, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	12, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	2,  // 6: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
+	4,  // 7: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
+	6,  // 8: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
+	8,  // 9: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
+	3,  // 10: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	5,  // 11: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	7,  // 12: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	9,  // 13: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_peer_proto_init() }
@@ -723,6 +742,7 @@ func file_peer_proto_init() {
 	}
 	file_peer_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Upsert)(nil),
+		(*Command_Txn)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClusterName:           cfg.Raft.ClusterName,
 		Version:               version,
 		RaftAddress:           cfg.RaftAdvertiseAddr(),
-		GrpcAddress:           cfg.GrpcAdvertiseAddr(),
+		GrpcAddress:           lns.grpcAdvertiseAddr(cfg),
 		TickInterval:          tick,
 		HeartbeatTick:         2,
 		ElectionTick:          10,
@@ -237,6 +238,17 @@ func listenAll(cfg config.Config) (*listeners, error) {
 		*p.dst = ln
 	}
 	return l, nil
+}
+
+// grpcAdvertiseAddr is the configured advertised gRPC address, with the
+// port the listener got when the config asked for port 0.
+func (l *listeners) grpcAdvertiseAddr(cfg config.Config) string {
+	addr := cfg.GrpcAdvertiseAddr()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(l.grpc.Addr().(*net.TCPAddr).Port))
 }
 
 func (l *listeners) close() {
