@@ -2927,6 +2927,88 @@ func (x *WatchResponse) GetProgressSeq() uint64 {
 	return 0
 }
 
+type ExportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRequest) Reset() {
+	*x = ExportRequest{}
+	mi := &file_meta_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRequest) ProtoMessage() {}
+
+func (x *ExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
+func (*ExportRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{38}
+}
+
+// ExportChunk is a piece of the export dump: JSON lines (see
+// internal/backup), split at line boundaries.
+type ExportChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportChunk) Reset() {
+	*x = ExportChunk{}
+	mi := &file_meta_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportChunk) ProtoMessage() {}
+
+func (x *ExportChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportChunk.ProtoReflect.Descriptor instead.
+func (*ExportChunk) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ExportChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
@@ -3138,10 +3220,13 @@ const file_meta_proto_rawDesc = "" +
 	"\x11is_initialization\x18\x02 \x01(\bR\x10isInitialization\x12\x1d\n" +
 	"\n" +
 	"flush_done\x18\x03 \x01(\bR\tflushDone\x12!\n" +
-	"\fprogress_seq\x18\x04 \x01(\x04R\vprogressSeq*5\n" +
+	"\fprogress_seq\x18\x04 \x01(\x04R\vprogressSeq\"\x0f\n" +
+	"\rExportRequest\"!\n" +
+	"\vExportChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data*5\n" +
 	"\x0fReadConsistency\x12\x10\n" +
 	"\fLINEARIZABLE\x10\x00\x12\x10\n" +
-	"\fSERIALIZABLE\x10\x012\xe8\x03\n" +
+	"\fSERIALIZABLE\x10\x012\xa8\x04\n" +
 	"\x04Meta\x123\n" +
 	"\x03Txn\x12\x16.metasrv.v1.TxnRequest\x1a\x14.metasrv.v1.TxnReply\x12>\n" +
 	"\x05Watch\x12\x18.metasrv.v1.WatchRequest\x1a\x19.metasrv.v1.WatchResponse0\x01\x12<\n" +
@@ -3151,7 +3236,8 @@ const file_meta_proto_rawDesc = "" +
 	"\x04List\x12\x17.metasrv.v1.ListRequest\x1a\x15.metasrv.v1.ListReply0\x01\x12H\n" +
 	"\n" +
 	"MemberList\x12\x1d.metasrv.v1.MemberListRequest\x1a\x1b.metasrv.v1.MemberListReply\x12<\n" +
-	"\x06Status\x12\x19.metasrv.v1.StatusRequest\x1a\x17.metasrv.v1.StatusReplyB'Z%github.com/metasrv/metasrv/api/metapbb\x06proto3"
+	"\x06Status\x12\x19.metasrv.v1.StatusRequest\x1a\x17.metasrv.v1.StatusReply\x12>\n" +
+	"\x06Export\x12\x19.metasrv.v1.ExportRequest\x1a\x17.metasrv.v1.ExportChunk0\x01B'Z%github.com/metasrv/metasrv/api/metapbb\x06proto3"
 
 var (
 	file_meta_proto_rawDescOnce sync.Once
@@ -3166,7 +3252,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_meta_proto_goTypes = []any{
 	(ReadConsistency)(0),              // 0: metasrv.v1.ReadConsistency
 	(MatchSeq_Kind)(0),                // 1: metasrv.v1.MatchSeq.Kind
@@ -3212,6 +3298,8 @@ var file_meta_proto_goTypes = []any{
 	(*Event)(nil),                     // 41: metasrv.v1.Event
 	(*WatchRequest)(nil),              // 42: metasrv.v1.WatchRequest
 	(*WatchResponse)(nil),             // 43: metasrv.v1.WatchResponse
+	(*ExportRequest)(nil),             // 44: metasrv.v1.ExportRequest
+	(*ExportChunk)(nil),               // 45: metasrv.v1.ExportChunk
 }
 var file_meta_proto_depIdxs = []int32{
 	6,  // 0: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
@@ -3271,16 +3359,18 @@ var file_meta_proto_depIdxs = []int32{
 	15, // 54: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
 	18, // 55: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
 	20, // 56: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
-	40, // 57: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
-	43, // 58: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
-	10, // 59: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
-	12, // 60: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
-	14, // 61: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
-	16, // 62: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
-	19, // 63: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
-	21, // 64: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
-	57, // [57:65] is the sub-list for method output_type
-	49, // [49:57] is the sub-list for method input_type
+	44, // 57: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
+	40, // 58: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
+	43, // 59: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
+	10, // 60: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
+	12, // 61: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
+	14, // 62: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
+	16, // 63: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
+	19, // 64: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
+	21, // 65: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
+	45, // 66: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
+	58, // [58:67] is the sub-list for method output_type
+	49, // [49:58] is the sub-list for method input_type
 	49, // [49:49] is the sub-list for extension type_name
 	49, // [49:49] is the sub-list for extension extendee
 	0,  // [0:49] is the sub-list for field type_name
@@ -3318,7 +3408,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,7 @@ const (
 	Meta_List_FullMethodName       = "/metasrv.v1.Meta/List"
 	Meta_MemberList_FullMethodName = "/metasrv.v1.Meta/MemberList"
 	Meta_Status_FullMethodName     = "/metasrv.v1.Meta/Status"
+	Meta_Export_FullMethodName     = "/metasrv.v1.Meta/Export"
 )
 
 // MetaClient is the client API for Meta service.
@@ -46,6 +47,9 @@ type MetaClient interface {
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListReply], error)
 	MemberList(ctx context.Context, in *MemberListRequest, opts ...grpc.CallOption) (*MemberListReply, error)
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusReply, error)
+	// Export streams a consistent dump of the whole state of the serving node
+	// after a linearizable read barrier.
+	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error)
 }
 
 type metaClient struct {
@@ -154,6 +158,25 @@ func (c *metaClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *metaClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[2], Meta_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportRequest, ExportChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_ExportClient = grpc.ServerStreamingClient[ExportChunk]
+
 // MetaServer is the server API for Meta service.
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
@@ -166,6 +189,9 @@ type MetaServer interface {
 	List(*ListRequest, grpc.ServerStreamingServer[ListReply]) error
 	MemberList(context.Context, *MemberListRequest) (*MemberListReply, error)
 	Status(context.Context, *StatusRequest) (*StatusReply, error)
+	// Export streams a consistent dump of the whole state of the serving node
+	// after a linearizable read barrier.
+	Export(*ExportRequest, grpc.ServerStreamingServer[ExportChunk]) error
 	mustEmbedUnimplementedMetaServer()
 }
 
@@ -199,6 +225,9 @@ func (UnimplementedMetaServer) MemberList(context.Context, *MemberListRequest) (
 }
 func (UnimplementedMetaServer) Status(context.Context, *StatusRequest) (*StatusReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedMetaServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportChunk]) error {
+	return status.Error(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
 func (UnimplementedMetaServer) testEmbeddedByValue()              {}
@@ -351,6 +380,17 @@ func _Meta_Status_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetaServer).Export(m, &grpc.GenericServerStream[ExportRequest, ExportChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_ExportServer = grpc.ServerStreamingServer[ExportChunk]
+
 // Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -392,6 +432,11 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "List",
 			Handler:       _Meta_List_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Export",
+			Handler:       _Meta_Export_Handler,
 			ServerStreams: true,
 		},
 	},
