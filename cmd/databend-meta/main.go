@@ -168,6 +168,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			lg.Info("shutting down", "signal", sig.String())
 			healthSrv.Shutdown()
 			stopGRPC(publicGRPC, 5*time.Second)
+			srv.Shutdown(2 * cfg.ElectionTimeout())
 			return 0
 		case <-srv.Done():
 			if err := srv.Err(); err != nil {

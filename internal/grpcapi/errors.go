@@ -30,6 +30,7 @@ var errorCodes = []struct {
 	{server.ErrTimeout, codes.DeadlineExceeded},
 	{server.ErrClusterName, codes.FailedPrecondition},
 	{server.ErrInvalidMember, codes.FailedPrecondition},
+	{server.ErrNotLeader, codes.FailedPrecondition},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

@@ -36,6 +36,8 @@ var (
 	ErrNoCluster = errors.New("raft_dir holds no cluster state")
 	// ErrClusterName: a peer belongs to another cluster.
 	ErrClusterName = errors.New("cluster name mismatch")
+	// ErrNotLeader: the operation must run on the leader.
+	ErrNotLeader = errors.New("not the leader")
 	// ErrInvalidMember: a join or leave request that cannot be applied.
 	ErrInvalidMember = errors.New("invalid membership change")
 )
