@@ -18,11 +18,12 @@ const lockFileName = "LOCK"
 
 // dirLock is an exclusive, non-blocking lock on raft_dir/LOCK.
 type dirLock struct {
-	f *fileutil.LockedFile
+	f    *fileutil.LockedFile
+	path string
 }
 
-// lockDir takes the lock on dir/LOCK without waiting, and writes our pid into
-// the file. It returns an error wrapping ErrLocked if another process (or
+// lockDir takes the lock on dir/LOCK without waiting; writePid then records
+// our pid in the file. It returns an error wrapping ErrLocked if another process (or
 // another open Storage in this process) holds it.
 //
 // On Linux the lock is an open file description lock (fcntl F_OFD_SETLK),
@@ -43,19 +44,21 @@ func lockDir(dir string) (*dirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: lock %s: %w", p, err)
 	}
-	if err := writePid(f.File); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("storage: write pid to %s: %w", p, err)
-	}
-	return &dirLock{f: f}, nil
+	return &dirLock{f: f, path: p}, nil
 }
 
-func writePid(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return err
+// writePid records this process in the LOCK file, for the message another
+// process gets when it finds the directory locked. Open calls it only once
+// the directory is known to be this node's, so a refused start changes
+// nothing in raft_dir.
+func (l *dirLock) writePid() error {
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("storage: write pid to %s: %w", l.path, err)
 	}
-	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return err
+	if _, err := l.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		return fmt.Errorf("storage: write pid to %s: %w", l.path, err)
+	}
+	return nil
 }
 
 // release drops the lock. The LOCK file itself stays: removing it could race

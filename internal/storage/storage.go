@@ -83,8 +83,7 @@ type Storage struct {
 // If dir holds no WAL, a new one is created with metadata
 // {"id":id,"cluster_name":clusterName}; Bootstrapped then reports false.
 // If it holds one, its metadata must match id and clusterName, else Open
-// returns ErrIDMismatch or ErrClusterMismatch and changes nothing on disk
-// (but the pid in LOCK). A WAL whose last record is torn (a crash during a
+// returns ErrIDMismatch or ErrClusterMismatch and changes nothing on disk. A WAL whose last record is torn (a crash during a
 // write) is repaired by truncating that record, as etcd does; the original
 // file is kept beside it as *.wal.broken.
 //
@@ -116,7 +115,11 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 		return nil, err
 	}
 	s.mu.lock = lock
-	if err := s.load(id, clusterName); err != nil {
+	err = s.load(id, clusterName)
+	if err == nil {
+		err = lock.writePid()
+	}
+	if err != nil {
 		if s.mu.wal != nil {
 			s.mu.wal.Close()
 		}
