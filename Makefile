@@ -1,12 +1,13 @@
 # metasrv: `make run` starts one node on built-in defaults, `make test` runs
-# every test. Needs only Go.
+# every test. Needs only Go; `make test` also installs Debian's chromium for
+# the dashboard test (make test-deps).
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-short vet proto clean
+.PHONY: all build run cluster test test-deps test-short vet proto clean
 
 all: build
 
@@ -26,8 +27,13 @@ cluster: build
 vet:
 	$(GO) vet ./...
 
-test: build vet
+test: build vet test-deps
 	$(GO) test -race -timeout 12m ./...
+
+# Tools the tests need beyond Go: headless Chromium for the dashboard test
+# (internal/admin). Installs with apt-get when missing; needs root or sudo.
+test-deps:
+	./scripts/install-chromium.sh
 
 # Regenerate api/*/*.pb.go (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
 proto:

@@ -169,6 +169,7 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 		// on; they cannot apply a write twice.
 		grpc.WithDisableRetry(),
 		grpc.WithStatsHandler(sendObserver{}),
+		grpc.WithUnaryInterceptor(notProposedInterceptor),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(c.maxMessageSize),
 			grpc.MaxCallSendMsgSize(c.maxMessageSize),

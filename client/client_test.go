@@ -26,7 +26,7 @@ func newClient(t *testing.T, endpoints ...string) *Client {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	c.timing = retryTiming{initialBackoff: 10 * time.Millisecond, maxBackoff: 50 * time.Millisecond, maxRounds: 3}
+	c.timing = retryTiming{initialBackoff: 10 * time.Millisecond, maxBackoff: 50 * time.Millisecond, maxRounds: 3, watchIdleMin: 10 * time.Second}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -33,6 +33,41 @@
 //	// A lease: the key disappears 30s after the write.
 //	_, err = cli.Upsert(ctx, client.Upsert{Key: "lock/x", Value: []byte("me"), TTL: 30 * time.Second})
 //
+// # Transactions
+//
+// Txn runs conditions and ops as one atomic raft entry. TxnBuilder makes the
+// request:
+//
+//	req, err := client.NewTxn().
+//		If(client.Seq("k").Eq(kv.Seq)).
+//		Then(client.OpPut("k", v), client.OpDelete("k.tmp")).
+//		Else(client.OpGet("k")).
+//		Build()
+//	reply, err := cli.Txn(ctx, req) // reply.ExecutionPath: "then" or "else"
+//
+// Conditions compare a key's seq (Seq), its value (Value) or the number of
+// keys with a prefix (KeysWithPrefix) with Eq, Ne, Gt, Ge, Lt or Le. Ops are
+// OpGet, OpPut, OpDelete, OpDeleteByPrefix, OpFetchIncreaseU64 and
+// OpPutSequential. Instead of If/Then/Else, Branch adds ordered branches
+// whose predicates (And/Or trees of conditions) select the first to run.
+//
+// # Watches
+//
+// Watch delivers the changes of a key, a range or a prefix, in seq order,
+// optionally after the current values (InitialFlush); it resumes by itself
+// across disconnects, node failures and slow-reader cut-offs, with no event
+// lost or repeated:
+//
+//	w, err := cli.Watch(ctx, client.WatchOptions{Prefix: "cfg/", InitialFlush: true})
+//	defer w.Close()
+//	for {
+//		ev, err := w.Next()
+//		if err != nil {
+//			return err // ctx ended, ErrCompacted (re-list), ...
+//		}
+//		// ev.Initialization, ev.FlushDone, ev.Key, ev.Prev, ev.Current
+//	}
+//
 // # Endpoints, failover and retries
 //
 // Requests go to one endpoint at a time. When it is down (the connection
@@ -42,12 +77,15 @@
 // every call a deadline: without one a call gives up after ten rounds over
 // the endpoints.
 //
-// Reads (Get, MGet, List, MemberList) are always retried. Writes are retried
-// only when that cannot apply them twice: when the request provably never
-// left this process, or when the Upsert uses Match Exact (a duplicate fails
-// its seq check; see UpsertResult.Retried). Any other write that fails after
-// it was sent returns an error wrapping ErrMaybeApplied: read the key to find
-// out whether it was applied before writing again. retry.go has the details.
+// Reads (Get, MGet, List, MemberList, a Txn of gets only) are always
+// retried. Writes (Upsert, Txn) are retried only when that cannot apply them
+// twice: when the request provably never left this process, when the server
+// said it never proposed it (the NotProposedTrailer trailer), or when the
+// Upsert uses Match Exact (a duplicate fails its seq check; see
+// UpsertResult.Retried). Any other write that fails after it was sent
+// returns an error wrapping ErrMaybeApplied: read the key to find out
+// whether it was applied before writing again. retry.go has the details.
+// Watches have their own rules: see Client.Watch and watch.go.
 //
 // Status asks one given endpoint and never fails over; use it to inspect a
 // particular node.

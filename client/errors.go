@@ -30,4 +30,16 @@ var (
 	// applied; the client does not retry it on its own because a second
 	// copy could apply twice. Read the key to find out, then decide.
 	ErrMaybeApplied = errors.New("write may or may not have been applied")
+
+	// ErrCompacted: a watch asked for changes older than the server's event
+	// history holds (the server answered codes.OutOfRange), so it cannot
+	// go on without losing events. Watcher.Next returns it when the
+	// WatchOptions.StartSeq you gave is too old, or when a watch that was
+	// cut off resumed too late (the writes since ran past the history).
+	// Recover by starting a new watch with WatchOptions.InitialFlush: it
+	// sends the current values (replace what you hold), then the changes.
+	ErrCompacted = errors.New("watch history compacted")
+
+	// ErrWatchClosed: Watcher.Next after Watcher.Close.
+	ErrWatchClosed = errors.New("watch is closed")
 )

@@ -103,7 +103,8 @@ func (c *Client) List(ctx context.Context, prefix string, limit uint64, opts ...
 // If the request reached a server and failed without an answer, Upsert
 // returns an error wrapping ErrMaybeApplied and does not retry it, unless
 // u.Match is Exact (see UpsertResult.Retried); a request that provably was
-// not sent is retried on the next endpoint.
+// not sent, or that the server says it never proposed
+// (NotProposedTrailer), is retried on the next endpoint.
 func (c *Client) Upsert(ctx context.Context, u Upsert) (UpsertResult, error) {
 	req, err := u.request()
 	if err != nil {

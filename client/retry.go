@@ -24,15 +24,30 @@ package client
 // default timeout for a call without one; either way the time is spent. The
 // error then wraps context.DeadlineExceeded and keeps the server's message.
 //
-// Reads are always retried: a read has no effect. Writes are retried only when
-// a second attempt cannot apply the write twice:
+// Reads are always retried: a read has no effect (a Txn whose every op is a
+// get is a read). Writes (Upsert, Txn) are retried only when a second attempt
+// cannot apply the write twice:
 //
 //  1. Upsert with Match Exact(n): if an earlier attempt applied, the key's seq
 //     is no longer n and the retry fails its seq check (Applied=false,
 //     UpsertResult.Retried=true). An Exact(0) delete of an absent key does
-//     nothing either way.
+//     nothing either way. A Txn gets no such exception: its conditions may
+//     send a second attempt down another branch.
 //
-//  2. Any write whose request message never left this process. gRPC's
+//  2. A write the server says it never proposed. A server that fails an
+//     Upsert or a Txn knowing that the write never entered the raft log (no
+//     leader, the node is shutting down, the proposal was refused before it
+//     was appended) sets the trailer NotProposedTrailer ("metasrv-not-
+//     proposed: 1"). The write then counts as not sent: it is retried on the
+//     next endpoint exactly when a read would be (the error is
+//     codes.Unavailable), and its error never wraps ErrMaybeApplied. The
+//     trailer is read by notProposedInterceptor, a unary client interceptor
+//     that asks gRPC for the trailer of the call (grpc.Trailer, which holds
+//     the trailer of the attempt whose result the call returns) and records
+//     it in the call's sendFlag. A trailer is only believed on an error: a
+//     reply is a reply.
+//
+//  3. Any write whose request message never left this process. gRPC's
 //     codes.Unavailable alone does not tell us that: it is returned both when
 //     the channel had no ready connection (nothing sent) and when the
 //     connection broke after the request was sent (the server may have
@@ -70,6 +85,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,6 +93,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
@@ -96,13 +113,15 @@ const (
 type retryTiming struct {
 	initialBackoff time.Duration
 	maxBackoff     time.Duration
-	maxRounds      int // without a deadline
+	maxRounds      int           // without a deadline
+	watchIdleMin   time.Duration // see watchIdleTimeout
 }
 
 var defaultRetryTiming = retryTiming{
 	initialBackoff: initialBackoff,
 	maxBackoff:     maxBackoff,
 	maxRounds:      maxRoundsNoDeadline,
+	watchIdleMin:   minWatchIdle,
 }
 
 // callKind says what a call may do on a retry.
@@ -243,7 +262,8 @@ func isRejection(err error) bool {
 }
 
 // attempt runs call once on endpoint ep and reports whether the request was
-// sent (see sendObserver).
+// sent (see sendObserver); a failed call whose server set
+// NotProposedTrailer counts as not sent.
 func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent bool, err error) {
 	cc, err := c.conn(ep)
 	if err != nil {
@@ -254,6 +274,9 @@ func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent boo
 	}
 	flag := new(sendFlag)
 	err = call(context.WithValue(ctx, sendFlagKey{}, flag), metapb.NewMetaClient(cc))
+	if err != nil && flag.notProposed.Load() {
+		return false, err // the server never proposed it: as good as unsent
+	}
 	return flag.sent.Load(), err
 }
 
@@ -310,9 +333,36 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // sendFlag records whether the request of one attempt (one gRPC call, which
-// may include a transparent retry) was handed to the transport. It travels in
-// the call's context under sendFlagKey.
-type sendFlag struct{ sent atomic.Bool }
+// may include a transparent retry) was handed to the transport, and whether
+// the server said it never proposed the write. It travels in the call's
+// context under sendFlagKey.
+type sendFlag struct {
+	sent        atomic.Bool
+	notProposed atomic.Bool
+}
+
+// NotProposedTrailer is the gRPC trailer key a metasrv server sets, with the
+// value "1", on a failed Upsert or Txn that it knows never entered the raft
+// log: such a write is safe to retry on another endpoint. The client
+// honours it by itself (see retry.go); it is exported for servers and tests.
+const NotProposedTrailer = "metasrv-not-proposed"
+
+// notProposedInterceptor is the unary client interceptor of every
+// connection. For a call made by invoke (its context holds a sendFlag) it
+// asks gRPC for the call's trailer and, when the call failed with
+// NotProposedTrailer set to "1", records that in the flag.
+func notProposedInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	f, ok := ctx.Value(sendFlagKey{}).(*sendFlag)
+	if !ok {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	var trailer metadata.MD
+	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&trailer))...)
+	if err != nil && slices.Contains(trailer.Get(NotProposedTrailer), "1") {
+		f.notProposed.Store(true)
+	}
+	return err
+}
 
 type sendFlagKey struct{}
 

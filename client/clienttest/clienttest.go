@@ -8,6 +8,14 @@
 // chosen ways, Stop takes it down (its address then refuses connections) and
 // Restart brings it back on the same address.
 //
+// Txn and Watch behave as metasrv's: a Txn is atomic; a Watch stream sends
+// the initial values or replays the Store's event history from start_seq
+// (codes.OutOfRange once Store.Compact or Options.WatchHistory dropped it),
+// then live events and idle progress markers. A stream whose buffer of
+// Options.WatchBuffer events fills up (the client does not read) ends with
+// codes.ResourceExhausted; Server.EndWatches ends the streams of one server
+// on demand, and Stop breaks them as a dying node would.
+//
 //	c := clienttest.Start(t, 3)
 //	cli, _ := client.New(client.Config{Endpoints: c.Addrs()})
 //	c.Servers[0].SetHook(func(ctx context.Context, method string, stage clienttest.Stage) error {
@@ -25,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -52,8 +61,11 @@ func (s Stage) String() string {
 }
 
 // Hook is called around every RPC a Server receives; method is the short
-// name ("Upsert", "Get", "MGet", "List", "MemberList", "Status") and ctx the
-// RPC's context. A non-nil error fails the RPC with it (use status.Error for
+// name ("Upsert", "Txn", "Get", "MGet", "List", "Watch", "MemberList",
+// "Status") and ctx the RPC's context. A hook may set a trailer with
+// grpc.SetTrailer(ctx, ...) before it returns an error, e.g. the
+// client.NotProposedTrailer. For Watch, After runs only when the stream
+// ended without an error, which a watch never does on its own. A non-nil error fails the RPC with it (use status.Error for
 // a gRPC code). A Hook may block, e.g. until ctx is done. It is called from
 // the server's goroutines, concurrently.
 type Hook func(ctx context.Context, method string, stage Stage) error
@@ -74,6 +86,18 @@ type Options struct {
 	// ListChunk is the number of keys per List chunk; default 2, so that
 	// small tests see several chunks.
 	ListChunk int
+	// WatchHistory is the number of events the Store keeps for watches
+	// that resume; default DefaultHistorySize. Store.SetHistorySize
+	// changes it later.
+	WatchHistory int
+	// WatchBuffer is the number of events a Watch stream may have waiting
+	// to be sent before it is cut off with codes.ResourceExhausted;
+	// default DefaultWatchBuffer.
+	WatchBuffer int
+	// ProgressInterval is the interval of progress markers on an idle
+	// Watch stream whose request does not set one; default
+	// DefaultProgressInterval.
+	ProgressInterval time.Duration
 }
 
 // Start starts a cluster of n servers and stops it when tb ends; it fails
@@ -93,9 +117,19 @@ func NewCluster(n int, opts Options) (*Cluster, error) {
 	if opts.ListChunk <= 0 {
 		opts.ListChunk = 2
 	}
+	if opts.WatchHistory <= 0 {
+		opts.WatchHistory = DefaultHistorySize
+	}
+	if opts.WatchBuffer <= 0 {
+		opts.WatchBuffer = DefaultWatchBuffer
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = DefaultProgressInterval
+	}
 	c := &Cluster{Store: NewStore()}
+	c.Store.SetHistorySize(opts.WatchHistory)
 	for i := range n {
-		s := &Server{id: uint64(i + 1), cluster: c, listChunk: opts.ListChunk}
+		s := &Server{id: uint64(i + 1), cluster: c, opts: opts}
 		s.mu.calls = make(map[string]int)
 		lis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -146,17 +180,23 @@ type Server struct {
 	// Restart.
 	Addr string
 
-	id        uint64
-	cluster   *Cluster
-	listChunk int
+	id      uint64
+	cluster *Cluster
+	opts    Options
 
 	mu struct {
 		sync.Mutex
-		grpc  *grpc.Server // nil while stopped
-		hook  Hook
-		calls map[string]int
+		grpc      *grpc.Server // nil while stopped
+		hook      Hook
+		watchSend WatchSendHook
+		calls     map[string]int
 	}
 }
+
+// WatchSendHook is called before a Watch stream of the server sends a
+// response; a non-nil error ends the stream with it instead (the response
+// is not sent). It is called from the stream's goroutine.
+type WatchSendHook func(*metapb.WatchResponse) error
 
 // ID returns the node id.
 func (s *Server) ID() uint64 { return s.id }
@@ -200,6 +240,14 @@ func (s *Server) SetHook(h Hook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mu.hook = h
+}
+
+// SetWatchSendHook installs h for the Watch streams of the server (nil
+// removes it), e.g. to break a stream in the middle of an initial flush.
+func (s *Server) SetWatchSendHook(h WatchSendHook) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.watchSend = h
 }
 
 // Calls returns how many calls of method reached this server (counted

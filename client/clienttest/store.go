@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,19 +16,42 @@ import (
 )
 
 // Store is the fake key space: a global seq and the keys, with the same
-// Upsert semantics as metasrv (match_seq, create_seq, version, expiry read
-// against the wall clock).
+// Upsert and Txn semantics as metasrv (match_seq, create_seq, version,
+// expiry read against the wall clock), and the event history watches
+// replay from. Every change takes the next seq and is one event. An
+// expired key is hidden from reads but, unlike metasrv, not removed and no
+// delete event is emitted for it.
 type Store struct {
 	mu     sync.Mutex
 	seq    uint64
 	kvs    map[string]*metapb.SeqV
 	now    func() time.Time
 	sorted []string // the keys in order, rebuilt lazily; nil = stale
+
+	// pending holds the events of the write in progress; commitLocked
+	// adds them to the history and hands them to the watchers.
+	pending []*metapb.Event
+	// history holds the most recent events, oldest first, with
+	// contiguous seqs; floor is the oldest seq a watch may resume from.
+	history     []*metapb.Event
+	historySize int
+	floor       uint64
+	watchers    map[*watcher]struct{}
 }
 
-// NewStore returns an empty Store.
+// DefaultHistorySize is the number of events a Store keeps for watches
+// that resume, unless Options.WatchHistory says otherwise.
+const DefaultHistorySize = 10000
+
+// NewStore returns an empty Store keeping DefaultHistorySize events.
 func NewStore() *Store {
-	return &Store{kvs: make(map[string]*metapb.SeqV), now: time.Now}
+	return &Store{
+		kvs:         make(map[string]*metapb.SeqV),
+		now:         time.Now,
+		historySize: DefaultHistorySize,
+		floor:       1,
+		watchers:    make(map[*watcher]struct{}),
+	}
 }
 
 // Put writes key unconditionally and returns the stored value; tests use it
@@ -37,6 +59,13 @@ func NewStore() *Store {
 func (st *Store) Put(key string, value []byte) *metapb.SeqV {
 	r, _ := st.Upsert(&metapb.UpsertRequest{Key: key, Value: value})
 	return r.GetResult()
+}
+
+// Delete removes key (watchers see a delete event) and returns its value
+// before, nil when it was absent.
+func (st *Store) Delete(key string) *metapb.SeqV {
+	r, _ := st.Upsert(&metapb.UpsertRequest{Key: key, Op: metapb.UpsertRequest_DELETE})
+	return r.GetPrev()
 }
 
 // Seq returns the last seq handed out.
@@ -58,6 +87,99 @@ func (st *Store) liveLocked(key string) *metapb.SeqV {
 	return v
 }
 
+// matchLocked reports whether m (nil = any) matches key's current seq.
+func (st *Store) matchLocked(key string, m *metapb.MatchSeq) bool {
+	cur := st.liveLocked(key).GetSeq()
+	switch m.GetKind() {
+	case metapb.MatchSeq_EXACT:
+		return cur == m.GetSeq()
+	case metapb.MatchSeq_GE:
+		return cur >= m.GetSeq()
+	}
+	return true
+}
+
+// setLocked writes key with the next seq and records the event; it returns
+// the value before (nil: absent) and after.
+func (st *Store) setLocked(key string, value []byte, ttlMs, expireAtMs uint64) (prev, cur *metapb.SeqV) {
+	old := st.liveLocked(key)
+	st.seq++
+	v := &metapb.SeqV{
+		Seq:        st.seq,
+		Data:       append([]byte(nil), value...),
+		ExpireAtMs: expireAtMs,
+		CreateSeq:  st.seq,
+		Version:    1,
+	}
+	if ttlMs != 0 {
+		v.ExpireAtMs = uint64(st.now().UnixMilli()) + ttlMs
+	}
+	if old != nil {
+		v.CreateSeq = old.GetCreateSeq()
+		v.Version = old.GetVersion() + 1
+	}
+	if _, ok := st.kvs[key]; !ok {
+		st.sorted = nil
+	}
+	st.kvs[key] = v
+	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: st.seq, Prev: clone(old), Current: clone(v)})
+	return clone(old), clone(v)
+}
+
+// deleteLocked removes key; when it was live, that takes the next seq and
+// records the event. It returns the value before (nil: absent, no change).
+func (st *Store) deleteLocked(key string) *metapb.SeqV {
+	old := st.liveLocked(key)
+	if _, ok := st.kvs[key]; ok {
+		delete(st.kvs, key)
+		st.sorted = nil
+	}
+	if old == nil {
+		return nil
+	}
+	st.seq++
+	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: st.seq, Prev: clone(old)})
+	return clone(old)
+}
+
+// commitLocked appends the pending events to the history, dropping the
+// oldest beyond its size, and hands them to the watchers.
+func (st *Store) commitLocked() {
+	for _, ev := range st.pending {
+		st.history = append(st.history, ev)
+		for w := range st.watchers {
+			st.offerLocked(w, ev)
+		}
+	}
+	st.pending = nil
+	if n := len(st.history) - st.historySize; n > 0 {
+		st.floor = st.history[n-1].GetSeq() + 1
+		st.history = append([]*metapb.Event(nil), st.history[n:]...)
+	}
+}
+
+// SetHistorySize changes how many events the store keeps for watches that
+// resume (0: none, so that only a resume at the next seq succeeds).
+func (st *Store) SetHistorySize(n int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.historySize = max(n, 0)
+	st.commitLocked()
+}
+
+// Compact drops the events with seq <= seq from the history: a watch that
+// resumes from them gets codes.OutOfRange.
+func (st *Store) Compact(seq uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	i := 0
+	for i < len(st.history) && st.history[i].GetSeq() <= seq {
+		i++
+	}
+	st.history = append([]*metapb.Event(nil), st.history[i:]...)
+	st.floor = max(st.floor, seq+1)
+}
+
 // Upsert applies req.
 func (st *Store) Upsert(req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
 	if req.GetKey() == "" {
@@ -68,47 +190,17 @@ func (st *Store) Upsert(req *metapb.UpsertRequest) (*metapb.UpsertReply, error) 
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	cur := st.liveLocked(req.GetKey())
-	curSeq := cur.GetSeq()
-	match := true
-	switch m := req.GetMatchSeq(); m.GetKind() {
-	case metapb.MatchSeq_EXACT:
-		match = curSeq == m.GetSeq()
-	case metapb.MatchSeq_GE:
-		match = curSeq >= m.GetSeq()
-	}
-	prev := clone(cur)
-	if !match {
-		return &metapb.UpsertReply{Prev: prev, Result: clone(cur), Applied: false}, nil
+	defer st.commitLocked()
+	cur := clone(st.liveLocked(req.GetKey()))
+	if !st.matchLocked(req.GetKey(), req.GetMatchSeq()) {
+		return &metapb.UpsertReply{Prev: cur, Result: clone(cur), Applied: false}, nil
 	}
 	if req.GetOp() == metapb.UpsertRequest_DELETE {
-		if cur != nil {
-			st.seq++
-		}
-		delete(st.kvs, req.GetKey())
-		st.sorted = nil
+		prev := st.deleteLocked(req.GetKey())
 		return &metapb.UpsertReply{Prev: prev, Applied: true}, nil
 	}
-	st.seq++
-	v := &metapb.SeqV{
-		Seq:        st.seq,
-		Data:       append([]byte(nil), req.GetValue()...),
-		ExpireAtMs: req.GetExpireAtMs(),
-		CreateSeq:  st.seq,
-		Version:    1,
-	}
-	if req.GetTtlMs() != 0 {
-		v.ExpireAtMs = uint64(st.now().UnixMilli()) + req.GetTtlMs()
-	}
-	if cur != nil {
-		v.CreateSeq = cur.GetCreateSeq()
-		v.Version = cur.GetVersion() + 1
-	}
-	if _, ok := st.kvs[req.GetKey()]; !ok {
-		st.sorted = nil
-	}
-	st.kvs[req.GetKey()] = v
-	return &metapb.UpsertReply{Prev: prev, Result: clone(v), Applied: true}, nil
+	prev, v := st.setLocked(req.GetKey(), req.GetValue(), req.GetTtlMs(), req.GetExpireAtMs())
+	return &metapb.UpsertReply{Prev: prev, Result: v, Applied: true}, nil
 }
 
 // Get returns key's value, nil when absent.
@@ -123,6 +215,17 @@ func (st *Store) Get(key string) *metapb.SeqV {
 func (st *Store) List(prefix string, limit uint64) []*metapb.KV {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	var out []*metapb.KV
+	st.rangeLocked(prefix, prefixEnd(prefix), func(k string, v *metapb.SeqV) bool {
+		out = append(out, &metapb.KV{Key: k, Value: clone(v)})
+		return limit == 0 || uint64(len(out)) < limit
+	})
+	return out
+}
+
+// rangeLocked calls fn for the live keys in [key, keyEnd) in ascending
+// order (keyEnd "": no upper bound) until it returns false.
+func (st *Store) rangeLocked(key, keyEnd string, fn func(string, *metapb.SeqV) bool) {
 	if st.sorted == nil {
 		st.sorted = make([]string, 0, len(st.kvs))
 		for k := range st.kvs {
@@ -130,16 +233,26 @@ func (st *Store) List(prefix string, limit uint64) []*metapb.KV {
 		}
 		sort.Strings(st.sorted)
 	}
-	var out []*metapb.KV
-	for i := sort.SearchStrings(st.sorted, prefix); i < len(st.sorted) && strings.HasPrefix(st.sorted[i], prefix); i++ {
+	for i := sort.SearchStrings(st.sorted, key); i < len(st.sorted) && (keyEnd == "" || st.sorted[i] < keyEnd); i++ {
 		if v := st.liveLocked(st.sorted[i]); v != nil {
-			out = append(out, &metapb.KV{Key: st.sorted[i], Value: clone(v)})
-			if limit != 0 && uint64(len(out)) >= limit {
-				break
+			if !fn(st.sorted[i], v) {
+				return
 			}
 		}
 	}
-	return out
+}
+
+// prefixEnd returns the smallest string above every string with prefix p
+// in byte order, "" when there is none (p empty or all 0xff).
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return ""
 }
 
 func (st *Store) count() uint64 {
@@ -185,7 +298,7 @@ func (s *Server) MGet(_ context.Context, req *metapb.MGetRequest) (*metapb.MGetR
 func (s *Server) List(req *metapb.ListRequest, stream grpc.ServerStreamingServer[metapb.ListReply]) error {
 	kvs := s.cluster.Store.List(req.GetPrefix(), req.GetLimit())
 	for len(kvs) > 0 {
-		n := min(s.listChunk, len(kvs))
+		n := min(s.opts.ListChunk, len(kvs))
 		if err := stream.Send(&metapb.ListReply{Kvs: kvs[:n]}); err != nil {
 			return err
 		}

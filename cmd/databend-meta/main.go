@@ -66,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return leave(cfg, opts, stdout, fail)
 	}
 
-	lg, logFile, err := logging.Open(cfg.LogDir, cfg.LogLevel, stderr)
+	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -101,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Single:                cfg.Raft.Single,
 		Join:                  cfg.Raft.Join,
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
+		HistorySize:           cfg.WatchHistorySize,
 		Logger:                lg,
 	}, st)
 	if err != nil {
@@ -135,7 +136,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
-	publicGRPC := grpc.NewServer(msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize))
+	publicGRPC := grpc.NewServer(msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
+		// Clients ping long-lived watch streams to detect a dead node.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
 	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize)))
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
@@ -153,6 +156,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"grpc", lns.grpc.Addr().String(), "raft", lns.raft.Addr().String(),
 		"admin", lns.admin.Addr().String(), "metrics", lns.metric.Addr().String(),
 		"raft_dir", cfg.Raft.RaftDir)
+	// One line on stderr whatever the log settings, so a person who started
+	// the node sees that it runs and where to look.
+	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s; data in %s; %s\n",
+		version, cfg.Raft.ID, lns.grpc.Addr(), lns.raft.Addr(), lns.admin.Addr(), lns.metric.Addr(),
+		cfg.Raft.RaftDir, logging.FromConfig(&cfg))
 
 	sigC := make(chan os.Signal, 1)
 	signal.Notify(sigC, syscall.SIGINT, syscall.SIGTERM)
@@ -167,6 +175,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case sig := <-sigC:
 			lg.Info("shutting down", "signal", sig.String())
 			healthSrv.Shutdown()
+			srv.CloseWatches() // watch streams never end by themselves
 			stopGRPC(publicGRPC, 5*time.Second)
 			srv.Shutdown(2 * cfg.ElectionTimeout())
 			return 0

@@ -42,6 +42,12 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// inputError is a bad input file (a txn file that does not parse): exit 2,
+// with the message but not the usage.
+type inputError struct{ error }
+
+func (e inputError) Unwrap() error { return e.error }
+
 // runError is the failure of a command that started to run: exit 1.
 type runError struct{ error }
 
@@ -49,14 +55,20 @@ func (e runError) Unwrap() error { return e.error }
 
 // run executes the command line args and returns the exit code: 0 success,
 // 1 the command failed (one line on stderr), 2 bad usage (the message and the
-// usage on stderr).
+// usage on stderr) or a bad input file (one line).
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context whose end stops the command (Ctrl-C;
+// watch ends cleanly with exit 0).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	cmd, err := root.ExecuteContextC(context.Background())
+	cmd, err := root.ExecuteContextC(ctx)
 	a.close()
 	if err == nil {
 		return exitOK
@@ -64,6 +76,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	msg := strings.Join(strings.Fields(err.Error()), " ") // one line
 	var ue usageError
 	var re runError
+	var ie inputError
+	if errors.As(err, &ie) {
+		fmt.Fprintf(stderr, "databend-metactl: %s\n", msg)
+		return exitUsage
+	}
 	if errors.As(err, &re) && !errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "databend-metactl: %s\n", msg)
 		return exitError
@@ -82,7 +99,8 @@ func newRootCmd(a *app) *cobra.Command {
 (grpc_api_address). Requests go to the first address that answers; reads fail
 over to the next address, writes only when that cannot apply them twice.
 
-Exit status: 0 success, 1 the command failed, 2 bad flags or arguments.`,
+Exit status: 0 success, 1 the command failed, 2 bad flags, arguments or input
+file.`,
 		Version:           buildVersion(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -108,6 +126,11 @@ Exit status: 0 success, 1 the command failed, 2 bad flags or arguments.`,
 		newUpsertCmd(a),
 		newDelCmd(a),
 		newListCmd(a),
+		newTxnCmd(a),
+		newWatchCmd(a),
+		newExportCmd(a),
+		newImportCmd(a),
+		newDumpWALCmd(a),
 	)
 	return root
 }
@@ -147,12 +170,13 @@ func (a *app) close() {
 }
 
 // runE adapts a command's body: its errors are command failures (exit 1)
-// unless it returns a usageError.
+// unless it returns a usageError or an inputError.
 func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		err := f(cmd)
 		var ue usageError
-		if err == nil || errors.As(err, &ue) {
+		var ie inputError
+		if err == nil || errors.As(err, &ue) || errors.As(err, &ie) {
 			return err
 		}
 		return runError{err}

@@ -28,8 +28,11 @@ type Options struct {
 	// SnapshotLogsSinceLast and MaxAppliedLogToKeep as in server.Config;
 	// defaults 1000 and 100.
 	SnapshotLogsSinceLast, MaxAppliedLogToKeep uint64
-	// Now is the clock of every node; nil = time.Now.
+	// Now is the clock of every node; nil = time.Now. A Clock's Now
+	// makes expiry controllable.
 	Now func() time.Time
+	// HistorySize as in server.Config (the watch history); 0 = default.
+	HistorySize int
 }
 
 // Tick timing: 10 ms ticks, a heartbeat every tick, elections after 10-20.
@@ -111,6 +114,7 @@ func (c *Cluster) Start(id uint64, dir string, single bool) *Node {
 		WaitLeaderTimeout:     WaitTimeout,
 		PeerClient:            peerClient{c},
 		Now:                   c.opts.Now,
+		HistorySize:           c.opts.HistorySize,
 		Logger:                lg,
 	}
 	if !single {

@@ -5,18 +5,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // Config is the configuration of one databend-meta node. The TOML keys are
 // the same as databend-meta's; every key can also be given as a flag (see
 // Load). The zero value is not usable: start from Default.
 type Config struct {
-	// LogDir is the directory log files are written to.
-	// Default "./.databend/logs".
+	// LogDir is the directory log files are written to, unless
+	// log.file.dir is set. Default "./.databend/logs".
 	LogDir string `toml:"log_dir"`
 
 	// LogLevel is the lowest level logged: DEBUG, INFO, WARN or ERROR,
-	// case-insensitive. Default "INFO"; DEBUG logs every raft message and is
+	// case-insensitive; log.file.level and log.stderr.level override it
+	// for their sink. Default "INFO"; DEBUG logs every raft message and is
 	// meant for debugging only.
 	LogLevel string `toml:"log_level"`
 
@@ -44,8 +47,20 @@ type Config struct {
 	// only if single values or transactions are that large.
 	GrpcAPIMaxMessageSize int `toml:"grpc_api_max_message_size"`
 
+	// WatchHistorySize is how many of the most recent changes (events of
+	// any key) the node keeps so that a watch can resume from a seq after a
+	// disconnect; a resume from further back gets a "compacted" error and
+	// the client re-lists. Default 10000 (statemachine.DefaultHistorySize);
+	// 1..10000000. The history is part of the replicated state: use the
+	// same value on every node. Memory: each event holds the key's previous
+	// and new value, so raise it with care when values are large.
+	WatchHistorySize int `toml:"watch_history_size"`
+
 	// Raft is the [raft_config] table.
 	Raft RaftConfig `toml:"raft_config"`
+
+	// Log is the [log] table: [log.file] and [log.stderr] (see LogConfig).
+	Log LogConfig `toml:"log"`
 }
 
 // RaftConfig is the [raft_config] table: this node's identity, raft
@@ -118,6 +133,7 @@ func Default() Config {
 		GrpcAPIAdvertiseHost:  "",
 		MetricAPIAddress:      "127.0.0.1:28001",
 		GrpcAPIMaxMessageSize: 32 << 20,
+		WatchHistorySize:      statemachine.DefaultHistorySize,
 		Raft: RaftConfig{
 			ID:                    1,
 			RaftDir:               "./.databend/meta",
@@ -132,6 +148,7 @@ func Default() Config {
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
 		},
+		Log: defaultLogConfig(),
 	}
 }
 

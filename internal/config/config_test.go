@@ -42,6 +42,7 @@ func TestDefault(t *testing.T) {
 		GrpcAPIAdvertiseHost:  "",
 		MetricAPIAddress:      "127.0.0.1:28001",
 		GrpcAPIMaxMessageSize: 33554432,
+		WatchHistorySize:      10000,
 		Raft: RaftConfig{
 			ID:                    1,
 			RaftDir:               "./.databend/meta",
@@ -53,6 +54,10 @@ func TestDefault(t *testing.T) {
 			SnapshotLogsSinceLast: 1024,
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
+		},
+		Log: LogConfig{
+			File:   FileLogConfig{On: true, Format: "json", Limit: 48, MaxSize: 100 << 20},
+			Stderr: StderrLogConfig{On: false, Format: "text"},
 		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
@@ -175,46 +180,45 @@ func TestDurations(t *testing.T) {
 // TestKeysMatchStructs checks that Config's toml tags, the key table and
 // the decoding struct list the same keys in the same order.
 func TestKeysMatchStructs(t *testing.T) {
-	tags := func(typ reflect.Type) []string {
-		var keys []string
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			tag := f.Tag.Get("toml")
-			if f.Type.Kind() == reflect.Struct && f.Type.NumField() > 0 && tag == raftTable {
-				for j := range f.Type.NumField() {
-					keys = append(keys, tag+"."+f.Type.Field(j).Tag.Get("toml"))
-				}
+	// fields lists the TOML keys of a struct, tables flattened
+	// ("raft_config.id"), with the address of each field.
+	var fields func(v reflect.Value, prefix string) (keys []string, ptrs []any)
+	fields = func(v reflect.Value, prefix string) (keys []string, ptrs []any) {
+		for i := range v.NumField() {
+			f, fv := v.Type().Field(i), v.Field(i)
+			name := prefix + f.Tag.Get("toml")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[fileValue]() {
+				k, p := fields(fv, name+".")
+				keys, ptrs = append(keys, k...), append(ptrs, p...)
 				continue
 			}
-			keys = append(keys, tag)
+			keys, ptrs = append(keys, name), append(ptrs, fv.Addr().Interface())
 		}
-		return keys
+		return keys, ptrs
 	}
 	var table []string
 	for _, d := range keyDefs {
 		table = append(table, d.name)
-		wantFlag := strings.ReplaceAll(strings.TrimPrefix(d.name, raftTable+"."), "_", "-")
+		// [raft_config] flags have no prefix (--id); [log.file] flags have
+		// their table's (--log-file-dir).
+		wantFlag := strings.NewReplacer("_", "-", ".", "-").Replace(strings.TrimPrefix(d.name, raftTable+"."))
 		if d.flag != wantFlag {
 			t.Errorf("key %s has flag --%s, want --%s", d.name, d.flag, wantFlag)
 		}
 	}
-	if diff := cmp.Diff(tags(reflect.TypeOf(Config{})), table); diff != "" {
+	var c Config
+	keys, ptrs := fields(reflect.ValueOf(&c).Elem(), "")
+	if diff := cmp.Diff(keys, table); diff != "" {
 		t.Errorf("Config tags vs keyDefs (-config +keyDefs):\n%s", diff)
 	}
-	if diff := cmp.Diff(tags(reflect.TypeOf(fileConfig{})), table); diff != "" {
+	var fc fileConfig
+	fkeys, _ := fields(reflect.ValueOf(&fc).Elem(), "")
+	if diff := cmp.Diff(fkeys, table); diff != "" {
 		t.Errorf("fileConfig tags vs keyDefs (-fileConfig +keyDefs):\n%s", diff)
 	}
 	// Each key's field pointer is the field of the same name.
-	var c Config
-	cv := reflect.ValueOf(&c).Elem()
 	for i, d := range keyDefs {
-		var want any
-		if i < cv.NumField()-1 {
-			want = cv.Field(i).Addr().Interface()
-		} else {
-			want = cv.FieldByName("Raft").Field(i - (cv.NumField() - 1)).Addr().Interface()
-		}
-		if d.field(&c) != want {
+		if i < len(ptrs) && d.field(&c) != ptrs[i] {
 			t.Errorf("key %s points to the wrong field", d.name)
 		}
 	}

@@ -37,9 +37,11 @@ func decodeError(md toml.MetaData, st *decodeState, err error, name string) erro
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
 		// The decoder reports only a table given as a plain value this way.
-		if t := md.Type(raftTable); t != "" && t != "Hash" {
-			return fmt.Errorf("config file %q: %s: %w: want a table, got %s: write it as a [raft_config] header followed by its keys",
-				name, raftTable, ErrType, tomlTypeName(t))
+		for _, table := range tables() {
+			if t := md.Type(strings.Split(table, ".")...); t != "" && t != "Hash" {
+				return fmt.Errorf("config file %q: %s: %w: want a table, got %s: write it as a [%s] header followed by its keys",
+					name, table, ErrType, tomlTypeName(t), table)
+			}
 		}
 		return fmt.Errorf("config file %q: %w: %s", name, ErrType, oneLine(err.Error()))
 	}
@@ -102,6 +104,7 @@ type fileConfig struct {
 	GrpcAPIAdvertiseHost  fileValue `toml:"grpc_api_advertise_host"`
 	MetricAPIAddress      fileValue `toml:"metric_api_address"`
 	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
+	WatchHistorySize      fileValue `toml:"watch_history_size"`
 	Raft                  struct {
 		ID                    fileValue `toml:"id"`
 		RaftDir               fileValue `toml:"raft_dir"`
@@ -116,6 +119,7 @@ type fileConfig struct {
 		MaxAppliedLogToKeep   fileValue `toml:"max_applied_log_to_keep"`
 		WaitLeaderTimeoutMs   fileValue `toml:"wait_leader_timeout"`
 	} `toml:"raft_config"`
+	Log fileLogConfig `toml:"log"`
 }
 
 func newFileConfig(c *Config, st *decodeState) *fileConfig {
@@ -128,6 +132,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		GrpcAPIAdvertiseHost:  v(&c.GrpcAPIAdvertiseHost),
 		MetricAPIAddress:      v(&c.MetricAPIAddress),
 		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
+		WatchHistorySize:      v(&c.WatchHistorySize),
 	}
 	r := &f.Raft
 	r.ID = v(&c.Raft.ID)
@@ -142,6 +147,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 	r.SnapshotLogsSinceLast = v(&c.Raft.SnapshotLogsSinceLast)
 	r.MaxAppliedLogToKeep = v(&c.Raft.MaxAppliedLogToKeep)
 	r.WaitLeaderTimeoutMs = v(&c.Raft.WaitLeaderTimeoutMs)
+	f.Log = newFileLogConfig(c, st)
 	return f
 }
 

@@ -17,8 +17,10 @@
 //
 // Every key also has a flag of the same name in kebab case (--log-dir,
 // --raft-api-port; the keys of [raft_config] without the table name:
-// --id, --join). A key's value is the first of: the flag if given, the
-// config file (-c/--config-file) if it sets the key, the default (Default).
+// --id, --join; those of [log.file] and [log.stderr] with it:
+// --log-file-dir, --log-stderr-on). A key's value is the first of: the
+// flag if given, the config file (-c/--config-file) if it sets the key,
+// the default (Default).
 //
 // Usage, in a main package:
 //
@@ -40,6 +42,9 @@
 // valid key it probably meant), a value of the wrong type, and a config
 // Validate rejects. Each error wraps one of the sentinel errors (ErrSyntax,
 // ErrUnknownKey, ...) for errors.Is.
+//
+// Logging follows databend-meta's [log.file] and [log.stderr] sections;
+// the top-level log_dir and log_level are their defaults (see LogConfig).
 //
 // Durations are integers in milliseconds, as in databend-meta; the methods
 // HeartbeatInterval and WaitLeaderTimeout convert them. Addresses are

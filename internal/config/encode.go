@@ -13,12 +13,12 @@ import (
 func (c *Config) TOML() string {
 	var b strings.Builder
 	b.WriteString("# metasrv (databend-meta) configuration\n")
-	inRaft := false
+	table := ""
 	for _, d := range keyDefs {
-		name, isRaft := strings.CutPrefix(d.name, raftTable+".")
-		if isRaft && !inRaft {
-			b.WriteString("\n[" + raftTable + "]\n")
-			inRaft = true
+		t, name := splitKey(d.name)
+		if t != table {
+			b.WriteString("\n[" + t + "]\n")
+			table = t
 		}
 		fmt.Fprintf(&b, "\n# %s\n%s = %s\n", d.usage, name, formatValue(d.field(c)))
 	}

@@ -39,7 +39,7 @@ func TestTOMLRoundTrip(t *testing.T) {
 			}
 			text := c.TOML()
 			for _, d := range keyDefs {
-				leaf := strings.TrimPrefix(d.name, raftTable+".")
+				_, leaf := splitKey(d.name)
 				if !strings.Contains(text, "\n"+leaf+" = ") {
 					t.Errorf("TOML() lacks key %s:\n%s", d.name, text)
 				}

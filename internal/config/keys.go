@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -17,10 +18,10 @@ type keyDef struct {
 }
 
 // keyDefs lists every config key, in Config's field order.
-var keyDefs = []keyDef{
-	{"log_dir", "log-dir", "directory for log files",
+var keyDefs = append([]keyDef{
+	{"log_dir", "log-dir", "directory for log files, unless log.file.dir is set",
 		func(c *Config) any { return &c.LogDir }},
-	{"log_level", "log-level", "DEBUG, INFO, WARN or ERROR (case-insensitive)",
+	{"log_level", "log-level", "DEBUG, INFO, WARN or ERROR (case-insensitive), unless log.file.level or log.stderr.level is set",
 		func(c *Config) any { return &c.LogLevel }},
 	{"admin_api_address", "admin-api-address", "host:port of the admin HTTP API",
 		func(c *Config) any { return &c.AdminAPIAddress }},
@@ -32,6 +33,8 @@ var keyDefs = []keyDef{
 		func(c *Config) any { return &c.MetricAPIAddress }},
 	{"grpc_api_max_message_size", "grpc-api-max-message-size", "largest gRPC message in bytes",
 		func(c *Config) any { return &c.GrpcAPIMaxMessageSize }},
+	{"watch_history_size", "watch-history-size", "recent changes kept for watches that resume from a seq; same on every node",
+		func(c *Config) any { return &c.WatchHistorySize }},
 	{"raft_config.id", "id", "this node's raft id, unique in the cluster, >= 1",
 		func(c *Config) any { return &c.Raft.ID }},
 	{"raft_config.raft_dir", "raft-dir", "directory for the raft log and snapshots",
@@ -56,7 +59,7 @@ var keyDefs = []keyDef{
 		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},
 	{"raft_config.wait_leader_timeout", "wait-leader-timeout", "how long start-up waits for a leader, in ms",
 		func(c *Config) any { return &c.Raft.WaitLeaderTimeoutMs }},
-}
+}, logKeyDefs...)
 
 // lookupKey returns the keyDef named name ("raft_config.id").
 func lookupKey(name string) (keyDef, bool) {
@@ -69,46 +72,79 @@ func lookupKey(name string) (keyDef, bool) {
 }
 
 // isKnownKey reports whether the TOML key, given as its pieces, is a config
-// key or the [raft_config] table itself. Comparison is exact: the TOML
-// decoder would also accept "LOG_DIR" for log_dir, databend-meta does not.
+// key or a table holding config keys ([raft_config], [log], [log.file]).
+// Comparison is exact: the TOML decoder would also accept "LOG_DIR" for
+// log_dir, databend-meta does not.
 func isKnownKey(k []string) bool {
-	switch len(k) {
-	case 1:
-		if k[0] == raftTable {
-			return true
-		}
-		_, ok := lookupKey(k[0])
-		return ok && !strings.Contains(k[0], ".")
-	case 2:
-		if k[0] != raftTable || strings.Contains(k[1], ".") {
+	for _, p := range k {
+		if strings.Contains(p, ".") {
 			return false
 		}
-		_, ok := lookupKey(raftTable + "." + k[1])
-		return ok
+	}
+	name := strings.Join(k, ".")
+	if isTable(name) {
+		return true
+	}
+	_, ok := lookupKey(name)
+	return ok
+}
+
+// isTable reports whether name ("log.file") is a table holding config
+// keys.
+func isTable(name string) bool {
+	for _, d := range keyDefs {
+		if strings.HasPrefix(d.name, name+".") {
+			return true
+		}
 	}
 	return false
+}
+
+// tables returns the names of the tables holding config keys, parents
+// before their children: "raft_config", "log", "log.file", ...
+func tables() []string {
+	var ts []string
+	for _, d := range keyDefs {
+		for i, r := range d.name {
+			if r == '.' && !slices.Contains(ts, d.name[:i]) {
+				ts = append(ts, d.name[:i])
+			}
+		}
+	}
+	return ts
+}
+
+// splitKey splits a key name into its table ("" for a top-level key) and
+// its name in the table.
+func splitKey(name string) (table, leaf string) {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
 }
 
 // suggestKey returns the valid key an unknown key was probably meant to
 // be, and a hint, or "" if there is no obvious one.
 func suggestKey(k []string) (key, hint string) {
-	leaf := k[len(k)-1]
 	// The right name in the wrong table: top-level keys must come before
-	// the first [table] header, raft keys after [raft_config].
-	if len(k) <= 2 {
-		for _, d := range keyDefs {
-			if d.name == raftTable+"."+leaf && (len(k) == 1 || k[0] != raftTable) {
-				return d.name, "it belongs in the [raft_config] table"
-			}
-			if d.name == leaf && len(k) == 2 {
-				return d.name, "it is a top-level key: put it before the first [table] header"
-			}
+	// the first [table] header, the others after their table's header.
+	table, leaf := strings.Join(k[:len(k)-1], "."), k[len(k)-1]
+	var moved []string
+	for _, d := range keyDefs {
+		if dTable, dLeaf := splitKey(d.name); dLeaf == leaf && dTable != table {
+			moved = append(moved, d.name)
 		}
+	}
+	if len(moved) == 1 {
+		if dTable, _ := splitKey(moved[0]); dTable != "" {
+			return moved[0], "it belongs in the [" + dTable + "] table"
+		}
+		return moved[0], "it is a top-level key: put it before the first [table] header"
 	}
 	// A typo or a case difference.
 	name := strings.ToLower(strings.Join(k, "."))
-	if name == raftTable {
-		return raftTable, ""
+	if isTable(name) {
+		return name, ""
 	}
 	best, bestDist := "", 0
 	for _, d := range keyDefs {
@@ -116,8 +152,10 @@ func suggestKey(k []string) (key, hint string) {
 			best, bestDist = d.name, dist
 		}
 	}
-	if editDistance(name, raftTable) < bestDist {
-		best, bestDist = raftTable, editDistance(name, raftTable)
+	for _, t := range tables() {
+		if dist := editDistance(name, t); dist < bestDist {
+			best, bestDist = t, dist
+		}
 	}
 	limit := 2
 	if len(name) >= 12 {

@@ -138,7 +138,8 @@ func newFlagSet(c *Config, opts *Options) *pflag.FlagSet {
 func usage(fset *pflag.FlagSet) string {
 	return "Usage: databend-meta [-c FILE] [flags]\n\n" +
 		"Runs a metasrv (databend-meta) node. Each config key has a flag with the\n" +
-		"same name in kebab case (log_dir: --log-dir, raft_config.id: --id);\n" +
+		"same name in kebab case (log_dir: --log-dir, raft_config.id: --id,\n" +
+		"log.file.dir: --log-file-dir);\n" +
 		"flags override the config file, which overrides the defaults.\n\n" +
 		"Flags:\n" + fset.FlagUsages()
 }

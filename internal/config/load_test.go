@@ -20,6 +20,7 @@ grpc_api_address = "127.0.0.1:1002"
 metric_api_address = "127.0.0.1:1003"
 grpc_api_advertise_host = "file.example.com"
 grpc_api_max_message_size = 1000
+watch_history_size = 500
 
 [raft_config]
 id = 7
@@ -40,6 +41,7 @@ func fileConfigForFlags() Config {
 	c.LogDir, c.LogLevel = "./file_logs", "WARN"
 	c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"
 	c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "file.example.com", 1000
+	c.WatchHistorySize = 500
 	c.Raft = RaftConfig{
 		ID: 7, RaftDir: "./file_meta", RaftAPIPort: 1004,
 		RaftListenHost: "127.0.0.2", RaftAdvertiseHost: "file-raft.example.com",
@@ -61,7 +63,7 @@ func TestLoadFlags(t *testing.T) {
 			"--log-dir", "./flag_logs", "--log-level", "debug",
 			"--admin-api-address", "127.0.0.1:2001", "--grpc-api-address", "127.0.0.1:2002",
 			"--grpc-api-advertise-host", "flag.example.com", "--metric-api-address=127.0.0.1:2003",
-			"--grpc-api-max-message-size", "2000",
+			"--grpc-api-max-message-size", "2000", "--watch-history-size", "600",
 			"--id", "8", "--raft-dir", "./flag_meta", "--raft-api-port", "2004",
 			"--raft-listen-host", "0.0.0.0", "--raft-advertise-host", "flag-raft.example.com",
 			"--join", "10.0.0.2:2004", "--cluster-name", "flag_cluster",
@@ -71,6 +73,7 @@ func TestLoadFlags(t *testing.T) {
 			c.LogDir, c.LogLevel = "./flag_logs", "debug"
 			c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:2001", "127.0.0.1:2002", "127.0.0.1:2003"
 			c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "flag.example.com", 2000
+			c.WatchHistorySize = 600
 			c.Raft = RaftConfig{
 				ID: 8, RaftDir: "./flag_meta", RaftAPIPort: 2004,
 				RaftListenHost: "0.0.0.0", RaftAdvertiseHost: "flag-raft.example.com",

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 const (
@@ -28,6 +30,7 @@ func (c *Config) Validate() error {
 		c.validateStrings,
 		c.validateLog,
 		c.validateAPIs,
+		c.validateWatch,
 		c.validateRaft,
 		c.validateJoin,
 	} {
@@ -56,13 +59,6 @@ func (c *Config) validateStrings() error {
 	return nil
 }
 
-func (c *Config) validateLog() error {
-	if _, ok := parseLevel(c.LogLevel); !ok {
-		return keyErrorf("log_level", "%w %q: use DEBUG, INFO, WARN or ERROR", ErrInvalidLogLevel, c.LogLevel)
-	}
-	return nil
-}
-
 func (c *Config) validateAPIs() error {
 	for _, a := range []struct{ key, addr, example string }{
 		{"admin_api_address", c.AdminAPIAddress, "127.0.0.1:28002"},
@@ -80,6 +76,18 @@ func (c *Config) validateAPIs() error {
 	}
 	if n := c.GrpcAPIMaxMessageSize; n < 1 || n > math.MaxInt32 {
 		return keyErrorf("grpc_api_max_message_size", "%w %d: use a size in bytes in 1..%d, such as 33554432 (32 MiB)", ErrInvalidValue, n, math.MaxInt32)
+	}
+	return nil
+}
+
+// maxWatchHistorySize bounds watch_history_size: the history is held in
+// memory and copied into every snapshot.
+const maxWatchHistorySize = 10_000_000
+
+func (c *Config) validateWatch() error {
+	if n := c.WatchHistorySize; n < 1 || n > maxWatchHistorySize {
+		return keyErrorf("watch_history_size", "%w %d: use a number of events in 1..%d; the default is %d",
+			ErrInvalidValue, n, maxWatchHistorySize, statemachine.DefaultHistorySize)
 	}
 	return nil
 }

@@ -38,6 +38,10 @@ func TestValidate(t *testing.T) {
 		{"grpc advertise host unspecified", func(c *Config) { c.GrpcAPIAdvertiseHost = "0.0.0.0" }, ErrInvalidAddress, "grpc_api_advertise_host"},
 		{"max message size 0", func(c *Config) { c.GrpcAPIMaxMessageSize = 0 }, ErrInvalidValue, "grpc_api_max_message_size"},
 		{"max message size 2^31", func(c *Config) { c.GrpcAPIMaxMessageSize = 1 << 31 }, ErrInvalidValue, "grpc_api_max_message_size"},
+		{"watch history 1", func(c *Config) { c.WatchHistorySize = 1 }, nil, ""},
+		{"watch history max", func(c *Config) { c.WatchHistorySize = maxWatchHistorySize }, nil, ""},
+		{"watch history 0", func(c *Config) { c.WatchHistorySize = 0 }, ErrInvalidValue, "watch_history_size"},
+		{"watch history too big", func(c *Config) { c.WatchHistorySize = maxWatchHistorySize + 1 }, ErrInvalidValue, "watch_history_size"},
 
 		{"id 0", func(c *Config) { c.Raft.ID = 0 }, ErrInvalidID, "raft_config.id"},
 		{"id max", func(c *Config) { c.Raft.ID = math.MaxInt64 }, nil, ""},

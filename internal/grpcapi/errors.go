@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
+	"github.com/metasrv/metasrv/internal/watch"
 )
 
 // ErrInvalidArgument marks a request that failed validation at the edge.
@@ -23,9 +26,20 @@ var errorCodes = []struct {
 }{
 	{ErrInvalidArgument, codes.InvalidArgument},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
+	{statemachine.ErrInvalidTxn, codes.InvalidArgument},
 	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
+	// The history no longer reaches start_seq: the client must re-list
+	// (initial_flush) rather than resume.
+	{statemachine.ErrCompacted, codes.OutOfRange},
+	// A watch cut off or refused; the client resumes or retries, on this
+	// node or another, from the start_seq the message names.
+	{watch.ErrSlowWatcher, codes.ResourceExhausted},
+	{watch.ErrTooManyWatchers, codes.ResourceExhausted},
+	{watch.ErrInterrupted, codes.Unavailable},
+	{watch.ErrClosed, codes.Unavailable},
 	{server.ErrNoLeader, codes.Unavailable},
 	{server.ErrStopped, codes.Unavailable},
+	{server.ErrLeaderChanged, codes.Unavailable},
 	{server.ErrNotStarted, codes.Unavailable},
 	{server.ErrTimeout, codes.DeadlineExceeded},
 	{server.ErrClusterName, codes.FailedPrecondition},
@@ -49,6 +63,23 @@ func toStatus(err error) error {
 		}
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// NotProposedTrailer is the gRPC trailer key set to "1" on an Upsert or
+// Txn error when the write certainly never entered the raft log (it wraps
+// server.ErrNotProposed): the client may retry it, on any node, without
+// risking applying it twice. Without it, a failed write may or may not
+// have been applied.
+const NotProposedTrailer = "metasrv-not-proposed"
+
+// writeStatus maps the error of a write like toStatus and, when the write
+// was not proposed, sets NotProposedTrailer on the call ctx belongs to.
+func writeStatus(ctx context.Context, err error) error {
+	if errors.Is(err, server.ErrNotProposed) {
+		// Fails only outside a gRPC call (a direct call in a test).
+		_ = grpc.SetTrailer(ctx, metadata.Pairs(NotProposedTrailer, "1"))
+	}
+	return toStatus(err)
 }
 
 func invalidf(format string, args ...any) error {

@@ -12,7 +12,13 @@ import (
 // KV is what the public API needs of the server. Called concurrently from
 // gRPC goroutines. Returned values are owned by the caller.
 type KV interface {
+	// Upsert and Txn write through raft; an error wrapping
+	// server.ErrNotProposed means the write never entered the log.
 	Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error)
+	Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error)
+	// Watch serves one watch stream until ctx ends, send fails or the
+	// watch is cut off; it calls send from the calling goroutine only.
+	Watch(ctx context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error
 	Get(ctx context.Context, key string, c metapb.ReadConsistency) (*metapb.SeqV, error)
 	MGet(ctx context.Context, keys []string, c metapb.ReadConsistency) ([]*metapb.KV, error)
 	// List calls fn for each key with prefix in ascending order; fn
@@ -104,10 +110,10 @@ func (m *Meta) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.U
 			return nil, toStatus(invalidf("unknown match_seq kind %d: use ANY, EXACT or GE", ms.GetKind()))
 		}
 	}
-	ctx, cancel := m.withDeadline(ctx)
+	wctx, cancel := m.withDeadline(ctx)
 	defer cancel()
-	reply, err := m.kv.Upsert(ctx, req)
-	return reply, toStatus(err)
+	reply, err := m.kv.Upsert(wctx, req)
+	return reply, writeStatus(ctx, err)
 }
 
 // Get reads one key.

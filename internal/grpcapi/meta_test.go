@@ -16,11 +16,29 @@ import (
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
-// fakeKV records the last upsert and answers with err.
+// fakeKV records the last upsert, txn and watch and answers with err.
 type fakeKV struct {
 	err      error
 	upserted *metapb.UpsertRequest
+	txn      *metapb.TxnRequest
+	watched  *metapb.WatchRequest
 	keys     int
+}
+
+func (f *fakeKV) Txn(_ context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	f.txn = req
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &metapb.TxnReply{Success: true, ExecutionPath: "then"}, nil
+}
+
+func (f *fakeKV) Watch(_ context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error {
+	f.watched = req
+	if f.err != nil {
+		return f.err
+	}
+	return send(&metapb.WatchResponse{ProgressSeq: 1})
 }
 
 func (f *fakeKV) Upsert(_ context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {

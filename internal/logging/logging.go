@@ -1,5 +1,3 @@
-// Package logging builds the server's *slog.Logger from the config: JSON
-// lines in log_dir (databend-meta.log) and human-readable text on stderr.
 package logging
 
 import (
@@ -8,43 +6,139 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/metasrv/metasrv/internal/config"
 )
 
-// ParseLevel parses DEBUG, INFO, WARN or ERROR (any case).
-func ParseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return 0, fmt.Errorf("log_level %q: use DEBUG, INFO, WARN or ERROR", s)
-	}
-	return l, nil
+// Format is how records are written.
+type Format string
+
+const (
+	// JSON writes one JSON object per line (slog.JSONHandler).
+	JSON Format = "json"
+	// Text writes key=value lines (slog.TextHandler).
+	Text Format = "text"
+)
+
+// Options says where records go. Build it with FromConfig, or by hand in
+// tests.
+type Options struct {
+	File   FileOptions
+	Stderr StderrOptions
 }
 
-// Open returns a logger writing JSON lines at level to log_dir and text at
-// level to stderr, and a closer for the file. An empty logDir logs to stderr only.
-func Open(logDir, level string, stderr io.Writer) (*slog.Logger, io.Closer, error) {
-	lv, err := ParseLevel(level)
-	if err != nil {
-		return nil, nil, err
-	}
-	text := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv})
-	if logDir == "" {
-		return slog.New(text), io.NopCloser(nil), nil
-	}
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("create log_dir: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(logDir, "databend-meta.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open log file in log_dir: %w", err)
-	}
-	jsonH := slog.NewJSONHandler(f, &slog.HandlerOptions{Level: lv})
-	return slog.New(fanout{jsonH, text}), f, nil
+// FileOptions are the options of the rotated log files ([log.file]).
+type FileOptions struct {
+	On      bool
+	Dir     string     // created if missing
+	Level   slog.Level // lowest level written
+	Format  Format
+	MaxSize int64 // bytes a file reaches before it is rotated, >= 1
+	Limit   int   // files kept, the current one included, >= 1
 }
 
-// fanout sends every record to several handlers.
+// StderrOptions are the options of the stderr sink ([log.stderr]).
+type StderrOptions struct {
+	On     bool
+	Level  slog.Level // lowest level written
+	Format Format
+}
+
+// FromConfig returns the options a validated config asks for: the [log]
+// sections, with log_dir and log_level as the defaults of their dir and
+// levels.
+func FromConfig(c *config.Config) Options {
+	return Options{
+		File: FileOptions{
+			On:      c.Log.File.On,
+			Dir:     c.LogFileDir(),
+			Level:   c.LogFileLevel(),
+			Format:  Format(strings.ToLower(c.Log.File.Format)),
+			MaxSize: int64(c.Log.File.MaxSize),
+			Limit:   c.Log.File.Limit,
+		},
+		Stderr: StderrOptions{
+			On:     c.Log.Stderr.On,
+			Level:  c.LogStderrLevel(),
+			Format: Format(strings.ToLower(c.Log.Stderr.Format)),
+		},
+	}
+}
+
+// String says in one line where the records go, for the start-up message:
+// "logs to ./.databend/logs/databend-meta.log (INFO, json)".
+func (o Options) String() string {
+	var sinks []string
+	if o.File.On {
+		sinks = append(sinks, fmt.Sprintf("%s (%s, %s)", filepath.Join(o.File.Dir, FileName), o.File.Level, o.File.Format))
+	}
+	if o.Stderr.On {
+		sinks = append(sinks, fmt.Sprintf("stderr (%s, %s)", o.Stderr.Level, o.Stderr.Format))
+	}
+	if len(sinks) == 0 {
+		return "logs nowhere (log.file.on and log.stderr.on are false)"
+	}
+	return "logs to " + strings.Join(sinks, " and ")
+}
+
+// Open returns a logger writing to the sinks o turns on, each from its own
+// level, and a closer for the log file; stderr is where the stderr sink
+// writes. With no sink on the logger discards every record. Close the
+// closer after the last record: later records to the file are lost.
+func Open(o Options, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+	var handlers []slog.Handler
+	var closer io.Closer = nopCloser{}
+	if o.Stderr.On {
+		h, err := newHandler(stderr, o.Stderr.Format, o.Stderr.Level)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log.stderr.format: %w", err)
+		}
+		handlers = append(handlers, h)
+	}
+	if o.File.On {
+		if o.File.Dir == "" {
+			return nil, nil, errors.New("log.file.dir and log_dir are empty: set a directory for log files, or log.file.on = false")
+		}
+		f, err := OpenRotatingFile(o.File.Dir, o.File.MaxSize, o.File.Limit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log.file: %w", err)
+		}
+		h, err := newHandler(f, o.File.Format, o.File.Level)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("log.file.format: %w", err)
+		}
+		handlers = append(handlers, h)
+		closer = f
+	}
+	switch len(handlers) {
+	case 0:
+		return slog.New(slog.DiscardHandler), closer, nil
+	case 1:
+		return slog.New(handlers[0]), closer, nil
+	}
+	return slog.New(fanout(handlers)), closer, nil
+}
+
+func newHandler(w io.Writer, f Format, level slog.Level) (slog.Handler, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch f {
+	case JSON:
+		return slog.NewJSONHandler(w, opts), nil
+	case Text:
+		return slog.NewTextHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("unknown format %q: use %q or %q", f, JSON, Text)
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// fanout sends every record to each of its handlers that is enabled for
+// the record's level.
 type fanout []slog.Handler
 
 func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {

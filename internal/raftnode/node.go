@@ -122,6 +122,9 @@ func Start(cfg Config) (*Node, error) {
 		stopC:      make(chan struct{}),
 		doneC:      make(chan struct{}),
 	}
+	if hs, _, err := cfg.Storage.InitialState(); err == nil {
+		n.term.Store(hs.GetTerm())
+	}
 	if len(cfg.Peers) > 0 {
 		n.raft = raft.StartNode(rc, cfg.Peers)
 	} else {

@@ -18,6 +18,8 @@ import (
 // and starts background snapshots.
 func (s *Server) applyLoop() {
 	n := s.node.Load()
+	// Nothing more will be applied: end the watch streams.
+	defer s.hub.Close()
 	for ap := range n.ApplyC() {
 		if err := s.applyBatch(n, ap); err != nil {
 			// The state machine can no longer follow the log: stop rather
@@ -32,11 +34,16 @@ func (s *Server) applyLoop() {
 
 func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 	if ap.Snapshot != nil {
-		if err := s.restoreSnapshot(ap.Snapshot); err != nil {
+		if err := s.installSnapshot(ap.Snapshot); err != nil {
 			return fmt.Errorf("restore snapshot at index %d: %w", ap.Snapshot.GetMetadata().GetIndex(), err)
 		}
 		s.lg.Info("installed snapshot from leader", "index", s.sm.AppliedIndex(),
 			"keys", s.sm.KeyCount(), "last_seq", s.sm.LastSeq())
+	}
+	if k := len(ap.Entries); k > 0 {
+		// Proposals are failed only after the batch is applied, so that
+		// the ones it holds get their own results first.
+		defer s.noteTerm(ap.Entries[k-1].GetTerm())
 	}
 	for _, e := range ap.Entries {
 		if e.GetIndex() <= s.sm.AppliedIndex() {
@@ -82,7 +89,10 @@ func (s *Server) applyNormal(e *raftpb.Entry) error {
 		s.sm.ApplyEmpty(e.GetIndex())
 		return nil
 	}
+	s.applyMu.Lock()
 	res := s.sm.Apply(e.GetIndex(), timeMs, cmd)
+	s.hub.Publish(res.Events)
+	s.applyMu.Unlock()
 	if cmd.GetProposer() == s.cfg.ID {
 		s.proposals.trigger(cmd.GetRequestId(), res)
 	}
@@ -111,6 +121,35 @@ func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.Conf
 		}
 	}
 	s.syncPeers()
+}
+
+// noteTerm fails the proposals of earlier terms once an entry of a newer
+// term is applied (see proposals.failBefore).
+func (s *Server) noteTerm(term uint64) {
+	if term <= s.appliedTerm {
+		return
+	}
+	s.appliedTerm = term
+	s.proposals.failBefore(term, fmt.Errorf("%w: the leader changed while the write was in flight; it may or may not have been applied", ErrLeaderChanged))
+}
+
+// installSnapshot restores a snapshot the leader sent. The watchers
+// registered before it cannot be served continuously when it skipped
+// changes (this node fell behind the leader's log): they are cancelled,
+// and their clients resume from their last seq, replayed from the
+// restored history when it reaches back that far.
+func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	before := s.sm.LastSeq()
+	if err := s.restoreSnapshot(snap); err != nil {
+		return err
+	}
+	if after := s.sm.LastSeq(); after != before {
+		s.hub.CancelAll(fmt.Sprintf("node %d installed a snapshot of the leader's state (seq %d to %d) instead of applying the changes one by one",
+			s.cfg.ID, before, after))
+	}
+	return nil
 }
 
 // restoreSnapshot replaces the state machine with the snapshot's data.
@@ -151,7 +190,7 @@ func (s *Server) syncPeers() {
 // go on while it is encoded and written.
 func (s *Server) maybeSnapshot() {
 	applied := s.sm.AppliedIndex()
-	due := applied-s.snapIndex >= s.cfg.SnapshotLogsSinceLast
+	due := applied-s.snapIndex >= s.cfg.SnapshotLogsSinceLast || s.snapshotRequested.Load()
 	if !due && s.snapshotWanted && applied > s.snapIndex {
 		first, err := s.storage.FirstIndex()
 		due = err == nil && first > 1 // the log no longer starts at the beginning
@@ -161,6 +200,7 @@ func (s *Server) maybeSnapshot() {
 	}
 	s.snapIndex = applied
 	s.snapshotWanted = false
+	s.snapshotRequested.Store(false)
 	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))
 }
 

@@ -4,21 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/raft/v3"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // propose appends cmd to the log and waits until this node has applied it:
 // register an id, propose, wait for the result, ctx or stop; the
-// registration is always cleaned up.
+// registration is always cleaned up. An error that wraps ErrNotProposed
+// means cmd never entered the log.
 func (s *Server) propose(ctx context.Context, cmd *peerpb.Command) (*statemachine.Result, error) {
 	n := s.node.Load()
 	if n == nil {
-		return nil, ErrNotStarted
+		return nil, fmt.Errorf("%w: %w", ErrNotStarted, ErrNotProposed)
+	}
+	if err := s.waitLeader(ctx, n); err != nil {
+		return nil, err
 	}
 	id := s.reqID.Add(1)
 	cmd.Proposer = s.cfg.ID
@@ -27,7 +33,7 @@ func (s *Server) propose(ctx context.Context, cmd *peerpb.Command) (*statemachin
 	if err != nil {
 		return nil, err
 	}
-	resC := s.proposals.register(id)
+	resC := s.proposals.register(id, n.Term())
 	defer s.proposals.cancel(id)
 
 	if err := n.Propose(ctx, data); err != nil {
@@ -46,10 +52,40 @@ func (s *Server) propose(ctx context.Context, cmd *peerpb.Command) (*statemachin
 	}
 }
 
+// waitLeader returns once this node knows a leader. raft does not take a
+// proposal while there is none: Propose would block until ctx ends and
+// could not tell whether the entry was handed over. Waiting here instead
+// lets a write that finds no leader in time fail as certainly not
+// proposed. A leader lost between this check and Propose still ends in
+// ErrTimeout (outcome unknown).
+func (s *Server) waitLeader(ctx context.Context, n *raftnode.Node) error {
+	if n.Leader() != 0 {
+		return nil
+	}
+	t := time.NewTicker(max(s.cfg.TickInterval, time.Millisecond))
+	defer t.Stop()
+	for n.Leader() == 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w: no leader was elected before the request's deadline (%v); retry later",
+				ErrNoLeader, ErrNotProposed, ctx.Err())
+		case <-n.Done():
+			return fmt.Errorf("%w: %w", ErrStopped, ErrNotProposed)
+		}
+	}
+	return nil
+}
+
+// mapRaftErr maps an error of raftnode.Propose. Only a dropped proposal is
+// known not to be in the log: a stopped node or an ended ctx may have
+// handed the entry to raft already.
 func (s *Server) mapRaftErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, raft.ErrProposalDropped):
-		return fmt.Errorf("%w: the proposal was dropped; retry when a leader is elected", ErrNoLeader)
+		return fmt.Errorf("%w: %w: the proposal was dropped; retry when a leader is elected", ErrNoLeader, ErrNotProposed)
+	case errors.Is(err, raftnode.ErrStopped):
+		return fmt.Errorf("%w: %w", ErrStopped, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	default:
@@ -64,6 +100,18 @@ func (s *Server) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb
 		return nil, err
 	}
 	return res.Upsert, nil
+}
+
+// Txn applies a transaction through raft, as one log entry, and returns
+// its reply. A malformed transaction is rejected by the state machine with
+// an error wrapping statemachine.ErrInvalidTxn; the gRPC edge checks it
+// first with statemachine.ValidateTxn.
+func (s *Server) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_Txn{Txn: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Txn, nil
 }
 
 // barrier makes a read see every write acknowledged before it started:

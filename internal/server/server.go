@@ -17,6 +17,7 @@ import (
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/raftnode"
 	"github.com/metasrv/metasrv/internal/statemachine"
+	"github.com/metasrv/metasrv/internal/watch"
 )
 
 // Errors returned by Server. The gRPC layer maps them to status codes.
@@ -36,10 +37,17 @@ var (
 	ErrNoCluster = errors.New("raft_dir holds no cluster state")
 	// ErrClusterName: a peer belongs to another cluster.
 	ErrClusterName = errors.New("cluster name mismatch")
+	// ErrLeaderChanged: the leader changed while a write was in flight; it
+	// may or may not have been applied.
+	ErrLeaderChanged = errors.New("leader changed")
 	// ErrNotLeader: the operation must run on the leader.
 	ErrNotLeader = errors.New("not the leader")
 	// ErrInvalidMember: a join or leave request that cannot be applied.
 	ErrInvalidMember = errors.New("invalid membership change")
+	// ErrNotProposed accompanies another error (ErrNoLeader, ErrNotStarted)
+	// when the write certainly never entered the raft log: retrying it
+	// cannot apply it twice. Errors without it leave the outcome unknown.
+	ErrNotProposed = errors.New("the write was not proposed")
 )
 
 // Storage is what the server needs of internal/storage beyond what the raft
@@ -87,6 +95,12 @@ type Config struct {
 	// PeerClient reaches other nodes' peer API for join and leave; nil =
 	// GRPCPeerClient.
 	PeerClient PeerClient
+	// HistorySize is how many of the most recent changes the state
+	// machine keeps so that a watch can resume from a seq
+	// (watch_history_size); 0 = statemachine.DefaultHistorySize. Every
+	// node of a cluster must use the same value: the history is part of
+	// the replicated state.
+	HistorySize int
 	// Now is the wall clock; nil = time.Now. Entries are stamped with it on
 	// the leader, and reads use it to hide expired keys.
 	Now    func() time.Time
@@ -113,11 +127,24 @@ type Server struct {
 	membershipMu sync.Mutex
 	confState    *raftpb.ConfState // owned by the apply goroutine
 	snapIndex    uint64            // owned by the apply goroutine
+	appliedTerm  uint64            // term of the last applied entry, owned by the apply goroutine
 	// snapshotWanted: a node was added since the last snapshot, owned by
 	// the apply goroutine.
 	snapshotWanted bool
 	snapshotting   atomic.Bool
 	knownPeers     map[uint64]bool // owned by the apply goroutine
+
+	// hub fans the events of applied entries out to watch streams.
+	hub *watch.Hub
+	// applyMu is held by the apply goroutine around each Apply (or
+	// snapshot restore) together with its hub.Publish (or CancelAll), and
+	// by watch registration, so that a watcher registers between two
+	// applies: it reads the last seq and registers for the events after
+	// it with nothing published in between.
+	applyMu sync.Mutex
+	// snapshotRequested: TriggerSnapshot (admin.go) asks the apply
+	// goroutine for a snapshot now.
+	snapshotRequested atomic.Bool
 
 	stopC    chan struct{}
 	stopOnce sync.Once
@@ -136,11 +163,15 @@ func New(cfg Config, st Storage) (*Server, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("server: Logger is required")
 	}
+	if cfg.HistorySize == 0 {
+		cfg.HistorySize = statemachine.DefaultHistorySize
+	}
 	s := &Server{
 		cfg:       cfg,
 		lg:        cfg.Logger,
 		storage:   st,
-		sm:        statemachine.New(),
+		sm:        statemachine.New(statemachine.WithHistorySize(cfg.HistorySize)),
+		hub:       watch.NewHub(),
 		proposals: newProposals(),
 		readReqC:  make(chan *readWaiter, 4096),
 		stopC:     make(chan struct{}),
@@ -223,9 +254,10 @@ func (s *Server) goFunc(f func()) {
 	}()
 }
 
-// Stop stops the raft node and every goroutine, and waits for them. It does
-// not close the storage.
+// Stop ends every watch stream (ErrClosed), stops the raft node and every
+// goroutine, and waits for them. It does not close the storage.
 func (s *Server) Stop() {
+	s.hub.Close()
 	s.stopOnce.Do(func() { close(s.stopC) })
 	if n := s.node.Load(); n != nil {
 		n.Stop()

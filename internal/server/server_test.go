@@ -251,3 +251,26 @@ func TestLeaveAndRejoinRules(t *testing.T) {
 		t.Errorf("join with a member's address: %v, want ErrInvalidMember", err)
 	}
 }
+
+// A write forwarded to a leader that is lost before it replicates the write
+// fails as soon as a new leader's first entry is applied, with an error that
+// says its outcome is unknown, instead of hanging until the deadline.
+func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	for _, n := range c.Nodes() {
+		if n.ID != lead {
+			c.Net.SetDrop(lead, n.ID, true) // the leader hears, but nobody hears it
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+	defer cancel()
+	_, err := f.Server.Upsert(ctx, put("lost", "x"))
+	if !errors.Is(err, server.ErrLeaderChanged) {
+		t.Fatalf("write through a follower whose leader vanished: %v, want ErrLeaderChanged", err)
+	}
+	c.Isolate(lead)
+	newLead := c.WaitLeader(lead)
+	mustPut(t, c.Node(newLead).Server, "after", "y")
+}

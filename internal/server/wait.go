@@ -12,22 +12,46 @@ import (
 type proposals struct {
 	mu struct {
 		sync.Mutex
-		m map[uint64]chan *statemachine.Result
+		m map[uint64]pending
 	}
+}
+
+// pending is one waiting proposal and the raft term it was made in.
+type pending struct {
+	ch   chan *statemachine.Result
+	term uint64
 }
 
 func newProposals() *proposals {
 	p := &proposals{}
-	p.mu.m = make(map[uint64]chan *statemachine.Result)
+	p.mu.m = make(map[uint64]pending)
 	return p
 }
 
-func (p *proposals) register(id uint64) <-chan *statemachine.Result {
+// register adds a waiter for proposal id, made while term was current.
+func (p *proposals) register(id, term uint64) <-chan *statemachine.Result {
 	ch := make(chan *statemachine.Result, 1)
 	p.mu.Lock()
-	p.mu.m[id] = ch
+	p.mu.m[id] = pending{ch: ch, term: term}
 	p.mu.Unlock()
 	return ch
+}
+
+// failBefore fails every proposal made in a term before term. Called by the
+// apply goroutine when it applies the first entry of a new term: the new
+// leader's log holds every older entry that can still commit, before that
+// entry, so a proposal of an older term that has not been applied by then
+// was lost with the old leader. The error still says the outcome is
+// unknown: the term a proposal records can lag the one raft forwarded it in.
+func (p *proposals) failBefore(term uint64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, w := range p.mu.m {
+		if w.term < term {
+			w.ch <- &statemachine.Result{Err: err}
+			delete(p.mu.m, id)
+		}
+	}
 }
 
 func (p *proposals) cancel(id uint64) {
@@ -39,11 +63,11 @@ func (p *proposals) cancel(id uint64) {
 // trigger delivers res to the waiter of id, if there is one. Never blocks.
 func (p *proposals) trigger(id uint64, res *statemachine.Result) {
 	p.mu.Lock()
-	ch, ok := p.mu.m[id]
+	w, ok := p.mu.m[id]
 	delete(p.mu.m, id)
 	p.mu.Unlock()
 	if ok {
-		ch <- res
+		w.ch <- res
 	}
 }
 

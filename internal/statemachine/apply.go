@@ -12,15 +12,23 @@ import (
 	"github.com/metasrv/metasrv/api/peerpb"
 )
 
-// Result is the outcome of applying one command. Exactly one of Upsert and
-// Err is set.
+// Result is the outcome of applying one command. Exactly one of Upsert,
+// Txn and Err is set; Events may accompany any of them.
 type Result struct {
 	// Upsert is the reply of an upsert command.
 	Upsert *metapb.UpsertReply
+	// Txn is the reply of a transaction.
+	Txn *metapb.TxnReply
 	// Err is a deterministic rejection (wrapping ErrEmptyCommand,
-	// ErrInvalidUpsert) or ErrStaleIndex; the state did not change apart
-	// from the applied index, the clock and the expiry sweep.
+	// ErrInvalidUpsert, ErrInvalidTxn) or ErrStaleIndex; the state did not
+	// change apart from the applied index, the clock and the expiry sweep.
 	Err error
+	// Events are every change this entry made, in seq order (contiguous
+	// seqs): first the removals of expired keys swept at its start, then
+	// the changes of the command. A rejected command may still have sweep
+	// events; a stale index has none. The caller owns them; they are the
+	// same on every node and also enter the history (EventsBetween).
+	Events []*metapb.Event
 }
 
 // Apply applies the committed normal entry at log index, whose header
@@ -30,7 +38,8 @@ type Result struct {
 // In order: the applied index becomes index; the clock becomes
 // max(clock, timeMs); every key with 0 < expire_at_ms <= clock is removed,
 // in (expire_at_ms, key) order, each removal taking the next seq; then cmd
-// is executed. A rejected command still advances the index and the clock
+// is executed; its changes and the sweep's become Result.Events and enter
+// the history. A rejected command still advances the index and the clock
 // and still sweeps. An index at or below the applied index changes nothing
 // and returns ErrStaleIndex.
 func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result {
@@ -42,7 +51,13 @@ func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result
 	sm.resetChangesLocked()
 	sm.mu.nowMs = max(sm.mu.nowMs, timeMs)
 	sm.sweepLocked()
+	res := sm.execLocked(cmd)
+	res.Events = sm.recordChangesLocked()
+	return res
+}
 
+// execLocked executes the body of cmd.
+func (sm *StateMachine) execLocked(cmd *peerpb.Command) *Result {
 	switch body := cmd.GetBody().(type) {
 	case *peerpb.Command_Upsert:
 		if body.Upsert == nil {
@@ -53,6 +68,15 @@ func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result
 			return &Result{Err: err}
 		}
 		return &Result{Upsert: reply}
+	case *peerpb.Command_Txn:
+		if body.Txn == nil {
+			return &Result{Err: fmt.Errorf("%w: txn body is empty", ErrEmptyCommand)}
+		}
+		reply, err := sm.txnLocked(body.Txn)
+		if err != nil {
+			return &Result{Err: err}
+		}
+		return &Result{Txn: reply}
 	case nil:
 		return &Result{Err: fmt.Errorf("%w: the command may come from a newer metasrv version", ErrEmptyCommand)}
 	default:
@@ -276,9 +300,16 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertR
 		return &metapb.UpsertReply{Prev: prev.seqV(), Applied: true}, nil
 	}
 
-	v := kv{key: key, expireAt: sm.expireAtLocked(req)}
-	if len(req.GetValue()) > 0 {
-		v.data = append([]byte(nil), req.GetValue()...)
+	v := sm.writeLocked(prev, key, req.GetValue(), sm.expireAtLocked(req.GetTtlMs(), req.GetExpireAtMs()))
+	return &metapb.UpsertReply{Prev: prev.seqV(), Result: v.seqV(), Applied: true}, nil
+}
+
+// writeLocked stores a copy of data at key with the next seq and returns
+// the new value. prev is the key's current value (absent: a create).
+func (sm *StateMachine) writeLocked(prev kv, key string, data []byte, expireAt uint64) kv {
+	v := kv{key: key, expireAt: expireAt}
+	if len(data) > 0 {
+		v.data = append([]byte(nil), data...)
 	}
 	v.seq = sm.nextSeqLocked()
 	if prev.present() {
@@ -287,17 +318,17 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertR
 		v.createSeq, v.version = v.seq, 1
 	}
 	sm.putLocked(prev, v)
-	return &metapb.UpsertReply{Prev: prev.seqV(), Result: v.seqV(), Applied: true}, nil
+	return v
 }
 
 // expireAtLocked returns the absolute expiry of an update: the state
-// machine's clock + ttl_ms (saturating), expire_at_ms as given, or 0.
-func (sm *StateMachine) expireAtLocked(req *metapb.UpsertRequest) uint64 {
-	if ttl := req.GetTtlMs(); ttl > 0 {
-		if ttl > math.MaxUint64-sm.mu.nowMs {
+// machine's clock + ttlMs (saturating), expireAtMs as given, or 0.
+func (sm *StateMachine) expireAtLocked(ttlMs, expireAtMs uint64) uint64 {
+	if ttlMs > 0 {
+		if ttlMs > math.MaxUint64-sm.mu.nowMs {
 			return math.MaxUint64
 		}
-		return sm.mu.nowMs + ttl
+		return sm.mu.nowMs + ttlMs
 	}
-	return req.GetExpireAtMs()
+	return expireAtMs
 }

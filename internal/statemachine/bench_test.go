@@ -41,6 +41,62 @@ func BenchmarkApplyUpsert(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyTxn applies 3-op transactions over 100k keys with a
+// condition: plain ops, and ops with a counter (which need a rollback
+// point).
+func BenchmarkApplyTxn(b *testing.B) {
+	const keys = 100_000
+	value := make([]byte, 256)
+	for _, bc := range []struct {
+		name string
+		ops  func(key string) []*metapb.TxnOp
+	}{
+		{"put-get-delete", func(key string) []*metapb.TxnOp {
+			return []*metapb.TxnOp{
+				opPutReq(&metapb.TxnPut{Key: key, Value: value}), opGet(key), opDel(key+"/old", nil),
+			}
+		}},
+		{"put-increase-sequential", func(key string) []*metapb.TxnOp {
+			return []*metapb.TxnOp{
+				opPutReq(&metapb.TxnPut{Key: key, Value: value}), opIncr("counter", 1, 0, nil), opSeq("q/", "qseq", "x", 0),
+			}
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			sm := populate(b, keys, 256)
+			cmds := make([]*peerpb.Command, keys)
+			for i := range cmds {
+				key := fmt.Sprintf("key/%08d", i)
+				cmds[i] = txnCmd(&metapb.TxnRequest{
+					Condition: []*metapb.TxnCondition{condSeq(key, GE, 1)},
+					IfThen:    bc.ops(key),
+				})
+			}
+			i := sm.AppliedIndex()
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				res := sm.Apply(i, t0+i, cmds[i%keys])
+				if res.Err != nil || !res.Txn.Success {
+					b.Fatal(res)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEventsBetween(b *testing.B) {
+	sm := populate(b, DefaultHistorySize, 256)
+	from := sm.LastSeq() - 99
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := sm.EventsBetween(from, sm.LastSeq(), func(*metapb.Event) bool { n++; return true }); err != nil || n != 100 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
 func BenchmarkApplyUpsertTTL(b *testing.B) {
 	sm := New()
 	const keys = 100_000

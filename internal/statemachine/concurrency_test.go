@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 // mid-way must equal the state of a replay up to its index.
 func TestConcurrentReads(t *testing.T) {
 	log := randomLog(7, 3000)
-	sm := New()
+	sm := New(WithHistorySize(64)) // small, so the history wraps
+
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 
@@ -37,6 +39,36 @@ func TestConcurrentReads(t *testing.T) {
 		sm.List("k1", 5, 0, func(kv *metapb.KV) bool { kv.Value.Data = nil; return true })
 	})
 	reader(func() { sm.Hash(); sm.Nodes(); sm.KeyCount(); sm.LastSeq() })
+	// LastSeq then EventsBetween up to it sees every event, contiguous.
+	reader(func() {
+		last := sm.LastSeq()
+		from := max(last, 20) - 19
+		next := from
+		err := sm.EventsBetween(from, last, func(e *metapb.Event) bool {
+			if e.Seq != next {
+				t.Errorf("EventsBetween(%d, %d): seq %d, want %d", from, last, e.Seq, next)
+			}
+			next++
+			return true
+		})
+		if errors.Is(err, ErrCompacted) && sm.LastSeq() >= from+64 {
+			return // 64 more changes came in between: rightly compacted
+		}
+		if err != nil || next != last+1 {
+			t.Errorf("EventsBetween(%d, %d) stopped before %d: %v", from, last, next, err)
+		}
+	})
+	// A view holds nothing newer than its LastSeq.
+	reader(func() {
+		v := sm.View()
+		v.Range("k", "l", 0, func(kv *metapb.KV) bool {
+			if kv.Value.Seq > v.LastSeq() {
+				t.Errorf("view at seq %d holds %s at seq %d", v.LastSeq(), kv.Key, kv.Value.Seq)
+			}
+			return true
+		})
+		sm.Range("k0", "k2", t0, func(*metapb.KV) bool { return true })
+	})
 
 	type taken struct {
 		index uint64
@@ -70,11 +102,11 @@ func TestConcurrentReads(t *testing.T) {
 	wg.Wait()
 
 	for s := range snaps {
-		ref := New()
+		ref := New(WithHistorySize(64))
 		for _, e := range log[:s.index] {
 			applyEntry(t, ref, e)
 		}
-		restored := New()
+		restored := New(WithHistorySize(64))
 		if err := restored.Restore(bytes.NewReader(s.data)); err != nil {
 			t.Fatal(err)
 		}

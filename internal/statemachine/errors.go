@@ -26,6 +26,20 @@ var (
 	// Deterministic rejection; nothing changes.
 	ErrInvalidUpsert = errors.New("statemachine: invalid upsert request")
 
+	// ErrInvalidTxn: the transaction is malformed (see ValidateTxn: an
+	// empty key, an unknown op or combiner, a condition without a target,
+	// both forms at once, over MaxTxnOps, MaxTxnConditions, MaxTxnDepth or
+	// MaxTxnBytes), or an op of the branch that ran cannot be executed (a
+	// fetch_increase_u64 or put_sequential counter that is not a decimal
+	// u64, or that would overflow). Deterministic rejection: nothing in the
+	// transaction applies.
+	ErrInvalidTxn = errors.New("statemachine: invalid transaction")
+
+	// ErrCompacted: EventsBetween was asked for changes that the bounded
+	// event history no longer holds. The caller must re-read the current
+	// state (a View) and continue from its LastSeq + 1.
+	ErrCompacted = errors.New("statemachine: event history compacted")
+
 	// ErrStaleIndex: Apply, ApplyEmpty or ApplyConfChange was called with a
 	// log index at or below the applied index. Nothing changes. This is a
 	// bug in the caller (an entry handed over twice, or after a newer

@@ -3,6 +3,8 @@ package statemachine
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -17,6 +19,22 @@ func FuzzDecodeEntry(f *testing.F) {
 		upsertCmd(expireAt(ttl(ge(del("key/with/slashes"), 7), 10), 20)),
 		{Proposer: 3, RequestId: 1 << 40},
 		upsertCmd(&metapb.UpsertRequest{Key: "k", Op: 9, MatchSeq: &metapb.MatchSeq{Kind: 5}}),
+		txnCmd(&metapb.TxnRequest{
+			Condition: []*metapb.TxnCondition{condSeq("a", EQ, 0), condValue("b", GT, "x"), condPrefix("p/", LE, 3)},
+			IfThen: []*metapb.TxnOp{
+				opPut("a", "1"), opGet("a"), opDel("b", matchExact(2)), opDelPrefix("p/"),
+				opIncr("n", 3, 10, nil), opSeq("q/", "n", "v", 100),
+				opPutReq(&metapb.TxnPut{Key: "t", Value: []byte("v"), ExpireAtMs: 5}),
+			},
+			ElseThen: []*metapb.TxnOp{opGet("a")},
+		}),
+		txnCmd(&metapb.TxnRequest{Branches: []*metapb.ConditionalOps{
+			{Predicate: &metapb.BoolExpression{Combiner: metapb.BoolExpression_OR, Children: []*metapb.BoolExpression{
+				{Conditions: []*metapb.TxnCondition{condSeq("a", NE, 0)}},
+			}}, Ops: []*metapb.TxnOp{opPut("x", "1")}},
+			{Ops: []*metapb.TxnOp{opIncr("n", math.MaxUint64, 0, nil), opIncr("n", 1, 0, nil)}},
+		}}),
+		txnCmd(&metapb.TxnRequest{IfThen: []*metapb.TxnOp{{}}, Branches: []*metapb.ConditionalOps{{}}}),
 	} {
 		data, err := EncodeEntry(1_700_000_000_000, cmd)
 		if err != nil {
@@ -57,11 +75,36 @@ func FuzzDecodeEntry(f *testing.F) {
 		if !Restamp(data, timeMs+1) {
 			t.Fatal("Restamp rejected a valid entry")
 		}
-		// Applying a decoded command never panics and is deterministic.
+		// Applying a decoded command never panics and is deterministic,
+		// also on a state with keys it may refer to.
 		a, b := New(), New()
-		ra, rb := a.Apply(1, timeMs, cmd), b.Apply(1, timeMs, cmd)
-		if (ra.Err == nil) == (ra.Upsert == nil) || a.Hash() != b.Hash() || !proto.Equal(ra.Upsert, rb.Upsert) {
+		for _, sm := range []*StateMachine{a, b} {
+			for i, req := range []*metapb.UpsertRequest{put("a", "1"), put("n", "7"), ttl(put("p/1", "x"), 1), put("b", "y")} {
+				sm.Apply(uint64(i+1), 0, upsertCmd(req))
+			}
+		}
+		ra, rb := a.Apply(5, timeMs, cmd), b.Apply(5, timeMs, cmd)
+		if n := btoi(ra.Err != nil) + btoi(ra.Upsert != nil) + btoi(ra.Txn != nil); n != 1 {
+			t.Fatalf("result with %d of Err, Upsert, Txn: %+v", n, ra)
+		}
+		if a.Hash() != b.Hash() || !proto.Equal(ra.Upsert, rb.Upsert) || !proto.Equal(ra.Txn, rb.Txn) ||
+			!equalEvents(ra.Events, rb.Events) || fmt.Sprint(ra.Err) != fmt.Sprint(rb.Err) {
 			t.Fatalf("Apply: %+v vs %+v", ra, rb)
+		}
+		// The events are contiguous, end at LastSeq and are the history.
+		if len(ra.Events) > 0 {
+			first := ra.Events[0].Seq
+			for i, e := range ra.Events {
+				if e.Seq != first+uint64(i) {
+					t.Fatalf("events not contiguous: %v", ra.Events)
+				}
+			}
+			hist, err := eventsBetween(a, first, a.LastSeq())
+			if err != nil || !equalEvents(hist, ra.Events) || ra.Events[len(ra.Events)-1].Seq != a.LastSeq() {
+				t.Fatalf("history %v (%v), events %v", hist, err, ra.Events)
+			}
+		} else if a.LastSeq() != 4 {
+			t.Fatalf("no events but last seq %d", a.LastSeq())
 		}
 		checkInvariants(t, a)
 	})
@@ -82,6 +125,11 @@ func FuzzRestore(f *testing.F) {
 		applyEntry(f, b, e)
 	}
 	seeds = append(seeds, b)
+	c := New(WithHistorySize(7)) // a history that dropped events
+	for _, e := range randomLog(4, 100) {
+		applyEntry(f, c, e)
+	}
+	seeds = append(seeds, c)
 	for _, sm := range seeds {
 		data := encode(f, sm)
 		f.Add(data)
@@ -89,13 +137,18 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add([]byte(snapshotMagic))
 	f.Add([]byte{})
+	v1 := encode(f, New())
+	v1 = append(v1[:len(v1)-12:len(v1)-12], 0, 0, 0, 0)
+	v1[11] = snapshotVersionV1
+	f.Add(fixCRC(v1))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Most mutations break the checksum; also try each input with a
 		// fixed checksum so the structural checks get explored.
 		for _, in := range [][]byte{data, fixCRC(data)} {
-			// The target holds state that a failed Restore must keep.
-			dst := newApplier(t)
+			// The target holds state that a failed Restore must keep. Its
+			// history is unbounded so that nothing restored is trimmed.
+			dst := newApplier(t, WithHistorySize(math.MaxInt))
 			dst.upsert(t0, put("keep", "me"))
 			wantHash := dst.sm.Hash()
 			err := dst.sm.Restore(bytes.NewReader(in))
@@ -108,11 +161,27 @@ func FuzzRestore(f *testing.F) {
 				}
 				continue
 			}
-			// A valid snapshot has exactly one encoding.
+			// A valid snapshot has exactly one encoding (version 1 is
+			// re-encoded as the current version).
 			checkInvariants(t, dst.sm)
-			if out := encode(t, dst.sm); !bytes.Equal(out, in) {
+			out := encode(t, dst.sm)
+			if in[11] == snapshotVersionV1 {
+				again := New()
+				if err := again.Restore(bytes.NewReader(out)); err != nil || again.Hash() != dst.sm.Hash() {
+					t.Fatalf("version 1 re-encoded does not restore alike: %v", err)
+				}
+				continue
+			}
+			if !bytes.Equal(out, in) {
 				t.Fatalf("re-encoding differs:\n in %x\nout %x", in, out)
 			}
 		}
 	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -49,6 +49,127 @@ func upsertCmd(req *metapb.UpsertRequest) *peerpb.Command {
 	return &peerpb.Command{Proposer: 1, RequestId: 1, Body: &peerpb.Command_Upsert{Upsert: req}}
 }
 
+func txnCmd(req *metapb.TxnRequest) *peerpb.Command {
+	return &peerpb.Command{Proposer: 1, RequestId: 1, Body: &peerpb.Command_Txn{Txn: req}}
+}
+
+// Conditions.
+
+func condSeq(key string, op metapb.TxnCondition_Op, seq uint64) *metapb.TxnCondition {
+	return &metapb.TxnCondition{Key: key, Op: op, Target: &metapb.TxnCondition_Seq{Seq: seq}}
+}
+
+func condValue(key string, op metapb.TxnCondition_Op, value string) *metapb.TxnCondition {
+	return &metapb.TxnCondition{Key: key, Op: op, Target: &metapb.TxnCondition_Value{Value: []byte(value)}}
+}
+
+func condPrefix(key string, op metapb.TxnCondition_Op, n uint64) *metapb.TxnCondition {
+	return &metapb.TxnCondition{Key: key, Op: op, Target: &metapb.TxnCondition_KeysWithPrefix{KeysWithPrefix: n}}
+}
+
+// Ops.
+
+func opGet(key string) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: key}}}
+}
+
+func opPut(key, value string) *metapb.TxnOp {
+	return opPutReq(&metapb.TxnPut{Key: key, Value: []byte(value)})
+}
+
+func opPutReq(p *metapb.TxnPut) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_Put{Put: p}}
+}
+
+func opDel(key string, m *metapb.MatchSeq) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_Delete{Delete: &metapb.TxnDelete{Key: key, MatchSeq: m}}}
+}
+
+func opDelPrefix(prefix string) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: prefix}}}
+}
+
+func opIncr(key string, delta, maxValue uint64, m *metapb.MatchSeq) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_FetchIncreaseU64{FetchIncreaseU64: &metapb.FetchIncreaseU64{
+		Key: key, Delta: delta, MaxValue: maxValue, MatchSeq: m,
+	}}}
+}
+
+func opSeq(prefix, seqKey, value string, ttlMs uint64) *metapb.TxnOp {
+	return &metapb.TxnOp{Request: &metapb.TxnOp_PutSequential{PutSequential: &metapb.PutSequential{
+		Prefix: prefix, SequenceKey: seqKey, Value: []byte(value), TtlMs: ttlMs,
+	}}}
+}
+
+func matchExact(seq uint64) *metapb.MatchSeq {
+	return &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: seq}
+}
+
+// Responses.
+
+func respGet(key string, v *metapb.SeqV) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Get{Get: &metapb.TxnGetResponse{Key: key, Value: v}}}
+}
+
+func respPut(key string, prev, cur *metapb.SeqV, applied bool) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Put{Put: &metapb.TxnPutResponse{
+		Key: key, Prev: prev, Current: cur, Applied: applied,
+	}}}
+}
+
+func respDel(key string, success bool, prev *metapb.SeqV) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Delete{Delete: &metapb.TxnDeleteResponse{
+		Key: key, Success: success, Prev: prev,
+	}}}
+}
+
+func respDelPrefix(prefix string, n uint64) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_DeleteByPrefix{
+		DeleteByPrefix: &metapb.TxnDeleteByPrefixResponse{Prefix: prefix, Count: n},
+	}}
+}
+
+func respIncr(key string, beforeSeq, before, afterSeq, after uint64, applied bool) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_FetchIncreaseU64{
+		FetchIncreaseU64: &metapb.FetchIncreaseU64Response{
+			Key: key, BeforeSeq: beforeSeq, Before: before, AfterSeq: afterSeq, After: after, Applied: applied,
+		},
+	}}
+}
+
+func respSeq(key string, cur *metapb.SeqV) *metapb.TxnOpResponse {
+	return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_PutSequential{
+		PutSequential: &metapb.PutSequentialResponse{Key: key, Current: cur},
+	}}
+}
+
+// ev builds an expected event.
+func ev(key string, seq uint64, prev, cur *metapb.SeqV) *metapb.Event {
+	return &metapb.Event{Key: key, Seq: seq, Prev: prev, Current: cur}
+}
+
+// eventsBetween returns every event EventsBetween(from, to) yields, or its error.
+func eventsBetween(sm *StateMachine, from, to uint64) ([]*metapb.Event, error) {
+	var out []*metapb.Event
+	err := sm.EventsBetween(from, to, func(e *metapb.Event) bool {
+		out = append(out, e)
+		return true
+	})
+	return out, err
+}
+
+func equalEvents(a, b []*metapb.Event) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // seqV builds an expected value.
 func seqV(seq uint64, data string, createSeq, version, expireAt uint64) *metapb.SeqV {
 	v := &metapb.SeqV{Seq: seq, CreateSeq: createSeq, Version: version, ExpireAtMs: expireAt}
@@ -64,8 +185,8 @@ type applier struct {
 	sm *StateMachine
 }
 
-func newApplier(t testing.TB) *applier {
-	return &applier{t: t, sm: New()}
+func newApplier(t testing.TB, opts ...Option) *applier {
+	return &applier{t: t, sm: New(opts...)}
 }
 
 func (a *applier) next() uint64 { return a.sm.AppliedIndex() + 1 }
@@ -78,6 +199,26 @@ func (a *applier) upsert(timeMs uint64, req *metapb.UpsertRequest) *metapb.Upser
 		a.t.Fatalf("upsert %v: %v", req, res.Err)
 	}
 	return res.Upsert
+}
+
+// apply applies cmd at timeMs and returns the result, rejections included.
+func (a *applier) apply(timeMs uint64, cmd *peerpb.Command) *Result {
+	a.t.Helper()
+	res := a.sm.Apply(a.next(), timeMs, cmd)
+	if (res.Err == nil) == (res.Upsert == nil && res.Txn == nil) || (res.Upsert != nil && res.Txn != nil) {
+		a.t.Fatalf("result must have exactly one of Upsert, Txn, Err: %+v", res)
+	}
+	return res
+}
+
+// txn applies req at timeMs and fails the test on a rejection.
+func (a *applier) txn(timeMs uint64, req *metapb.TxnRequest) *metapb.TxnReply {
+	a.t.Helper()
+	res := a.apply(timeMs, txnCmd(req))
+	if res.Err != nil {
+		a.t.Fatalf("txn %v: %v", req, res.Err)
+	}
+	return res.Txn
 }
 
 func (a *applier) conf(cc *raftpb.ConfChangeV2) error {
@@ -193,9 +334,9 @@ type logEntry struct {
 }
 
 // randomLog generates a log of n entries from seed: upserts over a small
-// key space with every match kind, ttl and expire_at, deletes, invalid
-// commands, empty entries and conf changes; time mostly advances and
-// sometimes goes back.
+// key space with every match kind, ttl and expire_at, deletes,
+// transactions (randomTxn), invalid commands, empty entries and conf
+// changes; time mostly advances and sometimes goes back.
 func randomLog(seed uint64, n int) []logEntry {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	timeMs := uint64(1_000_000)
@@ -243,6 +384,9 @@ func randomLog(seed uint64, n int) []logEntry {
 				}
 			}
 			cmd := upsertCmd(req)
+			if r.IntN(5) == 0 {
+				cmd = txnCmd(randomTxn(r, i))
+			}
 			if r.IntN(50) == 0 {
 				cmd.Body = nil // rejected
 			}
@@ -255,6 +399,88 @@ func randomLog(seed uint64, n int) []logEntry {
 		out = append(out, e)
 	}
 	return out
+}
+
+// randomTxn returns a transaction over the key space of randomLog: either
+// form, every condition target and op, sometimes one that is rejected at
+// execution (a non-decimal counter) or by validation.
+func randomTxn(r *rand.Rand, i int) *metapb.TxnRequest {
+	key := func() string { return fmt.Sprintf("k%02d", r.IntN(40)) }
+	ops := []metapb.TxnCondition_Op{
+		metapb.TxnCondition_EQ, metapb.TxnCondition_NE, metapb.TxnCondition_GT,
+		metapb.TxnCondition_GE, metapb.TxnCondition_LT, metapb.TxnCondition_LE,
+	}
+	cond := func() *metapb.TxnCondition {
+		op := ops[r.IntN(len(ops))]
+		switch r.IntN(3) {
+		case 0:
+			return condSeq(key(), op, uint64(r.IntN(i+2)))
+		case 1:
+			return condValue(key(), op, fmt.Sprintf("v%d", r.IntN(1000)))
+		default:
+			return condPrefix(fmt.Sprintf("k%d", r.IntN(4)), op, uint64(r.IntN(12)))
+		}
+	}
+	var m *metapb.MatchSeq
+	if r.IntN(3) == 0 {
+		m = matchExact(uint64(r.IntN(i + 2)))
+	}
+	randOps := func() []*metapb.TxnOp {
+		out := make([]*metapb.TxnOp, r.IntN(4))
+		for j := range out {
+			switch r.IntN(8) {
+			case 0:
+				out[j] = opGet(key())
+			case 1, 2:
+				out[j] = opPutReq(&metapb.TxnPut{Key: key(), Value: fmt.Appendf(nil, "v%d", r.IntN(1000)),
+					TtlMs: uint64(r.IntN(2) * r.IntN(2000)), MatchSeq: m})
+			case 3:
+				out[j] = opDel(key(), m)
+			case 4:
+				out[j] = opDelPrefix(fmt.Sprintf("k%d%d", r.IntN(4), r.IntN(10)))
+			case 5:
+				// Counters live apart from the v<n> values, except
+				// sometimes: then the txn is rejected at execution.
+				k := fmt.Sprintf("n%d", r.IntN(3))
+				if r.IntN(10) == 0 {
+					k = key()
+				}
+				out[j] = opIncr(k, uint64(r.IntN(5)), uint64(r.IntN(3)*r.IntN(100)), m)
+			case 6:
+				out[j] = opSeq("q/", "n0", "x", uint64(r.IntN(2)*r.IntN(3000)))
+			default:
+				out[j] = opPutReq(&metapb.TxnPut{Key: key(), Value: []byte("w"), ExpireAtMs: 1_000_000 + uint64(r.IntN(900_000))})
+			}
+		}
+		return out
+	}
+	req := &metapb.TxnRequest{}
+	if r.IntN(2) == 0 {
+		for range r.IntN(3) {
+			req.Condition = append(req.Condition, cond())
+		}
+		req.IfThen, req.ElseThen = randOps(), randOps()
+	} else {
+		for range r.IntN(4) + 1 {
+			var pred *metapb.BoolExpression
+			if r.IntN(4) != 0 {
+				pred = &metapb.BoolExpression{Combiner: metapb.BoolExpression_Combiner(r.IntN(2))}
+				for range r.IntN(3) {
+					pred.Conditions = append(pred.Conditions, cond())
+				}
+				if r.IntN(3) == 0 {
+					pred.Children = append(pred.Children, &metapb.BoolExpression{
+						Combiner: metapb.BoolExpression_OR, Conditions: []*metapb.TxnCondition{cond(), cond()},
+					})
+				}
+			}
+			req.Branches = append(req.Branches, &metapb.ConditionalOps{Predicate: pred, Ops: randOps()})
+		}
+	}
+	if r.IntN(40) == 0 {
+		req.IfThen = append(req.IfThen, opPut("", "x")) // rejected by validation
+	}
+	return req
 }
 
 // applyEntry applies e as the server's apply loop would and returns a
@@ -273,12 +499,24 @@ func applyEntry(t testing.TB, sm *StateMachine, e logEntry) string {
 		t.Fatalf("entry %d: %v", e.index, err)
 	}
 	res := sm.Apply(e.index, timeMs, cmd)
-	if res.Err != nil {
-		return "err: " + res.Err.Error()
+	out := "err: " + fmt.Sprint(res.Err)
+	var reply proto.Message = res.Upsert
+	if res.Txn != nil {
+		reply = res.Txn
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res.Upsert)
-	if err != nil {
-		t.Fatal(err)
+	if res.Err == nil {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(reply)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = fmt.Sprintf("%x", b)
 	}
-	return fmt.Sprintf("%x", b)
+	for _, ev := range res.Events {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out += fmt.Sprintf(" %x", b)
+	}
+	return out
 }

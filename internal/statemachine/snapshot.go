@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"unicode/utf8"
 
@@ -13,37 +14,38 @@ import (
 
 // Snapshot format constants; the format is described in doc.go.
 const (
-	snapshotMagic   = "MSRVSNAP"
-	snapshotVersion = 1
+	snapshotMagic = "MSRVSNAP"
+	// snapshotVersion is the version written. Version 1 (no event
+	// history) is still read: it restores with an empty history.
+	snapshotVersion   = 2
+	snapshotVersionV1 = 1
 
 	tagRecord = 1
 	tagEnd    = 0
+
+	// Flags of a history event: which of prev and cur are present.
+	histPrev = 1
+	histCur  = 2
 )
 
-// Snapshot is a consistent, read-only view of the state at one applied
-// index. It is cheap to take (O(1)) and safe to write from any goroutine
-// while Apply continues; Apply never changes what a Snapshot sees.
+// Snapshot is a consistent, read-only copy of the whole state at one
+// applied index: the keys (its View), the member table and the event
+// history. It is cheap to take and safe to write from any goroutine while
+// Apply continues; Apply never changes what a Snapshot sees.
 type Snapshot struct {
-	index   uint64
-	lastSeq uint64
-	nowMs   uint64
+	View
 	members []member // shared, never modified (the state machine replaces its slice)
-	tree    *btree.BTreeG[kv]
+	hist    history  // a clone: shares the append-only chunks
 }
 
-// Snapshot returns a view of the current state at AppliedIndex. It takes
-// the write lock for an O(1) tree copy; later Applies copy the tree nodes
-// they change (copy-on-write).
+// Snapshot returns a copy of the current state at AppliedIndex. It takes
+// the write lock for an O(1) tree copy (later Applies copy the tree nodes
+// they change) and a copy of the history's chunk list
+// (O(history size / 256)).
 func (sm *StateMachine) Snapshot() *Snapshot {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	return &Snapshot{
-		index:   sm.mu.applied,
-		lastSeq: sm.mu.lastSeq,
-		nowMs:   sm.mu.nowMs,
-		members: sm.mu.members,
-		tree:    sm.mu.tree.Copy(),
-	}
+	return &Snapshot{View: sm.viewLocked(), members: sm.mu.members, hist: sm.mu.hist.clone()}
 }
 
 // Index returns the applied index the snapshot was taken at.
@@ -85,6 +87,33 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	})
 	e.byte(tagEnd)
 	e.u64(count)
+	e.u64(uint64(s.hist.n))
+	for i := 0; i < s.hist.n && e.err == nil; i++ {
+		c := s.hist.at(i)
+		e.str(c.key)
+		e.uvarint(c.seq)
+		var flags byte
+		if c.prev.present() {
+			flags |= histPrev
+		}
+		if c.cur.present() {
+			flags |= histCur
+		}
+		e.byte(flags)
+		if c.prev.present() {
+			e.bytes(c.prev.data)
+			e.uvarint(c.prev.seq)
+			e.uvarint(c.prev.createSeq)
+			e.uvarint(c.prev.version)
+			e.uvarint(c.prev.expireAt)
+		}
+		if c.cur.present() {
+			e.bytes(c.cur.data)
+			e.uvarint(c.cur.createSeq)
+			e.uvarint(c.cur.version)
+			e.uvarint(c.cur.expireAt)
+		}
+	}
 	e.flush()
 	e.trailer()
 	if e.err != nil {
@@ -94,11 +123,15 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 }
 
 // Restore replaces the whole state (keys, applied index, last seq, clock,
-// members) with the snapshot read from r, which must hold exactly one
-// snapshot encoding. The input is fully read and verified before anything
-// changes: on any error the state is unchanged. A truncated or corrupt input
-// gives an error wrapping ErrCorruptSnapshot; a read error from r is
-// wrapped as it is. Call it from the apply goroutine.
+// members, event history) with the snapshot read from r, which must hold
+// exactly one snapshot encoding. The input is fully read and verified
+// before anything changes: on any error the state is unchanged. A truncated
+// or corrupt input gives an error wrapping ErrCorruptSnapshot; a read error
+// from r is wrapped as it is. Call it from the apply goroutine.
+//
+// A history longer than this state machine's history size loses its
+// oldest events; a version 1 snapshot has none (EventsBetween is then
+// ErrCompacted for every seq up to its last seq).
 func (sm *StateMachine) Restore(r io.Reader) error {
 	st, err := decodeSnapshot(r)
 	if err != nil {
@@ -112,6 +145,10 @@ func (sm *StateMachine) Restore(r io.Reader) error {
 	sm.mu.members = st.members
 	sm.mu.tree = st.tree
 	sm.mu.exp = st.exp
+	sm.mu.hist = st.hist
+	for sm.mu.hist.n > sm.historySize {
+		sm.mu.hist.dropOldest()
+	}
 	sm.resetChangesLocked()
 	return nil
 }
@@ -160,8 +197,9 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if version != snapshotVersion {
-		return nil, corruptf("format version %d, this binary reads version %d", version, snapshotVersion)
+	if version != snapshotVersion && version != snapshotVersionV1 {
+		return nil, corruptf("format version %d, this binary reads versions %d and %d",
+			version, snapshotVersionV1, snapshotVersion)
 	}
 	st := &decoded{exp: newExpIndex()}
 	st.tree = newTree()
@@ -249,6 +287,11 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if n != count {
 		return nil, corruptf("trailer counts %d records, found %d", n, count)
 	}
+	if version >= 2 {
+		if err := decodeHistory(d, st); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortFunc(exps, func(a, b expKey) int {
 		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.key, b.key))
 	})
@@ -256,6 +299,86 @@ func decodeBody(d *decoder) (*decoded, error) {
 		st.exp.Load(e)
 	}
 	return st, nil
+}
+
+// decodeHistory reads the event history into st.hist; the events' seqs
+// must run up to last_seq without a gap.
+func decodeHistory(d *decoder, st *decoded) error {
+	n, err := d.u64()
+	if err != nil {
+		return err
+	}
+	if n > st.lastSeq {
+		return corruptf("history holds %d events, more than last seq %d", n, st.lastSeq)
+	}
+	first := st.lastSeq - n + 1
+	for i := range n {
+		c, err := decodeEvent(d)
+		if err != nil {
+			return err
+		}
+		want := first + i
+		switch {
+		case c.key == "" || !utf8.ValidString(c.key):
+			return corruptf("event %d: key %q is empty or not valid UTF-8", want, c.key)
+		case c.seq != want:
+			return corruptf("event %d: seq %d, want %d (history seqs run to last seq %d without gaps)",
+				i, c.seq, want, st.lastSeq)
+		case c.prev.present() && (c.prev.seq >= c.seq || c.prev.createSeq == 0 ||
+			c.prev.createSeq > c.prev.seq || c.prev.version == 0):
+			return corruptf("event %d (key %q): bad previous value seq %d, create_seq %d, version %d",
+				c.seq, c.key, c.prev.seq, c.prev.createSeq, c.prev.version)
+		case c.cur.present() && (c.cur.createSeq == 0 || c.cur.createSeq > c.seq || c.cur.version == 0):
+			return corruptf("event %d (key %q): bad current value create_seq %d, version %d",
+				c.seq, c.key, c.cur.createSeq, c.cur.version)
+		}
+		st.hist.push(c, math.MaxInt)
+	}
+	return nil
+}
+
+func decodeEvent(d *decoder) (change, error) {
+	var c change
+	var err error
+	if c.key, err = d.str(); err != nil {
+		return c, err
+	}
+	if c.seq, err = d.uvarint(); err != nil {
+		return c, err
+	}
+	flags, err := d.byte()
+	if err != nil {
+		return c, err
+	}
+	if flags == 0 || flags > histPrev|histCur {
+		return c, corruptf("event %d (key %q): flags %d", c.seq, c.key, flags)
+	}
+	if flags&histPrev != 0 {
+		c.prev.key = c.key
+		if c.prev.data, err = d.bytes(); err != nil {
+			return c, err
+		}
+		for _, p := range []*uint64{&c.prev.seq, &c.prev.createSeq, &c.prev.version, &c.prev.expireAt} {
+			if *p, err = d.uvarint(); err != nil {
+				return c, err
+			}
+		}
+		if c.prev.seq == 0 {
+			return c, corruptf("event %d (key %q): previous value with seq 0", c.seq, c.key)
+		}
+	}
+	if flags&histCur != 0 {
+		c.cur.key, c.cur.seq = c.key, c.seq
+		if c.cur.data, err = d.bytes(); err != nil {
+			return c, err
+		}
+		for _, p := range []*uint64{&c.cur.createSeq, &c.cur.version, &c.cur.expireAt} {
+			if *p, err = d.uvarint(); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, nil
 }
 
 func decodeRecord(d *decoder) (kv, error) {

@@ -209,42 +209,27 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		seq, createSeq, version, expAt uint64
 	}
 	build := func(lastSeq uint64, nodeIDs []uint64, voter byte, recs []rec, count int, tag byte) []byte {
-		var buf bytes.Buffer
-		e := newEncoder(&buf)
-		e.raw(snapshotMagic)
-		e.u32(snapshotVersion)
-		e.u64(7)
-		e.u64(lastSeq)
-		e.u64(t0)
-		e.u32(uint32(len(nodeIDs)))
-		for _, id := range nodeIDs {
-			e.u64(id)
-			e.byte(voter)
-			e.str("r")
-			e.str("g")
-		}
-		for _, r := range recs {
-			e.byte(tag)
-			e.str(r.key)
-			e.bytes([]byte("v"))
-			e.uvarint(r.seq)
-			e.uvarint(r.createSeq)
-			e.uvarint(r.version)
-			e.uvarint(r.expAt)
-		}
-		e.byte(tagEnd)
-		e.u64(uint64(count))
-		e.flush()
-		e.trailer()
-		return buf.Bytes()
+		return buildSnapshot(lastSeq, nodeIDs, voter, func(e *encoder) {
+			for _, r := range recs {
+				e.byte(tag)
+				e.str(r.key)
+				e.bytes([]byte("v"))
+				e.uvarint(r.seq)
+				e.uvarint(r.createSeq)
+				e.uvarint(r.version)
+				e.uvarint(r.expAt)
+			}
+			e.byte(tagEnd)
+			e.u64(uint64(count))
+		}, func(e *encoder) { e.u64(0) })
 	}
 	good := []rec{{"a", 1, 1, 1, 0}, {"b", 2, 2, 1, t0 + 5}}
 	if err := New().Restore(bytes.NewReader(build(2, []uint64{1, 2}, 1, good, 2, tagRecord))); err != nil {
 		t.Fatalf("the valid base case: %v", err)
 	}
 	nonMinimal := build(2, nil, 1, []rec{{"a", 1, 1, 1, 0}}, 1, tagRecord)
-	// Re-encode the last uvarint (expire_at 0) as 0x80 0x00.
-	i := len(nonMinimal) - 4 - 8 - 1 - 1
+	// Re-encode the last uvarint of the record (expire_at 0) as 0x80 0x00.
+	i := len(nonMinimal) - 4 - 8 - 8 - 1 - 1
 	nonMinimal = append(nonMinimal[:i:i], append([]byte{0x80, 0x00}, nonMinimal[i+1:]...)...)
 
 	tests := map[string][]byte{
@@ -264,7 +249,8 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"duplicate node":    build(2, []uint64{1, 1}, 1, good, 2, tagRecord),
 		"non-minimal":       fixCRC(nonMinimal),
 		"bad magic":         fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"bad version":       fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 2), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"bad version":       fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 3), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"v1 with history":   fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 1), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"empty":             {},
 	}
 	for name, data := range tests {
@@ -275,6 +261,33 @@ func TestRestoreInvalidStructure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildSnapshot encodes a snapshot at applied index 7 and clock t0 whose
+// key records and history sections are written by keys and hist, with a
+// valid checksum.
+func buildSnapshot(lastSeq uint64, nodeIDs []uint64, voter byte, keys, hist func(e *encoder)) []byte {
+	var buf bytes.Buffer
+	e := newEncoder(&buf)
+	e.raw(snapshotMagic)
+	e.u32(snapshotVersion)
+	e.u64(7)
+	e.u64(lastSeq)
+	e.u64(t0)
+	e.u32(uint32(len(nodeIDs)))
+	for _, id := range nodeIDs {
+		e.u64(id)
+		e.byte(voter)
+		e.str("r")
+		e.str("g")
+	}
+	keys(e)
+	if hist != nil {
+		hist(e)
+	}
+	e.flush()
+	e.trailer()
+	return buf.Bytes()
 }
 
 func TestRestoreReadError(t *testing.T) {

@@ -75,9 +75,9 @@ func (m member) node() *metapb.Node {
 
 // change is one modification made by an Apply, in the order it happened:
 // an update (prev may be absent), a delete, or the removal of an expired
-// key. Every change took seq. The changes of the last Apply are kept in
-// mu.changes so that watchers (events with key, prev, current, seq) can be
-// fed from them without recomputing anything.
+// key. Every change took seq, and every seq is taken by exactly one
+// change. The changes of the current Apply collect in mu.changes; at its
+// end they become the Result's events and enter the history.
 type change struct {
 	key  string
 	prev kv // absent: the key did not exist
@@ -90,6 +90,9 @@ type change struct {
 // loop), in log order. All other methods are safe from any goroutine,
 // concurrently with those.
 type StateMachine struct {
+	// historySize is the most changes hist keeps (WithHistorySize).
+	historySize int
+
 	mu struct {
 		sync.RWMutex
 		applied uint64
@@ -103,14 +106,20 @@ type StateMachine struct {
 		exp *btree.BTreeG[expKey]
 		// members is sorted by id.
 		members []member
-		// changes are the changes of the last Apply (reused buffer).
+		// changes are the changes of the current Apply (reused buffer).
 		changes []change
+		// hist holds the most recent changes, up to historySize.
+		hist history
 	}
 }
 
 // New returns an empty state machine at applied index 0.
-func New() *StateMachine {
-	sm := &StateMachine{}
+func New(opts ...Option) *StateMachine {
+	o := options{historySize: DefaultHistorySize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sm := &StateMachine{historySize: o.historySize}
 	sm.mu.tree = newTree()
 	sm.mu.exp = newExpIndex()
 	return sm
@@ -176,6 +185,73 @@ func (sm *StateMachine) List(prefix string, limit uint64, nowMs uint64, fn func(
 		n++
 		return limit == 0 || n < limit
 	})
+}
+
+// Range calls fn for every key in [key, keyEnd) that is not expired at
+// nowMs, in ascending key order, until fn returns false; keyEnd "" means
+// the key alone. Like List, it iterates an O(1) copy taken at one point of
+// the log and holds no lock while fn runs; fn owns the KV it receives.
+func (sm *StateMachine) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
+	sm.mu.Lock()
+	tree := sm.mu.tree.Copy()
+	sm.mu.Unlock()
+	rangeTree(tree, key, keyEnd, nowMs, fn)
+}
+
+func rangeTree(tree *btree.BTreeG[kv], key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
+	if keyEnd == "" {
+		if v, ok := tree.Get(kv{key: key}); ok && !v.expired(nowMs) {
+			fn(&metapb.KV{Key: v.key, Value: v.seqV()})
+		}
+		return
+	}
+	tree.Ascend(kv{key: key}, func(v kv) bool {
+		if v.key >= keyEnd {
+			return false
+		}
+		if v.expired(nowMs) {
+			return true
+		}
+		return fn(&metapb.KV{Key: v.key, Value: v.seqV()})
+	})
+}
+
+// View is a read-only copy of the keys at one point of the log, taken in
+// O(1) by StateMachine.View. Apply never changes what a View sees. Its
+// methods are safe from any goroutine.
+type View struct {
+	index   uint64
+	lastSeq uint64
+	nowMs   uint64
+	tree    *btree.BTreeG[kv]
+}
+
+// View returns a read-only copy of the current state. A watcher sends the
+// values it ranges as of exactly LastSeq, then the events from LastSeq + 1
+// (EventsBetween, then the live ones). It takes the write lock for an O(1)
+// tree copy; later Applies copy the tree nodes they change.
+func (sm *StateMachine) View() *View {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	v := sm.viewLocked()
+	return &v
+}
+
+func (sm *StateMachine) viewLocked() View {
+	return View{index: sm.mu.applied, lastSeq: sm.mu.lastSeq, nowMs: sm.mu.nowMs, tree: sm.mu.tree.Copy()}
+}
+
+// LastSeq returns the last seq taken when the view was made: the view holds
+// every change up to it and none after.
+func (v *View) LastSeq() uint64 { return v.lastSeq }
+
+// AppliedIndex returns the applied index when the view was made.
+func (v *View) AppliedIndex() uint64 { return v.index }
+
+// Range is StateMachine.Range on the view: keys in [key, keyEnd) (keyEnd ""
+// = the key alone) not expired at nowMs, ascending, until fn returns false.
+func (v *View) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
+	rangeTree(v.tree, key, keyEnd, nowMs, fn)
 }
 
 // AppliedIndex returns the index of the last applied log entry.

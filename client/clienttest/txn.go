@@ -1,0 +1,276 @@
+package clienttest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Txn runs req atomically: on an error nothing changes and no event is
+// emitted. The semantics follow meta.proto: all of condition -> if_then
+// ("then", success) else else_then ("else"); or the first branch whose
+// predicate holds ("branch:N", success), none -> "none". A put_sequential
+// key is the prefix plus the counter value zero-padded to 20 digits.
+func (st *Store) Txn(req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	if err := checkTxn(req); err != nil {
+		return nil, err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	seq, kvs := st.seq, maps.Clone(st.kvs)
+	reply, err := st.txnLocked(req)
+	if err != nil {
+		st.seq, st.kvs, st.sorted, st.pending = seq, kvs, nil, nil
+		return nil, err
+	}
+	st.commitLocked()
+	return reply, nil
+}
+
+func checkTxn(req *metapb.TxnRequest) error {
+	if len(req.GetBranches()) > 0 && (len(req.GetCondition()) > 0 || len(req.GetIfThen()) > 0 || len(req.GetElseThen()) > 0) {
+		return status.Error(codes.InvalidArgument, "txn: branches and condition/if_then/else_then are exclusive")
+	}
+	check := func(where string, ops []*metapb.TxnOp) error {
+		for i, op := range ops {
+			if err := checkOp(op); err != nil {
+				return status.Errorf(codes.InvalidArgument, "txn: %s[%d]: %v", where, i, err)
+			}
+		}
+		return nil
+	}
+	if err := check("if_then", req.GetIfThen()); err != nil {
+		return err
+	}
+	if err := check("else_then", req.GetElseThen()); err != nil {
+		return err
+	}
+	for i, b := range req.GetBranches() {
+		if err := check(fmt.Sprintf("branches[%d].ops", i), b.GetOps()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOp(op *metapb.TxnOp) error {
+	switch r := op.GetRequest().(type) {
+	case *metapb.TxnOp_Get:
+		if r.Get.GetKey() == "" {
+			return fmt.Errorf("get: empty key")
+		}
+	case *metapb.TxnOp_Put:
+		if r.Put.GetKey() == "" {
+			return fmt.Errorf("put: empty key")
+		}
+		if r.Put.GetTtlMs() != 0 && r.Put.GetExpireAtMs() != 0 {
+			return fmt.Errorf("put: both ttl_ms and expire_at_ms set")
+		}
+	case *metapb.TxnOp_Delete:
+		if r.Delete.GetKey() == "" {
+			return fmt.Errorf("delete: empty key")
+		}
+	case *metapb.TxnOp_DeleteByPrefix:
+	case *metapb.TxnOp_FetchIncreaseU64:
+		if r.FetchIncreaseU64.GetKey() == "" {
+			return fmt.Errorf("fetch_increase_u64: empty key")
+		}
+	case *metapb.TxnOp_PutSequential:
+		if r.PutSequential.GetSequenceKey() == "" {
+			return fmt.Errorf("put_sequential: empty sequence_key")
+		}
+	default:
+		return fmt.Errorf("empty op")
+	}
+	return nil
+}
+
+func (st *Store) txnLocked(req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	reply := &metapb.TxnReply{}
+	var ops []*metapb.TxnOp
+	if len(req.GetBranches()) > 0 {
+		reply.ExecutionPath = "none"
+		for i, b := range req.GetBranches() {
+			ok := true
+			if b.GetPredicate() != nil {
+				var err error
+				if ok, err = st.exprLocked(b.GetPredicate()); err != nil {
+					return nil, err
+				}
+			}
+			if ok {
+				reply.Success, reply.ExecutionPath, ops = true, fmt.Sprintf("branch:%d", i), b.GetOps()
+				break
+			}
+		}
+	} else {
+		reply.Success, reply.ExecutionPath, ops = true, "then", req.GetIfThen()
+		for _, c := range req.GetCondition() {
+			ok, err := st.condLocked(c)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				reply.Success, reply.ExecutionPath, ops = false, "else", req.GetElseThen()
+				break
+			}
+		}
+	}
+	for _, op := range ops {
+		r, err := st.opLocked(op)
+		if err != nil {
+			return nil, err
+		}
+		reply.Responses = append(reply.Responses, r)
+	}
+	return reply, nil
+}
+
+func (st *Store) exprLocked(e *metapb.BoolExpression) (bool, error) {
+	and := e.GetCombiner() == metapb.BoolExpression_AND
+	for _, c := range e.GetConditions() {
+		ok, err := st.condLocked(c)
+		if err != nil || ok != and {
+			return ok, err
+		}
+	}
+	for _, child := range e.GetChildren() {
+		ok, err := st.exprLocked(child)
+		if err != nil || ok != and {
+			return ok, err
+		}
+	}
+	return and, nil
+}
+
+func (st *Store) condLocked(c *metapb.TxnCondition) (bool, error) {
+	var r int
+	switch t := c.GetTarget().(type) {
+	case *metapb.TxnCondition_Seq:
+		r = cmp.Compare(st.liveLocked(c.GetKey()).GetSeq(), t.Seq)
+	case *metapb.TxnCondition_Value:
+		v := st.liveLocked(c.GetKey())
+		if v == nil {
+			return false, nil
+		}
+		r = bytes.Compare(v.GetData(), t.Value)
+	case *metapb.TxnCondition_KeysWithPrefix:
+		var n uint64
+		st.rangeLocked(c.GetKey(), prefixEnd(c.GetKey()), func(string, *metapb.SeqV) bool { n++; return true })
+		r = cmp.Compare(n, t.KeysWithPrefix)
+	default:
+		return false, status.Errorf(codes.InvalidArgument, "txn: condition on %q has no target", c.GetKey())
+	}
+	switch c.GetOp() {
+	case metapb.TxnCondition_EQ:
+		return r == 0, nil
+	case metapb.TxnCondition_NE:
+		return r != 0, nil
+	case metapb.TxnCondition_GT:
+		return r > 0, nil
+	case metapb.TxnCondition_GE:
+		return r >= 0, nil
+	case metapb.TxnCondition_LT:
+		return r < 0, nil
+	case metapb.TxnCondition_LE:
+		return r <= 0, nil
+	}
+	return false, status.Errorf(codes.InvalidArgument, "txn: unknown condition op %v", c.GetOp())
+}
+
+func (st *Store) opLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
+	switch r := op.GetRequest().(type) {
+	case *metapb.TxnOp_Get:
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Get{Get: &metapb.TxnGetResponse{
+			Key: r.Get.GetKey(), Value: clone(st.liveLocked(r.Get.GetKey())),
+		}}}, nil
+	case *metapb.TxnOp_Put:
+		p := r.Put
+		res := &metapb.TxnPutResponse{Key: p.GetKey()}
+		if st.matchLocked(p.GetKey(), p.GetMatchSeq()) {
+			res.Prev, res.Current = st.setLocked(p.GetKey(), p.GetValue(), p.GetTtlMs(), p.GetExpireAtMs())
+			res.Applied = true
+		} else {
+			res.Prev, res.Current = clone(st.liveLocked(p.GetKey())), clone(st.liveLocked(p.GetKey()))
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Put{Put: res}}, nil
+	case *metapb.TxnOp_Delete:
+		d := r.Delete
+		res := &metapb.TxnDeleteResponse{Key: d.GetKey()}
+		if st.matchLocked(d.GetKey(), d.GetMatchSeq()) {
+			res.Prev = st.deleteLocked(d.GetKey())
+			res.Success = res.Prev != nil
+		} else {
+			res.Prev = clone(st.liveLocked(d.GetKey()))
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Delete{Delete: res}}, nil
+	case *metapb.TxnOp_DeleteByPrefix:
+		var keys []string
+		st.rangeLocked(r.DeleteByPrefix.GetPrefix(), prefixEnd(r.DeleteByPrefix.GetPrefix()), func(k string, _ *metapb.SeqV) bool {
+			keys = append(keys, k)
+			return true
+		})
+		for _, k := range keys {
+			st.deleteLocked(k)
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefixResponse{
+			Prefix: r.DeleteByPrefix.GetPrefix(), Count: uint64(len(keys)),
+		}}}, nil
+	case *metapb.TxnOp_FetchIncreaseU64:
+		f := r.FetchIncreaseU64
+		res, err := st.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
+		if err != nil {
+			return nil, err
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_FetchIncreaseU64{FetchIncreaseU64: res}}, nil
+	case *metapb.TxnOp_PutSequential:
+		p := r.PutSequential
+		n, err := st.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
+		if err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("%s%020d", p.GetPrefix(), n.GetAfter())
+		_, cur := st.setLocked(key, p.GetValue(), p.GetTtlMs(), 0)
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_PutSequential{PutSequential: &metapb.PutSequentialResponse{
+			Key: key, Current: cur,
+		}}}, nil
+	}
+	return nil, status.Error(codes.InvalidArgument, "txn: empty op")
+}
+
+func (st *Store) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
+	cur := st.liveLocked(key)
+	var before uint64
+	if cur != nil {
+		var err error
+		before, err = strconv.ParseUint(strings.TrimSpace(string(cur.GetData())), 10, 64)
+		if err != nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: value of %q is not a decimal u64: %q", key, cur.GetData())
+		}
+	}
+	res := &metapb.FetchIncreaseU64Response{Key: key, BeforeSeq: cur.GetSeq(), Before: before, AfterSeq: cur.GetSeq(), After: before}
+	if !st.matchLocked(key, m) {
+		return res, nil
+	}
+	base := max(before, maxValue)
+	if base+delta < base {
+		return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: %q overflows: %d + %d", key, base, delta)
+	}
+	_, v := st.setLocked(key, []byte(strconv.FormatUint(base+delta, 10)), 0, 0)
+	res.After, res.AfterSeq, res.Applied = base+delta, v.GetSeq(), true
+	return res, nil
+}
+
+// Txn is the metapb.MetaServer method.
+func (s *Server) Txn(_ context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	return s.cluster.Store.Txn(req)
+}

@@ -1,0 +1,221 @@
+package clienttest
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Defaults of the watch Options.
+const (
+	DefaultWatchBuffer      = 256
+	DefaultProgressInterval = time.Second
+)
+
+// watcher is one Watch stream's registration in the Store. The Store hands
+// it matching events under its lock, without blocking: when ch is full the
+// watcher is cut off (a slow reader), as metasrv does.
+type watcher struct {
+	server      *Server
+	key, keyEnd string
+	filter      metapb.WatchRequest_Filter
+	minSeq      uint64 // events below are not sent (a start_seq ahead of the store)
+	ch          chan *metapb.Event
+	cut         chan error // receives the reason the stream must end; buffered 1
+}
+
+func (w *watcher) matches(ev *metapb.Event) bool {
+	if ev.GetSeq() < w.minSeq {
+		return false
+	}
+	if w.keyEnd == "" {
+		if ev.GetKey() != w.key {
+			return false
+		}
+	} else if ev.GetKey() < w.key || ev.GetKey() >= w.keyEnd {
+		return false
+	}
+	switch w.filter {
+	case metapb.WatchRequest_UPDATE:
+		return ev.GetCurrent() != nil
+	case metapb.WatchRequest_DELETE:
+		return ev.GetCurrent() == nil
+	}
+	return true
+}
+
+// offerLocked hands ev to w if it matches, cutting w off when its buffer is
+// full.
+func (st *Store) offerLocked(w *watcher, ev *metapb.Event) {
+	if !w.matches(ev) {
+		return
+	}
+	select {
+	case w.ch <- ev:
+	default:
+		st.cutLocked(w, status.Errorf(codes.ResourceExhausted,
+			"watch stream too slow: %d events are waiting to be sent; resume from the last seq received + 1", cap(w.ch)))
+	}
+}
+
+// cutLocked ends w's stream with err and unregisters it.
+func (st *Store) cutLocked(w *watcher, err error) {
+	delete(st.watchers, w)
+	select {
+	case w.cut <- err:
+	default:
+	}
+}
+
+func (st *Store) removeWatcher(w *watcher) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.watchers, w)
+}
+
+// progress returns the seq up to which w has been sent every change, when
+// nothing is waiting in its buffer: the events are queued under the lock
+// and sent by the goroutine asking, so an empty buffer means every event
+// up to the store's seq is out.
+func (st *Store) progress(w *watcher) (uint64, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(w.ch) > 0 || st.seq == 0 {
+		return 0, false
+	}
+	return st.seq, true
+}
+
+// EndWatches ends every Watch stream this server is serving with err (a
+// gRPC status: codes.Unavailable for a node shutting down,
+// codes.ResourceExhausted for a reader too slow) and returns how many.
+func (s *Server) EndWatches(err error) int {
+	st := s.cluster.Store
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for w := range st.watchers {
+		if w.server == s {
+			st.cutLocked(w, err)
+			n++
+		}
+	}
+	return n
+}
+
+// Watches returns the number of Watch streams this server is serving
+// (registered in the store, past the initial flush or replay snapshot).
+func (s *Server) Watches() int {
+	st := s.cluster.Store
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for w := range st.watchers {
+		if w.server == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Watch is the metapb.MetaServer method: initial flush (the values, then
+// flush_done carrying progress_seq = the snapshot's seq), or a replay from
+// start_seq out of the history (OutOfRange below its floor; a start_seq
+// ahead of the store is accepted and waits), then live events, with a
+// progress marker on an idle stream every progress_interval_ms.
+func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServer[metapb.WatchResponse]) error {
+	switch {
+	case req.GetKey() == "":
+		return status.Error(codes.InvalidArgument, "watch: empty key")
+	case req.GetKeyEnd() != "" && req.GetKeyEnd() <= req.GetKey():
+		return status.Errorf(codes.InvalidArgument, "watch: empty range [%q, %q)", req.GetKey(), req.GetKeyEnd())
+	case req.GetInitialFlush() && req.GetStartSeq() > 0:
+		return status.Error(codes.InvalidArgument, "watch: initial_flush and start_seq are exclusive")
+	}
+	st := s.cluster.Store
+	w := &watcher{
+		server: s,
+		key:    req.GetKey(),
+		keyEnd: req.GetKeyEnd(),
+		filter: req.GetFilter(),
+		minSeq: req.GetStartSeq(),
+		ch:     make(chan *metapb.Event, s.opts.WatchBuffer),
+		cut:    make(chan error, 1),
+	}
+	var first []*metapb.WatchResponse
+	st.mu.Lock()
+	switch {
+	case req.GetInitialFlush():
+		end := w.keyEnd
+		if end == "" {
+			end = w.key + "\x00"
+		}
+		st.rangeLocked(w.key, end, func(k string, v *metapb.SeqV) bool {
+			first = append(first, &metapb.WatchResponse{
+				Event:            &metapb.Event{Key: k, Seq: v.GetSeq(), Current: clone(v)},
+				IsInitialization: true,
+			})
+			return true
+		})
+		first = append(first, &metapb.WatchResponse{FlushDone: true, ProgressSeq: st.seq})
+	case req.GetStartSeq() > 0:
+		if req.GetStartSeq() < st.floor {
+			floor := st.floor
+			st.mu.Unlock()
+			return status.Errorf(codes.OutOfRange, "compacted: the event history starts at seq %d, after the start_seq %d asked for; re-list the keys and watch again", floor, req.GetStartSeq())
+		}
+		for _, ev := range st.history {
+			if w.matches(ev) {
+				first = append(first, &metapb.WatchResponse{Event: ev})
+			}
+		}
+	}
+	st.watchers[w] = struct{}{}
+	st.mu.Unlock()
+	defer st.removeWatcher(w)
+
+	send := func(r *metapb.WatchResponse) error {
+		s.mu.Lock()
+		h := s.mu.watchSend
+		s.mu.Unlock()
+		if h != nil {
+			if err := h(r); err != nil {
+				return err
+			}
+		}
+		return stream.Send(r)
+	}
+	for _, r := range first {
+		if err := send(r); err != nil {
+			return err
+		}
+	}
+	interval := s.opts.ProgressInterval
+	if ms := req.GetProgressIntervalMs(); ms > 0 {
+		interval = time.Duration(ms) * time.Millisecond
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-w.ch:
+			if err := send(&metapb.WatchResponse{Event: ev}); err != nil {
+				return err
+			}
+		case err := <-w.cut:
+			return err
+		case <-tick.C:
+			if p, ok := st.progress(w); ok {
+				if err := send(&metapb.WatchResponse{ProgressSeq: p}); err != nil {
+					return err
+				}
+			}
+		case <-stream.Context().Done():
+			return status.FromContextError(stream.Context().Err()).Err()
+		}
+	}
+}

@@ -1,0 +1,578 @@
+package client
+
+// How a Watcher resumes.
+//
+// A Watcher keeps one position, pos: every change of the watched range with
+// seq <= pos has been handed to the caller (or queued for Next) or is
+// covered by a server's progress marker ("every change up to progress_seq
+// has been sent"). A stream that ends for any reason but a definite refusal
+// is replaced by a new one, on the next endpoint unless the server only cut
+// a slow reader off (RESOURCE_EXHAUSTED), asking for start_seq = pos + 1.
+// An event with seq <= pos is dropped, so a server that repeats itself
+// across a resume does not make the caller see an event twice.
+//
+// Where pos starts:
+//
+//   - StartSeq n given: pos = n - 1.
+//   - Neither StartSeq nor InitialFlush: Watch asks an endpoint for its
+//     last_seq (Status) and starts there, so that every change that commits
+//     after Watch returns is delivered, and a stream lost before its first
+//     event or progress marker resumes without a gap. The first stream
+//     already asks for start_seq = last_seq + 1.
+//   - InitialFlush: the initial values describe a snapshot at some seq S
+//     the client is not told, unless the server puts progress_seq on the
+//     flush_done marker. The Watcher buffers the initial values and hands
+//     them out only when flush_done arrives, then sets pos = the largest of
+//     (the flush_done progress_seq, the largest seq among the initial
+//     values, the last_seq the same endpoint reported just before the
+//     stream opened). Each is <= S, so nothing after the snapshot is
+//     skipped. A stream lost before flush_done is discarded with its
+//     buffer and the flush starts over (on resume no initial value has been
+//     handed out yet); after flush_done, resumes use start_seq and never
+//     flush again.
+//
+// A stream that stays silent is given up as well: the server sends a
+// progress marker on every idle interval, so a stream on which Next waits
+// watchIdleTimeout (10 intervals, at least 10s) without a message is taken
+// to be on a node that is unreachable without having closed the connection
+// (a partition, a host that lost power) and is replaced like a lost one.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// statusTimeout bounds the Status call that anchors a watch's position.
+const statusTimeout = 5 * time.Second
+
+// Idle streams: the server's default progress interval, and the least time
+// a stream may stay silent before the Watcher gives it up.
+const (
+	defaultProgressInterval = time.Second
+	minWatchIdle            = 10 * time.Second
+)
+
+// WatchFilter selects the kinds of change a watch delivers.
+type WatchFilter int
+
+const (
+	// FilterAll delivers updates and deletes.
+	FilterAll WatchFilter = iota
+	// FilterUpdate delivers only changes that leave a value (create or
+	// update).
+	FilterUpdate
+	// FilterDelete delivers only deletes (including expiry).
+	FilterDelete
+)
+
+// String returns "all", "update" or "delete".
+func (f WatchFilter) String() string {
+	switch f {
+	case FilterUpdate:
+		return "update"
+	case FilterDelete:
+		return "delete"
+	default:
+		return "all"
+	}
+}
+
+// WatchOptions selects what a watch delivers. Set Key (with or without
+// KeyEnd) or Prefix.
+type WatchOptions struct {
+	// Key alone watches that one key; with KeyEnd it watches the range
+	// [Key, KeyEnd).
+	Key    string
+	KeyEnd string
+	// Prefix watches every key that starts with it (it sets the range to
+	// [Prefix, the first string after every key with Prefix)); it is
+	// exclusive with Key and KeyEnd.
+	Prefix string
+
+	// Filter selects updates, deletes or both (the default).
+	Filter WatchFilter
+
+	// InitialFlush first delivers the current value of every key in the
+	// range (WatchEvent.Initialization), then one WatchEvent with
+	// FlushDone, then the changes after those values. It happens once per
+	// Watcher: a watch that resumes does not flush again. Exclusive with
+	// StartSeq.
+	InitialFlush bool
+
+	// StartSeq > 0 delivers every change with seq >= StartSeq from the
+	// server's history, then the live ones; a StartSeq older than the
+	// history makes Next return ErrCompacted. 0 (and no InitialFlush):
+	// every change that commits after Watch returns.
+	StartSeq uint64
+
+	// ProgressInterval asks the server for a progress marker at this
+	// interval on an idle stream (0: the server's default, 1s). Markers
+	// are not delivered; they let a resumed watch start close to where it
+	// was instead of replaying from the last event, and show that the
+	// stream is alive: one silent for 10 intervals (at least 10s) is given
+	// up and resumed elsewhere.
+	ProgressInterval time.Duration
+
+	// OnResume, if set, is called each time the Watcher replaces a stream
+	// that ended or could not be opened, before it waits and reconnects.
+	// It runs on the goroutine calling Next and must not call Next.
+	OnResume func(ResumeInfo)
+}
+
+// ResumeInfo tells OnResume why and from where a watch resumes.
+type ResumeInfo struct {
+	// Endpoint is the endpoint whose stream ended or failed to open.
+	Endpoint string
+	// Err is why (a gRPC status: codes.Unavailable for a lost node,
+	// codes.ResourceExhausted for a reader too slow for the server, ...).
+	Err error
+	// StartSeq is the start_seq of the next stream; 0 while the initial
+	// flush has not completed and is started over.
+	StartSeq uint64
+	// Failures counts the attempts in a row that got no answer (0 after a
+	// stream that delivered something); the wait before the next attempt
+	// grows with it.
+	Failures int
+}
+
+// WatchEvent is one change of one key, one initial value, or the end of
+// the initial values.
+type WatchEvent struct {
+	Key string
+	// Seq is the global seq of the change; for an initial value, the seq
+	// of that value.
+	Seq uint64
+	// Prev is the value before the change, Current the value after it;
+	// Seq 0 means absent: Current.Seq == 0 is a delete, Prev.Seq == 0 a
+	// create. An initial value has only Current.
+	Prev, Current KV
+	// Initialization marks the current values sent by InitialFlush.
+	Initialization bool
+	// FlushDone marks the end of the initial values; every other field is
+	// zero.
+	FlushDone bool
+}
+
+// IsDelete reports whether the event is a delete (the key has no value
+// after it).
+func (e WatchEvent) IsDelete() bool { return !e.FlushDone && !e.Current.Exists() }
+
+// Watcher delivers the events of one watch through Next, resuming the
+// server stream by itself (see Client.Watch). Next must be called from one
+// goroutine at a time; Close may be called from any goroutine.
+type Watcher struct {
+	c        *Client
+	ctx      context.Context
+	cancel   context.CancelFunc
+	what     string
+	req      *metapb.WatchRequest // the template; start_seq and initial_flush set per stream
+	onResume func(ResumeInfo)
+	closed   atomic.Bool
+	resumes  atomic.Int64
+	idle     time.Duration // watchIdleTimeout
+
+	// Position; see the top of this file.
+	pos      uint64
+	flushing bool // the initial flush has not completed
+
+	// The initial flush in progress on the current stream.
+	flushBuf      []WatchEvent
+	flushMax      uint64 // largest seq in flushBuf
+	flushProgress uint64 // largest progress_seq seen during the flush
+	flushAnchor   uint64 // the endpoint's last_seq before the stream opened
+
+	pending []WatchEvent // ready for Next, in order
+	err     error        // terminal: every later Next returns it
+
+	stream       grpc.ServerStreamingClient[metapb.WatchResponse] // nil: none open
+	streamCancel context.CancelFunc
+	streamEp     string
+	streamIdx    int
+	idleTimer    *time.Timer // cancels a silent stream
+	idleFired    atomic.Bool // idleTimer cancelled the current stream
+	received     bool        // the current stream delivered a response
+	failures     int         // attempts in a row that delivered nothing
+}
+
+// Watch starts a watch of the keys opts selects and returns a Watcher that
+// delivers its events, in seq order, through Next.
+//
+// The Watcher resumes by itself, with no event lost or repeated, when its
+// stream breaks: after a disconnect, when the serving node is lost or shuts
+// down (codes.Unavailable, on the next endpoint), or when the server cuts
+// off a reader too slow to keep up (codes.ResourceExhausted: on the same
+// endpoint; the events it could not send are replayed from its history).
+// It reconnects with start_seq just after the last event delivered (or the
+// last progress marker, when larger), waiting a backoff (Client retry
+// timing: 50ms doubling to 1s, jittered) between attempts that get no
+// answer, for as long as ctx lasts. It stops only when ctx ends, Close is
+// called, the Client is closed, or the server refuses the watch for good:
+// ErrCompacted (the history no longer reaches back to where the watch must
+// resume) or a request error such as codes.InvalidArgument.
+//
+// Without StartSeq or InitialFlush, Watch first asks an endpoint for its
+// last seq (Status, with failover), so that every change that commits
+// after Watch returns is delivered; that call is the only part of Watch
+// that can fail on a down cluster. The stream itself opens on the first
+// Next.
+//
+// ctx bounds the whole watch, not one call: cancel it (or call Close) to end
+// the watch, and to free its stream. Next then returns an error wrapping
+// ctx.Err() (or ErrWatchClosed).
+func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+	req, what, err := opts.request()
+	if err != nil {
+		return nil, err
+	}
+	w := &Watcher{c: c, what: what, req: req, onResume: opts.OnResume, idle: watchIdleTimeout(opts.ProgressInterval, c.timing.watchIdleMin)}
+	switch {
+	case opts.InitialFlush:
+		w.flushing = true
+	case opts.StartSeq > 0:
+		w.pos = opts.StartSeq - 1
+	default:
+		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		defer cancel()
+		var st *metapb.StatusReply
+		_, err := c.invoke(sctx, what+": read the current seq", kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+			var err error
+			st, err = mc.Status(ctx, &metapb.StatusRequest{})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		w.pos = st.GetLastSeq()
+	}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	return w, nil
+}
+
+// request validates o and returns the watch request template and the
+// watch's name for errors.
+func (o WatchOptions) request() (*metapb.WatchRequest, string, error) {
+	req := &metapb.WatchRequest{}
+	var what string
+	switch {
+	case o.Prefix != "":
+		if o.Key != "" || o.KeyEnd != "" {
+			return nil, "", fmt.Errorf("%w: watch: set Prefix, or Key with or without KeyEnd, not both", ErrInvalidArgument)
+		}
+		if !utf8.ValidString(o.Prefix) {
+			return nil, "", fmt.Errorf("%w: watch: prefix %q is not valid UTF-8", ErrInvalidArgument, o.Prefix)
+		}
+		end, ok := prefixEnd(o.Prefix)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: watch: no key range ends prefix %q", ErrInvalidArgument, o.Prefix)
+		}
+		req.Key, req.KeyEnd = o.Prefix, end
+		what = fmt.Sprintf("watch prefix %q", o.Prefix)
+	case o.Key == "":
+		return nil, "", fmt.Errorf("%w: watch: set Key or Prefix", ErrInvalidArgument)
+	default:
+		if !utf8.ValidString(o.Key) || !utf8.ValidString(o.KeyEnd) {
+			return nil, "", fmt.Errorf("%w: watch: key range [%q, %q) is not valid UTF-8", ErrInvalidArgument, o.Key, o.KeyEnd)
+		}
+		if o.KeyEnd != "" && o.KeyEnd <= o.Key {
+			return nil, "", fmt.Errorf("%w: watch: empty range [%q, %q): KeyEnd must sort after Key", ErrInvalidArgument, o.Key, o.KeyEnd)
+		}
+		req.Key, req.KeyEnd = o.Key, o.KeyEnd
+		if o.KeyEnd == "" {
+			what = fmt.Sprintf("watch key %q", o.Key)
+		} else {
+			what = fmt.Sprintf("watch range [%q, %q)", o.Key, o.KeyEnd)
+		}
+	}
+	switch o.Filter {
+	case FilterAll:
+		req.Filter = metapb.WatchRequest_ALL
+	case FilterUpdate:
+		req.Filter = metapb.WatchRequest_UPDATE
+	case FilterDelete:
+		req.Filter = metapb.WatchRequest_DELETE
+	default:
+		return nil, "", fmt.Errorf("%w: watch: unknown filter %d", ErrInvalidArgument, int(o.Filter))
+	}
+	if o.InitialFlush && o.StartSeq > 0 {
+		return nil, "", fmt.Errorf("%w: watch: set InitialFlush or StartSeq, not both", ErrInvalidArgument)
+	}
+	if o.ProgressInterval < 0 || (o.ProgressInterval > 0 && o.ProgressInterval < time.Millisecond) {
+		return nil, "", fmt.Errorf("%w: watch: ProgressInterval %v: want 0 or at least 1ms", ErrInvalidArgument, o.ProgressInterval)
+	}
+	req.ProgressIntervalMs = uint64(o.ProgressInterval / time.Millisecond)
+	return req, what, nil
+}
+
+// watchIdleTimeout is how long a stream may go without a message: 10
+// progress intervals, at least floor.
+func watchIdleTimeout(progressInterval, floor time.Duration) time.Duration {
+	if progressInterval == 0 {
+		progressInterval = defaultProgressInterval
+	}
+	return max(10*progressInterval, floor)
+}
+
+// prefixEnd returns the smallest string greater than every string with
+// prefix p, as valid UTF-8: p with its last rune incremented (trailing
+// runes that cannot be are dropped). UTF-8 sorts bytewise in code point
+// order, so no valid key lies between. ok is false when every rune is
+// utf8.MaxRune.
+func prefixEnd(p string) (end string, ok bool) {
+	rs := []rune(p)
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i] + 1
+		if r == 0xD800 { // skip the surrogates, which UTF-8 cannot hold
+			r = 0xE000
+		}
+		if r <= utf8.MaxRune {
+			rs[i] = r
+			return string(rs[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// Next returns the next event, waiting for it as long as needed, and
+// resuming the stream as needed. It returns an error only when the watch is
+// over: ErrCompacted, ErrWatchClosed, an error wrapping the context's
+// error (the watch's ctx ended), ErrClosed (the Client was closed), or the
+// server's refusal of the request; every later call returns the same error.
+func (w *Watcher) Next() (WatchEvent, error) {
+	for {
+		if len(w.pending) > 0 {
+			ev := w.pending[0]
+			w.pending[0] = WatchEvent{}
+			w.pending = w.pending[1:]
+			return ev, nil
+		}
+		if w.err != nil {
+			return WatchEvent{}, w.err
+		}
+		if w.stream == nil {
+			w.open()
+			continue
+		}
+		// The idle timer runs only while waiting for the server: a
+		// caller slow to call Next is not a silent server.
+		w.idleTimer.Reset(w.idle)
+		resp, err := w.stream.Recv()
+		w.idleTimer.Stop()
+		if err != nil {
+			ep, i := w.streamEp, w.streamIdx
+			w.closeStream()
+			w.failed(ep, i, err)
+			continue
+		}
+		if !w.received {
+			w.received = true
+			w.failures = 0
+		}
+		w.handle(resp)
+	}
+}
+
+// Close ends the watch and frees its stream; Next then returns
+// ErrWatchClosed. It is idempotent and safe from any goroutine.
+func (w *Watcher) Close() {
+	w.closed.Store(true)
+	w.cancel()
+}
+
+// Resumes returns how many times the watch replaced its stream (including
+// attempts that failed to open one).
+func (w *Watcher) Resumes() int { return int(w.resumes.Load()) }
+
+// open opens a stream on the current endpoint, after a backoff when the
+// previous attempts got no answer. On failure it leaves w.stream nil and
+// records why (failed).
+func (w *Watcher) open() {
+	if w.failures > 0 {
+		if err := sleep(w.ctx, w.backoff()); err != nil {
+			w.stop(err)
+			return
+		}
+	}
+	if err := w.ctx.Err(); err != nil {
+		w.stop(err)
+		return
+	}
+	i := w.c.current()
+	ep := w.c.endpoints[i]
+	cc, err := w.c.conn(ep)
+	if err != nil {
+		w.failed(ep, i, err)
+		return
+	}
+	if err := w.c.waitConnected(w.ctx, cc); err != nil {
+		w.failed(ep, i, err)
+		return
+	}
+	mc := metapb.NewMetaClient(cc)
+	req := proto.Clone(w.req).(*metapb.WatchRequest)
+	if w.flushing {
+		sctx, cancel := context.WithTimeout(w.ctx, statusTimeout)
+		st, err := mc.Status(sctx, &metapb.StatusRequest{})
+		cancel()
+		if err != nil {
+			w.failed(ep, i, fmt.Errorf("read the current seq: %w", err))
+			return
+		}
+		w.flushAnchor = st.GetLastSeq()
+		w.flushBuf, w.flushMax, w.flushProgress = nil, 0, 0
+		req.InitialFlush = true
+	} else {
+		req.StartSeq = w.pos + 1
+	}
+	sctx, cancel := context.WithCancel(w.ctx)
+	stream, err := mc.Watch(sctx, req)
+	if err != nil {
+		cancel()
+		w.failed(ep, i, err)
+		return
+	}
+	w.stream, w.streamCancel, w.streamEp, w.streamIdx = stream, cancel, ep, i
+	w.received = false
+	w.idleFired.Store(false)
+	w.idleTimer = time.AfterFunc(w.idle, func() {
+		w.idleFired.Store(true)
+		cancel()
+	})
+	w.idleTimer.Stop() // Next runs it around Recv
+}
+
+// handle takes one response of the stream.
+func (w *Watcher) handle(resp *metapb.WatchResponse) {
+	if p := resp.GetProgressSeq(); p > 0 {
+		if w.flushing {
+			w.flushProgress = max(w.flushProgress, p)
+		} else {
+			w.pos = max(w.pos, p)
+		}
+	}
+	if e := resp.GetEvent(); e != nil {
+		ev := WatchEvent{
+			Key:            e.GetKey(),
+			Seq:            e.GetSeq(),
+			Prev:           kvFromProto(e.GetKey(), e.GetPrev()),
+			Current:        kvFromProto(e.GetKey(), e.GetCurrent()),
+			Initialization: resp.GetIsInitialization(),
+		}
+		switch {
+		case w.flushing:
+			w.flushBuf = append(w.flushBuf, ev)
+			w.flushMax = max(w.flushMax, ev.Seq)
+		case ev.Seq > w.pos:
+			w.pending = append(w.pending, ev)
+			w.pos = ev.Seq
+		default:
+			// Already delivered, or covered by a progress marker: a
+			// server repeating itself across a resume.
+		}
+	}
+	if resp.GetFlushDone() && w.flushing {
+		w.pending = append(w.pending, w.flushBuf...)
+		w.pending = append(w.pending, WatchEvent{FlushDone: true})
+		w.pos = max(w.flushAnchor, w.flushMax, w.flushProgress)
+		w.flushing = false
+		w.flushBuf = nil
+	}
+}
+
+// failed handles the end of a stream, or the failure to open one, on
+// endpoint ep (index i): it ends the watch on a definite refusal, else
+// prepares the next attempt.
+func (w *Watcher) failed(ep string, i int, err error) {
+	if ctxErr := w.ctx.Err(); ctxErr != nil {
+		w.stop(ctxErr)
+		return
+	}
+	if errors.Is(err, ErrClosed) {
+		w.setErr(fmt.Errorf("%s: %w", w.what, ErrClosed))
+		return
+	}
+	if w.idleFired.Swap(false) {
+		err = status.Errorf(codes.Unavailable, "no message from the server in %v, not even a progress marker: the node may be unreachable", w.idle)
+	}
+	code := status.Code(err)
+	if errors.Is(err, io.EOF) {
+		code = codes.Unavailable // the server ended the stream without a status
+	}
+	switch code {
+	case codes.OutOfRange:
+		w.setErr(fmt.Errorf("%w: %s from seq %d, endpoint %s: %w; start a new watch with an initial flush to get the current values",
+			ErrCompacted, w.what, w.pos+1, ep, err))
+		return
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
+		codes.Unauthenticated, codes.FailedPrecondition, codes.Unimplemented:
+		w.setErr(fmt.Errorf("%s: endpoint %s: %w", w.what, ep, err))
+		return
+	}
+	if !w.received {
+		w.failures++
+	}
+	w.received = false
+	if code != codes.ResourceExhausted {
+		// The node may be gone: try the next one. A slow reader that was
+		// cut off resumes where it was.
+		w.c.advance(i)
+	}
+	w.resumes.Add(1)
+	if w.onResume != nil {
+		info := ResumeInfo{Endpoint: ep, Err: err, Failures: w.failures}
+		if !w.flushing {
+			info.StartSeq = w.pos + 1
+		}
+		w.onResume(info)
+	}
+}
+
+// backoff returns the wait before the next attempt: the Client's initial
+// backoff doubling with every failure in a row, up to its maximum, jittered.
+func (w *Watcher) backoff() time.Duration {
+	d := w.c.timing.initialBackoff
+	for n := 1; n < w.failures && d < w.c.timing.maxBackoff; n++ {
+		d *= 2
+	}
+	return jitter(min(d, w.c.timing.maxBackoff))
+}
+
+// stop ends the watch because its context ended.
+func (w *Watcher) stop(ctxErr error) {
+	if w.closed.Load() {
+		w.setErr(fmt.Errorf("%s: %w", w.what, ErrWatchClosed))
+		return
+	}
+	w.setErr(fmt.Errorf("%s: %w", w.what, ctxErr))
+}
+
+// setErr ends the watch with err and frees its resources.
+func (w *Watcher) setErr(err error) {
+	w.err = err
+	w.closeStream()
+	w.cancel()
+}
+
+func (w *Watcher) closeStream() {
+	if w.idleTimer != nil {
+		w.idleTimer.Stop()
+	}
+	if w.streamCancel != nil {
+		w.streamCancel()
+	}
+	w.stream, w.streamCancel, w.idleTimer = nil, nil, nil
+}
+
+// String names the watch, e.g. `watch prefix "a/"`.
+func (w *Watcher) String() string { return w.what }

@@ -1,0 +1,636 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/client/clienttest"
+)
+
+// startWatch starts a watch closed when the test ends.
+func startWatch(t *testing.T, c *Client, ctx context.Context, opts WatchOptions) *Watcher {
+	t.Helper()
+	w, err := c.Watch(ctx, opts)
+	if err != nil {
+		t.Fatalf("Watch(%+v): %v", opts, err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+// nextN reads n events.
+func nextN(t *testing.T, w *Watcher, n int) []WatchEvent {
+	t.Helper()
+	evs := make([]WatchEvent, 0, n)
+	for len(evs) < n {
+		ev, err := w.Next()
+		if err != nil {
+			t.Fatalf("Next after %d of %d events: %v", len(evs), n, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// wantSeqs fails unless evs are changes with exactly the seqs from..to.
+func wantSeqs(t *testing.T, evs []WatchEvent, from, to uint64) {
+	t.Helper()
+	if uint64(len(evs)) != to-from+1 {
+		t.Fatalf("got %d events, want seqs %d..%d: %v", len(evs), from, to, seqsOf(evs))
+	}
+	for i, ev := range evs {
+		if ev.Seq != from+uint64(i) || ev.Initialization || ev.FlushDone {
+			t.Fatalf("event %d: seq %d (%+v), want seq %d; all: %v", i, ev.Seq, ev, from+uint64(i), seqsOf(evs))
+		}
+	}
+}
+
+func seqsOf(evs []WatchEvent) []uint64 {
+	var s []uint64
+	for _, ev := range evs {
+		s = append(s, ev.Seq)
+	}
+	return s
+}
+
+// putN writes prefix0..prefix(n-1) straight into the store.
+func putN(st *clienttest.Store, prefix string, n int) {
+	for i := range n {
+		st.Put(fmt.Sprintf("%s%d", prefix, i), []byte("v"))
+	}
+}
+
+// resumeLog records OnResume calls.
+type resumeLog struct {
+	mu    sync.Mutex
+	infos []ResumeInfo
+}
+
+func (l *resumeLog) add(i ResumeInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.infos = append(l.infos, i)
+}
+
+func (l *resumeLog) codes() []codes.Code {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var cs []codes.Code
+	for _, i := range l.infos {
+		cs = append(cs, status.Code(i.Err))
+	}
+	return cs
+}
+
+func (l *resumeLog) has(c codes.Code) bool {
+	for _, got := range l.codes() {
+		if got == c {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWatchEvents(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 10*time.Second)
+	cl.Store.Put("p/old", []byte("before the watch"))
+
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "p/"})
+	// Every write after Watch returns is delivered, even before the first
+	// Next opened the stream.
+	cl.Store.Put("p/a", []byte("1"))  // seq 2
+	cl.Store.Put("q/a", []byte("x"))  // seq 3, outside
+	cl.Store.Put("p/a", []byte("2"))  // seq 4
+	cl.Store.Delete("p/old")          // seq 5
+	cl.Store.Put("p0", []byte("out")) // seq 6: no "/"
+
+	evs := nextN(t, w, 3)
+	want := []struct {
+		key        string
+		seq        uint64
+		prev, curr string // "" = absent
+	}{
+		{"p/a", 2, "", "1"},
+		{"p/a", 4, "1", "2"},
+		{"p/old", 5, "before the watch", ""},
+	}
+	for i, ev := range evs {
+		wt := want[i]
+		prev, curr := string(ev.Prev.Data), string(ev.Current.Data)
+		if ev.Key != wt.key || ev.Seq != wt.seq || prev != wt.prev || curr != wt.curr ||
+			ev.Prev.Exists() != (wt.prev != "") || ev.Current.Exists() != (wt.curr != "") || ev.IsDelete() != (wt.curr == "") {
+			t.Errorf("event %d = %+v, want %+v", i, ev, wt)
+		}
+	}
+	if w.Resumes() != 0 {
+		t.Errorf("Resumes = %d", w.Resumes())
+	}
+}
+
+func TestWatchRangesAndFilters(t *testing.T) {
+	tests := []struct {
+		name string
+		opts WatchOptions
+		want []string // "key@seq"
+	}{
+		{"key", WatchOptions{Key: "b"}, []string{"b@2", "b@5"}},
+		{"range", WatchOptions{Key: "b", KeyEnd: "c"}, []string{"b@2", "b/x@3", "b@5"}},
+		{"prefix", WatchOptions{Prefix: "b/"}, []string{"b/x@3"}},
+		{"updates", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterUpdate}, []string{"a@1", "b@2", "b/x@3", "c@4"}},
+		{"deletes", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterDelete}, []string{"b@5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := clienttest.Start(t, 1)
+			c := newClient(t, cl.Addrs()...)
+			w := startWatch(t, c, ctxTimeout(t, 10*time.Second), tt.opts)
+			for _, k := range []string{"a", "b", "b/x", "c"} {
+				cl.Store.Put(k, []byte(k))
+			}
+			cl.Store.Delete("b")
+			cl.Store.Put("zz", nil) // seq 6: a marker every watch ends on below
+			var got []string
+			for _, ev := range nextN(t, w, len(tt.want)) {
+				got = append(got, fmt.Sprintf("%s@%d", ev.Key, ev.Seq))
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Fatalf("events %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWatchOptionsInvalid(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 5*time.Second)
+	for _, o := range []WatchOptions{
+		{},
+		{KeyEnd: "b"},
+		{Prefix: "p", Key: "k"},
+		{Key: "b", KeyEnd: "a"},
+		{Key: "b", KeyEnd: "b"},
+		{Key: "k", InitialFlush: true, StartSeq: 3},
+		{Key: "k", Filter: WatchFilter(7)},
+		{Key: "k", ProgressInterval: time.Microsecond},
+		{Prefix: "\xff"},
+		{Prefix: "\U0010FFFF"},
+	} {
+		if _, err := c.Watch(ctx, o); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("Watch(%+v) = %v, want ErrInvalidArgument", o, err)
+		}
+	}
+	if n := cl.Servers[0].Calls("Watch") + cl.Servers[0].Calls("Status"); n != 0 {
+		t.Errorf("%d calls reached the server", n)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	tests := []struct{ p, end string }{
+		{"a", "b"},
+		{"a/", "a0"},
+		{"a\x7f", "a\u0080"},
+		{"é", "ê"},
+		{"a\U0010FFFF", "b"},
+		{"\uD7FF", "\uE000"},
+		{"a\U0010FFFF\U0010FFFF", "b"},
+	}
+	for _, tt := range tests {
+		got, ok := prefixEnd(tt.p)
+		if !ok || got != tt.end {
+			t.Errorf("prefixEnd(%q) = %q, %v; want %q", tt.p, got, ok, tt.end)
+		}
+		if !(tt.p < got) || !(tt.p+"\U0010FFFF" < got) {
+			t.Errorf("prefixEnd(%q) = %q does not bound the prefix", tt.p, got)
+		}
+	}
+	if _, ok := prefixEnd("\U0010FFFF"); ok {
+		t.Errorf("prefixEnd of the largest rune succeeded")
+	}
+}
+
+func TestWatchInitialFlush(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 10*time.Second)
+	cl.Store.Put("a/1", []byte("x")) // seq 1
+	cl.Store.Put("b/1", []byte("y")) // seq 2
+	cl.Store.Put("a/2", []byte("z")) // seq 3
+
+	// Break the first stream after its first initial value: the flush
+	// starts over, and the caller sees each value once.
+	var broke sync.Once
+	cl.Servers[0].SetWatchSendHook(func(r *metapb.WatchResponse) error {
+		var err error
+		if r.GetIsInitialization() && r.GetEvent().GetKey() == "a/2" {
+			broke.Do(func() { err = status.Error(codes.Unavailable, "injected: broken in the flush") })
+		}
+		return err
+	})
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "a/", InitialFlush: true})
+	evs := nextN(t, w, 3)
+	if evs[0].Key != "a/1" || evs[0].Seq != 1 || !evs[0].Initialization || string(evs[0].Current.Data) != "x" || evs[0].Prev.Exists() ||
+		evs[1].Key != "a/2" || evs[1].Seq != 3 || !evs[1].Initialization ||
+		!evs[2].FlushDone || evs[2].Key != "" || evs[2].IsDelete() {
+		t.Fatalf("initial flush = %+v", evs)
+	}
+	if w.Resumes() != 1 {
+		t.Fatalf("Resumes = %d, want 1 (the broken flush)", w.Resumes())
+	}
+
+	cl.Store.Put("a/3", nil) // seq 4
+	cl.Store.Delete("a/1")   // seq 5
+	wantSeqs(t, nextN(t, w, 2), 4, 5)
+
+	// A resume after the flush does not flush again.
+	if n := cl.Servers[0].EndWatches(status.Error(codes.Unavailable, "injected: shutting down")); n != 1 {
+		t.Fatalf("EndWatches = %d", n)
+	}
+	cl.Store.Put("a/4", nil) // seq 6
+	wantSeqs(t, nextN(t, w, 1), 6, 6)
+}
+
+// TestWatchResumeAcrossRestart: the only server goes away mid-stream while
+// writes go on; the watch resumes when it is back, with every event once.
+func TestWatchResumeAcrossRestart(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	s := cl.Servers[0]
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 20*time.Second)
+	var log resumeLog
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "p/", OnResume: log.add})
+
+	putN(cl.Store, "p/a", 5)
+	wantSeqs(t, nextN(t, w, 5), 1, 5)
+
+	s.Stop()
+	putN(cl.Store, "p/b", 5) // while the server is down
+	restarted := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		restarted <- s.Restart()
+	}()
+	wantSeqs(t, nextN(t, w, 5), 6, 10)
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	putN(cl.Store, "p/c", 2)
+	wantSeqs(t, nextN(t, w, 2), 11, 12)
+
+	if w.Resumes() == 0 || !log.has(codes.Unavailable) {
+		t.Fatalf("Resumes = %d, causes %v; want a resume after Unavailable", w.Resumes(), log.codes())
+	}
+	for _, i := range log.infos {
+		if i.StartSeq != 6 {
+			t.Errorf("resumed from %d, want 6: %+v", i.StartSeq, i)
+		}
+	}
+}
+
+// TestWatchFailover: the serving node is lost, shuts down, or cuts a slow
+// reader off, several times while a writer goes on; the watch moves between
+// endpoints and sees every event exactly once, in order.
+func TestWatchFailover(t *testing.T) {
+	cl := clienttest.Start(t, 3)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 30*time.Second)
+	var log resumeLog
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "w/", OnResume: log.add})
+
+	const total = 400
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := range total {
+			cl.Store.Put(fmt.Sprintf("w/%03d", i), []byte("v"))
+			if i%2 == 0 {
+				cl.Store.Put(fmt.Sprintf("other/%03d", i), nil) // seqs outside the watch
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+
+	serving := func() *clienttest.Server {
+		for {
+			for _, s := range cl.Servers {
+				if s.Watches() > 0 {
+					return s
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var got []WatchEvent
+	for len(got) < total {
+		ev, err := w.Next()
+		if err != nil {
+			t.Fatalf("Next after %d events: %v", len(got), err)
+		}
+		got = append(got, ev)
+		switch len(got) {
+		case 50: // the node dies
+			serving().Stop()
+		case 150: // it comes back; another one shuts down
+			for _, s := range cl.Servers {
+				_ = s.Restart() // fails for those running
+			}
+			serving().EndWatches(status.Error(codes.Unavailable, "injected: node shutting down"))
+		case 250: // a slow reader is cut off
+			serving().EndWatches(status.Error(codes.ResourceExhausted, "injected: too slow"))
+		case 300: // the serving node dies again
+			serving().Stop()
+		}
+	}
+	<-writerDone
+	var last uint64
+	for i, ev := range got {
+		if want := fmt.Sprintf("w/%03d", i); ev.Key != want || ev.Seq <= last {
+			t.Fatalf("event %d = %s@%d after seq %d, want %s: lost, repeated or out of order", i, ev.Key, ev.Seq, last, want)
+		}
+		last = ev.Seq
+	}
+	if !log.has(codes.Unavailable) || !log.has(codes.ResourceExhausted) {
+		t.Fatalf("resume causes %v, want Unavailable and ResourceExhausted", log.codes())
+	}
+	t.Logf("%d resumes: %v", w.Resumes(), log.codes())
+}
+
+// TestWatchAnchoredBeforeFirstStream: Watch without StartSeq fixes the
+// position when it returns, so a node lost before the first stream opens
+// loses nothing.
+func TestWatchAnchoredBeforeFirstStream(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	putN(cl.Store, "x/", 3)
+	c := newClient(t, cl.Addrs()...)
+	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{Prefix: "k/"})
+	cl.Servers[c.current()].Stop()
+	cl.Store.Put("k/1", nil) // seq 4
+	wantSeqs(t, nextN(t, w, 1), 4, 4)
+}
+
+// TestWatchSlowConsumer: a reader that stops reading is cut off by the
+// server (its buffer fills while the stream's flow control window is full);
+// the watch resumes from the history and delivers every event once.
+func TestWatchSlowConsumer(t *testing.T) {
+	cl, err := clienttest.NewCluster(1, clienttest.Options{WatchBuffer: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Stop)
+	c := newClient(t, cl.Addrs()...)
+	var log resumeLog
+	w := startWatch(t, c, ctxTimeout(t, 60*time.Second), WatchOptions{Prefix: "s/", OnResume: log.add})
+	cl.Store.Put("s/first", nil)
+	wantSeqs(t, nextN(t, w, 1), 1, 1) // the stream is open
+
+	// More than gRPC buffers in flow control windows (up to 16 MiB with
+	// BDP estimation), written while the watcher reads nothing.
+	const n = 120
+	big := bytes.Repeat([]byte("x"), 256<<10)
+	for i := range n {
+		cl.Store.Put(fmt.Sprintf("s/%03d", i), big)
+	}
+	evs := nextN(t, w, n)
+	wantSeqs(t, evs, 2, n+1)
+	for i, ev := range evs {
+		if len(ev.Current.Data) != len(big) {
+			t.Fatalf("event %d: %d bytes", i, len(ev.Current.Data))
+		}
+	}
+	if !log.has(codes.ResourceExhausted) {
+		t.Fatalf("resume causes %v: the server never cut the slow reader off", log.codes())
+	}
+}
+
+func TestWatchCompacted(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+	ctx := ctxTimeout(t, 10*time.Second)
+	putN(cl.Store, "c/", 10)
+	cl.Store.Compact(5)
+
+	// A StartSeq the history no longer reaches.
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartSeq: 3})
+	_, err := w.Next()
+	if !errors.Is(err, ErrCompacted) || status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), "from seq 3") {
+		t.Fatalf("Next = %v, want ErrCompacted (OutOfRange) from seq 3", err)
+	}
+	if _, again := w.Next(); again != err {
+		t.Fatalf("Next after the end = %v, want the same error", again)
+	}
+
+	// One it does.
+	w = startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartSeq: 6})
+	wantSeqs(t, nextN(t, w, 5), 6, 10)
+
+	// A watch that resumes after the history moved past it.
+	s := cl.Servers[0]
+	s.Stop()
+	putN(cl.Store, "c/more", 5)
+	cl.Store.Compact(cl.Store.Seq())
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Next(); !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "from seq 11") {
+		t.Fatalf("Next after a compacting outage = %v, want ErrCompacted from seq 11", err)
+	}
+}
+
+// TestWatchProgress: progress markers on an idle stream move the resume
+// point past changes outside the watch, so a resume after the history was
+// compacted up to them still succeeds.
+func TestWatchProgress(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+	resumed := make(chan ResumeInfo, 10)
+	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{
+		Prefix:           "mine/",
+		ProgressInterval: 10 * time.Millisecond,
+		OnResume:         func(i ResumeInfo) { resumed <- i },
+	})
+	cl.Store.Put("mine/a", nil) // seq 1
+	wantSeqs(t, nextN(t, w, 1), 1, 1)
+
+	evs := make(chan WatchEvent, 1)
+	go func() {
+		ev, err := w.Next()
+		if err != nil {
+			t.Errorf("Next: %v", err)
+		}
+		evs <- ev
+	}()
+	putN(cl.Store, "theirs/", 50) // seqs 2..51
+	time.Sleep(200 * time.Millisecond)
+	cl.Store.Compact(51)
+	cl.Servers[0].EndWatches(status.Error(codes.Unavailable, "injected"))
+	if i := <-resumed; i.StartSeq != 52 {
+		t.Fatalf("resumed from %d, want 52 (after the last progress marker)", i.StartSeq)
+	}
+	cl.Store.Put("mine/b", nil) // seq 52
+	if ev := <-evs; ev.Seq != 52 || ev.Key != "mine/b" {
+		t.Fatalf("event after resume = %+v", ev)
+	}
+}
+
+func TestWatchCancelAndClose(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	c := newClient(t, cl.Addrs()...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	w := startWatch(t, c, ctx, WatchOptions{Key: "k"})
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.Next()
+		done <- err
+	}()
+	for cl.Servers[0].Watches() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrWatchClosed) {
+			t.Fatalf("Next after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next did not return after the context was canceled")
+	}
+	waitNoWatches(t, cl.Servers[0])
+
+	w = startWatch(t, c, context.Background(), WatchOptions{Key: "k"})
+	go func() {
+		_, err := w.Next()
+		done <- err
+	}()
+	for cl.Servers[0].Watches() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	w.Close()
+	w.Close()
+	if err := <-done; !errors.Is(err, ErrWatchClosed) {
+		t.Fatalf("Next after Close = %v, want ErrWatchClosed", err)
+	}
+	waitNoWatches(t, cl.Servers[0])
+
+	// A watch of a closed client ends with ErrClosed.
+	w = startWatch(t, c, context.Background(), WatchOptions{Key: "k", StartSeq: 1})
+	_ = c.Close()
+	if _, err := w.Next(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Next on a closed client = %v, want ErrClosed", err)
+	}
+}
+
+func waitNoWatches(t *testing.T, s *clienttest.Server) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Watches() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still serves %d watch streams", s.Watches())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A request the server refuses ends the watch; it is not retried.
+func TestWatchRefused(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	cl.Servers[0].SetHook(failOn("Watch", clienttest.Before, codes.InvalidArgument))
+	c := newClient(t, cl.Addrs()...)
+	w := startWatch(t, c, ctxTimeout(t, 5*time.Second), WatchOptions{Key: "k", StartSeq: 1})
+	if _, err := w.Next(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), cl.Servers[0].Addr) {
+		t.Fatalf("Next = %v, want InvalidArgument naming the endpoint", err)
+	}
+	if cl.Servers[1].Calls("Watch") != 0 || w.Resumes() != 0 {
+		t.Fatalf("a refused watch was retried")
+	}
+}
+
+// TestWatchHandle checks the position rules on a scripted stream: repeats
+// and events covered by a progress marker are dropped, the initial values
+// are held until flush_done.
+func TestWatchHandle(t *testing.T) {
+	ev := func(key string, seq uint64) *metapb.Event {
+		return &metapb.Event{Key: key, Seq: seq, Current: &metapb.SeqV{Seq: seq}}
+	}
+	w := &Watcher{pos: 4}
+	for _, r := range []*metapb.WatchResponse{
+		{Event: ev("a", 4)},  // repeat: dropped
+		{Event: ev("a", 5)},  // delivered
+		{Event: ev("a", 5)},  // repeat
+		{ProgressSeq: 9},     // covers up to 9
+		{Event: ev("b", 8)},  // covered: dropped
+		{Event: ev("b", 10)}, // delivered
+		{ProgressSeq: 7},     // stale marker: no effect
+	} {
+		w.handle(r)
+	}
+	if got := seqsOf(w.pending); fmt.Sprint(got) != "[5 10]" || w.pos != 10 {
+		t.Fatalf("pending %v, pos %d; want [5 10], 10", got, w.pos)
+	}
+
+	w = &Watcher{flushing: true, flushAnchor: 3}
+	w.handle(&metapb.WatchResponse{Event: ev("a", 2), IsInitialization: true})
+	w.handle(&metapb.WatchResponse{Event: ev("b", 1), IsInitialization: true})
+	if len(w.pending) != 0 {
+		t.Fatalf("initial values handed out before flush_done")
+	}
+	w.handle(&metapb.WatchResponse{FlushDone: true, ProgressSeq: 6})
+	if len(w.pending) != 3 || !w.pending[2].FlushDone || w.pos != 6 || w.flushing {
+		t.Fatalf("after flush_done: pending %+v, pos %d", w.pending, w.pos)
+	}
+	// Without a progress_seq on flush_done, the largest of the anchor and
+	// the values.
+	w = &Watcher{flushing: true, flushAnchor: 3}
+	w.handle(&metapb.WatchResponse{Event: ev("a", 7), IsInitialization: true})
+	w.handle(&metapb.WatchResponse{FlushDone: true})
+	if w.pos != 7 {
+		t.Fatalf("pos after flush = %d, want 7", w.pos)
+	}
+}
+
+// TestWatchSilentNode: a node that stops sending without closing the
+// connection (a partition) is given up once the stream stays silent past
+// the idle timeout; the watch resumes on another node.
+func TestWatchSilentNode(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c := newClient(t, cl.Addrs()...)
+	c.timing.watchIdleMin = 300 * time.Millisecond
+	var log resumeLog
+	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{Prefix: "s/", ProgressInterval: 10 * time.Millisecond, OnResume: log.add})
+	cl.Store.Put("s/1", nil)
+	wantSeqs(t, nextN(t, w, 1), 1, 1)
+
+	// Progress markers keep an idle stream alive.
+	time.Sleep(500 * time.Millisecond)
+	if w.Resumes() != 0 {
+		t.Fatalf("an idle stream with progress markers was given up: %v", log.codes())
+	}
+
+	cl.Servers[c.current()].SetWatchSendHook(func(*metapb.WatchResponse) error {
+		<-release // the node goes silent
+		return nil
+	})
+	cl.Store.Put("s/2", nil)
+	start := time.Now()
+	wantSeqs(t, nextN(t, w, 1), 2, 2)
+	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
+		t.Errorf("resumed after %v, want about the idle timeout (300ms)", took)
+	}
+	if infos := log.infos; len(infos) != 1 || status.Code(infos[0].Err) != codes.Unavailable || !strings.Contains(infos[0].Err.Error(), "no message") {
+		t.Fatalf("resumes %+v, want one for the silent stream", infos)
+	}
+}

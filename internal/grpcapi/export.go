@@ -1,0 +1,109 @@
+package grpcapi
+
+import (
+	"bytes"
+	"context"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Exporter is what Meta.Export needs of the server (internal/server.Server
+// implements it). Meta uses it when the KV given to NewMeta implements it
+// too; otherwise Export answers Unimplemented.
+type Exporter interface {
+	// Export waits for a linearizable read barrier bounded by ctx, then
+	// writes the whole dump (internal/backup's format) to w. It is called
+	// from a gRPC goroutine; w must not be used after it returns.
+	Export(ctx context.Context, w io.Writer) error
+}
+
+// exportChunkBytes bounds the data of one ExportChunk.
+const exportChunkBytes = 1 << 20
+
+// Export streams a dump of the whole state in chunks of at most 1 MiB that
+// end at line ends; only a line longer than 1 MiB (a large value) is split
+// over several chunks. The receiver concatenates the chunks. The default
+// request deadline, when the client sets none, bounds the read barrier
+// only; the stream itself lasts as long as the client reads it.
+func (m *Meta) Export(_ *metapb.ExportRequest, stream metapb.Meta_ExportServer) error {
+	ex, ok := m.kv.(Exporter)
+	if !ok {
+		return status.Error(codes.Unimplemented, "export is not available on this server")
+	}
+	ctx, cancel := m.withDeadline(stream.Context())
+	defer cancel()
+	cw := &chunkWriter{max: exportChunkBytes, send: func(b []byte) error {
+		return stream.Send(&metapb.ExportChunk{Data: b})
+	}}
+	err := ex.Export(ctx, cw)
+	if cw.sendErr != nil {
+		return cw.sendErr // the stream broke; its status says why
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	return cw.flush()
+}
+
+// chunkWriter groups what is written into chunks of at most max bytes that
+// end at a newline when the data allows it, and hands each full chunk to
+// send. Each chunk is a new slice: gRPC may use a sent message lazily.
+type chunkWriter struct {
+	max     int
+	send    func([]byte) error
+	buf     []byte
+	sendErr error
+}
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	if c.sendErr != nil {
+		return 0, c.sendErr
+	}
+	n := len(p)
+	for len(c.buf)+len(p) > c.max {
+		room := c.max - len(c.buf)
+		if i := bytes.LastIndexByte(p[:room], '\n'); i >= 0 {
+			// Fill up to the last line end that fits.
+			c.buf = append(c.buf, p[:i+1]...)
+			p = p[i+1:]
+		} else if j := bytes.LastIndexByte(c.buf, '\n'); j >= 0 {
+			// Send the whole lines buffered; keep the partial line.
+			rest := c.buf[j+1:]
+			c.buf = c.buf[:j+1]
+			if err := c.flush(); err != nil {
+				return 0, err
+			}
+			c.buf = append(make([]byte, 0, c.max), rest...)
+			continue
+		} else {
+			// One line longer than max: split it.
+			c.buf = append(c.buf, p[:room]...)
+			p = p[room:]
+		}
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 0, c.max)
+	}
+	c.buf = append(c.buf, p...)
+	return n, nil
+}
+
+// flush sends what is buffered, if anything.
+func (c *chunkWriter) flush() error {
+	if c.sendErr != nil || len(c.buf) == 0 {
+		return c.sendErr
+	}
+	if err := c.send(c.buf); err != nil {
+		c.sendErr = err
+		return err
+	}
+	c.buf = nil
+	return nil
+}

@@ -1,0 +1,124 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// sequentialSuffix is the length of the number put_sequential appends to
+// its prefix (a zero-padded u64).
+const sequentialSuffix = 20
+
+// Txn validates and applies one transaction.
+func (m *Meta) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	if err := m.checkTxn(req); err != nil {
+		return nil, toStatus(err)
+	}
+	wctx, cancel := m.withDeadline(ctx)
+	defer cancel()
+	reply, err := m.kv.Txn(wctx, req)
+	return reply, writeStatus(ctx, err)
+}
+
+// checkTxn checks what the state machine checks (statemachine.ValidateTxn:
+// forms, empty keys and targets, ttl and expire_at, op and byte limits) and
+// the limits of this edge: key lengths and value sizes.
+func (m *Meta) checkTxn(req *metapb.TxnRequest) error {
+	if err := statemachine.ValidateTxn(req); err != nil {
+		return err
+	}
+	for i, c := range req.GetCondition() {
+		if err := m.checkTxnKey(fmt.Sprintf("condition[%d]", i), "key", c.GetKey(), 0); err != nil {
+			return err
+		}
+	}
+	if err := m.checkTxnOps("if_then", req.GetIfThen()); err != nil {
+		return err
+	}
+	if err := m.checkTxnOps("else_then", req.GetElseThen()); err != nil {
+		return err
+	}
+	for i, b := range req.GetBranches() {
+		if err := m.checkExpr(fmt.Sprintf("branches[%d].predicate", i), b.GetPredicate()); err != nil {
+			return err
+		}
+		if err := m.checkTxnOps(fmt.Sprintf("branches[%d].ops", i), b.GetOps()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Meta) checkExpr(where string, e *metapb.BoolExpression) error {
+	for i, c := range e.GetConditions() {
+		if err := m.checkTxnKey(fmt.Sprintf("%s.conditions[%d]", where, i), "key", c.GetKey(), 0); err != nil {
+			return err
+		}
+	}
+	for i, ch := range e.GetChildren() {
+		if err := m.checkExpr(fmt.Sprintf("%s.children[%d]", where, i), ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Meta) checkTxnOps(where string, ops []*metapb.TxnOp) error {
+	for i, op := range ops {
+		at := fmt.Sprintf("%s[%d]", where, i)
+		var err error
+		switch r := op.GetRequest().(type) {
+		case *metapb.TxnOp_Get:
+			err = m.checkTxnKey(at+".get", "key", r.Get.GetKey(), 0)
+		case *metapb.TxnOp_Put:
+			err = m.checkTxnKey(at+".put", "key", r.Put.GetKey(), 0)
+			if err == nil {
+				err = m.checkTxnValue(at+".put", r.Put.GetKey(), r.Put.GetValue())
+			}
+		case *metapb.TxnOp_Delete:
+			err = m.checkTxnKey(at+".delete", "key", r.Delete.GetKey(), 0)
+		case *metapb.TxnOp_DeleteByPrefix:
+			err = m.checkTxnKey(at+".delete_by_prefix", "prefix", r.DeleteByPrefix.GetPrefix(), 0)
+		case *metapb.TxnOp_FetchIncreaseU64:
+			err = m.checkTxnKey(at+".fetch_increase_u64", "key", r.FetchIncreaseU64.GetKey(), 0)
+		case *metapb.TxnOp_PutSequential:
+			p := r.PutSequential
+			err = m.checkTxnKey(at+".put_sequential", "prefix", p.GetPrefix(), sequentialSuffix)
+			if err == nil {
+				err = m.checkTxnKey(at+".put_sequential", "sequence_key", p.GetSequenceKey(), 0)
+			}
+			if err == nil {
+				err = m.checkTxnValue(at+".put_sequential", p.GetPrefix(), p.GetValue())
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTxnKey checks that key, plus the extra bytes the op appends to it,
+// fits the key limit. Empty keys are ValidateTxn's to report.
+func (m *Meta) checkTxnKey(where, what, key string, extra int) error {
+	if n := len(key) + extra; n > m.limits.MaxKeyBytes {
+		if extra > 0 {
+			return invalidf("%s: %s of %d bytes, with the %d-digit number appended, is longer than the key limit of %d bytes: use a shorter %s",
+				where, what, len(key), extra, m.limits.MaxKeyBytes, what)
+		}
+		return invalidf("%s: %s of %d bytes is longer than the limit of %d bytes: use a shorter %s",
+			where, what, len(key), m.limits.MaxKeyBytes, what)
+	}
+	return nil
+}
+
+func (m *Meta) checkTxnValue(where, key string, value []byte) error {
+	if len(value) > m.limits.MaxValueBytes {
+		return invalidf("%s: value of %d bytes for %q is larger than the limit of %d bytes (grpc_api_max_message_size): store smaller values",
+			where, len(value), key, m.limits.MaxValueBytes)
+	}
+	return nil
+}

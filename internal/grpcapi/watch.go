@@ -1,0 +1,51 @@
+package grpcapi
+
+import (
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Bounds of progress_interval_ms (0 = the server default).
+const (
+	minProgressIntervalMs = 10
+	maxProgressIntervalMs = 3_600_000
+)
+
+// Watch validates a watch request and serves its stream until the client
+// cancels it or the server cuts it off (see server.Server.Watch). It has no
+// default deadline: a watch lasts as long as the client wants.
+func (m *Meta) Watch(req *metapb.WatchRequest, stream metapb.Meta_WatchServer) error {
+	if err := m.checkWatch(req); err != nil {
+		return toStatus(err)
+	}
+	return toStatus(m.kv.Watch(stream.Context(), req, stream.Send))
+}
+
+func (m *Meta) checkWatch(req *metapb.WatchRequest) error {
+	if req.GetKey() == "" {
+		return invalidf("empty key: give the key to watch, or the start of the range with key_end")
+	}
+	if err := m.checkKey(req.GetKey()); err != nil {
+		return err
+	}
+	if end := req.GetKeyEnd(); end != "" {
+		if len(end) > m.limits.MaxKeyBytes {
+			return invalidf("key_end of %d bytes is longer than the limit of %d bytes: use a shorter key_end", len(end), m.limits.MaxKeyBytes)
+		}
+		if end <= req.GetKey() {
+			return invalidf("key_end %q is not after key %q, so the range [key, key_end) is empty: give a larger key_end, or leave it empty to watch key alone",
+				end, req.GetKey())
+		}
+	}
+	if _, ok := metapb.WatchRequest_Filter_name[int32(req.GetFilter())]; !ok {
+		return invalidf("unknown filter %d: use ALL, UPDATE or DELETE", req.GetFilter())
+	}
+	if req.GetInitialFlush() && req.GetStartSeq() > 0 {
+		return invalidf("initial_flush and start_seq %d are both set: use initial_flush for the current values and then the changes, or start_seq to resume after a seq you have seen",
+			req.GetStartSeq())
+	}
+	if ms := req.GetProgressIntervalMs(); ms != 0 && (ms < minProgressIntervalMs || ms > maxProgressIntervalMs) {
+		return invalidf("progress_interval_ms %d is out of range: use 0 for the default (1000), or %d..%d",
+			ms, minProgressIntervalMs, maxProgressIntervalMs)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/metasrv/metasrv/internal/config"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent use, standing in for
+// stderr.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func fileOptions(dir string, level slog.Level, f Format) FileOptions {
+	return FileOptions{On: true, Dir: dir, Level: level, Format: f, MaxSize: 1 << 20, Limit: 3}
+}
+
+func openLogger(t *testing.T, o Options, stderr *syncBuffer) *slog.Logger {
+	t.Helper()
+	lg, closer, err := Open(o, stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closer.Close() })
+	return lg
+}
+
+func readFile(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func logEveryLevel(lg *slog.Logger) {
+	lg.Debug("debug message")
+	lg.Info("info message")
+	lg.Warn("warn message")
+	lg.Error("error message")
+}
+
+// levelsIn returns the messages of the levels found in out, in order.
+func levelsIn(out string) []string {
+	var got []string
+	for _, l := range []string{"debug", "info", "warn", "error"} {
+		if strings.Contains(out, l+" message") {
+			got = append(got, l)
+		}
+	}
+	return got
+}
+
+// TestOpenLevels checks that each sink filters by its own level.
+func TestOpenLevels(t *testing.T) {
+	tests := []struct {
+		name        string
+		file, errs  slog.Level
+		wantFile    []string
+		wantStderr  []string
+		wantEnabled slog.Level // the lowest level the logger is enabled for
+	}{
+		{"file lower", slog.LevelDebug, slog.LevelWarn, []string{"debug", "info", "warn", "error"}, []string{"warn", "error"}, slog.LevelDebug},
+		{"stderr lower", slog.LevelError, slog.LevelInfo, []string{"error"}, []string{"info", "warn", "error"}, slog.LevelInfo},
+		{"same", slog.LevelWarn, slog.LevelWarn, []string{"warn", "error"}, []string{"warn", "error"}, slog.LevelWarn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var stderr syncBuffer
+			lg := openLogger(t, Options{
+				File:   fileOptions(dir, tt.file, JSON),
+				Stderr: StderrOptions{On: true, Level: tt.errs, Format: Text},
+			}, &stderr)
+			logEveryLevel(lg)
+			if got := levelsIn(readFile(t, dir)); !cmp.Equal(got, tt.wantFile) {
+				t.Errorf("file has %v, want %v", got, tt.wantFile)
+			}
+			if got := levelsIn(stderr.String()); !cmp.Equal(got, tt.wantStderr) {
+				t.Errorf("stderr has %v, want %v", got, tt.wantStderr)
+			}
+			ctx := context.Background()
+			if !lg.Enabled(ctx, tt.wantEnabled) || lg.Enabled(ctx, tt.wantEnabled-1) {
+				t.Errorf("logger enabled for %v: %v, for %v: %v; want only from %v",
+					tt.wantEnabled, lg.Enabled(ctx, tt.wantEnabled), tt.wantEnabled-1, lg.Enabled(ctx, tt.wantEnabled-1), tt.wantEnabled)
+			}
+		})
+	}
+}
+
+// TestOpenFormats checks both formats on both sinks, with attributes and
+// groups reaching every sink.
+func TestOpenFormats(t *testing.T) {
+	tests := []struct {
+		file, errs Format
+	}{{JSON, Text}, {Text, JSON}, {JSON, JSON}, {Text, Text}}
+	for _, tt := range tests {
+		t.Run(string(tt.file)+"-"+string(tt.errs), func(t *testing.T) {
+			dir := t.TempDir()
+			var stderr syncBuffer
+			lg := openLogger(t, Options{
+				File:   fileOptions(dir, slog.LevelInfo, tt.file),
+				Stderr: StderrOptions{On: true, Level: slog.LevelInfo, Format: tt.errs},
+			}, &stderr)
+			lg.With("node", 7).WithGroup("raft").Info("became leader", "term", 3)
+			for _, s := range []struct {
+				name, out string
+				f         Format
+			}{{"file", readFile(t, dir), tt.file}, {"stderr", stderr.String(), tt.errs}} {
+				checkLine(t, s.name, s.out, s.f)
+			}
+		})
+	}
+}
+
+func checkLine(t *testing.T, sink, out string, f Format) {
+	t.Helper()
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("%s: want one line, got %q", sink, out)
+	}
+	switch f {
+	case JSON:
+		var rec struct {
+			Level, Msg string
+			Node       int
+			Raft       struct{ Term int }
+		}
+		if err := json.Unmarshal([]byte(out), &rec); err != nil {
+			t.Fatalf("%s: not JSON (%v): %q", sink, err, out)
+		}
+		if rec.Level != "INFO" || rec.Msg != "became leader" || rec.Node != 7 || rec.Raft.Term != 3 {
+			t.Errorf("%s: record %+v from %q", sink, rec, out)
+		}
+	case Text:
+		for _, want := range []string{"level=INFO", `msg="became leader"`, "node=7", "raft.term=3"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: %q lacks %s", sink, out, want)
+			}
+		}
+	}
+}
+
+// TestOpenSinksOff checks that a sink that is off gets nothing, and that
+// the file sink off creates no directory.
+func TestOpenSinksOff(t *testing.T) {
+	t.Run("file off", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "logs")
+		var stderr syncBuffer
+		o := Options{File: fileOptions(dir, slog.LevelDebug, JSON), Stderr: StderrOptions{On: true, Format: Text}}
+		o.File.On = false
+		lg := openLogger(t, o, &stderr)
+		logEveryLevel(lg)
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the log directory was created (stat: %v)", err)
+		}
+		if got := levelsIn(stderr.String()); len(got) != 3 {
+			t.Errorf("stderr has %v, want info, warn and error", got)
+		}
+	})
+	t.Run("stderr off", func(t *testing.T) {
+		dir := t.TempDir()
+		var stderr syncBuffer
+		lg := openLogger(t, Options{File: fileOptions(dir, slog.LevelDebug, JSON), Stderr: StderrOptions{Format: Text}}, &stderr)
+		logEveryLevel(lg)
+		if stderr.String() != "" {
+			t.Errorf("stderr got %q", stderr.String())
+		}
+		if got := levelsIn(readFile(t, dir)); len(got) != 4 {
+			t.Errorf("file has %v, want every level", got)
+		}
+	})
+	t.Run("both off", func(t *testing.T) {
+		var stderr syncBuffer
+		lg := openLogger(t, Options{}, &stderr)
+		logEveryLevel(lg)
+		if stderr.String() != "" || lg.Enabled(context.Background(), slog.LevelError) {
+			t.Errorf("a logger with no sink logged %q or is enabled", stderr.String())
+		}
+	})
+}
+
+// TestOpenConcurrent logs from many goroutines to both sinks with
+// rotation; run with -race.
+func TestOpenConcurrent(t *testing.T) {
+	const goroutines, n = 8, 200
+	dir := t.TempDir()
+	var stderr syncBuffer
+	o := Options{File: fileOptions(dir, slog.LevelInfo, JSON), Stderr: StderrOptions{On: true, Format: Text}}
+	o.File.MaxSize, o.File.Limit = 2000, 1000
+	lg, closer, err := Open(o, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range n {
+				lg.Info("concurrent", "g", g, "seq", i)
+			}
+		})
+	}
+	wg.Wait()
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(stderr.String(), "\n"); got != goroutines*n {
+		t.Errorf("stderr has %d lines, want %d", got, goroutines*n)
+	}
+	files := readLogs(t, dir)
+	if len(files) < 2 {
+		t.Errorf("%d files: no rotation", len(files))
+	}
+	if recs := parseLines(t, files); len(recs) != goroutines*n {
+		t.Errorf("files have %d records, want %d", len(recs), goroutines*n)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		o    Options
+		msg  string
+	}{
+		{"no dir", Options{File: fileOptions("", slog.LevelInfo, JSON)}, "log.file.dir"},
+		{"dir is a file", Options{File: fileOptions(notDir, slog.LevelInfo, JSON)}, "log.file"},
+		{"bad file format", Options{File: fileOptions(t.TempDir(), slog.LevelInfo, "xml")}, "log.file.format"},
+		{"bad stderr format", Options{Stderr: StderrOptions{On: true, Format: ""}}, "log.stderr.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lg, closer, err := Open(tt.o, &syncBuffer{})
+			if err == nil {
+				closer.Close()
+				t.Fatalf("Open succeeded: %v", lg)
+			}
+			if !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not name %s", err, tt.msg)
+			}
+		})
+	}
+}
+
+// TestFromConfig checks the options built from the config, with log_dir
+// and log_level as the defaults of the sections.
+func TestFromConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		mut  func(c *config.Config)
+		want Options
+	}{
+		{"defaults", func(c *config.Config) {}, Options{
+			File:   FileOptions{On: true, Dir: "./.databend/logs", Level: slog.LevelInfo, Format: JSON, MaxSize: 100 << 20, Limit: 48},
+			Stderr: StderrOptions{On: false, Level: slog.LevelInfo, Format: Text},
+		}},
+		{"top-level keys", func(c *config.Config) { c.LogDir, c.LogLevel = "/l", "debug" }, Options{
+			File:   FileOptions{On: true, Dir: "/l", Level: slog.LevelDebug, Format: JSON, MaxSize: 100 << 20, Limit: 48},
+			Stderr: StderrOptions{On: false, Level: slog.LevelDebug, Format: Text},
+		}},
+		{"sections win", func(c *config.Config) {
+			c.LogDir, c.LogLevel = "/l", "debug"
+			c.Log.File = config.FileLogConfig{On: false, Level: "error", Dir: "/f", Format: "TEXT", Limit: 2, MaxSize: 5000}
+			c.Log.Stderr = config.StderrLogConfig{On: true, Level: "Warn", Format: "Json"}
+		}, Options{
+			File:   FileOptions{On: false, Dir: "/f", Level: slog.LevelError, Format: Text, MaxSize: 5000, Limit: 2},
+			Stderr: StderrOptions{On: true, Level: slog.LevelWarn, Format: JSON},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Default()
+			tt.mut(&c)
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, FromConfig(&c)); diff != "" {
+				t.Errorf("FromConfig mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestOptionsString(t *testing.T) {
+	c := config.Default()
+	o := FromConfig(&c)
+	if got, want := o.String(), "logs to .databend/logs/databend-meta.log (INFO, json)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	o.Stderr.On, o.Stderr.Level = true, slog.LevelDebug
+	if got, want := o.String(), "logs to .databend/logs/databend-meta.log (INFO, json) and stderr (DEBUG, text)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	o.File.On, o.Stderr.On = false, false
+	if got := o.String(); !strings.Contains(got, "nowhere") {
+		t.Errorf("String() = %q, want it to say nowhere", got)
+	}
+}

@@ -1,0 +1,526 @@
+package statemachine
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/btree"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Transaction limits. Apply rejects a transaction over any of them with an
+// error wrapping ErrInvalidTxn; the gRPC edge checks them first with
+// ValidateTxn so that an oversized request never reaches the log.
+const (
+	// MaxTxnOps is the most ops a transaction may hold, counted over
+	// if_then, else_then and the ops of every branch.
+	MaxTxnOps = 1000
+	// MaxTxnConditions is the most conditions a transaction may hold,
+	// counted over condition and every branch predicate, nested ones
+	// included. Each is evaluated in Apply (keys_with_prefix scans the
+	// prefix), so this bounds the work of one entry.
+	MaxTxnConditions = 1000
+	// MaxTxnDepth is the deepest nesting of a branch predicate: a
+	// predicate is depth 1, its children depth 2, and so on.
+	MaxTxnDepth = 32
+	// MaxTxnBytes is the most key and value bytes a transaction may hold:
+	// every condition key and value target, op key, prefix, sequence key
+	// and value, over all branches.
+	MaxTxnBytes = 16 << 20
+)
+
+// Execution paths of a TxnReply.
+const (
+	pathThen   = "then"
+	pathElse   = "else"
+	pathNone   = "none"
+	pathBranch = "branch:"
+)
+
+// txnErrorf returns an error wrapping ErrInvalidTxn.
+func txnErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidTxn, fmt.Sprintf(format, args...))
+}
+
+// ValidateTxn checks everything about a transaction that does not depend
+// on the state: each condition has a non-empty key, a known op and a
+// target; each op has a request of a known kind with a non-empty key
+// (prefix, sequence key), at most one of ttl_ms and expire_at_ms, a known
+// match_seq kind; each predicate a known combiner; only one of the two
+// forms (condition/if_then/else_then, or branches) is used; and the
+// totals are within MaxTxnOps, MaxTxnConditions, MaxTxnDepth and
+// MaxTxnBytes. Errors wrap ErrInvalidTxn and name the offending part.
+// Apply runs it on every transaction; the gRPC edge may run it first.
+func ValidateTxn(req *metapb.TxnRequest) error {
+	if req == nil {
+		return txnErrorf("no transaction")
+	}
+	if len(req.GetBranches()) > 0 &&
+		(len(req.GetCondition()) > 0 || len(req.GetIfThen()) > 0 || len(req.GetElseThen()) > 0) {
+		return txnErrorf("both branches and condition/if_then/else_then are set; use one form")
+	}
+	var v txnValidator
+	for i, c := range req.GetCondition() {
+		if err := v.condition(c); err != nil {
+			return txnErrorf("condition[%d]: %v", i, err)
+		}
+	}
+	if err := v.ops("if_then", req.GetIfThen()); err != nil {
+		return err
+	}
+	if err := v.ops("else_then", req.GetElseThen()); err != nil {
+		return err
+	}
+	for i, b := range req.GetBranches() {
+		if err := v.expr(b.GetPredicate(), 1); err != nil {
+			return txnErrorf("branches[%d].predicate: %v", i, err)
+		}
+		if err := v.ops(fmt.Sprintf("branches[%d].ops", i), b.GetOps()); err != nil {
+			return err
+		}
+	}
+	return v.limits()
+}
+
+// txnValidator accumulates the totals that the limits bound. Counting goes
+// on past a limit; limits reports the first one exceeded.
+type txnValidator struct {
+	nOps, nConds, nBytes int
+}
+
+func (v *txnValidator) limits() error {
+	switch {
+	case v.nOps > MaxTxnOps:
+		return txnErrorf("%d ops, at most %d are allowed; split the transaction", v.nOps, MaxTxnOps)
+	case v.nConds > MaxTxnConditions:
+		return txnErrorf("%d conditions, at most %d are allowed", v.nConds, MaxTxnConditions)
+	case v.nBytes > MaxTxnBytes:
+		return txnErrorf("%d bytes of keys and values, at most %d are allowed; split the transaction",
+			v.nBytes, MaxTxnBytes)
+	}
+	return nil
+}
+
+func (v *txnValidator) condition(c *metapb.TxnCondition) error {
+	v.nConds++
+	v.nBytes += len(c.GetKey())
+	if c.GetKey() == "" {
+		return fmt.Errorf("key is empty")
+	}
+	if _, ok := metapb.TxnCondition_Op_name[int32(c.GetOp())]; !ok {
+		return fmt.Errorf("key %q: unknown op %d; use EQ, NE, GT, GE, LT or LE", c.GetKey(), c.GetOp())
+	}
+	switch t := c.GetTarget().(type) {
+	case *metapb.TxnCondition_Seq, *metapb.TxnCondition_KeysWithPrefix:
+	case *metapb.TxnCondition_Value:
+		v.nBytes += len(t.Value)
+	default:
+		return fmt.Errorf("key %q: no target; set seq, value or keys_with_prefix", c.GetKey())
+	}
+	return nil
+}
+
+func (v *txnValidator) expr(e *metapb.BoolExpression, depth int) error {
+	if e == nil {
+		return nil
+	}
+	if depth > MaxTxnDepth {
+		return fmt.Errorf("nested deeper than %d levels", MaxTxnDepth)
+	}
+	if _, ok := metapb.BoolExpression_Combiner_name[int32(e.GetCombiner())]; !ok {
+		return fmt.Errorf("unknown combiner %d; use AND or OR", e.GetCombiner())
+	}
+	for i, c := range e.GetConditions() {
+		if err := v.condition(c); err != nil {
+			return fmt.Errorf("conditions[%d]: %v", i, err)
+		}
+	}
+	for i, ch := range e.GetChildren() {
+		if err := v.expr(ch, depth+1); err != nil {
+			return fmt.Errorf("children[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+func (v *txnValidator) ops(where string, ops []*metapb.TxnOp) error {
+	for i, op := range ops {
+		v.nOps++
+		if err := v.op(op); err != nil {
+			return txnErrorf("%s[%d]: %v", where, i, err)
+		}
+	}
+	return nil
+}
+
+func (v *txnValidator) op(op *metapb.TxnOp) error {
+	switch r := op.GetRequest().(type) {
+	case *metapb.TxnOp_Get:
+		v.nBytes += len(r.Get.GetKey())
+		return nonEmpty("get", "key", r.Get.GetKey())
+	case *metapb.TxnOp_Put:
+		p := r.Put
+		v.nBytes += len(p.GetKey()) + len(p.GetValue())
+		if err := nonEmpty("put", "key", p.GetKey()); err != nil {
+			return err
+		}
+		if p.GetTtlMs() != 0 && p.GetExpireAtMs() != 0 {
+			return fmt.Errorf("put key %q: ttl_ms and expire_at_ms are both set; set at most one", p.GetKey())
+		}
+		return validMatchSeq("put", p.GetKey(), p.GetMatchSeq())
+	case *metapb.TxnOp_Delete:
+		v.nBytes += len(r.Delete.GetKey())
+		if err := nonEmpty("delete", "key", r.Delete.GetKey()); err != nil {
+			return err
+		}
+		return validMatchSeq("delete", r.Delete.GetKey(), r.Delete.GetMatchSeq())
+	case *metapb.TxnOp_DeleteByPrefix:
+		v.nBytes += len(r.DeleteByPrefix.GetPrefix())
+		return nonEmpty("delete_by_prefix", "prefix", r.DeleteByPrefix.GetPrefix())
+	case *metapb.TxnOp_FetchIncreaseU64:
+		f := r.FetchIncreaseU64
+		v.nBytes += len(f.GetKey())
+		if err := nonEmpty("fetch_increase_u64", "key", f.GetKey()); err != nil {
+			return err
+		}
+		return validMatchSeq("fetch_increase_u64", f.GetKey(), f.GetMatchSeq())
+	case *metapb.TxnOp_PutSequential:
+		p := r.PutSequential
+		v.nBytes += len(p.GetPrefix()) + len(p.GetSequenceKey()) + len(p.GetValue())
+		return nonEmpty("put_sequential", "sequence_key", p.GetSequenceKey())
+	default:
+		return fmt.Errorf("no request; set one of get, put, delete, delete_by_prefix, fetch_increase_u64, put_sequential")
+	}
+}
+
+func nonEmpty(op, field, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s: %s is empty", op, field)
+	}
+	return nil
+}
+
+func validMatchSeq(op, key string, m *metapb.MatchSeq) error {
+	switch m.GetKind() {
+	case metapb.MatchSeq_ANY, metapb.MatchSeq_EXACT, metapb.MatchSeq_GE:
+		return nil
+	}
+	return fmt.Errorf("%s key %q: unknown match_seq kind %d; use ANY, EXACT or GE", op, key, m.GetKind())
+}
+
+// mayFail reports whether executing ops can fail half way (a counter that
+// is not a decimal u64 or overflows), so that a rollback point is needed.
+func mayFail(ops []*metapb.TxnOp) bool {
+	for _, op := range ops {
+		switch op.GetRequest().(type) {
+		case *metapb.TxnOp_FetchIncreaseU64, *metapb.TxnOp_PutSequential:
+			return true
+		}
+	}
+	return false
+}
+
+// checkpoint is what rollbackLocked needs to undo a transaction's writes.
+type checkpoint struct {
+	tree    *btree.BTreeG[kv]
+	exp     *btree.BTreeG[expKey]
+	lastSeq uint64
+	changes int
+}
+
+// checkpointLocked makes the state machine write to O(1) copy-on-write
+// copies of its trees, keeping the originals for rollbackLocked.
+func (sm *StateMachine) checkpointLocked() checkpoint {
+	cp := checkpoint{tree: sm.mu.tree, exp: sm.mu.exp, lastSeq: sm.mu.lastSeq, changes: len(sm.mu.changes)}
+	sm.mu.tree = cp.tree.Copy()
+	sm.mu.exp = cp.exp.Copy()
+	return cp
+}
+
+// rollbackLocked returns to the state at cp.
+func (sm *StateMachine) rollbackLocked(cp checkpoint) {
+	sm.mu.tree, sm.mu.exp, sm.mu.lastSeq = cp.tree, cp.exp, cp.lastSeq
+	clear(sm.mu.changes[cp.changes:])
+	sm.mu.changes = sm.mu.changes[:cp.changes]
+}
+
+// txnLocked executes a transaction at the state machine's clock, after the
+// sweep (so every stored key is live). Either every op of the branch that
+// runs applies or, on an error (wrapping ErrInvalidTxn), none does.
+func (sm *StateMachine) txnLocked(req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	if err := ValidateTxn(req); err != nil {
+		return nil, err
+	}
+	reply := &metapb.TxnReply{}
+	var (
+		ops   []*metapb.TxnOp
+		where string
+	)
+	switch {
+	case len(req.GetBranches()) > 0:
+		reply.ExecutionPath = pathNone
+		for i, b := range req.GetBranches() {
+			if sm.exprHoldsLocked(b.GetPredicate()) {
+				reply.Success = true
+				reply.ExecutionPath = pathBranch + strconv.Itoa(i)
+				ops, where = b.GetOps(), fmt.Sprintf("branches[%d].ops", i)
+				break
+			}
+		}
+	case sm.allHoldLocked(req.GetCondition()):
+		reply.Success, reply.ExecutionPath = true, pathThen
+		ops, where = req.GetIfThen(), "if_then"
+	default:
+		reply.ExecutionPath = pathElse
+		ops, where = req.GetElseThen(), "else_then"
+	}
+	if len(ops) == 0 {
+		return reply, nil
+	}
+
+	var cp checkpoint
+	rollback := mayFail(ops)
+	if rollback {
+		cp = sm.checkpointLocked()
+	}
+	reply.Responses = make([]*metapb.TxnOpResponse, len(ops))
+	for i, op := range ops {
+		r, err := sm.txnOpLocked(op)
+		if err != nil {
+			if rollback {
+				sm.rollbackLocked(cp)
+			}
+			return nil, txnErrorf("%s[%d]: %v; nothing in the transaction was applied", where, i, err)
+		}
+		reply.Responses[i] = r
+	}
+	return reply, nil
+}
+
+// allHoldLocked reports whether every condition holds (true for none).
+func (sm *StateMachine) allHoldLocked(conds []*metapb.TxnCondition) bool {
+	for _, c := range conds {
+		if !sm.conditionHoldsLocked(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// exprHoldsLocked evaluates a predicate: unset holds; AND holds when every
+// condition and child holds (an empty AND holds), OR when one does (an
+// empty OR does not). Evaluation stops at the first deciding term.
+func (sm *StateMachine) exprHoldsLocked(e *metapb.BoolExpression) bool {
+	if e == nil {
+		return true
+	}
+	and := e.GetCombiner() == metapb.BoolExpression_AND
+	for _, c := range e.GetConditions() {
+		if sm.conditionHoldsLocked(c) != and {
+			return !and
+		}
+	}
+	for _, ch := range e.GetChildren() {
+		if sm.exprHoldsLocked(ch) != and {
+			return !and
+		}
+	}
+	return and
+}
+
+// conditionHoldsLocked compares the key's state with the condition's
+// target: its seq (0 when absent), its value bytewise (false for every op
+// when absent), or the number of keys with the key as prefix.
+func (sm *StateMachine) conditionHoldsLocked(c *metapb.TxnCondition) bool {
+	switch t := c.GetTarget().(type) {
+	case *metapb.TxnCondition_Seq:
+		v, _ := sm.mu.tree.Get(kv{key: c.GetKey()})
+		return compareHolds(c.GetOp(), cmp.Compare(v.seq, t.Seq))
+	case *metapb.TxnCondition_Value:
+		v, ok := sm.mu.tree.Get(kv{key: c.GetKey()})
+		return ok && compareHolds(c.GetOp(), bytes.Compare(v.data, t.Value))
+	case *metapb.TxnCondition_KeysWithPrefix:
+		return compareHolds(c.GetOp(), cmp.Compare(sm.countPrefixLocked(c.GetKey()), t.KeysWithPrefix))
+	}
+	return false // unreachable after ValidateTxn
+}
+
+// compareHolds reports whether op holds for a comparison result
+// (cmp.Compare(actual, target)).
+func compareHolds(op metapb.TxnCondition_Op, c int) bool {
+	switch op {
+	case metapb.TxnCondition_EQ:
+		return c == 0
+	case metapb.TxnCondition_NE:
+		return c != 0
+	case metapb.TxnCondition_GT:
+		return c > 0
+	case metapb.TxnCondition_GE:
+		return c >= 0
+	case metapb.TxnCondition_LT:
+		return c < 0
+	case metapb.TxnCondition_LE:
+		return c <= 0
+	}
+	return false // unreachable after ValidateTxn
+}
+
+// countPrefixLocked returns the number of stored keys with prefix.
+// O(matching keys).
+func (sm *StateMachine) countPrefixLocked(prefix string) uint64 {
+	var n uint64
+	sm.mu.tree.Ascend(kv{key: prefix}, func(v kv) bool {
+		if !strings.HasPrefix(v.key, prefix) {
+			return false
+		}
+		n++
+		return true
+	})
+	return n
+}
+
+// txnOpLocked executes one op of a validated transaction.
+func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
+	switch r := op.GetRequest().(type) {
+	case *metapb.TxnOp_Get:
+		v, _ := sm.mu.tree.Get(kv{key: r.Get.GetKey()})
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Get{
+			Get: &metapb.TxnGetResponse{Key: r.Get.GetKey(), Value: v.seqV()},
+		}}, nil
+	case *metapb.TxnOp_Put:
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Put{Put: sm.txnPutLocked(r.Put)}}, nil
+	case *metapb.TxnOp_Delete:
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Delete{Delete: sm.txnDeleteLocked(r.Delete)}}, nil
+	case *metapb.TxnOp_DeleteByPrefix:
+		resp := &metapb.TxnDeleteByPrefixResponse{
+			Prefix: r.DeleteByPrefix.GetPrefix(),
+			Count:  sm.deletePrefixLocked(r.DeleteByPrefix.GetPrefix()),
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_DeleteByPrefix{DeleteByPrefix: resp}}, nil
+	case *metapb.TxnOp_FetchIncreaseU64:
+		f := r.FetchIncreaseU64
+		resp, err := sm.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
+		if err != nil {
+			return nil, fmt.Errorf("fetch_increase_u64: %w", err)
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_FetchIncreaseU64{FetchIncreaseU64: resp}}, nil
+	case *metapb.TxnOp_PutSequential:
+		resp, err := sm.putSequentialLocked(r.PutSequential)
+		if err != nil {
+			return nil, fmt.Errorf("put_sequential: %w", err)
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_PutSequential{PutSequential: resp}}, nil
+	}
+	return nil, fmt.Errorf("no request") // unreachable after ValidateTxn
+}
+
+// txnPutLocked: on a match_seq mismatch nothing is written, applied is
+// false and prev = current = the existing value.
+func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) *metapb.TxnPutResponse {
+	prev, _ := sm.mu.tree.Get(kv{key: p.GetKey()})
+	if !matchSeq(p.GetMatchSeq(), prev.seq) {
+		return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: prev.seqV()}
+	}
+	v := sm.writeLocked(prev, p.GetKey(), p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), p.GetExpireAtMs()))
+	return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: v.seqV(), Applied: true}
+}
+
+// txnDeleteLocked: success is true when a key was deleted; false when it
+// was absent or match_seq did not match (then nothing changes). prev is the
+// value before the op.
+func (sm *StateMachine) txnDeleteLocked(d *metapb.TxnDelete) *metapb.TxnDeleteResponse {
+	prev, _ := sm.mu.tree.Get(kv{key: d.GetKey()})
+	resp := &metapb.TxnDeleteResponse{Key: d.GetKey(), Prev: prev.seqV()}
+	if prev.present() && matchSeq(d.GetMatchSeq(), prev.seq) {
+		sm.deleteLocked(prev)
+		resp.Success = true
+	}
+	return resp
+}
+
+// deletePrefixLocked deletes every stored key with prefix, in key order,
+// each taking a seq, and returns how many.
+func (sm *StateMachine) deletePrefixLocked(prefix string) uint64 {
+	var doomed []kv
+	sm.mu.tree.Ascend(kv{key: prefix}, func(v kv) bool {
+		if !strings.HasPrefix(v.key, prefix) {
+			return false
+		}
+		doomed = append(doomed, v)
+		return true
+	})
+	for _, v := range doomed {
+		sm.deleteLocked(v)
+	}
+	return uint64(len(doomed))
+}
+
+// fetchIncreaseLocked reads key as a decimal u64 counter (absent or empty
+// = 0) and, when match_seq matches, writes max(counter, maxValue) + delta,
+// keeping the key's expiry. On a mismatch nothing is written, applied is
+// false and after = before. A value that is not a decimal u64, or an
+// overflow, is an error (the caller rolls the transaction back).
+func (sm *StateMachine) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
+	prev, _ := sm.mu.tree.Get(kv{key: key})
+	before, err := parseCounter(prev.data)
+	if err != nil {
+		return nil, fmt.Errorf("key %q holds %s, not a decimal u64 counter; fix or delete the key", key, abbrev(prev.data))
+	}
+	resp := &metapb.FetchIncreaseU64Response{
+		Key: key, BeforeSeq: prev.seq, Before: before, AfterSeq: prev.seq, After: before,
+	}
+	if !matchSeq(m, prev.seq) {
+		return resp, nil
+	}
+	base := max(before, maxValue)
+	if delta > math.MaxUint64-base {
+		return nil, fmt.Errorf("key %q: max(%d, max_value %d) + delta %d overflows u64", key, before, maxValue, delta)
+	}
+	after := base + delta
+	v := sm.writeLocked(prev, key, strconv.AppendUint(nil, after, 10), prev.expireAt)
+	resp.AfterSeq, resp.After, resp.Applied = v.seq, after, true
+	return resp, nil
+}
+
+// parseCounter parses a counter value: empty is 0, otherwise decimal digits
+// only (no sign, no spaces), at most math.MaxUint64.
+func parseCounter(data []byte) (uint64, error) {
+	if len(data) == 0 {
+		return 0, nil
+	}
+	return strconv.ParseUint(string(data), 10, 64)
+}
+
+// abbrev quotes a value for an error message, cut to 64 bytes.
+func abbrev(data []byte) string {
+	const most = 64
+	if len(data) > most {
+		return fmt.Sprintf("%q... (%d bytes)", data[:most], len(data))
+	}
+	return fmt.Sprintf("%q", data)
+}
+
+// sequentialKey is the key put_sequential writes for counter value n: the
+// number is zero-padded to 20 digits (the width of the largest u64), so
+// the keys sort in the order they were created.
+func sequentialKey(prefix string, n uint64) string {
+	return fmt.Sprintf("%s%020d", prefix, n)
+}
+
+// putSequentialLocked increases the counter at sequence_key by 1 and puts
+// value at prefix + the zero-padded new counter value.
+func (sm *StateMachine) putSequentialLocked(p *metapb.PutSequential) (*metapb.PutSequentialResponse, error) {
+	fi, err := sm.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	key := sequentialKey(p.GetPrefix(), fi.GetAfter())
+	prev, _ := sm.mu.tree.Get(kv{key: key})
+	v := sm.writeLocked(prev, key, p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), 0))
+	return &metapb.PutSequentialResponse{Key: key, Current: v.seqV()}, nil
+}

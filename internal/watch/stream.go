@@ -1,0 +1,227 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/metasrv/metasrv/api/metapb"
+)
+
+// Send sends one response to the watch's client; an error means the
+// stream is broken and ends Serve.
+type Send func(*metapb.WatchResponse) error
+
+// Snapshot is the state at the watcher's AfterSeq, read for the initial
+// flush (internal/server adapts a statemachine.View).
+type Snapshot interface {
+	// Range calls fn for every present key in [key, keyEnd), in ascending
+	// key order, until fn returns false. fn owns the KV.
+	Range(key, keyEnd string, fn func(*metapb.KV) bool)
+}
+
+// History replays past changes (statemachine.StateMachine implements it).
+type History interface {
+	// EventsBetween calls fn for every change with from <= seq <= to, in
+	// seq order, until fn returns false; fn owns each event. It returns an
+	// error (statemachine.ErrCompacted) when it no longer holds every
+	// change from from on.
+	EventsBetween(from, to uint64, fn func(*metapb.Event) bool) error
+}
+
+// Prelude is what a stream sends before its live events: the initial
+// flush (Flush set), the replay of the history from ReplayFrom (> 0, with
+// History), or, with neither, nothing but the marker.
+type Prelude struct {
+	Flush      Snapshot
+	ReplayFrom uint64
+	History    History
+}
+
+// errOwnerClosed ends Serve when the watcher's owner closed it meanwhile.
+var errOwnerClosed = errors.New("watcher closed")
+
+// stream is the state of one Serve call.
+type stream struct {
+	w    *Watcher
+	send Send
+	// covered: every matching change with seq <= covered has been sent
+	// (or the client had it already: start_seq - 1). Events at or below
+	// it are never sent again.
+	covered uint64
+	// flushing: the initial flush has started and not completed; a
+	// stream that ends now cannot be resumed from a seq.
+	flushing bool
+}
+
+// Serve sends the watch's responses until ctx ends, send fails or the
+// watcher is cancelled: first the prelude and a marker (see the package
+// doc), then the live events, with a progress marker whenever nothing was
+// sent for progressEvery (<= 0: DefaultProgressInterval). It returns
+// ctx's error, send's error, the history's error (ErrCompacted) or the
+// cancellation reason wrapped with the start_seq that resumes the watch.
+// The caller still closes the watcher.
+func (w *Watcher) Serve(ctx context.Context, p Prelude, send Send, progressEvery time.Duration) error {
+	if progressEvery <= 0 {
+		progressEvery = DefaultProgressInterval
+	}
+	st := &stream{w: w, send: send}
+	if err := st.prelude(ctx, p); err != nil {
+		return err
+	}
+	return st.live(ctx, progressEvery)
+}
+
+func (st *stream) prelude(ctx context.Context, p Prelude) error {
+	w := st.w
+	switch {
+	case p.Flush != nil:
+		st.flushing = true
+		var err error
+		p.Flush.Range(w.spec.Key, w.spec.rangeEnd(), func(kv *metapb.KV) bool {
+			if err = st.interrupted(ctx); err != nil {
+				return false
+			}
+			err = st.send(&metapb.WatchResponse{
+				Event:            &metapb.Event{Key: kv.GetKey(), Seq: kv.GetValue().GetSeq(), Current: kv.GetValue()},
+				IsInitialization: true,
+			})
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := st.interrupted(ctx); err != nil {
+			return err
+		}
+		if err := st.send(&metapb.WatchResponse{FlushDone: true, ProgressSeq: w.after}); err != nil {
+			return err
+		}
+		st.flushing = false
+		st.covered = w.after
+		return nil
+
+	case p.ReplayFrom > 0:
+		st.covered = p.ReplayFrom - 1
+		if p.ReplayFrom <= w.after {
+			var err error
+			herr := p.History.EventsBetween(p.ReplayFrom, w.after, func(ev *metapb.Event) bool {
+				if err = st.interrupted(ctx); err != nil {
+					return false
+				}
+				if w.spec.Matches(ev) {
+					err = st.sendEvent(ev)
+				}
+				return err == nil
+			})
+			if herr != nil {
+				return herr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := st.interrupted(ctx); err != nil {
+		return err
+	}
+	return st.sendProgress(w.after)
+}
+
+func (st *stream) live(ctx context.Context, every time.Duration) error {
+	w := st.w
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.doneC:
+			return st.ended()
+		case <-w.readyC:
+			sent, _, err := st.sendPending()
+			if err != nil {
+				return err
+			}
+			if sent {
+				timer.Reset(every)
+			}
+		case <-timer.C:
+			sent, seen, err := st.sendPending()
+			if err != nil {
+				return err
+			}
+			if !sent {
+				if err := st.sendProgress(seen); err != nil {
+					return err
+				}
+			}
+			timer.Reset(every)
+		}
+	}
+}
+
+// sendPending sends the events waiting in the buffer; sent reports
+// whether anything went out, seen is the last seq published to the
+// watcher when they were taken: every matching change up to it has now
+// been sent.
+func (st *stream) sendPending() (sent bool, seen uint64, err error) {
+	events, seen := st.w.take()
+	for _, ev := range events {
+		if ev.GetSeq() <= st.covered {
+			continue
+		}
+		if err := st.sendEvent(ev); err != nil {
+			return sent, seen, err
+		}
+		sent = true
+	}
+	st.covered = max(st.covered, seen)
+	return sent, seen, nil
+}
+
+func (st *stream) sendEvent(ev *metapb.Event) error {
+	if ev.GetSeq() <= st.covered {
+		return nil
+	}
+	if err := st.send(&metapb.WatchResponse{Event: ev}); err != nil {
+		return err
+	}
+	st.covered = ev.GetSeq()
+	return nil
+}
+
+// sendProgress sends a marker: every change up to seq (or up to what the
+// stream covered, if more) has been sent.
+func (st *stream) sendProgress(seq uint64) error {
+	seq = max(st.covered, seq)
+	if err := st.send(&metapb.WatchResponse{ProgressSeq: seq}); err != nil {
+		return err
+	}
+	st.covered = seq
+	return nil
+}
+
+// interrupted returns the reason to stop now, or nil: the watcher was
+// cancelled or ctx ended.
+func (st *stream) interrupted(ctx context.Context) error {
+	select {
+	case <-st.w.doneC:
+		return st.ended()
+	default:
+	}
+	return ctx.Err()
+}
+
+// ended wraps the reason the watcher was cancelled with how to resume.
+func (st *stream) ended() error {
+	reason := st.w.Err()
+	if reason == nil {
+		reason = errOwnerClosed
+	}
+	if st.flushing {
+		return fmt.Errorf("%w; the initial flush did not complete: watch again with initial_flush", reason)
+	}
+	return fmt.Errorf("%w; resume the watch with start_seq = %d", reason, st.covered+1)
+}
