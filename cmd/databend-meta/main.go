@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -132,11 +130,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer srv.Stop()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg, grpcMetrics, err := newMetrics(srv, tr)
+	if err != nil {
+		return fail(err)
+	}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	publicGRPC := grpc.NewServer(msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
+		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
 	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize)))

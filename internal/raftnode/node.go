@@ -80,9 +80,10 @@ type Node struct {
 	doneC      chan struct{}
 	stopOnce   sync.Once
 
-	leader atomic.Uint64
-	state  atomic.Int32 // raft.StateType
-	term   atomic.Uint64
+	leader        atomic.Uint64
+	leaderChanges atomic.Uint64
+	state         atomic.Int32 // raft.StateType
+	term          atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -202,6 +203,7 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 	old := n.leader.Swap(ss.Lead)
 	n.state.Store(int32(ss.RaftState))
 	if old != ss.Lead {
+		n.leaderChanges.Add(1)
 		n.lg.Info("leader changed", "node", n.cfg.ID, "old_leader", old, "leader", ss.Lead,
 			"state", ss.RaftState.String(), "term", n.term.Load())
 	}
@@ -290,6 +292,9 @@ func (n *Node) Status() raft.Status {
 
 // Leader is the id of the current leader as this node knows it; 0 = none.
 func (n *Node) Leader() uint64 { return n.leader.Load() }
+
+// LeaderChanges counts the times this node saw the leader change.
+func (n *Node) LeaderChanges() uint64 { return n.leaderChanges.Load() }
 
 // IsLeader reports whether this node is the leader.
 func (n *Node) IsLeader() bool { return raft.StateType(n.state.Load()) == raft.StateLeader }

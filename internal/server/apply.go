@@ -27,6 +27,7 @@ func (s *Server) applyLoop() {
 			n.Fail(fmt.Errorf("apply: %w", err))
 			return
 		}
+		s.stats.entriesApplied.Add(uint64(len(ap.Entries)))
 		s.applied.trigger(s.sm.AppliedIndex())
 		s.maybeSnapshot()
 	}

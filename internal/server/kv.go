@@ -19,6 +19,16 @@ import (
 // registration is always cleaned up. An error that wraps ErrNotProposed
 // means cmd never entered the log.
 func (s *Server) propose(ctx context.Context, cmd *peerpb.Command) (*statemachine.Result, error) {
+	s.stats.proposalsPending.Add(1)
+	defer s.stats.proposalsPending.Add(-1)
+	res, err := s.proposeWait(ctx, cmd)
+	if err != nil {
+		s.stats.proposalsFailed.Add(1)
+	}
+	return res, err
+}
+
+func (s *Server) proposeWait(ctx context.Context, cmd *peerpb.Command) (*statemachine.Result, error) {
 	n := s.node.Load()
 	if n == nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotStarted, ErrNotProposed)
@@ -120,7 +130,11 @@ func (s *Server) barrier(ctx context.Context, c metapb.ReadConsistency) error {
 	if c == metapb.ReadConsistency_SERIALIZABLE {
 		return nil
 	}
-	return s.linearizableRead(ctx)
+	err := s.linearizableRead(ctx)
+	if err != nil {
+		s.stats.readFailed.Add(1)
+	}
+	return err
 }
 
 // Get reads one key. nil means absent.

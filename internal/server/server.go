@@ -58,6 +58,8 @@ type Storage interface {
 	Bootstrapped() bool
 	// LoadedSnapshot is the snapshot Open loaded (nil or empty: none).
 	LoadedSnapshot() *raftpb.Snapshot
+	// HardState is the hard state Open loaded (empty: none).
+	HardState() *raftpb.HardState
 	// CreateSnapshot persists a snapshot of the state machine at index and
 	// compacts the log to keep entries before it. Called from a background
 	// goroutine, concurrently with Save.
@@ -117,6 +119,7 @@ type Server struct {
 	peers   Peers
 	node    atomic.Pointer[raftnode.Node]
 
+	stats     stats
 	proposals *proposals
 	applied   *appliedWait
 	reqID     atomic.Uint64
@@ -236,6 +239,9 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 
 	s.goFunc(s.applyLoop)
 	s.goFunc(s.readLoop)
+	if s.storage.Bootstrapped() || s.cfg.Single {
+		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
+	}
 
 	joinC := make(chan error, 1)
 	if !joining {
@@ -244,6 +250,34 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	}
 	s.goFunc(func() { joinC <- s.joinCluster() })
 	return joinC, nil
+}
+
+// campaignIfAlone starts an election at once when this node is the only
+// member, so that a new single-node cluster, or a restarted one, does not
+// wait an election timeout before serving. raft refuses to campaign before
+// the committed membership is applied (up to commit), so wait for that,
+// and retry for a few ticks in case raft has not yet taken the Advance;
+// the election timeout remains the fallback.
+func (s *Server) campaignIfAlone(n *raftnode.Node, commit uint64) {
+	select {
+	case <-s.applied.wait(commit):
+	case <-n.Done():
+		return
+	}
+	nodes := s.sm.Nodes()
+	if len(nodes) != 1 || nodes[0].GetId() != s.cfg.ID {
+		return
+	}
+	for i := 0; i < 10 && n.Leader() == 0; i++ {
+		if err := n.Campaign(context.Background()); err != nil {
+			return
+		}
+		select {
+		case <-time.After(s.cfg.TickInterval):
+		case <-n.Done():
+			return
+		}
+	}
 }
 
 func (s *Server) goFunc(f func()) {
