@@ -146,7 +146,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reflection.Register(publicGRPC)
 	go serve(lg, "grpc", func() error { return publicGRPC.Serve(lns.grpc) })
 
-	adminHTTP := &http.Server{Handler: admin.Handler(srv, metricsHandler), ReadHeaderTimeout: 10 * time.Second}
+	adminHTTP := &http.Server{Handler: admin.Handler(srv, metricsHandler, admin.Options{
+		Config:    func() any { return cfg },
+		ReadCount: admin.GRPCReads(reg),
+	}), ReadHeaderTimeout: 10 * time.Second}
 	go serve(lg, "admin", func() error { return adminHTTP.Serve(lns.admin) })
 	defer adminHTTP.Close()
 	metricHTTP := &http.Server{Handler: metricsMux(metricsHandler), ReadHeaderTimeout: 10 * time.Second}

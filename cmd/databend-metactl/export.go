@@ -15,6 +15,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/backup"
+	"github.com/metasrv/metasrv/internal/storage"
 )
 
 // exportJSON is the summary printed after an export to --db.
@@ -73,6 +74,9 @@ The dump is checked as it is written: a dump that is cut short is an error
 			source = raftDir
 			produce = func(w io.Writer) error {
 				ld, err := backup.LoadDir(raftDir, nil)
+				if errors.Is(err, storage.ErrLocked) {
+					return fmt.Errorf("%w, or export from the running cluster with --grpc-api-address", err)
+				}
 				if err != nil {
 					return err
 				}

@@ -1,86 +1,240 @@
-// Package admin serves the admin HTTP API on admin_api_address: cluster
-// status and membership as JSON, and the Prometheus metrics.
 package admin
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
 
-	"github.com/metasrv/metasrv/api/metapb"
+	"go.etcd.io/raft/v3"
+
+	"github.com/metasrv/metasrv/internal/server"
 )
 
-// Cluster is what the admin API reads from the server.
+// Cluster is what the admin API needs of the server (*server.Server). Every
+// method is called from HTTP handler goroutines, concurrently.
 type Cluster interface {
-	Status() *metapb.StatusReply
-	Members() []*metapb.Node
+	// AdminStatus describes this node now.
+	AdminStatus() server.AdminStatus
+	// TriggerSnapshot takes a snapshot now and returns its index once it is
+	// written.
+	TriggerSnapshot(ctx context.Context) (uint64, error)
+	// TransferLeader hands leadership to voter to (0: the most caught-up
+	// voter) and returns the new leader once it has taken over. Only the
+	// leader can; elsewhere it fails with server.ErrNotLeader.
+	TransferLeader(ctx context.Context, to uint64) (uint64, error)
 }
 
-// Handler returns the admin API mux. metrics serves /v1/metrics.
-func Handler(c Cluster, metrics http.Handler) http.Handler {
+// Options tune the admin API; the zero value is usable.
+type Options struct {
+	// Config returns the effective configuration for GET /v1/config: a
+	// struct (keys from its json, else toml, tags), a map or any value
+	// encoding/json takes. Values of keys that name a secret (password,
+	// *_password, *_key, *_secret, *_token, raft_secret) are replaced by
+	// "<redacted>". nil: /v1/config answers 404.
+	Config func() any
+	// MaxApplyLag is how many entries the applied index may trail the
+	// commit index before /v1/health reports the node unhealthy.
+	// Default 1000.
+	MaxApplyLag uint64
+	// ReadCount returns how many reads this node has served since it
+	// started (see GRPCReads); the dashboard shows the read rate from it.
+	// nil: no read rate.
+	ReadCount func() uint64
+	// CtrlTimeout bounds trigger_snapshot and trigger_transfer_leader.
+	// Default 30s.
+	CtrlTimeout time.Duration
+	// Now is the clock of time_ms in the overview; nil = time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxApplyLag == 0 {
+		o.MaxApplyLag = 1000
+	}
+	if o.CtrlTimeout == 0 {
+		o.CtrlTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Handler returns the admin API and dashboard. metrics serves /v1/metrics
+// and /metrics (nil: not served). At most one Options is used.
+func Handler(c Cluster, metrics http.Handler, opts ...Options) http.Handler {
+	h := &handler{c: c}
+	if len(opts) > 0 {
+		h.o = opts[0]
+	}
+	h.o.setDefaults()
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, statusJSON(c.Status()))
-	})
-	mux.HandleFunc("GET /v1/cluster/nodes", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"nodes": nodesJSON(c.Members())})
-	})
-	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		st := c.Status()
-		code, reason := http.StatusOK, "ok"
-		if st.GetLeaderId() == 0 {
-			code, reason = http.StatusServiceUnavailable, "no leader"
-		}
-		writeJSON(w, code, map[string]any{"status": reason, "id": st.GetId(), "leader_id": st.GetLeaderId()})
-	})
+	mux.HandleFunc("GET /v1/health", h.health)
+	mux.HandleFunc("GET /v1/config", h.config)
+	mux.HandleFunc("GET /v1/cluster/nodes", h.nodes)
+	mux.HandleFunc("GET /v1/cluster/status", h.status)
+	mux.HandleFunc("GET /v1/cluster/overview", h.overview)
+	mux.HandleFunc("POST /v1/ctrl/trigger_snapshot", h.triggerSnapshot)
+	mux.HandleFunc("POST /v1/ctrl/trigger_transfer_leader", h.transferLeader)
 	if metrics != nil {
 		mux.Handle("GET /v1/metrics", metrics)
 		mux.Handle("GET /metrics", metrics)
 	}
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /{$}", dashboardPage())
+	mux.Handle("GET /assets/", dashboardAssets())
 	return mux
+}
+
+type handler struct {
+	c Cluster
+	o Options
+}
+
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	a := h.c.AdminStatus()
+	hj := healthOf(a, h.o.MaxApplyLag)
+	code := http.StatusOK
+	if !hj.OK {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, hj)
+}
+
+func (h *handler) config(w http.ResponseWriter, r *http.Request) {
+	if h.o.Config == nil {
+		writeError(w, http.StatusNotFound, "not_found", "this server does not publish its configuration")
+		return
+	}
+	writeJSON(w, http.StatusOK, configJSON(h.o.Config()))
+}
+
+func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
+	a := h.c.AdminStatus()
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodesJSON(a.Members, nil)})
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.statusOf(h.c.AdminStatus()))
+}
+
+func (h *handler) overview(w http.ResponseWriter, r *http.Request) {
+	a := h.c.AdminStatus()
+	writeJSON(w, http.StatusOK, overviewJSON{
+		TimeMs: h.o.Now().UnixMilli(),
+		Status: h.statusOf(a),
+		Health: healthOf(a, h.o.MaxApplyLag),
+		Nodes:  overviewNodes(a),
+	})
+}
+
+func (h *handler) statusOf(a server.AdminStatus) statusJSON {
+	st := newStatusJSON(a)
+	if h.o.ReadCount != nil {
+		n := h.o.ReadCount()
+		st.ReadsTotal = &n
+	}
+	return st
+}
+
+func (h *handler) triggerSnapshot(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.CtrlTimeout)
+	defer cancel()
+	if _, err := h.c.TriggerSnapshot(ctx); err != nil {
+		h.writeServerError(w, err)
+		return
+	}
+	a := h.c.AdminStatus()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id":                   a.ID,
+		"snapshot_last_log_id": logIDOf(a.SnapshotIndex, a.SnapshotTerm),
+		"purged":               a.Purged,
+	})
+}
+
+func (h *handler) transferLeader(w http.ResponseWriter, r *http.Request) {
+	var to uint64
+	if s := r.URL.Query().Get("to"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v == 0 {
+			writeError(w, http.StatusBadRequest, "bad_request",
+				"to must be the id of a voter (a positive integer), or absent for the most caught-up voter; got "+strconv.Quote(s))
+			return
+		}
+		to = v
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.CtrlTimeout)
+	defer cancel()
+	from := h.c.AdminStatus().ID
+	lead, err := h.c.TransferLeader(ctx, to)
+	if err != nil {
+		h.writeServerError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": from, "leader_id": lead})
+}
+
+// errorCodes maps the server's errors to HTTP statuses: the one table.
+var errorCodes = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{server.ErrNotLeader, http.StatusConflict, "not_leader"},
+	{server.ErrInvalidMember, http.StatusBadRequest, "invalid_member"},
+	{server.ErrNoLeader, http.StatusServiceUnavailable, "no_leader"},
+	{raft.ErrProposalDropped, http.StatusServiceUnavailable, "no_leader"},
+	{server.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
+	{server.ErrStopped, http.StatusServiceUnavailable, "stopped"},
+	{server.ErrNotStarted, http.StatusServiceUnavailable, "stopped"},
+}
+
+// writeServerError answers err from the server; a not-leader error also
+// names the leader, so the caller knows whose admin API to ask.
+func (h *handler) writeServerError(w http.ResponseWriter, err error) {
+	for _, e := range errorCodes {
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		body := errorJSON{Error: err.Error(), Code: e.code}
+		if e.code == "not_leader" {
+			a := h.c.AdminStatus()
+			body.LeaderID = &a.Leader
+			body.Leader = leaderOf(a)
+		}
+		writeJSON(w, e.status, body)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal", err.Error())
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	// LeaderID and Leader are set on not_leader: the node that leads
+	// (0/null: none known).
+	LeaderID *uint64   `json:"leader_id,omitempty"`
+	Leader   *nodeJSON `json:"leader,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorJSON{Error: msg, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-// nodeJSON is a member as the admin API shows it.
-type nodeJSON struct {
-	ID          uint64 `json:"id"`
-	RaftAddress string `json:"raft_address"`
-	GrpcAddress string `json:"grpc_address"`
-	Voter       bool   `json:"voter"`
-}
-
-func nodesJSON(nodes []*metapb.Node) []nodeJSON {
-	out := make([]nodeJSON, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, nodeJSON{ID: n.GetId(), RaftAddress: n.GetRaftAddress(), GrpcAddress: n.GetGrpcAddress(), Voter: n.GetVoter()})
-	}
-	return out
-}
-
-// statusJSON is GET /v1/cluster/status: numbers as JSON numbers.
-func statusJSON(st *metapb.StatusReply) map[string]any {
-	return map[string]any{
-		"id":             st.GetId(),
-		"version":        st.GetVersion(),
-		"cluster_name":   st.GetClusterName(),
-		"state":          st.GetState(),
-		"is_leader":      st.GetState() == "leader",
-		"leader_id":      st.GetLeaderId(),
-		"term":           st.GetTerm(),
-		"commit_index":   st.GetCommitIndex(),
-		"applied_index":  st.GetAppliedIndex(),
-		"last_log_index": st.GetLastLogIndex(),
-		"snapshot_index": st.GetSnapshotIndex(),
-		"last_seq":       st.GetLastSeq(),
-		"key_count":      st.GetKeyCount(),
-		"raft_address":   st.GetRaftAddress(),
-		"grpc_address":   st.GetGrpcAddress(),
-		"nodes":          nodesJSON(st.GetNodes()),
-	}
+	_ = enc.Encode(v) // the client went away
 }

@@ -161,6 +161,7 @@ func TestExportUnderWrites(t *testing.T) {
 		stop    = make(chan struct{})
 		done    = make(chan error, 1)
 	)
+	ctx := c.Ctx()
 	go func() {
 		for i := 0; ; i++ {
 			select {
@@ -170,7 +171,7 @@ func TestExportUnderWrites(t *testing.T) {
 			default:
 			}
 			k := fmt.Sprintf("w/%06d", i)
-			reply, err := lead.Upsert(c.Ctx(), &metapb.UpsertRequest{Key: k, Value: []byte("x")})
+			reply, err := lead.Upsert(ctx, &metapb.UpsertRequest{Key: k, Value: []byte("x")})
 			if err != nil {
 				done <- err
 				return

@@ -115,6 +115,9 @@ func TestWriterRefusesInvalid(t *testing.T) {
 	if _, err := NewWriter(io.Discard, Header{Nodes: []Node{{ID: 2}, {ID: 1}}}); !errors.Is(err, ErrInvalidDump) {
 		t.Errorf("unsorted nodes: %v", err)
 	}
+	if _, err := NewWriter(io.Discard, Header{ClusterName: "\xff"}); !errors.Is(err, ErrInvalidDump) {
+		t.Errorf("cluster name not UTF-8: %v", err)
+	}
 }
 
 // Lines for building dumps in the error table.
@@ -129,10 +132,10 @@ func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
 
 func TestReaderAcceptsValid(t *testing.T) {
 	for name, in := range map[string]string{
-		"two keys":   lines(hdr, kvA, kvB, footer),
-		"no keys":    lines(hdr, `{"type":"footer","keys":0,"last_seq":5}`),
-		"clock":      lines(`{"type":"header","format_version":1,"cluster_name":"c","exported_at_ms":1,"last_seq":0,"applied_index":0,"clock_ms":3,"nodes":[{"id":1,"raft_address":"a:1","grpc_address":"","voter":true}]}`, `{"type":"footer","keys":0,"last_seq":0}`),
-		"crlf":       strings.ReplaceAll(lines(hdr, kvA, kvB, footer), "\n", "\r\n"),
+		"two keys":    lines(hdr, kvA, kvB, footer),
+		"no keys":     lines(hdr, `{"type":"footer","keys":0,"last_seq":5}`),
+		"clock":       lines(`{"type":"header","format_version":1,"cluster_name":"c","exported_at_ms":1,"last_seq":0,"applied_index":0,"clock_ms":3,"nodes":[{"id":1,"raft_address":"a:1","grpc_address":"","voter":true}]}`, `{"type":"footer","keys":0,"last_seq":0}`),
+		"crlf":        strings.ReplaceAll(lines(hdr, kvA, kvB, footer), "\n", "\r\n"),
 		"field order": lines(hdr, `{"value":"x","version":1,"create_seq":1,"seq":1,"key":"a","type":"kv"}`, `{"last_seq":5,"keys":1,"type":"footer"}`),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -154,7 +157,7 @@ func TestReaderErrors(t *testing.T) {
 		{"no header", lines(kvA, footer), 1, "want the header first"},
 		{"not json", lines("hello"), 1, "not a JSON object"},
 		{"json array", lines("[1,2]"), 1, "not a JSON object"},
-		{"two objects on a line", lines(hdr+hdr), 1, "more than one JSON value"},
+		{"two objects on a line", lines(hdr + hdr), 1, "more than one JSON value"},
 		{"empty line", lines(hdr, "", kvA), 2, "empty line"},
 		{"invalid utf-8", lines(hdr, "{\"type\":\"kv\",\"key\":\"\xff\"}"), 2, "not valid UTF-8"},
 		{"no type", lines(`{"format_version":1}`), 1, `no "type" field`},

@@ -92,4 +92,3 @@ func readAll(in io.Reader) (Header, []KV, Footer, error) {
 		kvs = append(kvs, kv)
 	}
 }
-

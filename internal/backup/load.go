@@ -21,7 +21,9 @@ import (
 //
 // The header's clock is read just before the copy is taken: the state
 // machine's clock only grows, so it is at most the copy's own clock, and a
-// restored cluster's clock starts no later than the exported one's.
+// restored cluster's clock starts no later than the exported one's. The
+// header's nodes are read just after it (informational; a membership change
+// in between may show).
 func ExportStateMachine(w io.Writer, sm *statemachine.StateMachine, clusterName string, exportedAtMs uint64) error {
 	clock := sm.NowMs()
 	view := sm.View()

@@ -34,6 +34,9 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	if msg := checkNodes(h.Nodes); msg != "" {
 		return nil, fmt.Errorf("%w: header: %s", ErrInvalidDump, msg)
 	}
+	if !utf8.ValidString(h.ClusterName) {
+		return nil, fmt.Errorf("%w: header: cluster name %q is not valid UTF-8", ErrInvalidDump, h.ClusterName)
+	}
 	bw := bufio.NewWriterSize(w, 256<<10)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false) // keep values readable: no \u003c for '<'

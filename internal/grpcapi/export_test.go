@@ -77,7 +77,7 @@ func TestChunkWriter(t *testing.T) {
 
 // exportKV is a KV whose Export writes dump, then returns err.
 type exportKV struct {
-	KV // not called
+	KV   // not called
 	dump []byte
 	err  error
 }

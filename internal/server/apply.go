@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -20,18 +21,34 @@ func (s *Server) applyLoop() {
 	n := s.node.Load()
 	// Nothing more will be applied: end the watch streams.
 	defer s.hub.Close()
-	for ap := range n.ApplyC() {
-		if err := s.applyBatch(n, ap); err != nil {
-			// The state machine can no longer follow the log: stop rather
-			// than serve a state that diverges from the other nodes.
-			n.Fail(fmt.Errorf("apply: %w", err))
-			return
+	// A snapshot that is due but could not start (another one was being
+	// written) must not wait for the next write: check again on a timer.
+	retry := time.NewTicker(snapshotRetryInterval)
+	defer retry.Stop()
+	for {
+		select {
+		case ap, ok := <-n.ApplyC():
+			if !ok {
+				return
+			}
+			if err := s.applyBatch(n, ap); err != nil {
+				// The state machine can no longer follow the log: stop
+				// rather than serve a state that diverges from the others.
+				n.Fail(fmt.Errorf("apply: %w", err))
+				return
+			}
+			s.stats.entriesApplied.Add(uint64(len(ap.Entries)))
+			s.applied.trigger(s.sm.AppliedIndex())
+			s.maybeSnapshot()
+		case <-retry.C:
+			s.maybeSnapshot()
 		}
-		s.stats.entriesApplied.Add(uint64(len(ap.Entries)))
-		s.applied.trigger(s.sm.AppliedIndex())
-		s.maybeSnapshot()
 	}
 }
+
+// snapshotRetryInterval is how often the apply loop re-checks for a due
+// snapshot when nothing is being applied.
+const snapshotRetryInterval = 100 * time.Millisecond
 
 func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 	if ap.Snapshot != nil {

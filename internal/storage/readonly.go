@@ -102,8 +102,7 @@ func lockReadOnly(dir string) (*fileutil.LockedFile, error) {
 				holder = "pid " + strconv.Itoa(pid)
 			}
 		}
-		return nil, fmt.Errorf("%w: %s is held by %s: a node is running on this raft_dir; stop it first, or export from the running cluster with --grpc-api-address",
-			ErrLocked, p, holder)
+		return nil, fmt.Errorf("%w: %s is held by %s: a node is running on this raft_dir; stop it first", ErrLocked, p, holder)
 	case err != nil:
 		return nil, fmt.Errorf("storage: lock %s: %w", p, err)
 	}

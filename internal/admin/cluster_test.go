@@ -1,0 +1,304 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/admin"
+	"github.com/metasrv/metasrv/internal/clustertest"
+)
+
+// status is the part of GET /v1/cluster/status these tests read.
+type status struct {
+	ID           uint64 `json:"id"`
+	State        string `json:"state"`
+	IsLeader     bool   `json:"is_leader"`
+	CurrentTerm  uint64 `json:"current_term"`
+	LeaderID     uint64 `json:"leader_id"`
+	Leader       *struct{ ID uint64 }
+	CommitIndex  uint64 `json:"commit_index"`
+	LastLogIndex uint64 `json:"last_log_index"`
+	LastApplied  uint64 `json:"last_applied"`
+	Snapshot     *struct {
+		Index, Term uint64
+	} `json:"snapshot_last_log_id"`
+	Purged      uint64 `json:"purged"`
+	LastSeq     uint64 `json:"last_seq"`
+	KeyCount    uint64 `json:"key_count"`
+	WALSize     int64  `json:"wal_size"`
+	Voters      []struct{ ID uint64 }
+	NonVoters   []struct{ ID uint64 } `json:"non_voters"`
+	Replication []struct {
+		ID      uint64
+		Matched uint64
+		Lag     uint64
+		Active  bool
+	}
+}
+
+func (s status) snapshotIndex() uint64 {
+	if s.Snapshot == nil {
+		return 0
+	}
+	return s.Snapshot.Index
+}
+
+// adminNode is a cluster node with its admin API on 127.0.0.1:0.
+type adminNode struct {
+	*clustertest.Node
+	URL string
+}
+
+// serveAdmin starts an admin HTTP server for every running node.
+func serveAdmin(t *testing.T, c *clustertest.Cluster, opts ...admin.Options) map[uint64]*adminNode {
+	t.Helper()
+	out := map[uint64]*adminNode{}
+	for _, nd := range c.Nodes() {
+		srv := httptest.NewServer(admin.Handler(nd.Server, nil, opts...))
+		t.Cleanup(srv.Close)
+		out[nd.ID] = &adminNode{Node: nd, URL: srv.URL}
+	}
+	return out
+}
+
+// call does one request and returns the status code and body.
+func (n *adminNode) call(t *testing.T, method, path string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, n.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("node %d: %s %s: %v", n.ID, method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func (n *adminNode) status(t *testing.T) status {
+	t.Helper()
+	code, b := n.call(t, "GET", "/v1/cluster/status")
+	if code != 200 {
+		t.Fatalf("node %d: GET /v1/cluster/status: %d %s", n.ID, code, b)
+	}
+	var st status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("node %d: status %s: %v", n.ID, b, err)
+	}
+	return st
+}
+
+func put(t *testing.T, c *clustertest.Cluster, nd *clustertest.Node, n int, prefix string) {
+	t.Helper()
+	for i := range n {
+		if _, err := nd.Server.Upsert(c.Ctx(), &metapb.UpsertRequest{Key: fmt.Sprintf("%s%03d", prefix, i), Value: []byte("v")}); err != nil {
+			t.Fatalf("upsert through node %d: %v", nd.ID, err)
+		}
+	}
+}
+
+func ids[T any](xs []T, id func(T) uint64) []uint64 {
+	var out []uint64
+	for _, x := range xs {
+		out = append(out, id(x))
+	}
+	return out
+}
+
+func TestClusterStatus(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	nodes := serveAdmin(t, c)
+	put(t, c, nodes[lead].Node, 10, "k")
+
+	// The leader sees every follower catch up.
+	var ls status
+	c.Eventually(func() bool {
+		lead = c.WaitLeader() // it may change on a loaded machine
+		ls = nodes[lead].status(t)
+		if len(ls.Replication) != 2 {
+			return false
+		}
+		for _, r := range ls.Replication {
+			if r.Matched != ls.LastLogIndex || r.Lag != 0 || !r.Active {
+				return false
+			}
+		}
+		return true
+	}, "the leader's status shows both followers caught up")
+	if !ls.IsLeader || ls.State != "leader" || ls.LeaderID != lead || ls.Leader == nil || ls.Leader.ID != lead {
+		t.Errorf("leader status: is_leader %v state %q leader_id %d leader %v", ls.IsLeader, ls.State, ls.LeaderID, ls.Leader)
+	}
+	if ls.CurrentTerm == 0 || ls.LastSeq < 10 || ls.KeyCount != 10 || ls.WALSize <= 0 || ls.LastApplied == 0 || ls.CommitIndex < ls.LastApplied {
+		t.Errorf("leader status: %+v", ls)
+	}
+	if got := ids(ls.Voters, func(v struct{ ID uint64 }) uint64 { return v.ID }); fmt.Sprint(got) != "[1 2 3]" || len(ls.NonVoters) != 0 {
+		t.Errorf("voters %v non_voters %v, want [1 2 3] and none", got, ls.NonVoters)
+	}
+
+	for id, n := range nodes {
+		if id == lead {
+			continue
+		}
+		var fs status
+		c.Eventually(func() bool {
+			fs = n.status(t)
+			return fs.LastApplied >= ls.LastApplied && fs.LeaderID == lead
+		}, fmt.Sprintf("node %d applies what leader %d applied", id, lead))
+		if fs.IsLeader || fs.State != "follower" || fs.LeaderID != lead || fs.Replication != nil {
+			t.Errorf("follower %d: is_leader %v state %q leader_id %d replication %v", id, fs.IsLeader, fs.State, fs.LeaderID, fs.Replication)
+		}
+		if fs.KeyCount != 10 || fs.LastSeq != ls.LastSeq || fs.CurrentTerm != ls.CurrentTerm {
+			t.Errorf("follower %d: key_count %d last_seq %d term %d; leader %d %d %d",
+				id, fs.KeyCount, fs.LastSeq, fs.CurrentTerm, ls.KeyCount, ls.LastSeq, ls.CurrentTerm)
+		}
+	}
+
+	code, b := nodes[lead].call(t, "GET", "/v1/cluster/nodes")
+	var nl struct{ Nodes []struct{ ID uint64 } }
+	if err := json.Unmarshal(b, &nl); code != 200 || err != nil || len(nl.Nodes) != 3 {
+		t.Errorf("GET /v1/cluster/nodes: %d %s %v", code, b, err)
+	}
+}
+
+func TestClusterHealth(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	nodes := serveAdmin(t, c)
+	for id, n := range nodes {
+		if code, b := n.call(t, "GET", "/v1/health"); code != 200 {
+			t.Errorf("node %d: health %d %s, want 200", id, code, b)
+		}
+	}
+
+	var cut uint64
+	for id := range nodes {
+		if id != lead {
+			cut = id
+			break
+		}
+	}
+	c.Isolate(cut)
+	var body []byte
+	c.Eventually(func() bool {
+		var code int
+		code, body = nodes[cut].call(t, "GET", "/v1/health")
+		return code == http.StatusServiceUnavailable
+	}, fmt.Sprintf("isolated node %d reports unhealthy", cut))
+	var h struct{ Status, Reason string }
+	if err := json.Unmarshal(body, &h); err != nil || h.Status != "unhealthy" || h.Reason == "" {
+		t.Errorf("isolated node's health: %s %v", body, err)
+	}
+	t.Logf("isolated node %d: %s", cut, h.Reason)
+	// Without a leader a snapshot cannot be triggered (nothing wakes the
+	// apply loop): 503 at once, not a hang.
+	if code, b := nodes[cut].call(t, "POST", "/v1/ctrl/trigger_snapshot"); code != http.StatusServiceUnavailable ||
+		!strings.Contains(string(b), `"no_leader"`) {
+		t.Errorf("trigger_snapshot on isolated node %d: %d %s, want 503 no_leader", cut, code, b)
+	}
+	// The leader still has a majority.
+	if code, b := nodes[lead].call(t, "GET", "/v1/health"); code != 200 {
+		t.Errorf("leader %d: health %d %s, want 200", lead, code, b)
+	}
+
+	c.Heal()
+	c.Eventually(func() bool {
+		code, _ := nodes[cut].call(t, "GET", "/v1/health")
+		return code == 200
+	}, fmt.Sprintf("node %d healthy again after the partition heals", cut))
+}
+
+func TestClusterTriggerSnapshot(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	nodes := serveAdmin(t, c)
+	put(t, c, nodes[lead].Node, 20, "s")
+
+	for _, id := range []uint64{lead, lead%3 + 1} { // the leader, then a follower
+		n := nodes[id]
+		before := n.status(t)
+		if before.snapshotIndex() >= before.LastApplied {
+			t.Fatalf("node %d: snapshot at %d already covers applied %d", id, before.snapshotIndex(), before.LastApplied)
+		}
+		code, b := n.call(t, "POST", "/v1/ctrl/trigger_snapshot")
+		if code != 200 {
+			t.Fatalf("node %d: trigger_snapshot: %d %s", id, code, b)
+		}
+		var res struct {
+			Snapshot struct{ Index, Term uint64 } `json:"snapshot_last_log_id"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		after := n.status(t)
+		if res.Snapshot.Index < before.LastApplied || after.snapshotIndex() != res.Snapshot.Index || res.Snapshot.Term == 0 {
+			t.Errorf("node %d: snapshot %+v after trigger, status %d; applied before %d",
+				id, res.Snapshot, after.snapshotIndex(), before.LastApplied)
+		}
+		// Nothing new applied: the snapshot already covers it.
+		if code, b := n.call(t, "POST", "/v1/ctrl/trigger_snapshot"); code != 200 {
+			t.Errorf("node %d: second trigger_snapshot: %d %s", id, code, b)
+		}
+		put(t, c, nodes[lead].Node, 1, fmt.Sprintf("after-%d-", id))
+	}
+}
+
+func TestClusterTransferLeader(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	nodes := serveAdmin(t, c)
+	put(t, c, nodes[lead].Node, 3, "t")
+	to := lead%3 + 1
+
+	// A follower refuses and names the leader.
+	code, b := nodes[to].call(t, "POST", fmt.Sprintf("/v1/ctrl/trigger_transfer_leader?to=%d", to))
+	var refusal struct {
+		Code     string
+		LeaderID uint64 `json:"leader_id"`
+		Leader   struct{ ID uint64 }
+	}
+	if err := json.Unmarshal(b, &refusal); code != http.StatusConflict || err != nil ||
+		refusal.Code != "not_leader" || refusal.LeaderID != lead || refusal.Leader.ID != lead {
+		t.Errorf("transfer on follower %d: %d %s, want 409 naming leader %d", to, code, b, lead)
+	}
+
+	code, b = nodes[lead].call(t, "POST", fmt.Sprintf("/v1/ctrl/trigger_transfer_leader?to=%d", to))
+	if code != 200 {
+		t.Fatalf("transfer %d -> %d: %d %s", lead, to, code, b)
+	}
+	if got := c.WaitLeader(lead); got != to {
+		t.Fatalf("leader is %d after transfer to %d", got, to)
+	}
+	if st := nodes[to].status(t); !st.IsLeader {
+		t.Errorf("node %d after transfer: state %q", to, st.State)
+	}
+
+	// No to: the most caught-up other voter.
+	code, b = nodes[to].call(t, "POST", "/v1/ctrl/trigger_transfer_leader")
+	var moved struct {
+		LeaderID uint64 `json:"leader_id"`
+	}
+	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.LeaderID == to || moved.LeaderID == 0 {
+		t.Fatalf("transfer from %d to the best voter: %d %s", to, code, b)
+	}
+	if got := c.WaitLeader(to); got != moved.LeaderID {
+		t.Errorf("leader %d, the transfer reported %d", got, moved.LeaderID)
+	}
+
+	// A non-member cannot take over.
+	code, b = nodes[moved.LeaderID].call(t, "POST", "/v1/ctrl/trigger_transfer_leader?to=9")
+	if code != http.StatusBadRequest {
+		t.Errorf("transfer to non-member 9: %d %s, want 400", code, b)
+	}
+}

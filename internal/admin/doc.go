@@ -1,0 +1,32 @@
+// Package admin serves the admin HTTP API on admin_api_address, and the
+// live dashboard. Every response is JSON (numbers as JSON numbers) except
+// the dashboard, the metrics and pprof.
+//
+//	GET  /                                  the dashboard: a page for a browser
+//	GET  /v1/health                         200 healthy, 503 {"status":"unhealthy","reason":...}
+//	GET  /v1/config                         the effective config, secrets redacted
+//	GET  /v1/cluster/nodes                  {"nodes":[node...]}
+//	GET  /v1/cluster/status                 this node's status (statusJSON)
+//	GET  /v1/cluster/overview               what the dashboard polls: status, health, every member
+//	POST /v1/ctrl/trigger_snapshot          take a snapshot now
+//	POST /v1/ctrl/trigger_transfer_leader   ?to=N; no to: the most caught-up voter
+//	GET  /v1/metrics, /metrics              Prometheus text (the handler passed in)
+//	GET  /debug/pprof/                      net/http/pprof, on this mux only
+//
+// A node is healthy when it knows a leader and its applied index is at most
+// Options.MaxApplyLag entries behind its commit index.
+//
+// Leadership transfer runs on the leader only: on another node it answers
+// 409 Conflict with the leader's id and addresses ("leader"). The admin API
+// does not know other nodes' admin addresses (members advertise raft and
+// gRPC addresses only), so it does not forward: ask the leader's admin API.
+//
+// The overview is built from this node alone: on the leader it includes
+// every member's matched index and lag (raft's progress); on a follower,
+// the roles and addresses of the members and who leads. The dashboard
+// derives write, apply and read rates from successive overviews, using the
+// server's clock (time_ms).
+//
+// Errors are {"error": "...", "code": "..."} with one status code per
+// server error, in one table (errorCodes).
+package admin
