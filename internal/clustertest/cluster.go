@@ -35,11 +35,13 @@ type Options struct {
 	HistorySize int
 }
 
-// Tick timing: 10 ms ticks, a heartbeat every tick, elections after 10-20.
+// Tick timing: 10 ms ticks, a heartbeat every tick, elections after 20-40
+// ticks: slow enough that a loaded machine running -race does not see
+// spurious elections, fast enough for failover tests.
 const (
 	tickInterval  = 10 * time.Millisecond
 	heartbeatTick = 1
-	electionTick  = 10
+	electionTick  = 20
 	// WaitTimeout bounds every wait of this package.
 	WaitTimeout = 20 * time.Second
 )
@@ -98,6 +100,11 @@ func New(t testing.TB, n int, opts ...Options) *Cluster {
 // Start starts node id on dir: single bootstraps a new cluster, otherwise
 // the node joins through node 1 (ignored when dir already holds a cluster).
 func (c *Cluster) Start(id uint64, dir string, single bool) *Node {
+	return c.StartWith(id, dir, single, nil)
+}
+
+// StartWith is Start with a hook that adjusts the server config (nil: none).
+func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*server.Config)) *Node {
 	c.t.Helper()
 	lg := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("node", id)
 	st, err := storage.Open(dir, id, "test", lg)
@@ -119,6 +126,9 @@ func (c *Cluster) Start(id uint64, dir string, single bool) *Node {
 	}
 	if !single {
 		cfg.Join = []string{Addr(1)}
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	srv, err := server.New(cfg, st)
 	if err != nil {

@@ -288,3 +288,48 @@ func RequestLeave(ctx context.Context, addrs []string, clusterName string, id ui
 	}
 	return nil, lastErr
 }
+
+// refreshSelfAddress makes the member table hold this node's configured
+// addresses: a node restarted with another raft or gRPC address, or one
+// restored by import without its gRPC address, proposes an UpdateNode change
+// for itself (raft forwards it to the leader). It retries until the table
+// matches or the node stops.
+func (s *Server) refreshSelfAddress() {
+	n := s.node.Load()
+	retry := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+	for {
+		select {
+		case <-n.Done():
+			return
+		case <-time.After(retry):
+		}
+		m := s.member(s.cfg.ID)
+		if m == nil {
+			continue // not a member yet (joining) or not applied yet
+		}
+		if m.GetRaftAddress() == s.cfg.RaftAddress && m.GetGrpcAddress() == s.cfg.GrpcAddress {
+			return
+		}
+		if n.Leader() == 0 {
+			continue
+		}
+		self := s.self(m.GetVoter())
+		cctx, err := proto.Marshal(&peerpb.ConfChangeContext{Proposer: s.cfg.ID, Node: self})
+		if err != nil {
+			s.lg.Error("encode address update", "err", err)
+			return
+		}
+		cc := &raftpb.ConfChangeV2{
+			Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeUpdateNode.Enum(), NodeId: proto.Uint64(s.cfg.ID)}},
+			Context: cctx,
+		}
+		s.lg.Info("updating this node's addresses in the member table",
+			"old_raft", m.GetRaftAddress(), "raft", self.GetRaftAddress(),
+			"old_grpc", m.GetGrpcAddress(), "grpc", self.GetGrpcAddress())
+		ctx, cancel := context.WithTimeout(context.Background(), retry)
+		if err := n.ProposeConfChange(ctx, cc); err != nil {
+			s.lg.Debug("address update not proposed; retrying", "err", err)
+		}
+		cancel()
+	}
+}

@@ -239,6 +239,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 
 	s.goFunc(s.applyLoop)
 	s.goFunc(s.readLoop)
+	s.goFunc(s.refreshSelfAddress)
 	if s.storage.Bootstrapped() || s.cfg.Single {
 		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
 	}

@@ -175,9 +175,18 @@ func writeConcurrently(t *testing.T, c *clustertest.Cluster, workers, each int) 
 			s := nodes[w%len(nodes)].Server
 			for i := 0; i < each; i++ {
 				k := fmt.Sprintf("w%d/k%03d", w, i)
-				ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
-				r, err := s.Upsert(ctx, put(k, k))
-				cancel()
+				// A write whose outcome is unknown (the leader changed
+				// under it) is written again; only acknowledged seqs count.
+				var r *metapb.UpsertReply
+				var err error
+				for attempt := 0; attempt < 5; attempt++ {
+					ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+					r, err = s.Upsert(ctx, put(k, k))
+					cancel()
+					if err == nil || !(errors.Is(err, server.ErrLeaderChanged) || errors.Is(err, server.ErrNoLeader)) {
+						break
+					}
+				}
 				if err != nil {
 					t.Errorf("upsert %s: %v", k, err)
 					return
@@ -273,4 +282,20 @@ func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
 	c.Isolate(lead)
 	newLead := c.WaitLeader(lead)
 	mustPut(t, c.Node(newLead).Server, "after", "y")
+}
+
+// A node restarted with another gRPC address updates its member entry.
+func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
+	c := clustertest.New(t, 3)
+	c.WaitLeader()
+	dir := c.Stop(3)
+	c.StartWith(3, dir, false, func(cfg *server.Config) { cfg.GrpcAddress = "new-host:9191" })
+	c.Eventually(func() bool {
+		for _, m := range c.Node(1).Server.Members() {
+			if m.GetId() == 3 {
+				return m.GetGrpcAddress() == "new-host:9191" && m.GetVoter()
+			}
+		}
+		return false
+	}, "node 3's new gRPC address reaches the member table")
 }
