@@ -44,7 +44,7 @@ func TestTxnBuilder(t *testing.T) {
 			}},
 		{"every condition target and op", NewTxn().
 			If(Seq("a").Ne(1), Seq("a").Gt(2), Seq("a").Ge(3), Seq("a").Lt(4), Seq("a").Le(5)).
-			If(Value("b").Eq([]byte("x")), KeysWithPrefix("p/").Lt(10), KeysWithPrefix("").Gt(0)).
+			If(Value("b").Eq([]byte("x")), KeysWithPrefix("p/").Lt(10)).
 			Then(
 				OpPut("c", nil).WithExpireAt(1234).WithMatch(Exact(7)),
 				OpDelete("d").WithMatch(GE(2)),
@@ -62,7 +62,6 @@ func TestTxnBuilder(t *testing.T) {
 					seqCond("a", metapb.TxnCondition_LE, 5),
 					{Key: "b", Op: metapb.TxnCondition_EQ, Target: &metapb.TxnCondition_Value{Value: []byte("x")}},
 					{Key: "p/", Op: metapb.TxnCondition_LT, Target: &metapb.TxnCondition_KeysWithPrefix{KeysWithPrefix: 10}},
-					{Key: "", Op: metapb.TxnCondition_GT, Target: &metapb.TxnCondition_KeysWithPrefix{KeysWithPrefix: 0}},
 				},
 				IfThen: []*metapb.TxnOp{
 					{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: "c", ExpireAtMs: 1234, MatchSeq: &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: 7}}}},
@@ -127,7 +126,8 @@ func TestTxnBuilderErrors(t *testing.T) {
 		{"nil op", NewTxn().Then(nil), "then[0]: nil op"},
 		{"zero condition", NewTxn().If(Condition{}), "if[0]: empty condition"},
 		{"empty condition key", NewTxn().If(Seq("").Eq(0)), "if[0]: seq condition: empty key"},
-		{"empty delete_by_prefix", NewTxn().Then(OpDeleteByPrefix("")), "every key"},
+		{"empty delete_by_prefix", NewTxn().Then(OpDeleteByPrefix("")), "then[0]: delete_by_prefix: empty prefix"},
+		{"empty keys_with_prefix", NewTxn().If(KeysWithPrefix("").Gt(0)), "if[0]: keys_with_prefix condition: empty prefix"},
 		{"empty sequence key", NewTxn().Then(OpPutSequential("p/", "", nil)), "sequence key"},
 		{"bad predicate", NewTxn().Branch(And(Seq("a").Eq(1), Or(Value("").Eq(nil)))), "branch[0]: value condition: empty key"},
 		{"nil predicate in and", NewTxn().Branch(And(nil)), "nil predicate"},

@@ -160,7 +160,7 @@ func Seq(key string) Target[uint64] { return Target[uint64]{key: key, kind: "seq
 func Value(key string) Target[[]byte] { return Target[[]byte]{key: key, kind: "value"} }
 
 // KeysWithPrefix compares the number of live keys that start with prefix
-// ("" counts every key).
+// (not empty).
 func KeysWithPrefix(prefix string) Target[uint64] {
 	return Target[uint64]{key: prefix, kind: "keys_with_prefix"}
 }
@@ -220,7 +220,10 @@ func (c Condition) proto() (*metapb.TxnCondition, error) {
 	default:
 		return nil, fmt.Errorf("empty condition: make one with Seq, Value or KeysWithPrefix")
 	}
-	if c.key == "" && c.what != "keys_with_prefix" {
+	if c.key == "" {
+		if c.what == "keys_with_prefix" {
+			return nil, fmt.Errorf("keys_with_prefix condition: empty prefix")
+		}
 		return nil, fmt.Errorf("%s condition: empty key", c.what)
 	}
 	return pc, nil
@@ -369,14 +372,13 @@ func (o DeleteOp) txnOp() (*metapb.TxnOp, error) {
 // (TxnDeleteByPrefixResponse: the count).
 type DeleteByPrefixOp struct{ prefix string }
 
-// OpDeleteByPrefix deletes every key that starts with prefix. An empty
-// prefix is refused by Build (it would delete every key); build the
-// metapb.TxnOp by hand if you mean it.
+// OpDeleteByPrefix deletes every key that starts with prefix, which must
+// not be empty.
 func OpDeleteByPrefix(prefix string) DeleteByPrefixOp { return DeleteByPrefixOp{prefix: prefix} }
 
 func (o DeleteByPrefixOp) txnOp() (*metapb.TxnOp, error) {
 	if o.prefix == "" {
-		return nil, fmt.Errorf("delete_by_prefix: empty prefix would delete every key")
+		return nil, fmt.Errorf("delete_by_prefix: empty prefix")
 	}
 	return &metapb.TxnOp{Request: &metapb.TxnOp_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: o.prefix}}}, nil
 }

@@ -57,10 +57,13 @@ import (
 // statusTimeout bounds the Status call that anchors a watch's position.
 const statusTimeout = 5 * time.Second
 
-// Idle streams: the server's default progress interval, and the least time
-// a stream may stay silent before the Watcher gives it up.
+// Idle streams: the server's default progress interval and the bounds it
+// accepts, and the least time a stream may stay silent before the Watcher
+// gives it up.
 const (
 	defaultProgressInterval = time.Second
+	minProgressInterval     = 10 * time.Millisecond
+	maxProgressInterval     = time.Hour
 	minWatchIdle            = 10 * time.Second
 )
 
@@ -118,7 +121,8 @@ type WatchOptions struct {
 	StartSeq uint64
 
 	// ProgressInterval asks the server for a progress marker at this
-	// interval on an idle stream (0: the server's default, 1s). Markers
+	// interval on an idle stream: 0 (the server's default, 1s) or 10ms to
+	// 1h. Markers
 	// are not delivered; they let a resumed watch start close to where it
 	// was instead of replaying from the last event, and show that the
 	// stream is alive: one silent for 10 intervals (at least 10s) is given
@@ -308,8 +312,9 @@ func (o WatchOptions) request() (*metapb.WatchRequest, string, error) {
 	if o.InitialFlush && o.StartSeq > 0 {
 		return nil, "", fmt.Errorf("%w: watch: set InitialFlush or StartSeq, not both", ErrInvalidArgument)
 	}
-	if o.ProgressInterval < 0 || (o.ProgressInterval > 0 && o.ProgressInterval < time.Millisecond) {
-		return nil, "", fmt.Errorf("%w: watch: ProgressInterval %v: want 0 or at least 1ms", ErrInvalidArgument, o.ProgressInterval)
+	if o.ProgressInterval != 0 && (o.ProgressInterval < minProgressInterval || o.ProgressInterval > maxProgressInterval) {
+		return nil, "", fmt.Errorf("%w: watch: ProgressInterval %v: want 0 (the server default) or %v..%v",
+			ErrInvalidArgument, o.ProgressInterval, minProgressInterval, maxProgressInterval)
 	}
 	req.ProgressIntervalMs = uint64(o.ProgressInterval / time.Millisecond)
 	return req, what, nil
@@ -519,13 +524,15 @@ func (w *Watcher) failed(ep string, i int, err error) {
 		w.setErr(fmt.Errorf("%s: endpoint %s: %w", w.what, ep, err))
 		return
 	}
-	if !w.received {
+	got := w.received
+	if !got {
 		w.failures++
 	}
 	w.received = false
-	if code != codes.ResourceExhausted {
+	if code != codes.ResourceExhausted || !got {
 		// The node may be gone: try the next one. A slow reader that was
-		// cut off resumes where it was.
+		// cut off resumes where it was; a node that refused the stream
+		// before sending anything (too many watchers) is left alone.
 		w.c.advance(i)
 	}
 	w.resumes.Add(1)

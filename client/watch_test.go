@@ -184,7 +184,8 @@ func TestWatchOptionsInvalid(t *testing.T) {
 		{Key: "b", KeyEnd: "b"},
 		{Key: "k", InitialFlush: true, StartSeq: 3},
 		{Key: "k", Filter: WatchFilter(7)},
-		{Key: "k", ProgressInterval: time.Microsecond},
+		{Key: "k", ProgressInterval: time.Millisecond},
+		{Key: "k", ProgressInterval: time.Hour + time.Millisecond},
 		{Prefix: "\xff"},
 		{Prefix: "\U0010FFFF"},
 	} {
@@ -632,5 +633,19 @@ func TestWatchSilentNode(t *testing.T) {
 	}
 	if infos := log.infos; len(infos) != 1 || status.Code(infos[0].Err) != codes.Unavailable || !strings.Contains(infos[0].Err.Error(), "no message") {
 		t.Fatalf("resumes %+v, want one for the silent stream", infos)
+	}
+}
+
+// A node that refuses a new stream with ResourceExhausted (too many
+// watchers) is skipped: the watch opens on the next endpoint.
+func TestWatchRefusedBusyNode(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	cl.Servers[0].SetHook(failOn("Watch", clienttest.Before, codes.ResourceExhausted))
+	c := newClient(t, cl.Addrs()...)
+	w := startWatch(t, c, ctxTimeout(t, 5*time.Second), WatchOptions{Key: "k"})
+	cl.Store.Put("k", nil)
+	wantSeqs(t, nextN(t, w, 1), 1, 1)
+	if cl.Servers[1].Calls("Watch") != 1 || w.Resumes() != 1 {
+		t.Fatalf("watch calls on the second node %d, resumes %d; want 1, 1", cl.Servers[1].Calls("Watch"), w.Resumes())
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,6 +38,11 @@ func (st *Store) Txn(req *metapb.TxnRequest) (*metapb.TxnReply, error) {
 func checkTxn(req *metapb.TxnRequest) error {
 	if len(req.GetBranches()) > 0 && (len(req.GetCondition()) > 0 || len(req.GetIfThen()) > 0 || len(req.GetElseThen()) > 0) {
 		return status.Error(codes.InvalidArgument, "txn: branches and condition/if_then/else_then are exclusive")
+	}
+	for i, c := range req.GetCondition() {
+		if c.GetKey() == "" {
+			return status.Errorf(codes.InvalidArgument, "txn: condition[%d]: key is empty", i)
+		}
 	}
 	check := func(where string, ops []*metapb.TxnOp) error {
 		for i, op := range ops {
@@ -80,6 +84,9 @@ func checkOp(op *metapb.TxnOp) error {
 			return fmt.Errorf("delete: empty key")
 		}
 	case *metapb.TxnOp_DeleteByPrefix:
+		if r.DeleteByPrefix.GetPrefix() == "" {
+			return fmt.Errorf("delete_by_prefix: empty prefix")
+		}
 	case *metapb.TxnOp_FetchIncreaseU64:
 		if r.FetchIncreaseU64.GetKey() == "" {
 			return fmt.Errorf("fetch_increase_u64: empty key")
@@ -153,6 +160,9 @@ func (st *Store) exprLocked(e *metapb.BoolExpression) (bool, error) {
 }
 
 func (st *Store) condLocked(c *metapb.TxnCondition) (bool, error) {
+	if c.GetKey() == "" {
+		return false, status.Error(codes.InvalidArgument, "txn: condition key is empty")
+	}
 	var r int
 	switch t := c.GetTarget().(type) {
 	case *metapb.TxnCondition_Seq:
@@ -250,9 +260,9 @@ func (st *Store) opLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
 func (st *Store) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
 	cur := st.liveLocked(key)
 	var before uint64
-	if cur != nil {
+	if len(cur.GetData()) > 0 {
 		var err error
-		before, err = strconv.ParseUint(strings.TrimSpace(string(cur.GetData())), 10, 64)
+		before, err = strconv.ParseUint(string(cur.GetData()), 10, 64)
 		if err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: value of %q is not a decimal u64: %q", key, cur.GetData())
 		}
@@ -265,7 +275,7 @@ func (st *Store) fetchIncreaseLocked(key string, delta, maxValue uint64, m *meta
 	if base+delta < base {
 		return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: %q overflows: %d + %d", key, base, delta)
 	}
-	_, v := st.setLocked(key, []byte(strconv.FormatUint(base+delta, 10)), 0, 0)
+	_, v := st.setLocked(key, []byte(strconv.FormatUint(base+delta, 10)), 0, cur.GetExpireAtMs()) // keeps its expiry
 	res.After, res.AfterSeq, res.Applied = base+delta, v.GetSeq(), true
 	return res, nil
 }

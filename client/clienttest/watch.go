@@ -80,11 +80,13 @@ func (st *Store) removeWatcher(w *watcher) {
 // progress returns the seq up to which w has been sent every change, when
 // nothing is waiting in its buffer: the events are queued under the lock
 // and sent by the goroutine asking, so an empty buffer means every event
-// up to the store's seq is out.
+// up to the store's seq is out. The marker goes out even when the seq did
+// not move (0 on an empty store): it also tells the client the stream is
+// alive.
 func (st *Store) progress(w *watcher) (uint64, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if len(w.ch) > 0 || st.seq == 0 {
+	if len(w.ch) > 0 {
 		return 0, false
 	}
 	return st.seq, true
@@ -135,6 +137,8 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 		return status.Errorf(codes.InvalidArgument, "watch: empty range [%q, %q)", req.GetKey(), req.GetKeyEnd())
 	case req.GetInitialFlush() && req.GetStartSeq() > 0:
 		return status.Error(codes.InvalidArgument, "watch: initial_flush and start_seq are exclusive")
+	case req.GetProgressIntervalMs() != 0 && (req.GetProgressIntervalMs() < 10 || req.GetProgressIntervalMs() > 3_600_000):
+		return status.Errorf(codes.InvalidArgument, "watch: progress_interval_ms %d: want 0 or 10..3600000", req.GetProgressIntervalMs())
 	}
 	st := s.cluster.Store
 	w := &watcher{

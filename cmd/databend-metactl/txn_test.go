@@ -38,8 +38,7 @@ func TestParseTxn(t *testing.T) {
 				{"key": "a", "seq": {"gt": 18446744073709551615}},
 				{"key": "b", "value": {"ge": "héllo"}},
 				{"key": "b", "value_base64": {"lt": "AP8="}},
-				{"key": "p/", "keys_with_prefix": {"le": 10}},
-				{"key": "", "keys_with_prefix": {"eq": 0}}
+				{"key": "p/", "keys_with_prefix": {"le": 10}}
 			],
 			"if_then": [
 				{"put": {"key": "c", "value_base64": "AAE=", "expire_at_ms": 1700000000000, "match_seq": 7}},
@@ -56,7 +55,6 @@ func TestParseTxn(t *testing.T) {
 					{Key: "b", Op: metapb.TxnCondition_GE, Target: &metapb.TxnCondition_Value{Value: []byte("héllo")}},
 					{Key: "b", Op: metapb.TxnCondition_LT, Target: &metapb.TxnCondition_Value{Value: []byte{0, 0xff}}},
 					{Key: "p/", Op: metapb.TxnCondition_LE, Target: &metapb.TxnCondition_KeysWithPrefix{KeysWithPrefix: 10}},
-					{Key: "", Op: metapb.TxnCondition_EQ, Target: &metapb.TxnCondition_KeysWithPrefix{}},
 				},
 				IfThen: []*metapb.TxnOp{
 					{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: "c", Value: []byte{0, 1}, ExpireAtMs: 1700000000000, MatchSeq: exact(7)}}},
@@ -127,6 +125,8 @@ func TestParseTxnErrors(t *testing.T) {
 		{`{"else_then": [{"getx": {}}]}`, `else_then[0]: unknown field "getx"`},
 		{`{"else_then": {"get": {"key": "k"}}}`, `else_then: want an array [...], got an object`},
 		{`{"else_then": [{"delete_by_prefix": {}}]}`, `else_then[0].delete_by_prefix: "prefix" is required`},
+		{`{"else_then": [{"delete_by_prefix": {"prefix": ""}}]}`, `else_then[0].delete_by_prefix: "prefix" is required (a non-empty string)`},
+		{`{"condition": [{"key": "", "keys_with_prefix": {"eq": 0}}]}`, `condition[0]: "key" is required (a non-empty string; the prefix for keys_with_prefix)`},
 		{`{"else_then": [{"fetch_increase_u64": {"key": "n", "delta": 1.5}}]}`, `else_then[0].fetch_increase_u64.delta: want an integer in 0..18446744073709551615, got 1.5`},
 		{`{"else_then": [{"put_sequential": {"prefix": "q/", "value": "v"}}]}`, `else_then[0].put_sequential: "sequence_key" is required`},
 		{`{"else_then": [{"put_sequential": {"sequence_key": "s", "value": "v", "expire_at_ms": 1}}]}`, `unknown field "expire_at_ms"`},
@@ -165,7 +165,7 @@ func FuzzParseTxn(f *testing.F) {
 		`{}`,
 		`{"condition":[{"key":"k","seq":{"eq":3}}],"if_then":[{"put":{"key":"k","value":"v","ttl":"30s"}}],"else_then":[{"get":{"key":"k"}}]}`,
 		`{"branches":[{"predicate":{"or":[{"key":"a","value_base64":{"lt":"AP8="}},{"and":[]}]},"ops":[{"fetch_increase_u64":{"key":"n","delta":1,"match_seq":{"ge":2}}}]}]}`,
-		`{"if_then":[{"put_sequential":{"prefix":"q/","sequence_key":"s","value":"x"}},{"delete_by_prefix":{"prefix":""}}]}`,
+		`{"if_then":[{"put_sequential":{"prefix":"q/","sequence_key":"s","value":"x"}},{"delete_by_prefix":{"prefix":"p"}}]}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -100,8 +100,8 @@ func parseCondition(path string, raw json.RawMessage) (*metapb.TxnCondition, err
 	if err != nil {
 		return nil, err
 	}
-	if !o.has("key") || (key == "" && target != "keys_with_prefix") {
-		return nil, fmt.Errorf("%s: \"key\" is required (a non-empty string)", path)
+	if key == "" {
+		return nil, fmt.Errorf("%s: \"key\" is required (a non-empty string; the prefix for keys_with_prefix)", path)
 	}
 	cmp, err := decodeObject(path+"."+target, o.fields[target], condOpNames...)
 	if err != nil {
@@ -261,12 +261,9 @@ func parseOp(path string, raw json.RawMessage) (*metapb.TxnOp, error) {
 		if err != nil {
 			return nil, err
 		}
-		prefix, ok, err := f.str("prefix")
+		prefix, err := f.key("prefix")
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%s: \"prefix\" is required (\"\" deletes every key)", path)
 		}
 		return &metapb.TxnOp{Request: &metapb.TxnOp_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: prefix}}}, nil
 	case "fetch_increase_u64":

@@ -45,7 +45,7 @@ the changes after the command started.
 
 The watch resumes by itself, on another address if needed, when its stream
 breaks (node lost or shutting down, the reader too slow), without losing or
-repeating an event; each resume is reported on stderr. If the history no
+repeating an event; resumes are reported on stderr. If the history no
 longer reaches back to where it must resume, it fails (exit status 1): start
 again with --initial-flush.
 
@@ -73,11 +73,20 @@ unless given: then the watch ends after that long, with exit status 0.`,
 		}
 		stderr := cmd.ErrOrStderr()
 		opts.OnResume = func(i client.ResumeInfo) {
+			// The first failure in a row, then every 10th: a cluster that
+			// is down for a while does not flood stderr.
+			if i.Failures > 1 && i.Failures%10 != 0 {
+				return
+			}
 			from := "the initial flush, again"
 			if i.StartSeq != 0 {
 				from = fmt.Sprintf("seq %d", i.StartSeq)
 			}
-			fmt.Fprintf(stderr, "databend-metactl: watch: stream from %s ended (%v); resuming from %s\n", i.Endpoint, i.Err, from)
+			attempt := ""
+			if i.Failures > 1 {
+				attempt = fmt.Sprintf(" (%d attempts in a row failed)", i.Failures)
+			}
+			fmt.Fprintf(stderr, "databend-metactl: watch: stream from %s ended (%v); resuming from %s%s\n", i.Endpoint, i.Err, from, attempt)
 		}
 		w, err := a.cli.Watch(ctx, opts)
 		if err != nil {

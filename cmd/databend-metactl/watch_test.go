@@ -119,6 +119,7 @@ func TestWatchPrintsJSONLines(t *testing.T) {
 	cl.Store.Put("p/a", []byte("before")) // seq 1
 	r := startCLI(t, "--grpc-api-address", strings.Join(cl.Addrs(), ","), "watch", "--prefix", "p/", "--initial-flush")
 	waitWatching(t, cl.Servers[0])
+	r.lines(t, 2)                     // the initial flush is out
 	cl.Store.Put("p/b", []byte{0xff}) // seq 2
 	cl.Store.Put("q/x", nil)          // seq 3: not watched
 	cl.Store.Delete("p/a")            // seq 4
