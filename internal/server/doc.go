@@ -1,0 +1,32 @@
+// Package server ties one node's raft node (internal/raftnode) and state
+// machine (internal/statemachine) together. It is what the gRPC handlers,
+// the admin API and the peer API call.
+//
+// Goroutines, all tracked and waited for by Stop:
+//
+//   - the apply loop (apply.go) is the only writer of the state machine: it
+//     applies what raft commits in order, delivers results to waiting
+//     proposals, publishes change events to watchers under applyMu, and
+//     starts background snapshots (an O(1) copy of the state, encoded and
+//     written while writes go on);
+//   - the read loop (read.go) batches linearizable reads: every read that
+//     arrives while a ReadIndex round runs shares the next round, each
+//     round with a fresh request context;
+//   - the join loop (membership.go), on a node started with join, asks the
+//     listed members to add it until wait_leader_timeout.
+//
+// A write (propose in kv.go): wait for a known leader (else fail as
+// certainly not proposed), register a request id with the current term,
+// propose, and wait for the result, ctx or stop; the registration is always
+// removed. When an entry of a newer term is applied, proposals of older terms
+// still waiting were lost with the old leader and fail at once with
+// ErrLeaderChanged (outcome unknown) instead of hanging until their deadline.
+//
+// Membership (membership.go): one change at a time on the leader; a joining
+// node becomes a learner, catches up, then is promoted to voter. A node
+// added after the log was compacted needs a snapshot that lists it, so the
+// apply loop takes a fresh snapshot after such a change.
+//
+// Errors are the sentinels in server.go; internal/grpcapi maps them to gRPC
+// codes in one table.
+package server
