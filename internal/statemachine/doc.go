@@ -1,12 +1,14 @@
 // Package statemachine is metasrv's deterministic key-value state: the log
-// entry codec, Apply (upsert, expiry), the member table kept from conf
-// changes, lock-free-for-the-caller reads, and the snapshot encoding.
+// entry codec, Apply (upsert, transaction, expiry), the events of every
+// change and a bounded history of them for watches that resume, the member
+// table kept from conf changes, lock-free-for-the-caller reads, and the
+// snapshot encoding.
 //
 // # Usage
 //
 // The apply goroutine (internal/server) owns all writes:
 //
-//	sm := statemachine.New()          // or sm.Restore(snapshotReader)
+//	sm := statemachine.New(statemachine.WithHistorySize(n)) // or sm.Restore(snapshotReader)
 //	for each committed entry e, in log order:
 //	    switch {
 //	    case e.Type == EntryConfChangeV2:
@@ -15,15 +17,68 @@
 //	        sm.ApplyEmpty(e.Index)
 //	    default:
 //	        timeMs, cmd, err := statemachine.DecodeEntry(e.Data)
-//	        res := sm.Apply(e.Index, timeMs, cmd) // res.Upsert or res.Err
+//	        res := sm.Apply(e.Index, timeMs, cmd) // res.Upsert, res.Txn or res.Err
+//	        publish(res.Events)                   // to watchers, in seq order
 //	    }
 //
-// Any goroutine may read at the same time: Get, MGet, List, AppliedIndex,
-// LastSeq, KeyCount, Nodes, Hash, Snapshot. Reads pass the caller's wall
-// clock (nowMs) so that keys past their expiry are hidden even before the
-// next Apply removes them. List and Snapshot work on an O(1) copy-on-write
-// copy of the tree, so no lock is held while a List callback runs or while
-// a snapshot is written.
+// Any goroutine may read at the same time: Get, MGet, List, Range,
+// AppliedIndex, LastSeq, KeyCount, Nodes, Hash, View, Snapshot,
+// EventsBetween. Reads pass the caller's wall clock (nowMs) so that keys
+// past their expiry are hidden even before the next Apply removes them.
+// List, Range, View and Snapshot work on an O(1) copy-on-write copy of the
+// tree, and EventsBetween on a copy of the history, so no lock is held
+// while a callback runs or while a snapshot is written.
+//
+// # Transactions
+//
+// A transaction (peerpb.Command body txn, metapb.TxnRequest) is one entry
+// and applies atomically. ValidateTxn checks it first (limits MaxTxnOps,
+// MaxTxnConditions, MaxTxnDepth, MaxTxnBytes; empty keys; unknown enums);
+// a failure rejects it with ErrInvalidTxn.
+//
+//   - Conditions compare a key's seq (0 when absent), its value bytewise
+//     (false for every op when the key is absent) or the number of keys
+//     with the key as prefix with the target, by EQ NE GT GE LT LE. They
+//     are evaluated after the expiry sweep, so every stored key is live.
+//   - condition form: all conditions hold (none: they hold) -> if_then,
+//     path "then", success true; else else_then, path "else", success
+//     false. branches form: the first branch whose predicate holds runs,
+//     path "branch:N", success true; none -> path "none", success false,
+//     no ops. An unset predicate holds, an empty AND holds, an empty OR
+//     does not.
+//   - The ops of the branch that runs execute in order, each seeing the
+//     effects of the earlier ones (a key put with an expiry already past
+//     stays visible to later ops of the same transaction). Each changed key
+//     takes the next seq, in op order. A match_seq mismatch skips that op
+//     only (put: applied false, prev = current = the existing value;
+//     delete: success false, which it also is for an absent key;
+//     fetch_increase_u64: applied false, after = before).
+//   - fetch_increase_u64 reads the value as a decimal u64 (empty or absent =
+//     0; digits only, no sign or spaces) and writes max(value, max_value) +
+//     delta, keeping the key's expiry. put_sequential increases the counter
+//     at sequence_key by 1 (so it writes the counter first) and puts the
+//     value at prefix + the new counter value zero-padded to 20 digits. A
+//     counter that is not a decimal u64, or an overflow, rejects the whole
+//     transaction with ErrInvalidTxn: the changes of its earlier ops are
+//     undone (the change list is the undo log) and their seqs given back.
+//
+// # Events and history
+//
+// Every change takes one seq and makes one event (key, seq, prev value or
+// unset if absent, current value or unset on delete). Result.Events lists
+// an entry's events in seq order: first the expiry removals, then the
+// command's; a rejected command keeps its expiry events. Conf changes and
+// empty entries make none. The seqs of all events are therefore 1, 2, 3, ...
+// without gaps.
+//
+// The most recent WithHistorySize (default DefaultHistorySize) events are
+// kept in a ring. It is part of the replicated state: in the snapshot and
+// in Hash (give every node the same size). EventsBetween(from, to) replays
+// from it; when events with seq >= from were dropped (from < the floor =
+// LastSeq - kept + 1) it returns ErrCompacted. The history, LastSeq and
+// the keys change together under one lock: after a View (or LastSeq) at
+// seq s, EventsBetween(s + 1, ...) misses nothing, and a caller that also
+// takes the live Result.Events drops those with a seq it has already sent.
 //
 // # Determinism
 //
@@ -58,13 +113,16 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream. Fixed-width
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 2;
+// version 1 is version 2 without the history section and is still read,
+// with an empty history: EventsBetween is ErrCompacted up to its last seq).
+// Fixed-width
 // integers are big endian; uvarint is encoding/binary's unsigned varint,
 // minimally encoded (a non-minimal one is corrupt), so a given state has
 // exactly one encoding; "string" is a uvarint length then the bytes.
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   1
+//	version        uint32   2
 //	applied_index  uint64
 //	last_seq       uint64
 //	now_ms         uint64   the state machine's clock
@@ -84,11 +142,24 @@
 //	    expire_at_ms   uvarint  0 = never
 //	end tag        byte     0
 //	record_count   uint64   the number of key records
+//	history_count  uint64   events in the history, <= last_seq
+//	history_count times, ascending seq:
+//	    key            string   non-empty, valid UTF-8
+//	    seq            uvarint  last_seq - history_count + 1 for the first,
+//	                            then +1 each (so the last is last_seq)
+//	    flags          byte     1: prev only, 2: current only, 3: both
+//	    if prev:  data string, seq uvarint (1 <= seq < event seq),
+//	              create_seq uvarint (1 <= create_seq <= seq),
+//	              version uvarint (>= 1), expire_at_ms uvarint
+//	    if current (its seq is the event seq): data string,
+//	              create_seq uvarint (1 <= create_seq <= event seq),
+//	              version uvarint (>= 1), expire_at_ms uvarint
 //	crc32c         uint32   CRC-32C (Castagnoli) of every byte above
 //
 // Nothing may follow the checksum. Restore reads and verifies the whole
 // stream (checksum, ordering, counts, seq bounds) before it changes
-// anything. Its memory use grows with the bytes actually read, so a corrupt
+// anything; a history longer than the state machine's history size loses
+// its oldest events. Its memory use grows with the bytes actually read, so a corrupt
 // length cannot make it allocate more than the input holds (plus 1 MiB).
 // Hash is the CRC-64 (ECMA) of this encoding with applied_index written as 0.
 package statemachine

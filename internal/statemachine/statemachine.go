@@ -303,10 +303,11 @@ var crcECMA = crc64.MakeTable(crc64.ECMA)
 
 // Hash returns a deterministic 64-bit hash of the whole state: every key
 // with its data, seq, create_seq, version and expiry, the last seq, the
-// clock (NowMs) and the member table; not the applied index. Two nodes that
-// applied the same log up to the same index have the same Hash. It is the
-// CRC-64 (ECMA) of the snapshot encoding with the applied index written as
-// 0, computed on an O(1) copy without holding the lock; O(state size).
+// clock (NowMs), the member table and the event history; not the applied
+// index. Two nodes that applied the same log up to the same index (with
+// the same history size) have the same Hash. It is the CRC-64 (ECMA) of the
+// snapshot encoding with the applied index written as 0, computed on a copy
+// without holding the lock; O(state size).
 func (sm *StateMachine) Hash() uint64 {
 	s := sm.Snapshot()
 	s.index = 0

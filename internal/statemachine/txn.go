@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tidwall/btree"
-
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -213,38 +211,36 @@ func validMatchSeq(op, key string, m *metapb.MatchSeq) error {
 	return fmt.Errorf("%s key %q: unknown match_seq kind %d; use ANY, EXACT or GE", op, key, m.GetKind())
 }
 
-// mayFail reports whether executing ops can fail half way (a counter that
-// is not a decimal u64 or overflows), so that a rollback point is needed.
-func mayFail(ops []*metapb.TxnOp) bool {
-	for _, op := range ops {
-		switch op.GetRequest().(type) {
-		case *metapb.TxnOp_FetchIncreaseU64, *metapb.TxnOp_PutSequential:
-			return true
-		}
-	}
-	return false
-}
-
-// checkpoint is what rollbackLocked needs to undo a transaction's writes.
+// checkpoint marks a point of the current Apply that rollbackLocked can
+// return to.
 type checkpoint struct {
-	tree    *btree.BTreeG[kv]
-	exp     *btree.BTreeG[expKey]
 	lastSeq uint64
 	changes int
 }
 
-// checkpointLocked makes the state machine write to O(1) copy-on-write
-// copies of its trees, keeping the originals for rollbackLocked.
 func (sm *StateMachine) checkpointLocked() checkpoint {
-	cp := checkpoint{tree: sm.mu.tree, exp: sm.mu.exp, lastSeq: sm.mu.lastSeq, changes: len(sm.mu.changes)}
-	sm.mu.tree = cp.tree.Copy()
-	sm.mu.exp = cp.exp.Copy()
-	return cp
+	return checkpoint{lastSeq: sm.mu.lastSeq, changes: len(sm.mu.changes)}
 }
 
-// rollbackLocked returns to the state at cp.
+// rollbackLocked undoes every change made since cp, newest first, using
+// the change list as an undo log (each change holds the key's value
+// before it), and gives back their seqs. O(changes undone).
 func (sm *StateMachine) rollbackLocked(cp checkpoint) {
-	sm.mu.tree, sm.mu.exp, sm.mu.lastSeq = cp.tree, cp.exp, cp.lastSeq
+	for i := len(sm.mu.changes) - 1; i >= cp.changes; i-- {
+		c := sm.mu.changes[i]
+		if c.cur.present() && c.cur.expireAt != 0 {
+			sm.mu.exp.Delete(expKey{at: c.cur.expireAt, key: c.key})
+		}
+		if c.prev.present() {
+			if c.prev.expireAt != 0 {
+				sm.mu.exp.Set(expKey{at: c.prev.expireAt, key: c.key})
+			}
+			sm.mu.tree.Set(c.prev)
+		} else {
+			sm.mu.tree.Delete(kv{key: c.key})
+		}
+	}
+	sm.mu.lastSeq = cp.lastSeq
 	clear(sm.mu.changes[cp.changes:])
 	sm.mu.changes = sm.mu.changes[:cp.changes]
 }
@@ -283,18 +279,12 @@ func (sm *StateMachine) txnLocked(req *metapb.TxnRequest) (*metapb.TxnReply, err
 		return reply, nil
 	}
 
-	var cp checkpoint
-	rollback := mayFail(ops)
-	if rollback {
-		cp = sm.checkpointLocked()
-	}
+	cp := sm.checkpointLocked()
 	reply.Responses = make([]*metapb.TxnOpResponse, len(ops))
 	for i, op := range ops {
 		r, err := sm.txnOpLocked(op)
 		if err != nil {
-			if rollback {
-				sm.rollbackLocked(cp)
-			}
+			sm.rollbackLocked(cp)
 			return nil, txnErrorf("%s[%d]: %v; nothing in the transaction was applied", where, i, err)
 		}
 		reply.Responses[i] = r

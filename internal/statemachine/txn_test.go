@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -702,5 +703,39 @@ func TestRandomLogExercisesTxns(t *testing.T) {
 		if counts[k] < 3 {
 			t.Errorf("%q: %d times in the log (%v)", k, counts[k], counts)
 		}
+	}
+}
+
+// TestTxnRollbackProperty: a transaction whose last op fails leaves the
+// same state as a command that changes nothing, whatever ran before it.
+func TestTxnRollbackProperty(t *testing.T) {
+	for seed := range uint64(30) {
+		r := rand.New(rand.NewPCG(seed, 99))
+		a := New()
+		for _, e := range randomLog(seed, 300) {
+			applyEntry(t, a, e)
+		}
+		b := New()
+		if err := b.Restore(bytes.NewReader(encode(t, a))); err != nil {
+			t.Fatal(err)
+		}
+		req := randomTxn(r, 300)
+		req.Condition, req.Branches = nil, nil
+		req.IfThen = append(req.IfThen, randomTxn(r, 300).GetElseThen()...)
+		req.IfThen = append(req.IfThen, opPut("bad", "x"), opIncr("bad", 1, 0, nil))
+		if ValidateTxn(req) != nil {
+			continue
+		}
+		now := a.NowMs() + uint64(r.IntN(2000))
+		res := a.Apply(a.AppliedIndex()+1, now, txnCmd(req))
+		if !errors.Is(res.Err, ErrInvalidTxn) {
+			t.Fatalf("seed %d: %+v", seed, res)
+		}
+		ref := b.Apply(b.AppliedIndex()+1, now, upsertCmd(del("bad")))
+		if ref.Err != nil || !equalEvents(res.Events, ref.Events) {
+			t.Fatalf("seed %d: events %v, want the sweep's %v", seed, res.Events, ref.Events)
+		}
+		checkInvariants(t, a)
+		assertSameState(t, a, b)
 	}
 }
