@@ -131,6 +131,10 @@ file.`,
 		newExportCmd(a),
 		newImportCmd(a),
 		newDumpWALCmd(a),
+		newTransferLeaderCmd(a),
+		newTriggerSnapshotCmd(a),
+		newMetricsCmd(a),
+		newBenchCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// defaultAdminAddress is databend-meta's default admin_api_address.
+const defaultAdminAddress = "127.0.0.1:28002"
+
+// adminCall sends one request to a node's admin HTTP API and returns the
+// body of a 2xx answer; another status is an error carrying the server's
+// message.
+func (a *app) adminCall(method, addr, path string, query url.Values) ([]byte, error) {
+	u := url.URL{Scheme: "http", Host: addr, Path: path, RawQuery: query.Encode()}
+	req, err := http.NewRequestWithContext(a.ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, usagef("invalid --admin-api-address %q: %v", addr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API at %s: %w; is admin_api_address right?", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("admin API at %s: read reply: %w", addr, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("admin API at %s: %s (HTTP %d)", addr, e.Error, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("admin API at %s: HTTP %d: %s", addr, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func addAdminFlag(cmd *cobra.Command) {
+	cmd.Flags().String("admin-api-address", defaultAdminAddress,
+		"host:port of the node's admin HTTP API (admin_api_address)")
+}
+
+// printAdminJSON prints a JSON reply as it is (--output json) or as
+// key: value lines.
+func (a *app) printAdminJSON(cmd *cobra.Command, body []byte) error {
+	out := cmd.OutOrStdout()
+	if a.output == "json" {
+		_, err := out.Write(body)
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		_, err := out.Write(body)
+		return err
+	}
+	tw := newTable(out)
+	for k, v := range m {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(tw, "%s:\t%s\n", k, b)
+	}
+	return tw.Flush()
+}
+
+func newTransferLeaderCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "transfer-leader",
+		Short: "Move leadership to another voter (before maintenance of the leader)",
+		Long: `Ask the leader, through its admin API, to hand leadership to node --to, or
+without --to to the most caught-up voter. --admin-api-address must be the
+leader's; a follower answers with the leader's id.`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command) error {
+			addr, _ := cmd.Flags().GetString("admin-api-address")
+			q := url.Values{}
+			if cmd.Flags().Changed("to") {
+				to, _ := cmd.Flags().GetUint64("to")
+				if to == 0 {
+					return usagef("--to must be a node id (not 0)")
+				}
+				q.Set("to", strconv.FormatUint(to, 10))
+			}
+			body, err := a.adminCall(http.MethodPost, addr, "/v1/ctrl/trigger_transfer_leader", q)
+			if err != nil {
+				return err
+			}
+			return a.printAdminJSON(cmd, body)
+		}),
+	}
+	addAdminFlag(cmd)
+	cmd.Flags().Uint64("to", 0, "id of the voter to take over (default: the most caught-up one)")
+	return cmd
+}
+
+func newTriggerSnapshotCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "trigger-snapshot",
+		Short: "Make a node take a snapshot now and purge its log",
+		Args:  cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command) error {
+			addr, _ := cmd.Flags().GetString("admin-api-address")
+			body, err := a.adminCall(http.MethodPost, addr, "/v1/ctrl/trigger_snapshot", nil)
+			if err != nil {
+				return err
+			}
+			return a.printAdminJSON(cmd, body)
+		}),
+	}
+	addAdminFlag(cmd)
+	return cmd
+}
+
+func newMetricsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "metrics",
+		Short: "Print a node's Prometheus metrics",
+		Long: `Print the Prometheus text exposition of a node, read from its admin API
+(/v1/metrics). --prefix keeps only the metrics whose name starts with it,
+e.g. --prefix metasrv_server.`,
+		Args: cobra.NoArgs,
+		RunE: runE(func(cmd *cobra.Command) error {
+			addr, _ := cmd.Flags().GetString("admin-api-address")
+			prefix, _ := cmd.Flags().GetString("prefix")
+			body, err := a.adminCall(http.MethodGet, addr, "/v1/metrics", nil)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, line := range strings.SplitAfter(string(body), "\n") {
+				name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+				if prefix == "" || strings.HasPrefix(name, prefix) {
+					if _, err := io.WriteString(out, line); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}),
+	}
+	addAdminFlag(cmd)
+	cmd.Flags().String("prefix", "", "only metrics whose name starts with this")
+	return cmd
+}
