@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -30,6 +31,7 @@ import (
 	"github.com/metasrv/metasrv/internal/config"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/logging"
+	"github.com/metasrv/metasrv/internal/metrics"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/storage"
 	"github.com/metasrv/metasrv/internal/transport"
@@ -84,8 +86,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 
+	reg := prometheus.NewRegistry()
+	observeAppend, err := metrics.NewAppendLatency(reg)
+	if err != nil {
+		return fail(err)
+	}
+
 	tick := cfg.HeartbeatInterval() / 2
 	srv, err := server.New(server.Config{
+		ObserveAppend:         observeAppend,
 		ID:                    cfg.Raft.ID,
 		ClusterName:           cfg.Raft.ClusterName,
 		Version:               version,
@@ -130,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer srv.Stop()
 
-	reg, grpcMetrics, err := newMetrics(srv, tr)
+	grpcMetrics, err := registerMetrics(reg, srv, tr)
 	if err != nil {
 		return fail(err)
 	}

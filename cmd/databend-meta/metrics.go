@@ -9,11 +9,10 @@ import (
 	"github.com/metasrv/metasrv/internal/transport"
 )
 
-// newMetrics builds the registry that /metrics serves: Go runtime and
+// registerMetrics fills the registry that /metrics serves: Go runtime and
 // process metrics, the node's metasrv_server_* and metasrv_raft_network_*
 // read at scrape time, and interceptors for metasrv_meta_network_*.
-func newMetrics(srv *server.Server, tr *transport.GRPC) (*prometheus.Registry, *metrics.GRPC, error) {
-	reg := prometheus.NewRegistry()
+func registerMetrics(reg *prometheus.Registry, srv *server.Server, tr *transport.GRPC) (*metrics.GRPC, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	serverStats := func() metrics.ServerStats {
 		st := srv.Stats()
@@ -39,11 +38,7 @@ func newMetrics(srv *server.Server, tr *transport.GRPC) (*prometheus.Registry, *
 		return out
 	}
 	if err := metrics.RegisterServer(reg, serverStats, peerStats); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	g, err := metrics.NewGRPC(reg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return reg, g, nil
+	return metrics.NewGRPC(reg)
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,4 +67,21 @@ func (g *GRPC) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	err := h(srv, ss)
 	g.observe(info.FullMethod, start, err)
 	return err
+}
+
+// NewAppendLatency registers metasrv_raft_network_append_sent_seconds, the
+// time a follower took to acknowledge entries the leader sent it, by peer,
+// and returns the function that records one observation.
+func NewAppendLatency(reg prometheus.Registerer) (func(peer uint64, d time.Duration), error) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "metasrv_raft_network_append_sent_seconds",
+		Help:    "Time from sending entries to a follower until it acknowledged them, on the leader.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	}, []string{"to"})
+	if err := reg.Register(h); err != nil {
+		return nil, err
+	}
+	return func(peer uint64, d time.Duration) {
+		h.WithLabelValues(strconv.FormatUint(peer, 10)).Observe(d.Seconds())
+	}, nil
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// Restamp rewrites the time in a normal entry's data; called for every
 	// entry of a MsgProp that another node forwarded to this one. May be nil.
 	Restamp func(data []byte)
+	// ObserveAppend, when set, receives on the leader the time each follower
+	// took to acknowledge appended entries (send to MsgAppResp).
+	ObserveAppend func(peer uint64, d time.Duration)
 	// Logger receives raft's logs and the node's own. Required.
 	Logger *slog.Logger
 }
@@ -79,6 +82,8 @@ type Node struct {
 	stopC      chan struct{}
 	doneC      chan struct{}
 	stopOnce   sync.Once
+
+	appends *appendTracker // nil unless cfg.ObserveAppend is set
 
 	leader        atomic.Uint64
 	leaderChanges atomic.Uint64
@@ -122,6 +127,9 @@ func Start(cfg Config) (*Node, error) {
 		readStateC: make(chan raft.ReadState, 1024),
 		stopC:      make(chan struct{}),
 		doneC:      make(chan struct{}),
+	}
+	if cfg.ObserveAppend != nil {
+		n.appends = newAppendTracker(cfg.ObserveAppend)
 	}
 	if hs, _, err := cfg.Storage.InitialState(); err == nil {
 		n.term.Store(hs.GetTerm())
@@ -176,6 +184,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	isLeader := raft.StateType(n.state.Load()) == raft.StateLeader
 	if isLeader {
+		if n.appends != nil {
+			n.appends.sent(rd.Messages, time.Now())
+		}
 		n.cfg.Transport.Send(rd.Messages)
 	}
 	if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
@@ -307,6 +318,9 @@ func (n *Node) Term() uint64 { return n.term.Load() }
 
 // Process steps a message received from a peer (transport.Handler).
 func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
+	if n.appends != nil {
+		n.appends.acked(m, time.Now())
+	}
 	if m.GetType() == raftpb.MessageType_MsgProp && n.cfg.Restamp != nil {
 		for _, e := range m.Entries {
 			if e.GetType() == raftpb.EntryType_EntryNormal && len(e.Data) > 0 {

@@ -94,6 +94,9 @@ type Config struct {
 	Join []string
 	// WaitLeaderTimeout bounds how long joining retries.
 	WaitLeaderTimeout time.Duration
+	// ObserveAppend, when set, gets the leader's per-follower append
+	// latency (see raftnode.Config.ObserveAppend).
+	ObserveAppend func(peer uint64, d time.Duration)
 	// PeerClient reaches other nodes' peer API for join and leave; nil =
 	// GRPCPeerClient.
 	PeerClient PeerClient
@@ -211,6 +214,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 		Transport:     peers,
 		Applied:       s.sm.AppliedIndex(),
 		Restamp:       func(data []byte) { statemachine.Restamp(data, s.nowMs()) },
+		ObserveAppend: s.cfg.ObserveAppend,
 		Logger:        s.lg,
 	}
 	joining := false
