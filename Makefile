@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare
 
 all: build
 
@@ -24,11 +24,29 @@ run: build
 cluster: build
 	./scripts/cluster.sh $(BIN)/databend-meta examples/metasrv-1.toml examples/metasrv-2.toml examples/metasrv-3.toml
 
+# The reference runs of ../shared/peers/compare.sh against a 3-node cluster
+# on loopback (scripts/bench.sh); bench-compare runs etcd and the no-op
+# ceiling (compare.sh) right before, so the numbers can be compared.
+PEERS ?= ../shared/peers
+bench: build
+	BIN=$(BIN) ./scripts/bench.sh
+
+bench-compare: build
+	$(PEERS)/compare.sh
+	BIN=$(BIN) ./scripts/bench.sh
+
 vet:
 	$(GO) vet ./...
 
 test: build vet test-deps
 	$(GO) test -race -timeout 12m ./...
+
+# The fault-injection suite's long run (test/chaos/doc.go): CHAOS_DURATION
+# of faults on 3 nodes, then on 5. `make test` runs a short one. Replay a
+# failure with METASRV_CHAOS_SEED=N from its output.
+CHAOS_DURATION ?= 5m
+chaos:
+	METASRV_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -v -run TestChaos ./test/chaos/
 
 # Tools the tests need beyond Go: headless Chromium for the dashboard test
 # (internal/admin). Installs with apt-get when missing; needs root or sudo.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -42,7 +44,27 @@ type Config struct {
 	// reply fails with codes.ResourceExhausted.
 	MaxMessageSize int
 
-	// Room for TLS and authentication: connections are plaintext for now.
+	// TLS, when set, connects over TLS with this configuration: RootCAs
+	// verify the servers (nil: the system's roots), Certificates are
+	// presented to a server that requires client certificates
+	// (grpc_tls_client_ca). LoadTLS builds one from PEM files. The server
+	// name checked is the endpoint's host unless ServerName is set.
+	// Default nil: plaintext.
+	TLS *tls.Config
+
+	// User and Password authenticate with nodes that have auth enabled:
+	// the client exchanges them for a token on each endpoint (the
+	// Handshake call), sends the token with every call and renews it
+	// before it expires or when a node refuses it (see auth.go). Use them
+	// with TLS: the password travels in the Handshake. Default "": no
+	// credentials.
+	User, Password string
+
+	// Token is a token from a Handshake made elsewhere, sent as is with
+	// every call and never renewed; it works on every node only if they
+	// share auth.token_secret. Not with User.
+	Token string
+
 	// Arbitrary grpc.DialOptions are deliberately not accepted: a gRPC
 	// retry policy or a changed stats handler would break the client's
 	// rule of never sending a write twice (see retry.go).
@@ -55,6 +77,9 @@ type Client struct {
 	dialTimeout    time.Duration
 	maxMessageSize int
 	timing         retryTiming
+	tls            *tls.Config
+	user, password string
+	token          string
 
 	// cur is the index in endpoints of the endpoint requests go to; it
 	// moves on when that endpoint fails (see advance).
@@ -66,6 +91,9 @@ type Client struct {
 		// conns holds one connection per address, created on first
 		// use: the endpoints, and addresses passed to Status.
 		conns map[string]*grpc.ClientConn
+		// creds holds the credentials of each connection, when the
+		// client has some.
+		creds map[string]*tokenCreds
 	}
 }
 
@@ -99,13 +127,26 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if cfg.User != "" && cfg.Token != "" {
+		return nil, fmt.Errorf("%w: both User and Token are set: give a user and password, or a token", ErrInvalidArgument)
+	}
+	if cfg.User == "" && cfg.Password != "" {
+		return nil, fmt.Errorf("%w: Password without User", ErrInvalidArgument)
+	}
 	c := &Client{
 		endpoints:      eps,
 		dialTimeout:    cfg.DialTimeout,
 		maxMessageSize: cfg.MaxMessageSize,
 		timing:         defaultRetryTiming,
+		user:           cfg.User,
+		password:       cfg.Password,
+		token:          cfg.Token,
+	}
+	if cfg.TLS != nil {
+		c.tls = cfg.TLS.Clone()
 	}
 	c.mu.conns = make(map[string]*grpc.ClientConn)
+	c.mu.creds = make(map[string]*tokenCreds)
 	return c, nil
 }
 
@@ -161,8 +202,18 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.mu.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	transportCreds := insecure.NewCredentials()
+	if c.tls != nil {
+		transportCreds = credentials.NewTLS(c.tls)
+	}
+	var opts []grpc.DialOption
+	var tc *tokenCreds
+	if c.user != "" || c.token != "" {
+		tc = &tokenCreds{user: c.user, password: c.password, static: c.token}
+		opts = append(opts, grpc.WithPerRPCCredentials(tc))
+	}
+	cc, err := grpc.NewClient(addr, append(opts,
+		grpc.WithTransportCredentials(transportCreds),
 		// The client decides itself what may be retried (retry.go);
 		// gRPC must never re-send a request on its own. Transparent
 		// retries of streams the server provably did not process stay
@@ -185,9 +236,13 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 			},
 			MinConnectTimeout: c.dialTimeout,
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %s: create connection: %w", addr, err)
+	}
+	if tc != nil {
+		tc.cc.Store(cc)
+		c.mu.creds[addr] = tc
 	}
 	c.mu.conns[addr] = cc
 	return cc, nil

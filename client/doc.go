@@ -90,6 +90,19 @@
 // Status asks one given endpoint and never fails over; use it to inspect a
 // particular node.
 //
+// # TLS and authentication
+//
+// Config.TLS connects over TLS (LoadTLS reads the CA and an optional client
+// certificate from PEM files). For nodes with auth enabled, give
+// Config.User and Config.Password: the client calls Handshake on each
+// endpoint for a token, sends it with every call and renews it by itself,
+// before it expires and whenever a node refuses it (auth.go). A token from
+// elsewhere goes in Config.Token. Without valid credentials calls fail with
+// codes.Unauthenticated, at once: they are not retried on other endpoints.
+//
+//	cfg, err := client.LoadTLS("ca.pem", "", "")
+//	cli, err := client.New(client.Config{Endpoints: eps, TLS: cfg, User: "root", Password: pw})
+//
 // # Errors
 //
 // Errors name the operation and the endpoint and wrap the cause: test them

@@ -172,9 +172,15 @@ func (c *Client) Status(ctx context.Context, endpoint string) (*metapb.StatusRep
 	if err := c.waitConnected(ctx, cc); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	reply, err := metapb.NewMetaClient(cc).Status(ctx, &metapb.StatusRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+	for try := 0; ; try++ {
+		flag := new(sendFlag)
+		reply, err := metapb.NewMetaClient(cc).Status(context.WithValue(ctx, sendFlagKey{}, flag), &metapb.StatusRequest{})
+		if try == 0 && c.renewAfter(endpoint, flag, err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return reply, nil
 	}
-	return reply, nil
 }

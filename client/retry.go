@@ -272,12 +272,17 @@ func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent boo
 	if err := c.waitConnected(ctx, cc); err != nil {
 		return false, err
 	}
-	flag := new(sendFlag)
-	err = call(context.WithValue(ctx, sendFlagKey{}, flag), metapb.NewMetaClient(cc))
-	if err != nil && flag.notProposed.Load() {
-		return false, err // the server never proposed it: as good as unsent
+	for try := 0; ; try++ {
+		flag := new(sendFlag)
+		err = call(context.WithValue(ctx, sendFlagKey{}, flag), metapb.NewMetaClient(cc))
+		if try == 0 && c.renewAfter(ep, flag, err) {
+			continue // refused before any handler ran: see auth.go
+		}
+		if err != nil && flag.notProposed.Load() {
+			return false, err // the server never proposed it: as good as unsent
+		}
+		return flag.sent.Load(), err
 	}
-	return flag.sent.Load(), err
 }
 
 // waitConnected returns nil once cc is READY, or at once if it is in
@@ -339,6 +344,9 @@ func jitter(d time.Duration) time.Duration {
 type sendFlag struct {
 	sent        atomic.Bool
 	notProposed atomic.Bool
+	// token is the cached token the call carried ("": the node needed
+	// none), set by tokenCreds; nil when it carried no cached token.
+	token atomic.Pointer[string]
 }
 
 // NotProposedTrailer is the gRPC trailer key a metasrv server sets, with the

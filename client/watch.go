@@ -208,6 +208,10 @@ type Watcher struct {
 	idleFired    atomic.Bool // idleTimer cancelled the current stream
 	received     bool        // the current stream delivered a response
 	failures     int         // attempts in a row that delivered nothing
+	// flag records the token the last opening carried; authRenewed: a
+	// refused token was renewed since the last response (see auth.go).
+	flag        *sendFlag
+	authRenewed bool
 }
 
 // Watch starts a watch of the keys opts selects and returns a Watcher that
@@ -383,6 +387,7 @@ func (w *Watcher) Next() (WatchEvent, error) {
 		if !w.received {
 			w.received = true
 			w.failures = 0
+			w.authRenewed = false
 		}
 		w.handle(resp)
 	}
@@ -426,8 +431,10 @@ func (w *Watcher) open() {
 	}
 	mc := metapb.NewMetaClient(cc)
 	req := proto.Clone(w.req).(*metapb.WatchRequest)
+	w.flag = new(sendFlag)
+	fctx := context.WithValue(w.ctx, sendFlagKey{}, w.flag)
 	if w.flushing {
-		sctx, cancel := context.WithTimeout(w.ctx, statusTimeout)
+		sctx, cancel := context.WithTimeout(fctx, statusTimeout)
 		st, err := mc.Status(sctx, &metapb.StatusRequest{})
 		cancel()
 		if err != nil {
@@ -440,7 +447,7 @@ func (w *Watcher) open() {
 	} else {
 		req.StartSeq = w.pos + 1
 	}
-	sctx, cancel := context.WithCancel(w.ctx)
+	sctx, cancel := context.WithCancel(fctx)
 	stream, err := mc.Watch(sctx, req)
 	if err != nil {
 		cancel()
@@ -513,6 +520,13 @@ func (w *Watcher) failed(ep string, i int, err error) {
 	code := status.Code(err)
 	if errors.Is(err, io.EOF) {
 		code = codes.Unavailable // the server ended the stream without a status
+	}
+	if !w.authRenewed && w.c.renewAfter(ep, w.flag, err) {
+		// A refused token: open again on the same endpoint with a new
+		// one, once (see auth.go).
+		w.authRenewed = true
+		w.resumes.Add(1)
+		return
 	}
 	switch code {
 	case codes.OutOfRange:

@@ -3009,6 +3009,127 @@ func (x *ExportChunk) GetData() []byte {
 	return nil
 }
 
+// HandshakeRequest exchanges a user's password for a token. Send it over
+// TLS: the password travels in it.
+type HandshakeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandshakeRequest) Reset() {
+	*x = HandshakeRequest{}
+	mi := &file_meta_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandshakeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandshakeRequest) ProtoMessage() {}
+
+func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandshakeRequest.ProtoReflect.Descriptor instead.
+func (*HandshakeRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *HandshakeRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *HandshakeRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// HandshakeReply carries the token to send with every other call, as the
+// metadata "authorization: Bearer <token>". A node with authentication
+// disabled answers an empty token and expires_at_ms 0: send nothing.
+type HandshakeReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// expires_at_ms is when the token stops being accepted, in Unix
+	// milliseconds of the serving node's clock.
+	ExpiresAtMs uint64 `protobuf:"varint,2,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	// ttl_ms is the token's lifetime from the moment it was issued, so that
+	// a client whose clock differs from the node's knows when to renew it.
+	TtlMs         uint64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandshakeReply) Reset() {
+	*x = HandshakeReply{}
+	mi := &file_meta_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandshakeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandshakeReply) ProtoMessage() {}
+
+func (x *HandshakeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandshakeReply.ProtoReflect.Descriptor instead.
+func (*HandshakeReply) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *HandshakeReply) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *HandshakeReply) GetExpiresAtMs() uint64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *HandshakeReply) GetTtlMs() uint64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
@@ -3223,11 +3344,19 @@ const file_meta_proto_rawDesc = "" +
 	"\fprogress_seq\x18\x04 \x01(\x04R\vprogressSeq\"\x0f\n" +
 	"\rExportRequest\"!\n" +
 	"\vExportChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data*5\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"B\n" +
+	"\x10HandshakeRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"a\n" +
+	"\x0eHandshakeReply\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\"\n" +
+	"\rexpires_at_ms\x18\x02 \x01(\x04R\vexpiresAtMs\x12\x15\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x04R\x05ttlMs*5\n" +
 	"\x0fReadConsistency\x12\x10\n" +
 	"\fLINEARIZABLE\x10\x00\x12\x10\n" +
-	"\fSERIALIZABLE\x10\x012\xa8\x04\n" +
-	"\x04Meta\x123\n" +
+	"\fSERIALIZABLE\x10\x012\xef\x04\n" +
+	"\x04Meta\x12E\n" +
+	"\tHandshake\x12\x1c.metasrv.v1.HandshakeRequest\x1a\x1a.metasrv.v1.HandshakeReply\x123\n" +
 	"\x03Txn\x12\x16.metasrv.v1.TxnRequest\x1a\x14.metasrv.v1.TxnReply\x12>\n" +
 	"\x05Watch\x12\x18.metasrv.v1.WatchRequest\x1a\x19.metasrv.v1.WatchResponse0\x01\x12<\n" +
 	"\x06Upsert\x12\x19.metasrv.v1.UpsertRequest\x1a\x17.metasrv.v1.UpsertReply\x123\n" +
@@ -3252,7 +3381,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_meta_proto_goTypes = []any{
 	(ReadConsistency)(0),              // 0: metasrv.v1.ReadConsistency
 	(MatchSeq_Kind)(0),                // 1: metasrv.v1.MatchSeq.Kind
@@ -3300,6 +3429,8 @@ var file_meta_proto_goTypes = []any{
 	(*WatchResponse)(nil),             // 43: metasrv.v1.WatchResponse
 	(*ExportRequest)(nil),             // 44: metasrv.v1.ExportRequest
 	(*ExportChunk)(nil),               // 45: metasrv.v1.ExportChunk
+	(*HandshakeRequest)(nil),          // 46: metasrv.v1.HandshakeRequest
+	(*HandshakeReply)(nil),            // 47: metasrv.v1.HandshakeReply
 }
 var file_meta_proto_depIdxs = []int32{
 	6,  // 0: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
@@ -3351,26 +3482,28 @@ var file_meta_proto_depIdxs = []int32{
 	6,  // 46: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
 	5,  // 47: metasrv.v1.WatchRequest.filter:type_name -> metasrv.v1.WatchRequest.Filter
 	41, // 48: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
-	32, // 49: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
-	42, // 50: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
-	9,  // 51: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
-	11, // 52: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
-	13, // 53: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
-	15, // 54: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
-	18, // 55: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
-	20, // 56: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
-	44, // 57: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
-	40, // 58: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
-	43, // 59: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
-	10, // 60: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
-	12, // 61: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
-	14, // 62: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
-	16, // 63: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
-	19, // 64: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
-	21, // 65: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
-	45, // 66: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
-	58, // [58:67] is the sub-list for method output_type
-	49, // [49:58] is the sub-list for method input_type
+	46, // 49: metasrv.v1.Meta.Handshake:input_type -> metasrv.v1.HandshakeRequest
+	32, // 50: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
+	42, // 51: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
+	9,  // 52: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
+	11, // 53: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
+	13, // 54: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
+	15, // 55: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
+	18, // 56: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
+	20, // 57: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
+	44, // 58: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
+	47, // 59: metasrv.v1.Meta.Handshake:output_type -> metasrv.v1.HandshakeReply
+	40, // 60: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
+	43, // 61: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
+	10, // 62: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
+	12, // 63: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
+	14, // 64: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
+	16, // 65: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
+	19, // 66: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
+	21, // 67: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
+	45, // 68: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
+	59, // [59:69] is the sub-list for method output_type
+	49, // [49:59] is the sub-list for method input_type
 	49, // [49:49] is the sub-list for extension type_name
 	49, // [49:49] is the sub-list for extension extendee
 	0,  // [0:49] is the sub-list for field type_name
@@ -3408,7 +3541,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	Meta_Handshake_FullMethodName  = "/metasrv.v1.Meta/Handshake"
 	Meta_Txn_FullMethodName        = "/metasrv.v1.Meta/Txn"
 	Meta_Watch_FullMethodName      = "/metasrv.v1.Meta/Watch"
 	Meta_Upsert_FullMethodName     = "/metasrv.v1.Meta/Upsert"
@@ -39,6 +40,11 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type MetaClient interface {
+	// Handshake checks a user's password and returns a token. It is the one
+	// call (with the gRPC health service) that needs no credentials; every
+	// other call without a valid token fails with UNAUTHENTICATED when the
+	// node has authentication enabled.
+	Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeReply, error)
 	Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnReply, error)
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	Upsert(ctx context.Context, in *UpsertRequest, opts ...grpc.CallOption) (*UpsertReply, error)
@@ -58,6 +64,16 @@ type metaClient struct {
 
 func NewMetaClient(cc grpc.ClientConnInterface) MetaClient {
 	return &metaClient{cc}
+}
+
+func (c *metaClient) Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandshakeReply)
+	err := c.cc.Invoke(ctx, Meta_Handshake_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *metaClient) Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnReply, error) {
@@ -181,6 +197,11 @@ type Meta_ExportClient = grpc.ServerStreamingClient[ExportChunk]
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
 type MetaServer interface {
+	// Handshake checks a user's password and returns a token. It is the one
+	// call (with the gRPC health service) that needs no credentials; every
+	// other call without a valid token fails with UNAUTHENTICATED when the
+	// node has authentication enabled.
+	Handshake(context.Context, *HandshakeRequest) (*HandshakeReply, error)
 	Txn(context.Context, *TxnRequest) (*TxnReply, error)
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	Upsert(context.Context, *UpsertRequest) (*UpsertReply, error)
@@ -202,6 +223,9 @@ type MetaServer interface {
 // pointer dereference when methods are called.
 type UnimplementedMetaServer struct{}
 
+func (UnimplementedMetaServer) Handshake(context.Context, *HandshakeRequest) (*HandshakeReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Handshake not implemented")
+}
 func (UnimplementedMetaServer) Txn(context.Context, *TxnRequest) (*TxnReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Txn not implemented")
 }
@@ -248,6 +272,24 @@ func RegisterMetaServer(s grpc.ServiceRegistrar, srv MetaServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&Meta_ServiceDesc, srv)
+}
+
+func _Meta_Handshake_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandshakeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Handshake(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Handshake_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Handshake(ctx, req.(*HandshakeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _Meta_Txn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -398,6 +440,10 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "metasrv.v1.Meta",
 	HandlerType: (*MetaServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Handshake",
+			Handler:    _Meta_Handshake_Handler,
+		},
 		{
 			MethodName: "Txn",
 			Handler:    _Meta_Txn_Handler,

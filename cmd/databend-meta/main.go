@@ -72,6 +72,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer logFile.Close()
 
+	// Read every TLS file before binding a port: a bad one refuses to
+	// start with one line.
+	sec, err := newSecurity(cfg, lg)
+	if err != nil {
+		return fail(err)
+	}
+
 	// Bind every port before touching raft_dir, so a port in use refuses
 	// to start with the data untouched.
 	lns, err := listenAll(cfg)
@@ -109,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Join:                  cfg.Raft.Join,
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
 		HistorySize:           cfg.WatchHistorySize,
+		PeerDialOptions:       sec.raftDial,
 		Logger:                lg,
 	}, st)
 	if err != nil {
@@ -121,14 +129,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		AdvertiseAddr: cfg.RaftAdvertiseAddr(),
 		Logger:        lg,
 		// Detect a dead peer that never resets its connection.
-		DialOptions: []grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})},
+		DialOptions: append([]grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})}, sec.raftDial...),
 	}, srv)
 	defer tr.Stop()
 
 	msgSize := grpc.MaxRecvMsgSize(cfg.GrpcAPIMaxMessageSize)
-	raftGRPC := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
+	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
+		sec.raftServer...)...)
 	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))
 	go serve(lg, "raft", func() error { return raftGRPC.Serve(lns.raft) })
 	defer raftGRPC.Stop()
@@ -145,11 +154,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
-	publicGRPC := grpc.NewServer(msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
+	// The metrics interceptors come first, so that refused calls count.
+	publicGRPC := grpc.NewServer(append([]grpc.ServerOption{msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
 		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}))
-	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize)))
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
+		sec.publicServer...)...)
+	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize), sec.metaAuth()...))
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
 	reflection.Register(publicGRPC)
@@ -158,8 +169,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	adminHTTP := &http.Server{Handler: admin.Handler(srv, metricsHandler, admin.Options{
 		Config:    func() any { return cfg },
 		ReadCount: admin.GRPCReads(reg),
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go serve(lg, "admin", func() error { return adminHTTP.Serve(lns.admin) })
+		Authorize: sec.adminAuthorize(),
+	}), ReadHeaderTimeout: 10 * time.Second, TLSConfig: sec.adminTLS}
+	go serve(lg, "admin", func() error {
+		if sec.adminTLS != nil {
+			return adminHTTP.ServeTLS(lns.admin, "", "") // the certificate is in TLSConfig
+		}
+		return adminHTTP.Serve(lns.admin)
+	})
 	defer adminHTTP.Close()
 	metricHTTP := &http.Server{Handler: metricsMux(metricsHandler), ReadHeaderTimeout: 10 * time.Second}
 	go serve(lg, "metrics", func() error { return metricHTTP.Serve(lns.metric) })
@@ -168,12 +185,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	lg.Info("databend-meta started", "id", cfg.Raft.ID, "version", version,
 		"grpc", lns.grpc.Addr().String(), "raft", lns.raft.Addr().String(),
 		"admin", lns.admin.Addr().String(), "metrics", lns.metric.Addr().String(),
-		"raft_dir", cfg.Raft.RaftDir)
+		"raft_dir", cfg.Raft.RaftDir, "security", sec.summary)
 	// One line on stderr whatever the log settings, so a person who started
 	// the node sees that it runs and where to look.
-	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s; data in %s; %s\n",
+	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s (%s); data in %s; %s\n",
 		version, cfg.Raft.ID, lns.grpc.Addr(), lns.raft.Addr(), lns.admin.Addr(), lns.metric.Addr(),
-		cfg.Raft.RaftDir, logging.FromConfig(&cfg))
+		sec.summary, cfg.Raft.RaftDir, logging.FromConfig(&cfg))
 
 	sigC := make(chan os.Signal, 1)
 	signal.Notify(sigC, syscall.SIGINT, syscall.SIGTERM)
@@ -203,9 +220,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // leave asks the cluster to remove a node and exits.
 func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(error) int) int {
+	_, dialOpts, err := raftSecurity(cfg)
+	if err != nil {
+		return fail(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.WaitLeaderTimeout())
 	defer cancel()
-	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID)
+	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, dialOpts...)
 	if err != nil {
 		return fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
 	}

@@ -17,14 +17,42 @@ const defaultAdminAddress = "127.0.0.1:28002"
 
 // adminCall sends one request to a node's admin HTTP API and returns the
 // body of a 2xx answer; another status is an error carrying the server's
-// message.
+// message. addr is host:port, or a URL prefix with a scheme: https:// (or
+// a bare address with the TLS flags given) connects with the TLS flags'
+// CA and client certificate. The credentials flags go along as HTTP
+// Basic (--user) or Bearer (--token).
 func (a *app) adminCall(method, addr, path string, query url.Values) ([]byte, error) {
-	u := url.URL{Scheme: "http", Host: addr, Path: path, RawQuery: query.Encode()}
+	scheme := "http"
+	if a.tls != nil {
+		scheme = "https"
+	}
+	host := addr
+	if s, h, ok := strings.Cut(addr, "://"); ok {
+		scheme, host = s, strings.TrimSuffix(h, "/")
+	}
+	if scheme != "http" && scheme != "https" {
+		return nil, usagef("invalid --admin-api-address %q: the scheme must be http:// or https://", addr)
+	}
+	u := url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: query.Encode()}
 	req, err := http.NewRequestWithContext(a.ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, usagef("invalid --admin-api-address %q: %v", addr, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	switch {
+	case a.user != "":
+		req.SetBasicAuth(a.user, a.password)
+	case a.token != "":
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	hc := http.DefaultClient
+	if scheme == "https" {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		if a.tls != nil {
+			t.TLSClientConfig = a.tls.Clone()
+		}
+		hc = &http.Client{Transport: t}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("admin API at %s: %w; is admin_api_address right?", addr, err)
 	}
@@ -47,7 +75,7 @@ func (a *app) adminCall(method, addr, path string, query url.Values) ([]byte, er
 
 func addAdminFlag(cmd *cobra.Command) {
 	cmd.Flags().String("admin-api-address", defaultAdminAddress,
-		"host:port of the node's admin HTTP API (admin_api_address)")
+		"host:port of the node's admin HTTP API (admin_api_address); https://host:port, or the TLS flags, for HTTPS")
 }
 
 // printAdminJSON prints a JSON reply as it is (--output json) or as

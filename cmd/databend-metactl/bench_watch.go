@@ -34,6 +34,8 @@ type benchWatcher struct {
 	// lastSeq: every change up to it has arrived (an event or a progress
 	// marker said so).
 	lastSeq atomic.Uint64
+	// ended: run returned; nothing more will arrive.
+	ended atomic.Bool
 	// Owned by run until it returns.
 	lat  []time.Duration // delivery latency of each of this run's events
 	last time.Duration   // when the last of them arrived, since base
@@ -160,6 +162,7 @@ func prefixEnd(p string) string {
 
 // run receives until the stream ends, recording this run's events.
 func (w *benchWatcher) run(base time.Time, runID uint64) {
+	defer w.ended.Store(true)
 	for {
 		resp, err := w.stream.Recv()
 		if err != nil {
@@ -185,8 +188,8 @@ func (w *benchWatcher) run(base time.Time, runID uint64) {
 	}
 }
 
-// awaitWatchers returns once every watcher has seen seq, or none has
-// advanced for watchIdleTimeout, or ctx ends.
+// awaitWatchers returns once every watcher has seen seq or ended, or none
+// has advanced for watchIdleTimeout, or ctx ends.
 func (b *bench) awaitWatchers(ctx context.Context, watchers []*benchWatcher, seq uint64) {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
@@ -198,7 +201,7 @@ func (b *bench) awaitWatchers(ctx context.Context, watchers []*benchWatcher, seq
 		for _, w := range watchers {
 			s := w.lastSeq.Load()
 			sum += s
-			caughtUp = caughtUp && s >= seq
+			caughtUp = caughtUp && (s >= seq || w.ended.Load())
 		}
 		if caughtUp {
 			return

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/backup"
 	"github.com/metasrv/metasrv/internal/storage"
 )
@@ -66,7 +62,7 @@ The dump is checked as it is written: a dump that is cut short is an error
 
 		source := fmt.Sprint(a.endpoints)
 		produce := func(w io.Writer) error {
-			ep, err := exportRemote(a.ctx, a.endpoints, w)
+			ep, err := a.cli.Export(a.ctx, w)
 			source = ep
 			return err
 		}
@@ -163,53 +159,4 @@ func exportToFile(path string, produce func(io.Writer) error) (backup.Header, ba
 		return backup.Header{}, backup.Footer{}, err
 	}
 	return h, f, nil
-}
-
-// exportRemote streams an export from the first endpoint that answers and
-// returns that endpoint. An endpoint that fails before sending anything is
-// skipped; a failure after the first chunk ends the export (what was
-// written cannot be taken back).
-//
-// It calls the Meta service directly: client/ has no Export yet.
-func exportRemote(ctx context.Context, endpoints []string, w io.Writer) (string, error) {
-	var errs []error
-	for _, ep := range endpoints {
-		wrote, err := exportFrom(ctx, ep, w)
-		if err == nil {
-			return ep, nil
-		}
-		err = fmt.Errorf("export from %s: %w", ep, err)
-		if wrote || ctx.Err() != nil {
-			return ep, err
-		}
-		errs = append(errs, err)
-	}
-	return "", errors.Join(errs...)
-}
-
-func exportFrom(ctx context.Context, ep string, w io.Writer) (wrote bool, err error) {
-	cc, err := grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return false, err
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := metapb.NewMetaClient(cc).Export(ctx, &metapb.ExportRequest{})
-	if err != nil {
-		return false, err
-	}
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			return wrote, nil
-		}
-		if err != nil {
-			return wrote, err
-		}
-		if _, err := w.Write(chunk.GetData()); err != nil {
-			return true, err
-		}
-		wrote = true
-	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +28,14 @@ type app struct {
 	addresses string
 	output    string
 	timeout   time.Duration
+	// Security flags: see addSecurityFlags.
+	user, password, token  string
+	useTLS                 bool
+	tlsCA, tlsCert, tlsKey string
 
 	// Set by prepare, before a command runs.
 	endpoints []string
+	tls       *tls.Config // nil: plaintext
 	cli       *client.Client
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -99,6 +105,11 @@ func newRootCmd(a *app) *cobra.Command {
 (grpc_api_address). Requests go to the first address that answers; reads fail
 over to the next address, writes only when that cannot apply them twice.
 
+Nodes with TLS: give --tls-ca (and --tls-cert, --tls-key if they require
+client certificates). Nodes with auth enabled: give --user, with the password
+in METASRV_PASSWORD (or --password), or --token. The admin API commands use
+the same flags (HTTPS when the TLS flags are given).
+
 Exit status: 0 success, 1 the command failed, 2 bad flags, arguments or input
 file.`,
 		Version:           buildVersion(),
@@ -118,6 +129,7 @@ file.`,
 	pf.StringVar(&a.output, "output", "text", "output format: text or json")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second,
 		"time limit for the whole command, including retries on other addresses")
+	addSecurityFlags(pf, a)
 
 	root.AddCommand(
 		newStatusCmd(a),
@@ -134,7 +146,9 @@ file.`,
 		newTransferLeaderCmd(a),
 		newTriggerSnapshotCmd(a),
 		newMetricsCmd(a),
+		newHashPasswordCmd(a),
 		newBenchCmd(a),
+		newRepairCmd(a),
 	)
 	return root
 }
@@ -155,7 +169,15 @@ func (a *app) prepare(cmd *cobra.Command) error {
 			a.endpoints = append(a.endpoints, s)
 		}
 	}
-	cli, err := client.New(client.Config{Endpoints: a.endpoints})
+	if err := a.prepareSecurity(); err != nil {
+		return err
+	}
+	cli, err := client.New(client.Config{
+		Endpoints: a.endpoints,
+		TLS:       a.tls,
+		User:      a.user, Password: a.password,
+		Token: a.token,
+	})
 	if err != nil {
 		return usagef("invalid --grpc-api-address %q: %w", a.addresses, err)
 	}

@@ -33,7 +33,8 @@ type Options struct {
 	// Config returns the effective configuration for GET /v1/config: a
 	// struct (keys from its json, else toml, tags), a map or any value
 	// encoding/json takes. Values of keys that name a secret (password,
-	// *_password, *_key, *_secret, *_token, raft_secret) are replaced by
+	// *_password, *_key, *_secret, *_token, *_hash: raft_secret,
+	// token_secret and password_hash among them) are replaced by
 	// "<redacted>". nil: /v1/config answers 404.
 	Config func() any
 	// MaxApplyLag is how many entries the applied index may trail the
@@ -49,6 +50,13 @@ type Options struct {
 	CtrlTimeout time.Duration
 	// Now is the clock of time_ms in the overview; nil = time.Now.
 	Now func() time.Time
+	// Authorize checks the credentials of a request to an endpoint that
+	// changes the node or reveals its configuration or internals: POST
+	// /v1/ctrl/*, GET /v1/config and /debug/pprof/. A non-nil error
+	// answers 401 with it (and a Basic challenge). nil: no check, as with
+	// auth disabled. The status, health, metrics and dashboard endpoints
+	// stay open. Called concurrently.
+	Authorize func(r *http.Request) error
 }
 
 func (o *Options) setDefaults() {
@@ -74,21 +82,22 @@ func Handler(c Cluster, metrics http.Handler, opts ...Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/health", h.health)
-	mux.HandleFunc("GET /v1/config", h.config)
+	mux.HandleFunc("GET /v1/config", h.guard(h.config))
 	mux.HandleFunc("GET /v1/cluster/nodes", h.nodes)
 	mux.HandleFunc("GET /v1/cluster/status", h.status)
 	mux.HandleFunc("GET /v1/cluster/overview", h.overview)
-	mux.HandleFunc("POST /v1/ctrl/trigger_snapshot", h.triggerSnapshot)
-	mux.HandleFunc("POST /v1/ctrl/trigger_transfer_leader", h.transferLeader)
+	mux.HandleFunc("POST /v1/ctrl/trigger_snapshot", h.guard(h.triggerSnapshot))
+	mux.HandleFunc("POST /v1/ctrl/trigger_transfer_leader", h.guard(h.transferLeader))
 	if metrics != nil {
 		mux.Handle("GET /v1/metrics", metrics)
 		mux.Handle("GET /metrics", metrics)
 	}
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// pprof's command line shows the flags, secrets among them.
+	mux.HandleFunc("/debug/pprof/", h.guard(pprof.Index))
+	mux.HandleFunc("/debug/pprof/cmdline", h.guard(pprof.Cmdline))
+	mux.HandleFunc("/debug/pprof/profile", h.guard(pprof.Profile))
+	mux.HandleFunc("/debug/pprof/symbol", h.guard(pprof.Symbol))
+	mux.HandleFunc("/debug/pprof/trace", h.guard(pprof.Trace))
 	mux.Handle("GET /{$}", dashboardPage())
 	mux.Handle("GET /assets/", dashboardAssets())
 	return mux
@@ -97,6 +106,22 @@ func Handler(c Cluster, metrics http.Handler, opts ...Options) http.Handler {
 type handler struct {
 	c Cluster
 	o Options
+}
+
+// guard runs f only for a request Options.Authorize accepts.
+func (h *handler) guard(f http.HandlerFunc) http.HandlerFunc {
+	if h.o.Authorize == nil {
+		return f
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h.o.Authorize(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="metasrv", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated",
+				err.Error()+": send \"Authorization: Basic base64(user:password)\" or \"Authorization: Bearer <token>\" (databend-metactl: --user and --password, or --token)")
+			return
+		}
+		f(w, r)
+	}
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {

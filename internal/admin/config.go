@@ -11,14 +11,14 @@ import (
 const redacted = "<redacted>"
 
 // isSecretKey reports whether a config key names a secret whose value the
-// admin API must not show: password, *_password, *_key, *_secret, *_token
-// (raft_secret among them).
+// admin API must not show: password, *_password, *_key, *_secret, *_token,
+// *_hash (raft_secret, token_secret and password_hash among them).
 func isSecretKey(key string) bool {
 	k := strings.ToLower(key)
 	if k == "password" || k == "secret" || k == "token" {
 		return true
 	}
-	for _, suffix := range []string{"_password", "_key", "_secret", "_token"} {
+	for _, suffix := range []string{"_password", "_key", "_secret", "_token", "_hash"} {
 		if strings.HasSuffix(k, suffix) {
 			return true
 		}

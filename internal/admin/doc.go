@@ -29,4 +29,12 @@
 //
 // Errors are {"error": "...", "code": "..."} with one status code per
 // server error, in one table (errorCodes).
+//
+// With Options.Authorize (auth enabled), the endpoints that change the node
+// or reveal its configuration or internals need credentials in the
+// Authorization header, "Basic base64(user:password)" or "Bearer <token>":
+// POST /v1/ctrl/*, GET /v1/config and /debug/pprof/. Without them: 401 with
+// a Basic challenge and {"code": "unauthenticated"}. The read-only
+// endpoints (health, status, nodes, overview, metrics, the dashboard) stay
+// open, so that probes, Prometheus and the dashboard need no password.
 package admin

@@ -27,6 +27,12 @@ type Config struct {
 	// listens on. Default "127.0.0.1:28002". Port 0 picks a free port.
 	AdminAPIAddress string `toml:"admin_api_address"`
 
+	// AdminTLSServerCert and AdminTLSServerKey are PEM files of the
+	// certificate and private key the admin API serves HTTPS with. Both
+	// or neither; default "": plain HTTP. Files are read at start-up.
+	AdminTLSServerCert string `toml:"admin_tls_server_cert"`
+	AdminTLSServerKey  string `toml:"admin_tls_server_key"`
+
 	// GrpcAPIAddress is the host:port the public gRPC API, used by
 	// applications to read and write metadata, listens on.
 	// Default "127.0.0.1:9191". Port 0 picks a free port.
@@ -37,6 +43,19 @@ type Config struct {
 	// from GrpcAPIAddress (see GrpcAdvertiseAddr). Set it when the node
 	// listens on 0.0.0.0 behind a name or address clients must use.
 	GrpcAPIAdvertiseHost string `toml:"grpc_api_advertise_host"`
+
+	// GrpcTLSServerCert and GrpcTLSServerKey are PEM files of the
+	// certificate and private key the gRPC API serves TLS with. Both or
+	// neither; default "": plaintext. Use TLS whenever auth is enabled:
+	// passwords and tokens travel in the requests.
+	GrpcTLSServerCert string `toml:"grpc_tls_server_cert"`
+	GrpcTLSServerKey  string `toml:"grpc_tls_server_key"`
+
+	// GrpcTLSClientCA is a PEM file of the CA(s) that sign client
+	// certificates: when set, the gRPC API requires every client to
+	// present one (mutual TLS). Needs GrpcTLSServerCert. Default "": no
+	// client certificate asked for.
+	GrpcTLSClientCA string `toml:"grpc_tls_client_ca"`
 
 	// MetricAPIAddress is the host:port the Prometheus metrics endpoint
 	// listens on. Default "127.0.0.1:28001". Port 0 picks a free port.
@@ -61,6 +80,9 @@ type Config struct {
 
 	// Log is the [log] table: [log.file] and [log.stderr] (see LogConfig).
 	Log LogConfig `toml:"log"`
+
+	// Auth is the [auth] table: users and tokens (see AuthConfig).
+	Auth AuthConfig `toml:"auth"`
 }
 
 // RaftConfig is the [raft_config] table: this node's identity, raft
@@ -120,6 +142,27 @@ type RaftConfig struct {
 	// WaitLeaderTimeoutMs is how long, in milliseconds, start-up waits for
 	// a leader (and for a join to succeed) before giving up. Default 70000.
 	WaitLeaderTimeoutMs uint64 `toml:"wait_leader_timeout"`
+
+	// RaftSecret is a shared secret every node of the cluster must hold:
+	// each call on the raft port (raft messages, snapshots, join, leave)
+	// carries it and a call without it is refused, so that a process that
+	// is not a member cannot join, vote or append. Default "": not
+	// checked. At least 16 characters; the same on every node. Prefer the
+	// environment variable METASRV_RAFT_SECRET to the flag, which other
+	// users of the machine can see. It travels in the clear unless
+	// RaftTLS* is set.
+	RaftSecret string `toml:"raft_secret"`
+
+	// RaftTLSCert, RaftTLSKey and RaftTLSCA turn on mutual TLS between
+	// nodes: PEM files of this node's certificate, its private key, and
+	// the CA that signs every node's certificate. All three or none;
+	// default "": plaintext. A node accepts only peers presenting a
+	// certificate of RaftTLSCA and checks that the peer it dials holds a
+	// certificate for the host it dialed (raft_advertise_host), so every
+	// node's certificate must name its raft_advertise_host.
+	RaftTLSCert string `toml:"raft_tls_cert"`
+	RaftTLSKey  string `toml:"raft_tls_key"`
+	RaftTLSCA   string `toml:"raft_tls_ca"`
 }
 
 // Default returns the configuration used for every key that neither the
@@ -148,7 +191,8 @@ func Default() Config {
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
 		},
-		Log: defaultLogConfig(),
+		Log:  defaultLogConfig(),
+		Auth: defaultAuthConfig(),
 	}
 }
 

@@ -59,6 +59,7 @@ func TestDefault(t *testing.T) {
 			File:   FileLogConfig{On: true, Format: "json", Limit: 48, MaxSize: 100 << 20},
 			Stderr: StderrLogConfig{On: false, Format: "text"},
 		},
+		Auth: AuthConfig{Enabled: false, TokenTTLMs: 3600000},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
@@ -187,6 +188,9 @@ func TestKeysMatchStructs(t *testing.T) {
 		for i := range v.NumField() {
 			f, fv := v.Type().Field(i), v.Field(i)
 			name := prefix + f.Tag.Get("toml")
+			if name == usersKey {
+				continue // an array of tables, outside keyDefs
+			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[fileValue]() {
 				k, p := fields(fv, name+".")
 				keys, ptrs = append(keys, k...), append(ptrs, p...)

@@ -20,8 +20,12 @@ func decodeTOML(c *Config, data []byte, name string) (toml.MetaData, error) {
 	if err != nil {
 		return md, decodeError(md, &st, err, name)
 	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return md, unknownKeyError(undecoded[0], name)
+	for _, k := range md.Undecoded() {
+		// fileUsers decodes auth.users whole; the decoder may still list
+		// the fields of inline tables as undecoded.
+		if !isUsersKey(k.String()) {
+			return md, unknownKeyError(k, name)
+		}
 	}
 	// The decoder matches struct fields case-insensitively ("LOG_DIR" sets
 	// log_dir); databend-meta does not, so neither do we.
@@ -100,8 +104,13 @@ type fileConfig struct {
 	LogDir                fileValue `toml:"log_dir"`
 	LogLevel              fileValue `toml:"log_level"`
 	AdminAPIAddress       fileValue `toml:"admin_api_address"`
+	AdminTLSServerCert    fileValue `toml:"admin_tls_server_cert"`
+	AdminTLSServerKey     fileValue `toml:"admin_tls_server_key"`
 	GrpcAPIAddress        fileValue `toml:"grpc_api_address"`
 	GrpcAPIAdvertiseHost  fileValue `toml:"grpc_api_advertise_host"`
+	GrpcTLSServerCert     fileValue `toml:"grpc_tls_server_cert"`
+	GrpcTLSServerKey      fileValue `toml:"grpc_tls_server_key"`
+	GrpcTLSClientCA       fileValue `toml:"grpc_tls_client_ca"`
 	MetricAPIAddress      fileValue `toml:"metric_api_address"`
 	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
 	WatchHistorySize      fileValue `toml:"watch_history_size"`
@@ -118,8 +127,13 @@ type fileConfig struct {
 		SnapshotLogsSinceLast fileValue `toml:"snapshot_logs_since_last"`
 		MaxAppliedLogToKeep   fileValue `toml:"max_applied_log_to_keep"`
 		WaitLeaderTimeoutMs   fileValue `toml:"wait_leader_timeout"`
+		RaftSecret            fileValue `toml:"raft_secret"`
+		RaftTLSCert           fileValue `toml:"raft_tls_cert"`
+		RaftTLSKey            fileValue `toml:"raft_tls_key"`
+		RaftTLSCA             fileValue `toml:"raft_tls_ca"`
 	} `toml:"raft_config"`
-	Log fileLogConfig `toml:"log"`
+	Log  fileLogConfig  `toml:"log"`
+	Auth fileAuthConfig `toml:"auth"`
 }
 
 func newFileConfig(c *Config, st *decodeState) *fileConfig {
@@ -128,8 +142,13 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		LogDir:                v(&c.LogDir),
 		LogLevel:              v(&c.LogLevel),
 		AdminAPIAddress:       v(&c.AdminAPIAddress),
+		AdminTLSServerCert:    v(&c.AdminTLSServerCert),
+		AdminTLSServerKey:     v(&c.AdminTLSServerKey),
 		GrpcAPIAddress:        v(&c.GrpcAPIAddress),
 		GrpcAPIAdvertiseHost:  v(&c.GrpcAPIAdvertiseHost),
+		GrpcTLSServerCert:     v(&c.GrpcTLSServerCert),
+		GrpcTLSServerKey:      v(&c.GrpcTLSServerKey),
+		GrpcTLSClientCA:       v(&c.GrpcTLSClientCA),
 		MetricAPIAddress:      v(&c.MetricAPIAddress),
 		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
 		WatchHistorySize:      v(&c.WatchHistorySize),
@@ -147,7 +166,12 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 	r.SnapshotLogsSinceLast = v(&c.Raft.SnapshotLogsSinceLast)
 	r.MaxAppliedLogToKeep = v(&c.Raft.MaxAppliedLogToKeep)
 	r.WaitLeaderTimeoutMs = v(&c.Raft.WaitLeaderTimeoutMs)
+	r.RaftSecret = v(&c.Raft.RaftSecret)
+	r.RaftTLSCert = v(&c.Raft.RaftTLSCert)
+	r.RaftTLSKey = v(&c.Raft.RaftTLSKey)
+	r.RaftTLSCA = v(&c.Raft.RaftTLSCA)
 	f.Log = newFileLogConfig(c, st)
+	f.Auth = newFileAuthConfig(c, st)
 	return f
 }
 

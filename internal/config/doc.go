@@ -43,6 +43,16 @@
 // Validate rejects. Each error wraps one of the sentinel errors (ErrSyntax,
 // ErrUnknownKey, ...) for errors.Is.
 //
+// Security settings (see security.go): grpc_tls_* and admin_tls_* for
+// TLS on the public ports, raft_config.raft_secret and raft_tls_* for the
+// raft port, and the [auth] table with its [[auth.users]] (the one key
+// without a flag). Validate checks that they come in complete sets, that
+// secrets are at least 16 characters and that password hashes are bcrypt;
+// the files themselves are read by the caller at start-up (tlsfiles). The
+// secrets can also come from the environment (METASRV_RAFT_SECRET,
+// METASRV_AUTH_TOKEN_SECRET), which wins over the file and loses to a flag.
+// TOML (show-config) prints them: treat its output as the config file.
+//
 // Logging follows databend-meta's [log.file] and [log.stderr] sections;
 // the top-level log_dir and log_level are their defaults (see LogConfig).
 //

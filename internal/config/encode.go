@@ -22,6 +22,8 @@ func (c *Config) TOML() string {
 		}
 		fmt.Fprintf(&b, "\n# %s\n%s = %s\n", d.usage, name, formatValue(d.field(c)))
 	}
+	// [auth] is the last table, so its [[auth.users]] can follow.
+	b.WriteString(c.usersTOML())
 	return b.String()
 }
 

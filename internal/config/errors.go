@@ -62,6 +62,18 @@ var (
 
 	// ErrInvalidLeave: --leave-id or --leave-via is used wrongly.
 	ErrInvalidLeave = errors.New("invalid leave request")
+
+	// ErrIncompleteTLS: a TLS certificate without its key (or the other
+	// way round), a client CA without a server certificate, or raft TLS
+	// without its CA.
+	ErrIncompleteTLS = errors.New("incomplete TLS settings")
+
+	// ErrNoUsers: auth.enabled is true but no [[auth.users]] is given.
+	ErrNoUsers = errors.New("no users")
+
+	// ErrInvalidUser: an [[auth.users]] entry has an empty or repeated
+	// name, or a password_hash that is not a bcrypt hash.
+	ErrInvalidUser = errors.New("invalid user")
 )
 
 // keyError is a Validate error about one config key. Load prefixes it with

@@ -46,6 +46,10 @@ func FuzzLoadTOML(f *testing.F) {
 		"log.file.dir = \"d\"\nlog.stderr = 1\n",
 		"[log]\nfile = {on = true, prefix_filter = \"x\"}\n",
 		"[[log.file]]\non = true\n",
+		securityFile,
+		"[auth]\nusers = [{name = \"a\", password_hash = 1}, 2]\n",
+		"[[auth.users]]\nname = \"a\"\n[[auth.users]]\npassword_hash = \"\"\nextra = 1\n",
+		"auth.users = \"x\"\n",
 	} {
 		f.Add(s)
 	}

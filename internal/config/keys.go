@@ -17,18 +17,29 @@ type keyDef struct {
 	field func(*Config) any // pointer to the field: *string, *bool, *int, *uint32, *uint64 or *[]string
 }
 
-// keyDefs lists every config key, in Config's field order.
-var keyDefs = append([]keyDef{
+// keyDefs lists every config key, in Config's field order, except
+// auth.users (an array of tables, see users.go).
+var keyDefs = slices.Concat([]keyDef{
 	{"log_dir", "log-dir", "directory for log files, unless log.file.dir is set",
 		func(c *Config) any { return &c.LogDir }},
 	{"log_level", "log-level", "DEBUG, INFO, WARN or ERROR (case-insensitive), unless log.file.level or log.stderr.level is set",
 		func(c *Config) any { return &c.LogLevel }},
 	{"admin_api_address", "admin-api-address", "host:port of the admin HTTP API",
 		func(c *Config) any { return &c.AdminAPIAddress }},
+	{"admin_tls_server_cert", "admin-tls-server-cert", "PEM certificate file: serve the admin API over HTTPS (with admin_tls_server_key)",
+		func(c *Config) any { return &c.AdminTLSServerCert }},
+	{"admin_tls_server_key", "admin-tls-server-key", "PEM private key file of admin_tls_server_cert",
+		func(c *Config) any { return &c.AdminTLSServerKey }},
 	{"grpc_api_address", "grpc-api-address", "host:port of the gRPC API for applications",
 		func(c *Config) any { return &c.GrpcAPIAddress }},
 	{"grpc_api_advertise_host", "grpc-api-advertise-host", "host clients use to reach the gRPC API (default: derived from grpc_api_address)",
 		func(c *Config) any { return &c.GrpcAPIAdvertiseHost }},
+	{"grpc_tls_server_cert", "grpc-tls-server-cert", "PEM certificate file: serve the gRPC API over TLS (with grpc_tls_server_key)",
+		func(c *Config) any { return &c.GrpcTLSServerCert }},
+	{"grpc_tls_server_key", "grpc-tls-server-key", "PEM private key file of grpc_tls_server_cert",
+		func(c *Config) any { return &c.GrpcTLSServerKey }},
+	{"grpc_tls_client_ca", "grpc-tls-client-ca", "PEM CA file: require gRPC clients to present a certificate it signed (mutual TLS)",
+		func(c *Config) any { return &c.GrpcTLSClientCA }},
 	{"metric_api_address", "metric-api-address", "host:port of the Prometheus metrics endpoint",
 		func(c *Config) any { return &c.MetricAPIAddress }},
 	{"grpc_api_max_message_size", "grpc-api-max-message-size", "largest gRPC message in bytes",
@@ -59,7 +70,15 @@ var keyDefs = append([]keyDef{
 		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},
 	{"raft_config.wait_leader_timeout", "wait-leader-timeout", "how long start-up waits for a leader, in ms",
 		func(c *Config) any { return &c.Raft.WaitLeaderTimeoutMs }},
-}, logKeyDefs...)
+	{"raft_config.raft_secret", "raft-secret", "shared secret every call on the raft port must carry, >= 16 characters; same on every node (env " + EnvRaftSecret + ")",
+		func(c *Config) any { return &c.Raft.RaftSecret }},
+	{"raft_config.raft_tls_cert", "raft-tls-cert", "PEM certificate file of this node for mutual TLS between nodes (with raft_tls_key, raft_tls_ca)",
+		func(c *Config) any { return &c.Raft.RaftTLSCert }},
+	{"raft_config.raft_tls_key", "raft-tls-key", "PEM private key file of raft_tls_cert",
+		func(c *Config) any { return &c.Raft.RaftTLSKey }},
+	{"raft_config.raft_tls_ca", "raft-tls-ca", "PEM CA file that signs every node's raft_tls_cert",
+		func(c *Config) any { return &c.Raft.RaftTLSCA }},
+}, logKeyDefs, authKeyDefs)
 
 // lookupKey returns the keyDef named name ("raft_config.id").
 func lookupKey(name string) (keyDef, bool) {
@@ -82,7 +101,7 @@ func isKnownKey(k []string) bool {
 		}
 	}
 	name := strings.Join(k, ".")
-	if isTable(name) {
+	if isTable(name) || isUsersKey(name) {
 		return true
 	}
 	_, ok := lookupKey(name)
@@ -155,6 +174,11 @@ func suggestKey(k []string) (key, hint string) {
 	for _, t := range tables() {
 		if dist := editDistance(name, t); dist < bestDist {
 			best, bestDist = t, dist
+		}
+	}
+	for _, f := range userFields {
+		if uk := usersKey + "." + f; editDistance(name, uk) < bestDist {
+			best, bestDist = uk, editDistance(name, uk)
 		}
 	}
 	limit := 2

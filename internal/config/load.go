@@ -92,10 +92,11 @@ func load(args []string, out io.Writer) (Config, Options, error) {
 			return Config{}, opts, err
 		}
 	}
+	fromEnv := applyEnv(&cfg, fset)
 	applyFlags(&cfg, &flagCfg, fset)
 	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
-		return Config{}, opts, withSource(err, fset, md, opts.ConfigFile)
+		return Config{}, opts, withSource(err, fset, md, opts.ConfigFile, fromEnv)
 	}
 	if len(opts.LeaveVia) > 0 && !fset.Changed("leave-id") {
 		opts.LeaveID = cfg.Raft.ID
@@ -183,9 +184,27 @@ func checkOptions(opts *Options, fset *pflag.FlagSet) error {
 	return nil
 }
 
+// applyEnv sets the keys of envKeys whose environment variable is set and
+// not empty, unless their flag was given (the flag wins). It returns the
+// variable that set each key.
+func applyEnv(c *Config, fset *pflag.FlagSet) map[string]string {
+	from := map[string]string{}
+	for _, e := range envKeys {
+		v := os.Getenv(e.env)
+		d, _ := lookupKey(e.key)
+		if v == "" || fset.Changed(d.flag) {
+			continue
+		}
+		*d.field(c).(*string) = v
+		from[e.key] = e.env
+	}
+	return from
+}
+
 // withSource prefixes a Validate error with where the bad value came from:
-// a flag or the config file. Values from the defaults get no prefix.
-func withSource(err error, fset *pflag.FlagSet, md toml.MetaData, file string) error {
+// a flag, an environment variable or the config file. Values from the
+// defaults get no prefix.
+func withSource(err error, fset *pflag.FlagSet, md toml.MetaData, file string, fromEnv map[string]string) error {
 	var ke *keyError
 	if !errors.As(err, &ke) {
 		return err
@@ -193,7 +212,10 @@ func withSource(err error, fset *pflag.FlagSet, md toml.MetaData, file string) e
 	if d, ok := lookupKey(ke.key); ok && fset.Changed(d.flag) {
 		return fmt.Errorf("flag --%s: %w", d.flag, err)
 	}
-	if file != "" && md.IsDefined(strings.Split(ke.key, ".")...) {
+	if env, ok := fromEnv[ke.key]; ok {
+		return fmt.Errorf("environment variable %s: %w", env, err)
+	}
+	if file != "" && (md.IsDefined(strings.Split(ke.key, ".")...) || strings.HasPrefix(ke.key, usersKey)) {
 		return fmt.Errorf("config file %q: %w", file, err)
 	}
 	return err

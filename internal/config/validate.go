@@ -33,6 +33,7 @@ func (c *Config) Validate() error {
 		c.validateWatch,
 		c.validateRaft,
 		c.validateJoin,
+		c.validateSecurity,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -52,8 +53,16 @@ func (c *Config) validateStrings() error {
 		}
 		for _, s := range ss {
 			if !utf8.ValidString(s) {
+				if isSecretKey(d.name) {
+					return keyErrorf(d.name, "%w: it is not valid UTF-8: use UTF-8 text", ErrInvalidValue)
+				}
 				return keyErrorf(d.name, "%w: %q is not valid UTF-8: use UTF-8 text", ErrInvalidValue, s)
 			}
+		}
+	}
+	for i, u := range c.Auth.Users {
+		if !utf8.ValidString(u.Name) || !utf8.ValidString(u.PasswordHash) {
+			return keyErrorf(fmt.Sprintf("%s[%d]", usersKey, i+1), "%w: not valid UTF-8: use UTF-8 text", ErrInvalidValue)
 		}
 	}
 	return nil

@@ -3,4 +3,9 @@
 // port. Each handler validates its request, calls a small interface (KV,
 // Membership, RaftStreams; implemented by internal/server and
 // internal/transport) and maps the error through the one table in errors.go.
+//
+// Authentication of the public API (auth.go) is a pair of server
+// interceptors, AuthServerOptions, in front of every handler but Handshake
+// and the health service; Meta.Handshake issues the tokens. The raft port's
+// raft_secret check is transport.SecretServerOptions.
 package grpcapi

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/metasrv/metasrv/internal/auth"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
 	"github.com/metasrv/metasrv/internal/watch"
@@ -45,6 +46,10 @@ var errorCodes = []struct {
 	{server.ErrClusterName, codes.FailedPrecondition},
 	{server.ErrInvalidMember, codes.FailedPrecondition},
 	{server.ErrNotLeader, codes.FailedPrecondition},
+	{auth.ErrNoCredentials, codes.Unauthenticated},
+	{auth.ErrBadCredentials, codes.Unauthenticated},
+	{auth.ErrInvalidToken, codes.Unauthenticated},
+	{auth.ErrTokenExpired, codes.Unauthenticated},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

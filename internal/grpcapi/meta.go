@@ -61,10 +61,20 @@ type Meta struct {
 	metapb.UnimplementedMetaServer
 	kv     KV
 	limits Limits
+	auth   Authenticator // nil: Handshake answers an empty token
 }
 
-// NewMeta returns the public API handlers over kv.
-func NewMeta(kv KV, limits Limits) *Meta { return &Meta{kv: kv, limits: limits} }
+// NewMeta returns the public API handlers over kv. With an Authenticator
+// (at most one), Handshake issues tokens; serve the handlers with
+// AuthServerOptions of the same Authenticator so that the other calls
+// need them.
+func NewMeta(kv KV, limits Limits, a ...Authenticator) *Meta {
+	m := &Meta{kv: kv, limits: limits}
+	if len(a) > 0 {
+		m.auth = a[0]
+	}
+	return m
+}
 
 func (m *Meta) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok || m.limits.DefaultTimeout <= 0 {

@@ -184,11 +184,17 @@ type PeerClient interface {
 
 // GRPCPeerClient dials a fresh connection for each call: membership changes
 // are rare, and the raft streams keep their own connections.
-type GRPCPeerClient struct{}
+type GRPCPeerClient struct {
+	// DialOptions are added after the default (plaintext credentials), so
+	// they can override it: the raft port's TLS credentials and
+	// raft_secret (transport.SecretCredentials), the same the transport
+	// dials peers with.
+	DialOptions []grpc.DialOption
+}
 
 // Join calls Peer.Join on addr.
-func (GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
-	conn, err := dialPeer(addr)
+func (c GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	conn, err := c.dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +203,8 @@ func (GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinReq
 }
 
 // Leave calls Peer.Leave on addr.
-func (GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
-	conn, err := dialPeer(addr)
+func (c GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
+	conn, err := c.dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +212,9 @@ func (GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveR
 	return peerpb.NewPeerClient(conn).Leave(ctx, req)
 }
 
-func dialPeer(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
+	return grpc.NewClient(addr, opts...)
 }
 
 // leaderAddress is the raft address of the leader this node knows.
@@ -220,13 +227,15 @@ func (s *Server) leaderAddress() (string, error) {
 	return m.GetRaftAddress(), nil
 }
 
-// permanent reports whether a join error will not go away by retrying.
+// permanent reports whether a join error will not go away by retrying. A
+// node refusing this one's raft_secret (Unauthenticated) will not change
+// its mind either.
 func permanent(err error) bool {
 	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) {
 		return true
 	}
 	c := status.Code(err)
-	return c == codes.FailedPrecondition || c == codes.InvalidArgument
+	return c == codes.FailedPrecondition || c == codes.InvalidArgument || c == codes.Unauthenticated
 }
 
 // joinCluster asks the configured members to add this node, each in turn,
@@ -274,13 +283,16 @@ func (s *Server) joinCluster() error {
 }
 
 // RequestLeave asks the cluster, through any of addrs, to remove node id.
-func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64) ([]*metapb.Node, error) {
+// dialOpts are those of the raft port (TLS credentials, raft_secret), as
+// in GRPCPeerClient.
+func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64, dialOpts ...grpc.DialOption) ([]*metapb.Node, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no address to send the leave request to; give --leave-via HOST:RAFT_PORT")
 	}
+	pc := GRPCPeerClient{DialOptions: dialOpts}
 	var lastErr error
 	for _, addr := range addrs {
-		reply, err := GRPCPeerClient{}.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
+		reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
 		if err == nil {
 			return reply.GetNodes(), nil
 		}

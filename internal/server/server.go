@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -98,8 +99,11 @@ type Config struct {
 	// latency (see raftnode.Config.ObserveAppend).
 	ObserveAppend func(peer uint64, d time.Duration)
 	// PeerClient reaches other nodes' peer API for join and leave; nil =
-	// GRPCPeerClient.
+	// GRPCPeerClient with PeerDialOptions.
 	PeerClient PeerClient
+	// PeerDialOptions are the default PeerClient's dial options: the raft
+	// port's TLS credentials and raft_secret, as the transport's.
+	PeerDialOptions []grpc.DialOption
 	// HistorySize is how many of the most recent changes the state
 	// machine keeps so that a watch can resume from a seq
 	// (watch_history_size); 0 = statemachine.DefaultHistorySize. Every
@@ -164,7 +168,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.PeerClient == nil {
-		cfg.PeerClient = GRPCPeerClient{}
+		cfg.PeerClient = GRPCPeerClient{DialOptions: cfg.PeerDialOptions}
 	}
 	if cfg.Logger == nil {
 		return nil, errors.New("server: Logger is required")

@@ -6,7 +6,8 @@
 // # Use
 //
 //	s, err := storage.Open(cfg.RaftDir, cfg.ID, cfg.ClusterName, lg)
-//	// ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt: tell the user, exit.
+//	// ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt, ErrDiskFull:
+//	// print the message (one line, saying what to do) and exit.
 //	if s.Bootstrapped() {
 //		sm.Restore(s.LoadedSnapshot().GetData()) // then raft.RestartNode
 //	} // else raft.StartNode (single) or start empty and join
@@ -20,6 +21,9 @@
 //	err := s.CreateSnapshot(applied, confState, sm.Encode(), keep)
 //
 //	s.Close()
+//
+//	// Offline, on the raft_dir of a stopped node that Open refused:
+//	rep, err := storage.Repair(dir, lg)
 //
 // Pass s itself as raft.Config.Storage: s.Snapshot shares the snapshot data
 // instead of copying it as MemoryStorage.Snapshot would.
@@ -42,12 +46,16 @@
 //	    raft_dir whose metadata differs from the configuration.
 //	raft_dir/wal/0.tmp, 1.tmp
 //	    the next segment, preallocated ahead of time by etcd.
-//	raft_dir/wal/*.wal.broken
-//	    the original of a segment whose torn last record Open truncated.
+//	raft_dir/wal/*.wal.broken, *.wal.broken.N
+//	    the original of a segment whose torn last record Open truncated,
+//	    or that Repair cut or set aside. Nothing reads them.
 //	raft_dir/snap/%016x-%016x.snap    (term - index)
 //	    etcd snap files: a CRC-32C-checked raftpb.Snapshot whose Data is the
 //	    state machine snapshot (statemachine's encoding). The 2 newest are
-//	    kept. A file that fails its CRC is renamed *.snap.broken when read.
+//	    kept.
+//	raft_dir/snap/*.snap.broken, *.snap.broken.N
+//	    a snapshot file that failed its CRC and that Open passed over (the
+//	    WAL stood in for it), or that Repair set aside.
 //
 // # Durability contract
 //
@@ -62,10 +70,48 @@
 // record, so the WAL never refers to a missing file; on start Open loads the
 // newest snapshot that is both on disk and recorded in the WAL at or below
 // the committed index (wal.ValidSnapshotEntries), then replays the WAL after
-// it. A crash during a WAL write leaves a torn last record; Open truncates
-// it (wal.Repair) and so loses only that record, which Save had not yet
-// acknowledged. Any other damage is ErrCorrupt and needs an operator.
+// it.
 //
-// A write or fsync error from Save or CreateSnapshot means the on-disk state
-// is unknown: the node must stop, never carry on.
+// # Damage
+//
+// Open first reads every WAL record of every file (scanWAL), checking the
+// CRC chain within and across files and that every payload decodes, and
+// changing nothing. A crash during a WAL write leaves a torn last record:
+// the file ends inside it, or sectors of it read as zeros. Open truncates
+// it (keeping the original as *.wal.broken) and so loses only that record,
+// which Save had not yet acknowledged. Damage is told from a torn write by
+// what follows it: a record whose CRC continues the chain after the damage
+// proves that the damaged bytes had been written before, so the damage is
+// bit rot or a bad sector, and Open refuses (ErrCorrupt) rather than
+// truncate acknowledged records as etcd's reader alone would (it takes a
+// damaged length field, or a zeroed sector inside a record, for a torn
+// tail). Damage in an older file or in a file's head is never torn.
+// Limit: damage that leaves no intact record after it (in the last record,
+// or zeroing the second-to-last one whole) cannot be told from a torn
+// write, and drops that record.
+//
+// A snapshot file that fails its CRC (or is missing) is passed over for an
+// older one only when the WAL replays the log from it through the skipped
+// snapshot's own index and term (checkFallback); by raft's log matching the
+// replayed log then builds the same state. A snapshot installed from the
+// leader usually skips entries this node never had, so its loss is
+// ErrCorrupt.
+//
+// ErrCorrupt's message names the damaged file and the ways to recover:
+// rejoin the cluster as a new node, import a backup, or Repair (the
+// `databend-metactl repair` command), which keeps the intact part: it cuts
+// the WAL at the damage and sets aside what follows, or, when the damage
+// lies in WAL files wholly before an intact snapshot, sets those aside and
+// loses nothing. Entries cut away are lost on this node, which is safe only
+// if it rejoins a cluster whose other members still hold them.
+//
+// # Write errors and a full disk
+//
+// A write or fsync error from Save or CreateSnapshot means the on-disk
+// state is unknown: the node must stop, never carry on. Nothing Save or
+// CreateSnapshot acknowledged depends on a later write, so a restart finds
+// it all. ENOSPC is wrapped in ErrDiskFull, naming raft_dir: WAL segments
+// are preallocated (64 MB), so a full disk shows when the next segment is
+// created or a snapshot file written; a record cut short by it is dropped
+// as a torn write on the next start, once space is freed.
 package storage

@@ -23,14 +23,26 @@ var (
 	// stored cluster name, or use another raft_dir.
 	ErrClusterMismatch = errors.New("cluster name differs from the one stored in raft_dir")
 
-	// ErrCorrupt means raft_dir cannot be loaded: unreadable WAL metadata, a
-	// CRC mismatch in the middle of the WAL, a WAL that does not start at the
-	// snapshot it refers to, or snapshot files without a WAL. The wrapping
-	// message holds the cause. metasrv does not repair this by itself
-	// (only a torn last WAL record is repaired automatically): restore
-	// raft_dir from a backup, or remove it and let the node rejoin the
-	// cluster as a new member.
+	// ErrCorrupt means raft_dir cannot be loaded without losing data that
+	// was on disk: a WAL record damaged other than by a torn last write
+	// (a CRC mismatch with intact records after it, a damaged older file
+	// or file head, an undecodable record), a snapshot file that is
+	// damaged or missing when the WAL cannot replay the log without it,
+	// a WAL that does not start at the snapshot it refers to, or snapshot
+	// files without a WAL. The wrapping message, one line, names the
+	// damaged file and every way to recover: rejoin the cluster as a new
+	// node, restore a backup (databend-metactl import), or keep the
+	// intact part with Repair (databend-metactl repair). Only a torn last
+	// WAL record, never acknowledged, is dropped automatically.
 	ErrCorrupt = errors.New("raft_dir is corrupt")
+
+	// ErrDiskFull means a write to raft_dir failed with ENOSPC. Save and
+	// CreateSnapshot return it like any write error (the node must stop);
+	// every write acknowledged before it is on disk, and a node started
+	// again once space is freed serves again with all of them (a record
+	// cut short by the full disk was never acknowledged and is dropped as
+	// a torn write). The wrapping message names raft_dir.
+	ErrDiskFull = errors.New("no space left for raft_dir")
 
 	// ErrClosed is returned by Save and CreateSnapshot after Close.
 	ErrClosed = errors.New("storage is closed")

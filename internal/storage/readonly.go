@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -50,7 +48,9 @@ type ReadOnly struct {
 // directory's lock until Close, so a node cannot start on it meanwhile,
 // and refuses (ErrLocked) a directory in use by a running process. Unlike
 // Open it writes nothing, not even its pid into LOCK; a torn last WAL
-// record (a crash during a write) is ignored, not repaired.
+// record (a crash during a write) is ignored, not repaired. Damage that Open
+// refuses (ErrCorrupt) is refused here too; a damaged snapshot file is
+// passed over, as Open does, only if the WAL can stand in for it.
 //
 // Errors: ErrNotRaftDir, ErrLocked, ErrCorrupt (all wrapped), or an I/O
 // error. lg may be nil.
@@ -109,7 +109,8 @@ func lockReadOnly(dir string) (*fileutil.LockedFile, error) {
 	return f, nil
 }
 
-// readDir loads what dir holds once the lock is taken.
+// readDir loads what dir holds once the lock is taken. Damage is refused
+// as Open refuses it; a torn last record is left as it is and not read.
 func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	walDir := filepath.Join(dir, walDirName)
 	b, err := readWALMetadata(walDir)
@@ -120,11 +121,18 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	sc, err := scanWAL(walDir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read WAL in %s: %w", walDir, err)
+	}
+	if d := sc.Damage; d != nil && !d.Torn {
+		return nil, damagedError(dir, meta.ID, walDamageText(sc, d))
+	}
 	walSnaps, err := wal.ValidSnapshotEntries(zlg, walDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
 	}
-	sn, err := newestSnapshot(filepath.Join(dir, snapDirName), walSnaps, zlg)
+	sn, skipped, err := pickSnapshot(filepath.Join(dir, snapDirName), walSnaps, zlg)
 	if err != nil {
 		return nil, err
 	}
@@ -141,40 +149,10 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	if stored, err := decodeMetadata(b); err != nil || stored != meta {
 		return nil, fmt.Errorf("%w: WAL files disagree on their metadata (%q)", ErrCorrupt, b)
 	}
+	if msg := checkFallback(sn, ents, skipped); msg != "" {
+		return nil, damagedError(dir, meta.ID, msg)
+	}
 	return &ReadOnly{ID: meta.ID, ClusterName: meta.ClusterName, Snapshot: sn, HardState: hs, Entries: ents}, nil
-}
-
-// newestSnapshot returns the newest snap file in snapDir that is valid and
-// recorded in the WAL (walSnaps), as snap.Snapshotter.LoadNewestAvailable
-// does, but without renaming broken files; an empty snapshot if none.
-// Names not in the term-index form are skipped.
-func newestSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (*raftpb.Snapshot, error) {
-	names, err := fileutil.ReadDir(snapDir, fileutil.WithExt(".snap"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("storage: list %s: %w", snapDir, err)
-	}
-	slices.Reverse(names) // newest first: names sort by term, then index
-	for _, name := range names {
-		var term, index uint64
-		if _, err := fmt.Sscanf(name, "%016x-%016x.snap", &term, &index); err != nil {
-			continue
-		}
-		recorded := slices.ContainsFunc(walSnaps, func(ws *walpb.Snapshot) bool {
-			return ws.GetIndex() == index && ws.GetTerm() == term
-		})
-		if !recorded {
-			continue
-		}
-		sn, err := snap.Read(zlg, filepath.Join(snapDir, name))
-		if err != nil {
-			zlg.Warn("skipping unreadable snapshot file", zap.String("file", name), zap.Error(err))
-			continue
-		}
-		return sn, nil
-	}
-	// As Open: with no usable snapshot, the WAL is read from its start
-	// (which fails if it was compacted).
-	return &raftpb.Snapshot{}, nil
 }
 
 // WALRecord is one record of a WAL file, as ReadWALRecords reads it.

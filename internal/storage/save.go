@@ -28,10 +28,15 @@ import (
 // Save does not modify or retain hs, ents or snap beyond what MemoryStorage
 // retains (the entries and the snapshot data, shared, not copied). Any
 // error is fatal: the WAL may hold a partial record, so stop the node (and
-// do not call Save again); the next Open repairs a torn tail.
+// do not call Save again); the next Open repairs a torn tail. A full disk
+// gives an error wrapping ErrDiskFull.
 func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return diskError(s.dir, s.saveLocked(hs, ents, snap))
+}
+
+func (s *Storage) saveLocked(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
 	if s.mu.closed {
 		return ErrClosed
 	}

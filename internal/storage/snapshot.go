@@ -63,10 +63,14 @@ func (s *Storage) applySnapshot(sn *raftpb.Snapshot) error {
 // An index at or below the current snapshot's is a no-op (raft may have
 // installed a newer snapshot from the leader meanwhile). An index beyond the
 // last log entry is an error. Other errors come from the disk: stop the
-// node as for Save.
+// node as for Save (ErrDiskFull when the disk is full).
 func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) error {
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
+	return diskError(s.dir, s.createSnapshot(index, cs, data, keep))
+}
+
+func (s *Storage) createSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) error {
 	if s.isClosed() {
 		return ErrClosed
 	}

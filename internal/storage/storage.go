@@ -3,12 +3,12 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
@@ -83,12 +83,21 @@ type Storage struct {
 // If dir holds no WAL, a new one is created with metadata
 // {"id":id,"cluster_name":clusterName}; Bootstrapped then reports false.
 // If it holds one, its metadata must match id and clusterName, else Open
-// returns ErrIDMismatch or ErrClusterMismatch and changes nothing on disk. A WAL whose last record is torn (a crash during a
-// write) is repaired by truncating that record, as etcd does; the original
-// file is kept beside it as *.wal.broken.
+// returns ErrIDMismatch or ErrClusterMismatch and changes nothing on disk.
+// A WAL whose last record is torn (a crash during a write) is repaired by
+// truncating that record, as etcd does; the original file is kept beside
+// it as *.wal.broken.
 //
-// Errors: ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt (all
-// wrapped), or an I/O error. lg may be nil.
+// Before anything is written, the whole WAL is read and checked
+// (scanWAL): damage other than a torn last write is refused with
+// ErrCorrupt, whose message names the damaged file and how to recover. If
+// the newest snapshot file is damaged or missing, the newest older one is
+// loaded instead only if the WAL replays the log from it through the
+// skipped snapshot's own entry (checkFallback); the damaged file is then
+// renamed *.snap.broken. Otherwise that too is ErrCorrupt.
+//
+// Errors: ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt,
+// ErrDiskFull (all wrapped), or an I/O error. lg may be nil.
 func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
@@ -119,7 +128,7 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 	if err == nil {
 		err = lock.writePid()
 	}
-	if err != nil {
+	if err = diskError(dir, err); err != nil {
 		if s.mu.wal != nil {
 			s.mu.wal.Close()
 		}
@@ -166,36 +175,82 @@ func (s *Storage) load(id uint64, clusterName string) error {
 		return nil
 	}
 
-	// Check the ids before anything can write to raft_dir.
-	b, err := readWALMetadata(s.walDir)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	// Check the ids before anything can write to raft_dir, if the newest
+	// file's head reads (if not, the scan below names the damage).
+	b, merr := readWALMetadata(s.walDir)
+	if merr == nil {
+		stored, err := decodeMetadata(b)
+		if err != nil {
+			merr = err
+		} else if err := stored.check(s.dir, id, clusterName); err != nil {
+			return err
+		}
 	}
-	stored, err := decodeMetadata(b)
+
+	// Read the whole WAL, changing nothing: damage other than a write
+	// cut short by a crash is refused here, before etcd's reader could
+	// take it for a torn tail and truncate acknowledged records.
+	sc, err := scanWAL(s.walDir)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return fmt.Errorf("storage: read WAL in %s: %w", s.walDir, err)
 	}
-	if err := stored.check(s.dir, id, clusterName); err != nil {
-		return err
+	if d := sc.Damage; d != nil {
+		if !d.Torn {
+			return damagedError(s.dir, id, walDamageText(sc, d))
+		}
+		p := filepath.Join(s.walDir, d.File)
+		kept, err := truncateWAL(p, d.Offset)
+		if err != nil {
+			return fmt.Errorf("storage: drop the torn end of %s: %w", p, err)
+		}
+		s.lg.Warn("the WAL ended with a write cut short by a crash; dropped it (it was never acknowledged)",
+			"file", p, "offset", d.Offset, "err", d.Err, "original_kept_as", kept)
+	}
+	if merr != nil {
+		return damagedError(s.dir, id, fmt.Sprintf("the head of the newest WAL file is unreadable: %v", merr))
 	}
 
 	walSnaps, err := wal.ValidSnapshotEntries(s.zlg, s.walDir)
 	if err != nil {
-		return fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
+		return damagedError(s.dir, id, fmt.Sprintf("cannot read the snapshot records of the WAL in %s: %v", s.walDir, err))
 	}
-	loaded, err := s.snapshotter.LoadNewestAvailable(walSnaps)
-	switch {
-	case errors.Is(err, snap.ErrNoSnapshot):
-		loaded = &raftpb.Snapshot{}
-	case err != nil:
-		return fmt.Errorf("storage: load snapshot from %s: %w", s.snapDir, err)
+	loaded, skipped, err := pickSnapshot(s.snapDir, walSnaps, s.zlg)
+	if err != nil {
+		return err
 	}
 
 	w, hs, ents, err := s.openWAL(loaded, meta)
 	if err != nil {
+		if len(skipped) > 0 && errors.Is(err, ErrCorrupt) {
+			sk := skipped[0]
+			return damagedError(s.dir, id, fmt.Sprintf("snapshot file %s is unusable (%v) and the WAL cannot replay the log from %s instead: %v",
+				filepath.Join(snapDirName, sk.Name), sk.Err, describeSnap(loaded), err))
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return damagedError(s.dir, id, err.Error())
+		}
 		return err
 	}
+	if msg := checkFallback(loaded, ents, skipped); msg != "" {
+		w.Close()
+		return damagedError(s.dir, id, msg)
+	}
 	s.mu.wal = w
+	// The log stands in for the skipped snapshots: set their files aside,
+	// so that nothing reads them again and the purge does not count them
+	// among the snapshots it keeps.
+	for _, sk := range skipped {
+		p := filepath.Join(s.snapDir, sk.Name)
+		if _, err := os.Lstat(p); err != nil {
+			continue // missing
+		}
+		to, err := setAside(p)
+		if err != nil {
+			return fmt.Errorf("storage: set aside damaged snapshot %s: %w", p, err)
+		}
+		s.lg.Warn("snapshot file is damaged; loaded an older snapshot and replayed the log from it instead",
+			"file", p, "moved_to", to, "err", sk.Err, "loaded_index", loaded.GetMetadata().GetIndex())
+	}
 
 	if !raft.IsEmptySnap(loaded) {
 		if err := s.applySnapshot(loaded); err != nil {
@@ -215,40 +270,33 @@ func (s *Storage) load(id uint64, clusterName string) error {
 }
 
 // openWAL opens the WAL for appending at snapshot sn and reads everything
-// after it. A torn last record (io.ErrUnexpectedEOF) is repaired once.
+// after it.
 func (s *Storage) openWAL(sn *raftpb.Snapshot, want metadata) (*wal.WAL, *raftpb.HardState, []*raftpb.Entry, error) {
 	start := &walpb.Snapshot{Index: new(sn.GetMetadata().GetIndex()), Term: new(sn.GetMetadata().GetTerm())}
-	repaired := false
-	for {
-		w, err := wal.Open(s.zlg, s.walDir, start)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: open WAL at snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
-		}
-		b, hs, ents, err := w.ReadAll()
-		if err == nil {
-			stored, derr := decodeMetadata(b)
-			if derr != nil {
-				w.Close()
-				return nil, nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, derr)
-			}
-			// readWALMetadata checked the newest file and ReadAll that all
-			// files agree with it; this only guards against that changing.
-			if err := stored.check(s.dir, want.ID, want.ClusterName); err != nil {
-				w.Close()
-				return nil, nil, nil, err
-			}
-			return w, hs, ents, nil
-		}
-		w.Close()
-		if repaired || !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, nil, nil, fmt.Errorf("%w: read WAL: %v", ErrCorrupt, err)
-		}
-		s.lg.Warn("WAL ends with a torn record; repairing", "dir", s.walDir, "err", err)
-		if !wal.Repair(s.zlg, s.walDir) {
-			return nil, nil, nil, fmt.Errorf("%w: repair torn WAL tail: %v", ErrCorrupt, err)
-		}
-		repaired = true
+	w, err := wal.Open(s.zlg, s.walDir, start)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: open WAL at snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
 	}
+	b, hs, ents, err := w.ReadAll()
+	if err != nil {
+		w.Close()
+		if errors.Is(err, syscall.ENOSPC) {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, fmt.Errorf("%w: read WAL from snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
+	}
+	stored, err := decodeMetadata(b)
+	if err != nil {
+		w.Close()
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	// readWALMetadata checked the newest file and ReadAll that all files
+	// agree with it; this only guards against that changing.
+	if err := stored.check(s.dir, want.ID, want.ClusterName); err != nil {
+		w.Close()
+		return nil, nil, nil, err
+	}
+	return w, hs, ents, nil
 }
 
 // Bootstrapped reports whether raft_dir already held raft state when it was

@@ -22,8 +22,10 @@
 //
 // # Wire protocol
 //
-// Each node opens one gRPC connection per peer (insecure for now) and on it
-// one long-lived client stream Peer.Raft. A goroutine per peer takes every
+// Each node opens one gRPC connection per peer and on it one long-lived
+// client stream Peer.Raft. The connection is plaintext unless
+// GRPCConfig.DialOptions bring TLS credentials (raft_tls_*), and carries
+// raft_secret when they bring SecretCredentials (see Security). A goroutine per peer takes every
 // message queued for that peer (QueueSize, default 4096), marshals each
 // raftpb.Message with proto.Marshal and sends them as one RaftBatch of at
 // most MaxBatchBytes (default 1 MiB):
@@ -70,6 +72,18 @@
 // Handler methods are called from the transport's goroutines, never from
 // inside Send, so Send may be called from a goroutine that the Handler
 // itself waits for. After Stop returns, no Handler method is called.
+//
+// # Security
+//
+// The raft port serves only cluster members when its gRPC server is built
+// with SecretServerOptions(raft_secret): every call (Raft, Snapshot, Join,
+// Leave) must carry the secret in the metadata key SecretMetadataKey, or it
+// fails with codes.Unauthenticated before its handler runs, so nothing it
+// sent reaches raft. Peers send it with SecretCredentials in their dial
+// options, which the transport and the membership client
+// (server.GRPCPeerClient) both take. With raft_tls_* the server also
+// requires a client certificate of the cluster's CA (mutual TLS), and the
+// secret no longer travels in the clear.
 //
 // # Stats
 //

@@ -69,4 +69,7 @@ var (
 	// ErrRejected: the raft node refused a received snapshot (Process
 	// returned an error).
 	ErrRejected = errors.New("raft node refused the message")
+	// ErrBadSecret: a call on the raft port did not carry this cluster's
+	// raft_secret (codes.Unauthenticated, see SecretServerOptions).
+	ErrBadSecret = errors.New("not a cluster member: the call lacks this cluster's raft_secret")
 )

@@ -1,15 +1,22 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -32,7 +39,7 @@ func TestGuideCluster(t *testing.T) {
 	if l := c.waitLeader(n1); l != n1 {
 		t.Fatalf("the single node's leader is %v", l)
 	}
-	startTogether(n2, n3)
+	startTogether(t, n2, n3)
 	c.waitVoters(c.nodes, 1, 2, 3)
 	c.waitLeader(c.nodes...)
 
@@ -100,6 +107,71 @@ func TestGuideCluster(t *testing.T) {
 	waitFor(t, clusterTimeout, "every node at the same last_seq and key_count", func() error {
 		return sameState(c.nodes...)
 	})
+
+	// Each node logs JSON lines to <log_dir>/databend-meta.log, the
+	// guide's ./_logsN.
+	for _, n := range c.nodes {
+		checkJSONLog(t, filepath.Join(c.dir, fmt.Sprintf("_logs%d", n.id), "databend-meta.log"), "databend-meta started")
+	}
+}
+
+// checkJSONLog checks that path holds log records, one JSON object per
+// line with time, level and msg, and one of them with message msg.
+func checkJSONLog(t *testing.T, path, msg string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("log file: %v", err)
+		return
+	}
+	// The node still runs: a last line without its newline is being
+	// written.
+	text := string(b)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	found := false
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		var rec struct {
+			Time  string `json:"time"`
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Level == "" || rec.Msg == "" {
+			t.Errorf("%s line %d is not a JSON log record with time, level and msg (%v): %s", path, i+1, err, line)
+			return
+		}
+		found = found || rec.Msg == msg
+	}
+	if !found {
+		t.Errorf("%s: no record with msg %q in %d lines", path, msg, len(lines))
+	}
+}
+
+// firstUpsert writes key = value through every one of nodes at once and
+// returns the first node that acknowledged it, or every node's error.
+func firstUpsert(nodes []*node, key, value string, timeout time.Duration) (*node, error) {
+	type result struct {
+		n   *node
+		err error
+	}
+	results := make(chan result, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			_, err := n.upsertTimeout(key, value, timeout)
+			results <- result{n, err}
+		}()
+	}
+	var errs []error
+	for range nodes {
+		r := <-results
+		if r.err == nil {
+			return r.n, nil
+		}
+		errs = append(errs, r.err)
+	}
+	return nil, errors.Join(errs...)
 }
 
 // sameState returns an error unless every node reports the same last_seq
@@ -137,20 +209,29 @@ func TestLeaderKilled(t *testing.T) {
 
 	old.kill()
 	killed := time.Now()
-	// Writes resume: keep trying through the survivors. 20s is many
-	// election timeouts (500ms-1s at heartbeat_interval 100).
+
+	// A write sent to a survivor at once may be forwarded to the dead
+	// leader and lost there; the server must still answer (applied, or an
+	// error the client can retry on) within a few election timeouts, not
+	// leave the request hanging until the client gives up.
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		_, err := rest[0].upsertTimeout("failover/inflight", "sent as the leader died", 20*time.Second)
+		inflight <- result{time.Since(start), err}
+	}()
+
+	// Writes resume: keep trying through both survivors at once. 20s is
+	// many election timeouts (500ms-1s at heartbeat_interval 100).
 	var wrote *node
 	waitFor(t, 20*time.Second, "a write through the surviving nodes", func() error {
-		var errs []error
-		for _, n := range rest {
-			if _, err := n.upsertTimeout("failover/after", "written after the kill", time.Second); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			wrote = n
-			return nil
-		}
-		return errors.Join(errs...)
+		n, err := firstUpsert(rest, "failover/after", "written after the kill", time.Second)
+		wrote = n
+		return err
 	})
 	t.Logf("writes resumed through %v %v after SIGKILL of leader %v", wrote, time.Since(killed).Round(time.Millisecond), old)
 
@@ -193,6 +274,14 @@ func TestLeaderKilled(t *testing.T) {
 	c.waitVoters(c.nodes, 1, 2, 3)
 	c.waitLeader(c.nodes...)
 	waitFor(t, clusterTimeout, "every node at the same state", func() error { return sameState(c.nodes...) })
+
+	// The write sent as the leader died has had its answer by now.
+	if r := <-inflight; errors.Is(r.err, context.DeadlineExceeded) || status.Code(r.err) == codes.DeadlineExceeded {
+		t.Errorf("a write sent to %v right after the leader died hung until its %v deadline (%v): "+
+			"a proposal lost with the old leader is never failed or retried by the server", rest[0], r.took.Round(time.Millisecond), r.err)
+	} else {
+		t.Logf("the write sent to %v as the leader died returned after %v: %v", rest[0], r.took.Round(time.Millisecond), r.err)
+	}
 }
 
 // TestRestartAll writes from several goroutines through every node, kills
@@ -307,7 +396,7 @@ func TestRestartAll(t *testing.T) {
 
 	// Restart from raft_dir only: the configs still say single / join,
 	// which a restart ignores.
-	startTogether(c.nodes...)
+	startTogether(t, c.nodes...)
 	c.waitLeader(c.nodes...)
 	check("after SIGKILL and restart")
 	after := c.nodes[0].mustUpsert("after-restart/key", "x")
@@ -318,7 +407,7 @@ func TestRestartAll(t *testing.T) {
 			t.Errorf("%v: exit code %d after SIGTERM, want 0", n, code)
 		}
 	}
-	startTogether(c.nodes...)
+	startTogether(t, c.nodes...)
 	c.waitLeader(c.nodes...)
 	check("after SIGTERM and restart")
 	if v, err := c.nodes[2].get("after-restart/key", linearizable); err != nil || v.GetSeq() != after.GetResult().GetSeq() {
@@ -413,7 +502,9 @@ func TestSnapshotJoinLeave(t *testing.T) {
 	c.nodes = append(c.nodes, n4)
 	n4.start()
 
-	waitFor(t, clusterTimeout, "node 4 to catch up with the leader", func() error {
+	// If node 4 does not catch up, the test goes on to remove it anyway:
+	// --leave-id must work for a node stuck as a learner too.
+	err := poll(clusterTimeout, func() error {
 		lst, err := leader.status()
 		if err != nil {
 			return err
@@ -428,12 +519,43 @@ func TestSnapshotJoinLeave(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Errorf("node 4 did not catch up with the leader within %v: %v", clusterTimeout, err)
+	} else {
+		checkCaughtUp(t, c, leader, n4, lst.GetSnapshotIndex())
+	}
+
+	// Remove node 4 through node 1's raft address.
+	res := runCmd(t, c.dir, 90*time.Second, metaBin(t), "--leave-id", "4", "--leave-via", n1.raftAddr())
+	if res.code != 0 {
+		t.Fatalf("databend-meta --leave-id 4 --leave-via %s: exit code %d\nstdout: %s\nstderr: %s", n1.raftAddr(), res.code, res.stdout, res.stderr)
+	}
+	t.Logf("--leave-id 4: %s", strings.TrimSpace(res.stdout))
+	c.waitVoters(c.nodes[:3], 1, 2, 3)
+	c.waitLeader(c.nodes[:3]...)
+	r := c.node(2).mustUpsert("snap/after-leave", "x")
+	if v, err := c.node(3).get("snap/after-leave", linearizable); err != nil || v.GetSeq() != r.GetResult().GetSeq() {
+		t.Errorf("after the leave, node 3 reads snap/after-leave = %v, %v; want seq %d", v, err, r.GetResult().GetSeq())
+	}
+	if p := n4.process(); p.exited() {
+		t.Logf("node 4 exited after its removal: %v", p.err)
+	} else {
+		t.Logf("node 4 still runs after its removal")
+	}
+}
+
+// checkCaughtUp checks a node that joined and caught up: it is a voter,
+// it started from a snapshot (the leader's log was compacted up to
+// leaderSnap), and its keys are the leader's.
+func checkCaughtUp(t *testing.T, c *cluster, leader, n4 *node, leaderSnap uint64) {
+	t.Helper()
+	n1 := c.node(1)
 	c.waitVoters(c.nodes, 1, 2, 3, 4)
 	st4 := n4.mustStatus()
 	t.Logf("node 4 caught up: snapshot_index %d applied_index %d last_seq %d key_count %d",
 		st4.GetSnapshotIndex(), st4.GetAppliedIndex(), st4.GetLastSeq(), st4.GetKeyCount())
 	if st4.GetSnapshotIndex() == 0 {
-		t.Errorf("node 4 snapshot_index 0: it did not start from a snapshot, yet the leader's log starts after %d", lst.GetSnapshotIndex())
+		t.Errorf("node 4 snapshot_index 0: it did not start from a snapshot, yet the leader's log starts after %d", leaderSnap)
 	}
 	// Node 4's own state equals the leader's, key by key.
 	want, err := leader.list("snap/", linearizable)
@@ -453,23 +575,6 @@ func TestSnapshotJoinLeave(t *testing.T) {
 		t.Errorf("node 4 reads snap/after-join = %v, %v; want seq %d", v, err, r.GetResult().GetSeq())
 	}
 
-	// Remove node 4 through node 1's raft address.
-	res := runCmd(t, c.dir, 90*time.Second, metaBin(t), "--leave-id", "4", "--leave-via", n1.raftAddr())
-	if res.code != 0 {
-		t.Fatalf("databend-meta --leave-id 4 --leave-via %s: exit code %d\nstdout: %s\nstderr: %s", n1.raftAddr(), res.code, res.stdout, res.stderr)
-	}
-	t.Logf("--leave-id 4: %s", strings.TrimSpace(res.stdout))
-	c.waitVoters(c.nodes[:3], 1, 2, 3)
-	c.waitLeader(c.nodes[:3]...)
-	r = c.node(2).mustUpsert("snap/after-leave", "x")
-	if v, err := c.node(3).get("snap/after-leave", linearizable); err != nil || v.GetSeq() != r.GetResult().GetSeq() {
-		t.Errorf("after the leave, node 3 reads snap/after-leave = %v, %v; want seq %d", v, err, r.GetResult().GetSeq())
-	}
-	if p := n4.process(); p.exited() {
-		t.Logf("node 4 exited after its removal: %v", p.err)
-	} else {
-		t.Logf("node 4 still runs after its removal")
-	}
 }
 
 // diffKVs describes how two key lists differ; "" if they are equal.

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/client"
 )
 
 const (
@@ -146,7 +147,12 @@ func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // newNode returns a node that is not started yet. On cleanup the node is
 // killed, and if the test failed its output is printed.
+//
+// Every node runs with --log-stderr-on: databend-meta logs only to files
+// by default (one start-up line on stderr), and a failed test should show
+// the node's log with its stdout and stderr, in order.
 func newNode(t testing.TB, id uint64, dir string, args []string, raftPort, grpcPort, adminPort int) *node {
+	args = append(slices.Clone(args), "--log-stderr-on")
 	n := &node{
 		t: t, id: id, dir: dir, args: args,
 		raftPort: raftPort, grpcPort: grpcPort, adminPort: adminPort,
@@ -162,6 +168,13 @@ func newNode(t testing.TB, id uint64, dir string, args []string, raftPort, grpcP
 		}
 		if conn != nil {
 			conn.Close()
+		}
+		if b, err := os.ReadFile(n.out); err == nil {
+			for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
+				if bytes.Contains(b, []byte(bad)) {
+					t.Errorf("%v output (%s) holds %q", n, n.out, strings.TrimSpace(bad))
+				}
+			}
 		}
 		if t.Failed() {
 			t.Logf("---- node %d output (%s), last %d lines ----\n%s", n.id, n.out, outputLines, tailFile(n.out, outputLines))
@@ -181,25 +194,32 @@ func (n *node) adminURL(path string) string {
 // start starts the node's process; it does not wait for it to serve.
 func (n *node) start() {
 	n.t.Helper()
+	if err := n.tryStart(metaBin(n.t)); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// tryStart is start for any goroutine: it returns the error.
+func (n *node) tryStart(bin string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mu.p != nil && !n.mu.p.exited() {
-		n.t.Fatalf("%v: start: already running", n)
+		return fmt.Errorf("%v: start: already running", n)
 	}
 	n.runs++
 	f, err := os.OpenFile(n.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		n.t.Fatal(err)
+		return err
 	}
 	fmt.Fprintf(f, "==== %s run %d: databend-meta %s\n", time.Now().Format(time.RFC3339Nano), n.runs, strings.Join(n.args, " "))
-	cmd := exec.Command(metaBin(n.t), n.args...)
+	cmd := exec.Command(bin, n.args...)
 	cmd.Dir = n.dir
 	cmd.Stdout, cmd.Stderr = f, f
 	// If the test binary dies (a timeout panic), take the node with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		n.t.Fatalf("%v: start: %v", n, err)
+		return fmt.Errorf("%v: start: %w", n, err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -208,6 +228,7 @@ func (n *node) start() {
 		close(p.done)
 	}()
 	n.mu.p = p
+	return nil
 }
 
 func (n *node) process() *process {
@@ -282,7 +303,9 @@ func (n *node) conn() *grpc.ClientConn {
 				MinConnectTimeout: time.Second,
 			}))
 		if err != nil {
-			n.t.Fatalf("%v: grpc.NewClient: %v", n, err)
+			// Only a malformed target or option fails here: a bug in
+			// the harness, and this may run on any goroutine.
+			panic(fmt.Sprintf("%v: grpc.NewClient: %v", n, err))
 		}
 		n.mu.conn = cc
 	}
@@ -423,6 +446,8 @@ type cluster struct {
 type clusterOptions struct {
 	// raftKeys are set in every node's [raft_config], as TOML values.
 	raftKeys map[string]string
+	// args are added to every node's command line, after -c FILE.
+	args []string
 }
 
 // newGuideCluster writes the deploy guide's three configs into a temp
@@ -466,7 +491,7 @@ func newGuideCluster(t testing.TB, opts clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 		p := old[i]
-		c.nodes = append(c.nodes, newNode(t, uint64(i+1), c.dir, []string{"-c", name},
+		c.nodes = append(c.nodes, newNode(t, uint64(i+1), c.dir, append([]string{"-c", name}, opts.args...),
 			portMap[p.raft], portMap[p.grpc], portMap[p.admin]))
 	}
 	return c
@@ -494,18 +519,24 @@ func (c *cluster) startAll() {
 	first := c.nodes[0]
 	first.start()
 	c.waitLeader(first)
-	startTogether(c.nodes[1:]...)
+	startTogether(c.t, c.nodes[1:]...)
 	c.waitVoters(c.nodes, c.ids()...)
 	c.waitLeader(c.nodes...)
 }
 
 // startTogether starts nodes concurrently, like `a & b &` in a shell.
-func startTogether(nodes ...*node) {
+func startTogether(t testing.TB, nodes ...*node) {
+	t.Helper()
+	bin := metaBin(t)
+	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Go(n.start)
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = n.tryStart(bin) })
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (c *cluster) ids() []uint64 {
@@ -584,37 +615,28 @@ func (c *cluster) waitVoters(via []*node, ids ...uint64) {
 	})
 }
 
-// ---- one-shot commands ----
+// ---- the Go client ----
 
-// cmdResult is the outcome of a command run to completion.
-type cmdResult struct {
-	stdout, stderr string
-	code           int
+// newClient returns a client.Client whose endpoints are the gRPC addresses
+// of nodes, in that order: requests go to nodes[0] first. It is closed on
+// cleanup.
+func newClient(t testing.TB, nodes ...*node) *client.Client {
+	t.Helper()
+	cli, err := client.New(client.Config{Endpoints: grpcAddrs(nodes...)})
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
 
-// runCmd runs bin with args in dir and returns its output and exit code;
-// it fails the test if the command does not exit within timeout.
-func runCmd(t testing.TB, dir string, timeout time.Duration, bin string, args ...string) cmdResult {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
+// grpcAddrs returns the gRPC addresses of nodes, in order.
+func grpcAddrs(nodes ...*node) []string {
+	var addrs []string
+	for _, n := range nodes {
+		addrs = append(addrs, n.grpcAddr())
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %s: still running after %v; killed.\nstdout:\n%s\nstderr:\n%s",
-			filepath.Base(bin), strings.Join(args, " "), timeout, tail(stdout.String(), 40), tail(stderr.String(), 40))
-	}
-	return cmdResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	return addrs
 }
 
 // ---- files ----

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -184,7 +185,11 @@ func TestRefusals(t *testing.T) {
 				}
 			}
 			if d := diffListings(before, after); d != "" {
-				t.Errorf("raft_dir changed:\n%s", d)
+				hint := ""
+				if onlyLock(d) {
+					hint = " (only LOCK: the refused process wrote its pid into raft_dir/LOCK before refusing)"
+				}
+				t.Errorf("raft_dir changed%s:\n%s", hint, d)
 			}
 			t.Logf("stderr: %s", line)
 		})
@@ -196,6 +201,17 @@ func TestRefusals(t *testing.T) {
 	if v, err := n.get("refuse/key", linearizable); err != nil || string(v.GetData()) != "value" {
 		t.Errorf("after the refusals, refuse/key = %v, %v; want \"value\"", v, err)
 	}
+}
+
+// onlyLock reports whether every line of a diffListings result is about
+// the LOCK file.
+func onlyLock(diff string) bool {
+	for _, l := range strings.Split(strings.TrimSpace(diff), "\n") {
+		if !strings.HasPrefix(l[2:], "LOCK ") {
+			return false
+		}
+	}
+	return true
 }
 
 // waitStable waits until the listing of dir stays the same for a while:
@@ -213,6 +229,51 @@ func waitStable(t testing.TB, dir string) {
 		}
 		return nil
 	})
+}
+
+// flattenTOML adds every key of the decoded TOML table m to flat under its
+// dotted path below prefix: [log.file] dir = ... becomes "log.file.dir".
+func flattenTOML(prefix string, m map[string]any, flat map[string]any) {
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			flattenTOML(prefix+k+".", sub, flat)
+			continue
+		}
+		flat[prefix+k] = v
+	}
+}
+
+// TestLogDefaults runs a node with the default log settings: it prints
+// one line on stderr (and nothing on stdout), at start-up, and nothing
+// more even when it shuts down; its log goes to JSON lines in
+// <log_dir>/databend-meta.log.
+func TestLogDefaults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := newNodePorts(t)
+	writeFile(t, dir, "node.toml", singleConfig(p))
+	n := newNode(t, 1, dir, []string{"-c", "node.toml"}, p.raft, p.grpc, p.admin)
+	// The harness adds --log-stderr-on to every node; not to this one.
+	n.args = slices.DeleteFunc(n.args, func(a string) bool { return a == "--log-stderr-on" })
+	n.start()
+	(&cluster{t: t, dir: dir, nodes: []*node{n}}).waitLeader(n)
+	n.mustUpsert("log/key", "value")
+	if code := n.stop(); code != 0 {
+		t.Fatalf("%v: exit code %d after SIGTERM, want 0", n, code)
+	}
+
+	b, err := os.ReadFile(n.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The harness's header line, then what the node wrote.
+	_, out, _ := strings.Cut(string(b), "\n")
+	line := strings.TrimRight(out, "\n")
+	if strings.Contains(line, "\n") || !strings.HasPrefix(line, "databend-meta ") || !strings.Contains(line, strconv.Itoa(p.grpc)) {
+		t.Errorf("stdout and stderr of a node with the default log settings:\n%s\nwant one line, starting with \"databend-meta \", naming the gRPC port %d", out, p.grpc)
+	}
+	t.Logf("the node wrote: %s", line)
+	checkJSONLog(t, filepath.Join(dir, "_logs", "databend-meta.log"), "shutting down")
 }
 
 // TestVersion checks --version.
@@ -235,7 +296,8 @@ func TestShowConfig(t *testing.T) {
 	t.Logf("config from %s", source)
 	writeFile(t, dir, "metasrv-1.toml", texts[0])
 
-	res := runCmd(t, dir, refuseTimeout, metaBin(t), "-c", "metasrv-1.toml", "--cmd", "show-config", "--heartbeat-interval", "123")
+	res := runCmd(t, dir, refuseTimeout, metaBin(t), "-c", "metasrv-1.toml", "--cmd", "show-config",
+		"--heartbeat-interval", "123", "--log-stderr-on")
 	if res.code != 0 {
 		t.Fatalf("--cmd show-config: exit code %d\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
 	}
@@ -243,32 +305,34 @@ func TestShowConfig(t *testing.T) {
 	if _, err := toml.Decode(res.stdout, &got); err != nil {
 		t.Fatalf("--cmd show-config output is not TOML: %v\n%s", err, res.stdout)
 	}
-	raft, _ := got["raft_config"].(map[string]any)
+	// Keys by their dotted path: raft_config.id, log.file.dir.
 	flat := map[string]any{}
-	for k, v := range got {
-		if k != "raft_config" {
-			flat[k] = v
-		}
-	}
-	for k, v := range raft {
-		flat["raft_config."+k] = v
-	}
+	flattenTOML("", got, flat)
+	// Keys that may be left out when empty.
+	optional := []string{"raft_config.join", "grpc_api_advertise_host"}
 	wantKeys := []string{
 		"admin_api_address", "grpc_api_address", "grpc_api_advertise_host", "grpc_api_max_message_size",
-		"log_dir", "log_level", "metric_api_address",
+		"log_dir", "log_level", "metric_api_address", "watch_history_size",
 		"raft_config.cluster_name", "raft_config.heartbeat_interval", "raft_config.id", "raft_config.join",
 		"raft_config.max_applied_log_to_keep", "raft_config.raft_advertise_host", "raft_config.raft_api_port",
 		"raft_config.raft_dir", "raft_config.raft_listen_host", "raft_config.single",
 		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout",
+		"log.file.on", "log.file.level", "log.file.dir", "log.file.format", "log.file.limit", "log.file.max_size",
+		"log.stderr.on", "log.stderr.level", "log.stderr.format",
+		// Security: TLS of each API, the raft secret, tokens.
+		"admin_tls_server_cert", "admin_tls_server_key",
+		"grpc_tls_server_cert", "grpc_tls_server_key", "grpc_tls_client_ca",
+		"raft_config.raft_secret", "raft_config.raft_tls_cert", "raft_config.raft_tls_key", "raft_config.raft_tls_ca",
+		"auth.enabled", "auth.token_secret", "auth.token_ttl",
 	}
 	for _, k := range wantKeys {
-		if _, ok := flat[k]; !ok && k != "raft_config.join" && k != "grpc_api_advertise_host" {
+		if _, ok := flat[k]; !ok && !slices.Contains(optional, k) {
 			t.Errorf("show-config does not print %s", k)
 		}
 	}
-	for k := range flat {
+	for _, k := range slices.Sorted(maps.Keys(flat)) {
 		if !slices.Contains(wantKeys, k) {
-			t.Errorf("show-config prints unknown key %s", k)
+			t.Errorf("show-config prints unknown key %s = %#v", k, flat[k])
 		}
 	}
 	for k, want := range map[string]any{
@@ -285,6 +349,15 @@ func TestShowConfig(t *testing.T) {
 		"raft_config.wait_leader_timeout":      int64(70000),
 		"raft_config.snapshot_logs_since_last": int64(1024),
 		"grpc_api_max_message_size":            int64(32 << 20),
+		"watch_history_size":                   int64(10000),
+		// Logs go to JSON files in log_dir by default ("" = log_dir),
+		// and to stderr only when asked (here by the flag).
+		"log.file.on":       true,
+		"log.file.dir":      "",
+		"log.file.format":   "json",
+		"log.stderr.on":     true,
+		"log.stderr.format": "text",
+		"auth.enabled":      false,
 	} {
 		if !reflect.DeepEqual(flat[k], want) {
 			t.Errorf("show-config %s = %#v, want %#v", k, flat[k], want)
