@@ -1,6 +1,6 @@
 # metasrv: `make run` starts one node on built-in defaults, `make test` runs
-# every test. Needs only Go; `make test` also installs Debian's chromium for
-# the dashboard test (make test-deps).
+# every test. Needs only Go; `make test` also installs Debian's chromium and strace for
+# the dashboard and crash tests (make test-deps).
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -51,7 +51,7 @@ chaos:
 # Tools the tests need beyond Go: headless Chromium for the dashboard test
 # (internal/admin). Installs with apt-get when missing; needs root or sudo.
 test-deps:
-	./scripts/install-chromium.sh
+	./scripts/install-test-deps.sh
 
 # Regenerate api/*/*.pb.go (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
 proto:

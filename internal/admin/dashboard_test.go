@@ -38,7 +38,7 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	t.Fatal("chromium not found: the dashboard test needs a headless browser. " +
-		"Run `make test-deps` (scripts/install-chromium.sh: apt-get install chromium, as root), " +
+		"Run `make test-deps` (scripts/install-test-deps.sh: apt-get install chromium, as root), " +
 		"or set CHROMIUM=/path/to/chromium")
 	return ""
 }

@@ -200,6 +200,14 @@ func setAside(p string) (string, error) {
 	return to, fsyncDir(filepath.Dir(p))
 }
 
+// isIOError reports whether err comes from the operating system (a failed
+// open, read or write: permissions, I/O errors, a full disk) rather than
+// from what the files hold.
+func isIOError(err error) bool {
+	var errno syscall.Errno
+	return errors.As(err, &errno)
+}
+
 // diskError marks an error from writing raft_dir that comes from a full
 // disk (ENOSPC) with ErrDiskFull, naming raft_dir and what to do; other
 // errors are returned as they are.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
@@ -211,6 +210,9 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	}
 
 	walSnaps, err := wal.ValidSnapshotEntries(s.zlg, s.walDir)
+	if isIOError(err) {
+		return fmt.Errorf("storage: read the snapshot records of the WAL in %s: %w", s.walDir, err)
+	}
 	if err != nil {
 		return damagedError(s.dir, id, fmt.Sprintf("cannot read the snapshot records of the WAL in %s: %v", s.walDir, err))
 	}
@@ -274,14 +276,17 @@ func (s *Storage) load(id uint64, clusterName string) error {
 func (s *Storage) openWAL(sn *raftpb.Snapshot, want metadata) (*wal.WAL, *raftpb.HardState, []*raftpb.Entry, error) {
 	start := &walpb.Snapshot{Index: new(sn.GetMetadata().GetIndex()), Term: new(sn.GetMetadata().GetTerm())}
 	w, err := wal.Open(s.zlg, s.walDir, start)
+	if isIOError(err) {
+		return nil, nil, nil, fmt.Errorf("storage: open WAL in %s: %w", s.walDir, err)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: open WAL at snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
 	}
 	b, hs, ents, err := w.ReadAll()
 	if err != nil {
 		w.Close()
-		if errors.Is(err, syscall.ENOSPC) {
-			return nil, nil, nil, err
+		if isIOError(err) {
+			return nil, nil, nil, fmt.Errorf("storage: read WAL in %s: %w", s.walDir, err)
 		}
 		return nil, nil, nil, fmt.Errorf("%w: read WAL from snapshot index %d: %v", ErrCorrupt, start.GetIndex(), err)
 	}

@@ -36,13 +36,11 @@ type walScan struct {
 	// Damage is the first unreadable place; nil if every file reads to
 	// its end.
 	Damage *walDamage
-	// Last entry, hard state and snapshot records read before Damage (or
-	// the end); Snapshots in the order written, with the index in Files
-	// of the file holding each.
-	LastIndex, LastTerm uint64
-	HardState           *raftpb.HardState
-	Snapshots           []scannedSnap
-	Entries             int
+	// HardState is the last hard state read before Damage (or the end),
+	// Snapshots the snapshot records, in the order written, each with the
+	// index in Files of the file holding it.
+	HardState *raftpb.HardState
+	Snapshots []scannedSnap
 }
 
 type scannedSnap struct {
@@ -191,8 +189,6 @@ func (sc *walScan) scanFile(walDir, name string, index int, chain uint32) (*walD
 			if err := proto.Unmarshal(rec.GetData(), &e); err != nil {
 				return damage(off, "undecodable entry: %v", err), 0, nil
 			}
-			sc.LastIndex, sc.LastTerm = e.GetIndex(), e.GetTerm()
-			sc.Entries++
 		case wal.StateType:
 			var hs raftpb.HardState
 			if err := proto.Unmarshal(rec.GetData(), &hs); err != nil {
