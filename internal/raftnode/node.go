@@ -17,6 +17,9 @@ import (
 var (
 	// ErrStopped: the node has stopped (shut down, or a fatal storage error).
 	ErrStopped = errors.New("raft node stopped")
+	// ErrProposalDropped: a proposal forwarded by a peer was dropped because
+	// this node knows no leader to hand it to.
+	ErrProposalDropped = errors.New("forwarded proposal dropped: no leader")
 )
 
 // Storage is the durable log the node reads and writes. raft reads it through
@@ -321,15 +324,38 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 	if n.appends != nil {
 		n.appends.acked(m, time.Now())
 	}
-	if m.GetType() == raftpb.MessageType_MsgProp && n.cfg.Restamp != nil {
+	if m.GetType() != raftpb.MessageType_MsgProp {
+		return n.liveErr(n.raft.Step(ctx, m))
+	}
+	// raft takes a proposal only while it knows a leader, and Step blocks
+	// until then. A forwarded proposal must never block the stream it came
+	// on: the heartbeats that would tell this node the new leader queue
+	// behind it, and the node stays leaderless for good. Drop it instead;
+	// the proposer learns the outcome is unknown when the term changes.
+	if n.Leader() == 0 {
+		return ErrProposalDropped
+	}
+	if n.cfg.Restamp != nil {
 		for _, e := range m.Entries {
 			if e.GetType() == raftpb.EntryType_EntryNormal && len(e.Data) > 0 {
 				n.cfg.Restamp(e.Data)
 			}
 		}
 	}
-	return n.liveErr(n.raft.Step(ctx, m))
+	ctx, cancel := context.WithTimeout(ctx, forwardedProposalTimeout)
+	defer cancel()
+	if err := n.raft.Step(ctx, m); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return ErrProposalDropped
+		}
+		return n.liveErr(err)
+	}
+	return nil
 }
+
+// forwardedProposalTimeout bounds how long a received proposal may wait for
+// raft to take it (the leader was lost in between).
+const forwardedProposalTimeout = 20 * time.Millisecond
 
 // ReportUnreachable tells raft that a message to id could not be sent.
 func (n *Node) ReportUnreachable(id uint64) { n.raft.ReportUnreachable(id) }

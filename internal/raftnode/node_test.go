@@ -168,3 +168,37 @@ func TestProcessRestampsForwardedProposals(t *testing.T) {
 		})
 	}
 }
+
+// A proposal forwarded to a node that knows no leader must not block the
+// stream that carried it (found by the chaos suite: the node then never
+// received the heartbeats of the new leader and stayed leaderless).
+func TestForwardedProposalWithoutLeaderIsDropped(t *testing.T) {
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n, err := Start(Config{
+		ID: 1, TickInterval: time.Hour, HeartbeatTick: 1, ElectionTick: 5, // never elects
+		Storage: st, Transport: nopTransport{}, Peers: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	done := make(chan error, 1)
+	go func() {
+		done <- n.Process(context.Background(), &raftpb.Message{Type: raftpb.MsgProp.Enum(),
+			From: proto.Uint64(2), To: proto.Uint64(1), Entries: []*raftpb.Entry{{Data: []byte("x")}}})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrProposalDropped) {
+			t.Fatalf("Process = %v, want ErrProposalDropped", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Process blocked on a forwarded proposal while the node knows no leader")
+	}
+	// The stream goes on: a heartbeat is still taken.
+	if err := n.Process(context.Background(), &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(),
+		From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(1)}); err != nil {
+		t.Fatalf("heartbeat after the dropped proposal: %v", err)
+	}
+}

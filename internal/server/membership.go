@@ -291,14 +291,25 @@ func RequestLeave(ctx context.Context, addrs []string, clusterName string, id ui
 	}
 	pc := GRPCPeerClient{DialOptions: dialOpts}
 	var lastErr error
-	for _, addr := range addrs {
-		reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
-		if err == nil {
-			return reply.GetNodes(), nil
+	// Retry with backoff until ctx ends: right after a leader is lost the
+	// members forward to it, or know no leader, until one is elected.
+	backoff := 100 * time.Millisecond
+	for {
+		for _, addr := range addrs {
+			reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
+			if err == nil {
+				return reply.GetNodes(), nil
+			}
+			lastErr = fmt.Errorf("leave via %s: %w", addr, err)
+			if permanent(err) || status.Code(err) == codes.Unauthenticated {
+				return nil, lastErr
+			}
 		}
-		lastErr = fmt.Errorf("leave via %s: %w", addr, err)
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return nil, lastErr
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
-	return nil, lastErr
 }
 
 // refreshSelfAddress makes the member table hold this node's configured
