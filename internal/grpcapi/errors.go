@@ -19,6 +19,9 @@ import (
 // ErrInvalidArgument marks a request that failed validation at the edge.
 var ErrInvalidArgument = errors.New("invalid argument")
 
+// ErrTooManyStreams marks a request refused by a per-connection limit.
+var ErrTooManyStreams = errors.New("too many streams")
+
 // errorCodes is the one table from internal errors to gRPC codes; the
 // first entry whose sentinel matches (errors.Is) wins.
 var errorCodes = []struct {
@@ -26,6 +29,7 @@ var errorCodes = []struct {
 	code codes.Code
 }{
 	{ErrInvalidArgument, codes.InvalidArgument},
+	{ErrTooManyStreams, codes.ResourceExhausted},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
 	{statemachine.ErrInvalidTxn, codes.InvalidArgument},
 	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
@@ -85,6 +89,10 @@ func writeStatus(ctx context.Context, err error) error {
 		_ = grpc.SetTrailer(ctx, metadata.Pairs(NotProposedTrailer, "1"))
 	}
 	return toStatus(err)
+}
+
+func tooManyf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrTooManyStreams}, args...)...)
 }
 
 func invalidf(format string, args ...any) error {

@@ -36,6 +36,9 @@ type Limits struct {
 	MaxValueBytes int
 	// MaxKeysPerRequest bounds MGet.
 	MaxKeysPerRequest int
+	// MaxWatchesPerConn bounds the watch streams open on one client
+	// connection; 0 = no limit.
+	MaxWatchesPerConn int
 	// DefaultTimeout applies to requests that come without a deadline.
 	DefaultTimeout time.Duration
 }
@@ -46,6 +49,7 @@ func DefaultLimits(maxMessageSize int) Limits {
 		MaxKeyBytes:       4096,
 		MaxValueBytes:     maxMessageSize - 64*1024,
 		MaxKeysPerRequest: 100_000,
+		MaxWatchesPerConn: 1000,
 		DefaultTimeout:    30 * time.Second,
 	}
 }
@@ -62,6 +66,8 @@ type Meta struct {
 	kv     KV
 	limits Limits
 	auth   Authenticator // nil: Handshake answers an empty token
+
+	watches connWatches
 }
 
 // NewMeta returns the public API handlers over kv. With an Authenticator

@@ -1,6 +1,11 @@
 package grpcapi
 
 import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc/peer"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -17,7 +22,48 @@ func (m *Meta) Watch(req *metapb.WatchRequest, stream metapb.Meta_WatchServer) e
 	if err := m.checkWatch(req); err != nil {
 		return toStatus(err)
 	}
+	release, err := m.watches.acquire(stream.Context(), m.limits.MaxWatchesPerConn)
+	if err != nil {
+		return toStatus(err)
+	}
+	defer release()
 	return toStatus(m.kv.Watch(stream.Context(), req, stream.Send))
+}
+
+// connWatches counts the watch streams of each client connection, known by
+// its remote address (host and port: one per TCP connection).
+type connWatches struct {
+	mu struct {
+		sync.Mutex
+		n map[string]int
+	}
+}
+
+// acquire counts one more watch on ctx's connection, or refuses it when the
+// connection already has limit of them (0 = no limit).
+func (c *connWatches) acquire(ctx context.Context, limit int) (release func(), err error) {
+	p, ok := peer.FromContext(ctx)
+	if limit <= 0 || !ok || p.Addr == nil {
+		return func() {}, nil
+	}
+	conn := p.Addr.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mu.n == nil {
+		c.mu.n = make(map[string]int)
+	}
+	if c.mu.n[conn] >= limit {
+		return nil, tooManyf("connection %s already has %d watch streams, the limit: watch a wider key range with one stream, or open another connection",
+			conn, limit)
+	}
+	c.mu.n[conn]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.mu.n[conn]--; c.mu.n[conn] <= 0 {
+			delete(c.mu.n, conn)
+		}
+	}, nil
 }
 
 func (m *Meta) checkWatch(req *metapb.WatchRequest) error {
