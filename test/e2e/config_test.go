@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
+	"github.com/metasrv/metasrv/internal/proctest"
 )
 
 // guideConfigs are the deploy guide's configs
@@ -74,7 +75,7 @@ join = ["127.0.0.1:28103"]
 // guide's text, and which of the two it is.
 func loadGuideConfigs(t testing.TB) ([3]string, string) {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := proctest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
