@@ -18,7 +18,7 @@ set -euo pipefail
 BIN=${BIN:-./bin}
 runs=("put 1 1 2000" "put 100 10 50000" "put 1000 100 100000" "get 100 10 100000")
 [ $# -eq 4 ] && runs=("$*")
-[ $# -eq 0 ] || [ $# -eq 4 ] || { sed -n '9,10p' "$0" >&2; exit 2; }
+[ $# -eq 0 ] || [ $# -eq 4 ] || { sed -n '8,9p' "$0" >&2; exit 2; }
 meta="$BIN/databend-meta" ctl="$BIN/databend-metactl"
 for b in "$meta" "$ctl"; do
   [ -x "$b" ] || { echo "bench.sh: $b not found: run make build (or set BIN)" >&2; exit 1; }

@@ -82,9 +82,12 @@ type Node struct {
 
 	applyC     chan Apply
 	readStateC chan raft.ReadState
-	stopC      chan struct{}
-	doneC      chan struct{}
-	stopOnce   sync.Once
+	// forwardedC queues proposals other nodes forwarded (stepProposals).
+	forwardedC     chan *raftpb.Message
+	forwardedDoneC chan struct{}
+	stopC          chan struct{}
+	doneC          chan struct{}
+	stopOnce       sync.Once
 
 	appends *appendTracker // nil unless cfg.ObserveAppend is set
 
@@ -128,8 +131,11 @@ func Start(cfg Config) (*Node, error) {
 		lg:         cfg.Logger,
 		applyC:     make(chan Apply, 128),
 		readStateC: make(chan raft.ReadState, 1024),
-		stopC:      make(chan struct{}),
-		doneC:      make(chan struct{}),
+		forwardedC: make(chan *raftpb.Message, forwardedQueue),
+
+		forwardedDoneC: make(chan struct{}),
+		stopC:          make(chan struct{}),
+		doneC:          make(chan struct{}),
 	}
 	if cfg.ObserveAppend != nil {
 		n.appends = newAppendTracker(cfg.ObserveAppend)
@@ -143,6 +149,7 @@ func Start(cfg Config) (*Node, error) {
 		n.raft = raft.RestartNode(rc)
 	}
 	go n.run()
+	go n.stepProposals()
 	return n, nil
 }
 
@@ -244,6 +251,7 @@ func (n *Node) Fail(err error) {
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() { close(n.stopC) })
 	<-n.doneC
+	<-n.forwardedDoneC
 }
 
 // Done is closed when the node has stopped, on Stop or a fatal error.
@@ -330,8 +338,10 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 	// raft takes a proposal only while it knows a leader, and Step blocks
 	// until then. A forwarded proposal must never block the stream it came
 	// on: the heartbeats that would tell this node the new leader queue
-	// behind it, and the node stays leaderless for good. Drop it instead;
-	// the proposer learns the outcome is unknown when the term changes.
+	// behind it, and the node stays leaderless for good. So proposals go
+	// through their own bounded queue (stepProposals); one that finds no
+	// leader, or a full queue, is dropped, and the proposer learns that its
+	// outcome is unknown when the term changes.
 	if n.Leader() == 0 {
 		return ErrProposalDropped
 	}
@@ -342,20 +352,48 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, forwardedProposalTimeout)
-	defer cancel()
-	if err := n.raft.Step(ctx, m); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return ErrProposalDropped
-		}
-		return n.liveErr(err)
+	select {
+	case n.forwardedC <- m:
+		return nil
+	default:
+		return ErrProposalDropped
 	}
-	return nil
 }
 
-// forwardedProposalTimeout bounds how long a received proposal may wait for
-// raft to take it (the leader was lost in between).
-const forwardedProposalTimeout = 20 * time.Millisecond
+// stepProposals steps the proposals other nodes forwarded, one at a time,
+// each waiting at most an election timeout for raft to take it.
+func (n *Node) stepProposals() {
+	defer close(n.forwardedDoneC)
+	// base ends when the node stops, so no Step outlives it.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	go func() {
+		select {
+		case <-n.stopC:
+			cancelBase()
+		case <-base.Done():
+		}
+	}()
+	wait := time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval
+	for {
+		select {
+		case m := <-n.forwardedC:
+			if n.Leader() == 0 {
+				continue // dropped: see Process
+			}
+			ctx, cancel := context.WithTimeout(base, wait)
+			if err := n.raft.Step(ctx, m); err != nil {
+				n.lg.Debug("forwarded proposal dropped", "from", m.GetFrom(), "err", err)
+			}
+			cancel()
+		case <-n.stopC:
+			return
+		}
+	}
+}
+
+// forwardedQueue bounds the forwarded proposals waiting to be stepped.
+const forwardedQueue = 4096
 
 // ReportUnreachable tells raft that a message to id could not be sent.
 func (n *Node) ReportUnreachable(id uint64) { n.raft.ReportUnreachable(id) }
