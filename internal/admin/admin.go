@@ -39,7 +39,7 @@ type Options struct {
 	Config func() any
 	// MaxApplyLag is how many entries the applied index may trail the
 	// commit index before /v1/health reports the node unhealthy.
-	// Default 1000.
+	// Default server.MaxHealthyLag, the lag the health metric uses.
 	MaxApplyLag uint64
 	// ReadCount returns how many reads this node has served since it
 	// started (see GRPCReads); the dashboard shows the read rate from it.
@@ -61,7 +61,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.MaxApplyLag == 0 {
-		o.MaxApplyLag = 1000
+		o.MaxApplyLag = server.MaxHealthyLag
 	}
 	if o.CtrlTimeout == 0 {
 		o.CtrlTimeout = 30 * time.Second

@@ -30,9 +30,9 @@ type Stats struct {
 	KeyCount         uint64
 }
 
-// maxHealthyLag is how far, in entries, the applied index may trail the
+// MaxHealthyLag is how far, in entries, the applied index may trail the
 // commit index for the node to count as healthy.
-const maxHealthyLag = 1000
+const MaxHealthyLag = 1000
 
 // Stats reads the node's counters and state. Safe from any goroutine.
 func (s *Server) Stats() Stats {
@@ -62,7 +62,7 @@ func (s *Server) Stats() Stats {
 	if rs.HardState != nil {
 		commit := rs.HardState.GetCommit()
 		applied := s.sm.AppliedIndex()
-		st.Healthy = st.LeaderID != 0 && (applied >= commit || commit-applied <= maxHealthyLag)
+		st.Healthy = st.LeaderID != 0 && (applied >= commit || commit-applied <= MaxHealthyLag)
 	}
 	return st
 }
