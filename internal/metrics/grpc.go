@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,27 @@ type GRPC struct {
 	success  *prometheus.CounterVec
 	failed   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// byMethod caches each method's latency histogram and success counter
+	// (string -> *methodMetrics): WithLabelValues hashes the labels and
+	// takes a lock on every call, on every request.
+	byMethod sync.Map
+}
+
+type methodMetrics struct {
+	latency prometheus.Observer
+	success prometheus.Counter
+}
+
+func (g *GRPC) method(name string) *methodMetrics {
+	if m, ok := g.byMethod.Load(name); ok {
+		return m.(*methodMetrics)
+	}
+	m, _ := g.byMethod.LoadOrStore(name, &methodMetrics{
+		latency: g.latency.WithLabelValues(name),
+		success: g.success.WithLabelValues(name),
+	})
+	return m.(*methodMetrics)
 }
 
 // NewGRPC registers the metasrv_meta_network_* metrics on reg.
@@ -41,11 +63,12 @@ func NewGRPC(reg prometheus.Registerer) (*GRPC, error) {
 }
 
 func (g *GRPC) observe(method string, start time.Time, err error) {
-	g.latency.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	m := g.method(method)
+	m.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		g.failed.WithLabelValues(method, status.Code(err).String()).Inc()
 	} else {
-		g.success.WithLabelValues(method).Inc()
+		m.success.Inc()
 	}
 }
 
