@@ -130,8 +130,18 @@ type RaftConfig struct {
 	// slow networks or disks, lower it for faster fail-over.
 	HeartbeatIntervalMs uint64 `toml:"heartbeat_interval"`
 
-	// SnapshotLogsSinceLast is how many log entries are applied after the
-	// last snapshot before a new one is taken; at least 1. Default 1024.
+	// SnapshotLogsSinceLast is the least number of log entries applied
+	// after the last snapshot before a new one is taken; at least 1.
+	// Default 1024. A snapshot is taken once at least this many entries
+	// were applied since the last one AND those entries hold at least as
+	// many bytes as the last snapshot, so that snapshots cost no more disk
+	// and CPU than the log itself however large the state grows (a 1 GB
+	// state is written again after 1 GB of log, not every 1024 writes).
+	// Whatever the sizes, a snapshot is taken after 1024 times this many
+	// entries, to keep the log that a restart replays short. The log since
+	// the last snapshot is held in memory too: expect up to about the
+	// state's size in memory for it. Raise it to take snapshots less often
+	// with a small state; the first snapshot comes after this many entries.
 	SnapshotLogsSinceLast uint64 `toml:"snapshot_logs_since_last"`
 
 	// MaxAppliedLogToKeep is how many applied log entries are kept after a

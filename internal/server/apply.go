@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -38,6 +37,7 @@ func (s *Server) applyLoop() {
 				return
 			}
 			s.stats.entriesApplied.Add(uint64(len(ap.Entries)))
+			s.countLog(ap.Entries)
 			s.applied.trigger(s.sm.AppliedIndex())
 			s.maybeSnapshot()
 		case <-retry.C:
@@ -151,36 +151,6 @@ func (s *Server) noteTerm(term uint64) {
 	s.proposals.failBefore(term, fmt.Errorf("%w: the leader changed while the write was in flight; it may or may not have been applied", ErrLeaderChanged))
 }
 
-// installSnapshot restores a snapshot the leader sent. The watchers
-// registered before it cannot be served continuously when it skipped
-// changes (this node fell behind the leader's log): they are cancelled,
-// and their clients resume from their last seq, replayed from the
-// restored history when it reaches back that far.
-func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
-	s.applyMu.Lock()
-	defer s.applyMu.Unlock()
-	before := s.sm.LastSeq()
-	if err := s.restoreSnapshot(snap); err != nil {
-		return err
-	}
-	if after := s.sm.LastSeq(); after != before {
-		s.hub.CancelAll(fmt.Sprintf("node %d installed a snapshot of the leader's state (seq %d to %d) instead of applying the changes one by one",
-			s.cfg.ID, before, after))
-	}
-	return nil
-}
-
-// restoreSnapshot replaces the state machine with the snapshot's data.
-func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
-	if err := s.sm.Restore(bytes.NewReader(snap.GetData())); err != nil {
-		return err
-	}
-	s.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
-	s.snapIndex = snap.GetMetadata().GetIndex()
-	s.syncPeers()
-	return nil
-}
-
 // syncPeers makes the transport's address book follow the member table:
 // members are added (or their address updated), removed members dropped.
 // Called from the apply goroutine (or from Start before it runs).
@@ -201,41 +171,4 @@ func (s *Server) syncPeers() {
 		}
 	}
 	s.knownPeers = current
-}
-
-// maybeSnapshot starts a background snapshot when enough entries were
-// applied since the last one. The state machine's copy is O(1), so writes
-// go on while it is encoded and written.
-func (s *Server) maybeSnapshot() {
-	applied := s.sm.AppliedIndex()
-	due := applied-s.snapIndex >= s.cfg.SnapshotLogsSinceLast || s.snapshotRequested.Load()
-	if !due && s.snapshotWanted && applied > s.snapIndex {
-		first, err := s.storage.FirstIndex()
-		due = err == nil && first > 1 // the log no longer starts at the beginning
-	}
-	if !due || !s.snapshotting.CompareAndSwap(false, true) {
-		return
-	}
-	s.snapIndex = applied
-	s.snapshotWanted = false
-	s.snapshotRequested.Store(false)
-	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))
-}
-
-func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState) {
-	s.goFunc(func() {
-		defer s.snapshotting.Store(false)
-		var buf bytes.Buffer
-		if _, err := snap.WriteTo(&buf); err != nil {
-			s.lg.Error("encode snapshot", "index", snap.Index(), "err", err)
-			return
-		}
-		if err := s.storage.CreateSnapshot(snap.Index(), cs, buf.Bytes(), s.cfg.MaxAppliedLogToKeep); err != nil {
-			// A failed snapshot write is a failed write to raft_dir: stop
-			// rather than go on with a disk we cannot trust.
-			s.node.Load().Fail(fmt.Errorf("write snapshot at index %d: %w", snap.Index(), err))
-			return
-		}
-		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", buf.Len())
-	})
 }

@@ -65,6 +65,8 @@ type Storage interface {
 	// compacts the log to keep entries before it. Called from a background
 	// goroutine, concurrently with Save.
 	CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) error
+	// SnapshotSize is the size in bytes of the newest snapshot (0: none).
+	SnapshotSize() int64
 }
 
 // Peers is the part of the transport that tracks member addresses. Called
@@ -85,7 +87,9 @@ type Config struct {
 	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
 	TickInterval                time.Duration
 	HeartbeatTick, ElectionTick int
-	// SnapshotLogsSinceLast: take a snapshot after this many applied entries.
+	// SnapshotLogsSinceLast: take a snapshot once this many entries were
+	// applied since the last one and they hold at least as many bytes as
+	// it (see snapshotDue).
 	SnapshotLogsSinceLast uint64
 	// MaxAppliedLogToKeep: entries kept in the log before a snapshot.
 	MaxAppliedLogToKeep uint64
@@ -137,7 +141,10 @@ type Server struct {
 	membershipMu sync.Mutex
 	confState    *raftpb.ConfState // owned by the apply goroutine
 	snapIndex    uint64            // owned by the apply goroutine
-	appliedTerm  uint64            // term of the last applied entry, owned by the apply goroutine
+	// logBytes: bytes of the entries applied after snapIndex (countLog),
+	// owned by the apply goroutine.
+	logBytes    uint64
+	appliedTerm uint64 // term of the last applied entry, owned by the apply goroutine
 	// snapshotWanted: a node was added since the last snapshot, owned by
 	// the apply goroutine.
 	snapshotWanted bool

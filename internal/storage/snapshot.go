@@ -31,6 +31,14 @@ func (s *Storage) Snapshot() (*raftpb.Snapshot, error) {
 	return sn, nil
 }
 
+// SnapshotSize returns the size in bytes of the newest snapshot's data, 0
+// if there is none.
+func (s *Storage) SnapshotSize() int64 {
+	s.snapMu.RLock()
+	defer s.snapMu.RUnlock()
+	return int64(len(s.snapMu.data))
+}
+
 // applySnapshot replaces the MemoryStorage contents with sn, keeping sn.Data
 // by reference.
 func (s *Storage) applySnapshot(sn *raftpb.Snapshot) error {

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// snapshotMaxLogFactor bounds the log between two snapshots at this many
+// times snapshot_logs_since_last entries (1,048,576 with the default
+// 1024), whatever the sizes. The size rule alone lets a large state with
+// small entries (a 1 GB state and 50-byte deletes: 20M entries) grow a log
+// whose replay on restart takes minutes; replay costs ~3-5 µs per entry
+// here (WAL decode + apply), so 1M entries replay in a few seconds, within
+// the 10 s restart budget next to restoring the snapshot itself. At 1M
+// keys of 256-byte values the size rule and this bound meet (~1M entries of
+// ~300 bytes), so they do not make snapshots more frequent there.
+const snapshotMaxLogFactor = 1024
+
+// entryOverhead approximates the bytes a log entry costs in the WAL beyond
+// its data: record framing, CRC, type, term and index.
+const entryOverhead = 24
+
+// logSince is what the apply goroutine applied after the last snapshot's
+// index.
+type logSince struct {
+	entries uint64 // log entries (indexes) applied since
+	bytes   uint64 // their data and entryOverhead each
+}
+
+// snapshotDue reports whether a snapshot is due by size (the "requested"
+// and "wanted" paths are decided by maybeSnapshot): when at least
+// minEntries (snapshot_logs_since_last) entries were applied since the
+// last snapshot AND they hold at least lastSize bytes (the last
+// snapshot's size), so that writing snapshots costs at most as much disk
+// and CPU as writing the WAL, as etcd's and LSM trees' compaction rules do;
+// or, whatever the sizes, when snapshotMaxLogFactor x minEntries entries
+// were applied, so that replaying the log on restart stays fast.
+func snapshotDue(minEntries uint64, since logSince, lastSize uint64) bool {
+	if since.entries < max(minEntries, 1) {
+		return false
+	}
+	if since.bytes >= lastSize {
+		return true
+	}
+	limit := minEntries * snapshotMaxLogFactor
+	if limit/snapshotMaxLogFactor != minEntries { // overflow: no limit
+		return false
+	}
+	return since.entries >= limit
+}
+
+// countLog adds the entries of an applied batch to the log since the last
+// snapshot. Called by the apply goroutine after each batch.
+func (s *Server) countLog(ents []*raftpb.Entry) {
+	for _, e := range ents {
+		if e.GetIndex() > s.snapIndex {
+			s.logBytes += uint64(len(e.GetData())) + entryOverhead
+		}
+	}
+}
+
+// installSnapshot restores a snapshot the leader sent. The watchers
+// registered before it cannot be served continuously when it skipped
+// changes (this node fell behind the leader's log): they are cancelled,
+// and their clients resume from their last seq, replayed from the
+// restored history when it reaches back that far.
+func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	before := s.sm.LastSeq()
+	if err := s.restoreSnapshot(snap); err != nil {
+		return err
+	}
+	if after := s.sm.LastSeq(); after != before {
+		s.hub.CancelAll(fmt.Sprintf("node %d installed a snapshot of the leader's state (seq %d to %d) instead of applying the changes one by one",
+			s.cfg.ID, before, after))
+	}
+	return nil
+}
+
+// restoreSnapshot replaces the state machine with the snapshot's data.
+func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
+	if err := s.sm.Restore(bytes.NewReader(snap.GetData())); err != nil {
+		return err
+	}
+	s.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
+	s.snapIndex = snap.GetMetadata().GetIndex()
+	s.logBytes = 0
+	s.syncPeers()
+	return nil
+}
+
+// maybeSnapshot starts a background snapshot when one is due: by size
+// (snapshotDue), on request (TriggerSnapshot), or because a node was added
+// after the log was compacted. The state machine's copy is O(1), so writes
+// go on while it is encoded and written.
+func (s *Server) maybeSnapshot() {
+	applied := s.sm.AppliedIndex()
+	since := logSince{entries: applied - s.snapIndex, bytes: s.logBytes}
+	due := s.snapshotRequested.Load() ||
+		snapshotDue(s.cfg.SnapshotLogsSinceLast, since, uint64(max(s.storage.SnapshotSize(), 0)))
+	if !due && s.snapshotWanted && applied > s.snapIndex {
+		first, err := s.storage.FirstIndex()
+		due = err == nil && first > 1 // the log no longer starts at the beginning
+	}
+	if !due || !s.snapshotting.CompareAndSwap(false, true) {
+		return
+	}
+	s.snapIndex = applied
+	s.logBytes = 0
+	s.snapshotWanted = false
+	s.snapshotRequested.Store(false)
+	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))
+}
+
+func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState) {
+	s.goFunc(func() {
+		defer s.snapshotting.Store(false)
+		var buf bytes.Buffer
+		if _, err := snap.WriteTo(&buf); err != nil {
+			s.lg.Error("encode snapshot", "index", snap.Index(), "err", err)
+			return
+		}
+		if err := s.storage.CreateSnapshot(snap.Index(), cs, buf.Bytes(), s.cfg.MaxAppliedLogToKeep); err != nil {
+			// A failed snapshot write is a failed write to raft_dir: stop
+			// rather than go on with a disk we cannot trust.
+			s.node.Load().Fail(fmt.Errorf("write snapshot at index %d: %w", snap.Index(), err))
+			return
+		}
+		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", buf.Len())
+	})
+}
