@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // Errors returned by Node.
@@ -18,13 +21,13 @@ var (
 	// ErrStopped: the node has stopped (shut down, or a fatal storage error).
 	ErrStopped = errors.New("raft node stopped")
 	// ErrProposalDropped: a proposal forwarded by a peer was dropped because
-	// this node knows no leader to hand it to.
+	// this node knows no leader to hand it to, or too many forwarded
+	// proposals are waiting for the Ready loop.
 	ErrProposalDropped = errors.New("forwarded proposal dropped: no leader")
 )
 
 // Storage is the durable log the node reads and writes. raft reads it through
-// the embedded raft.Storage from its own goroutine; Save is called only from
-// the Ready loop.
+// the embedded raft.Storage, and Save is called, only from the Ready loop.
 type Storage interface {
 	raft.Storage
 	// Save durably writes, in this order, an incoming snapshot (nil or
@@ -76,18 +79,15 @@ type Apply struct {
 
 // Node runs one go.etcd.io/raft node. All methods are safe for concurrent use.
 type Node struct {
-	cfg  Config
-	lg   *slog.Logger
-	raft raft.Node
+	cfg Config
+	lg  *slog.Logger
+	mb  *mailbox
 
 	applyC     chan Apply
 	readStateC chan raft.ReadState
-	// forwardedC queues proposals other nodes forwarded (stepProposals).
-	forwardedC     chan *raftpb.Message
-	forwardedDoneC chan struct{}
-	stopC          chan struct{}
-	doneC          chan struct{}
-	stopOnce       sync.Once
+	stopC      chan struct{}
+	doneC      chan struct{}
+	stopOnce   sync.Once
 
 	appends *appendTracker // nil unless cfg.ObserveAppend is set
 
@@ -95,6 +95,10 @@ type Node struct {
 	leaderChanges atomic.Uint64
 	state         atomic.Int32 // raft.StateType
 	term          atomic.Uint64
+
+	// Owned by the Ready loop.
+	spare   []op // the mailbox buffer the loop hands back on its next take
+	removed bool // this node was removed from the membership: take no proposals
 
 	mu struct {
 		sync.Mutex
@@ -129,13 +133,11 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:        cfg,
 		lg:         cfg.Logger,
+		mb:         newMailbox(),
 		applyC:     make(chan Apply, 128),
 		readStateC: make(chan raft.ReadState, 1024),
-		forwardedC: make(chan *raftpb.Message, forwardedQueue),
-
-		forwardedDoneC: make(chan struct{}),
-		stopC:          make(chan struct{}),
-		doneC:          make(chan struct{}),
+		stopC:      make(chan struct{}),
+		doneC:      make(chan struct{}),
 	}
 	if cfg.ObserveAppend != nil {
 		n.appends = newAppendTracker(cfg.ObserveAppend)
@@ -143,91 +145,18 @@ func Start(cfg Config) (*Node, error) {
 	if hs, _, err := cfg.Storage.InitialState(); err == nil {
 		n.term.Store(hs.GetTerm())
 	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
 	if len(cfg.Peers) > 0 {
-		n.raft = raft.StartNode(rc, cfg.Peers)
-	} else {
-		n.raft = raft.RestartNode(rc)
+		if err := rn.Bootstrap(cfg.Peers); err != nil {
+			// As raft.StartNode: a storage that is not empty keeps its log.
+			n.lg.Warn("raft bootstrap skipped", "node", cfg.ID, "err", err)
+		}
 	}
-	go n.run()
-	go n.stepProposals()
+	go n.run(rn)
 	return n, nil
-}
-
-// run is the Ready loop, the only goroutine that reads n.raft.Ready().
-func (n *Node) run() {
-	defer close(n.doneC)
-	defer close(n.applyC)
-	defer n.raft.Stop()
-
-	ticker := time.NewTicker(n.cfg.TickInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ticker.C:
-			n.raft.Tick()
-		case rd := <-n.raft.Ready():
-			if err := n.handleReady(rd); err != nil {
-				n.fail(err)
-				return
-			}
-			n.raft.Advance()
-		case <-n.stopC:
-			return
-		}
-	}
-}
-
-// handleReady persists, sends and hands off one Ready. See doc.go.
-func (n *Node) handleReady(rd raft.Ready) error {
-	if rd.SoftState != nil {
-		n.updateSoftState(rd.SoftState)
-	}
-	if rd.HardState != nil {
-		n.term.Store(rd.HardState.GetTerm())
-	}
-	for _, rs := range rd.ReadStates {
-		select {
-		case n.readStateC <- rs:
-		case <-n.stopC:
-			return ErrStopped
-		}
-	}
-	isLeader := raft.StateType(n.state.Load()) == raft.StateLeader
-	if isLeader {
-		if n.appends != nil {
-			n.appends.sent(rd.Messages, time.Now())
-		}
-		n.cfg.Transport.Send(rd.Messages)
-	}
-	if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-		return fmt.Errorf("persist raft log: %w", err)
-	}
-	if !isLeader {
-		n.cfg.Transport.Send(rd.Messages)
-	}
-	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
-	if hasSnap || len(rd.CommittedEntries) > 0 {
-		ap := Apply{Entries: rd.CommittedEntries}
-		if hasSnap {
-			ap.Snapshot = rd.Snapshot
-		}
-		select {
-		case n.applyC <- ap:
-		case <-n.stopC:
-			return ErrStopped
-		}
-	}
-	return nil
-}
-
-func (n *Node) updateSoftState(ss *raft.SoftState) {
-	old := n.leader.Swap(ss.Lead)
-	n.state.Store(int32(ss.RaftState))
-	if old != ss.Lead {
-		n.leaderChanges.Add(1)
-		n.lg.Info("leader changed", "node", n.cfg.ID, "old_leader", old, "leader", ss.Lead,
-			"state", ss.RaftState.String(), "term", n.term.Load())
-	}
 }
 
 func (n *Node) fail(err error) {
@@ -246,12 +175,11 @@ func (n *Node) Fail(err error) {
 	n.stopOnce.Do(func() { close(n.stopC) })
 }
 
-// Stop stops the Ready loop and the raft node and waits for them. ApplyC is
-// closed once the loop has exited.
+// Stop stops the Ready loop and waits for it. ApplyC is closed once the
+// loop has exited.
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() { close(n.stopC) })
 	<-n.doneC
-	<-n.forwardedDoneC
 }
 
 // Done is closed when the node has stopped, on Stop or a fatal error.
@@ -271,45 +199,101 @@ func (n *Node) ApplyC() <-chan Apply { return n.applyC }
 // ReadStateC delivers the results of ReadIndex calls.
 func (n *Node) ReadStateC() <-chan raft.ReadState { return n.readStateC }
 
-// Propose appends data as a normal entry. On a follower raft forwards it to
-// the leader; raft.ErrProposalDropped means there is no leader to take it.
+// Propose appends data as a normal entry; on a follower raft forwards it to
+// the leader. It returns once raft took it or refused it:
+// raft.ErrProposalDropped means there is no leader to take it (or this node
+// was removed, or leadership is being transferred). It does not wait for the
+// entry to be persisted or committed.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
-	return n.liveErr(n.raft.Propose(ctx, data))
+	return n.call(ctx, func(rn *raft.RawNode) error {
+		if n.removed {
+			return raft.ErrProposalDropped
+		}
+		return rn.Propose(data)
+	})
 }
 
-// ProposeConfChange proposes a membership change.
+// ProposeConfChange proposes a membership change, as Propose.
 func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChangeV2) error {
-	return n.liveErr(n.raft.ProposeConfChange(ctx, cc))
+	return n.call(ctx, func(rn *raft.RawNode) error {
+		if n.removed {
+			return raft.ErrProposalDropped
+		}
+		return rn.ProposeConfChange(cc)
+	})
 }
 
 // ApplyConfChange applies a committed membership change to raft; called by
-// the apply goroutine for every committed conf change entry.
+// the apply goroutine for every committed conf change entry. It returns nil
+// when the node has stopped.
 func (n *Node) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
-	return n.raft.ApplyConfChange(cc)
+	var cs *raftpb.ConfState
+	err := n.call(context.Background(), func(rn *raft.RawNode) error {
+		before := isMember(rn, n.cfg.ID)
+		cs = rn.ApplyConfChange(cc)
+		after := isMember(rn, n.cfg.ID)
+		// As raft.Node: once removed, this node takes no proposals (until
+		// it sees a new leader). A node that catches up on the log and
+		// does not know yet that it is a member is not affected.
+		if before && !after && !slices.Contains(cs.GetVoters(), n.cfg.ID) &&
+			!slices.Contains(cs.GetVotersOutgoing(), n.cfg.ID) {
+			n.removed = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	return cs
+}
+
+// isMember reports whether raft's configuration lists id, as a voter or a
+// learner.
+func isMember(rn *raft.RawNode, id uint64) bool {
+	found := false
+	rn.WithProgress(func(pid uint64, _ raft.ProgressType, _ tracker.Progress) {
+		found = found || pid == id
+	})
+	return found
 }
 
 // ReadIndex asks for the commit index as of now; the answer arrives on
 // ReadStateC with rctx as its RequestCtx.
 func (n *Node) ReadIndex(ctx context.Context, rctx []byte) error {
-	return n.liveErr(n.raft.ReadIndex(ctx, rctx))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.post(func(rn *raft.RawNode) error {
+		rn.ReadIndex(rctx)
+		return nil
+	})
 }
 
 // TransferLeadership asks the leader to hand leadership to transferee.
-func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) {
-	n.raft.TransferLeadership(ctx, n.Leader(), transferee)
+func (n *Node) TransferLeadership(_ context.Context, transferee uint64) {
+	_ = n.post(func(rn *raft.RawNode) error {
+		rn.TransferLeader(transferee)
+		return nil
+	})
 }
 
 // Campaign makes this node start an election.
-func (n *Node) Campaign(ctx context.Context) error { return n.liveErr(n.raft.Campaign(ctx)) }
+func (n *Node) Campaign(ctx context.Context) error {
+	return n.call(ctx, func(rn *raft.RawNode) error { return rn.Campaign() })
+}
 
-// Status is raft's full status, including follower progress on the leader.
+// Status is raft's full status, including follower progress on the leader;
+// empty once the node has stopped.
 func (n *Node) Status() raft.Status {
-	select {
-	case <-n.doneC:
+	var st raft.Status
+	err := n.call(context.Background(), func(rn *raft.RawNode) error {
+		st = rn.Status()
+		return nil
+	})
+	if err != nil {
 		return raft.Status{}
-	default:
 	}
-	return n.raft.Status()
+	return st
 }
 
 // Leader is the id of the current leader as this node knows it; 0 = none.
@@ -327,23 +311,31 @@ func (n *Node) State() raft.StateType { return raft.StateType(n.state.Load()) }
 // Term is the current term as last persisted.
 func (n *Node) Term() uint64 { return n.term.Load() }
 
-// Process steps a message received from a peer (transport.Handler).
-func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
+// Process hands a message received from a peer to the Ready loop
+// (transport.Handler); it never blocks. An error means the message was not
+// taken: the node has stopped, or a forwarded proposal was dropped
+// (ErrProposalDropped) because this node knows no leader or too many are
+// waiting. raft's own refusals are logged by the loop at debug level.
+func (n *Node) Process(_ context.Context, m *raftpb.Message) error {
 	if n.appends != nil {
 		n.appends.acked(m, time.Now())
 	}
 	if m.GetType() != raftpb.MessageType_MsgProp {
-		return n.liveErr(n.raft.Step(ctx, m))
+		return n.post(func(rn *raft.RawNode) error {
+			if err := rn.Step(m); err != nil {
+				n.lg.Debug("raft did not take a message", "from", m.GetFrom(), "type", m.GetType(), "err", err)
+			}
+			return nil
+		})
 	}
-	// raft takes a proposal only while it knows a leader, and Step blocks
-	// until then. A forwarded proposal must never block the stream it came
-	// on: the heartbeats that would tell this node the new leader queue
-	// behind it, and the node stays leaderless for good. So proposals go
-	// through their own bounded queue (stepProposals); one that finds no
-	// leader, or a full queue, is dropped, and the proposer learns that its
-	// outcome is unknown when the term changes.
+	// A forwarded proposal is dropped at once when this node knows no
+	// leader: the proposer learns that its outcome is unknown when the
+	// term changes.
 	if n.Leader() == 0 {
 		return ErrProposalDropped
+	}
+	if err := n.stopped(); err != nil {
+		return err
 	}
 	if n.cfg.Restamp != nil {
 		for _, e := range m.Entries {
@@ -352,64 +344,89 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 			}
 		}
 	}
-	select {
-	case n.forwardedC <- m:
-		return nil
-	default:
+	if !n.mb.postForwarded(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}) {
 		return ErrProposalDropped
 	}
+	return nil
 }
 
-// stepProposals steps the proposals other nodes forwarded, one at a time,
-// each waiting at most an election timeout for raft to take it.
-func (n *Node) stepProposals() {
-	defer close(n.forwardedDoneC)
-	// base ends when the node stops, so no Step outlives it.
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
-	go func() {
-		select {
-		case <-n.stopC:
-			cancelBase()
-		case <-base.Done():
-		}
-	}()
-	wait := time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval
-	for {
-		select {
-		case m := <-n.forwardedC:
-			if n.Leader() == 0 {
-				continue // dropped: see Process
-			}
-			ctx, cancel := context.WithTimeout(base, wait)
-			if err := n.raft.Step(ctx, m); err != nil {
-				n.lg.Debug("forwarded proposal dropped", "from", m.GetFrom(), "err", err)
-			}
-			cancel()
-		case <-n.stopC:
-			return
-		}
+// stepForwarded steps a proposal a peer forwarded, as a local one (as
+// raft.Node does). raft never blocks on it: without a leader it drops it.
+func (n *Node) stepForwarded(rn *raft.RawNode, m *raftpb.Message) error {
+	err := raft.ErrProposalDropped
+	if !n.removed {
+		m.From = proto.Uint64(n.cfg.ID)
+		err = rn.Step(m)
 	}
+	if err != nil {
+		n.lg.Debug("forwarded proposal dropped", "entries", len(m.GetEntries()), "err", err)
+	}
+	return err
 }
-
-// forwardedQueue bounds the forwarded proposals waiting to be stepped.
-const forwardedQueue = 4096
 
 // ReportUnreachable tells raft that a message to id could not be sent.
-func (n *Node) ReportUnreachable(id uint64) { n.raft.ReportUnreachable(id) }
+func (n *Node) ReportUnreachable(id uint64) {
+	_ = n.post(func(rn *raft.RawNode) error {
+		rn.ReportUnreachable(id)
+		return nil
+	})
+}
 
 // ReportSnapshot tells raft how sending a snapshot to id ended.
 func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
-	n.raft.ReportSnapshot(id, status)
+	_ = n.post(func(rn *raft.RawNode) error {
+		rn.ReportSnapshot(id, status)
+		return nil
+	})
 }
 
-// liveErr maps raft's ErrStopped to ours, keeping the fatal cause.
-func (n *Node) liveErr(err error) error {
-	if errors.Is(err, raft.ErrStopped) {
-		if cause := n.Err(); cause != nil {
-			return fmt.Errorf("%w: %v", ErrStopped, cause)
-		}
-		return ErrStopped
+// post queues run for the Ready loop without waiting for it.
+func (n *Node) post(run func(rn *raft.RawNode) error) error {
+	if err := n.stopped(); err != nil {
+		return err
 	}
-	return err
+	n.mb.post(op{run: run})
+	return nil
+}
+
+// call queues run for the Ready loop and returns its error once the loop
+// ran it. If ctx ends first and the loop has not taken run yet, run is
+// never called and call returns ctx's error.
+func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error {
+	if err := n.stopped(); err != nil {
+		return err
+	}
+	c := newCall()
+	n.mb.post(op{run: run, c: c})
+	select {
+	case err := <-c.errC:
+		return err
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callPending, callCancelled) {
+			return ctx.Err()
+		}
+		// The loop is running it: the outcome is known at once.
+		select {
+		case err := <-c.errC:
+			return err
+		case <-n.doneC:
+			return n.stopped()
+		}
+	case <-n.doneC:
+		return n.stopped()
+	}
+}
+
+// stopped returns ErrStopped, with the fatal cause if there is one, once
+// the node has stopped, and nil before.
+func (n *Node) stopped() error {
+	select {
+	case <-n.doneC:
+	default:
+		return nil
+	}
+	if cause := n.Err(); cause != nil {
+		return fmt.Errorf("%w: %v", ErrStopped, cause)
+	}
+	return ErrStopped
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -14,21 +15,39 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// memStorage is a Storage kept in memory whose Save can be made to fail.
+// memStorage is a Storage kept in memory whose Save can be made to fail or
+// to wait at a gate.
 type memStorage struct {
 	*raft.MemoryStorage
 	mu      sync.Mutex
 	failErr error
 	saves   int
+	batches []int // entries per Save
+	gate    *saveGate
+}
+
+// saveGate holds Saves back: each one signals enteredC, then waits until
+// the gate is opened.
+type saveGate struct {
+	enteredC chan struct{}
+	openC    chan struct{}
 }
 
 func (m *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	m.mu.Lock()
+	g := m.gate
+	m.mu.Unlock()
+	if g != nil {
+		g.enteredC <- struct{}{}
+		<-g.openC
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failErr != nil {
 		return m.failErr
 	}
 	m.saves++
+	m.batches = append(m.batches, len(ents))
 	if snap != nil && !raft.IsEmptySnap(snap) {
 		if err := m.ApplySnapshot(snap); err != nil {
 			return err
@@ -46,6 +65,37 @@ func (m *memStorage) setFail(err error) {
 	m.mu.Lock()
 	m.failErr = err
 	m.mu.Unlock()
+}
+
+// holdSaves makes the next Saves wait at a gate; the returned function
+// waits until the Ready loop is inside a Save.
+func (m *memStorage) holdSaves() (g *saveGate, entered func(t *testing.T)) {
+	g = &saveGate{enteredC: make(chan struct{}, 1), openC: make(chan struct{})}
+	m.mu.Lock()
+	m.gate = g
+	m.mu.Unlock()
+	return g, func(t *testing.T) {
+		t.Helper()
+		select {
+		case <-g.enteredC:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the Ready loop never reached Save")
+		}
+	}
+}
+
+// releaseSaves lets every Save through from now on.
+func (m *memStorage) releaseSaves(g *saveGate) {
+	m.mu.Lock()
+	m.gate = nil
+	m.mu.Unlock()
+	close(g.openC)
+}
+
+func (m *memStorage) saveBatches() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.batches)
 }
 
 type nopTransport struct{}
