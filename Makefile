@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state
 
 all: build
 
@@ -34,6 +34,14 @@ bench: build
 bench-compare: build
 	$(PEERS)/compare.sh
 	BIN=$(BIN) ./scripts/bench.sh
+
+# Issue 5's large-state measurements (scripts/bench-state.sh) on a 3-node
+# cluster holding KEYS keys: RSS, snapshot size and time, restart and
+# catch-up times, put p99 with and without snapshots. One JSON line each.
+# A smoke run: make bench-state KEYS=20000.
+KEYS ?= 1000000
+bench-state: build
+	BIN=$(BIN) KEYS=$(KEYS) ./scripts/bench-state.sh
 
 vet:
 	$(GO) vet ./...

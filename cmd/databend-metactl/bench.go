@@ -30,9 +30,14 @@ const (
 	workloadTxnCAS          = "txn-cas"
 	workloadMixed           = "mixed"
 	workloadWatch           = "watch"
+	workloadLoad            = "load"
 )
 
-var benchWorkloads = []string{workloadPut, workloadGet, workloadGetSerializable, workloadTxnCAS, workloadMixed, workloadWatch}
+var benchWorkloads = []string{workloadPut, workloadGet, workloadGetSerializable, workloadTxnCAS, workloadMixed, workloadWatch, workloadLoad}
+
+// maxBenchBatch is the most puts --batch puts in one request: the server's
+// limit of ops in a transaction (statemachine.MaxTxnOps).
+const maxBenchBatch = 1000
 
 // benchConfig is one bench run, from the flags.
 type benchConfig struct {
@@ -40,11 +45,12 @@ type benchConfig struct {
 	workload  string
 	clients   int
 	conns     int
-	total     int
+	total     int // load: keys, each one op
 	keys      int
 	keySize   int
 	valSize   int
 	rwRatio   float64 // mixed: reads per write
+	batch     int     // load and preloads: keys written per request
 	progress  bool    // draw the progress bar on stderr
 }
 
@@ -81,6 +87,14 @@ chosen at random):
                     of a put to its event arriving at a watcher (one sample
                     per event and watcher), "errors" counts failed puts and
                     events never delivered
+  load              write each of the --keys keys exactly once, in order,
+                    --batch keys a request (an upsert, or a txn of --batch
+                    unconditional puts); "total" is --keys and "ops_per_sec"
+                    keys per second, the latencies are of requests; --total
+                    does not apply. Any failed request makes the exit status
+                    1 (after the line): keys may be missing
+
+--batch also applies to the preload of get, get-serializable and mixed.
 
 A progress bar goes to stderr for runs longer than a second (--progress).
 --output does not apply. --timeout does not apply unless given: then it
@@ -96,6 +110,7 @@ bounds the whole run.`,
 	f.Int("key-size", 18, "key length in bytes: bench/key/ and the zero-padded number; 18 = the peers' keys")
 	f.Int("val-size", 256, "value length in bytes")
 	f.Float64("rw-ratio", 9, "mixed: gets per put (9 = 90% gets)")
+	f.Int("batch", 1, "load and preloads: keys written per request (> 1: a txn of that many puts), at most 1000")
 	f.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), on or off")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		cfg, err := benchFlags(cmd, a.endpoints)
@@ -112,7 +127,13 @@ bounds the whole run.`,
 		if err != nil {
 			return err
 		}
-		return res.write(cmd.OutOrStdout())
+		if err := res.write(cmd.OutOrStdout()); err != nil {
+			return err
+		}
+		if cfg.workload == workloadLoad && res.Errors > 0 {
+			return fmt.Errorf("load: %d requests failed: keys may be missing or written twice; load into an empty cluster again", res.Errors)
+		}
+		return nil
 	})
 	return cmd
 }
@@ -129,6 +150,7 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 	c.keySize, _ = fl.GetInt("key-size")
 	c.valSize, _ = fl.GetInt("val-size")
 	c.rwRatio, _ = fl.GetFloat64("rw-ratio")
+	c.batch, _ = fl.GetInt("batch")
 	progress, _ := fl.GetString("progress")
 
 	known := false
@@ -158,6 +180,13 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 		return c, usagef("invalid --val-size %d: the watch workload needs at least %d bytes (send time and run id)", c.valSize, watchStampSize)
 	case c.rwRatio < 0:
 		return c, usagef("invalid --rw-ratio %v: want 0 or more gets per put", c.rwRatio)
+	case c.batch < 1 || c.batch > maxBenchBatch:
+		return c, usagef("invalid --batch %d: want 1..%d keys per request", c.batch, maxBenchBatch)
+	case c.workload == workloadLoad && fl.Changed("total"):
+		return c, usagef("--total does not apply to --workload load: it writes each of --keys once")
+	}
+	if c.workload == workloadLoad {
+		c.total = c.keys
 	}
 	switch progress {
 	case "on":
@@ -244,6 +273,9 @@ func (b *bench) runOps(ctx context.Context) (benchResult, error) {
 		}
 	}
 	total := int64(b.cfg.total)
+	if w.requests > 0 {
+		total = int64(w.requests)
+	}
 	lat := make([]time.Duration, total)
 	var next, done atomic.Int64
 	bar := startProgress(b.stderr, b.cfg.progress, b.cfg.workload, total, &done)
@@ -260,7 +292,10 @@ func (b *bench) runOps(ctx context.Context) (benchResult, error) {
 				if i >= total {
 					return
 				}
-				k := r.Intn(b.cfg.keys)
+				k := int(i)
+				if !w.byNumber {
+					k = r.Intn(b.cfg.keys)
+				}
 				t := time.Now()
 				err := op(ctx, k)
 				lat[i] = time.Since(t)
@@ -281,12 +316,13 @@ func (b *bench) runOps(ctx context.Context) (benchResult, error) {
 	return newBenchResult(b.cfg, b.errs.Load(), el, lat), nil
 }
 
-// preload writes every key once, so that reads find values. It is not
-// timed. Any failure ends the run.
+// preload writes every key once, --batch keys a request, so that reads
+// find values. It is not timed. Any failure ends the run.
 func (b *bench) preload(ctx context.Context) error {
-	workers := min(b.cfg.keys, 64)
+	batches := b.batches()
+	workers := min(batches, 64)
 	var next, done atomic.Int64
-	bar := startProgress(b.stderr, b.cfg.progress, "preload", int64(b.cfg.keys), &done)
+	bar := startProgress(b.stderr, b.cfg.progress, "preload", int64(batches), &done)
 	defer bar.finish()
 	errC := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -294,14 +330,14 @@ func (b *bench) preload(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			put := b.putter(w)
+			load := b.loader(w)
 			for {
-				k := next.Add(1) - 1
-				if k >= int64(b.cfg.keys) {
+				n := next.Add(1) - 1
+				if n >= int64(batches) {
 					return
 				}
-				if err := put(ctx, int(k), b.val); err != nil {
-					errC <- fmt.Errorf("preload key %s: %w", b.keyNames[k], err)
+				if err := load(ctx, int(n)); err != nil {
+					errC <- fmt.Errorf("preload key %s: %w", b.keyNames[int(n)*b.cfg.batch], err)
 					return
 				}
 				done.Add(1)

@@ -16,6 +16,11 @@ type opFunc func(ctx context.Context, k int) error
 type workload struct {
 	// preload: write every key before the timed run.
 	preload bool
+	// requests is how many requests the run sends; 0 = --total.
+	requests int
+	// byNumber: request i is about key (or batch) number i, not a random
+	// key.
+	byNumber bool
 	// newClient returns the request function of client c, which owns r;
 	// called on the client's goroutine.
 	newClient func(c int, r *rand.Rand) opFunc
@@ -55,8 +60,45 @@ func (b *bench) newWorkload() (workload, error) {
 				return put(ctx, k, b.val)
 			}
 		}}, nil
+	case workloadLoad:
+		return workload{requests: b.batches(), byNumber: true, newClient: func(c int, _ *rand.Rand) opFunc {
+			return b.loader(c)
+		}}, nil
 	}
 	return workload{}, usagef("workload %q does not run as requests", b.cfg.workload)
+}
+
+// batches returns how many requests of --batch keys write every key.
+func (b *bench) batches() int {
+	return (b.cfg.keys + b.cfg.batch - 1) / b.cfg.batch
+}
+
+// loader returns client c's write of batch number n: keys n*batch up to
+// (n+1)*batch (fewer in the last batch), with an upsert when --batch is 1,
+// else with one txn of unconditional puts (no condition: the txn takes
+// its if-then branch).
+func (b *bench) loader(c int) opFunc {
+	if b.cfg.batch == 1 {
+		put := b.putter(c)
+		return func(ctx context.Context, n int) error { return put(ctx, n, b.val) }
+	}
+	rot := b.conns.newRotor(c)
+	return func(ctx context.Context, n int) error {
+		lo, hi := n*b.cfg.batch, min((n+1)*b.cfg.batch, b.cfg.keys)
+		ops := make([]*metapb.TxnOp, 0, hi-lo)
+		for k := lo; k < hi; k++ {
+			ops = append(ops, &metapb.TxnOp{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: b.keyNames[k], Value: b.val}}})
+		}
+		reply, err := rot.pick().Txn(ctx, &metapb.TxnRequest{IfThen: ops})
+		if err != nil {
+			return err
+		}
+		if !reply.GetSuccess() || len(reply.GetResponses()) != hi-lo {
+			return fmt.Errorf("txn of %d puts from %s: %w: success %v, %d responses", hi-lo, b.keyNames[lo],
+				errBenchBadReply, reply.GetSuccess(), len(reply.GetResponses()))
+		}
+		return nil
+	}
 }
 
 // putter returns client c's upsert of a value to key number k (no

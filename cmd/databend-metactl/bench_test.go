@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -127,6 +129,90 @@ func TestBenchPreloadsKeys(t *testing.T) {
 	}
 }
 
+// load writes each key exactly once (version 1), whatever the batch and
+// however the keys divide into batches, and its line counts keys.
+func TestBenchLoad(t *testing.T) {
+	tests := []struct {
+		name         string
+		keys, batch  int
+		clients      int
+		upserts, txn int // requests of each kind, over all servers
+	}{
+		{"one key a request", 50, 1, 4, 50, 0},
+		{"uneven batches", 50, 7, 4, 0, 8},
+		{"one batch", 30, 1000, 3, 0, 1},
+		{"more clients than batches", 10, 4, 16, 0, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := clienttest.Start(t, 3)
+			res, stderr := runBenchCLI(t, cl.Addrs(), "--workload", "load", "--keys", strconv.Itoa(tt.keys),
+				"--batch", strconv.Itoa(tt.batch), "--clients", strconv.Itoa(tt.clients), "--conns", "2", "--val-size", "9")
+			if res.Workload != "load" || res.Total != tt.keys || res.Errors != 0 || res.OpsPerSec <= 0 || stderr != "" {
+				t.Fatalf("line %+v, stderr %q: want workload load, total %d, no errors", res, stderr, tt.keys)
+			}
+			kvs := cl.Store.List("bench/key/", 0)
+			if len(kvs) != tt.keys {
+				t.Fatalf("%d keys written, want %d", len(kvs), tt.keys)
+			}
+			for i, kv := range kvs {
+				if want := fmt.Sprintf("bench/key/%08d", i); kv.GetKey() != want {
+					t.Fatalf("key %d is %q, want %q", i, kv.GetKey(), want)
+				}
+				if v := kv.GetValue(); v.GetVersion() != 1 || len(v.GetData()) != 9 {
+					t.Fatalf("%s: version %d with %d bytes: want written once, 9 bytes", kv.GetKey(), v.GetVersion(), len(v.GetData()))
+				}
+			}
+			upserts, txns := 0, 0
+			for _, s := range cl.Servers {
+				upserts += s.Calls("Upsert")
+				txns += s.Calls("Txn")
+			}
+			if upserts != tt.upserts || txns != tt.txn {
+				t.Errorf("%d upserts and %d txns, want %d and %d", upserts, txns, tt.upserts, tt.txn)
+			}
+		})
+	}
+}
+
+// A failed load request leaves keys missing: the line still tells, and the
+// exit status is 1.
+func TestBenchLoadFailsOnErrors(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	failCalls(cl.Servers[1], "Txn")
+	stdout, stderr, code := runCLI(t, "--grpc-api-address", strings.Join(cl.Addrs(), ","), "bench",
+		"--workload", "load", "--keys", "40", "--batch", "10")
+	if code != exitError || !strings.Contains(stderr, "2 requests failed") {
+		t.Fatalf("exit %d, stderr %q: want exit 1 and the count", code, stderr)
+	}
+	checkFieldOrder(t, stdout)
+	if n := len(cl.Store.List("bench/key/", 0)); n != 20 {
+		t.Errorf("%d keys written, want 20 (the batches sent to the healthy server)", n)
+	}
+}
+
+// --batch also makes the preload of the read workloads send txns.
+func TestBenchPreloadBatched(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	runBenchCLI(t, cl.Addrs(), "--workload", "mixed", "--rw-ratio", "1000", "--total", "5", "--keys", "25", "--batch", "10")
+	if n := len(cl.Store.List("bench/key/", 0)); n != 25 {
+		t.Fatalf("%d keys preloaded, want 25", n)
+	}
+	if n := cl.Servers[0].Calls("Txn"); n != 3 {
+		t.Errorf("%d txns, want 3 (batches of 10, 10 and 5)", n)
+	}
+}
+
+// failCalls makes s answer every call of method with Unavailable.
+func failCalls(s *clienttest.Server, method string) {
+	s.SetHook(func(_ context.Context, m string, stage clienttest.Stage) error {
+		if m == method && stage == clienttest.Before {
+			return status.Error(codes.Unavailable, "injected")
+		}
+		return nil
+	})
+}
+
 // The default keys are the peers': bench/key/%08d.
 func TestBenchKeys(t *testing.T) {
 	keys := benchKeys(10000, 18)
@@ -149,12 +235,7 @@ func TestBenchTxnCASLearnsSeq(t *testing.T) {
 
 func TestBenchCountsErrors(t *testing.T) {
 	cl := clienttest.Start(t, 2)
-	cl.Servers[1].SetHook(func(_ context.Context, method string, stage clienttest.Stage) error {
-		if method == "Upsert" && stage == clienttest.Before {
-			return status.Error(codes.Unavailable, "injected")
-		}
-		return nil
-	})
+	failCalls(cl.Servers[1], "Upsert")
 	res, stderr := runBenchCLI(t, cl.Addrs(), "--workload", "put", "--total", "100")
 	// One client alternates between the two servers.
 	if res.Errors != 50 {
@@ -207,6 +288,9 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"--workload", "watch", "--val-size", "15"}, "needs at least 16 bytes"},
 		{[]string{"--rw-ratio", "-1"}, "invalid --rw-ratio"},
 		{[]string{"--progress", "maybe"}, "invalid --progress"},
+		{[]string{"--batch", "0"}, "invalid --batch"},
+		{[]string{"--batch", "1001"}, "invalid --batch 1001: want 1..1000"},
+		{[]string{"--workload", "load", "--total", "5"}, "--total does not apply"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
