@@ -29,7 +29,7 @@ func damagedRaftDir(t *testing.T, voters ...uint64) string {
 			t.Fatal(err)
 		}
 		if i == 5 {
-			if err := s.CreateSnapshot(5, &raftpb.ConfState{Voters: append([]uint64{1}, voters...)}, []byte("state"), 100); err != nil {
+			if err := s.CreateSnapshot(5, &raftpb.ConfState{Voters: append([]uint64{1}, voters...)}, strings.NewReader("state"), 100); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -53,7 +52,12 @@ func TestImportWritesNodeDir(t *testing.T) {
 		t.Errorf("%d entries, want none", len(ro.Entries))
 	}
 	sm := statemachine.New()
-	if err := sm.Restore(bytes.NewReader(ro.Snapshot.GetData())); err != nil {
+	rc, err := ro.OpenSnapshotData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := sm.Restore(rc); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(kvLines(t, dump), kvLines(t, dumpOf(t, sm))); diff != "" {

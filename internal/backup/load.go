@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +66,12 @@ func LoadDir(dir string, lg *slog.Logger) (*Loaded, error) {
 
 	sm := statemachine.New()
 	if !raft.IsEmptySnap(ro.Snapshot) {
-		if err := sm.Restore(bytes.NewReader(ro.Snapshot.GetData())); err != nil {
+		rc, err := ro.OpenSnapshotData()
+		if err == nil {
+			err = sm.Restore(rc)
+			rc.Close()
+		}
+		if err != nil {
 			return nil, fmt.Errorf("backup: restore snapshot at index %d of %s: %w",
 				ro.Snapshot.GetMetadata().GetIndex(), dir, err)
 		}

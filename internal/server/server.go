@@ -61,12 +61,7 @@ type Storage interface {
 	LoadedSnapshot() *raftpb.Snapshot
 	// HardState is the hard state Open loaded (empty: none).
 	HardState() *raftpb.HardState
-	// CreateSnapshot persists a snapshot of the state machine at index and
-	// compacts the log to keep entries before it. Called from a background
-	// goroutine, concurrently with Save.
-	CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte, keep uint64) error
-	// SnapshotSize is the size in bytes of the newest snapshot (0: none).
-	SnapshotSize() int64
+	snapshotStorage
 }
 
 // Peers is the part of the transport that tracks member addresses. Called

@@ -1,14 +1,47 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
+	"io"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
+
+// snapshotStorage is the part of Storage (internal/storage) that keeps
+// snapshot files. Every snapshot it hands out or takes refers to its file
+// in its Data instead of holding the state machine's bytes.
+type snapshotStorage interface {
+	// CreateSnapshot streams src (the state machine's snapshot at index)
+	// into a snap file, makes it the snapshot raft sends, and compacts the
+	// log to keep entries before it. Called from a background goroutine,
+	// concurrently with Save.
+	CreateSnapshot(index uint64, cs *raftpb.ConfState, src io.WriterTo, keep uint64) error
+	// SnapshotSize is the size in bytes of the newest snapshot (0: none).
+	SnapshotSize() int64
+	// OpenSnapshotData streams the state machine data of a snapshot that
+	// Open loaded or Save installed, verifying its file as it is read.
+	OpenSnapshotData(sn *raftpb.Snapshot) (io.ReadCloser, error)
+	// OpenSnapshot and ReceiveSnapshot serve the transport (see
+	// transport.Handler).
+	OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error)
+	ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error)
+}
+
+// OpenSnapshot opens the file of a snapshot raft sends in a MsgSnap, for
+// the transport to stream it (transport.Handler).
+func (s *Server) OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error) {
+	return s.storage.OpenSnapshot(sn)
+}
+
+// ReceiveSnapshot writes a snapshot file streamed by a peer to raft_dir and
+// returns the Data of the MsgSnap to step (transport.Handler).
+func (s *Server) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
+	return s.storage.ReceiveSnapshot(md, r, size)
+}
 
 // snapshotMaxLogFactor bounds the log between two snapshots at this many
 // times snapshot_logs_since_last entries (1,048,576 with the default
@@ -83,9 +116,16 @@ func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	return nil
 }
 
-// restoreSnapshot replaces the state machine with the snapshot's data.
+// restoreSnapshot replaces the state machine with the snapshot's data,
+// streamed from its file.
 func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
-	if err := s.sm.Restore(bytes.NewReader(snap.GetData())); err != nil {
+	rc, err := s.storage.OpenSnapshotData(snap)
+	if err != nil {
+		return err
+	}
+	err = s.sm.Restore(rc)
+	rc.Close()
+	if err != nil {
 		return err
 	}
 	s.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
@@ -121,17 +161,13 @@ func (s *Server) maybeSnapshot() {
 func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState) {
 	s.goFunc(func() {
 		defer s.snapshotting.Store(false)
-		var buf bytes.Buffer
-		if _, err := snap.WriteTo(&buf); err != nil {
-			s.lg.Error("encode snapshot", "index", snap.Index(), "err", err)
-			return
-		}
-		if err := s.storage.CreateSnapshot(snap.Index(), cs, buf.Bytes(), s.cfg.MaxAppliedLogToKeep); err != nil {
+		start := time.Now()
+		if err := s.storage.CreateSnapshot(snap.Index(), cs, snap, s.cfg.MaxAppliedLogToKeep); err != nil {
 			// A failed snapshot write is a failed write to raft_dir: stop
 			// rather than go on with a disk we cannot trust.
 			s.node.Load().Fail(fmt.Errorf("write snapshot at index %d: %w", snap.Index(), err))
 			return
 		}
-		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", buf.Len())
+		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", s.storage.SnapshotSize(), "took", time.Since(start))
 	})
 }

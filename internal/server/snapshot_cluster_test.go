@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/clustertest"
 )
 
@@ -52,4 +53,51 @@ func TestSnapshotTakenByLogSize(t *testing.T) {
 		mustPut(t, n.Server, fmt.Sprintf("big/%02d", i%30), big)
 	}
 	c.Eventually(func() bool { return snapIndex() > first }, "a snapshot once the log is as large as the last one")
+}
+
+// A node that joins after the log was compacted gets the leader's snapshot
+// file streamed into its own raft_dir, restores from it, and restarts from
+// it.
+func TestCatchUpFromSnapshotFileThenRestart(t *testing.T) {
+	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	lead := c.WaitLeader()
+	writeConcurrently(t, c, 3, 40)
+	if _, err := c.Node(lead).Server.TriggerSnapshot(c.Ctx()); err != nil {
+		t.Fatal(err)
+	}
+
+	n4 := c.Start(4, t.TempDir(), false)
+	c.WaitJoined(n4)
+	leader := c.Node(c.WaitLeader()).Server.StateMachine()
+	c.Eventually(func() bool {
+		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
+	}, "node 4 catches up")
+	if first, _ := n4.Storage.FirstIndex(); first <= 2 {
+		t.Fatalf("node 4 log starts at %d: it replayed the whole log instead of installing a snapshot", first)
+	}
+	sn, err := n4.Storage.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sn.GetData()) > 100 || n4.Storage.SnapshotSize() == 0 {
+		t.Fatalf("node 4's snapshot: %d bytes of data in memory, a file of %d bytes; want a file",
+			len(sn.GetData()), n4.Storage.SnapshotSize())
+	}
+	mustPut(t, n4.Server, "after/install", "x")
+	c.Eventually(func() bool {
+		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
+	}, "node 4 applies the write")
+	want := n4.Server.StateMachine().Hash()
+
+	dir := c.Stop(4)
+	n4 = c.Restart(4, dir)
+	if got := n4.Storage.LoadedSnapshot().GetMetadata().GetIndex(); got != sn.GetMetadata().GetIndex() {
+		t.Fatalf("restarted node 4 loaded snapshot %d, want the installed %d", got, sn.GetMetadata().GetIndex())
+	}
+	c.Eventually(func() bool {
+		return n4.Server.StateMachine().Hash() == want
+	}, "restarted node 4 rebuilds the same state")
+	if v := mustGet(t, n4.Server, "after/install", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "x" {
+		t.Fatalf("after/install = %q", v.GetData())
+	}
 }

@@ -292,7 +292,7 @@ func TestDamagedSnapshotFallback(t *testing.T) {
 			s := mustOpen(t, dir)
 			mustSave(t, s, hardState(1, 1, 100), entries(1, 100, 1, 50), nil)
 			for _, index := range []uint64{40, 80} {
-				if err := s.CreateSnapshot(index, confState(1), snapData(3000), 5); err != nil {
+				if err := s.CreateSnapshot(index, confState(1), bytes.NewReader(snapData(3000)), 5); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -321,7 +321,7 @@ func TestDamagedSnapshotFallback(t *testing.T) {
 			}
 			// The node goes on: a new snapshot, new entries, reopen.
 			mustSave(t, s, hardState(1, 1, 120), entries(111, 120, 1, 50), nil)
-			if err := s.CreateSnapshot(115, confState(1), snapData(10), 5); err != nil {
+			if err := s.CreateSnapshot(115, confState(1), bytes.NewReader(snapData(10)), 5); err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
@@ -342,7 +342,7 @@ func TestDamagedSnapshotNoFallback(t *testing.T) {
 	installed := func(t *testing.T, dir string, prior []*raftpb.Entry, commit uint64) {
 		s := mustOpen(t, dir)
 		mustSave(t, s, hardState(1, 0, commit), prior, nil)
-		if err := s.CreateSnapshot(commit, confState(1, 2, 3), snapData(500), 1000); err != nil {
+		if err := s.CreateSnapshot(commit, confState(1, 2, 3), bytes.NewReader(snapData(500)), 1000); err != nil {
 			t.Fatal(err)
 		}
 		// The leader's snapshot at 100, term 3, then its entries.
@@ -375,7 +375,7 @@ func TestDamagedSnapshotNoFallback(t *testing.T) {
 				mustSave(t, s, hardState(1, 1, i+9), entries(i, i+9, 1, 100), nil)
 			}
 			for _, index := range []uint64{100, 250} {
-				if err := s.CreateSnapshot(index, confState(1), snapData(100), 0); err != nil {
+				if err := s.CreateSnapshot(index, confState(1), bytes.NewReader(snapData(100)), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -420,7 +420,7 @@ func TestDamagedSnapshotLogCovers(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	mustSave(t, s, hardState(3, 0, 40), entries(1, 100, 3, 20), nil)
-	if err := s.CreateSnapshot(40, confState(1), snapData(500), 1000); err != nil {
+	if err := s.CreateSnapshot(40, confState(1), bytes.NewReader(snapData(500)), 1000); err != nil {
 		t.Fatal(err)
 	}
 	mustSave(t, s, hardState(3, 0, 100), nil, snapshotAt(100, 3, confState(1), snapData(2000)))

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"syscall"
 
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -59,7 +58,8 @@ func snapFileName(term, index uint64) string {
 }
 
 // pickSnapshot returns the newest snapshot recorded in the WAL (walSnaps)
-// whose file in snapDir reads back intact, or an empty snapshot when that
+// whose file in snapDir reads back intact (read through once, streaming;
+// the returned snapshot's Data refers to the file), or an empty snapshot when that
 // is the WAL's start (index 0); and the newer recorded snapshots it passed
 // over because their files are damaged or missing, newest first. It reads
 // only. (Older recorded snapshots whose files were purged are only reached
@@ -76,7 +76,7 @@ func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (
 			return &raftpb.Snapshot{}, skipped, nil
 		}
 		name := snapFileName(term, index)
-		sn, err := snap.Read(zlg, filepath.Join(snapDir, name))
+		hdr, _, err := readSnapFile(filepath.Join(snapDir, name), zlg)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: errors.New("the file is missing")})
@@ -87,10 +87,14 @@ func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: err})
 			continue
 		}
-		if md := sn.GetMetadata(); md.GetIndex() != index || md.GetTerm() != term {
+		if hdr.Index != index || hdr.Term != term {
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term,
-				Err: fmt.Errorf("it holds the snapshot at index %d term %d instead", md.GetIndex(), md.GetTerm())})
+				Err: fmt.Errorf("it holds the snapshot at index %d term %d instead", hdr.Index, hdr.Term)})
 			continue
+		}
+		sn := &raftpb.Snapshot{
+			Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(term), ConfState: hdr.ConfState},
+			Data:     snapRef(name),
 		}
 		return sn, skipped, nil
 	}

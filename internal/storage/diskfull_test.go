@@ -3,6 +3,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -113,7 +114,7 @@ func TestDiskFull(t *testing.T) {
 
 	// A snapshot file that does not fit.
 	fill(t, filler)
-	err := s.CreateSnapshot(next+99, confState(1), snapData(1<<20), 10)
+	err := s.CreateSnapshot(next+99, confState(1), bytes.NewReader(snapData(1<<20)), 10)
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("CreateSnapshot on a full disk: %v, want ErrDiskFull naming raft_dir", err)
 	}
@@ -123,7 +124,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	s = mustOpen(t, dir)
 	checkIndexes(t, s, 1, next+99)
-	if err := s.CreateSnapshot(next+99, confState(1), snapData(1<<20), 10); err != nil {
+	if err := s.CreateSnapshot(next+99, confState(1), bytes.NewReader(snapData(1<<20)), 10); err != nil {
 		t.Fatalf("CreateSnapshot after freeing space: %v", err)
 	}
 	s.Close()

@@ -1,7 +1,9 @@
 // Package storage is the durable raft log of a metasrv node: the etcd
 // write-ahead log (go.etcd.io/etcd/server/v3/storage/wal) and snapshot files
-// (go.etcd.io/etcd/server/v3/etcdserver/api/snap) in raft_dir, mirrored in
-// the raft.MemoryStorage that go.etcd.io/raft reads.
+// in raft_dir, mirrored in the raft.MemoryStorage that go.etcd.io/raft
+// reads. Snapshot data is never held in memory: the snapshots raft sees
+// carry a reference to their file in Data, and their files are written,
+// verified, sent and restored by streaming.
 //
 // # Use
 //
@@ -9,7 +11,8 @@
 //	// ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt, ErrDiskFull:
 //	// print the message (one line, saying what to do) and exit.
 //	if s.Bootstrapped() {
-//		sm.Restore(s.LoadedSnapshot().GetData()) // then raft.RestartNode
+//		r, err := s.OpenSnapshotData(s.LoadedSnapshot()) // if not raft.IsEmptySnap
+//		sm.Restore(r); r.Close() // then raft.RestartNode
 //	} // else raft.StartNode (single) or start empty and join
 //	c := &raft.Config{Storage: s, Applied: s.LoadedSnapshot().GetMetadata().GetIndex(), ...}
 //
@@ -18,15 +21,19 @@
 //	// then send messages, apply, Advance.
 //
 //	// Background, once enough entries were applied since the last snapshot:
-//	err := s.CreateSnapshot(applied, confState, sm.Encode(), keep)
+//	err := s.CreateSnapshot(applied, confState, sm.Snapshot(), keep) // an io.WriterTo
+//
+//	// Transport: stream the file of a MsgSnap raft sends, and store the
+//	// file a peer streams before stepping its MsgSnap:
+//	f, size, err := s.OpenSnapshot(m.Snapshot)
+//	m.Snapshot.Data, err = s.ReceiveSnapshot(m.Snapshot.Metadata, stream, size)
 //
 //	s.Close()
 //
 //	// Offline, on the raft_dir of a stopped node that Open refused:
 //	rep, err := storage.Repair(dir, lg)
 //
-// Pass s itself as raft.Config.Storage: s.Snapshot shares the snapshot data
-// instead of copying it as MemoryStorage.Snapshot would.
+// Pass s itself as raft.Config.Storage.
 //
 // # On-disk layout
 //
@@ -50,9 +57,30 @@
 //	    the original of a segment whose torn last record Open truncated,
 //	    or that Repair cut or set aside. Nothing reads them.
 //	raft_dir/snap/%016x-%016x.snap    (term - index)
-//	    etcd snap files: a CRC-32C-checked raftpb.Snapshot whose Data is the
-//	    state machine snapshot (statemachine's encoding). The 2 newest are
-//	    kept.
+//	    snapshot files, written in one pass (the state machine streams its
+//	    encoding into the file), so the data length and CRC come last:
+//	        offset  size  field
+//	        0       8     magic "MSRVRSNP"
+//	        8       4     format version, uint32 big endian: 1
+//	        12      8     term, uint64 big endian
+//	        20      8     index
+//	        28      4     n: length of the conf state
+//	        32      n     raftpb.ConfState, protobuf
+//	        32+n    D     data: the state machine snapshot (statemachine's encoding)
+//	        end-12  8     D, uint64 big endian
+//	        end-4   4     CRC-32C (Castagnoli) of every byte before it
+//	    A file is written to a temporary name (*.snap.tmp-*), fsync'd,
+//	    renamed into place and its directory fsync'd. Readers check it
+//	    while streaming it: Open reads every candidate through once,
+//	    restoring reads it again and fails at the end unless the CRC and
+//	    the length match. An etcd snap file (a CRC-32C-checked
+//	    raftpb.Snapshot) of an earlier metasrv is still read; Open
+//	    rewrites the one it loads in this format. The 2 newest are kept.
+//	raft_dir/snap/%016x-%016x.snap.recv-*
+//	    a snapshot file a peer streamed (ReceiveSnapshot), verified and
+//	    fsync'd, waiting for raft to take it: Save renames it into place.
+//	    One raft did not take is deleted once the node's own snapshot
+//	    passes its index, and on Open, as are *.snap.tmp-* files.
 //	raft_dir/snap/*.snap.broken, *.snap.broken.N
 //	    a snapshot file that failed its CRC and that Open passed over (the
 //	    WAL stood in for it), or that Repair set aside.

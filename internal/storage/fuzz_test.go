@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -37,7 +38,7 @@ func seedWAL(f *testing.F) []byte {
 	mustSave(f, s, hardState(1, 1, 3), entries(1, 3, 1, 20), nil)
 	cc := &raftpb.Entry{Index: new(uint64(4)), Term: new(uint64(1)), Type: raftpb.EntryConfChangeV2.Enum(), Data: []byte{0x0a, 0x02, 0x08, 0x01}}
 	mustSave(f, s, hardState(1, 1, 4), []*raftpb.Entry{cc}, nil)
-	if err := s.CreateSnapshot(3, confState(1), []byte("state"), 0); err != nil {
+	if err := s.CreateSnapshot(3, confState(1), bytes.NewReader([]byte("state")), 0); err != nil {
 		f.Fatal(err)
 	}
 	mustSave(f, s, hardState(2, 1, 6), entries(5, 6, 2, 7), nil)
@@ -209,7 +210,8 @@ func mustMarshal(t testing.TB, m proto.Message) []byte {
 }
 
 // FuzzSnapFile puts the fuzzer's bytes in the snap file of a snapshot the
-// WAL records (etcd's snap file format: a CRC-checked raftpb.Snapshot).
+// WAL records (this package's streamed format; an etcd snap file of an
+// earlier metasrv is read too).
 // pickSnapshot must not panic, and must either pass the file over as
 // damaged or return the snapshot its name and the WAL record say.
 func FuzzSnapFile(f *testing.F) {
@@ -219,7 +221,7 @@ func FuzzSnapFile(f *testing.F) {
 		f.Fatal(err)
 	}
 	mustSave(f, s, hardState(1, 1, 100), entries(1, 100, 1, 1), nil)
-	if err := s.CreateSnapshot(100, confState(1, 2), []byte("state machine"), 0); err != nil {
+	if err := s.CreateSnapshot(100, confState(1, 2), bytes.NewReader([]byte("state machine")), 0); err != nil {
 		f.Fatal(err)
 	}
 	s.Close()
@@ -232,6 +234,15 @@ func FuzzSnapFile(f *testing.F) {
 	f.Add(good[:len(good)-1])
 	f.Add([]byte{})
 	f.Add([]byte{0x08, 0x01})
+	legacyDir := f.TempDir()
+	if err := snap.New(newZapLogger(slog.New(slog.DiscardHandler)), legacyDir).SaveSnap(snapshotAt(100, 1, confState(1, 2), []byte("state machine"))); err != nil {
+		f.Fatal(err)
+	}
+	legacy, err := os.ReadFile(filepath.Join(legacyDir, name))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(legacy)
 
 	walSnaps := []*walpb.Snapshot{
 		{Index: new(uint64(0)), Term: new(uint64(0))},

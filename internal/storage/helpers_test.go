@@ -194,3 +194,19 @@ func snapData(n int) []byte {
 	}
 	return fmt.Appendf(b, "end")
 }
+
+// readSnap reads the state machine data of sn, a snapshot of s, from its
+// file.
+func readSnap(t testing.TB, s *Storage, sn *raftpb.Snapshot) []byte {
+	t.Helper()
+	rc, err := s.OpenSnapshotData(sn)
+	if err != nil {
+		t.Fatalf("OpenSnapshotData(%d): %v", sn.GetMetadata().GetIndex(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read snapshot %d: %v", sn.GetMetadata().GetIndex(), err)
+	}
+	return b
+}

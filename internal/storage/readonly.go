@@ -30,7 +30,8 @@ type ReadOnly struct {
 	ClusterName string
 	// Snapshot is the newest snapshot that is both on disk and recorded in
 	// the WAL at or below the committed index; empty (raft.IsEmptySnap)
-	// if there is none.
+	// if there is none. Its Data refers to its file: read the state
+	// machine's data with OpenSnapshotData.
 	Snapshot *raftpb.Snapshot
 	// HardState is the last hard state in the WAL (empty if none). Its
 	// Commit is lazily synced (see the durability contract): entries up to
@@ -41,7 +42,16 @@ type ReadOnly struct {
 	// HardState.Commit may not be committed: do not apply them.
 	Entries []*raftpb.Entry
 
-	lock *fileutil.LockedFile // nil: raft_dir had no LOCK file
+	lock    *fileutil.LockedFile // nil: raft_dir had no LOCK file
+	snapDir string
+	zlg     *zap.Logger
+}
+
+// OpenSnapshotData returns the state machine data of Snapshot, streamed
+// from its file and checked as it is read (the reader fails at the end,
+// with an error wrapping ErrCorrupt, if the file is not intact). Close it.
+func (r *ReadOnly) OpenSnapshotData() (io.ReadCloser, error) {
+	return openSnapshotData(r.snapDir, r.Snapshot.GetMetadata(), r.zlg)
 }
 
 // OpenReadOnly reads raft_dir (dir) of a stopped node. It holds the
@@ -152,7 +162,8 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	if msg := checkFallback(sn, ents, skipped); msg != "" {
 		return nil, damagedError(dir, meta.ID, msg)
 	}
-	return &ReadOnly{ID: meta.ID, ClusterName: meta.ClusterName, Snapshot: sn, HardState: hs, Entries: ents}, nil
+	return &ReadOnly{ID: meta.ID, ClusterName: meta.ClusterName, Snapshot: sn, HardState: hs, Entries: ents,
+		snapDir: filepath.Join(dir, snapDirName), zlg: zlg}, nil
 }
 
 // WALRecord is one record of a WAL file, as ReadWALRecords reads it.

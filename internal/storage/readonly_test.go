@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +43,7 @@ func TestOpenReadOnly(t *testing.T) {
 	s := mustOpen(t, dir)
 	mustSave(t, s, hardState(2, 1, 8), entries(1, 10, 2, 16), nil)
 	data := []byte("state machine snapshot")
-	if err := s.CreateSnapshot(5, &raftpb.ConfState{Voters: []uint64{1, 2}}, data, 0); err != nil {
+	if err := s.CreateSnapshot(5, &raftpb.ConfState{Voters: []uint64{1, 2}}, bytes.NewReader(data), 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,8 +62,17 @@ func TestOpenReadOnly(t *testing.T) {
 	if ro.ID != testID || ro.ClusterName != testCluster {
 		t.Errorf("id %d cluster %q", ro.ID, ro.ClusterName)
 	}
-	if md := ro.Snapshot.GetMetadata(); md.GetIndex() != 5 || md.GetTerm() != 2 || string(ro.Snapshot.GetData()) != string(data) {
+	if md := ro.Snapshot.GetMetadata(); md.GetIndex() != 5 || md.GetTerm() != 2 {
 		t.Errorf("snapshot %v", ro.Snapshot)
+	}
+	rc, err := ro.OpenSnapshotData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != string(data) {
+		t.Errorf("snapshot data %q, %v; want %q", got, err, data)
 	}
 	if hs := ro.HardState; hs.GetTerm() != 2 || hs.GetVote() != 1 || hs.GetCommit() != 8 {
 		t.Errorf("hard state %v", hs)

@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -143,7 +142,7 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 		p := filepath.Join(snapDir, name)
 		keep := recorded[name]
 		if keep {
-			_, rerr := snap.Read(zlg, p)
+			_, _, rerr := readSnapFile(p, zlg)
 			keep = rerr == nil
 		}
 		if keep {
@@ -233,8 +232,8 @@ func dropOldFiles(walDir, snapDir string, sc *walScan, rep *RepairReport, zlg *z
 	if newest == nil {
 		return false, nil
 	}
-	sn, err := snap.Read(zlg, filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)))
-	if err != nil || sn.GetMetadata().GetIndex() != newest.Index || sn.GetMetadata().GetTerm() != newest.Term {
+	hdr, _, err := readSnapFile(filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)), zlg)
+	if err != nil || hdr.Index != newest.Index || hdr.Term != newest.Term {
 		return false, nil
 	}
 	// wal.Open starts at the last file whose first index is at or below

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestRepairCases(t *testing.T) {
 		for i := uint64(1); i <= 200; i += 4 {
 			mustSave(t, s, hardState(1, 1, i+3), entries(i, i+3, 1, 100), nil)
 			if slices.Contains(snapshots, i+3) {
-				if err := s.CreateSnapshot(i+3, confState(1), snapData(100), 0); err != nil {
+				if err := s.CreateSnapshot(i+3, confState(1), bytes.NewReader(snapData(100)), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -214,7 +215,7 @@ func TestRepairSnapshots(t *testing.T) {
 		s := mustOpen(t, dir)
 		mustSave(t, s, hardState(1, 1, 100), entries(1, 100, 1, 50), nil)
 		for _, index := range []uint64{40, 80} {
-			if err := s.CreateSnapshot(index, confState(1), snapData(3000), 5); err != nil {
+			if err := s.CreateSnapshot(index, confState(1), bytes.NewReader(snapData(3000)), 5); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -235,7 +236,7 @@ func TestRepairSnapshots(t *testing.T) {
 		dir := t.TempDir()
 		s := mustOpen(t, dir)
 		mustSave(t, s, hardState(1, 0, 40), entries(1, 60, 1, 20), nil)
-		if err := s.CreateSnapshot(40, confState(1), snapData(500), 1000); err != nil {
+		if err := s.CreateSnapshot(40, confState(1), bytes.NewReader(snapData(500)), 1000); err != nil {
 			t.Fatal(err)
 		}
 		mustSave(t, s, hardState(3, 0, 100), nil, snapshotAt(100, 3, confState(1), snapData(2000)))
@@ -253,7 +254,7 @@ func TestRepairSnapshots(t *testing.T) {
 		for i := uint64(1); i <= 40; i += 10 {
 			mustSave(t, s, hardState(1, 1, i+9), entries(i, i+9, 1, 50), nil)
 		}
-		if err := s.CreateSnapshot(35, confState(1), snapData(300), 100); err != nil {
+		if err := s.CreateSnapshot(35, confState(1), bytes.NewReader(snapData(300)), 100); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()

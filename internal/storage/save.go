@@ -12,7 +12,7 @@ import (
 // sending rd.Messages that need it and before Advance.
 //
 // In order:
-//  1. a non-empty snap is written to snap/ (fsync'd, with the directory),
+//  1. a non-empty snap is put in snap/ (fsync'd, with the directory),
 //     then recorded in the WAL (fsync'd);
 //  2. the entries and then the hard state are appended to the WAL, and
 //     fsync'd when raft requires it (raft.MustSync: any entry, or a new term
@@ -25,8 +25,12 @@ import (
 // So when Save returns nil, everything raft requires to be durable is on
 // disk, and raft can read what was saved.
 //
+// A snapshot's Data is either a reference to a file that ReceiveSnapshot
+// wrote (the transport builds such MsgSnaps), which Save renames into
+// place, or the state machine's bytes, which Save writes to a new file.
+//
 // Save does not modify or retain hs, ents or snap beyond what MemoryStorage
-// retains (the entries and the snapshot data, shared, not copied). Any
+// retains (the entries, shared, not copied). Any
 // error is fatal: the WAL may hold a partial record, so stop the node (and
 // do not call Save again); the next Open repairs a torn tail. A full disk
 // gives an error wrapping ErrDiskFull.
@@ -41,11 +45,13 @@ func (s *Storage) saveLocked(hs *raftpb.HardState, ents []*raftpb.Entry, snap *r
 		return ErrClosed
 	}
 	hasSnap := !raft.IsEmptySnap(snap)
+	var snapSize int64
 	if hasSnap {
 		// The file first: a WAL snapshot record must never point at a
 		// missing file. A crash between the two leaves an orphan file
 		// that Open ignores and a later purge removes.
-		if err := s.saveSnapFile(snap); err != nil {
+		var err error
+		if snapSize, err = s.saveSnapFile(snap); err != nil {
 			return err
 		}
 		if err := s.mu.wal.SaveSnapshot(walSnapshot(snap.GetMetadata())); err != nil {
@@ -56,7 +62,9 @@ func (s *Storage) saveLocked(hs *raftpb.HardState, ents []*raftpb.Entry, snap *r
 		return fmt.Errorf("storage: write WAL: %w", err)
 	}
 	if hasSnap {
-		if err := s.applySnapshot(snap); err != nil {
+		md := snap.GetMetadata()
+		installed := &raftpb.Snapshot{Metadata: md, Data: snapRef(snapFileName(md.GetTerm(), md.GetIndex()))}
+		if err := s.applySnapshot(installed, snapSize); err != nil {
 			return fmt.Errorf("storage: apply snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
 	}

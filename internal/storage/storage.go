@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3"
@@ -30,9 +30,10 @@ const (
 // Storage is the durable raft log of one node: an etcd WAL and snap
 // directory on disk, mirrored in a raft.MemoryStorage that raft reads.
 //
-// Pass the *Storage itself (not the embedded MemoryStorage) as
-// raft.Config.Storage: Storage overrides Snapshot so that snapshot data is
-// not deep-copied on every call (see Snapshot).
+// The snapshots it holds and hands to raft (Snapshot, LoadedSnapshot)
+// keep the state machine's data in their file: their Data is a short
+// reference to it. Read the data with OpenSnapshotData; the transport
+// streams the file with OpenSnapshot and ReceiveSnapshot.
 //
 // Goroutines: Save is called by the one Ready-loop goroutine; CreateSnapshot
 // may run at the same time from one background goroutine; raft reads the
@@ -41,12 +42,11 @@ const (
 type Storage struct {
 	*raft.MemoryStorage
 
-	dir         string
-	walDir      string
-	snapDir     string
-	lg          *slog.Logger
-	zlg         *zap.Logger
-	snapshotter *snap.Snapshotter
+	dir     string
+	walDir  string
+	snapDir string
+	lg      *slog.Logger
+	zlg     *zap.Logger
 
 	// Loaded by Open, read-only afterwards.
 	loadedSnap   *raftpb.Snapshot
@@ -65,13 +65,8 @@ type Storage struct {
 		closed bool
 	}
 
-	// snapMu keeps the snapshot data consistent with the snapshot metadata
-	// held by MemoryStorage, which is given no data (see Snapshot).
-	// Taken after mu, never before it.
-	snapMu struct {
-		sync.RWMutex
-		data []byte
-	}
+	// snapSize is the size of the newest snapshot's file.
+	snapSize atomic.Int64
 }
 
 // Open locks raft_dir (dir), creating it and its wal/ and snap/
@@ -159,7 +154,6 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	if err := fsyncDir(s.dir); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
 	}
-	s.snapshotter = snap.New(s.zlg, s.snapDir)
 	meta := metadata{ID: id, ClusterName: clusterName}
 
 	if !wal.Exist(s.walDir) {
@@ -254,8 +248,15 @@ func (s *Storage) load(id uint64, clusterName string) error {
 			"file", p, "moved_to", to, "err", sk.Err, "loaded_index", loaded.GetMetadata().GetIndex())
 	}
 
+	if err := removeSnapTemps(s.snapDir, s.lg); err != nil {
+		return fmt.Errorf("storage: remove unfinished snapshot files: %w", err)
+	}
 	if !raft.IsEmptySnap(loaded) {
-		if err := s.applySnapshot(loaded); err != nil {
+		size, err := s.upgradeSnapFile(loaded)
+		if err != nil {
+			return err
+		}
+		if err := s.applySnapshot(loaded, size); err != nil {
 			return fmt.Errorf("storage: apply loaded snapshot: %w", err)
 		}
 	}
@@ -311,8 +312,8 @@ func (s *Storage) openWAL(sn *raftpb.Snapshot, want metadata) (*wal.WAL, *raftpb
 func (s *Storage) Bootstrapped() bool { return s.bootstrapped }
 
 // LoadedSnapshot returns the snapshot Open loaded, or an empty snapshot
-// (raft.IsEmptySnap) if there was none. The state machine restores from its
-// Data. Do not modify it.
+// (raft.IsEmptySnap) if there was none. Its Data refers to its file: the
+// state machine restores from OpenSnapshotData. Do not modify it.
 func (s *Storage) LoadedSnapshot() *raftpb.Snapshot { return s.loadedSnap }
 
 // HardState returns the hard state Open loaded (empty, not nil, if none).

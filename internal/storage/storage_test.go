@@ -125,7 +125,7 @@ func TestCreateSnapshotReopen(t *testing.T) {
 			mustSave(t, s, hardState(1, 1, 100), entries(1, 100, 1, 100), nil)
 			cs := confState(1, 2, 3)
 			data := snapData(1 << 20)
-			if err := s.CreateSnapshot(80, cs, data, tt.keep); err != nil {
+			if err := s.CreateSnapshot(80, cs, bytes.NewReader(data), tt.keep); err != nil {
 				t.Fatal(err)
 			}
 			checkIndexes(t, s, tt.wantFirst, 100)
@@ -133,7 +133,7 @@ func TestCreateSnapshotReopen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sn.GetMetadata().GetIndex() != 80 || sn.GetMetadata().GetTerm() != 1 || !bytes.Equal(sn.GetData(), data) {
+			if sn.GetMetadata().GetIndex() != 80 || sn.GetMetadata().GetTerm() != 1 || !bytes.Equal(readSnap(t, s, sn), data) {
 				t.Fatalf("Snapshot() = index %d term %d, %d bytes", sn.GetMetadata().GetIndex(), sn.GetMetadata().GetTerm(), len(sn.GetData()))
 			}
 			if !proto.Equal(sn.GetMetadata().GetConfState(), cs) {
@@ -147,7 +147,7 @@ func TestCreateSnapshotReopen(t *testing.T) {
 
 			s = mustOpen(t, dir)
 			ls := s.LoadedSnapshot()
-			if ls.GetMetadata().GetIndex() != 80 || ls.GetMetadata().GetTerm() != 1 || !bytes.Equal(ls.GetData(), data) {
+			if ls.GetMetadata().GetIndex() != 80 || ls.GetMetadata().GetTerm() != 1 || !bytes.Equal(readSnap(t, s, ls), data) {
 				t.Fatalf("LoadedSnapshot() = index %d term %d, %d bytes", ls.GetMetadata().GetIndex(), ls.GetMetadata().GetTerm(), len(ls.GetData()))
 			}
 			if !proto.Equal(ls.GetMetadata().GetConfState(), cs) {
@@ -165,7 +165,7 @@ func TestCreateSnapshotReopen(t *testing.T) {
 				t.Fatalf("Term(80) = %d, want 1", term)
 			}
 			sn, _ = s.Snapshot()
-			if !bytes.Equal(sn.GetData(), data) {
+			if !bytes.Equal(readSnap(t, s, sn), data) {
 				t.Fatal("Snapshot() after reopen lost its data")
 			}
 		})
@@ -175,23 +175,23 @@ func TestCreateSnapshotReopen(t *testing.T) {
 func TestCreateSnapshotNoop(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
 	mustSave(t, s, hardState(1, 1, 50), entries(1, 50, 1, 10), nil)
-	if err := s.CreateSnapshot(40, confState(1), []byte("a"), 5); err != nil {
+	if err := s.CreateSnapshot(40, confState(1), bytes.NewReader([]byte("a")), 5); err != nil {
 		t.Fatal(err)
 	}
 	for _, index := range []uint64{40, 30} {
-		if err := s.CreateSnapshot(index, confState(1), []byte("b"), 5); err != nil {
+		if err := s.CreateSnapshot(index, confState(1), bytes.NewReader([]byte("b")), 5); err != nil {
 			t.Fatalf("CreateSnapshot(%d) at or below the snapshot: %v", index, err)
 		}
 	}
 	sn, _ := s.Snapshot()
-	if sn.GetMetadata().GetIndex() != 40 || string(sn.GetData()) != "a" {
-		t.Fatalf("snapshot changed by a no-op: index %d data %q", sn.GetMetadata().GetIndex(), sn.GetData())
+	if sn.GetMetadata().GetIndex() != 40 || string(readSnap(t, s, sn)) != "a" {
+		t.Fatalf("snapshot changed by a no-op: index %d data %q", sn.GetMetadata().GetIndex(), readSnap(t, s, sn))
 	}
-	if err := s.CreateSnapshot(51, confState(1), []byte("c"), 5); err == nil {
+	if err := s.CreateSnapshot(51, confState(1), bytes.NewReader([]byte("c")), 5); err == nil {
 		t.Fatal("CreateSnapshot beyond the last index: no error")
 	}
 	s.Close()
-	if err := s.CreateSnapshot(45, confState(1), []byte("d"), 5); !errors.Is(err, ErrClosed) {
+	if err := s.CreateSnapshot(45, confState(1), bytes.NewReader([]byte("d")), 5); !errors.Is(err, ErrClosed) {
 		t.Fatalf("CreateSnapshot after Close: %v, want ErrClosed", err)
 	}
 }
@@ -219,7 +219,7 @@ func TestSaveIncomingSnapshot(t *testing.T) {
 			mustSave(t, s, hardState(3, 0, 100), nil, snapshotAt(100, 3, cs, data))
 			checkIndexes(t, s, 101, 100)
 			sn, _ := s.Snapshot()
-			if sn.GetMetadata().GetIndex() != 100 || !bytes.Equal(sn.GetData(), data) {
+			if sn.GetMetadata().GetIndex() != 100 || !bytes.Equal(readSnap(t, s, sn), data) {
 				t.Fatalf("Snapshot() = index %d, %d bytes", sn.GetMetadata().GetIndex(), len(sn.GetData()))
 			}
 			mustSave(t, s, hardState(3, 0, 103), entries(101, 105, 3, 20), nil)
@@ -232,7 +232,7 @@ func TestSaveIncomingSnapshot(t *testing.T) {
 				t.Fatal("not bootstrapped")
 			}
 			ls := s.LoadedSnapshot()
-			if ls.GetMetadata().GetIndex() != 100 || ls.GetMetadata().GetTerm() != 3 || !bytes.Equal(ls.GetData(), data) {
+			if ls.GetMetadata().GetIndex() != 100 || ls.GetMetadata().GetTerm() != 3 || !bytes.Equal(readSnap(t, s, ls), data) {
 				t.Fatalf("LoadedSnapshot() = index %d term %d, %d bytes", ls.GetMetadata().GetIndex(), ls.GetMetadata().GetTerm(), len(ls.GetData()))
 			}
 			if !proto.Equal(ls.GetMetadata().GetConfState(), cs) {
@@ -274,7 +274,7 @@ func TestMetadataMismatch(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	mustSave(t, s, hardState(1, 1, 20), entries(1, 20, 1, 100), nil)
-	if err := s.CreateSnapshot(10, confState(1), snapData(1000), 2); err != nil {
+	if err := s.CreateSnapshot(10, confState(1), bytes.NewReader(snapData(1000)), 2); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -322,7 +322,7 @@ func TestSnapshotsWithoutWAL(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	mustSave(t, s, hardState(1, 1, 20), entries(1, 20, 1, 100), nil)
-	if err := s.CreateSnapshot(10, confState(1), snapData(1000), 2); err != nil {
+	if err := s.CreateSnapshot(10, confState(1), bytes.NewReader(snapData(1000)), 2); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -351,7 +351,7 @@ func TestPurge(t *testing.T) {
 		t.Fatalf("only %d WAL segments; the test needs many", segments)
 	}
 	for _, index := range []uint64{200, 500, 800} {
-		if err := s.CreateSnapshot(index, confState(1), snapData(100), 50); err != nil {
+		if err := s.CreateSnapshot(index, confState(1), bytes.NewReader(snapData(100)), 50); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -414,7 +414,7 @@ func TestConcurrentSaveAndSnapshot(t *testing.T) {
 			if index%50 != 0 {
 				continue
 			}
-			if err := s.CreateSnapshot(index, confState(1), snapData(10<<10), 100); err != nil {
+			if err := s.CreateSnapshot(index, confState(1), bytes.NewReader(snapData(10<<10)), 100); err != nil {
 				snapErr = err
 				return
 			}
@@ -468,18 +468,18 @@ func TestOrphanSnapshotFile(t *testing.T) {
 	dir := t.TempDir()
 	s := mustOpen(t, dir)
 	mustSave(t, s, hardState(1, 1, 30), entries(1, 30, 1, 10), nil)
-	if err := s.CreateSnapshot(20, confState(1), []byte("known"), 0); err != nil {
+	if err := s.CreateSnapshot(20, confState(1), bytes.NewReader([]byte("known")), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.saveSnapFile(snapshotAt(30, 1, confState(1), []byte("orphan"))); err != nil {
+	if _, err := s.saveSnapFile(snapshotAt(30, 1, confState(1), []byte("orphan"))); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 
 	s = mustOpen(t, dir)
 	ls := s.LoadedSnapshot()
-	if ls.GetMetadata().GetIndex() != 20 || string(ls.GetData()) != "known" {
-		t.Fatalf("loaded snapshot index %d data %q, want 20 %q", ls.GetMetadata().GetIndex(), ls.GetData(), "known")
+	if ls.GetMetadata().GetIndex() != 20 || string(readSnap(t, s, ls)) != "known" {
+		t.Fatalf("loaded snapshot index %d data %q, want 20 %q", ls.GetMetadata().GetIndex(), readSnap(t, s, ls), "known")
 	}
 	checkIndexes(t, s, 21, 30)
 }

@@ -12,6 +12,7 @@ import (
 
 // countingHandler counts messages and wakes a waiting sender.
 type countingHandler struct {
+	dataSnapshots
 	n     atomic.Int64
 	wakeC chan struct{}
 }

@@ -9,7 +9,8 @@
 //     faults (Cut, Isolate, SetDrop, Heal) and no sleeps.
 //
 // What arrives is handed to a Handler (the raft node's owner); the outcome
-// of sends comes back to it as ReportUnreachable and ReportSnapshot.
+// of sends comes back to it as ReportUnreachable and ReportSnapshot, and
+// its Snapshots give the snapshot files that MsgSnaps stand for.
 //
 // # Usage
 //
@@ -43,17 +44,30 @@
 // node learns the leader's address before it has applied any membership,
 // and how the leader reaches a node it has not applied yet.
 //
-// A MsgSnap does not use the Raft stream: each one is marshaled whole and
-// sent on its own goroutine with a Peer.Snapshot client stream, in chunks
-// of SnapshotChunkBytes (default 1 MiB). The first chunk carries the header
-// (cluster_name, from, from_address, to) and total_size, the size of the
-// marshaled message. The receiver checks the header as above, reassembles
-// the chunks, fails with codes.InvalidArgument unless they add up to
-// exactly total_size and decode to a MsgSnap for it, then calls Process and
-// acknowledges with SnapshotAck, or fails with codes.Unavailable if
-// Process returned an error. The sender reports SnapshotFinish once the
-// acknowledgement arrives and SnapshotFailure on any error, or when no
-// chunk got through for SnapshotIdleTimeout (default 30s).
+// A MsgSnap does not use the Raft stream, and its Snapshot.Data does not
+// hold the state: it refers to a snapshot file of the sender's raft_dir
+// (see Snapshots). Each one is sent on its own goroutine with a
+// Peer.Snapshot client stream, in chunks of SnapshotChunkBytes (default
+// 1 MiB), as one byte stream:
+//
+//	"\xffMSNAP1\n"  magic (an older receiver, which decodes the whole
+//	                 stream as one raftpb.Message, refuses it)
+//	uvarint n, then n bytes: the MsgSnap, protobuf, without its Data
+//	the snapshot file, read from Snapshots.OpenSnapshot chunk by chunk
+//
+// The first chunk carries the header (cluster_name, from, from_address,
+// to) and total_size, the length of the whole byte stream. The receiver
+// checks the header as above, decodes the MsgSnap (codes.InvalidArgument
+// unless it is a MsgSnap for it), and streams the rest, chunk by chunk,
+// into Snapshots.ReceiveSnapshot, which stores and verifies the file;
+// the stream must end exactly at total_size (codes.InvalidArgument
+// otherwise, or if the file is refused). Neither side ever holds the
+// snapshot whole in memory. Then the MsgSnap, its Data referring to the
+// stored file, goes to Process, and the receiver acknowledges with
+// SnapshotAck, or fails with codes.Unavailable if Process returned an
+// error. The sender reports SnapshotFinish once the acknowledgement
+// arrives and SnapshotFailure on any error, or when no chunk got through
+// for SnapshotIdleTimeout (default 30s).
 //
 // # Delivery
 //

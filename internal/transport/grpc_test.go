@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -334,9 +335,25 @@ func mustListen(t testing.TB) net.Listener {
 func TestGRPCSnapshotServerRefusesBadStreams(t *testing.T) {
 	n2 := startNode(t, 2, "c")
 	client := rawClient(t, n2.addr)
-	msg, _ := proto.Marshal(snap(1, 2, []byte("snapshot data")))
+	stream := func(m *raftpb.Message) []byte {
+		head, err := snapshotHeader(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(head, m.GetSnapshot().GetData()...)
+	}
+	msg := stream(snap(1, 2, []byte("snapshot data")))
 	notSnap, _ := proto.Marshal(app(1, 2, 1, 0))
-	toOther, _ := proto.Marshal(snap(1, 3, nil))
+	notSnap = append(binary.AppendUvarint([]byte(snapshotStreamMagic), uint64(len(notSnap))), notSnap...)
+	toOther := stream(snap(1, 3, nil))
+	refused := stream(snap(1, 2, []byte("refuse me")))
+	older, _ := proto.Marshal(snap(1, 2, []byte("snapshot data"))) // as metasrv sent it before streaming files
+	n2.h.receive = func(b []byte) error {
+		if string(b) == "refuse me" {
+			return errors.New("bad file")
+		}
+		return nil
+	}
 	hdr := func(total int, data []byte) *peerpb.SnapshotChunk {
 		return &peerpb.SnapshotChunk{ClusterName: "c", From: 1, To: 2, TotalSize: uint64(total), Data: data}
 	}
@@ -351,8 +368,11 @@ func TestGRPCSnapshotServerRefusesBadStreams(t *testing.T) {
 		{"no total_size", []*peerpb.SnapshotChunk{hdr(0, msg)}, codes.InvalidArgument, "total_size"},
 		{"short", []*peerpb.SnapshotChunk{hdr(len(msg)+1, msg)}, codes.InvalidArgument, "got"},
 		{"long", []*peerpb.SnapshotChunk{hdr(len(msg), msg[:5]), {Data: msg}}, codes.InvalidArgument, "exceed"},
+		{"long after the file", []*peerpb.SnapshotChunk{hdr(len(msg), msg), {Data: []byte("x")}}, codes.InvalidArgument, "exceed"},
 		{"not a MsgSnap", []*peerpb.SnapshotChunk{hdr(len(notSnap), notSnap)}, codes.InvalidArgument, "not a MsgSnap"},
 		{"for another node", []*peerpb.SnapshotChunk{hdr(len(toOther), toOther)}, codes.FailedPrecondition, "node 3"},
+		{"an older sender's stream", []*peerpb.SnapshotChunk{hdr(len(older), older)}, codes.InvalidArgument, "version"},
+		{"file refused", []*peerpb.SnapshotChunk{hdr(len(refused), refused)}, codes.InvalidArgument, "bad file"},
 		{"ok in chunks", []*peerpb.SnapshotChunk{hdr(len(msg), msg[:3]), {Data: msg[3:7]}, {Data: msg[7:]}}, codes.OK, ""},
 	}
 	for _, tt := range tests {

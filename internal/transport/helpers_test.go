@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -23,11 +25,23 @@ const waitTimeout = 10 * time.Second
 // fakeHandler records what a transport hands it. Its channels are large
 // and written without blocking, so a slow test never stalls a transport.
 type fakeHandler struct {
+	dataSnapshots
 	msgC         chan *raftpb.Message
 	unreachableC chan uint64
 	snapshotC    chan snapshotReport
 	// process, when set, runs first in Process; its error is returned.
 	process func(m *raftpb.Message) error
+	// receive, when set, sees every received snapshot file; its error
+	// refuses it.
+	receive func(file []byte) error
+}
+
+func (h *fakeHandler) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
+	b, err := h.dataSnapshots.ReceiveSnapshot(md, r, size)
+	if err == nil && h.receive != nil {
+		err = h.receive(b)
+	}
+	return b, err
 }
 
 func newFakeHandler() *fakeHandler {
@@ -244,3 +258,20 @@ func leakCheck(t *testing.T) func() {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// dataSnapshots is a Snapshots for tests in which a snapshot's Data is its
+// whole file: OpenSnapshot streams Data, and ReceiveSnapshot returns what
+// it read as the Data of the received MsgSnap.
+type dataSnapshots struct{}
+
+func (dataSnapshots) OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error) {
+	return io.NopCloser(bytes.NewReader(sn.GetData())), int64(len(sn.GetData())), nil
+}
+
+func (dataSnapshots) ReceiveSnapshot(_ *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

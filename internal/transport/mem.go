@@ -44,7 +44,8 @@ func NewMemNetwork() *MemNetwork {
 
 // Join attaches node id with handler h and returns its transport. Once
 // that transport is stopped, the id may join again (a restarted node). It
-// panics if id is 0 or already attached.
+// panics if id is 0 or already attached. A MsgSnap's snapshot file is
+// copied from the sender's Snapshots (its Handler) to h's on delivery.
 func (n *MemNetwork) Join(id uint64, h Handler) *MemTransport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -210,7 +211,13 @@ func (t *MemTransport) deliver() {
 				e.from.dropped(t.id, e.m)
 				continue
 			}
-			err := t.h.Process(t.ctx, e.m)
+			var err error
+			if e.m.GetType() == raftpb.MsgSnap {
+				err = t.fetchSnapshot(e)
+			}
+			if err == nil {
+				err = t.h.Process(t.ctx, e.m)
+			}
 			if e.m.GetType() == raftpb.MsgSnap {
 				status := raft.SnapshotFinish
 				if err != nil {
@@ -222,6 +229,23 @@ func (t *MemTransport) deliver() {
 			return
 		}
 	}
+}
+
+// fetchSnapshot copies the file of the MsgSnap e carries from its sender's
+// Snapshots into t's, as GRPC streams it, and points the message at the
+// copy.
+func (t *MemTransport) fetchSnapshot(e envelope) error {
+	f, size, err := e.from.h.OpenSnapshot(e.m.GetSnapshot())
+	if err != nil {
+		return fmt.Errorf("open snapshot file on node %d: %w", e.from.id, err)
+	}
+	defer f.Close()
+	data, err := t.h.ReceiveSnapshot(e.m.GetSnapshot().GetMetadata(), f, size)
+	if err != nil {
+		return fmt.Errorf("%w: snapshot file from node %d: %v", ErrBadSnapshot, e.from.id, err)
+	}
+	e.m.Snapshot.Data = data
+	return nil
 }
 
 // AddPeer records id's address (see Peers).

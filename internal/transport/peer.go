@@ -258,13 +258,23 @@ func (p *peer) sendSnapshot(m *raftpb.Message) {
 	p.t.rep.snapshot(p.id, raft.SnapshotFinish)
 }
 
-// streamSnapshot marshals m and sends it with Peer.Snapshot in chunks; the
-// first carries the header and total_size. It returns the marshaled size.
-func (p *peer) streamSnapshot(m *raftpb.Message) (int, error) {
-	data, err := proto.Marshal(m)
+// streamSnapshot sends m with Peer.Snapshot: the snapshot stream header
+// (snapshotHeader: m without its Data), then m's snapshot file, read from
+// the Handler's Snapshots in chunks of SnapshotChunkBytes; the first chunk
+// carries the call's header and total_size. It returns the bytes sent.
+// Neither the file nor the message is ever held whole in memory.
+func (p *peer) streamSnapshot(m *raftpb.Message) (int64, error) {
+	f, size, err := p.t.h.OpenSnapshot(m.GetSnapshot())
 	if err != nil {
-		return 0, fmt.Errorf("marshal snapshot message: %w", err)
+		return 0, fmt.Errorf("open snapshot file: %w", err)
 	}
+	defer f.Close()
+	head, err := snapshotHeader(m)
+	if err != nil {
+		return 0, err
+	}
+	total := int64(len(head)) + size
+
 	ctx, cancel := context.WithCancelCause(p.ctx)
 	defer cancel(nil)
 	idle := p.t.cfg.SnapshotIdleTimeout
@@ -282,23 +292,34 @@ func (p *peer) streamSnapshot(m *raftpb.Message) (int, error) {
 		return 0, cause(fmt.Errorf("open snapshot stream: %w", err))
 	}
 	chunk := p.t.cfg.SnapshotChunkBytes
-	for off := 0; off < len(data); off += chunk {
-		c := &peerpb.SnapshotChunk{Data: data[off:min(off+chunk, len(data))]}
-		if off == 0 {
+	var sent int64
+	for sent < total {
+		// A new buffer each time: gRPC may hold on to a sent message.
+		buf := make([]byte, min(int64(chunk), total-sent))
+		n := 0
+		if sent < int64(len(head)) {
+			n = copy(buf, head[sent:])
+		}
+		if _, err := io.ReadFull(f, buf[n:]); err != nil {
+			return sent, fmt.Errorf("read snapshot file: %w", err)
+		}
+		c := &peerpb.SnapshotChunk{Data: buf}
+		if sent == 0 {
 			c.ClusterName = p.t.cfg.ClusterName
 			c.From = p.t.cfg.ID
 			c.FromAddress = p.t.cfg.AdvertiseAddr
 			c.To = p.id
-			c.TotalSize = uint64(len(data))
+			c.TotalSize = uint64(total)
 		}
 		if err := st.Send(c); err != nil {
-			return 0, cause(streamError(st, new(peerpb.SnapshotAck), err))
+			return sent, cause(streamError(st, new(peerpb.SnapshotAck), err))
 		}
-		p.stats.bytesSent.Add(uint64(len(c.Data)))
+		sent += int64(len(buf))
+		p.stats.bytesSent.Add(uint64(len(buf)))
 		watchdog.Reset(idle)
 	}
 	if _, err := st.CloseAndRecv(); err != nil {
-		return 0, cause(err)
+		return sent, cause(err)
 	}
-	return len(data), nil
+	return sent, nil
 }

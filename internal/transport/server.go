@@ -5,17 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/peerpb"
 )
-
-// maxSnapshotPrealloc caps the buffer allocated up front for a snapshot,
-// whatever total_size claims; past it the buffer grows as chunks arrive.
-const maxSnapshotPrealloc = 64 << 20
 
 // Raft serves Peer.Raft: a stream of batches from one peer. Every batch is
 // checked (cluster name, addressee), its sender learned if unknown, and its
@@ -72,10 +67,13 @@ func (t *GRPC) receiveBatch(ctx context.Context, b *peerpb.RaftBatch) error {
 	return nil
 }
 
-// Snapshot serves Peer.Snapshot: one MsgSnap in chunks. It is reassembled,
-// checked against total_size, decoded and handed to Handler.Process; an
-// error from Process goes back to the sender, who reports
-// SnapshotFailure.
+// Snapshot serves Peer.Snapshot: one MsgSnap and its snapshot file, in
+// chunks (see snapstream.go). The first chunk's header is checked, the
+// MsgSnap decoded, and the file streamed into the Handler's
+// ReceiveSnapshot, chunk by chunk, which stores and verifies it; the
+// MsgSnap, its Data now referring to the stored file, goes to
+// Handler.Process. An error from either goes back to the sender, who
+// reports SnapshotFailure.
 func (t *GRPC) Snapshot(stream peerpb.Peer_SnapshotServer) error {
 	ctx, cancel := t.streamContext(stream.Context())
 	defer cancel()
@@ -86,11 +84,7 @@ func (t *GRPC) Snapshot(stream peerpb.Peer_SnapshotServer) error {
 		}
 		return toStatus(err)
 	}
-	if !t.enter() {
-		return toStatus(ErrStopped)
-	}
-	defer t.wg.Done()
-	t.learn(from, addr)
+	defer t.wg.Done() // entered by receiveSnapshot
 	t.lg.Info("snapshot received", "from", from, "index", m.GetSnapshot().GetMetadata().GetIndex())
 	if err := t.h.Process(ctx, m); err != nil {
 		return toStatus(fmt.Errorf("%w: snapshot from node %d: %v", ErrRejected, from, err))
@@ -98,7 +92,9 @@ func (t *GRPC) Snapshot(stream peerpb.Peer_SnapshotServer) error {
 	return stream.SendAndClose(&peerpb.SnapshotAck{})
 }
 
-// receiveSnapshot reads a whole snapshot stream and decodes its message.
+// receiveSnapshot reads a whole snapshot stream: it stores the file with
+// the Handler's ReceiveSnapshot and returns the MsgSnap referring to it.
+// On success the transport is entered (t.wg): the caller calls Done.
 func (t *GRPC) receiveSnapshot(stream peerpb.Peer_SnapshotServer) (m *raftpb.Message, from uint64, addr string, err error) {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -111,49 +107,34 @@ func (t *GRPC) receiveSnapshot(stream peerpb.Peer_SnapshotServer) (m *raftpb.Mes
 	if err := t.checkHeader(first.GetClusterName(), from, addr, first.GetTo()); err != nil {
 		return nil, from, addr, err
 	}
-	a, err := newAssembler(first.GetTotalSize())
-	if err != nil {
-		return nil, from, addr, err
-	}
 	c := t.counters(from)
-	for chunk := first; ; {
-		if err := a.add(chunk.GetData()); err != nil {
-			return nil, from, addr, err
-		}
-		c.bytesReceived.Add(uint64(len(chunk.GetData())))
-		chunk, err = stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, from, addr, err
-		}
-	}
-	data, err := a.bytes()
+	r, err := newChunkReader(stream.Recv, first, func(n int) { c.bytesReceived.Add(uint64(n)) })
 	if err != nil {
 		return nil, from, addr, err
 	}
-	m, err = decodeSnapshot(data, t.cfg.ID)
+	m, err = readSnapshotHeader(r, t.cfg.ID)
 	if err != nil {
 		return nil, from, addr, err
 	}
+	if !t.enter() {
+		return nil, from, addr, ErrStopped
+	}
+	t.learn(from, addr)
+	data, err := t.h.ReceiveSnapshot(m.GetSnapshot().GetMetadata(), r, int64(r.total-r.read))
+	if err == nil {
+		err = r.finish()
+	} else if r.err != nil {
+		err = r.err // the stream failed or broke its total_size
+	} else {
+		err = fmt.Errorf("%w: snapshot file from node %d: %v", ErrBadSnapshot, from, err)
+	}
+	if err != nil {
+		t.wg.Done()
+		return nil, from, addr, err
+	}
+	m.Snapshot.Data = data
 	c.msgsReceived.Add(1)
 	return m, from, addr, nil
-}
-
-// decodeSnapshot decodes a reassembled snapshot message addressed to id.
-func decodeSnapshot(data []byte, id uint64) (*raftpb.Message, error) {
-	m := new(raftpb.Message)
-	if err := proto.Unmarshal(data, m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	if m.GetType() != raftpb.MsgSnap {
-		return nil, fmt.Errorf("%w: holds a %v, not a MsgSnap", ErrBadSnapshot, m.GetType())
-	}
-	if m.GetTo() != id {
-		return nil, fmt.Errorf("%w: snapshot for node %d, this is node %d", ErrWrongNode, m.GetTo(), id)
-	}
-	return m, nil
 }
 
 // checkHeader validates the header of a batch or of a snapshot's first
@@ -182,36 +163,4 @@ func (t *GRPC) streamContext(parent context.Context) (context.Context, context.C
 		stop()
 		cancel()
 	}
-}
-
-// assembler reassembles a snapshot from its chunks.
-type assembler struct {
-	total uint64
-	buf   []byte
-}
-
-func newAssembler(total uint64) (*assembler, error) {
-	if total == 0 {
-		return nil, fmt.Errorf("%w: first chunk has no total_size", ErrBadSnapshot)
-	}
-	if total > math.MaxInt {
-		return nil, fmt.Errorf("%w: total_size %d is too large", ErrBadSnapshot, total)
-	}
-	return &assembler{total: total, buf: make([]byte, 0, min(total, maxSnapshotPrealloc))}, nil
-}
-
-func (a *assembler) add(p []byte) error {
-	if uint64(len(a.buf))+uint64(len(p)) > a.total {
-		return fmt.Errorf("%w: chunks exceed total_size %d", ErrBadSnapshot, a.total)
-	}
-	a.buf = append(a.buf, p...)
-	return nil
-}
-
-// bytes returns the whole message once every byte has arrived.
-func (a *assembler) bytes() ([]byte, error) {
-	if uint64(len(a.buf)) != a.total {
-		return nil, fmt.Errorf("%w: got %d of total_size %d bytes", ErrBadSnapshot, len(a.buf), a.total)
-	}
-	return a.buf, nil
 }

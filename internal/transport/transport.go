@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -28,6 +29,25 @@ type Handler interface {
 	// ReportSnapshot gives the outcome of sending a MsgSnap to id: exactly
 	// one report for every MsgSnap passed to Send (unless Stop comes first).
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	Snapshots
+}
+
+// Snapshots keeps the snapshot files that MsgSnaps stand for. A MsgSnap's
+// Snapshot.Data does not hold the state machine's bytes but refers to a
+// file of the node's raft_dir: the transport streams that file to the
+// peer, and the peer's transport writes it to a file of its own raft_dir
+// before it steps the MsgSnap, with Data referring to that file.
+// (internal/storage implements it; the server passes it on.) Both are
+// called from the transport's goroutines, concurrently.
+type Snapshots interface {
+	// OpenSnapshot opens the file of sn, the snapshot of a MsgSnap given
+	// to Send, and returns its size. The transport closes it.
+	OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error)
+	// ReceiveSnapshot reads size bytes from r, the file of the snapshot md
+	// that a peer streamed, stores and verifies them, and returns the
+	// Data of the MsgSnap to hand to Process. An error refuses the
+	// snapshot; a read error from r is returned wrapped.
+	ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error)
 }
 
 // Transport carries raft messages to peers. Both GRPC and MemTransport
@@ -64,7 +84,8 @@ var (
 	// required fields (from, to).
 	ErrBadMessage = errors.New("malformed raft message")
 	// ErrBadSnapshot: a snapshot stream whose chunks do not add up to its
-	// total_size, or that does not hold a MsgSnap.
+	// total_size, that does not start with a MsgSnap header of this
+	// version, or whose file the receiver's Snapshots refused.
 	ErrBadSnapshot = errors.New("malformed snapshot stream")
 	// ErrRejected: the raft node refused a received snapshot (Process
 	// returned an error).
