@@ -45,12 +45,15 @@ trap 'exit 130' INT TERM
 
 # free_port sets port to a loopback port nobody listens on and that this
 # script has not handed out yet. (It sets a variable rather than printing:
-# in a $(...) subshell it could not remember what it handed out.)
+# in a $(...) subshell it could not remember what it handed out.) The port
+# is below the kernel's ephemeral range, where an outgoing connection can
+# hold a port that nobody listens on.
 given=" " port=
+ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     case "$given" in *" $p "*) continue;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       given="$given$p " port=$p; return
@@ -90,6 +93,18 @@ kill_node() {
   unset "pid[$1]"
 }
 
+# check_alive fails the script when a node it started has exited.
+check_alive() {
+  local i
+  for i in "${!pid[@]}"; do
+    if ! kill -0 "${pid[$i]}" 2>/dev/null; then
+      echo "$name: node $i exited; the end of $dir/n$i/out.log:" >&2
+      tail -3 "$dir/n$i/out.log" >&2
+      exit 1
+    fi
+  done
+}
+
 # endpoints prints the gRPC addresses of nodes I..., comma-separated.
 endpoints() {
   local i out=
@@ -105,6 +120,7 @@ wait_cluster() {
     if [ "$("$ctl" --grpc-api-address "$eps" --output json --timeout 2s member-list 2>/dev/null |
           grep -c '"voter": true')" = "$n" ] &&
        "$ctl" --grpc-api-address "$eps" --timeout 2s status >/dev/null 2>&1; then return 0; fi
+    check_alive
     sleep 0.2
   done
   echo "$name: the cluster did not come up with $n voters; see $dir/n*/out.log" >&2

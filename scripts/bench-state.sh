@@ -126,6 +126,7 @@ wait_applied() {
 # check_time START WHAT fails the script when wait_limit has passed since
 # START.
 check_time() {
+  check_alive
   if awk -v s="$(since "$1")" -v l="$wait_limit" 'BEGIN { exit !(s > l) }'; then
     echo "$name: waited more than ${wait_limit}s for $2; see $dir/n*/out.log" >&2
     exit 1
