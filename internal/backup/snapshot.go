@@ -15,7 +15,7 @@ import (
 // drift apart.
 const (
 	snapMagic   = "MSRVSNAP"
-	snapVersion = 2 // with the event history, written empty here
+	snapVersion = 3 // with the event history, written empty here
 	snapTagKV   = 1
 	snapTagEnd  = 0
 )

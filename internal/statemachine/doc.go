@@ -113,16 +113,19 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 2;
-// version 1 is version 2 without the history section and is still read,
-// with an empty history: EventsBetween is ErrCompacted up to its last seq).
-// Fixed-width
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 3).
+// Version 2 is still read: it writes every present value of an event in
+// full (flags 1 to 3 only). Version 1 is version 2 without the history
+// section and is still read, with an empty history: EventsBetween is
+// ErrCompacted up to its last seq. Fixed-width
 // integers are big endian; uvarint is encoding/binary's unsigned varint,
 // minimally encoded (a non-minimal one is corrupt), so a given state has
-// exactly one encoding; "string" is a uvarint length then the bytes.
+// exactly one encoding (a value written out where flag 4 or 8 should
+// refer to it is corrupt too); "string" is a uvarint length then the
+// bytes.
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   2
+//	version        uint32   3
 //	applied_index  uint64
 //	last_seq       uint64
 //	now_ms         uint64   the state machine's clock
@@ -147,11 +150,22 @@
 //	    key            string   non-empty, valid UTF-8
 //	    seq            uvarint  last_seq - history_count + 1 for the first,
 //	                            then +1 each (so the last is last_seq)
-//	    flags          byte     1: prev only, 2: current only, 3: both
-//	    if prev:  data string, seq uvarint (1 <= seq < event seq),
+//	    flags          byte     1: prev present, 2: current present (at
+//	                            least one), plus
+//	                            4 (with 1): prev is the current value of
+//	                              this key's latest earlier event, which
+//	                              must have one: not written again;
+//	                            8 (with 2): current is this key's record
+//	                              above, whose seq must be the event seq:
+//	                              not written again.
+//	                            The encoder sets 4 and 8 whenever they hold
+//	                            (as they do for every event but a key's
+//	                            first prev and its earlier curs), so each
+//	                            value is stored once.
+//	    if prev and not 4: data string, seq uvarint (1 <= seq < event seq),
 //	              create_seq uvarint (1 <= create_seq <= seq),
 //	              version uvarint (>= 1), expire_at_ms uvarint
-//	    if current (its seq is the event seq): data string,
+//	    if current and not 8 (its seq is the event seq): data string,
 //	              create_seq uvarint (1 <= create_seq <= event seq),
 //	              version uvarint (>= 1), expire_at_ms uvarint
 //	crc32c         uint32   CRC-32C (Castagnoli) of every byte above

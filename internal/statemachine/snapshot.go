@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 // Snapshot format constants; the format is described in doc.go.
 const (
 	snapshotMagic = "MSRVSNAP"
-	// snapshotVersion is the version written. Version 1 (no event
-	// history) is still read: it restores with an empty history.
-	snapshotVersion   = 2
+	// snapshotVersion is the version written. Version 2 (every history
+	// event holds its values) and 1 (no event history: it restores with
+	// an empty history) are still read.
+	snapshotVersion   = 3
+	snapshotVersionV2 = 2
 	snapshotVersionV1 = 1
 
 	tagRecord = 1
@@ -26,6 +29,12 @@ const (
 	// Flags of a history event: which of prev and cur are present.
 	histPrev = 1
 	histCur  = 2
+	// Version 3: a present value that is written elsewhere already is not
+	// written again. histPrevOfEvent: prev is the cur of the key's
+	// previous event in the history. histCurOfRecord: cur is the key's
+	// record in the key section.
+	histPrevOfEvent = 4
+	histCurOfRecord = 8
 )
 
 // Snapshot is a consistent, read-only copy of the whole state at one
@@ -56,9 +65,15 @@ func (s *Snapshot) Index() uint64 { return s.index }
 // the same state gives the same bytes. It may be called more than once and
 // from several goroutines at a time.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	return s.writeVersion(w, snapshotVersion)
+}
+
+// writeVersion writes the encoding of the given version: the current one,
+// or version 2 (for tests of reading it).
+func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 	e := newEncoder(w)
 	e.raw(snapshotMagic)
-	e.u32(snapshotVersion)
+	e.u32(version)
 	e.u64(s.index)
 	e.u64(s.lastSeq)
 	e.u64(s.nowMs)
@@ -88,26 +103,24 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e.byte(tagEnd)
 	e.u64(count)
 	e.u64(uint64(s.hist.n))
+	// The cur of each key's latest event so far: a later event's prev is
+	// usually that value, and the last event's cur the key's record.
+	lastCur := make(map[string]kv)
 	for i := 0; i < s.hist.n && e.err == nil; i++ {
 		c := s.hist.at(i)
 		e.str(c.key)
 		e.uvarint(c.seq)
-		var flags byte
-		if c.prev.present() {
-			flags |= histPrev
-		}
-		if c.cur.present() {
-			flags |= histCur
-		}
+		flags := s.eventFlags(c, lastCur, version)
+		lastCur[c.key] = c.cur
 		e.byte(flags)
-		if c.prev.present() {
+		if flags&(histPrev|histPrevOfEvent) == histPrev {
 			e.bytes(c.prev.data)
 			e.uvarint(c.prev.seq)
 			e.uvarint(c.prev.createSeq)
 			e.uvarint(c.prev.version)
 			e.uvarint(c.prev.expireAt)
 		}
-		if c.cur.present() {
+		if flags&(histCur|histCurOfRecord) == histCur {
 			e.bytes(c.cur.data)
 			e.uvarint(c.cur.createSeq)
 			e.uvarint(c.cur.version)
@@ -120,6 +133,33 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return e.n, fmt.Errorf("statemachine: write snapshot: %w", e.err)
 	}
 	return e.n, nil
+}
+
+// eventFlags returns the flags of history event c: which values it has,
+// and which of them need not be written (see histPrevOfEvent,
+// histCurOfRecord). lastCur holds the cur of each key's latest event
+// before c. Version 2 refers to no value.
+func (s *Snapshot) eventFlags(c *change, lastCur map[string]kv, version uint32) byte {
+	var flags byte
+	if c.prev.present() {
+		flags |= histPrev
+		if lc, ok := lastCur[c.key]; ok && version >= 3 && sameValue(lc, c.prev) {
+			flags |= histPrevOfEvent
+		}
+	}
+	if c.cur.present() {
+		flags |= histCur
+		if rec, ok := s.tree.Get(kv{key: c.key}); ok && version >= 3 && sameValue(rec, c.cur) {
+			flags |= histCurOfRecord
+		}
+	}
+	return flags
+}
+
+// sameValue reports whether a and b are the same value of a key.
+func sameValue(a, b kv) bool {
+	return a.present() && a.seq == b.seq && a.createSeq == b.createSeq && a.version == b.version &&
+		a.expireAt == b.expireAt && bytes.Equal(a.data, b.data)
 }
 
 // Restore replaces the whole state (keys, applied index, last seq, clock,
@@ -197,8 +237,8 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if version != snapshotVersion && version != snapshotVersionV1 {
-		return nil, corruptf("format version %d, this binary reads versions %d and %d",
+	if version < snapshotVersionV1 || version > snapshotVersion {
+		return nil, corruptf("format version %d, this binary reads versions %d to %d",
 			version, snapshotVersionV1, snapshotVersion)
 	}
 	st := &decoded{exp: newExpIndex()}
@@ -287,8 +327,8 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if n != count {
 		return nil, corruptf("trailer counts %d records, found %d", n, count)
 	}
-	if version >= 2 {
-		if err := decodeHistory(d, st); err != nil {
+	if version >= snapshotVersionV2 {
+		if err := decodeHistory(d, st, version); err != nil {
 			return nil, err
 		}
 	}
@@ -303,7 +343,7 @@ func decodeBody(d *decoder) (*decoded, error) {
 
 // decodeHistory reads the event history into st.hist; the events' seqs
 // must run up to last_seq without a gap.
-func decodeHistory(d *decoder, st *decoded) error {
+func decodeHistory(d *decoder, st *decoded, version uint32) error {
 	n, err := d.u64()
 	if err != nil {
 		return err
@@ -312,11 +352,13 @@ func decodeHistory(d *decoder, st *decoded) error {
 		return corruptf("history holds %d events, more than last seq %d", n, st.lastSeq)
 	}
 	first := st.lastSeq - n + 1
+	lastCur := make(map[string]kv)
 	for i := range n {
-		c, err := decodeEvent(d)
+		c, err := decodeEvent(d, st, version, lastCur)
 		if err != nil {
 			return err
 		}
+		lastCur[c.key] = c.cur
 		want := first + i
 		switch {
 		case c.key == "" || !utf8.ValidString(c.key):
@@ -337,7 +379,9 @@ func decodeHistory(d *decoder, st *decoded) error {
 	return nil
 }
 
-func decodeEvent(d *decoder) (change, error) {
+// decodeEvent reads one history event. lastCur holds the cur of each
+// key's latest event before it; st's key records are decoded already.
+func decodeEvent(d *decoder, st *decoded, version uint32, lastCur map[string]kv) (change, error) {
 	var c change
 	var err error
 	if c.key, err = d.str(); err != nil {
@@ -350,10 +394,22 @@ func decodeEvent(d *decoder) (change, error) {
 	if err != nil {
 		return c, err
 	}
-	if flags == 0 || flags > histPrev|histCur {
+	maxFlags := byte(histPrev | histCur)
+	if version >= 3 {
+		maxFlags |= histPrevOfEvent | histCurOfRecord
+	}
+	if flags&(histPrev|histCur) == 0 || flags > maxFlags ||
+		(flags&histPrevOfEvent != 0 && flags&histPrev == 0) || (flags&histCurOfRecord != 0 && flags&histCur == 0) {
 		return c, corruptf("event %d (key %q): flags %d", c.seq, c.key, flags)
 	}
-	if flags&histPrev != 0 {
+	lc, hasLast := lastCur[c.key]
+	rec, hasRec := st.tree.Get(kv{key: c.key})
+	if flags&histPrevOfEvent != 0 {
+		if !hasLast || !lc.present() {
+			return c, corruptf("event %d (key %q): previous value of an earlier event, but none holds one", c.seq, c.key)
+		}
+		c.prev = lc
+	} else if flags&histPrev != 0 {
 		c.prev.key = c.key
 		if c.prev.data, err = d.bytes(); err != nil {
 			return c, err
@@ -366,8 +422,16 @@ func decodeEvent(d *decoder) (change, error) {
 		if c.prev.seq == 0 {
 			return c, corruptf("event %d (key %q): previous value with seq 0", c.seq, c.key)
 		}
+		if version >= 3 && hasLast && sameValue(lc, c.prev) {
+			return c, corruptf("event %d (key %q): previous value written out instead of referred to", c.seq, c.key)
+		}
 	}
-	if flags&histCur != 0 {
+	if flags&histCurOfRecord != 0 {
+		if !hasRec || rec.seq != c.seq {
+			return c, corruptf("event %d (key %q): current value of the key's record, but the record has another seq", c.seq, c.key)
+		}
+		c.cur = rec
+	} else if flags&histCur != 0 {
 		c.cur.key, c.cur.seq = c.key, c.seq
 		if c.cur.data, err = d.bytes(); err != nil {
 			return c, err
@@ -376,6 +440,9 @@ func decodeEvent(d *decoder) (change, error) {
 			if *p, err = d.uvarint(); err != nil {
 				return c, err
 			}
+		}
+		if version >= 3 && hasRec && sameValue(rec, c.cur) {
+			return c, corruptf("event %d (key %q): current value written out instead of referred to", c.seq, c.key)
 		}
 	}
 	return c, nil

@@ -249,7 +249,7 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"duplicate node":    build(2, []uint64{1, 1}, 1, good, 2, tagRecord),
 		"non-minimal":       fixCRC(nonMinimal),
 		"bad magic":         fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"bad version":       fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 3), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"bad version":       fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 4), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"v1 with history":   fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 1), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"empty":             {},
 	}
