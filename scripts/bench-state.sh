@@ -8,10 +8,14 @@
 # In order (node = the node measured; 0 = the cluster):
 #   load              `databend-metactl bench --workload load` writes every
 #                     key once; its own line (workload "load") is printed
+#   version           databend-meta --version (the commit it was built at)
+#   loadavg           the 1-minute load average, "when": "start" and "end"
 #   rss_mb, hwm_mb    each node's VmRSS and VmHWM (/proc/PID/status), MiB,
+#   heap_mb           and Go's heap in use (go_memstats_heap_inuse_bytes),
 #                     "phase": "loaded" (all nodes applied the load),
 #                     "snapshotted" (after each took a snapshot), "restarted"
-#                     (a node after its restart), "caught_up" (node 4)
+#                     (a node after its restart), "caught_up" (node 4),
+#                     "end" (nodes 1-3 at the end)
 #   snapshot_s        `databend-metactl trigger-snapshot` on each node, one
 #                     after the other, with no writes: seconds until the
 #                     snapshot file is written (the admin API's
@@ -62,7 +66,7 @@
 # Takes about 5 minutes at 1M keys on 2 cores, and ~1 GB of memory per node.
 set -euo pipefail
 name=bench-state.sh
-[ $# -eq 0 ] || { sed -n '50p' "$0" >&2; exit 2; }
+[ $# -eq 0 ] || { sed -n '54p' "$0" >&2; exit 2; }
 KEYS=${KEYS:-1000000}
 BATCH=${BATCH:-100}
 PUT_TOTAL=${PUT_TOTAL:-$(( KEYS / 20 < 10000 ? 10000 : KEYS / 20 > 50000 ? 50000 : KEYS / 20 ))}
@@ -76,6 +80,7 @@ last_key=bench-state/last
 
 # emit prints one measurement line: emit MEASURE NODE VALUE [JSON-FIELDS].
 emit() {
+  [ -n "$3" ] || { echo "$name: no value for $1 of node $2" >&2; exit 1; }
   echo "{\"system\":\"metasrv\",\"keys\":$KEYS,\"measure\":\"$1\",\"node\":$2${4:+,$4},\"value\":$3}"
 }
 
@@ -87,14 +92,25 @@ field() {
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 
-# memory I PHASE prints node I's rss_mb and hwm_mb.
+# memory I PHASE prints node I's rss_mb and hwm_mb, and heap_mb when its
+# metrics endpoint answers.
 memory() {
-  local s rss hwm
+  local s rss hwm heap
   s=$(cat "/proc/${pid[$1]}/status")
   rss=$(awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' <<<"$s")
   hwm=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' <<<"$s")
   emit rss_mb "$1" "$rss" "\"phase\":\"$2\""
   emit hwm_mb "$1" "$hwm" "\"phase\":\"$2\""
+  if heap=$(curl -sf --max-time 5 "http://127.0.0.1:${metric[$1]}/metrics" |
+            awk '$1 == "go_memstats_heap_inuse_bytes" { printf "%.1f", $2 / 1048576 }') && [ -n "$heap" ]; then
+    emit heap_mb "$1" "$heap" "\"phase\":\"$2\""
+  fi
+}
+
+# loadavg WHEN prints the machine's 1-minute load average: the nodes share
+# its cores with whatever else runs.
+loadavg() {
+  emit loadavg 0 "$(cut -d' ' -f1 /proc/loadavg)" "\"when\":\"$1\",\"cores\":$(nproc)"
 }
 
 # heap_profile I LABEL saves node I's heap profile when STATE_PPROF is set.
@@ -193,6 +209,9 @@ write_last() {
     jq '.result.seq')
 }
 
+version=$("$meta" --version)
+emit version 0 "\"${version##* }\""
+loadavg start
 start_node 1
 for i in 2 3; do start_node "$i" "127.0.0.1:${raft[1]}"; done
 eps=$(endpoints 1 2 3)
@@ -282,4 +301,6 @@ wait_serving 4 "$target" "$start" "node 4 to catch up"
 emit catchup_s 4 "$ready_s"
 emit catchup_read_s 4 "$read_s"
 memory 4 caught_up
+for i in 1 2 3; do memory "$i" end; done
+loadavg end
 for i in 1 2 3 4; do heap_profile "$i" end; done
