@@ -460,13 +460,17 @@ func TestCrashDiskFull(t *testing.T) {
 	c.waitLeader(n)
 	checkKeys(t, n, want)
 	before, _ := filepath.Glob(filepath.Join(raftDir, "snap", "*.snap"))
-	for i := range 60 {
-		n.mustUpsert(fmt.Sprintf("full/after/%02d", i), "y")
-	}
-	waitFor(t, 10*time.Second, "a snapshot once space is free", func() error {
+	// A snapshot is due once the log since the last one is as large as
+	// that snapshot: write 2 KB values until one is taken.
+	i := 0
+	waitFor(t, 20*time.Second, "a snapshot once space is free", func() error {
+		for range 20 {
+			n.mustUpsert(fmt.Sprintf("full/after/%04d", i), value)
+			i++
+		}
 		after, _ := filepath.Glob(filepath.Join(raftDir, "snap", "*.snap"))
 		if len(after) == 0 || (len(before) > 0 && after[len(after)-1] == before[len(before)-1]) {
-			return fmt.Errorf("snap files %v, before %v", after, before)
+			return fmt.Errorf("snap files %v, before %v, after %d writes", after, before, i)
 		}
 		return nil
 	})
