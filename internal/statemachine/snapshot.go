@@ -105,7 +105,7 @@ func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 	e.u64(uint64(s.hist.n))
 	// The cur of each key's latest event so far: a later event's prev is
 	// usually that value, and the last event's cur the key's record.
-	lastCur := make(map[string]kv)
+	lastCur := make(map[string]kv, s.hist.n)
 	for i := 0; i < s.hist.n && e.err == nil; i++ {
 		c := s.hist.at(i)
 		e.str(c.key)
@@ -352,7 +352,7 @@ func decodeHistory(d *decoder, st *decoded, version uint32) error {
 		return corruptf("history holds %d events, more than last seq %d", n, st.lastSeq)
 	}
 	first := st.lastSeq - n + 1
-	lastCur := make(map[string]kv)
+	lastCur := make(map[string]kv, min(n, 1<<16))
 	for i := range n {
 		c, err := decodeEvent(d, st, version, lastCur)
 		if err != nil {
