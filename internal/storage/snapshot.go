@@ -189,24 +189,38 @@ func (s *Storage) saveSnapFile(sn *raftpb.Snapshot) (int64, error) {
 // Errors: a stream that is not an intact snap file of exactly size bytes
 // for md, or an I/O error. Called by the transport, from any goroutine.
 func (s *Storage) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
+	data, err := s.newSnapshotFile(md, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, snapBufSize)
+		hdr, err := verifySnap(io.TeeReader(r, bw), size)
+		if errors.Is(err, errLegacySnap) {
+			err = badSnapf("the stream does not start with a snapshot file header")
+		}
+		if err == nil {
+			err = hdr.matches(md)
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: receive snapshot %d: %w", md.GetIndex(), err)
+	}
+	return data, nil
+}
+
+// newSnapshotFile creates a file for snapshot md in snap/ that Save can
+// install (TERM-INDEX.snap.recv-*), has fill write it, fsyncs it and
+// returns the Data that refers to it. On error the file is removed.
+func (s *Storage) newSnapshotFile(md *raftpb.SnapshotMetadata, fill func(w io.Writer) error) ([]byte, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
 	f, err := os.CreateTemp(s.snapDir, snapFileName(md.GetTerm(), md.GetIndex())+recvInfix+"*")
 	if err != nil {
-		return nil, diskError(s.dir, fmt.Errorf("storage: create file for received snapshot %d: %w", md.GetIndex(), err))
+		return nil, diskError(s.dir, err)
 	}
-	bw := bufio.NewWriterSize(f, snapBufSize)
-	hdr, err := verifySnap(io.TeeReader(r, bw), size)
-	if errors.Is(err, errLegacySnap) {
-		err = badSnapf("the stream does not start with a snapshot file header")
-	}
-	if err == nil {
-		err = hdr.matches(md)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = fill(f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -215,7 +229,7 @@ func (s *Storage) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return nil, diskError(s.dir, fmt.Errorf("storage: receive snapshot %d: %w", md.GetIndex(), err))
+		return nil, diskError(s.dir, err)
 	}
 	return snapRef(filepath.Base(f.Name())), nil
 }

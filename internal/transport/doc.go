@@ -56,7 +56,13 @@
 //	the snapshot file, read from Snapshots.OpenSnapshot chunk by chunk
 //
 // The first chunk carries the header (cluster_name, from, from_address,
-// to) and total_size, the length of the whole byte stream. The receiver
+// to) and total_size, the length of the whole byte stream. A stream
+// without the magic is what a metasrv before streamed snapshot files
+// sends, the whole marshaled MsgSnap with its data: it is still taken
+// (read whole into memory, its Data the state machine's bytes, which
+// storage's Save writes to a file), so a cluster being upgraded catches
+// up from an older leader; an older node refuses the new stream, so a
+// follower not yet upgraded waits for its leader to be. The receiver
 // checks the header as above, decodes the MsgSnap (codes.InvalidArgument
 // unless it is a MsgSnap for it), and streams the rest, chunk by chunk,
 // into Snapshots.ReceiveSnapshot, which stores and verifies the file;

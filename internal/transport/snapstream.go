@@ -46,27 +46,43 @@ func snapshotHeader(m *raftpb.Message) ([]byte, error) {
 }
 
 // readSnapshotHeader reads the magic and the MsgSnap (for node id) from
-// the start of a snapshot stream.
-func readSnapshotHeader(r *chunkReader, id uint64) (*raftpb.Message, error) {
+// the start of a snapshot stream. A stream without the magic is taken for
+// what a metasrv before streamed snapshot files sends (the whole MsgSnap,
+// its Data holding the state machine's bytes, so that a cluster being
+// upgraded still catches up from an older leader): it is read whole and
+// returned with legacy true, its Data in memory.
+func readSnapshotHeader(r *chunkReader, id uint64) (m *raftpb.Message, legacy bool, err error) {
 	magic := make([]byte, len(snapshotStreamMagic))
 	if _, err := io.ReadFull(r, magic); err != nil {
-		return nil, r.short(err)
+		return nil, false, r.short(err)
 	}
 	if string(magic) != snapshotStreamMagic {
-		return nil, fmt.Errorf("%w: does not start with the snapshot stream header of this version (the sender runs another metasrv version?)", ErrBadSnapshot)
+		rest, err := io.ReadAll(r)
+		if err == nil {
+			err = r.finish()
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		m, err := decodeSnapshot(append(magic, rest...), id)
+		return m, true, err
 	}
 	n, err := binary.ReadUvarint(r)
+	if err != nil && r.err == nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, false, fmt.Errorf("%w: header length: %v", ErrBadSnapshot, err) // overflows
+	}
 	if err != nil {
-		return nil, r.short(err)
+		return nil, false, r.short(err)
 	}
 	if n > maxSnapshotHeader || n > r.total-r.read {
-		return nil, fmt.Errorf("%w: header of %d bytes", ErrBadSnapshot, n)
+		return nil, false, fmt.Errorf("%w: header of %d bytes", ErrBadSnapshot, n)
 	}
 	msg := make([]byte, n)
 	if _, err := io.ReadFull(r, msg); err != nil {
-		return nil, r.short(err)
+		return nil, false, r.short(err)
 	}
-	return decodeSnapshot(msg, id)
+	m, err = decodeSnapshot(msg, id)
+	return m, false, err
 }
 
 // chunkReader reads the byte stream of a Peer.Snapshot call, the data of
