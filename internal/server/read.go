@@ -104,13 +104,31 @@ func (s *Server) serveReads(batch []*readWaiter) {
 	}
 }
 
-// readIndex runs one ReadIndex round and waits for its ReadState.
+// readIndex runs one ReadIndex round and waits for its ReadState. raft
+// drops a ReadIndex without a word on a node that knows no leader, and a
+// round sent to a leader that then lost office may never be answered: so
+// the round starts only once a leader is known, and ends early (to be
+// retried at once) when the leader changes, instead of holding every read
+// on this node for the rest of the attempt.
 func (s *Server) readIndex(ctx context.Context, rctx []byte) (uint64, bool) {
 	n := s.node.Load()
-	if err := n.ReadIndex(ctx, rctx); err != nil {
-		<-ctx.Done() // no leader or stopping: back off until the attempt ends
+	if err := s.waitLeader(ctx, n); err != nil {
 		return 0, false
 	}
+	tick := max(s.cfg.TickInterval, time.Millisecond)
+	changes := n.LeaderChanges()
+	if err := n.ReadIndex(ctx, rctx); err != nil {
+		// Dropped (the leader was lost meanwhile) or stopping: back off a
+		// tick before the next attempt.
+		select {
+		case <-time.After(tick):
+		case <-ctx.Done():
+		case <-n.Done():
+		}
+		return 0, false
+	}
+	poll := time.NewTicker(tick)
+	defer poll.Stop()
 	for {
 		select {
 		case rs := <-n.ReadStateC():
@@ -118,6 +136,10 @@ func (s *Server) readIndex(ctx context.Context, rctx []byte) (uint64, bool) {
 				return rs.Index, true
 			}
 			// A late answer to an earlier, abandoned attempt: ignore.
+		case <-poll.C:
+			if n.LeaderChanges() != changes {
+				return 0, false
+			}
 		case <-ctx.Done():
 			return 0, false
 		case <-n.Done():
