@@ -138,9 +138,9 @@ type RaftConfig struct {
 	// and CPU than the log itself however large the state grows (a 1 GB
 	// state is written again after 1 GB of log, not every 1024 writes).
 	// Whatever the sizes, a snapshot is taken after 1024 times this many
-	// entries, to keep the log that a restart replays short. The log since
-	// the last snapshot is held in memory too: expect up to about the
-	// state's size in memory for it. Raise it to take snapshots less often
+	// entries, to keep the log that a restart replays short, and once the
+	// log holds 64 MiB, because the log since the last snapshot is held in
+	// memory too. Raise it to take snapshots less often
 	// with a small state; the first snapshot comes after this many entries.
 	SnapshotLogsSinceLast uint64 `toml:"snapshot_logs_since_last"`
 

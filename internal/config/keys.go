@@ -64,7 +64,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.Raft.ClusterName }},
 	{"raft_config.heartbeat_interval", "heartbeat-interval", "leader heartbeat interval in ms, >= 10; election timeout is 5x",
 		func(c *Config) any { return &c.Raft.HeartbeatIntervalMs }},
-	{"raft_config.snapshot_logs_since_last", "snapshot-logs-since-last", "least applied entries between snapshots (also: log bytes >= last snapshot size), >= 1",
+	{"raft_config.snapshot_logs_since_last", "snapshot-logs-since-last", "least applied entries between snapshots (also: log bytes >= min(last snapshot size, 64 MiB)), >= 1",
 		func(c *Config) any { return &c.Raft.SnapshotLogsSinceLast }},
 	{"raft_config.max_applied_log_to_keep", "max-applied-log-to-keep", "applied entries kept in the log after a snapshot",
 		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},

@@ -20,6 +20,8 @@ func TestSnapshotDue(t *testing.T) {
 		{"log larger than the snapshot, too few entries", 1024, logSince{1000, 64 << 20}, 8 << 20, false},
 		{"huge state, small entries: bounded by the entry limit", 1024, logSince{1024 * snapshotMaxLogFactor, 50 << 20}, 1 << 30, true},
 		{"huge state, just under the entry limit", 1024, logSince{1024*snapshotMaxLogFactor - 1, 50 << 20}, 1 << 30, false},
+		{"large state: the log's memory caps the wait", 1024, logSince{200000, snapshotMaxLogBytes}, 273 << 20, true},
+		{"large state, log just under the cap", 1024, logSince{200000, snapshotMaxLogBytes - 1}, 273 << 20, false},
 		{"minEntries 1", 1, logSince{1, 10}, 10, true},
 		{"minEntries 0 behaves as 1", 0, logSince{0, 0}, 0, false},
 		{"huge minEntries: the limit does not overflow", math.MaxUint64 / 2, logSince{math.MaxUint64 / 2, 1}, 2, false},
