@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,4 +163,57 @@ func BenchmarkCreateSnapshot(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 		})
 	}
+}
+
+// BenchmarkSaveDuringSnapshot measures what a large snapshot being written
+// does to the WAL's fsync'd Saves on the same disk: one entry of 300 bytes
+// per Save, back to back, while 256 MB snapshots are written one after the
+// other; it reports the Saves' p50, p99 and max (compare BenchmarkSave).
+// docs/PERFORMANCE.md has what syncing snapshot files in pieces did to it.
+func BenchmarkSaveDuringSnapshot(b *testing.B) {
+	s, err := Open(b.TempDir(), testID, testCluster, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const pre = 1000
+	mustSave(b, s, hardState(1, 1, pre), entries(1, pre, 1, 1), nil)
+
+	stop := make(chan struct{})
+	snapErr := make(chan error, 1)
+	go func() {
+		for i := uint64(1); ; i++ {
+			select {
+			case <-stop:
+				snapErr <- nil
+				return
+			default:
+			}
+			if err := s.CreateSnapshot(i, confState(1), synthSnapshot{256 << 20}, 1<<40); err != nil {
+				snapErr <- err
+				return
+			}
+		}
+	}()
+	data := make([]byte, 300)
+	var lat []time.Duration
+	next := uint64(pre + 1)
+	for b.Loop() {
+		e := &raftpb.Entry{Index: new(next), Term: new(uint64(1)), Type: raftpb.EntryNormal.Enum(), Data: data}
+		start := time.Now()
+		if err := s.Save(hardState(1, 1, next), []*raftpb.Entry{e}, nil); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		next++
+	}
+	close(stop)
+	if err := <-snapErr; err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(q(0.5), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(q(1), "max-µs")
 }
