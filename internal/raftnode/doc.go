@@ -2,35 +2,58 @@
 // Ready loop, the ticker, persistence before acknowledgement, and the
 // hand-off of committed entries to the apply goroutine.
 //
-// One goroutine, the Ready loop (run), owns a raft.RawNode; nothing else
-// touches it. Other goroutines reach it through a mailbox: Propose,
-// ProposeConfChange, ApplyConfChange, Campaign and Status queue a call and
-// wait for its outcome; Process (messages from peers), ReadIndex,
-// TransferLeadership, ReportUnreachable and ReportSnapshot queue it and
-// return. The loop wakes on a tick or on work in the mailbox, steps
-// everything queued at once, and then for every Ready
+// # Goroutines
 //
-//  1. publishes leader changes and ReadStates,
-//  2. on the leader, sends messages to followers while it persists (the
-//     leader may send before its own write, Raft thesis 10.2.1),
-//  3. persists the hard state, entries and any incoming snapshot through
-//     Storage.Save, which fsyncs: nothing is acknowledged before that,
-//  4. on a follower, sends messages after persisting,
-//  5. hands the snapshot and committed entries to ApplyC in order, then
-//     calls Advance,
+// The Ready loop (run) owns a raft.RawNode; nothing else touches it. Other
+// goroutines reach it through its mailbox: Propose, ProposeConfChange,
+// ApplyConfChange, Campaign and Status queue a call and wait for its
+// outcome; Process (messages from peers), ReadIndex, TransferLeadership,
+// ReportUnreachable and ReportSnapshot queue it and return. The loop steps
+// everything queued at once, handles the Ready that results, steps what
+// arrived meanwhile, and so on; then it waits for a tick or more work.
 //
-// and steps what was queued meanwhile before it takes the next Ready: all
-// the proposals and messages that arrived during one fsync share the next.
-// While ApplyC or ReadStateC is full the loop keeps serving the mailbox:
+// raft runs with AsyncStorageWrites: the loop never waits for the disk.
+// The append goroutine (runAppender) persists what the loop queues, while
+// the loop goes on stepping proposals, acknowledgements and commits. It
+// takes every Ready queued since its last Save and writes them with one
+// Save (one fsync) where their entries follow each other.
+//
+// # One Ready
+//
+// The loop
+//
+//  1. publishes the term, leader changes and ReadStates,
+//  2. on the leader, sends its messages to followers at once, before its
+//     own Save of the same entries (Raft thesis 10.2.1),
+//  3. queues raft's MsgStorageAppend (snapshot, hard state, entries and the
+//     responses that must wait for them) to the append goroutine, and on a
+//     follower all of its messages too,
+//  4. hands the committed entries raft released to ApplyC, and steps
+//     raft's MsgStorageApplyResp (as Advance did).
+//
+// The append goroutine Saves (Storage.Save fsyncs), hands a saved snapshot
+// to ApplyC, then sends the responses for peers (a follower's
+// acknowledgements and votes) and the follower's other messages, and has
+// the loop step the responses for this node (its own acknowledgement,
+// MsgStorageAppendResp). So:
+//
+//   - nothing is acknowledged, and a follower sends nothing, before the
+//     Save of everything it was handed before;
+//   - raft releases committed entries only once they are saved on this
+//     node, and a snapshot reaches ApplyC before the entries after it;
+//   - a failed Save stops the node: Done is closed and Err says why. The
+//     node never carries on after a failed write.
+//
+// While ApplyC or ReadStateC is full the loop keeps serving its mailbox:
 // the apply goroutine calls ApplyConfChange.
 //
-// A failed Save stops the node: Done is closed and Err says why. The node
-// never carries on after a failed write.
+// # Proposals
 //
 // Propose returns once raft took the proposal (appended on the leader, or
 // handed to the transport towards the leader) or refused it
 // (raft.ErrProposalDropped: no leader, a leadership transfer, this node was
-// removed). A call whose ctx ends before the loop takes it is never stepped.
+// removed). A call whose ctx ends before the loop takes it is never
+// stepped.
 //
 // Proposals forwarded by a follower arrive at the leader as MsgProp through
 // Process. One that finds no leader known, or maxForwarded others waiting,

@@ -26,8 +26,11 @@ var (
 	ErrProposalDropped = errors.New("forwarded proposal dropped: no leader")
 )
 
-// Storage is the durable log the node reads and writes. raft reads it through
-// the embedded raft.Storage, and Save is called, only from the Ready loop.
+// Storage is the durable log the node reads and writes. raft reads it
+// through the embedded raft.Storage from the Ready loop while the append
+// goroutine calls Save: the two must be safe to call at the same time (as
+// raft.MemoryStorage's methods are). Save is called from that one goroutine
+// only, in log order.
 type Storage interface {
 	raft.Storage
 	// Save durably writes, in this order, an incoming snapshot (nil or
@@ -36,8 +39,9 @@ type Storage interface {
 	Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error
 }
 
-// Transport sends messages to peers. Send is called only from the Ready loop
-// and must not block; the transport owns msgs after the call.
+// Transport sends messages to peers. Send is called by the Ready loop and
+// the append goroutine, never by both at once, and must not block; the
+// transport owns msgs after the call.
 type Transport interface {
 	Send(msgs []*raftpb.Message)
 }
@@ -81,13 +85,17 @@ type Apply struct {
 type Node struct {
 	cfg Config
 	lg  *slog.Logger
-	mb  *mailbox
+	mb  *queue[op]         // the Ready loop's mailbox
+	aq  *queue[appendItem] // the append goroutine's work
 
 	applyC     chan Apply
 	readStateC chan raft.ReadState
 	stopC      chan struct{}
 	doneC      chan struct{}
 	stopOnce   sync.Once
+	// appenderDoneC is closed when the append goroutine has returned.
+	appenderDoneC chan struct{}
+	sendMu        sync.Mutex // Transport.Send is called by one goroutine at a time
 
 	appends *appendTracker // nil unless cfg.ObserveAppend is set
 
@@ -128,16 +136,20 @@ func Start(cfg Config) (*Node, error) {
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		StepDownOnRemoval:         true,
+		AsyncStorageWrites:        true,
 		Logger:                    raftLogger{cfg.Logger},
 	}
 	n := &Node{
 		cfg:        cfg,
 		lg:         cfg.Logger,
-		mb:         newMailbox(),
+		mb:         newQueue[op](),
+		aq:         newQueue[appendItem](),
 		applyC:     make(chan Apply, 128),
 		readStateC: make(chan raft.ReadState, 1024),
 		stopC:      make(chan struct{}),
 		doneC:      make(chan struct{}),
+
+		appenderDoneC: make(chan struct{}),
 	}
 	if cfg.ObserveAppend != nil {
 		n.appends = newAppendTracker(cfg.ObserveAppend)
@@ -155,6 +167,7 @@ func Start(cfg Config) (*Node, error) {
 			n.lg.Warn("raft bootstrap skipped", "node", cfg.ID, "err", err)
 		}
 	}
+	go n.runAppender()
 	go n.run(rn)
 	return n, nil
 }
@@ -308,7 +321,7 @@ func (n *Node) IsLeader() bool { return raft.StateType(n.state.Load()) == raft.S
 // State is this node's raft role.
 func (n *Node) State() raft.StateType { return raft.StateType(n.state.Load()) }
 
-// Term is the current term as last persisted.
+// Term is the current term, as of the last Ready.
 func (n *Node) Term() uint64 { return n.term.Load() }
 
 // Process hands a message received from a peer to the Ready loop
@@ -344,7 +357,7 @@ func (n *Node) Process(_ context.Context, m *raftpb.Message) error {
 			}
 		}
 	}
-	if !n.mb.postForwarded(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}) {
+	if !n.mb.push(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}, maxForwarded) {
 		return ErrProposalDropped
 	}
 	return nil
@@ -385,7 +398,7 @@ func (n *Node) post(run func(rn *raft.RawNode) error) error {
 	if err := n.stopped(); err != nil {
 		return err
 	}
-	n.mb.post(op{run: run})
+	n.mb.push(op{run: run}, 0)
 	return nil
 }
 
@@ -397,7 +410,7 @@ func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error
 		return err
 	}
 	c := newCall()
-	n.mb.post(op{run: run, c: c})
+	n.mb.push(op{run: run, c: c}, 0)
 	select {
 	case err := <-c.errC:
 		return err

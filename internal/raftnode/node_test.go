@@ -69,11 +69,14 @@ func (m *memStorage) setFail(err error) {
 
 // holdSaves makes the next Saves wait at a gate; the returned function
 // waits until the Ready loop is inside a Save.
-func (m *memStorage) holdSaves() (g *saveGate, entered func(t *testing.T)) {
+func (m *memStorage) holdSaves(t *testing.T) (g *saveGate, entered func(t *testing.T)) {
 	g = &saveGate{enteredC: make(chan struct{}, 1), openC: make(chan struct{})}
 	m.mu.Lock()
 	m.gate = g
 	m.mu.Unlock()
+	// A failed test must not leave the append goroutine, and so Stop,
+	// stuck at the gate.
+	t.Cleanup(func() { m.releaseSaves(g) })
 	return g, func(t *testing.T) {
 		t.Helper()
 		select {
@@ -87,9 +90,11 @@ func (m *memStorage) holdSaves() (g *saveGate, entered func(t *testing.T)) {
 // releaseSaves lets every Save through from now on.
 func (m *memStorage) releaseSaves(g *saveGate) {
 	m.mu.Lock()
-	m.gate = nil
-	m.mu.Unlock()
-	close(g.openC)
+	defer m.mu.Unlock()
+	if m.gate == g {
+		m.gate = nil
+		close(g.openC)
+	}
 }
 
 func (m *memStorage) saveBatches() []int {

@@ -7,19 +7,21 @@ import (
 	"go.etcd.io/raft/v3"
 )
 
-// mailbox carries work from other goroutines to the Ready loop, the only
-// goroutine that touches the raft.RawNode. post never blocks; the loop takes
-// everything queued at once, so the proposals and messages that arrive while
-// it persists one Ready are all stepped before the next Ready (one fsync for
-// all of them).
-type mailbox struct {
-	// wakeC holds a token when something was posted since the loop last
-	// took the queue; 1-buffered.
+// queue carries work from other goroutines to one goroutine that drains
+// it whole: push never blocks; take returns everything queued, so that the
+// work that arrives while the drainer is busy (persisting a Ready, an
+// fsync) is handled together. The Ready loop drains the mailbox (a
+// queue[op]: the proposals and messages that arrive during one fsync are
+// all stepped before the next Ready); the append goroutine drains the
+// Readys to persist (all those that arrive during one fsync share the next).
+type queue[T any] struct {
+	// wakeC holds a token when something was pushed since the drainer
+	// last took the queue; 1-buffered.
 	wakeC chan struct{}
 	mu    struct {
 		sync.Mutex
-		ops       []op
-		forwarded int // MsgProps from peers among ops
+		items   []T
+		limited int // items pushed with a limit, among items
 	}
 }
 
@@ -48,63 +50,50 @@ const (
 // mailbox; past it they are dropped (the loop is far behind).
 const maxForwarded = 4096
 
-func newMailbox() *mailbox { return &mailbox{wakeC: make(chan struct{}, 1)} }
+func newQueue[T any]() *queue[T] { return &queue[T]{wakeC: make(chan struct{}, 1)} }
 
 func newCall() *call { return &call{errC: make(chan error, 1)} }
 
-// post queues o and wakes the loop.
-func (mb *mailbox) post(o op) {
-	mb.mu.Lock()
-	wake := len(mb.mu.ops) == 0
-	mb.mu.ops = append(mb.mu.ops, o)
-	mb.mu.Unlock()
-	if wake {
-		mb.wake()
+// push queues v and wakes the drainer. With limit > 0, v counts against
+// it: push refuses v, and returns false, when limit such items wait.
+func (q *queue[T]) push(v T, limit int) bool {
+	q.mu.Lock()
+	if limit > 0 {
+		if q.mu.limited >= limit {
+			q.mu.Unlock()
+			return false
+		}
+		q.mu.limited++
 	}
-}
-
-// postForwarded queues a proposal forwarded by a peer unless maxForwarded
-// of them are already waiting; it reports whether o was queued.
-func (mb *mailbox) postForwarded(o op) bool {
-	mb.mu.Lock()
-	if mb.mu.forwarded >= maxForwarded {
-		mb.mu.Unlock()
-		return false
-	}
-	mb.mu.forwarded++
-	wake := len(mb.mu.ops) == 0
-	mb.mu.ops = append(mb.mu.ops, o)
-	mb.mu.Unlock()
+	wake := len(q.mu.items) == 0
+	q.mu.items = append(q.mu.items, v)
+	q.mu.Unlock()
 	if wake {
-		mb.wake()
+		// Only the push that finds the queue empty leaves a token: the
+		// drainer takes the whole queue after every token it takes, so an
+		// item pushed behind others is taken with them.
+		select {
+		case q.wakeC <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
 
-// wake leaves a token for the loop. A token is only left by the post that
-// finds the queue empty: the loop empties the queue after every token it
-// takes, so a post that finds it non-empty is taken with the others.
-func (mb *mailbox) wake() {
-	select {
-	case mb.wakeC <- struct{}{}:
-	default:
-	}
-}
-
 // take returns everything queued, in order, and keeps spare (emptied) for
-// the next posts, so that the loop and the posters swap two buffers.
-func (mb *mailbox) take(spare []op) []op {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	ops := mb.mu.ops
-	mb.mu.ops = spare[:0]
-	mb.mu.forwarded = 0
-	return ops
+// the next pushes, so that the drainer and the pushers swap two buffers.
+func (q *queue[T]) take(spare []T) []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.mu.items
+	q.mu.items = spare[:0]
+	q.mu.limited = 0
+	return items
 }
 
-// len is the number of ops queued.
-func (mb *mailbox) len() int {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return len(mb.mu.ops)
+// len is the number of items queued.
+func (q *queue[T]) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.mu.items)
 }

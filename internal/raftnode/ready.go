@@ -1,31 +1,26 @@
 package raftnode
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
-// run is the Ready loop, the only goroutine that touches rn. It wakes on a
-// tick, on work in the mailbox or on Stop; then it steps everything queued
-// and handles Readys until raft has none, stepping what arrived meanwhile
-// before each next Ready.
+// run is the Ready loop, the only goroutine that touches rn. It steps
+// everything queued and handles Readys until raft has none, stepping what
+// arrived meanwhile before each next Ready; then it waits for a tick, work
+// in the mailbox or Stop. It never waits for the disk: the append
+// goroutine persists.
 func (n *Node) run(rn *raft.RawNode) {
 	defer close(n.doneC)
-	defer close(n.applyC)
+	defer close(n.applyC) // after the append goroutine, which sends snapshots
+	defer func() { <-n.appenderDoneC }()
+	defer n.stopOnce.Do(func() { close(n.stopC) })
 
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	for {
-		select {
-		case <-ticker.C:
-			rn.Tick()
-		case <-n.mb.wakeC:
-		case <-n.stopC:
-			return
-		}
 		for {
 			select {
 			case <-n.stopC:
@@ -36,14 +31,16 @@ func (n *Node) run(rn *raft.RawNode) {
 			if !rn.HasReady() {
 				break
 			}
-			rd := rn.Ready()
-			if err := n.handleReady(rn, rd); err != nil {
-				if !errors.Is(err, ErrStopped) {
-					n.fail(err)
-				}
-				return
+			if err := n.handleReady(rn, rn.Ready()); err != nil {
+				return // ErrStopped: the only error
 			}
-			rn.Advance(rd)
+		}
+		select {
+		case <-ticker.C:
+			rn.Tick()
+		case <-n.mb.wakeC:
+		case <-n.stopC:
+			return
 		}
 	}
 }
@@ -66,43 +63,65 @@ func (n *Node) serve(rn *raft.RawNode) {
 	n.spare = ops
 }
 
-// handleReady persists, sends and hands off one Ready. See doc.go.
+// handleReady sends, queues for persisting and hands off one Ready (raft
+// runs with AsyncStorageWrites). See doc.go.
 func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
-	if rd.SoftState != nil {
-		n.updateSoftState(rd.SoftState)
-	}
 	if rd.HardState != nil {
 		n.term.Store(rd.HardState.GetTerm())
+	}
+	if rd.SoftState != nil {
+		n.updateSoftState(rd.SoftState)
 	}
 	for _, rs := range rd.ReadStates {
 		if err := handOff(n, rn, n.readStateC, rs); err != nil {
 			return err
 		}
 	}
-	isLeader := raft.StateType(n.state.Load()) == raft.StateLeader
-	if isLeader {
+	var storageAppend, storageApply *raftpb.Message
+	peers := rd.Messages[:0] // raft is done with the slice
+	for _, m := range rd.Messages {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			storageAppend = m
+		case raft.LocalApplyThread:
+			storageApply = m
+		default:
+			peers = append(peers, m)
+		}
+	}
+	if raft.StateType(n.state.Load()) == raft.StateLeader {
 		if n.appends != nil {
-			n.appends.sent(rd.Messages, time.Now())
+			n.appends.sent(peers, time.Now())
 		}
-		n.cfg.Transport.Send(rd.Messages)
+		n.send(peers)
+		peers = nil
 	}
-	if err := n.cfg.Storage.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-		return fmt.Errorf("persist raft log: %w", err)
+	if storageAppend != nil || len(peers) > 0 {
+		n.aq.push(appendItem{m: storageAppend, after: peers}, 0)
 	}
-	if !isLeader {
-		n.cfg.Transport.Send(rd.Messages)
-	}
-	hasSnap := rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)
-	if hasSnap || len(rd.CommittedEntries) > 0 {
-		ap := Apply{Entries: rd.CommittedEntries}
-		if hasSnap {
-			ap.Snapshot = rd.Snapshot
-		}
-		if err := handOff(n, rn, n.applyC, ap); err != nil {
+	if storageApply != nil {
+		// raft hands out only entries that are durable here.
+		if err := handOff(n, rn, n.applyC, Apply{Entries: storageApply.GetEntries()}); err != nil {
 			return err
+		}
+		// As raft.Node's Advance: the entries count as applied once
+		// they are handed over.
+		for _, m := range storageApply.GetResponses() {
+			_ = rn.Step(m)
 		}
 	}
 	return nil
+}
+
+// send hands msgs to the transport; the Ready loop and the append
+// goroutine both send, one at a time.
+func (n *Node) send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	n.sendMu.Lock()
+	defer n.sendMu.Unlock()
+	n.cfg.Transport.Send(msgs)
 }
 
 // handOff sends v on c and serves the mailbox while c is full: the

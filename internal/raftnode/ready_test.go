@@ -55,20 +55,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// startHeldInSave starts a single-node leader whose Ready loop is held in
-// the Save of the entry "first"; ApplyC is drained in the background.
-func startHeldInSave(t *testing.T) (n *Node, st *memStorage, g *saveGate, applied func() []string) {
+// holdLoop keeps the Ready loop busy until release is called: what
+// arrives meanwhile waits in the mailbox.
+func holdLoop(t *testing.T, n *Node) (release func()) {
 	t.Helper()
-	st = &memStorage{MemoryStorage: raft.NewMemoryStorage()}
-	n = startSingle(t, st, nil)
-	waitLeader(t, n)
-	applied = drainApply(t, n)
-	g, entered := st.holdSaves()
-	if err := n.Propose(context.Background(), []byte("first")); err != nil {
-		t.Fatal(err)
+	heldC, releaseC := make(chan struct{}), make(chan struct{})
+	n.mb.push(op{run: func(*raft.RawNode) error {
+		close(heldC)
+		<-releaseC
+		return nil
+	}}, 0)
+	select {
+	case <-heldC:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Ready loop never ran the holding op")
 	}
-	entered(t)
-	return n, st, g, applied
+	var once sync.Once
+	release = func() { once.Do(func() { close(releaseC) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// settle returns once the Ready loop has handled everything queued before
+// the call: the second Status is served only after the Ready that follows
+// the work served with the first.
+func settle(n *Node) {
+	n.Status()
+	n.Status()
+}
+
+// queuedEntries is the number of entries in each Ready waiting for the
+// append goroutine.
+func queuedEntries(n *Node) []int {
+	n.aq.mu.Lock()
+	defer n.aq.mu.Unlock()
+	var got []int
+	for _, it := range n.aq.mu.items {
+		got = append(got, len(it.m.GetEntries()))
+	}
+	return got
+}
+
+// recordTransport keeps what the node sends.
+type recordTransport struct {
+	mu   sync.Mutex
+	msgs []*raftpb.Message
+}
+
+func (r *recordTransport) Send(msgs []*raftpb.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, msgs...)
+}
+
+// sent reports whether a message matching ok was sent.
+func (r *recordTransport) sent(ok func(m *raftpb.Message) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.msgs, ok)
 }
 
 // Without a leader raft refuses a proposal at once (raft.Node made Propose
@@ -105,11 +149,31 @@ func TestProposeWithoutLeaderFailsAtOnce(t *testing.T) {
 	}
 }
 
-// Proposals and messages that arrive while the loop persists a Ready are
-// stepped together and persisted by one Save; Process never waits for it.
-func TestWorkArrivingDuringSaveSharesOneReady(t *testing.T) {
-	n, st, g, applied := startHeldInSave(t)
+// startHeldInSave starts a single-node leader whose append goroutine is
+// held in the Save of the entry "first"; ApplyC is drained in the
+// background.
+func startHeldInSave(t *testing.T) (n *Node, st *memStorage, g *saveGate, applied func() []string) {
+	t.Helper()
+	st = &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n = startSingle(t, st, nil)
+	waitLeader(t, n)
+	applied = drainApply(t, n)
+	settle(n)
+	g, entered := st.holdSaves(t)
+	if err := n.Propose(context.Background(), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	entered(t)
+	return n, st, g, applied
+}
 
+// Proposals and messages that arrive while the loop is busy are stepped
+// together into one Ready.
+func TestWorkArrivingWhileLoopBusySharesOneReady(t *testing.T) {
+	// Readys wait in the append queue behind the Save of "first", to be
+	// counted there.
+	n, st, g, applied := startHeldInSave(t)
+	release := holdLoop(t, n)
 	const local, forwarded = 50, 30
 	var wg sync.WaitGroup
 	errC := make(chan error, local)
@@ -120,11 +184,11 @@ func TestWorkArrivingDuringSaveSharesOneReady(t *testing.T) {
 		m := &raftpb.Message{Type: raftpb.MsgProp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
 			Entries: []*raftpb.Entry{{Data: fmt.Appendf(nil, "forwarded %d", i)}}}
 		if err := n.Process(context.Background(), m); err != nil {
-			t.Fatalf("Process while the loop saves: %v", err)
+			t.Fatalf("Process while the loop is busy: %v", err)
 		}
 	}
 	waitFor(t, "all proposals queued", func() bool { return n.mb.len() == local+forwarded })
-	st.releaseSaves(g)
+	release()
 	wg.Wait()
 	close(errC)
 	for err := range errC {
@@ -132,26 +196,147 @@ func TestWorkArrivingDuringSaveSharesOneReady(t *testing.T) {
 			t.Fatalf("Propose: %v", err)
 		}
 	}
-	waitFor(t, "all entries applied", func() bool { return len(applied()) == 1+local+forwarded })
-	if !slices.Contains(st.saveBatches(), local+forwarded) {
-		t.Fatalf("entries per Save %v: want one Save of all %d queued proposals", st.saveBatches(), local+forwarded)
+	settle(n)
+	if got := queuedEntries(n); !slices.Contains(got, local+forwarded) {
+		t.Fatalf("entries per queued Ready %v: want one Ready of all %d proposals", got, local+forwarded)
 	}
+	st.releaseSaves(g)
+	waitFor(t, "all entries applied", func() bool { return len(applied()) == 1+local+forwarded })
+}
+
+// The loop goes on stepping while the append goroutine is in Save, and the
+// Readys that pile up meanwhile are persisted by one Save (with raft.Node,
+// or a loop that saves itself, each Propose here waited for the Save).
+func TestStepsWhileSavingAndBatchesSaves(t *testing.T) {
+	n, st, g, applied := startHeldInSave(t)
+	const more = 20
+	for i := range more {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.Propose(ctx, fmt.Appendf(nil, "%d", i))
+		cancel()
+		if err != nil {
+			t.Fatalf("Propose %d while a Save is in progress: %v", i, err)
+		}
+		settle(n) // one Ready each
+	}
+	if got := queuedEntries(n); len(got) != more {
+		t.Fatalf("queued Readys hold %v entries, want %d Readys of 1", got, more)
+	}
+	if got := applied(); len(got) != 0 {
+		t.Fatalf("applied %q before any of it was durable", got)
+	}
+	st.releaseSaves(g)
+	waitFor(t, "all entries applied", func() bool { return len(applied()) == 1+more })
+	if !slices.Contains(st.saveBatches(), more) {
+		t.Fatalf("entries per Save %v: want one Save of the %d queued Readys", st.saveBatches(), more)
+	}
+}
+
+// Durability as doc.go states it: a follower acknowledges entries, and
+// sends anything at all, only after they are saved; the leader sends new
+// entries to followers before its own Save is done.
+func TestSendsAroundSave(t *testing.T) {
+	start := func(t *testing.T, id uint64) (*Node, *memStorage, *recordTransport) {
+		t.Helper()
+		st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+		tr := &recordTransport{}
+		n, err := Start(Config{
+			ID: id, TickInterval: time.Hour, HeartbeatTick: 1, ElectionTick: 5, // elections by hand
+			Storage: st, Transport: tr, Peers: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		drainApply(t, n)
+		waitFor(t, "bootstrap entries saved", func() bool { last, _ := st.LastIndex(); return last == 3 })
+		return n, st, tr
+	}
+	msg := func(typ raftpb.MessageType, from, to, term uint64) *raftpb.Message {
+		return &raftpb.Message{Type: typ.Enum(), From: proto.Uint64(from), To: proto.Uint64(to), Term: proto.Uint64(term)}
+	}
+	is := func(typ raftpb.MessageType) func(*raftpb.Message) bool {
+		return func(m *raftpb.Message) bool { return m.GetType() == typ }
+	}
+
+	t.Run("follower", func(t *testing.T) {
+		n, st, tr := start(t, 2)
+		g, entered := st.holdSaves(t)
+		app := msg(raftpb.MsgApp, 1, 2, 2)
+		app.LogTerm, app.Index, app.Commit = proto.Uint64(1), proto.Uint64(3), proto.Uint64(3)
+		app.Entries = []*raftpb.Entry{{Term: proto.Uint64(2), Index: proto.Uint64(4), Data: []byte("x")}}
+		if err := n.Process(context.Background(), app); err != nil {
+			t.Fatal(err)
+		}
+		entered(t)
+		hb := msg(raftpb.MsgHeartbeat, 1, 2, 2)
+		hb.Commit = proto.Uint64(3)
+		if err := n.Process(context.Background(), hb); err != nil {
+			t.Fatal(err)
+		}
+		settle(n)
+		if tr.sent(is(raftpb.MsgAppResp)) || tr.sent(is(raftpb.MsgHeartbeatResp)) {
+			t.Fatal("the follower answered before its Save returned")
+		}
+		st.releaseSaves(g)
+		waitFor(t, "the ack of entry 4", func() bool {
+			return tr.sent(func(m *raftpb.Message) bool {
+				return m.GetType() == raftpb.MsgAppResp && !m.GetReject() && m.GetIndex() == 4
+			})
+		})
+		waitFor(t, "the heartbeat answer", func() bool { return tr.sent(is(raftpb.MsgHeartbeatResp)) })
+	})
+
+	t.Run("leader", func(t *testing.T) {
+		n, st, tr := start(t, 1)
+		if err := n.Campaign(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "pre-vote requests", func() bool { return tr.sent(is(raftpb.MsgPreVote)) })
+		_ = n.Process(context.Background(), msg(raftpb.MsgPreVoteResp, 2, 1, 2))
+		waitFor(t, "vote requests", func() bool { return tr.sent(is(raftpb.MsgVote)) })
+		_ = n.Process(context.Background(), msg(raftpb.MsgVoteResp, 2, 1, 2))
+		waitLeader(t, n)
+		ack := msg(raftpb.MsgAppResp, 2, 1, 2)
+		ack.Index = proto.Uint64(4) // the leader's empty entry
+		_ = n.Process(context.Background(), ack)
+		waitFor(t, "the empty entry saved", func() bool { last, _ := st.LastIndex(); return last == 4 })
+		settle(n)
+
+		g, entered := st.holdSaves(t)
+		if err := n.Propose(context.Background(), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		entered(t)
+		waitFor(t, "entry x sent while the leader saves it", func() bool {
+			return tr.sent(func(m *raftpb.Message) bool {
+				return m.GetType() == raftpb.MsgApp && m.GetTo() == 2 &&
+					slices.ContainsFunc(m.GetEntries(), func(e *raftpb.Entry) bool { return string(e.GetData()) == "x" })
+			})
+		})
+		st.releaseSaves(g)
+	})
 }
 
 // A proposal whose ctx ends before the loop takes it is never proposed.
 func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
-	n, st, g, applied := startHeldInSave(t)
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	applied := drainApply(t, n)
+
+	release := holdLoop(t, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := n.Propose(ctx, []byte("cancelled")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Propose with an ended ctx = %v, want context.Canceled", err)
 	}
-	st.releaseSaves(g)
+	release()
 	if err := n.Propose(context.Background(), []byte("last")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "last applied", func() bool { return slices.Contains(applied(), "last") })
-	if got, want := applied(), []string{"first", "last"}; !slices.Equal(got, want) {
+	if got, want := applied(), []string{"last"}; !slices.Equal(got, want) {
 		t.Fatalf("applied %q, want %q", got, want)
 	}
 }
@@ -169,6 +354,7 @@ func TestApplyConfChangeWhileApplyCIsFull(t *testing.T) {
 		if err := n.Propose(context.Background(), fmt.Appendf(nil, "%d", i)); err != nil {
 			t.Fatal(err)
 		}
+		settle(n)
 	}
 	// One more commit makes the loop wait on the full ApplyC.
 	if err := n.Propose(context.Background(), []byte("more")); err != nil {
@@ -195,14 +381,19 @@ func TestApplyConfChangeWhileApplyCIsFull(t *testing.T) {
 // Callers waiting for the loop when it stops get ErrStopped, and so does
 // everything after.
 func TestStopEndsWaitingCalls(t *testing.T) {
-	n, st, g, _ := startHeldInSave(t)
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	drainApply(t, n)
+
+	release := holdLoop(t, n)
 	errC := make(chan error, 1)
 	go func() { errC <- n.Propose(context.Background(), []byte("waiting")) }()
 	waitFor(t, "the proposal queued", func() bool { return n.mb.len() == 1 })
 	stopped := make(chan struct{})
 	go func() { n.Stop(); close(stopped) }()
 	<-n.stopC
-	st.releaseSaves(g)
+	release()
 	<-stopped
 	if err := <-errC; !errors.Is(err, ErrStopped) {
 		t.Fatalf("waiting Propose = %v, want ErrStopped", err)
@@ -225,7 +416,12 @@ func TestStopEndsWaitingCalls(t *testing.T) {
 // Forwarded proposals wait in the mailbox up to maxForwarded; past that
 // they are dropped at once.
 func TestForwardedProposalsBounded(t *testing.T) {
-	n, st, g, applied := startHeldInSave(t)
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	applied := drainApply(t, n)
+
+	release := holdLoop(t, n)
 	forward := func(i int) error {
 		return n.Process(context.Background(), &raftpb.Message{Type: raftpb.MsgProp.Enum(),
 			From: proto.Uint64(2), To: proto.Uint64(1), Entries: []*raftpb.Entry{{Data: fmt.Appendf(nil, "%d", i)}}})
@@ -238,8 +434,8 @@ func TestForwardedProposalsBounded(t *testing.T) {
 	if err := forward(maxForwarded); !errors.Is(err, ErrProposalDropped) {
 		t.Fatalf("forwarded proposal past the bound = %v, want ErrProposalDropped", err)
 	}
-	st.releaseSaves(g)
-	waitFor(t, "forwarded proposals applied", func() bool { return len(applied()) == 1+maxForwarded })
+	release()
+	waitFor(t, "forwarded proposals applied", func() bool { return len(applied()) == maxForwarded })
 	if err := forward(maxForwarded + 1); err != nil {
 		t.Fatalf("forwarded proposal once the loop caught up: %v", err)
 	}
