@@ -27,7 +27,9 @@
 //     own Save of the same entries (Raft thesis 10.2.1),
 //  3. queues raft's MsgStorageAppend (snapshot, hard state, entries and the
 //     responses that must wait for them) to the append goroutine, and on a
-//     follower all of its messages too,
+//     follower its other messages too, but for the proposals and read
+//     index requests it relays to the leader: those carry none of its own
+//     state and go at once,
 //  4. hands the committed entries raft released to ApplyC, and steps
 //     raft's MsgStorageApplyResp (as Advance did).
 //
@@ -37,8 +39,8 @@
 // the loop step the responses for this node (its own acknowledgement,
 // MsgStorageAppendResp). So:
 //
-//   - nothing is acknowledged, and a follower sends nothing, before the
-//     Save of everything it was handed before;
+//   - nothing is acknowledged, and a follower sends nothing but relayed
+//     requests, before the Save of everything it was handed before;
 //   - raft releases committed entries only once they are saved on this
 //     node, and a snapshot reaches ApplyC before the entries after it;
 //   - a failed Save stops the node: Done is closed and Err says why. The

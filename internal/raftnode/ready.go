@@ -95,6 +95,8 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 		}
 		n.send(peers)
 		peers = nil
+	} else {
+		peers = n.sendRelayed(peers)
 	}
 	if storageAppend != nil || len(peers) > 0 {
 		n.aq.push(appendItem{m: storageAppend, after: peers}, 0)
@@ -111,6 +113,23 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 		}
 	}
 	return nil
+}
+
+// sendRelayed sends at once the requests a follower relays to the leader
+// (proposals, read index requests): they carry none of its own state, so
+// they need not wait for its Save. It returns the other messages.
+func (n *Node) sendRelayed(msgs []*raftpb.Message) (rest []*raftpb.Message) {
+	var relayed []*raftpb.Message
+	rest = msgs[:0]
+	for _, m := range msgs {
+		if t := m.GetType(); t == raftpb.MsgProp || t == raftpb.MsgReadIndex {
+			relayed = append(relayed, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	n.send(relayed)
+	return rest
 }
 
 // send hands msgs to the transport; the Ready loop and the append

@@ -233,8 +233,8 @@ func TestStepsWhileSavingAndBatchesSaves(t *testing.T) {
 }
 
 // Durability as doc.go states it: a follower acknowledges entries, and
-// sends anything at all, only after they are saved; the leader sends new
-// entries to followers before its own Save is done.
+// sends anything but relayed requests, only after they are saved; the
+// leader sends new entries to followers before its own Save is done.
 func TestSendsAroundSave(t *testing.T) {
 	start := func(t *testing.T, id uint64) (*Node, *memStorage, *recordTransport) {
 		t.Helper()
@@ -274,9 +274,16 @@ func TestSendsAroundSave(t *testing.T) {
 		if err := n.Process(context.Background(), hb); err != nil {
 			t.Fatal(err)
 		}
+		// A proposal it relays to the leader does not wait.
+		if err := n.Propose(context.Background(), []byte("relayed")); err != nil {
+			t.Fatal(err)
+		}
 		settle(n)
 		if tr.sent(is(raftpb.MsgAppResp)) || tr.sent(is(raftpb.MsgHeartbeatResp)) {
 			t.Fatal("the follower answered before its Save returned")
+		}
+		if !tr.sent(func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgProp && m.GetTo() == 1 }) {
+			t.Fatal("the relayed proposal waited for the follower's Save")
 		}
 		st.releaseSaves(g)
 		waitFor(t, "the ack of entry 4", func() bool {
