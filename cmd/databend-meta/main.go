@@ -40,6 +40,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// publicStreamWorkers is how many goroutines serve public gRPC calls
+// (grpc.NumStreamWorkers): about the concurrent calls a busy node sees.
+const publicStreamWorkers = 64
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -155,7 +159,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// The metrics interceptors come first, so that refused calls count.
+	// Stream workers serve calls on goroutines whose stacks have already
+	// grown, instead of a new goroutine per call (runtime.newstack was 8% of
+	// a node's CPU under get 100/10); when all are busy, gRPC starts a
+	// goroutine as before. docs/PERFORMANCE.md: +9-10% ops/s on get and put.
 	publicGRPC := grpc.NewServer(append([]grpc.ServerOption{msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
+		grpc.NumStreamWorkers(publicStreamWorkers),
 		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
