@@ -48,8 +48,8 @@
 #   catchup_read_s    ... until it serves that linearizable get
 #
 # Times are polled every 50 ms (plus the time a poll takes: ~10-30 ms).
-# The nodes run with --snapshot-logs-since-last 1000000000, so only
-# triggered snapshots happen, at known times.
+# The nodes run with --snapshot-logs-since-last 1000000000 (SNAPSHOT_LOGS),
+# so only triggered snapshots happen, at known times.
 #
 # usage: scripts/bench-state.sh
 # env:   KEYS=n          keys (default 1000000)
@@ -58,6 +58,9 @@
 #        CLIENTS_CONNS="c m"  of the put runs (default "100 10")
 #        ROUNDS=n        nosnap/snap pairs of put runs (default 2)
 #        SNAP_DELAY=s    (default 1)
+#        SNAPSHOT_LOGS=n the nodes' snapshot_logs_since_last (default
+#                        1000000000: only triggered snapshots; 1024, the
+#                        server's default, measures memory as deployed)
 #        STATE_PPROF=dir at the end, a heap profile of every node into dir
 #        BIN, BENCH_DIR, BENCH_HEARTBEAT: see scripts/bench-lib.sh
 # A smoke run: KEYS=20000 scripts/bench-state.sh (under a minute on two
@@ -74,7 +77,7 @@ read -r put_clients put_conns <<<"${CLIENTS_CONNS:-100 10}"
 ROUNDS=${ROUNDS:-2}
 SNAP_DELAY=${SNAP_DELAY:-1}
 . "$(dirname "$0")/bench-lib.sh"
-node_flags=(--snapshot-logs-since-last 1000000000)
+node_flags=(--snapshot-logs-since-last "${SNAPSHOT_LOGS:-1000000000}")
 wait_limit=120 # seconds a node gets to come up, serve or catch up
 last_key=bench-state/last
 
