@@ -1,5 +1,6 @@
 // Package proctest helps tests that run metasrv's real binaries (test/e2e,
-// test/chaos): it finds the module and builds a command into a directory.
+// test/chaos): it finds the module, builds a command into a directory, and
+// hands out loopback ports for the nodes (Ports).
 package proctest
 
 import (

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/proctest"
 )
 
 const (
@@ -39,33 +39,11 @@ const (
 
 // ---- ports ----
 
-var ports struct {
-	sync.Mutex
-	given map[int]bool
-}
-
-// freePort returns a loopback port that was free a moment ago, never the
+// ports hands out loopback ports below the ephemeral range, never the
 // same one twice in this process.
-func freePort() (int, error) {
-	ports.Lock()
-	defer ports.Unlock()
-	if ports.given == nil {
-		ports.given = map[int]bool{}
-	}
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !ports.given[p] {
-			ports.given[p] = true
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port")
-}
+var ports proctest.Ports
+
+func freePort() (int, error) { return ports.Free() }
 
 // ---- nodes ----
 

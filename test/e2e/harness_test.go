@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/client"
+	"github.com/metasrv/metasrv/internal/proctest"
 )
 
 const (
@@ -48,34 +48,17 @@ const (
 
 // ---- ports ----
 
-var ports struct {
-	sync.Mutex
-	given map[int]bool
-}
+var ports proctest.Ports
 
-// freePort returns a loopback port that was free a moment ago, never the
-// same one twice in this test process.
+// freePort returns a loopback port nobody listened on a moment ago, below
+// the ephemeral range, never the same one twice in this test process.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ports.Lock()
-	defer ports.Unlock()
-	if ports.given == nil {
-		ports.given = map[int]bool{}
+	p, err := ports.Free()
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
 	}
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !ports.given[p] {
-			ports.given[p] = true
-			return p
-		}
-	}
-	t.Fatal("find a free port: the kernel keeps handing out ports already used")
-	return 0
+	return p
 }
 
 // ---- waiting ----
