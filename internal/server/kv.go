@@ -63,11 +63,12 @@ func (s *Server) proposeWait(ctx context.Context, cmd *peerpb.Command) (*statema
 }
 
 // waitLeader returns once this node knows a leader. raft does not take a
-// proposal while there is none: Propose would block until ctx ends and
-// could not tell whether the entry was handed over. Waiting here instead
-// lets a write that finds no leader in time fail as certainly not
-// proposed. A leader lost between this check and Propose still ends in
-// ErrTimeout (outcome unknown).
+// proposal while there is none (Propose fails at once with
+// raft.ErrProposalDropped): waiting here lets a write that arrives during
+// an election go through once it ends, and one that finds no leader in
+// time fail as certainly not proposed. A leader lost between this check
+// and Propose makes Propose fail the same way (not proposed); one lost
+// after it ends in ErrLeaderChanged or ErrTimeout (outcome unknown).
 func (s *Server) waitLeader(ctx context.Context, n *raftnode.Node) error {
 	if n.Leader() != 0 {
 		return nil
