@@ -14,6 +14,8 @@
 #        BENCH_PPROF=dir  during each run, a CPU profile of the leader
 #                         (BENCH_PPROF_SECONDS, default 10) into dir
 #        BENCH_HEARTBEAT=ms  heartbeat_interval (default: the server's, 300)
+#        BENCH_TARGET=all|leader|follower  the nodes the bench sends to
+#                         (default all three, as compare.sh does with etcd)
 set -euo pipefail
 name=bench.sh
 runs=("put 1 1 2000" "put 100 10 50000" "put 1000 100 100000" "get 100 10 100000")
@@ -26,6 +28,12 @@ for i in 1 2 3; do
 done
 eps=$(endpoints 1 2 3)
 wait_cluster 3 "$eps"
+case "${BENCH_TARGET:-all}" in
+  all) ;;
+  leader) eps=$(endpoints "$(leader_id 1 2 3)") ;;
+  follower) l=$(leader_id 1 2 3); eps=$(endpoints $(( l % 3 + 1 ))) ;;
+  *) echo "bench.sh: BENCH_TARGET must be all, leader or follower" >&2; exit 2 ;;
+esac
 
 n=0
 for r in "${runs[@]}"; do
