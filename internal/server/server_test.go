@@ -12,6 +12,7 @@ import (
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/clustertest"
 	"github.com/metasrv/metasrv/internal/server"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 func put(key, value string) *metapb.UpsertRequest {
@@ -201,6 +202,20 @@ func writeConcurrently(t *testing.T, c *clustertest.Cluster, workers, each int) 
 	return acked
 }
 
+// joinAndCatchUp starts node id as a new member, and waits until it joined
+// and applied what the leader has; it returns the node and the leader's
+// state machine.
+func joinAndCatchUp(t *testing.T, c *clustertest.Cluster, id uint64) (*clustertest.Node, *statemachine.StateMachine) {
+	t.Helper()
+	nd := c.Start(id, t.TempDir(), false)
+	c.WaitJoined(nd)
+	leader := c.Node(c.WaitLeader()).Server.StateMachine()
+	c.Eventually(func() bool {
+		return nd.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
+	}, fmt.Sprintf("node %d catches up", id))
+	return nd, leader
+}
+
 // A node that joins after the log was compacted catches up from a snapshot.
 func TestJoinCatchesUpFromSnapshot(t *testing.T) {
 	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
@@ -211,12 +226,7 @@ func TestJoinCatchesUpFromSnapshot(t *testing.T) {
 		return first > 2
 	}, "the leader compacts its log")
 
-	n4 := c.Start(4, t.TempDir(), false)
-	c.WaitJoined(n4)
-	leader := c.Node(c.WaitLeader()).Server.StateMachine()
-	c.Eventually(func() bool {
-		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
-	}, "node 4 catches up")
+	n4, leader := joinAndCatchUp(t, c, 4)
 	if got, want := n4.Server.StateMachine().Hash(), leader.Hash(); got != want {
 		t.Errorf("node 4 state hash %x, leader %x", got, want)
 	}

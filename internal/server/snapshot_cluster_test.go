@@ -66,12 +66,7 @@ func TestCatchUpFromSnapshotFileThenRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n4 := c.Start(4, t.TempDir(), false)
-	c.WaitJoined(n4)
-	leader := c.Node(c.WaitLeader()).Server.StateMachine()
-	c.Eventually(func() bool {
-		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
-	}, "node 4 catches up")
+	n4, leader := joinAndCatchUp(t, c, 4)
 	if first, _ := n4.Storage.FirstIndex(); first <= 2 {
 		t.Fatalf("node 4 log starts at %d: it replayed the whole log instead of installing a snapshot", first)
 	}
