@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -173,13 +172,12 @@ func (s *Server) maybeSnapshot() {
 func (s *Server) startSnapshot(snap *statemachine.Snapshot, cs *raftpb.ConfState) {
 	s.goFunc(func() {
 		defer s.snapshotting.Store(false)
-		start := time.Now()
+		// Storage logs the snapshot it wrote (or nothing, when a newer one
+		// was installed meanwhile).
 		if err := s.storage.CreateSnapshot(snap.Index(), cs, snap, s.cfg.MaxAppliedLogToKeep); err != nil {
 			// A failed snapshot write is a failed write to raft_dir: stop
 			// rather than go on with a disk we cannot trust.
 			s.node.Load().Fail(fmt.Errorf("write snapshot at index %d: %w", snap.Index(), err))
-			return
 		}
-		s.lg.Info("snapshot taken", "index", snap.Index(), "bytes", s.storage.SnapshotSize(), "took", time.Since(start))
 	})
 }
