@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand"
+	"runtime"
 	"testing"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -186,4 +188,68 @@ func BenchmarkHash100k(b *testing.B) {
 	for b.Loop() {
 		sm.Hash()
 	}
+}
+
+// BenchmarkHeapPerKey reports the Go heap a state of 100k keys of 256
+// bytes takes per key (heap-B/key: live heap after a GC, less the heap
+// before, over the keys), for keys written in ascending order (as a bulk
+// load), in random order, and restored from a snapshot.
+func BenchmarkHeapPerKey(b *testing.B) {
+	const keys = 100_000
+	value := make([]byte, 256)
+	cmds := make([]*peerpb.Command, keys)
+	for i := range cmds {
+		cmds[i] = upsertCmd(&metapb.UpsertRequest{Key: fmt.Sprintf("key/%08d", i), Value: value})
+	}
+	written := func(order []int) *StateMachine {
+		sm := New(WithHistorySize(0))
+		for i, k := range order {
+			if res := sm.Apply(uint64(i+1), t0, cmds[k]); res.Err != nil {
+				b.Fatal(res.Err)
+			}
+		}
+		return sm
+	}
+	ascending := make([]int, keys)
+	for i := range ascending {
+		ascending[i] = i
+	}
+	random := rand.New(rand.NewSource(1)).Perm(keys)
+	var snap bytes.Buffer
+	if _, err := written(ascending).Snapshot().WriteTo(&snap); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		build func() *StateMachine
+	}{
+		{"ascending", func() *StateMachine { return written(ascending) }},
+		{"random", func() *StateMachine { return written(random) }},
+		{"restored", func() *StateMachine {
+			sm := New(WithHistorySize(0))
+			if err := sm.Restore(bytes.NewReader(snap.Bytes())); err != nil {
+				b.Fatal(err)
+			}
+			return sm
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var perKey float64
+			for b.Loop() {
+				before := liveHeap()
+				sm := bc.build()
+				perKey = float64(liveHeap()-before) / keys
+				runtime.KeepAlive(sm)
+			}
+			b.ReportMetric(perKey, "heap-B/key")
+		})
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after a full GC.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
