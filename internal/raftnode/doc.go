@@ -23,13 +23,13 @@
 // The loop
 //
 //  1. publishes the term, leader changes and ReadStates,
-//  2. on the leader, sends its messages to followers at once, before its
-//     own Save of the same entries (Raft thesis 10.2.1),
-//  3. queues raft's MsgStorageAppend (snapshot, hard state, entries and the
+//  2. queues raft's MsgStorageAppend (snapshot, hard state, entries and the
 //     responses that must wait for them) to the append goroutine, and on a
 //     follower its other messages too, but for the proposals and read
 //     index requests it relays to the leader: those carry none of its own
 //     state and go at once,
+//  3. on the leader, sends its messages to followers at once, while its
+//     own Save of the same entries runs (Raft thesis 10.2.1),
 //  4. hands the committed entries raft released to ApplyC, and steps
 //     raft's MsgStorageApplyResp (as Advance did).
 //
