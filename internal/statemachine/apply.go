@@ -216,36 +216,37 @@ func (sm *StateMachine) sweepLocked() {
 			return
 		}
 		sm.mu.exp.PopMin()
-		prev, ok := sm.mu.tree.Delete(kv{key: e.key})
+		prev, ok := sm.mu.tree.Delete(keyOnly(e.key))
 		if !ok {
 			panic(fmt.Sprintf("statemachine: expiry index has %q at %d but the key is absent", e.key, e.at))
 		}
 		seq := sm.nextSeqLocked()
-		sm.mu.changes = append(sm.mu.changes, change{key: e.key, prev: prev, seq: seq})
+		sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, seq: seq})
 	}
 }
 
-// putLocked stores v (seq set by the caller), keeping the expiry index in
-// step with the previous value prev.
-func (sm *StateMachine) putLocked(prev, v kv) {
-	if prev.present() && prev.expireAt != 0 {
-		sm.mu.exp.Delete(expKey{at: prev.expireAt, key: prev.key})
+// putLocked stores v, whose meta is m (seq set by the caller), keeping
+// the expiry index in step with the previous value prev. The index and the
+// change share v's key string.
+func (sm *StateMachine) putLocked(prev, v kv, m kvMeta) {
+	if at := prev.meta().expireAt; at != 0 {
+		sm.mu.exp.Delete(expKey{at: at, key: prev.key()})
 	}
-	if v.expireAt != 0 {
-		sm.mu.exp.Set(expKey{at: v.expireAt, key: v.key})
+	if m.expireAt != 0 {
+		sm.mu.exp.Set(expKey{at: m.expireAt, key: v.key()})
 	}
 	sm.mu.tree.Set(v)
-	sm.mu.changes = append(sm.mu.changes, change{key: v.key, prev: prev, cur: v, seq: v.seq})
+	sm.mu.changes = append(sm.mu.changes, change{key: v.key(), prev: prev, cur: v, seq: m.seq})
 }
 
 // deleteLocked removes the present key prev and takes a seq.
 func (sm *StateMachine) deleteLocked(prev kv) {
-	if prev.expireAt != 0 {
-		sm.mu.exp.Delete(expKey{at: prev.expireAt, key: prev.key})
+	if at := prev.meta().expireAt; at != 0 {
+		sm.mu.exp.Delete(expKey{at: at, key: prev.key()})
 	}
 	sm.mu.tree.Delete(prev)
 	seq := sm.nextSeqLocked()
-	sm.mu.changes = append(sm.mu.changes, change{key: prev.key, prev: prev, seq: seq})
+	sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, seq: seq})
 }
 
 // validateUpsert checks what does not depend on the state.
@@ -289,8 +290,8 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertR
 		return nil, err
 	}
 	key := req.GetKey()
-	prev, _ := sm.mu.tree.Get(kv{key: key}) // zero kv when absent
-	if !matchSeq(req.GetMatchSeq(), prev.seq) {
+	prev, _ := sm.mu.tree.Get(keyOnly(key)) // zero kv when absent
+	if !matchSeq(req.GetMatchSeq(), prev.meta().seq) {
 		return &metapb.UpsertReply{Prev: prev.seqV(), Result: prev.seqV(), Applied: false}, nil
 	}
 	if req.GetOp() == metapb.UpsertRequest_DELETE {
@@ -307,17 +308,15 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertR
 // writeLocked stores a copy of data at key with the next seq and returns
 // the new value. prev is the key's current value (absent: a create).
 func (sm *StateMachine) writeLocked(prev kv, key string, data []byte, expireAt uint64) kv {
-	v := kv{key: key, expireAt: expireAt}
-	if len(data) > 0 {
-		v.data = append([]byte(nil), data...)
-	}
-	v.seq = sm.nextSeqLocked()
+	m := kvMeta{seq: sm.nextSeqLocked(), expireAt: expireAt}
 	if prev.present() {
-		v.createSeq, v.version = prev.createSeq, prev.version+1
+		pm := prev.meta()
+		m.createSeq, m.version = pm.createSeq, pm.version+1
 	} else {
-		v.createSeq, v.version = v.seq, 1
+		m.createSeq, m.version = m.seq, 1
 	}
-	sm.putLocked(prev, v)
+	v := newKV(key, m, data)
+	sm.putLocked(prev, v, m)
 	return v
 }
 

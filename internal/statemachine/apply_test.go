@@ -285,7 +285,7 @@ func TestChanges(t *testing.T) {
 	}
 	for i, w := range want {
 		c := got[i]
-		if c.key != w.key || c.seq != w.seq || c.prev.seq != w.prev || c.cur.seq != w.cur {
+		if c.key != w.key || c.seq != w.seq || c.prev.meta().seq != w.prev || c.cur.meta().seq != w.cur {
 			t.Errorf("change %d = %+v, want %+v", i, c, w)
 		}
 	}

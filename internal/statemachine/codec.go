@@ -11,10 +11,8 @@ import (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 const (
-	// encBufSize is the encoder's buffer; values larger than bigValue are
-	// written straight through after a flush instead of being copied.
+	// encBufSize is the encoder's buffer.
 	encBufSize = 256 << 10
-	bigValue   = 32 << 10
 	// decBufSize is the decoder's read buffer.
 	decBufSize = 256 << 10
 	// chunk is the most the decoder allocates ahead of the data it has
@@ -68,23 +66,18 @@ func (e *encoder) u64(v uint64) { e.buf = binary.BigEndian.AppendUint64(e.buf, v
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v); e.maybeFlush() }
 
-// str writes a uvarint length and the bytes of s.
+// str writes a uvarint length and the bytes of s, a buffer at a time.
 func (e *encoder) str(s string) {
 	e.buf = binary.AppendUvarint(e.buf, uint64(len(s)))
-	e.buf = append(e.buf, s...)
-	e.maybeFlush()
-}
-
-// bytes writes a uvarint length and p; a large p bypasses the buffer.
-func (e *encoder) bytes(p []byte) {
-	e.buf = binary.AppendUvarint(e.buf, uint64(len(p)))
-	if len(p) > bigValue {
-		e.flush()
-		e.write(p)
-		return
+	for {
+		n := min(len(s), cap(e.buf)-len(e.buf))
+		e.buf = append(e.buf, s[:n]...)
+		s = s[n:]
+		e.maybeFlush()
+		if len(s) == 0 {
+			return
+		}
 	}
-	e.buf = append(e.buf, p...)
-	e.maybeFlush()
 }
 
 // trailer writes the CRC of everything written so far; it is not itself
@@ -244,39 +237,31 @@ func (d *decoder) uvarint() (uint64, error) {
 	}
 }
 
-// bytes reads a uvarint length and that many bytes (nil for length 0).
-func (d *decoder) bytes() ([]byte, error) {
+// appendBytes reads a uvarint length and appends that many bytes to dst.
+func (d *decoder) appendBytes(dst []byte) ([]byte, error) {
 	n, err := d.uvarint()
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return d.readN(n)
+	return d.appendN(dst, n)
 }
 
-// readN reads n bytes (nil for 0). Memory grows with the data actually
-// read, never ahead of it by more than chunk, so a corrupt length fails at
-// the end of the input instead of allocating.
-func (d *decoder) readN(n uint64) ([]byte, error) {
-	if n == 0 {
-		return nil, nil
-	}
+// appendN reads n bytes and appends them to dst. Memory grows with the
+// data actually read, never ahead of it by more than chunk, so a corrupt
+// length fails at the end of the input instead of allocating.
+func (d *decoder) appendN(dst []byte, n uint64) ([]byte, error) {
 	if n > math.MaxInt32 {
-		return nil, corruptf("length %d at byte %d is over 2 GiB", n, d.offset())
+		return dst, corruptf("length %d at byte %d is over 2 GiB", n, d.offset())
 	}
-	if n <= chunk {
-		p := make([]byte, n)
-		return p, d.full(p)
-	}
-	p := make([]byte, 0, chunk)
 	for rest := int(n); rest > 0; {
 		k := min(rest, chunk)
-		p = slices.Grow(p, k)[:len(p)+k]
-		if err := d.full(p[len(p)-k:]); err != nil {
-			return nil, err
+		dst = slices.Grow(dst, k)[:len(dst)+k]
+		if err := d.full(dst[len(dst)-k:]); err != nil {
+			return dst, err
 		}
 		rest -= k
 	}
-	return p, nil
+	return dst, nil
 }
 
 // str reads a uvarint length and that many bytes as a string.
@@ -290,7 +275,7 @@ func (d *decoder) str() (string, error) {
 		d.pos += int(n)
 		return s, nil
 	}
-	p, err := d.readN(n)
+	p, err := d.appendN(nil, n)
 	return string(p), err
 }
 

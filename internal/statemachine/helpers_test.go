@@ -301,17 +301,18 @@ func checkInvariants(t testing.TB, sm *StateMachine) {
 	var prevKey string
 	first := true
 	sm.mu.tree.Scan(func(v kv) bool {
-		if !first && v.key <= prevKey {
-			t.Errorf("keys out of order: %q after %q", v.key, prevKey)
+		key, m := v.key(), v.meta()
+		if !first && key <= prevKey {
+			t.Errorf("keys out of order: %q after %q", key, prevKey)
 		}
-		first, prevKey = false, v.key
-		if v.seq == 0 || v.seq > sm.mu.lastSeq || v.createSeq == 0 || v.createSeq > v.seq || v.version == 0 {
-			t.Errorf("key %q: bad seqs %+v (last seq %d)", v.key, v, sm.mu.lastSeq)
+		first, prevKey = false, key
+		if m.seq == 0 || m.seq > sm.mu.lastSeq || m.createSeq == 0 || m.createSeq > m.seq || m.version == 0 {
+			t.Errorf("key %q: bad seqs %+v (last seq %d)", key, m, sm.mu.lastSeq)
 		}
-		if v.expireAt != 0 {
+		if m.expireAt != 0 {
 			expiring++
-			if _, ok := sm.mu.exp.Get(expKey{at: v.expireAt, key: v.key}); !ok {
-				t.Errorf("key %q expiring at %d missing from expiry index", v.key, v.expireAt)
+			if _, ok := sm.mu.exp.Get(expKey{at: m.expireAt, key: key}); !ok {
+				t.Errorf("key %q expiring at %d missing from expiry index", key, m.expireAt)
 			}
 		}
 		return true

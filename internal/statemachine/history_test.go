@@ -331,7 +331,7 @@ func TestRestoreInvalidHistory(t *testing.T) {
 	keys := func(e *encoder) {
 		e.byte(tagRecord)
 		e.str("a")
-		e.bytes([]byte("v"))
+		e.str("v")
 		e.uvarint(3)
 		e.uvarint(1)
 		e.uvarint(3)
@@ -347,14 +347,14 @@ func TestRestoreInvalidHistory(t *testing.T) {
 				e.uvarint(ev.seq)
 				e.byte(ev.flags)
 				if ev.flags&histPrev != 0 {
-					e.bytes([]byte("p"))
+					e.str("p")
 					e.uvarint(ev.prev.seq)
 					e.uvarint(ev.prev.createSeq)
 					e.uvarint(ev.prev.version)
 					e.uvarint(ev.prev.x)
 				}
 				if ev.flags&histCur != 0 {
-					e.bytes([]byte("c"))
+					e.str("c")
 					e.uvarint(ev.cur.createSeq)
 					e.uvarint(ev.cur.version)
 					e.uvarint(ev.cur.x)

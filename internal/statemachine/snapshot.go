@@ -1,7 +1,6 @@
 package statemachine
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -90,13 +89,14 @@ func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 	}
 	var count uint64
 	s.tree.Scan(func(v kv) bool {
+		m, data := v.parts()
 		e.byte(tagRecord)
-		e.str(v.key)
-		e.bytes(v.data)
-		e.uvarint(v.seq)
-		e.uvarint(v.createSeq)
-		e.uvarint(v.version)
-		e.uvarint(v.expireAt)
+		e.str(v.key())
+		e.str(data)
+		e.uvarint(m.seq)
+		e.uvarint(m.createSeq)
+		e.uvarint(m.version)
+		e.uvarint(m.expireAt)
 		count++
 		return e.err == nil
 	})
@@ -114,17 +114,19 @@ func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 		lastCur[c.key] = c.cur
 		e.byte(flags)
 		if flags&(histPrev|histPrevOfEvent) == histPrev {
-			e.bytes(c.prev.data)
-			e.uvarint(c.prev.seq)
-			e.uvarint(c.prev.createSeq)
-			e.uvarint(c.prev.version)
-			e.uvarint(c.prev.expireAt)
+			m, data := c.prev.parts()
+			e.str(data)
+			e.uvarint(m.seq)
+			e.uvarint(m.createSeq)
+			e.uvarint(m.version)
+			e.uvarint(m.expireAt)
 		}
 		if flags&(histCur|histCurOfRecord) == histCur {
-			e.bytes(c.cur.data)
-			e.uvarint(c.cur.createSeq)
-			e.uvarint(c.cur.version)
-			e.uvarint(c.cur.expireAt)
+			m, data := c.cur.parts()
+			e.str(data)
+			e.uvarint(m.createSeq)
+			e.uvarint(m.version)
+			e.uvarint(m.expireAt)
 		}
 	}
 	e.flush()
@@ -149,17 +151,11 @@ func (s *Snapshot) eventFlags(c *change, lastCur map[string]kv, version uint32) 
 	}
 	if c.cur.present() {
 		flags |= histCur
-		if rec, ok := s.tree.Get(kv{key: c.key}); ok && version >= 3 && sameValue(rec, c.cur) {
+		if rec, ok := s.tree.Get(keyOnly(c.key)); ok && version >= 3 && sameValue(rec, c.cur) {
 			flags |= histCurOfRecord
 		}
 	}
 	return flags
-}
-
-// sameValue reports whether a and b are the same value of a key.
-func sameValue(a, b kv) bool {
-	return a.present() && a.seq == b.seq && a.createSeq == b.createSeq && a.version == b.version &&
-		a.expireAt == b.expireAt && bytes.Equal(a.data, b.data)
 }
 
 // Restore replaces the whole state (keys, applied index, last seq, clock,
@@ -285,6 +281,7 @@ func decodeBody(d *decoder) (*decoded, error) {
 		count   uint64
 		lastKey string
 		exps    []expKey
+		scratch []byte
 	)
 	for {
 		tag, err := d.byte()
@@ -297,27 +294,28 @@ func decodeBody(d *decoder) (*decoded, error) {
 		if tag != tagRecord {
 			return nil, corruptf("record %d: unknown tag %d", count, tag)
 		}
-		v, err := decodeRecord(d)
-		if err != nil {
+		var v kv
+		if v, scratch, err = decodeRecord(d, scratch); err != nil {
 			return nil, err
 		}
+		key, m := v.key(), v.meta()
 		switch {
-		case v.key == "" || (count > 0 && v.key <= lastKey):
-			return nil, corruptf("record %d: key %q not after %q", count, v.key, lastKey)
-		case !utf8.ValidString(v.key):
-			return nil, corruptf("record %d: key %q is not valid UTF-8", count, v.key)
-		case v.seq == 0 || v.seq > st.lastSeq:
-			return nil, corruptf("record %d (key %q): seq %d outside [1, last seq %d]", count, v.key, v.seq, st.lastSeq)
-		case v.createSeq == 0 || v.createSeq > v.seq:
-			return nil, corruptf("record %d (key %q): create_seq %d outside [1, seq %d]", count, v.key, v.createSeq, v.seq)
-		case v.version == 0:
-			return nil, corruptf("record %d (key %q): version 0", count, v.key)
+		case key == "" || (count > 0 && key <= lastKey):
+			return nil, corruptf("record %d: key %q not after %q", count, key, lastKey)
+		case !utf8.ValidString(key):
+			return nil, corruptf("record %d: key %q is not valid UTF-8", count, key)
+		case m.seq == 0 || m.seq > st.lastSeq:
+			return nil, corruptf("record %d (key %q): seq %d outside [1, last seq %d]", count, key, m.seq, st.lastSeq)
+		case m.createSeq == 0 || m.createSeq > m.seq:
+			return nil, corruptf("record %d (key %q): create_seq %d outside [1, seq %d]", count, key, m.createSeq, m.seq)
+		case m.version == 0:
+			return nil, corruptf("record %d (key %q): version 0", count, key)
 		}
 		st.tree.Load(v)
-		if v.expireAt != 0 {
-			exps = append(exps, expKey{at: v.expireAt, key: v.key})
+		if m.expireAt != 0 {
+			exps = append(exps, expKey{at: m.expireAt, key: key})
 		}
-		lastKey = v.key
+		lastKey = key
 		count++
 	}
 	n, err := d.u64()
@@ -353,26 +351,28 @@ func decodeHistory(d *decoder, st *decoded, version uint32) error {
 	}
 	first := st.lastSeq - n + 1
 	lastCur := make(map[string]kv, min(n, 1<<16))
+	var scratch []byte
 	for i := range n {
-		c, err := decodeEvent(d, st, version, lastCur)
-		if err != nil {
+		var c change
+		if c, scratch, err = decodeEvent(d, st, version, lastCur, scratch); err != nil {
 			return err
 		}
 		lastCur[c.key] = c.cur
 		want := first + i
+		pm, cm := c.prev.meta(), c.cur.meta()
 		switch {
 		case c.key == "" || !utf8.ValidString(c.key):
 			return corruptf("event %d: key %q is empty or not valid UTF-8", want, c.key)
 		case c.seq != want:
 			return corruptf("event %d: seq %d, want %d (history seqs run to last seq %d without gaps)",
 				i, c.seq, want, st.lastSeq)
-		case c.prev.present() && (c.prev.seq >= c.seq || c.prev.createSeq == 0 ||
-			c.prev.createSeq > c.prev.seq || c.prev.version == 0):
+		case c.prev.present() && (pm.seq >= c.seq || pm.createSeq == 0 ||
+			pm.createSeq > pm.seq || pm.version == 0):
 			return corruptf("event %d (key %q): bad previous value seq %d, create_seq %d, version %d",
-				c.seq, c.key, c.prev.seq, c.prev.createSeq, c.prev.version)
-		case c.cur.present() && (c.cur.createSeq == 0 || c.cur.createSeq > c.seq || c.cur.version == 0):
+				c.seq, c.key, pm.seq, pm.createSeq, pm.version)
+		case c.cur.present() && (cm.createSeq == 0 || cm.createSeq > c.seq || cm.version == 0):
 			return corruptf("event %d (key %q): bad current value create_seq %d, version %d",
-				c.seq, c.key, c.cur.createSeq, c.cur.version)
+				c.seq, c.key, cm.createSeq, cm.version)
 		}
 		st.hist.push(c, math.MaxInt)
 	}
@@ -381,18 +381,19 @@ func decodeHistory(d *decoder, st *decoded, version uint32) error {
 
 // decodeEvent reads one history event. lastCur holds the cur of each
 // key's latest event before it; st's key records are decoded already.
-func decodeEvent(d *decoder, st *decoded, version uint32, lastCur map[string]kv) (change, error) {
+// scratch is a buffer to reuse; it returns the buffer, grown.
+func decodeEvent(d *decoder, st *decoded, version uint32, lastCur map[string]kv, scratch []byte) (change, []byte, error) {
 	var c change
 	var err error
 	if c.key, err = d.str(); err != nil {
-		return c, err
+		return c, scratch, err
 	}
 	if c.seq, err = d.uvarint(); err != nil {
-		return c, err
+		return c, scratch, err
 	}
 	flags, err := d.byte()
 	if err != nil {
-		return c, err
+		return c, scratch, err
 	}
 	maxFlags := byte(histPrev | histCur)
 	if version >= 3 {
@@ -400,69 +401,74 @@ func decodeEvent(d *decoder, st *decoded, version uint32, lastCur map[string]kv)
 	}
 	if flags&(histPrev|histCur) == 0 || flags > maxFlags ||
 		(flags&histPrevOfEvent != 0 && flags&histPrev == 0) || (flags&histCurOfRecord != 0 && flags&histCur == 0) {
-		return c, corruptf("event %d (key %q): flags %d", c.seq, c.key, flags)
+		return c, scratch, corruptf("event %d (key %q): flags %d", c.seq, c.key, flags)
 	}
 	lc, hasLast := lastCur[c.key]
-	rec, hasRec := st.tree.Get(kv{key: c.key})
+	rec, hasRec := st.tree.Get(keyOnly(c.key))
 	if flags&histPrevOfEvent != 0 {
 		if !hasLast || !lc.present() {
-			return c, corruptf("event %d (key %q): previous value of an earlier event, but none holds one", c.seq, c.key)
+			return c, scratch, corruptf("event %d (key %q): previous value of an earlier event, but none holds one", c.seq, c.key)
 		}
 		c.prev = lc
 	} else if flags&histPrev != 0 {
-		c.prev.key = c.key
-		if c.prev.data, err = d.bytes(); err != nil {
-			return c, err
+		var m kvMeta
+		if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+			return c, scratch, err
 		}
-		for _, p := range []*uint64{&c.prev.seq, &c.prev.createSeq, &c.prev.version, &c.prev.expireAt} {
+		for _, p := range []*uint64{&m.seq, &m.createSeq, &m.version, &m.expireAt} {
 			if *p, err = d.uvarint(); err != nil {
-				return c, err
+				return c, scratch, err
 			}
 		}
-		if c.prev.seq == 0 {
-			return c, corruptf("event %d (key %q): previous value with seq 0", c.seq, c.key)
+		if m.seq == 0 {
+			return c, scratch, corruptf("event %d (key %q): previous value with seq 0", c.seq, c.key)
 		}
+		c.prev = newKV(c.key, m, scratch)
 		if version >= 3 && hasLast && sameValue(lc, c.prev) {
-			return c, corruptf("event %d (key %q): previous value written out instead of referred to", c.seq, c.key)
+			return c, scratch, corruptf("event %d (key %q): previous value written out instead of referred to", c.seq, c.key)
 		}
 	}
 	if flags&histCurOfRecord != 0 {
-		if !hasRec || rec.seq != c.seq {
-			return c, corruptf("event %d (key %q): current value of the key's record, but the record has another seq", c.seq, c.key)
+		if !hasRec || rec.meta().seq != c.seq {
+			return c, scratch, corruptf("event %d (key %q): current value of the key's record, but the record has another seq", c.seq, c.key)
 		}
 		c.cur = rec
 	} else if flags&histCur != 0 {
-		c.cur.key, c.cur.seq = c.key, c.seq
-		if c.cur.data, err = d.bytes(); err != nil {
-			return c, err
+		m := kvMeta{seq: c.seq}
+		if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+			return c, scratch, err
 		}
-		for _, p := range []*uint64{&c.cur.createSeq, &c.cur.version, &c.cur.expireAt} {
+		for _, p := range []*uint64{&m.createSeq, &m.version, &m.expireAt} {
 			if *p, err = d.uvarint(); err != nil {
-				return c, err
+				return c, scratch, err
 			}
 		}
+		c.cur = newKV(c.key, m, scratch)
 		if version >= 3 && hasRec && sameValue(rec, c.cur) {
-			return c, corruptf("event %d (key %q): current value written out instead of referred to", c.seq, c.key)
+			return c, scratch, corruptf("event %d (key %q): current value written out instead of referred to", c.seq, c.key)
 		}
 	}
-	return c, nil
+	return c, scratch, nil
 }
 
-func decodeRecord(d *decoder) (kv, error) {
-	var v kv
+// decodeRecord reads one key record, the key and data through scratch (a
+// buffer to reuse; it returns it, grown), into a kv of its own.
+func decodeRecord(d *decoder, scratch []byte) (kv, []byte, error) {
+	var m kvMeta
 	var err error
-	if v.key, err = d.str(); err != nil {
-		return v, err
+	if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+		return kv{}, scratch, err
 	}
-	if v.data, err = d.bytes(); err != nil {
-		return v, err
+	keyLen := len(scratch)
+	if scratch, err = d.appendBytes(scratch); err != nil {
+		return kv{}, scratch, err
 	}
-	for _, p := range []*uint64{&v.seq, &v.createSeq, &v.version, &v.expireAt} {
+	for _, p := range []*uint64{&m.seq, &m.createSeq, &m.version, &m.expireAt} {
 		if *p, err = d.uvarint(); err != nil {
-			return v, err
+			return kv{}, scratch, err
 		}
 	}
-	return v, nil
+	return newKV(string(scratch[:keyLen]), m, scratch[keyLen:]), scratch, nil
 }
 
 // wrap turns a decoding error into the error Restore returns.

@@ -93,7 +93,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 	key := func(e *encoder, k, v string, seq uint64) {
 		e.byte(tagRecord)
 		e.str(k)
-		e.bytes([]byte(v))
+		e.str(v)
 		e.uvarint(seq)
 		e.uvarint(1)
 		e.uvarint(2)
@@ -105,7 +105,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 		e.u64(1)
 	}
 	value := func(e *encoder, v string, seq, version uint64) {
-		e.bytes([]byte(v))
+		e.str(v)
 		if seq != 0 {
 			e.uvarint(seq)
 		}

@@ -213,7 +213,7 @@ func TestRestoreInvalidStructure(t *testing.T) {
 			for _, r := range recs {
 				e.byte(tag)
 				e.str(r.key)
-				e.bytes([]byte("v"))
+				e.str("v")
 				e.uvarint(r.seq)
 				e.uvarint(r.createSeq)
 				e.uvarint(r.version)

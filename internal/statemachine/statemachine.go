@@ -10,44 +10,6 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// kv is one stored key. Values in the trees are immutable: a write replaces
-// the item, it never changes one in place, so a tree copy taken by Snapshot
-// or List stays consistent. seq == 0 means "absent" wherever a kv stands for
-// an optional value (a present key always has seq >= 1).
-type kv struct {
-	key       string
-	data      []byte // owned by the state machine; never handed out
-	seq       uint64
-	createSeq uint64
-	version   uint64
-	expireAt  uint64 // Unix ms; 0 = never
-}
-
-func (v kv) present() bool { return v.seq != 0 }
-
-// expired reports whether v is invisible at nowMs.
-func (v kv) expired(nowMs uint64) bool { return v.expireAt != 0 && v.expireAt <= nowMs }
-
-// seqV returns a copy of v as a SeqV; nil when v is absent.
-func (v kv) seqV() *metapb.SeqV {
-	if !v.present() {
-		return nil
-	}
-	var data []byte
-	if len(v.data) > 0 {
-		data = append([]byte(nil), v.data...)
-	}
-	return &metapb.SeqV{
-		Seq:        v.seq,
-		Data:       data,
-		ExpireAtMs: v.expireAt,
-		CreateSeq:  v.createSeq,
-		Version:    v.version,
-	}
-}
-
-func kvLess(a, b kv) bool { return a.key < b.key }
-
 // expKey is an entry of the expiry index, ordered by (at, key).
 type expKey struct {
 	at  uint64
@@ -142,7 +104,7 @@ func (sm *StateMachine) Get(key string, nowMs uint64) *metapb.SeqV {
 }
 
 func (sm *StateMachine) getLocked(key string, nowMs uint64) *metapb.SeqV {
-	v, ok := sm.mu.tree.Get(kv{key: key})
+	v, ok := sm.mu.tree.Get(keyOnly(key))
 	if !ok || v.expired(nowMs) {
 		return nil
 	}
@@ -172,14 +134,14 @@ func (sm *StateMachine) List(prefix string, limit uint64, nowMs uint64, fn func(
 	sm.mu.Unlock()
 
 	var n uint64
-	tree.Ascend(kv{key: prefix}, func(v kv) bool {
-		if !strings.HasPrefix(v.key, prefix) {
+	tree.Ascend(keyOnly(prefix), func(v kv) bool {
+		if !strings.HasPrefix(v.key(), prefix) {
 			return false
 		}
 		if v.expired(nowMs) {
 			return true
 		}
-		if !fn(&metapb.KV{Key: v.key, Value: v.seqV()}) {
+		if !fn(&metapb.KV{Key: v.key(), Value: v.seqV()}) {
 			return false
 		}
 		n++
@@ -200,19 +162,19 @@ func (sm *StateMachine) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.
 
 func rangeTree(tree *btree.BTreeG[kv], key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
 	if keyEnd == "" {
-		if v, ok := tree.Get(kv{key: key}); ok && !v.expired(nowMs) {
-			fn(&metapb.KV{Key: v.key, Value: v.seqV()})
+		if v, ok := tree.Get(keyOnly(key)); ok && !v.expired(nowMs) {
+			fn(&metapb.KV{Key: v.key(), Value: v.seqV()})
 		}
 		return
 	}
-	tree.Ascend(kv{key: key}, func(v kv) bool {
-		if v.key >= keyEnd {
+	tree.Ascend(keyOnly(key), func(v kv) bool {
+		if v.key() >= keyEnd {
 			return false
 		}
 		if v.expired(nowMs) {
 			return true
 		}
-		return fn(&metapb.KV{Key: v.key, Value: v.seqV()})
+		return fn(&metapb.KV{Key: v.key(), Value: v.seqV()})
 	})
 }
 

@@ -1,7 +1,6 @@
 package statemachine
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"math"
@@ -228,16 +227,16 @@ func (sm *StateMachine) checkpointLocked() checkpoint {
 func (sm *StateMachine) rollbackLocked(cp checkpoint) {
 	for i := len(sm.mu.changes) - 1; i >= cp.changes; i-- {
 		c := sm.mu.changes[i]
-		if c.cur.present() && c.cur.expireAt != 0 {
-			sm.mu.exp.Delete(expKey{at: c.cur.expireAt, key: c.key})
+		if at := c.cur.meta().expireAt; at != 0 {
+			sm.mu.exp.Delete(expKey{at: at, key: c.cur.key()})
 		}
 		if c.prev.present() {
-			if c.prev.expireAt != 0 {
-				sm.mu.exp.Set(expKey{at: c.prev.expireAt, key: c.key})
+			if at := c.prev.meta().expireAt; at != 0 {
+				sm.mu.exp.Set(expKey{at: at, key: c.prev.key()})
 			}
 			sm.mu.tree.Set(c.prev)
 		} else {
-			sm.mu.tree.Delete(kv{key: c.key})
+			sm.mu.tree.Delete(keyOnly(c.key))
 		}
 	}
 	sm.mu.lastSeq = cp.lastSeq
@@ -329,11 +328,11 @@ func (sm *StateMachine) exprHoldsLocked(e *metapb.BoolExpression) bool {
 func (sm *StateMachine) conditionHoldsLocked(c *metapb.TxnCondition) bool {
 	switch t := c.GetTarget().(type) {
 	case *metapb.TxnCondition_Seq:
-		v, _ := sm.mu.tree.Get(kv{key: c.GetKey()})
-		return compareHolds(c.GetOp(), cmp.Compare(v.seq, t.Seq))
+		v, _ := sm.mu.tree.Get(keyOnly(c.GetKey()))
+		return compareHolds(c.GetOp(), cmp.Compare(v.meta().seq, t.Seq))
 	case *metapb.TxnCondition_Value:
-		v, ok := sm.mu.tree.Get(kv{key: c.GetKey()})
-		return ok && compareHolds(c.GetOp(), bytes.Compare(v.data, t.Value))
+		v, ok := sm.mu.tree.Get(keyOnly(c.GetKey()))
+		return ok && compareHolds(c.GetOp(), strings.Compare(v.data(), string(t.Value)))
 	case *metapb.TxnCondition_KeysWithPrefix:
 		return compareHolds(c.GetOp(), cmp.Compare(sm.countPrefixLocked(c.GetKey()), t.KeysWithPrefix))
 	}
@@ -364,8 +363,8 @@ func compareHolds(op metapb.TxnCondition_Op, c int) bool {
 // O(matching keys).
 func (sm *StateMachine) countPrefixLocked(prefix string) uint64 {
 	var n uint64
-	sm.mu.tree.Ascend(kv{key: prefix}, func(v kv) bool {
-		if !strings.HasPrefix(v.key, prefix) {
+	sm.mu.tree.Ascend(keyOnly(prefix), func(v kv) bool {
+		if !strings.HasPrefix(v.key(), prefix) {
 			return false
 		}
 		n++
@@ -378,7 +377,7 @@ func (sm *StateMachine) countPrefixLocked(prefix string) uint64 {
 func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
 	switch r := op.GetRequest().(type) {
 	case *metapb.TxnOp_Get:
-		v, _ := sm.mu.tree.Get(kv{key: r.Get.GetKey()})
+		v, _ := sm.mu.tree.Get(keyOnly(r.Get.GetKey()))
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Get{
 			Get: &metapb.TxnGetResponse{Key: r.Get.GetKey(), Value: v.seqV()},
 		}}, nil
@@ -412,8 +411,8 @@ func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, er
 // txnPutLocked: on a match_seq mismatch nothing is written, applied is
 // false and prev = current = the existing value.
 func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) *metapb.TxnPutResponse {
-	prev, _ := sm.mu.tree.Get(kv{key: p.GetKey()})
-	if !matchSeq(p.GetMatchSeq(), prev.seq) {
+	prev, _ := sm.mu.tree.Get(keyOnly(p.GetKey()))
+	if !matchSeq(p.GetMatchSeq(), prev.meta().seq) {
 		return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: prev.seqV()}
 	}
 	v := sm.writeLocked(prev, p.GetKey(), p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), p.GetExpireAtMs()))
@@ -424,9 +423,9 @@ func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) *metapb.TxnPutResponse {
 // was absent or match_seq did not match (then nothing changes). prev is the
 // value before the op.
 func (sm *StateMachine) txnDeleteLocked(d *metapb.TxnDelete) *metapb.TxnDeleteResponse {
-	prev, _ := sm.mu.tree.Get(kv{key: d.GetKey()})
+	prev, _ := sm.mu.tree.Get(keyOnly(d.GetKey()))
 	resp := &metapb.TxnDeleteResponse{Key: d.GetKey(), Prev: prev.seqV()}
-	if prev.present() && matchSeq(d.GetMatchSeq(), prev.seq) {
+	if prev.present() && matchSeq(d.GetMatchSeq(), prev.meta().seq) {
 		sm.deleteLocked(prev)
 		resp.Success = true
 	}
@@ -437,8 +436,8 @@ func (sm *StateMachine) txnDeleteLocked(d *metapb.TxnDelete) *metapb.TxnDeleteRe
 // each taking a seq, and returns how many.
 func (sm *StateMachine) deletePrefixLocked(prefix string) uint64 {
 	var doomed []kv
-	sm.mu.tree.Ascend(kv{key: prefix}, func(v kv) bool {
-		if !strings.HasPrefix(v.key, prefix) {
+	sm.mu.tree.Ascend(keyOnly(prefix), func(v kv) bool {
+		if !strings.HasPrefix(v.key(), prefix) {
 			return false
 		}
 		doomed = append(doomed, v)
@@ -456,15 +455,16 @@ func (sm *StateMachine) deletePrefixLocked(prefix string) uint64 {
 // false and after = before. A value that is not a decimal u64, or an
 // overflow, is an error (the caller rolls the transaction back).
 func (sm *StateMachine) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
-	prev, _ := sm.mu.tree.Get(kv{key: key})
-	before, err := parseCounter(prev.data)
+	prev, _ := sm.mu.tree.Get(keyOnly(key))
+	pm, data := prev.parts()
+	before, err := parseCounter(data)
 	if err != nil {
-		return nil, fmt.Errorf("key %q holds %s, not a decimal u64 counter; fix or delete the key", key, abbrev(prev.data))
+		return nil, fmt.Errorf("key %q holds %s, not a decimal u64 counter; fix or delete the key", key, abbrev(data))
 	}
 	resp := &metapb.FetchIncreaseU64Response{
-		Key: key, BeforeSeq: prev.seq, Before: before, AfterSeq: prev.seq, After: before,
+		Key: key, BeforeSeq: pm.seq, Before: before, AfterSeq: pm.seq, After: before,
 	}
-	if !matchSeq(m, prev.seq) {
+	if !matchSeq(m, pm.seq) {
 		return resp, nil
 	}
 	base := max(before, maxValue)
@@ -472,22 +472,22 @@ func (sm *StateMachine) fetchIncreaseLocked(key string, delta, maxValue uint64, 
 		return nil, fmt.Errorf("key %q: max(%d, max_value %d) + delta %d overflows u64", key, before, maxValue, delta)
 	}
 	after := base + delta
-	v := sm.writeLocked(prev, key, strconv.AppendUint(nil, after, 10), prev.expireAt)
-	resp.AfterSeq, resp.After, resp.Applied = v.seq, after, true
+	v := sm.writeLocked(prev, key, strconv.AppendUint(nil, after, 10), pm.expireAt)
+	resp.AfterSeq, resp.After, resp.Applied = v.meta().seq, after, true
 	return resp, nil
 }
 
 // parseCounter parses a counter value: empty is 0, otherwise decimal digits
 // only (no sign, no spaces), at most math.MaxUint64.
-func parseCounter(data []byte) (uint64, error) {
+func parseCounter(data string) (uint64, error) {
 	if len(data) == 0 {
 		return 0, nil
 	}
-	return strconv.ParseUint(string(data), 10, 64)
+	return strconv.ParseUint(data, 10, 64)
 }
 
 // abbrev quotes a value for an error message, cut to 64 bytes.
-func abbrev(data []byte) string {
+func abbrev(data string) string {
 	const most = 64
 	if len(data) > most {
 		return fmt.Sprintf("%q... (%d bytes)", data[:most], len(data))
@@ -510,7 +510,7 @@ func (sm *StateMachine) putSequentialLocked(p *metapb.PutSequential) (*metapb.Pu
 		return nil, err
 	}
 	key := sequentialKey(p.GetPrefix(), fi.GetAfter())
-	prev, _ := sm.mu.tree.Get(kv{key: key})
+	prev, _ := sm.mu.tree.Get(keyOnly(key))
 	v := sm.writeLocked(prev, key, p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), 0))
 	return &metapb.PutSequentialResponse{Key: key, Current: v.seqV()}, nil
 }
