@@ -10,8 +10,10 @@
 //     starts background snapshots (snapshot.go: an O(1) copy of the state,
 //     streamed into its file while writes go on) once the log since the
 //     last one holds snapshot_logs_since_last entries and as many bytes
-//     as that snapshot, or 64 MiB (snapshotDue); a snapshot from the leader arrives
-//     as a file in raft_dir and is restored by streaming it;
+//     as that snapshot, or 64 MiB, plus a slack of 0-49% drawn by each
+//     node for each snapshot so that the nodes do not all snapshot at
+//     once (snapshotDue); a snapshot from the leader arrives as a file in
+//     raft_dir and is restored by streaming it;
 //   - the read loop (read.go) batches linearizable reads: every read that
 //     arrives while a ReadIndex round runs shares the next round, each
 //     round with a fresh request context;

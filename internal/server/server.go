@@ -138,7 +138,10 @@ type Server struct {
 	snapIndex    uint64            // owned by the apply goroutine
 	// logBytes: bytes of the entries applied after snapIndex (countLog),
 	// owned by the apply goroutine.
-	logBytes    uint64
+	logBytes uint64
+	// snapSlack: percent added to the byte threshold of the next
+	// snapshot (snapshotDue), owned by the apply goroutine.
+	snapSlack   uint64
 	appliedTerm uint64 // term of the last applied entry, owned by the apply goroutine
 	// snapshotWanted: a node was added since the last snapshot, owned by
 	// the apply goroutine.
@@ -188,6 +191,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		readReqC:  make(chan *readWaiter, 4096),
 		stopC:     make(chan struct{}),
 		confState: &raftpb.ConfState{},
+		snapSlack: drawSnapshotSlack(),
 	}
 	// Request ids must not repeat across restarts: a replayed entry of an
 	// earlier incarnation must not match a new waiter.

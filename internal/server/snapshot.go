@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -75,20 +76,34 @@ type logSince struct {
 // one core each.
 const snapshotMaxLogBytes = 64 << 20
 
+// snapshotSlackPercent bounds the slack drawn for each snapshot (see
+// snapshotDue): the byte threshold of a node's next snapshot is 0-49%
+// above the base one. Every node applies the same log, so without it all
+// would start a snapshot at the same index: together they would slow
+// every commit at once (and, when they share a machine or a disk, each
+// other). With it their large snapshots rarely overlap; small states,
+// whose snapshots are cheap, are still taken every minEntries.
+const snapshotSlackPercent = 50
+
+// drawSnapshotSlack draws the slack of the next snapshot, in percent.
+func drawSnapshotSlack() uint64 { return rand.Uint64N(snapshotSlackPercent) }
+
 // snapshotDue reports whether a snapshot is due by size (the "requested"
 // and "wanted" paths are decided by maybeSnapshot): when at least
 // minEntries (snapshot_logs_since_last) entries were applied since the
 // last snapshot AND they hold at least lastSize bytes (the last
-// snapshot's size) or snapshotMaxLogBytes, so that writing snapshots
-// costs at most as much disk and CPU as writing the WAL, as etcd's and LSM
-// trees' compaction rules do, until the log's memory says otherwise; or,
-// whatever the sizes, when snapshotMaxLogFactor x minEntries entries were
-// applied, so that replaying the log on restart stays fast.
-func snapshotDue(minEntries uint64, since logSince, lastSize uint64) bool {
+// snapshot's size) or snapshotMaxLogBytes, plus slack percent of that,
+// so that writing snapshots costs at most as much disk and CPU as writing
+// the WAL, as etcd's and LSM trees' compaction rules do, until the log's
+// memory says otherwise; or, whatever the sizes, when
+// snapshotMaxLogFactor x minEntries entries were applied, so that
+// replaying the log on restart stays fast.
+func snapshotDue(minEntries uint64, since logSince, lastSize, slack uint64) bool {
 	if since.entries < max(minEntries, 1) {
 		return false
 	}
-	if since.bytes >= min(lastSize, snapshotMaxLogBytes) {
+	base := min(lastSize, snapshotMaxLogBytes)
+	if since.bytes >= base+base/100*slack {
 		return true
 	}
 	limit := minEntries * snapshotMaxLogFactor
@@ -154,7 +169,7 @@ func (s *Server) maybeSnapshot() {
 	applied := s.sm.AppliedIndex()
 	since := logSince{entries: applied - s.snapIndex, bytes: s.logBytes}
 	due := s.snapshotRequested.Load() ||
-		snapshotDue(s.cfg.SnapshotLogsSinceLast, since, uint64(max(s.storage.SnapshotSize(), 0)))
+		snapshotDue(s.cfg.SnapshotLogsSinceLast, since, uint64(max(s.storage.SnapshotSize(), 0)), s.snapSlack)
 	if !due && s.snapshotWanted && applied > s.snapIndex {
 		first, err := s.storage.FirstIndex()
 		due = err == nil && first > 1 // the log no longer starts at the beginning
@@ -164,6 +179,7 @@ func (s *Server) maybeSnapshot() {
 	}
 	s.snapIndex = applied
 	s.logBytes = 0
+	s.snapSlack = drawSnapshotSlack()
 	s.snapshotWanted = false
 	s.snapshotRequested.Store(false)
 	s.startSnapshot(s.sm.Snapshot(), proto.Clone(s.confState).(*raftpb.ConfState))

@@ -48,8 +48,9 @@ func TestSnapshotTakenByLogSize(t *testing.T) {
 			size, snapIndex(), first)
 	}
 
-	// As many bytes of log as the snapshot holds: a snapshot is due.
-	for i := 0; int64(i)*8<<10 < size+8<<10; i++ {
+	// As many bytes of log as the snapshot holds, and the largest slack
+	// (49%) on top: a snapshot is due.
+	for i := 0; int64(i)*8<<10 < size*3/2+8<<10; i++ {
 		mustPut(t, n.Server, fmt.Sprintf("big/%02d", i%30), big)
 	}
 	c.Eventually(func() bool { return snapIndex() > first }, "a snapshot once the log is as large as the last one")
