@@ -45,6 +45,13 @@ type MetaClient interface {
 	// other call without a valid token fails with UNAUTHENTICATED when the
 	// node has authentication enabled.
 	Handshake(ctx context.Context, in *HandshakeRequest, opts ...grpc.CallOption) (*HandshakeReply, error)
+	// Txn and Upsert write through raft on any node: a follower forwards the
+	// write to the leader and answers once it applied it. A follower that
+	// knows the leader sets the trailer "metasrv-leader" on its answer to the
+	// leader's grpc_api_address (host:port, as advertised): send the next
+	// writes there to save the forward. The leader sets no such trailer. A
+	// failed write that never entered the raft log carries the trailer
+	// "metasrv-not-proposed: 1": it is safe to send again.
 	Txn(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnReply, error)
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
 	Upsert(ctx context.Context, in *UpsertRequest, opts ...grpc.CallOption) (*UpsertReply, error)
@@ -202,6 +209,13 @@ type MetaServer interface {
 	// other call without a valid token fails with UNAUTHENTICATED when the
 	// node has authentication enabled.
 	Handshake(context.Context, *HandshakeRequest) (*HandshakeReply, error)
+	// Txn and Upsert write through raft on any node: a follower forwards the
+	// write to the leader and answers once it applied it. A follower that
+	// knows the leader sets the trailer "metasrv-leader" on its answer to the
+	// leader's grpc_api_address (host:port, as advertised): send the next
+	// writes there to save the forward. The leader sets no such trailer. A
+	// failed write that never entered the raft log carries the trailer
+	// "metasrv-not-proposed: 1": it is safe to send again.
 	Txn(context.Context, *TxnRequest) (*TxnReply, error)
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
 	Upsert(context.Context, *UpsertRequest) (*UpsertReply, error)

@@ -91,6 +91,24 @@ func writeStatus(ctx context.Context, err error) error {
 	return toStatus(err)
 }
 
+// LeaderTrailer is the gRPC trailer key a node that is not the leader sets
+// on its answer to a write (Upsert, Txn; a success or an error) to the
+// leader's public gRPC address (grpc_api_address as advertised, host:port).
+// A follower forwards a write to the leader and answers once it applied
+// the entry itself: a client that sends its writes to the leader saves
+// those two hops. The leader sets nothing, nor does a node that knows no
+// leader or not its address.
+const LeaderTrailer = "metasrv-leader"
+
+// setLeaderTrailer sets LeaderTrailer on the call ctx belongs to when kv
+// is not the leader and knows the leader's address.
+func setLeaderTrailer(ctx context.Context, kv KV) {
+	if addr := kv.LeaderGrpcAddress(); addr != "" {
+		// Fails only outside a gRPC call (a direct call in a test).
+		_ = grpc.SetTrailer(ctx, metadata.Pairs(LeaderTrailer, addr))
+	}
+}
+
 func tooManyf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrTooManyStreams}, args...)...)
 }

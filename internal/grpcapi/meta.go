@@ -26,6 +26,10 @@ type KV interface {
 	List(ctx context.Context, prefix string, limit uint64, c metapb.ReadConsistency, fn func(*metapb.KV) bool) error
 	Members() []*metapb.Node
 	Status() *metapb.StatusReply
+	// LeaderGrpcAddress is the leader's public gRPC address when this
+	// node is not the leader; "" on the leader or when it is unknown.
+	// Called after every write, so it must be cheap on the leader.
+	LeaderGrpcAddress() string
 }
 
 // Limits bound what one request may carry.
@@ -129,6 +133,7 @@ func (m *Meta) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.U
 	wctx, cancel := m.withDeadline(ctx)
 	defer cancel()
 	reply, err := m.kv.Upsert(wctx, req)
+	setLeaderTrailer(ctx, m.kv)
 	return reply, writeStatus(ctx, err)
 }
 

@@ -64,6 +64,7 @@ func (f *fakeKV) List(_ context.Context, prefix string, limit uint64, _ metapb.R
 }
 func (f *fakeKV) Members() []*metapb.Node     { return nil }
 func (f *fakeKV) Status() *metapb.StatusReply { return &metapb.StatusReply{} }
+func (f *fakeKV) LeaderGrpcAddress() string   { return "" }
 
 func TestUpsertValidation(t *testing.T) {
 	limits := DefaultLimits(1 << 20)

@@ -20,6 +20,7 @@ func (m *Meta) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnRepl
 	wctx, cancel := m.withDeadline(ctx)
 	defer cancel()
 	reply, err := m.kv.Txn(wctx, req)
+	setLeaderTrailer(ctx, m.kv)
 	return reply, writeStatus(ctx, err)
 }
 

@@ -56,3 +56,19 @@ func stateName(t raft.StateType) string {
 		return strings.ToLower(strings.TrimPrefix(t.String(), "State"))
 	}
 }
+
+// LeaderGrpcAddress returns the public gRPC address of the leader, from
+// the member table, when this node is not the leader; "" on the leader,
+// when no leader is known or its address is not. On the leader it costs
+// one atomic load. Safe from any goroutine.
+func (s *Server) LeaderGrpcAddress() string {
+	n := s.node.Load()
+	if n == nil || n.IsLeader() {
+		return ""
+	}
+	lead := n.Leader()
+	if lead == 0 || lead == s.cfg.ID {
+		return ""
+	}
+	return s.member(lead).GetGrpcAddress()
+}
