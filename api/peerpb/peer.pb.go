@@ -631,6 +631,116 @@ func (x *LeaveReply) GetNodes() []*metapb.Node {
 	return nil
 }
 
+// ProposalsDropped tells a node that proposals it made, forwarded to the
+// sender, were dropped there without entering the log (a leadership
+// transfer in progress, no leader known, too many waiting): the proposer
+// can fail them as certainly not applied at once.
+type ProposalsDroppedRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClusterName string                 `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	From        uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	To          uint64                 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	// request_ids are the proposer's own ids of the dropped proposals
+	// (Command.request_id).
+	RequestIds    []uint64 `protobuf:"varint,4,rep,packed,name=request_ids,json=requestIds,proto3" json:"request_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposalsDroppedRequest) Reset() {
+	*x = ProposalsDroppedRequest{}
+	mi := &file_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposalsDroppedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposalsDroppedRequest) ProtoMessage() {}
+
+func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposalsDroppedRequest.ProtoReflect.Descriptor instead.
+func (*ProposalsDroppedRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ProposalsDroppedRequest) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *ProposalsDroppedRequest) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *ProposalsDroppedRequest) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *ProposalsDroppedRequest) GetRequestIds() []uint64 {
+	if x != nil {
+		return x.RequestIds
+	}
+	return nil
+}
+
+type ProposalsDroppedReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposalsDroppedReply) Reset() {
+	*x = ProposalsDroppedReply{}
+	mi := &file_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposalsDroppedReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposalsDroppedReply) ProtoMessage() {}
+
+func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposalsDroppedReply.ProtoReflect.Descriptor instead.
+func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{11}
+}
+
 var File_peer_proto protoreflect.FileDescriptor
 
 const file_peer_proto_rawDesc = "" +
@@ -678,12 +788,20 @@ const file_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"4\n" +
 	"\n" +
 	"LeaveReply\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes2\x99\x02\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\"\x81\x01\n" +
+	"\x17ProposalsDroppedRequest\x12!\n" +
+	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1f\n" +
+	"\vrequest_ids\x18\x04 \x03(\x04R\n" +
+	"requestIds\"\x17\n" +
+	"\x15ProposalsDroppedReply2\xff\x02\n" +
 	"\x04Peer\x12>\n" +
 	"\x04Raft\x12\x1a.metasrv.peer.v1.RaftBatch\x1a\x18.metasrv.peer.v1.RaftAck(\x01\x12J\n" +
 	"\bSnapshot\x12\x1e.metasrv.peer.v1.SnapshotChunk\x1a\x1c.metasrv.peer.v1.SnapshotAck(\x01\x12@\n" +
 	"\x04Join\x12\x1c.metasrv.peer.v1.JoinRequest\x1a\x1a.metasrv.peer.v1.JoinReply\x12C\n" +
-	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReplyB'Z%github.com/metasrv/metasrv/api/peerpbb\x06proto3"
+	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReply\x12d\n" +
+	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReplyB'Z%github.com/metasrv/metasrv/api/peerpbb\x06proto3"
 
 var (
 	file_peer_proto_rawDescOnce sync.Once
@@ -697,39 +815,43 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_peer_proto_goTypes = []any{
-	(*Command)(nil),              // 0: metasrv.peer.v1.Command
-	(*ConfChangeContext)(nil),    // 1: metasrv.peer.v1.ConfChangeContext
-	(*RaftBatch)(nil),            // 2: metasrv.peer.v1.RaftBatch
-	(*RaftAck)(nil),              // 3: metasrv.peer.v1.RaftAck
-	(*SnapshotChunk)(nil),        // 4: metasrv.peer.v1.SnapshotChunk
-	(*SnapshotAck)(nil),          // 5: metasrv.peer.v1.SnapshotAck
-	(*JoinRequest)(nil),          // 6: metasrv.peer.v1.JoinRequest
-	(*JoinReply)(nil),            // 7: metasrv.peer.v1.JoinReply
-	(*LeaveRequest)(nil),         // 8: metasrv.peer.v1.LeaveRequest
-	(*LeaveReply)(nil),           // 9: metasrv.peer.v1.LeaveReply
-	(*metapb.UpsertRequest)(nil), // 10: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),    // 11: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),          // 12: metasrv.v1.Node
+	(*Command)(nil),                 // 0: metasrv.peer.v1.Command
+	(*ConfChangeContext)(nil),       // 1: metasrv.peer.v1.ConfChangeContext
+	(*RaftBatch)(nil),               // 2: metasrv.peer.v1.RaftBatch
+	(*RaftAck)(nil),                 // 3: metasrv.peer.v1.RaftAck
+	(*SnapshotChunk)(nil),           // 4: metasrv.peer.v1.SnapshotChunk
+	(*SnapshotAck)(nil),             // 5: metasrv.peer.v1.SnapshotAck
+	(*JoinRequest)(nil),             // 6: metasrv.peer.v1.JoinRequest
+	(*JoinReply)(nil),               // 7: metasrv.peer.v1.JoinReply
+	(*LeaveRequest)(nil),            // 8: metasrv.peer.v1.LeaveRequest
+	(*LeaveReply)(nil),              // 9: metasrv.peer.v1.LeaveReply
+	(*ProposalsDroppedRequest)(nil), // 10: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),   // 11: metasrv.peer.v1.ProposalsDroppedReply
+	(*metapb.UpsertRequest)(nil),    // 12: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),       // 13: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),             // 14: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	10, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	11, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
-	12, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	12, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	12, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	12, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	12, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	13, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	14, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	14, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	14, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	14, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
 	2,  // 6: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
 	4,  // 7: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
 	6,  // 8: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
 	8,  // 9: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	3,  // 10: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	5,  // 11: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	7,  // 12: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	9,  // 13: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
+	10, // 10: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
+	3,  // 11: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	5,  // 12: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	7,  // 13: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	9,  // 14: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	11, // 15: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -750,7 +872,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,10 +22,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Raft_FullMethodName     = "/metasrv.peer.v1.Peer/Raft"
-	Peer_Snapshot_FullMethodName = "/metasrv.peer.v1.Peer/Snapshot"
-	Peer_Join_FullMethodName     = "/metasrv.peer.v1.Peer/Join"
-	Peer_Leave_FullMethodName    = "/metasrv.peer.v1.Peer/Leave"
+	Peer_Raft_FullMethodName             = "/metasrv.peer.v1.Peer/Raft"
+	Peer_Snapshot_FullMethodName         = "/metasrv.peer.v1.Peer/Snapshot"
+	Peer_Join_FullMethodName             = "/metasrv.peer.v1.Peer/Join"
+	Peer_Leave_FullMethodName            = "/metasrv.peer.v1.Peer/Leave"
+	Peer_ProposalsDropped_FullMethodName = "/metasrv.peer.v1.Peer/ProposalsDropped"
 )
 
 // PeerClient is the client API for Peer service.
@@ -41,6 +42,8 @@ type PeerClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinReply, error)
 	// Leave removes a node from the cluster, forwarded to the leader likewise.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveReply, error)
+	// ProposalsDropped reports proposals the sender dropped to their proposer.
+	ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error)
 }
 
 type peerClient struct {
@@ -97,6 +100,16 @@ func (c *peerClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *peerClient) ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposalsDroppedReply)
+	err := c.cc.Invoke(ctx, Peer_ProposalsDropped_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -110,6 +123,8 @@ type PeerServer interface {
 	Join(context.Context, *JoinRequest) (*JoinReply, error)
 	// Leave removes a node from the cluster, forwarded to the leader likewise.
 	Leave(context.Context, *LeaveRequest) (*LeaveReply, error)
+	// ProposalsDropped reports proposals the sender dropped to their proposer.
+	ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -131,6 +146,9 @@ func (UnimplementedPeerServer) Join(context.Context, *JoinRequest) (*JoinReply, 
 }
 func (UnimplementedPeerServer) Leave(context.Context, *LeaveRequest) (*LeaveReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedPeerServer) ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposalsDropped not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -203,6 +221,24 @@ func _Peer_Leave_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_ProposalsDropped_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposalsDroppedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ProposalsDropped(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ProposalsDropped_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ProposalsDropped(ctx, req.(*ProposalsDroppedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -217,6 +253,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _Peer_Leave_Handler,
+		},
+		{
+			MethodName: "ProposalsDropped",
+			Handler:    _Peer_ProposalsDropped_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -10,6 +10,7 @@ import (
 type RaftStreams interface {
 	Raft(stream peerpb.Peer_RaftServer) error
 	Snapshot(stream peerpb.Peer_SnapshotServer) error
+	ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error)
 }
 
 // Membership changes the cluster (implemented by internal/server).
@@ -35,6 +36,11 @@ func (p *Peer) Raft(stream peerpb.Peer_RaftServer) error { return p.streams.Raft
 
 // Snapshot receives one snapshot in chunks.
 func (p *Peer) Snapshot(stream peerpb.Peer_SnapshotServer) error { return p.streams.Snapshot(stream) }
+
+// ProposalsDropped receives a report of proposals a peer dropped.
+func (p *Peer) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
+	return p.streams.ProposalsDropped(ctx, req)
+}
 
 // Join adds a node to the cluster.
 func (p *Peer) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {

@@ -60,8 +60,11 @@
 // Proposals forwarded by a follower arrive at the leader as MsgProp through
 // Process. One that finds no leader known, or maxForwarded others waiting,
 // is dropped at once (ErrProposalDropped); raft drops the others itself
-// when it has no leader by the time the loop steps them. Process never
-// blocks the stream that carries the messages. The Restamp hook rewrites
+// when it has no leader, or transfers leadership, by the time the loop
+// steps them. Either way Config.Dropped gets the dropped entries, so that
+// the proposer can be told that they are not in the log (the server does,
+// with the transport's ReportDropped). Process never blocks the stream
+// that carries the messages. The Restamp hook rewrites
 // each forwarded entry's time with the receiving node's clock so that the
 // leader's time is what reaches the log.
 //

@@ -67,6 +67,12 @@ type Config struct {
 	// Restamp rewrites the time in a normal entry's data; called for every
 	// entry of a MsgProp that another node forwarded to this one. May be nil.
 	Restamp func(data []byte)
+	// Dropped, when set, receives the entries of every proposal that a
+	// peer forwarded to this node and that this node dropped without
+	// appending or forwarding it (ErrProposalDropped), so that their
+	// proposer can learn at once that they are not in the log. Called
+	// from the Ready loop or a transport goroutine; must not block.
+	Dropped func(ents []*raftpb.Entry)
 	// ObserveAppend, when set, receives on the leader the time each follower
 	// took to acknowledge appended entries (send to MsgAppResp).
 	ObserveAppend func(peer uint64, d time.Duration)
@@ -342,9 +348,9 @@ func (n *Node) Process(_ context.Context, m *raftpb.Message) error {
 		})
 	}
 	// A forwarded proposal is dropped at once when this node knows no
-	// leader: the proposer learns that its outcome is unknown when the
-	// term changes.
+	// leader; cfg.Dropped tells its proposer.
 	if n.Leader() == 0 {
+		n.dropped(m)
 		return ErrProposalDropped
 	}
 	if err := n.stopped(); err != nil {
@@ -358,9 +364,18 @@ func (n *Node) Process(_ context.Context, m *raftpb.Message) error {
 		}
 	}
 	if !n.mb.push(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}, maxForwarded) {
+		n.dropped(m)
 		return ErrProposalDropped
 	}
 	return nil
+}
+
+// dropped hands the entries of a forwarded proposal this node dropped to
+// cfg.Dropped.
+func (n *Node) dropped(m *raftpb.Message) {
+	if n.cfg.Dropped != nil && len(m.GetEntries()) > 0 {
+		n.cfg.Dropped(m.GetEntries())
+	}
 }
 
 // stepForwarded steps a proposal a peer forwarded, as a local one (as
@@ -373,6 +388,9 @@ func (n *Node) stepForwarded(rn *raft.RawNode, m *raftpb.Message) error {
 	}
 	if err != nil {
 		n.lg.Debug("forwarded proposal dropped", "entries", len(m.GetEntries()), "err", err)
+		if errors.Is(err, raft.ErrProposalDropped) {
+			n.dropped(m) // raft drops before it appends or forwards
+		}
 	}
 	return err
 }

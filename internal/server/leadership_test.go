@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/metasrv/metasrv/internal/clustertest"
 	"github.com/metasrv/metasrv/internal/server"
@@ -32,4 +34,61 @@ func TestTransferLeader(t *testing.T) {
 		t.Fatalf("transfer to the best voter: got %d, %v", to, err)
 	}
 	mustPut(t, c.Node(to).Server, "after-transfer", "ok")
+}
+
+// A write forwarded by a follower to a leader that is transferring
+// leadership is dropped there; the leader tells the follower, which fails
+// the write at once as not proposed (safe to retry), instead of holding it
+// until its deadline with an unknown outcome.
+func TestForwardedProposalDroppedDuringTransfer(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	var other uint64
+	for _, n := range c.Nodes() {
+		if n.ID != lead && n.ID != f.ID {
+			other = n.ID
+		}
+	}
+	mustPut(t, f.Server, "before", "x")
+	// The transfer to an isolated node cannot finish: the leader drops
+	// proposals until it gives up, an election timeout later.
+	c.Isolate(other)
+	dropped := 0
+	for attempt := 0; attempt < 10 && dropped == 0; attempt++ {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(c.Ctx(), 150*time.Millisecond)
+			defer cancel()
+			_, _ = c.Node(lead).Server.TransferLeader(ctx, other)
+		}()
+		time.Sleep(10 * time.Millisecond) // let the transfer start
+		ctx, cancel := context.WithTimeout(c.Ctx(), 5*time.Second)
+		_, err := f.Server.Upsert(ctx, put("during-transfer", "x"))
+		cancel()
+		<-done
+		switch {
+		case err == nil:
+			// The proposal reached the leader before or after the
+			// transfer: try again.
+		case errors.Is(err, server.ErrNotProposed):
+			dropped++
+		default:
+			t.Fatalf("write through node %d during a transfer: %v, want success or ErrNotProposed", f.ID, err)
+		}
+		c.Eventually(func() bool { return c.Node(lead).Server.Status().LeaderId == lead }, "the leader to keep its leadership")
+	}
+	if dropped == 0 {
+		t.Fatal("no write was dropped during 10 transfers")
+	}
+	// Once the transfer ends (given up, or done after the heal), writes
+	// go through again.
+	c.Heal()
+	c.Eventually(func() bool {
+		ctx, cancel := context.WithTimeout(c.Ctx(), time.Second)
+		defer cancel()
+		_, err := f.Server.Upsert(ctx, put("after", "x"))
+		return err == nil
+	}, "a write through the follower after the transfer")
 }

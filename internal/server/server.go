@@ -70,6 +70,9 @@ type Peers interface {
 	raftnode.Transport
 	AddPeer(id uint64, addr string)
 	RemovePeer(id uint64)
+	// ReportDropped tells peer to that its proposals requestIDs were
+	// dropped here (transport.Transport.ReportDropped).
+	ReportDropped(to uint64, requestIDs []uint64)
 }
 
 // Config configures a Server.
@@ -224,6 +227,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 		Transport:     peers,
 		Applied:       s.sm.AppliedIndex(),
 		Restamp:       func(data []byte) { statemachine.Restamp(data, s.nowMs()) },
+		Dropped:       s.droppedForwarded,
 		ObserveAppend: s.cfg.ObserveAppend,
 		Logger:        s.lg,
 	}
@@ -352,6 +356,42 @@ func (s *Server) Process(ctx context.Context, m *raftpb.Message) error {
 func (s *Server) ReportUnreachable(id uint64) {
 	if n := s.node.Load(); n != nil {
 		n.ReportUnreachable(id)
+	}
+}
+
+// droppedForwarded is raftnode's Config.Dropped: the entries of proposals
+// that peers forwarded to this node and that it dropped. Each proposer is
+// told the request ids of its own, so that it fails them at once as not
+// proposed (safe to retry) instead of waiting for a term change or its
+// deadline (outcome unknown).
+func (s *Server) droppedForwarded(ents []*raftpb.Entry) {
+	byProposer := map[uint64][]uint64{}
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 {
+			continue
+		}
+		_, cmd, err := statemachine.DecodeEntry(e.GetData())
+		if err != nil {
+			continue // not a proposal of this version: its proposer is unknown
+		}
+		byProposer[cmd.GetProposer()] = append(byProposer[cmd.GetProposer()], cmd.GetRequestId())
+	}
+	for proposer, ids := range byProposer {
+		if proposer == s.cfg.ID { // forwarded back to the node that made it
+			s.ProposalsDropped(proposer, ids)
+		} else if s.peers != nil {
+			s.peers.ReportDropped(proposer, ids)
+		}
+	}
+}
+
+// ProposalsDropped fails this node's proposals that node from dropped
+// without putting them in the log (transport.Handler).
+func (s *Server) ProposalsDropped(from uint64, requestIDs []uint64) {
+	err := fmt.Errorf("%w: %w: node %d dropped the proposal (it knew no leader, or leadership was being transferred); retry",
+		ErrNoLeader, ErrNotProposed, from)
+	for _, id := range requestIDs {
+		s.proposals.trigger(id, &statemachine.Result{Err: err})
 	}
 }
 

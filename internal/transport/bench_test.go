@@ -27,6 +27,7 @@ func (h *countingHandler) Process(context.Context, *raftpb.Message) error {
 }
 func (h *countingHandler) ReportUnreachable(uint64)                   {}
 func (h *countingHandler) ReportSnapshot(uint64, raft.SnapshotStatus) {}
+func (h *countingHandler) ProposalsDropped(uint64, []uint64)          {}
 
 // BenchmarkGRPCSend measures messages per second from one transport to
 // another over loopback: MsgApp messages with one 100-byte entry, handed

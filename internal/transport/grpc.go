@@ -195,6 +195,22 @@ func (t *GRPC) Send(msgs []*raftpb.Message) {
 	}
 }
 
+// ReportDropped sends the report to peer to on its own goroutine; see
+// Transport.
+func (t *GRPC) ReportDropped(to uint64, requestIDs []uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.stopped || len(requestIDs) == 0 {
+		return
+	}
+	p := t.mu.peers[to]
+	if p == nil {
+		t.lg.Debug("cannot report dropped proposals to an unknown peer", "peer", to, "proposals", len(requestIDs))
+		return
+	}
+	p.startReportDroppedLocked(slices.Clone(requestIDs))
+}
+
 // dropLocked reports a message that was not sent.
 func (t *GRPC) dropLocked(to uint64, m *raftpb.Message) {
 	t.rep.unreachable(to)

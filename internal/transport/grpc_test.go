@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -534,4 +535,43 @@ func TestGRPCInboundAfterStop(t *testing.T) {
 		t.Fatalf("got %v, want Unavailable", err)
 	}
 	n2.h.noMsg(t)
+}
+
+// A dropped-proposals report reaches the proposer's handler; one to an
+// unknown peer is forgotten; a forged one of another cluster or for
+// another node is refused.
+func TestGRPCReportDropped(t *testing.T) {
+	n1, n2 := startNode(t, 1, "c"), startNode(t, 2, "c")
+	n1.tr.AddPeer(2, n2.addr)
+	n1.tr.ReportDropped(2, []uint64{7, 9})
+	if r := n2.h.recvDropped(t); r.from != 1 || !slices.Equal(r.ids, []uint64{7, 9}) {
+		t.Fatalf("got report %+v, want from 1 of ids [7 9]", r)
+	}
+	n1.tr.ReportDropped(3, []uint64{1}) // unknown peer: nothing, no panic
+	n1.tr.ReportDropped(2, nil)         // nothing to report
+
+	client := rawClient(t, n2.addr)
+	tests := []struct {
+		name string
+		req  *peerpb.ProposalsDroppedRequest
+		code codes.Code
+		text string
+	}{
+		{"wrong cluster", &peerpb.ProposalsDroppedRequest{ClusterName: "x", From: 1, To: 2, RequestIds: []uint64{1}}, codes.FailedPrecondition, `cluster "x"`},
+		{"wrong to", &peerpb.ProposalsDroppedRequest{ClusterName: "c", From: 1, To: 3, RequestIds: []uint64{1}}, codes.FailedPrecondition, "this is node 2"},
+		{"from 0", &peerpb.ProposalsDroppedRequest{ClusterName: "c", To: 2, RequestIds: []uint64{1}}, codes.InvalidArgument, "from is 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.ProposalsDropped(context.Background(), tt.req)
+			if status.Code(err) != tt.code || !contains(err.Error(), tt.text) {
+				t.Fatalf("got %v, want %v containing %q", err, tt.code, tt.text)
+			}
+		})
+	}
+	select {
+	case r := <-n2.h.droppedC:
+		t.Fatalf("unexpected report %+v", r)
+	default:
+	}
 }

@@ -29,6 +29,7 @@ type fakeHandler struct {
 	msgC         chan *raftpb.Message
 	unreachableC chan uint64
 	snapshotC    chan snapshotReport
+	droppedC     chan droppedReport
 	// process, when set, runs first in Process; its error is returned.
 	process func(m *raftpb.Message) error
 	// receive, when set, sees every received snapshot file; its error
@@ -49,6 +50,29 @@ func newFakeHandler() *fakeHandler {
 		msgC:         make(chan *raftpb.Message, 1<<16),
 		unreachableC: make(chan uint64, 1<<16),
 		snapshotC:    make(chan snapshotReport, 1<<10),
+		droppedC:     make(chan droppedReport, 1<<10),
+	}
+}
+
+// droppedReport is one ProposalsDropped call.
+type droppedReport struct {
+	from uint64
+	ids  []uint64
+}
+
+func (h *fakeHandler) ProposalsDropped(from uint64, ids []uint64) {
+	h.droppedC <- droppedReport{from, ids}
+}
+
+// recvDropped waits for the next ProposalsDropped report.
+func (h *fakeHandler) recvDropped(t *testing.T) droppedReport {
+	t.Helper()
+	select {
+	case r := <-h.droppedC:
+		return r
+	case <-time.After(waitTimeout):
+		t.Fatal("no dropped-proposals report arrived")
+		return droppedReport{}
 	}
 }
 
@@ -157,7 +181,7 @@ func snap(from, to uint64, data []byte) *raftpb.Message {
 	}
 }
 
-// peerService serves a transport's Raft and Snapshot as the lead's
+// peerService serves a transport's Raft, Snapshot and ProposalsDropped as
 // grpcapi.Peer does.
 type peerService struct {
 	peerpb.UnimplementedPeerServer
@@ -166,6 +190,9 @@ type peerService struct {
 
 func (s peerService) Raft(st peerpb.Peer_RaftServer) error         { return s.t.Raft(st) }
 func (s peerService) Snapshot(st peerpb.Peer_SnapshotServer) error { return s.t.Snapshot(st) }
+func (s peerService) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
+	return s.t.ProposalsDropped(ctx, req)
+}
 
 // node is a GRPC transport served on a loopback listener.
 type node struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 
 	"go.etcd.io/raft/v3"
@@ -157,9 +158,11 @@ type MemTransport struct {
 
 var _ Transport = (*MemTransport)(nil)
 
+// envelope is one delivery: a message, or (m nil) a ReportDropped.
 type envelope struct {
-	from *MemTransport
-	m    *raftpb.Message
+	from    *MemTransport
+	m       *raftpb.Message
+	dropped []uint64
 }
 
 // ID is the node id the transport joined with.
@@ -179,8 +182,22 @@ func (t *MemTransport) Send(msgs []*raftpb.Message) {
 	}
 }
 
+// ReportDropped queues the report at to, in order with t's messages to it;
+// see Transport.
+func (t *MemTransport) ReportDropped(to uint64, requestIDs []uint64) {
+	if t.isStopped() || len(requestIDs) == 0 {
+		return
+	}
+	if r := t.net.route(t.id, to); r != nil {
+		r.enqueue(envelope{from: t, dropped: slices.Clone(requestIDs)})
+	}
+}
+
 // dropped reports to t's handler that a message to id was not delivered.
 func (t *MemTransport) dropped(to uint64, m *raftpb.Message) {
+	if m == nil {
+		return // a ReportDropped: best effort
+	}
 	t.rep.unreachable(to)
 	if m.GetType() == raftpb.MsgSnap {
 		t.rep.snapshot(to, raft.SnapshotFailure)
@@ -209,6 +226,10 @@ func (t *MemTransport) deliver() {
 		case e := <-t.inC:
 			if t.net.route(e.from.id, t.id) != t {
 				e.from.dropped(t.id, e.m)
+				continue
+			}
+			if e.m == nil {
+				t.h.ProposalsDropped(e.from.id, e.dropped)
 				continue
 			}
 			var err error

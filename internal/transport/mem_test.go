@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -181,4 +182,23 @@ func TestMemSendToSelf(t *testing.T) {
 	trs[1].Send([]*raftpb.Message{app(1, 1, 1, 0)})
 	hs[1].waitUnreachable(t, 1)
 	hs[1].noMsg(t)
+}
+
+// A dropped-proposals report is delivered in order with the messages, and
+// not across a fault.
+func TestMemReportDropped(t *testing.T) {
+	net, trs, hs := memCluster(t, 1, 2)
+	trs[1].Send([]*raftpb.Message{app(1, 2, 1, 8)})
+	trs[1].ReportDropped(2, []uint64{5})
+	expectIndex(t, hs[2], 1, 1)
+	if r := hs[2].recvDropped(t); r.from != 1 || !slices.Equal(r.ids, []uint64{5}) {
+		t.Fatalf("got report %+v, want from 1 of ids [5]", r)
+	}
+	net.Cut(1, 2)
+	trs[1].ReportDropped(2, []uint64{6})
+	net.Heal()
+	trs[1].ReportDropped(2, []uint64{8})
+	if r := hs[2].recvDropped(t); !slices.Equal(r.ids, []uint64{8}) {
+		t.Fatalf("got report %+v, want ids [8]: the one sent across the cut must be lost", r)
+	}
 }

@@ -35,10 +35,11 @@ type peer struct {
 	// ctx is cancelled when the peer is removed or the transport stops.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// snapWG counts snapshot goroutines: run closes conn after they end.
-	// Add is called under t.mu while the peer is in t.mu.peers, so always
-	// before run's Wait.
-	snapWG sync.WaitGroup
+	// callWG counts the goroutines that call the peer besides run
+	// (snapshot sends, dropped-proposal reports): run closes conn after
+	// they end. Add is called under t.mu while the peer is in
+	// t.mu.peers, so always before run's Wait.
+	callWG sync.WaitGroup
 
 	failing bool // run: the last attempt failed (log the next failure at debug)
 }
@@ -62,7 +63,7 @@ func newPeer(t *GRPC, id uint64, addr string, conn *grpc.ClientConn, c *counters
 // which new messages are dropped and reported at once.
 func (p *peer) run() {
 	defer func() {
-		p.snapWG.Wait()
+		p.callWG.Wait()
 		p.conn.Close()
 	}()
 	var s *raftStream
@@ -231,12 +232,36 @@ func streamError(st grpc.ClientStream, reply any, err error) error {
 	return fmt.Errorf("peer closed the stream: %w", err)
 }
 
+// reportDroppedTimeout bounds one ProposalsDropped call.
+const reportDroppedTimeout = 5 * time.Second
+
+// startReportDroppedLocked sends ids to the peer with ProposalsDropped on
+// its own goroutine. t.mu is held and p is in t.mu.peers.
+func (p *peer) startReportDroppedLocked(ids []uint64) {
+	req := &peerpb.ProposalsDroppedRequest{
+		ClusterName: p.t.cfg.ClusterName,
+		From:        p.t.cfg.ID,
+		To:          p.id,
+		RequestIds:  ids,
+	}
+	p.callWG.Add(1)
+	p.t.goLocked(func() {
+		defer p.callWG.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, reportDroppedTimeout)
+		defer cancel()
+		if _, err := p.client.ProposalsDropped(ctx, req); err != nil {
+			p.t.lg.Debug("cannot report dropped proposals to their proposer", "peer", p.id,
+				"proposals", len(ids), "err", err)
+		}
+	})
+}
+
 // startSnapshotLocked sends m on its own goroutine. t.mu is held and p is
 // in t.mu.peers.
 func (p *peer) startSnapshotLocked(m *raftpb.Message) {
-	p.snapWG.Add(1)
+	p.callWG.Add(1)
 	p.t.goLocked(func() {
-		defer p.snapWG.Done()
+		defer p.callWG.Done()
 		p.sendSnapshot(m)
 	})
 }

@@ -141,8 +141,22 @@ func (t *GRPC) receiveSnapshot(stream peerpb.Peer_SnapshotServer) (m *raftpb.Mes
 	return m, from, addr, nil
 }
 
-// checkHeader validates the header of a batch or of a snapshot's first
-// chunk.
+// ProposalsDropped serves Peer.ProposalsDropped: the header is checked and
+// the ids handed to Handler.ProposalsDropped.
+func (t *GRPC) ProposalsDropped(_ context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
+	if err := t.checkHeader(req.GetClusterName(), req.GetFrom(), "", req.GetTo()); err != nil {
+		return nil, toStatus(err)
+	}
+	if !t.enter() {
+		return nil, toStatus(ErrStopped)
+	}
+	defer t.wg.Done()
+	t.h.ProposalsDropped(req.GetFrom(), req.GetRequestIds())
+	return &peerpb.ProposalsDroppedReply{}, nil
+}
+
+// checkHeader validates the header of a batch, of a snapshot's first
+// chunk or of a dropped-proposals report.
 func (t *GRPC) checkHeader(cluster string, from uint64, addr string, to uint64) error {
 	if cluster != t.cfg.ClusterName {
 		return fmt.Errorf("%w: node %d (%s) is in cluster %q, this node %d is in cluster %q; check cluster_name in both configurations",

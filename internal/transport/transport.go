@@ -29,6 +29,10 @@ type Handler interface {
 	// ReportSnapshot gives the outcome of sending a MsgSnap to id: exactly
 	// one report for every MsgSnap passed to Send (unless Stop comes first).
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	// ProposalsDropped says that peer from dropped proposals this node
+	// made, forwarded to it, without putting them in the log (see
+	// Transport.ReportDropped). requestIDs are this node's own ids.
+	ProposalsDropped(from uint64, requestIDs []uint64)
 	Snapshots
 }
 
@@ -64,6 +68,13 @@ type Transport interface {
 	AddPeer(id uint64, addr string)
 	// RemovePeer forgets a peer; messages queued for it are dropped.
 	RemovePeer(id uint64)
+	// ReportDropped tells peer to that proposals it made (its requestIDs)
+	// were dropped here without entering the log; its Handler's
+	// ProposalsDropped receives them. Best effort and never blocks: a
+	// report that cannot be delivered is logged and forgotten (the
+	// proposer then learns the outcome as before, from a term change or
+	// its deadline).
+	ReportDropped(to uint64, requestIDs []uint64)
 	// Stop stops every goroutine the transport started and waits for them.
 	// Later calls of any method do nothing.
 	Stop()
