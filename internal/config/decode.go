@@ -114,6 +114,7 @@ type fileConfig struct {
 	MetricAPIAddress      fileValue `toml:"metric_api_address"`
 	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
 	WatchHistorySize      fileValue `toml:"watch_history_size"`
+	GCPercent             fileValue `toml:"gc_percent"`
 	Raft                  struct {
 		ID                    fileValue `toml:"id"`
 		RaftDir               fileValue `toml:"raft_dir"`
@@ -152,6 +153,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		MetricAPIAddress:      v(&c.MetricAPIAddress),
 		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
 		WatchHistorySize:      v(&c.WatchHistorySize),
+		GCPercent:             v(&c.GCPercent),
 	}
 	r := &f.Raft
 	r.ID = v(&c.Raft.ID)

@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 		c.validateLog,
 		c.validateAPIs,
 		c.validateWatch,
+		c.validateGC,
 		c.validateRaft,
 		c.validateJoin,
 		c.validateSecurity,
@@ -97,6 +98,21 @@ func (c *Config) validateWatch() error {
 	if n := c.WatchHistorySize; n < 1 || n > maxWatchHistorySize {
 		return keyErrorf("watch_history_size", "%w %d: use a number of events in 1..%d; the default is %d",
 			ErrInvalidValue, n, maxWatchHistorySize, statemachine.DefaultHistorySize)
+	}
+	return nil
+}
+
+// Bounds of gc_percent: below 10 the GC runs nearly all the time; above
+// 1000 a node takes more than ten times its state.
+const (
+	minGCPercent = 10
+	maxGCPercent = 1000
+)
+
+func (c *Config) validateGC() error {
+	if n := c.GCPercent; n < minGCPercent || n > maxGCPercent {
+		return keyErrorf("gc_percent", "%w %d: use a percentage in %d..%d; the default is 50, Go's own 100",
+			ErrInvalidValue, n, minGCPercent, maxGCPercent)
 	}
 	return nil
 }

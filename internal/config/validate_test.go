@@ -42,6 +42,10 @@ func TestValidate(t *testing.T) {
 		{"watch history max", func(c *Config) { c.WatchHistorySize = maxWatchHistorySize }, nil, ""},
 		{"watch history 0", func(c *Config) { c.WatchHistorySize = 0 }, ErrInvalidValue, "watch_history_size"},
 		{"watch history too big", func(c *Config) { c.WatchHistorySize = maxWatchHistorySize + 1 }, ErrInvalidValue, "watch_history_size"},
+		{"gc percent min", func(c *Config) { c.GCPercent = minGCPercent }, nil, ""},
+		{"gc percent max", func(c *Config) { c.GCPercent = maxGCPercent }, nil, ""},
+		{"gc percent too low", func(c *Config) { c.GCPercent = minGCPercent - 1 }, ErrInvalidValue, "gc_percent"},
+		{"gc percent too high", func(c *Config) { c.GCPercent = maxGCPercent + 1 }, ErrInvalidValue, "gc_percent"},
 
 		{"id 0", func(c *Config) { c.Raft.ID = 0 }, ErrInvalidID, "raft_config.id"},
 		{"id max", func(c *Config) { c.Raft.ID = math.MaxInt64 }, nil, ""},
