@@ -65,6 +65,17 @@ type Config struct {
 	// share auth.token_secret. Not with User.
 	Token string
 
+	// DisableLeaderWrites, when true, sends writes to the endpoints like
+	// every other call. By default (false) the client sends the calls
+	// that propose (Upsert, Txn) to the leader once a follower's answer
+	// named it (the LeaderTrailer), which saves the follower's forward:
+	// two network hops a write. The leader need not be one of Endpoints;
+	// it is dialed with the same TLS and credentials. When it fails, the
+	// client falls back to the endpoints (see leader.go). Set it when the
+	// nodes' advertised grpc addresses cannot be reached from the client
+	// (the endpoints are a proxy or a NAT's addresses).
+	DisableLeaderWrites bool
+
 	// Arbitrary grpc.DialOptions are deliberately not accepted: a gRPC
 	// retry policy or a changed stats handler would break the client's
 	// rule of never sending a write twice (see retry.go).
@@ -80,6 +91,10 @@ type Client struct {
 	tls            *tls.Config
 	user, password string
 	token          string
+	leaderWrites   bool // !Config.DisableLeaderWrites
+
+	// leader is where the calls that propose go, when known (leader.go).
+	leader leaderHint
 
 	// cur is the index in endpoints of the endpoint requests go to; it
 	// moves on when that endpoint fails (see advance).
@@ -89,7 +104,8 @@ type Client struct {
 		sync.Mutex
 		closed bool
 		// conns holds one connection per address, created on first
-		// use: the endpoints, and addresses passed to Status.
+		// use: the endpoints, the leaders learnt, and addresses passed
+		// to Status.
 		conns map[string]*grpc.ClientConn
 		// creds holds the credentials of each connection, when the
 		// client has some.
@@ -141,6 +157,7 @@ func New(cfg Config) (*Client, error) {
 		user:           cfg.User,
 		password:       cfg.Password,
 		token:          cfg.Token,
+		leaderWrites:   !cfg.DisableLeaderWrites,
 	}
 	if cfg.TLS != nil {
 		c.tls = cfg.TLS.Clone()
@@ -220,7 +237,7 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 		// on; they cannot apply a write twice.
 		grpc.WithDisableRetry(),
 		grpc.WithStatsHandler(sendObserver{}),
-		grpc.WithUnaryInterceptor(notProposedInterceptor),
+		grpc.WithUnaryInterceptor(trailerInterceptor),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(c.maxMessageSize),
 			grpc.MaxCallSendMsgSize(c.maxMessageSize),

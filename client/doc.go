@@ -87,6 +87,20 @@
 // whether it was applied before writing again. retry.go has the details.
 // Watches have their own rules: see Client.Watch and watch.go.
 //
+// Writes go to the leader. Any node accepts a write, but a follower
+// forwards it to the leader and answers once the commit came back: two
+// network hops more. A follower names the leader's grpc_api_address in its
+// answer to a write (the gRPC trailer LeaderTrailer, "metasrv-leader"), and
+// the client sends its next writes (Upsert, Txn) there, even when that
+// address is not one of Config.Endpoints, with the same TLS and
+// credentials. When the leader fails the way an endpoint does (see above),
+// the client forgets it and goes on with the endpoints until a follower
+// names the next one; the retry rules for writes are the same wherever a
+// write is sent. Reads, watches, MemberList, Status and Export go to the
+// endpoints. Config.DisableLeaderWrites turns this off, e.g. when the
+// nodes' advertised addresses cannot be reached from the client. leader.go
+// has the details.
+//
 // Status asks one given endpoint and never fails over; use it to inspect a
 // particular node.
 //

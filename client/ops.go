@@ -18,7 +18,7 @@ func (c *Client) Get(ctx context.Context, key string, opts ...ReadOption) (KV, e
 	o := applyReadOptions(opts)
 	req := &metapb.GetRequest{Key: key, Consistency: o.consistency}
 	var reply *metapb.GetReply
-	_, err := c.invoke(ctx, fmt.Sprintf("get %q", key), kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+	_, err := c.invoke(ctx, fmt.Sprintf("get %q", key), kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
 		reply, err = mc.Get(ctx, req)
 		return err
@@ -44,7 +44,7 @@ func (c *Client) MGet(ctx context.Context, keys []string, opts ...ReadOption) ([
 	req := &metapb.MGetRequest{Keys: keys, Consistency: o.consistency}
 	var reply *metapb.MGetReply
 	what := fmt.Sprintf("mget of %d keys", len(keys))
-	_, err := c.invoke(ctx, what, kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+	_, err := c.invoke(ctx, what, kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
 		reply, err = mc.MGet(ctx, req)
 		return err
@@ -70,7 +70,7 @@ func (c *Client) List(ctx context.Context, prefix string, limit uint64, opts ...
 	o := applyReadOptions(opts)
 	req := &metapb.ListRequest{Prefix: prefix, Limit: limit, Consistency: o.consistency}
 	var kvs []KV
-	_, err := c.invoke(ctx, fmt.Sprintf("list prefix %q", prefix), kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+	_, err := c.invoke(ctx, fmt.Sprintf("list prefix %q", prefix), kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		kvs = kvs[:0]
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel() // ends the stream if we stop reading early
@@ -119,7 +119,7 @@ func (c *Client) Upsert(ctx context.Context, u Upsert) (UpsertResult, error) {
 		op = "delete"
 	}
 	var reply *metapb.UpsertReply
-	retried, err := c.invoke(ctx, fmt.Sprintf("%s %q (match %v)", op, u.Key, u.Match), kind, func(ctx context.Context, mc metapb.MetaClient) error {
+	retried, err := c.invoke(ctx, fmt.Sprintf("%s %q (match %v)", op, u.Key, u.Match), kind, toLeader, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
 		reply, err = mc.Upsert(ctx, req)
 		return err
@@ -146,7 +146,7 @@ func (c *Client) Delete(ctx context.Context, key string) (UpsertResult, error) {
 // them.
 func (c *Client) MemberList(ctx context.Context) ([]*metapb.Node, error) {
 	var reply *metapb.MemberListReply
-	_, err := c.invoke(ctx, "member-list", kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+	_, err := c.invoke(ctx, "member-list", kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
 		reply, err = mc.MemberList(ctx, &metapb.MemberListRequest{})
 		return err

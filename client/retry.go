@@ -41,7 +41,7 @@ package client
 //     proposed: 1"). The write then counts as not sent: it is retried on the
 //     next endpoint exactly when a read would be (the error is
 //     codes.Unavailable), and its error never wraps ErrMaybeApplied. The
-//     trailer is read by notProposedInterceptor, a unary client interceptor
+//     trailer is read by trailerInterceptor, a unary client interceptor
 //     that asks gRPC for the trailer of the call (grpc.Trailer, which holds
 //     the trailer of the attempt whose result the call returns) and records
 //     it in the call's sendFlag. A trailer is only believed on an error: a
@@ -71,6 +71,11 @@ package client
 //     cannot have applied. sendObserver therefore clears the flag when a
 //     transparent retry attempt begins (stats.Begin.IsTransparentRetryAttempt)
 //     and only the last attempt counts.
+//
+// A call that proposes (Upsert, Txn) goes to the leader the client learnt
+// from a follower's answer instead of the current endpoint, when it knows
+// one (leader.go); a failure there that would move a call to the next
+// endpoint forgets the leader and goes on with the current endpoint.
 //
 // Waiting for the connection is bounded by DialTimeout: gRPC by itself would
 // keep a fail-fast RPC waiting while the channel is CONNECTING, which for a
@@ -115,6 +120,7 @@ type retryTiming struct {
 	maxBackoff     time.Duration
 	maxRounds      int           // without a deadline
 	watchIdleMin   time.Duration // see watchIdleTimeout
+	leaderPause    time.Duration // see leaderHint.learn
 }
 
 var defaultRetryTiming = retryTiming{
@@ -122,6 +128,7 @@ var defaultRetryTiming = retryTiming{
 	maxBackoff:     maxBackoff,
 	maxRounds:      maxRoundsNoDeadline,
 	watchIdleMin:   minWatchIdle,
+	leaderPause:    defaultLeaderPause,
 }
 
 // callKind says what a call may do on a retry.
@@ -140,6 +147,18 @@ const (
 
 func (k callKind) isWrite() bool { return k != kindRead }
 
+// route says where a call goes.
+type route int
+
+const (
+	// toEndpoint: the current endpoint.
+	toEndpoint route = iota
+	// toLeader: the leader learnt from LeaderTrailer when the client knows
+	// one, else the current endpoint (see leader.go). For the calls that
+	// propose: Upsert and Txn.
+	toLeader
+)
+
 // errNotConnected: the connection to an endpoint did not become ready in
 // time. Nothing was sent.
 var errNotConnected = errors.New("not connected")
@@ -148,12 +167,13 @@ var errNotConnected = errors.New("not connected")
 // the RPC so that sendObserver can see whether the request was sent.
 type rpcFunc func(ctx context.Context, mc metapb.MetaClient) error
 
-// invoke runs call on the current endpoint, moving on to the next endpoint
-// and trying again as described at the top of this file. what names the call
-// in errors, e.g. `get "k"`. It reports whether an attempt other than the
-// successful one sent its request: for a write, the earlier attempt may have
-// applied.
-func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rpcFunc) (earlierSent bool, err error) {
+// invoke runs call on the current endpoint (r == toLeader: on the learnt
+// leader, when there is one), moving on to the next endpoint and trying
+// again as described at the top of this file. what names the call in
+// errors, e.g. `get "k"`. It reports whether an attempt other than the
+// successful one sent its request: for a write, the earlier attempt may
+// have applied.
+func (c *Client) invoke(ctx context.Context, what string, kind callKind, r route, call rpcFunc) (earlierSent bool, err error) {
 	n := len(c.endpoints)
 	_, hasDeadline := ctx.Deadline()
 	start := time.Now()
@@ -163,18 +183,24 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rp
 		downEp  string
 		tries   int
 	)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 && attempt%n == 0 {
-			if !hasDeadline && attempt/n >= c.timing.maxRounds {
-				break
+	// attempt counts the attempts on the endpoints, which make the
+	// rounds; one on the leader is not part of a round.
+	for attempt := 0; ; {
+		ep, i := c.leaderFor(r), -1
+		if ep == "" {
+			if attempt > 0 && attempt%n == 0 {
+				if !hasDeadline && attempt/n >= c.timing.maxRounds {
+					break
+				}
+				if err := sleep(ctx, jitter(wait)); err != nil {
+					return earlierSent, ctxError(what, kind.isWrite() && earlierSent, err, "", nil, downEp, downErr)
+				}
+				wait = min(2*wait, c.timing.maxBackoff)
 			}
-			if err := sleep(ctx, jitter(wait)); err != nil {
-				return earlierSent, ctxError(what, kind.isWrite() && earlierSent, err, "", nil, downEp, downErr)
-			}
-			wait = min(2*wait, c.timing.maxBackoff)
+			i = c.current()
+			ep = c.endpoints[i]
+			attempt++
 		}
-		i := c.current()
-		ep := c.endpoints[i]
 		tries++
 		sent, err := c.attempt(ctx, ep, call)
 		if err == nil {
@@ -184,17 +210,23 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rp
 			return earlierSent, fmt.Errorf("%s: %w", what, ErrClosed)
 		}
 		maybe := kind.isWrite() && (earlierSent || (sent && !isRejection(err)))
+		down := isEndpointDown(err)
+		if down && i < 0 {
+			c.leader.forget(ep) // the learnt leader is down
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return earlierSent, ctxError(what, maybe, ctxErr, ep, err, downEp, downErr)
 		}
 		if status.Code(err) == codes.DeadlineExceeded { // the server timed out
 			return earlierSent, ctxError(what, maybe, context.DeadlineExceeded, ep, err, downEp, downErr)
 		}
-		if !isEndpointDown(err) || (kind == kindWrite && sent) {
+		if !down || (kind == kindWrite && sent) {
 			return earlierSent, callError(what, maybe, ep, err)
 		}
 		earlierSent = earlierSent || sent
-		c.advance(i)
+		if i >= 0 {
+			c.advance(i)
+		}
 		downErr, downEp = err, ep
 	}
 	err = fmt.Errorf("%w: %s: %d attempts over %v in %v failed; last error from %s: %w; check that metasrv is running there and that these are its grpc_api_address",
@@ -203,6 +235,15 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, call rp
 		err = fmt.Errorf("%w: %w; read the key to check", ErrMaybeApplied, err)
 	}
 	return earlierSent, err
+}
+
+// leaderFor returns the address a call routed by r goes to instead of the
+// current endpoint: the learnt leader, or "" for the current endpoint.
+func (c *Client) leaderFor(r route) string {
+	if r != toLeader || !c.leaderWrites {
+		return ""
+	}
+	return c.leader.get()
 }
 
 // callError wraps err, returned by endpoint ep. maybe: a write may have been
@@ -263,7 +304,8 @@ func isRejection(err error) bool {
 
 // attempt runs call once on endpoint ep and reports whether the request was
 // sent (see sendObserver); a failed call whose server set
-// NotProposedTrailer counts as not sent.
+// NotProposedTrailer counts as not sent. A LeaderTrailer in the answer
+// teaches the client the leader (leader.go).
 func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent bool, err error) {
 	cc, err := c.conn(ep)
 	if err != nil {
@@ -277,6 +319,9 @@ func (c *Client) attempt(ctx context.Context, ep string, call rpcFunc) (sent boo
 		err = call(context.WithValue(ctx, sendFlagKey{}, flag), metapb.NewMetaClient(cc))
 		if try == 0 && c.renewAfter(ep, flag, err) {
 			continue // refused before any handler ran: see auth.go
+		}
+		if c.leaderWrites && flag.leader != "" {
+			c.leader.learn(flag.leader, c.timing.leaderPause)
 		}
 		if err != nil && flag.notProposed.Load() {
 			return false, err // the server never proposed it: as good as unsent
@@ -347,6 +392,9 @@ type sendFlag struct {
 	// token is the cached token the call carried ("": the node needed
 	// none), set by tokenCreds; nil when it carried no cached token.
 	token atomic.Pointer[string]
+	// leader is the call's LeaderTrailer, set by trailerInterceptor on
+	// the goroutine that makes the call, before the call returns.
+	leader string
 }
 
 // NotProposedTrailer is the gRPC trailer key a metasrv server sets, with the
@@ -355,11 +403,11 @@ type sendFlag struct {
 // honours it by itself (see retry.go); it is exported for servers and tests.
 const NotProposedTrailer = "metasrv-not-proposed"
 
-// notProposedInterceptor is the unary client interceptor of every
-// connection. For a call made by invoke (its context holds a sendFlag) it
-// asks gRPC for the call's trailer and, when the call failed with
-// NotProposedTrailer set to "1", records that in the flag.
-func notProposedInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+// trailerInterceptor is the unary client interceptor of every connection.
+// For a call made by invoke (its context holds a sendFlag) it asks gRPC for
+// the call's trailer and records in the flag NotProposedTrailer set to "1"
+// on a failed call, and the LeaderTrailer of any answer.
+func trailerInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	f, ok := ctx.Value(sendFlagKey{}).(*sendFlag)
 	if !ok {
 		return invoker(ctx, method, req, reply, cc, opts...)
@@ -368,6 +416,9 @@ func notProposedInterceptor(ctx context.Context, method string, req, reply any, 
 	err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&trailer))...)
 	if err != nil && slices.Contains(trailer.Get(NotProposedTrailer), "1") {
 		f.notProposed.Store(true)
+	}
+	if l := trailer.Get(LeaderTrailer); len(l) > 0 {
+		f.leader = l[len(l)-1]
 	}
 	return err
 }

@@ -28,7 +28,7 @@ func (c *Client) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnRe
 		kind = kindRead
 	}
 	var reply *metapb.TxnReply
-	_, err := c.invoke(ctx, txnWhat(req), kind, func(ctx context.Context, mc metapb.MetaClient) error {
+	_, err := c.invoke(ctx, txnWhat(req), kind, toLeader, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
 		reply, err = mc.Txn(ctx, req)
 		return err

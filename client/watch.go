@@ -254,7 +254,7 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Watcher, error)
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		defer cancel()
 		var st *metapb.StatusReply
-		_, err := c.invoke(sctx, what+": read the current seq", kindRead, func(ctx context.Context, mc metapb.MetaClient) error {
+		_, err := c.invoke(sctx, what+": read the current seq", kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 			var err error
 			st, err = mc.Status(ctx, &metapb.StatusRequest{})
 			return err

@@ -4,7 +4,9 @@
 // A Cluster is N gRPC servers on 127.0.0.1 ports chosen by the kernel, all
 // serving one shared in-memory Store: a write through one is seen by the
 // others at once, as if replication were instant. There is no raft: Status
-// reports node 1 as the leader and fixed terms. Hooks make a server fail in
+// reports node 1 (or the one given to SetLeader) as the leader and fixed
+// terms; after SetLeader, the other servers name the leader in their
+// answers to writes, as metasrv's followers do (LeaderTrailer). Hooks make a server fail in
 // chosen ways, Stop takes it down (its address then refuses connections) and
 // Restart brings it back on the same address.
 //
@@ -78,6 +80,10 @@ type Cluster struct {
 	mu struct {
 		sync.Mutex
 		nodes []*metapb.Node // what MemberList and Status report
+		// leader is the leader's id, 1 until SetLeader; nameLeader:
+		// SetLeader was called, followers name the leader.
+		leader     uint64
+		nameLeader bool
 	}
 }
 
@@ -127,6 +133,7 @@ func NewCluster(n int, opts Options) (*Cluster, error) {
 		opts.ProgressInterval = DefaultProgressInterval
 	}
 	c := &Cluster{Store: NewStore()}
+	c.mu.leader = 1
 	c.Store.SetHistorySize(opts.WatchHistory)
 	for i := range n {
 		s := &Server{id: uint64(i + 1), cluster: c, opts: opts}

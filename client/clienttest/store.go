@@ -276,7 +276,8 @@ func clone(v *metapb.SeqV) *metapb.SeqV {
 
 // The metapb.MetaServer methods.
 
-func (s *Server) Upsert(_ context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+func (s *Server) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+	s.setLeaderTrailer(ctx)
 	return s.cluster.Store.Upsert(req)
 }
 
@@ -332,8 +333,9 @@ func (s *Server) MemberList(context.Context, *metapb.MemberListRequest) (*metapb
 }
 
 func (s *Server) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusReply, error) {
+	leader, _ := s.cluster.leader()
 	state := "follower"
-	if s.id == 1 {
+	if s.id == leader {
 		state = "leader"
 	}
 	seq := s.cluster.Store.Seq()
@@ -343,7 +345,7 @@ func (s *Server) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusR
 		Version:      "clienttest",
 		ClusterName:  "clienttest",
 		State:        state,
-		LeaderId:     1,
+		LeaderId:     leader,
 		Term:         1,
 		CommitIndex:  seq + 1,
 		AppliedIndex: seq + 1,

@@ -281,6 +281,7 @@ func (st *Store) fetchIncreaseLocked(key string, delta, maxValue uint64, m *meta
 }
 
 // Txn is the metapb.MetaServer method.
-func (s *Server) Txn(_ context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+func (s *Server) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	s.setLeaderTrailer(ctx)
 	return s.cluster.Store.Txn(req)
 }
