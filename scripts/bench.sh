@@ -10,7 +10,9 @@
 # env:   BIN=dir          databend-meta and databend-metactl (default ./bin)
 #        BENCH_DIR=dir    data and logs there, kept (default: a temp dir,
 #                         removed unless a step failed)
-#        BENCH_FLAGS=...  more flags for every bench run (e.g. --keys 1000)
+#        BENCH_FLAGS=...  more flags for every bench run (e.g. --keys 1000;
+#                         --writes-to-leader: writes to the leader, as the
+#                         Go client sends them, reads still to all three)
 #        BENCH_PPROF=dir  during each run, a CPU profile of the leader
 #                         (BENCH_PPROF_SECONDS, default 10) into dir
 #        BENCH_HEARTBEAT=ms  heartbeat_interval (default: the server's, 300)

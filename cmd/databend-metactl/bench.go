@@ -52,6 +52,8 @@ type benchConfig struct {
 	rwRatio   float64 // mixed: reads per write
 	batch     int     // load and preloads: keys written per request
 	progress  bool    // draw the progress bar on stderr
+	// writesToLeader sends every Upsert and Txn to the leader.
+	writesToLeader bool
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -73,6 +75,15 @@ linearizable reads to the leader. Requests go straight to the gRPC API, not
 through the client library: its failover and retry logic is not measured.
 A request that fails counts in "errors" and is not retried; its latency
 counts like any other.
+
+--writes-to-leader sends every write (Upsert, Txn: the put, txn-cas and
+load requests, the puts of mixed and watch, the preload) to the leader
+instead, as the Go client does: before the run, the first endpoint whose
+Status names a leader gives its grpc address (from its member list; it need
+not be one of --grpc-api-address), and each connection gets one HTTP/2
+connection to it. Reads still go to each address in turn. The leader is
+not followed if it changes during the run: writes to a former leader are
+forwarded. Off by default: etcd's client does not do it.
 
 Workloads (keys are "bench/key/" and a zero-padded number below --keys,
 chosen at random):
@@ -112,6 +123,7 @@ bounds the whole run.`,
 	f.Float64("rw-ratio", 9, "mixed: gets per put (9 = 90% gets)")
 	f.Int("batch", 1, "load and preloads: keys written per request (> 1: a txn of that many puts), at most 1000")
 	f.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), on or off")
+	f.Bool("writes-to-leader", false, "send every write (Upsert, Txn) to the leader, found with Status before the run; reads still go to each address in turn")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		cfg, err := benchFlags(cmd, a.endpoints)
 		if err != nil {
@@ -151,6 +163,7 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 	c.valSize, _ = fl.GetInt("val-size")
 	c.rwRatio, _ = fl.GetFloat64("rw-ratio")
 	c.batch, _ = fl.GetInt("batch")
+	c.writesToLeader, _ = fl.GetBool("writes-to-leader")
 	progress, _ := fl.GetString("progress")
 
 	known := false
@@ -207,6 +220,16 @@ func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchResu
 		return benchResult{}, err
 	}
 	defer conns.close()
+	if cfg.writesToLeader {
+		id, addr, err := conns.findLeader(ctx, cfg.endpoints)
+		if err != nil {
+			return benchResult{}, err
+		}
+		if err := conns.useLeader(ctx, cfg.endpoints, addr); err != nil {
+			return benchResult{}, err
+		}
+		fmt.Fprintf(stderr, "databend-metactl: bench: writes go to the leader, node %d at %s\n", id, addr)
+	}
 	b := &bench{cfg: cfg, conns: conns, stderr: stderr}
 	b.keyNames = benchKeys(cfg.keys, cfg.keySize)
 	b.val = make([]byte, cfg.valSize)

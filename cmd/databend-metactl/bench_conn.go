@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +29,13 @@ const benchDialTimeout = 5 * time.Second
 type benchConns struct {
 	ccs   [][]*grpc.ClientConn  // [conn][address]
 	stubs [][]metapb.MetaClient // the same, as clients
+
+	// With --writes-to-leader (useLeader): leader[conn] is the leader's
+	// address on each connection, which every write takes; leaderCCs are
+	// the HTTP/2 connections made for it when the leader is not one of
+	// the endpoints.
+	leader    []metapb.MetaClient
+	leaderCCs []*grpc.ClientConn
 }
 
 // dialBench opens n connections to every endpoint and waits until all are
@@ -40,16 +48,10 @@ func dialBench(ctx context.Context, endpoints []string, n int) (*benchConns, err
 		var ccs []*grpc.ClientConn
 		var stubs []metapb.MetaClient
 		for _, ep := range endpoints {
-			cc, err := grpc.NewClient(ep,
-				grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithDefaultCallOptions(
-					grpc.MaxCallRecvMsgSize(64<<20),
-					grpc.MaxCallSendMsgSize(64<<20),
-				),
-			)
+			cc, err := newBenchConn(ep)
 			if err != nil {
 				bc.close()
-				return nil, fmt.Errorf("connect to %s: %w", ep, err)
+				return nil, err
 			}
 			ccs = append(ccs, cc)
 			stubs = append(stubs, metapb.NewMetaClient(cc))
@@ -68,6 +70,82 @@ func dialBench(ctx context.Context, endpoints []string, n int) (*benchConns, err
 	return bc, nil
 }
 
+// newBenchConn creates one connection to addr, without dialing.
+func newBenchConn(addr string) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(64<<20),
+			grpc.MaxCallSendMsgSize(64<<20),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return cc, nil
+}
+
+// findLeader asks the endpoints' Status, in turn, until one names a leader
+// and the member table holds its grpc address, and returns the leader's
+// id and address. It waits for an election in progress until ctx ends
+// (within benchDialTimeout).
+func (bc *benchConns) findLeader(ctx context.Context, endpoints []string) (uint64, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, benchDialTimeout)
+	defer cancel()
+	var last error
+	for {
+		for i, mc := range bc.stubs[0] {
+			st, err := mc.Status(ctx, &metapb.StatusRequest{})
+			if err != nil {
+				last = fmt.Errorf("status of %s: %w", endpoints[i], err)
+				continue
+			}
+			if st.GetLeaderId() == 0 {
+				last = fmt.Errorf("%s knows no leader", endpoints[i])
+				continue
+			}
+			for _, nd := range st.GetNodes() {
+				if nd.GetId() == st.GetLeaderId() && nd.GetGrpcAddress() != "" {
+					return nd.GetId(), nd.GetGrpcAddress(), nil
+				}
+			}
+			last = fmt.Errorf("%s names leader %d, which is not in its member list with a grpc address", endpoints[i], st.GetLeaderId())
+		}
+		select {
+		case <-ctx.Done():
+			return 0, "", fmt.Errorf("--writes-to-leader: found no leader within %v: %w; wait for the cluster to elect one", benchDialTimeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// useLeader makes every write go to addr: on each connection, the HTTP/2
+// connection to addr if addr is one of the endpoints, else a new one,
+// made ready before it returns.
+func (bc *benchConns) useLeader(ctx context.Context, endpoints []string, addr string) error {
+	i := slices.Index(endpoints, addr)
+	for c := range bc.stubs {
+		if i >= 0 {
+			bc.leader = append(bc.leader, bc.stubs[c][i])
+			continue
+		}
+		cc, err := newBenchConn(addr)
+		if err != nil {
+			return err
+		}
+		bc.leaderCCs = append(bc.leaderCCs, cc)
+		bc.leader = append(bc.leader, metapb.NewMetaClient(cc))
+	}
+	ctx, cancel := context.WithTimeout(ctx, benchDialTimeout)
+	defer cancel()
+	for _, cc := range bc.leaderCCs {
+		if err := waitReady(ctx, cc); err != nil {
+			return fmt.Errorf("connect to the leader at %s: %w (its advertised grpc address: is it reachable from here?)", addr, err)
+		}
+	}
+	return nil
+}
+
 // waitReady returns once cc is ready, or ctx's error.
 func waitReady(ctx context.Context, cc *grpc.ClientConn) error {
 	cc.Connect()
@@ -83,7 +161,7 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn) error {
 }
 
 func (bc *benchConns) close() {
-	for _, ccs := range bc.ccs {
+	for _, ccs := range append(bc.ccs, bc.leaderCCs) {
 		for _, cc := range ccs {
 			_ = cc.Close()
 		}
@@ -102,6 +180,16 @@ type rotor struct {
 func (bc *benchConns) newRotor(c int) *rotor {
 	stubs := bc.stubs[c%len(bc.stubs)]
 	return &rotor{stubs: stubs, next: c % len(stubs)}
+}
+
+// newWriter returns the rotor client c sends its writes (Upsert, Txn)
+// with: with --writes-to-leader the leader on connection c mod --conns,
+// else the same as newRotor's.
+func (bc *benchConns) newWriter(c int) *rotor {
+	if bc.leader == nil {
+		return bc.newRotor(c)
+	}
+	return &rotor{stubs: bc.leader[c%len(bc.leader) : c%len(bc.leader)+1]}
 }
 
 // pick returns the address to send the next request to.

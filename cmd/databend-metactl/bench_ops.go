@@ -82,7 +82,7 @@ func (b *bench) loader(c int) opFunc {
 		put := b.putter(c)
 		return func(ctx context.Context, n int) error { return put(ctx, n, b.val) }
 	}
-	rot := b.conns.newRotor(c)
+	rot := b.conns.newWriter(c)
 	return func(ctx context.Context, n int) error {
 		lo, hi := n*b.cfg.batch, min((n+1)*b.cfg.batch, b.cfg.keys)
 		ops := make([]*metapb.TxnOp, 0, hi-lo)
@@ -105,7 +105,7 @@ func (b *bench) loader(c int) opFunc {
 // condition, no expiry). The value is marshaled before the call returns,
 // so the caller may reuse it at once.
 func (b *bench) putter(c int) func(ctx context.Context, k int, val []byte) error {
-	rot := b.conns.newRotor(c)
+	rot := b.conns.newWriter(c)
 	return func(ctx context.Context, k int, val []byte) error {
 		_, err := rot.pick().Upsert(ctx, &metapb.UpsertRequest{Key: b.keyNames[k], Value: val})
 		return err
@@ -126,7 +126,7 @@ func (b *bench) getter(c int, consistency metapb.ReadConsistency) opFunc {
 // the clients; 0 = absent), else reads the key. Either answer tells the
 // key's new seq. A condition that fails is an answer, not an error.
 func (b *bench) casser(c int, seqs []atomic.Uint64) opFunc {
-	rot := b.conns.newRotor(c)
+	rot := b.conns.newWriter(c)
 	return func(ctx context.Context, k int) error {
 		key := b.keyNames[k]
 		req := &metapb.TxnRequest{

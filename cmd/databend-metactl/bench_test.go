@@ -112,6 +112,65 @@ func TestBenchWorkloads(t *testing.T) {
 	}
 }
 
+// With --writes-to-leader every write of every workload goes to the
+// leader Status names, whether or not it is one of the addresses given;
+// reads still go to each address in turn.
+func TestBenchWritesToLeader(t *testing.T) {
+	workloads := [][]string{
+		{"--workload", "put"},
+		{"--workload", "txn-cas"},
+		{"--workload", "mixed", "--rw-ratio", "1"},
+		{"--workload", "load", "--batch", "10"},
+		{"--workload", "watch"},
+	}
+	for _, leaderListed := range []bool{true, false} {
+		for _, w := range workloads {
+			t.Run(fmt.Sprintf("%s/leader listed=%v", w[1], leaderListed), func(t *testing.T) {
+				cl := clienttest.Start(t, 3)
+				leader := cl.Servers[1]
+				cl.SetLeader(leader.ID())
+				addrs := cl.Addrs()
+				if !leaderListed {
+					addrs = []string{cl.Servers[0].Addr, cl.Servers[2].Addr}
+				}
+				args := append([]string{"--writes-to-leader", "--clients", "4", "--conns", "2", "--keys", "50"}, w...)
+				if w[1] != "load" {
+					args = append(args, "--total", "60")
+				}
+				res, stderr := runBenchCLI(t, addrs, args...)
+				if res.Errors != 0 {
+					t.Fatalf("%d errors; stderr %q", res.Errors, stderr)
+				}
+				if want := fmt.Sprintf("writes go to the leader, node 2 at %s\n", leader.Addr); !strings.HasSuffix(stderr, want) {
+					t.Errorf("stderr %q, want it to end with %q", stderr, want)
+				}
+				for i, s := range cl.Servers {
+					writes := s.Calls("Upsert") + s.Calls("Txn")
+					if (s == leader) != (writes > 0) {
+						t.Errorf("server %d (leader: %v): %d writes", i, s == leader, writes)
+					}
+				}
+				if w[1] == "mixed" && (cl.Servers[0].Calls("Get") == 0 || cl.Servers[2].Calls("Get") == 0) {
+					t.Errorf("gets %d and %d: want reads on every address given", cl.Servers[0].Calls("Get"), cl.Servers[2].Calls("Get"))
+				}
+			})
+		}
+	}
+}
+
+// --writes-to-leader with no leader known fails before the run, saying so.
+func TestBenchWritesToLeaderNoLeader(t *testing.T) {
+	cl := clienttest.Start(t, 2)
+	cl.SetLeader(0)
+	stdout, stderr, code := runCLI(t, "--grpc-api-address", strings.Join(cl.Addrs(), ","), "bench", "--writes-to-leader", "--total", "5")
+	if code != exitError || stdout != "" || !strings.Contains(stderr, "found no leader") || !strings.Contains(stderr, "knows no leader") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want exit 1, no leader", code, stdout, stderr)
+	}
+	if n := cl.Servers[0].Calls("Upsert") + cl.Servers[1].Calls("Upsert"); n != 0 {
+		t.Fatalf("%d writes sent", n)
+	}
+}
+
 func TestBenchPreloadsKeys(t *testing.T) {
 	cl := clienttest.Start(t, 1)
 	runBenchCLI(t, cl.Addrs(), "--workload", "get", "--total", "10", "--keys", "30", "--key-size", "20", "--val-size", "7")

@@ -77,7 +77,7 @@ func (b *bench) runWatch(ctx context.Context) (benchResult, error) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewSource(int64(c)))
-			rot := b.conns.newRotor(c)
+			rot := b.conns.newWriter(c)
 			val := slices.Clone(b.val)
 			binary.BigEndian.PutUint64(val[8:16], runID)
 			for {
