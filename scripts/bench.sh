@@ -18,12 +18,15 @@
 #        BENCH_HEARTBEAT=ms  heartbeat_interval (default: the server's, 300)
 #        BENCH_TARGET=all|leader|follower  the nodes the bench sends to
 #                         (default all three, as compare.sh does with etcd)
+#        BENCH_NODE_FLAGS=...  more flags for every node (e.g.
+#                         --gc-percent 100)
 set -euo pipefail
 name=bench.sh
 runs=("put 1 1 2000" "put 100 10 50000" "put 1000 100 100000" "get 100 10 100000")
 [ $# -eq 4 ] && runs=("$*")
 [ $# -eq 0 ] || [ $# -eq 4 ] || { sed -n '8,9p' "$0" >&2; exit 2; }
 . "$(dirname "$0")/bench-lib.sh"
+read -ra node_flags <<<"${BENCH_NODE_FLAGS:-}"
 
 for i in 1 2 3; do
   if [ "$i" = 1 ]; then start_node 1; else start_node "$i" "127.0.0.1:${raft[1]}"; fi
