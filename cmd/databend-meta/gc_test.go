@@ -8,13 +8,38 @@ import (
 	"testing"
 )
 
-func TestSetGCPercent(t *testing.T) {
+func TestGCPercentFor(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		live    uint64
+		percent int
+		want    int
+	}{
+		{"nothing live yet: Go's default", 0, 50, 100},
+		{"small state: Go's default", 30 << 20, 50, 100},
+		{"up to the small heap: Go's default", gcSmallHeap, 50, 100},
+		{"between: the small heap's growth", 2 * gcSmallHeap * 3 / 4, 50, 66},
+		{"twice the small heap: gc_percent", 2 * gcSmallHeap, 50, 50},
+		{"large state: gc_percent", 400 << 20, 50, 50},
+		{"a lower gc_percent on a huge heap", 4 << 30, 20, 20},
+		{"gc_percent 100 or more applies as is", 30 << 20, 200, 200},
+		{"gc_percent 100", 400 << 20, 100, 100},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := gcPercentFor(tt.live, tt.percent); got != tt.want {
+				t.Errorf("gcPercentFor(%d, %d) = %d, want %d", tt.live, tt.percent, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTuneGC(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		env  string // "" = GOGC unset
 		want int
 	}{
-		{"config applies", "", 50},
+		{"gc_percent applies (this test's heap is small: Go's default)", "", 100},
 		{"environment wins", "200", 77}, // what the runtime had before
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,7 +53,8 @@ func TestSetGCPercent(t *testing.T) {
 			} else {
 				t.Setenv("GOGC", tt.env)
 			}
-			setGCPercent(50, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			stop := tuneGC(50, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			stop()
 			if got := debug.SetGCPercent(before); got != tt.want {
 				t.Errorf("GC percent %d, want %d", got, tt.want)
 			}

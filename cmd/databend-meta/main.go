@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer logFile.Close()
-	setGCPercent(cfg.GCPercent, lg)
+	defer tuneGC(cfg.GCPercent, lg)()
 
 	// Read every TLS file before binding a port: a bad one refuses to
 	// start with one line.

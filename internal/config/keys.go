@@ -46,7 +46,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.GrpcAPIMaxMessageSize }},
 	{"watch_history_size", "watch-history-size", "recent changes kept for watches that resume from a seq; same on every node",
 		func(c *Config) any { return &c.WatchHistorySize }},
-	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000; the GOGC env var wins",
+	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000 (below 100, at least 128 MiB of growth); the GOGC env var wins",
 		func(c *Config) any { return &c.GCPercent }},
 	{"raft_config.id", "id", "this node's raft id, unique in the cluster, >= 1",
 		func(c *Config) any { return &c.Raft.ID }},
