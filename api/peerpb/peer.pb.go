@@ -631,6 +631,124 @@ func (x *LeaveReply) GetNodes() []*metapb.Node {
 	return nil
 }
 
+// MembersRequest asks the leader for the membership it applied. A node
+// that hears no leader any more asks, to learn whether it was removed.
+type MembersRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClusterName string                 `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	// from is the asking node's id (for the logs).
+	From          uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersRequest) Reset() {
+	*x = MembersRequest{}
+	mi := &file_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersRequest) ProtoMessage() {}
+
+func (x *MembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
+func (*MembersRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MembersRequest) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *MembersRequest) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+type MembersReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*metapb.Node         `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// leader_id is the node that answered: always the leader.
+	LeaderId uint64 `protobuf:"varint,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// applied_index is the leader's applied index: nodes is its membership
+	// as of that index.
+	AppliedIndex  uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembersReply) Reset() {
+	*x = MembersReply{}
+	mi := &file_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembersReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembersReply) ProtoMessage() {}
+
+func (x *MembersReply) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembersReply.ProtoReflect.Descriptor instead.
+func (*MembersReply) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MembersReply) GetNodes() []*metapb.Node {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *MembersReply) GetLeaderId() uint64 {
+	if x != nil {
+		return x.LeaderId
+	}
+	return 0
+}
+
+func (x *MembersReply) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 // ProposalsDropped tells a node that proposals it made, forwarded to the
 // sender, were dropped there without entering the log (a leadership
 // transfer in progress, no leader known, too many waiting): the proposer
@@ -649,7 +767,7 @@ type ProposalsDroppedRequest struct {
 
 func (x *ProposalsDroppedRequest) Reset() {
 	*x = ProposalsDroppedRequest{}
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +779,7 @@ func (x *ProposalsDroppedRequest) String() string {
 func (*ProposalsDroppedRequest) ProtoMessage() {}
 
 func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +792,7 @@ func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedRequest.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{10}
+	return file_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProposalsDroppedRequest) GetClusterName() string {
@@ -713,7 +831,7 @@ type ProposalsDroppedReply struct {
 
 func (x *ProposalsDroppedReply) Reset() {
 	*x = ProposalsDroppedReply{}
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +843,7 @@ func (x *ProposalsDroppedReply) String() string {
 func (*ProposalsDroppedReply) ProtoMessage() {}
 
 func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +856,7 @@ func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedReply.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{11}
+	return file_peer_proto_rawDescGZIP(), []int{13}
 }
 
 var File_peer_proto protoreflect.FileDescriptor
@@ -788,19 +906,27 @@ const file_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"4\n" +
 	"\n" +
 	"LeaveReply\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\"\x81\x01\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\"G\n" +
+	"\x0eMembersRequest\x12!\n" +
+	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\"x\n" +
+	"\fMembersReply\x12&\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12\x1b\n" +
+	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"\x81\x01\n" +
 	"\x17ProposalsDroppedRequest\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1f\n" +
 	"\vrequest_ids\x18\x04 \x03(\x04R\n" +
 	"requestIds\"\x17\n" +
-	"\x15ProposalsDroppedReply2\xff\x02\n" +
+	"\x15ProposalsDroppedReply2\xca\x03\n" +
 	"\x04Peer\x12>\n" +
 	"\x04Raft\x12\x1a.metasrv.peer.v1.RaftBatch\x1a\x18.metasrv.peer.v1.RaftAck(\x01\x12J\n" +
 	"\bSnapshot\x12\x1e.metasrv.peer.v1.SnapshotChunk\x1a\x1c.metasrv.peer.v1.SnapshotAck(\x01\x12@\n" +
 	"\x04Join\x12\x1c.metasrv.peer.v1.JoinRequest\x1a\x1a.metasrv.peer.v1.JoinReply\x12C\n" +
-	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReply\x12d\n" +
+	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReply\x12I\n" +
+	"\aMembers\x12\x1f.metasrv.peer.v1.MembersRequest\x1a\x1d.metasrv.peer.v1.MembersReply\x12d\n" +
 	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReplyB'Z%github.com/metasrv/metasrv/api/peerpbb\x06proto3"
 
 var (
@@ -815,7 +941,7 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_peer_proto_goTypes = []any{
 	(*Command)(nil),                 // 0: metasrv.peer.v1.Command
 	(*ConfChangeContext)(nil),       // 1: metasrv.peer.v1.ConfChangeContext
@@ -827,34 +953,39 @@ var file_peer_proto_goTypes = []any{
 	(*JoinReply)(nil),               // 7: metasrv.peer.v1.JoinReply
 	(*LeaveRequest)(nil),            // 8: metasrv.peer.v1.LeaveRequest
 	(*LeaveReply)(nil),              // 9: metasrv.peer.v1.LeaveReply
-	(*ProposalsDroppedRequest)(nil), // 10: metasrv.peer.v1.ProposalsDroppedRequest
-	(*ProposalsDroppedReply)(nil),   // 11: metasrv.peer.v1.ProposalsDroppedReply
-	(*metapb.UpsertRequest)(nil),    // 12: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),       // 13: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),             // 14: metasrv.v1.Node
+	(*MembersRequest)(nil),          // 10: metasrv.peer.v1.MembersRequest
+	(*MembersReply)(nil),            // 11: metasrv.peer.v1.MembersReply
+	(*ProposalsDroppedRequest)(nil), // 12: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),   // 13: metasrv.peer.v1.ProposalsDroppedReply
+	(*metapb.UpsertRequest)(nil),    // 14: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),       // 15: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),             // 16: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	12, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	13, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
-	14, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	14, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	14, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	14, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	2,  // 6: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
-	4,  // 7: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
-	6,  // 8: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
-	8,  // 9: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	10, // 10: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
-	3,  // 11: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	5,  // 12: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	7,  // 13: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	9,  // 14: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	11, // 15: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	14, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	15, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	16, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	16, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	16, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	16, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	16, // 6: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
+	2,  // 7: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
+	4,  // 8: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
+	6,  // 9: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
+	8,  // 10: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
+	10, // 11: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
+	12, // 12: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
+	3,  // 13: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	5,  // 14: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	7,  // 15: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	9,  // 16: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	11, // 17: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
+	13, // 18: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_peer_proto_init() }
@@ -872,7 +1003,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

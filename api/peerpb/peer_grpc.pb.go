@@ -26,6 +26,7 @@ const (
 	Peer_Snapshot_FullMethodName         = "/metasrv.peer.v1.Peer/Snapshot"
 	Peer_Join_FullMethodName             = "/metasrv.peer.v1.Peer/Join"
 	Peer_Leave_FullMethodName            = "/metasrv.peer.v1.Peer/Leave"
+	Peer_Members_FullMethodName          = "/metasrv.peer.v1.Peer/Members"
 	Peer_ProposalsDropped_FullMethodName = "/metasrv.peer.v1.Peer/ProposalsDropped"
 )
 
@@ -42,6 +43,9 @@ type PeerClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinReply, error)
 	// Leave removes a node from the cluster, forwarded to the leader likewise.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveReply, error)
+	// Members returns the leader's applied membership. Any member accepts it
+	// and forwards it to the leader.
+	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error)
 }
@@ -100,6 +104,16 @@ func (c *peerClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *peerClient) Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MembersReply)
+	err := c.cc.Invoke(ctx, Peer_Members_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *peerClient) ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ProposalsDroppedReply)
@@ -123,6 +137,9 @@ type PeerServer interface {
 	Join(context.Context, *JoinRequest) (*JoinReply, error)
 	// Leave removes a node from the cluster, forwarded to the leader likewise.
 	Leave(context.Context, *LeaveRequest) (*LeaveReply, error)
+	// Members returns the leader's applied membership. Any member accepts it
+	// and forwards it to the leader.
+	Members(context.Context, *MembersRequest) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error)
 	mustEmbedUnimplementedPeerServer()
@@ -146,6 +163,9 @@ func (UnimplementedPeerServer) Join(context.Context, *JoinRequest) (*JoinReply, 
 }
 func (UnimplementedPeerServer) Leave(context.Context, *LeaveRequest) (*LeaveReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedPeerServer) Members(context.Context, *MembersRequest) (*MembersReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
 }
 func (UnimplementedPeerServer) ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProposalsDropped not implemented")
@@ -221,6 +241,24 @@ func _Peer_Leave_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_Members_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Members(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Members_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Members(ctx, req.(*MembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Peer_ProposalsDropped_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ProposalsDroppedRequest)
 	if err := dec(in); err != nil {
@@ -253,6 +291,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _Peer_Leave_Handler,
+		},
+		{
+			MethodName: "Members",
+			Handler:    _Peer_Members_Handler,
 		},
 		{
 			MethodName: "ProposalsDropped",

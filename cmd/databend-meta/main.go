@@ -220,7 +220,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			srv.Shutdown(2 * cfg.ElectionTimeout())
 			return 0
 		case <-srv.Done():
-			if err := srv.Err(); err != nil {
+			err := srv.Err()
+			if errors.Is(err, server.ErrRemoved) {
+				// An orderly end: restarting would only stop again.
+				lg.Warn("node stopped: it was removed from the cluster", "err", err)
+				fmt.Fprintf(stderr, "databend-meta: node %d stopped: %v; to add it back, empty raft_dir (%s) and start it with join\n",
+					cfg.Raft.ID, err, cfg.Raft.RaftDir)
+				return 0
+			}
+			if err != nil {
 				return fail(fmt.Errorf("node stopped: %w", err))
 			}
 			return 0

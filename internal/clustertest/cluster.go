@@ -284,3 +284,11 @@ func (p peerClient) Leave(ctx context.Context, addr string, req *peerpb.LeaveReq
 	}
 	return s.Leave(ctx, req)
 }
+
+func (p peerClient) Members(ctx context.Context, addr string, req *peerpb.MembersRequest) (*peerpb.MembersReply, error) {
+	s, err := p.server(addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.LeaderMembers(ctx, req)
+}

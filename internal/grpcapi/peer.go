@@ -17,6 +17,7 @@ type RaftStreams interface {
 type Membership interface {
 	Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error)
 	Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error)
+	LeaderMembers(ctx context.Context, req *peerpb.MembersRequest) (*peerpb.MembersReply, error)
 }
 
 // Peer implements peerpb.PeerServer on the raft port.
@@ -45,6 +46,12 @@ func (p *Peer) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppe
 // Join adds a node to the cluster.
 func (p *Peer) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
 	reply, err := p.membership.Join(ctx, req)
+	return reply, toStatus(err)
+}
+
+// Members returns the leader's membership.
+func (p *Peer) Members(ctx context.Context, req *peerpb.MembersRequest) (*peerpb.MembersReply, error) {
+	reply, err := p.membership.LeaderMembers(ctx, req)
 	return reply, toStatus(err)
 }
 

@@ -194,6 +194,20 @@ func (n *Node) Fail(err error) {
 	n.stopOnce.Do(func() { close(n.stopC) })
 }
 
+// StopWith stops the node, as an expected end rather than a failure: Err
+// returns reason (e.g. this node was removed from the cluster). It does not
+// wait; Done is closed once the loop has stopped. A node already stopping
+// keeps its first reason.
+func (n *Node) StopWith(reason error) {
+	n.mu.Lock()
+	if n.mu.err == nil {
+		n.mu.err = reason
+	}
+	n.mu.Unlock()
+	n.lg.Info("raft node stopping", "node", n.cfg.ID, "reason", reason)
+	n.stopOnce.Do(func() { close(n.stopC) })
+}
+
 // Stop stops the Ready loop and waits for it. ApplyC is closed once the
 // loop has exited.
 func (n *Node) Stop() {
@@ -204,7 +218,8 @@ func (n *Node) Stop() {
 // Done is closed when the node has stopped, on Stop or a fatal error.
 func (n *Node) Done() <-chan struct{} { return n.doneC }
 
-// Err is the fatal error that stopped the node, or nil.
+// Err is the error that stopped the node (a fatal one, or StopWith's
+// reason), or nil.
 func (n *Node) Err() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -135,7 +135,7 @@ func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.Conf
 			s.snapshotWanted = true
 		}
 		if c.GetType() == raftpb.ConfChangeRemoveNode && c.GetNodeId() == s.cfg.ID {
-			s.lg.Warn("this node was removed from the cluster", "id", s.cfg.ID)
+			s.retire(n, index)
 		}
 	}
 	s.syncPeers()

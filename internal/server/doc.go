@@ -18,7 +18,10 @@
 //     arrives while a ReadIndex round runs shares the next round, each
 //     round with a fresh request context;
 //   - the join loop (membership.go), on a node started with join, asks the
-//     listed members to add it until wait_leader_timeout.
+//     listed members to add it until wait_leader_timeout;
+//   - the removal watch (removal.go) asks the leader, after two election
+//     timeouts without one, whether this node is still a member, and stops
+//     it (ErrRemoved) when it is not.
 //
 // A write (propose in kv.go): wait for a known leader (else fail as
 // certainly not proposed), register a request id with the current term,
@@ -30,7 +33,8 @@
 // Membership (membership.go): one change at a time on the leader; a joining
 // node becomes a learner, catches up, then is promoted to voter. A node
 // added after the log was compacted needs a snapshot that lists it, so the
-// apply loop takes a fresh snapshot after such a change.
+// apply loop takes a fresh snapshot after such a change. A removed node
+// stops (removal.go).
 //
 // Errors are the sentinels in server.go; internal/grpcapi maps them to gRPC
 // codes in one table.

@@ -34,12 +34,7 @@ func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.Joi
 	if nd.GetId() == 0 || nd.GetRaftAddress() == "" {
 		return nil, fmt.Errorf("%w: a joining node needs a non-zero id and a raft address", ErrInvalidMember)
 	}
-	n := s.node.Load()
-	if n == nil {
-		return nil, ErrNotStarted
-	}
-	if !n.IsLeader() {
-		addr, err := s.leaderAddress()
+	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {
 			return nil, err
 		}
@@ -78,16 +73,7 @@ func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.Joi
 
 // Leave removes a node from the cluster, forwarded to the leader likewise.
 func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
-	if req.GetClusterName() != s.cfg.ClusterName {
-		return nil, fmt.Errorf("%w: this node is in cluster %q, the request names %q",
-			ErrClusterName, s.cfg.ClusterName, req.GetClusterName())
-	}
-	n := s.node.Load()
-	if n == nil {
-		return nil, ErrNotStarted
-	}
-	if !n.IsLeader() {
-		addr, err := s.leaderAddress()
+	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {
 			return nil, err
 		}
@@ -180,6 +166,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 type PeerClient interface {
 	Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error)
 	Leave(ctx context.Context, addr string, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error)
+	Members(ctx context.Context, addr string, req *peerpb.MembersRequest) (*peerpb.MembersReply, error)
 }
 
 // GRPCPeerClient dials a fresh connection for each call: membership changes
@@ -212,9 +199,37 @@ func (c GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.Leav
 	return peerpb.NewPeerClient(conn).Leave(ctx, req)
 }
 
+// Members calls Peer.Members on addr.
+func (c GRPCPeerClient) Members(ctx context.Context, addr string, req *peerpb.MembersRequest) (*peerpb.MembersReply, error) {
+	conn, err := c.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return peerpb.NewPeerClient(conn).Members(ctx, req)
+}
+
 func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.DialOptions...)
 	return grpc.NewClient(addr, opts...)
+}
+
+// forwardAddress checks a peer request's cluster name and returns "" on
+// the leader, else the raft address of the leader to forward it to
+// (ErrNoLeader when none is known).
+func (s *Server) forwardAddress(cluster string) (string, error) {
+	if cluster != s.cfg.ClusterName {
+		return "", fmt.Errorf("%w: this node is in cluster %q, the request names %q",
+			ErrClusterName, s.cfg.ClusterName, cluster)
+	}
+	n := s.node.Load()
+	if n == nil {
+		return "", ErrNotStarted
+	}
+	if n.IsLeader() {
+		return "", nil
+	}
+	return s.leaderAddress()
 }
 
 // leaderAddress is the raft address of the leader this node knows.

@@ -48,8 +48,8 @@ func (r *recordingStreams) ProposalsDropped(context.Context, *peerpb.ProposalsDr
 }
 
 // peerCalls makes every call of the Peer service through conn: a raft
-// batch, a snapshot, a join of node 9, a leave of victim and a report of
-// dropped proposals. It returns
+// batch, a snapshot, a join of node 9, a leave of victim, a membership
+// query and a report of dropped proposals. It returns
 // the errors by method.
 func peerCalls(t *testing.T, ctx context.Context, conn *grpc.ClientConn, victim uint64) map[string]error {
 	t.Helper()
@@ -71,6 +71,7 @@ func peerCalls(t *testing.T, ctx context.Context, conn *grpc.ClientConn, victim 
 	_, errs["Join"] = pc.Join(ctx, &peerpb.JoinRequest{ClusterName: "test",
 		Node: &metapb.Node{Id: 9, RaftAddress: "intruder:1", GrpcAddress: "intruder:2"}})
 	_, errs["Leave"] = pc.Leave(ctx, &peerpb.LeaveRequest{ClusterName: "test", NodeId: victim})
+	_, errs["Members"] = pc.Members(ctx, &peerpb.MembersRequest{ClusterName: "test", From: 9})
 	_, errs["ProposalsDropped"] = pc.ProposalsDropped(ctx, &peerpb.ProposalsDroppedRequest{ClusterName: "test", From: 9, To: 1, RequestIds: []uint64{1}})
 	return errs
 }

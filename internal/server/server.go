@@ -49,6 +49,10 @@ var (
 	// when the write certainly never entered the raft log: retrying it
 	// cannot apply it twice. Errors without it leave the outcome unknown.
 	ErrNotProposed = errors.New("the write was not proposed")
+	// ErrRemoved: this node applied its own removal from the cluster and
+	// stopped (Err). Its raft_dir no longer belongs to the cluster: to add
+	// the node back, empty raft_dir and start it with join.
+	ErrRemoved = errors.New("this node was removed from the cluster")
 )
 
 // Storage is what the server needs of internal/storage beyond what the raft
@@ -258,6 +262,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	s.goFunc(s.applyLoop)
 	s.goFunc(s.readLoop)
 	s.goFunc(s.refreshSelfAddress)
+	s.goFunc(s.watchRemoval)
 	if s.storage.Bootstrapped() || s.cfg.Single {
 		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
 	}
@@ -318,8 +323,8 @@ func (s *Server) Stop() {
 	s.wg.Wait()
 }
 
-// Done is closed when the raft node stops, on Stop or a fatal error; Err
-// then says why.
+// Done is closed when the raft node stops, on Stop, a fatal error or this
+// node's removal from the cluster; Err then says why.
 func (s *Server) Done() <-chan struct{} {
 	if n := s.node.Load(); n != nil {
 		return n.Done()
@@ -327,7 +332,8 @@ func (s *Server) Done() <-chan struct{} {
 	return s.stopC
 }
 
-// Err is the fatal error that stopped the node, or nil.
+// Err is the fatal error that stopped the node, an error wrapping
+// ErrRemoved, or nil.
 func (s *Server) Err() error {
 	if n := s.node.Load(); n != nil {
 		return n.Err()

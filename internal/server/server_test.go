@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -308,4 +309,74 @@ func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
 		}
 		return false
 	}, "node 3's new gRPC address reaches the member table")
+}
+
+// A node stops once it applies its own removal (ErrRemoved), as an etcd
+// member does; the others go on.
+func TestRemovedNodeStops(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	mustPut(t, f.Server, "before", "x")
+	removeAndWaitStopped(t, c, lead, f)
+	mustPut(t, c.Node(c.WaitLeader(f.ID)).Server, "after", "x")
+}
+
+// removeAndWaitStopped has the leader remove nd and waits until nd stops
+// with ErrRemoved.
+func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
+	t.Helper()
+	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
+		t.Fatalf("leave %d: %v", nd.ID, err)
+	}
+	select {
+	case <-nd.Server.Done():
+	case <-time.After(clustertest.WaitTimeout):
+		t.Fatalf("node %d still runs after its removal", nd.ID)
+	}
+	if err := nd.Server.Err(); !errors.Is(err, server.ErrRemoved) {
+		t.Fatalf("node %d stopped with %v, want ErrRemoved", nd.ID, err)
+	}
+}
+
+// A follower removed while it hears nothing (the usual case: the leader
+// stops sending to it once it applies the removal) stops once the leader,
+// asked after a few leaderless election timeouts, no longer lists it. A
+// member that is only cut off does not.
+func TestRemovedWhileCutOffStops(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	var cut, removed *clustertest.Node
+	for _, n := range c.Nodes() {
+		if n.ID == lead {
+			continue
+		}
+		if cut == nil {
+			cut = n
+		} else {
+			removed = n
+		}
+	}
+	mustPut(t, removed.Server, "before", "x")
+
+	// Cut off for 15 election timeouts, still a member: it keeps running.
+	// (The in-process peer client that Members goes through ignores the
+	// network's faults, as a separate path to the leader would.)
+	c.Isolate(cut.ID)
+	time.Sleep(3 * time.Second)
+	select {
+	case <-cut.Server.Done():
+		t.Fatalf("node %d stopped while only cut off: %v", cut.ID, cut.Server.Err())
+	default:
+	}
+	c.Heal()
+	c.Eventually(func() bool { return cut.Server.Status().LeaderId != 0 }, "the cut-off node to hear the leader again")
+
+	// Removed while it hears nothing: it never applies its removal.
+	c.Isolate(removed.ID)
+	removeAndWaitStopped(t, c, lead, removed)
+	if m := removed.Server.Members(); !slices.ContainsFunc(m, func(n *metapb.Node) bool { return n.GetId() == removed.ID }) {
+		t.Fatalf("node %d's own member table %v: it should not have applied its removal", removed.ID, m)
+	}
+	mustPut(t, c.Node(c.WaitLeader(removed.ID)).Server, "after", "x")
 }
