@@ -43,7 +43,7 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 	var words []string
 
 	if cfg.GrpcTLSServerCert != "" {
-		t, err := tlsfiles.Server(cfg.GrpcTLSServerCert, cfg.GrpcTLSServerKey, cfg.GrpcTLSClientCA)
+		t, err := tlsfiles.Server(cfg.GrpcTLSServerCert, cfg.GrpcTLSServerKey, cfg.GrpcTLSClientCA, tlsfiles.WithLogger(lg))
 		if err != nil {
 			return nil, fmt.Errorf("grpc_tls_server_cert, grpc_tls_server_key, grpc_tls_client_ca: %w", err)
 		}
@@ -55,7 +55,7 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 		}
 	}
 	if cfg.AdminTLSServerCert != "" {
-		t, err := tlsfiles.Server(cfg.AdminTLSServerCert, cfg.AdminTLSServerKey, "")
+		t, err := tlsfiles.Server(cfg.AdminTLSServerCert, cfg.AdminTLSServerKey, "", tlsfiles.WithLogger(lg))
 		if err != nil {
 			return nil, fmt.Errorf("admin_tls_server_cert, admin_tls_server_key: %w", err)
 		}
@@ -63,7 +63,7 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 		words = append(words, "admin TLS")
 	}
 
-	raftTLS, raftDial, err := raftSecurity(cfg)
+	raftTLS, raftDial, err := raftSecurity(cfg, tlsfiles.WithLogger(lg))
 	if err != nil {
 		return nil, err
 	}
@@ -114,12 +114,12 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 
 // raftSecurity returns the raft port's server TLS configuration (nil:
 // plaintext) and the options to dial peers with: mutual TLS and
-// raft_secret. --leave-via uses it too.
-func raftSecurity(cfg config.Config) (*tls.Config, []grpc.DialOption, error) {
+// raft_secret. --leave-via uses it too. opts go to tlsfiles.
+func raftSecurity(cfg config.Config, opts ...tlsfiles.Option) (*tls.Config, []grpc.DialOption, error) {
 	var dial []grpc.DialOption
 	var serverTLS *tls.Config
 	if r := cfg.Raft; r.RaftTLSCert != "" {
-		srv, cli, err := tlsfiles.Mutual(r.RaftTLSCert, r.RaftTLSKey, r.RaftTLSCA)
+		srv, cli, err := tlsfiles.Mutual(r.RaftTLSCert, r.RaftTLSKey, r.RaftTLSCA, opts...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("raft_config.raft_tls_cert, raft_tls_key, raft_tls_ca: %w", err)
 		}

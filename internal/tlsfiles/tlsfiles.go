@@ -5,7 +5,11 @@
 // stops the node with one line naming the file, instead of failing the
 // first handshake.
 //
-// Files are read once: to rotate a certificate, restart the node.
+// A certificate and its key are read again when either file changes
+// (checked on a handshake, at most once a second; see keyPair), so that
+// rotating them needs no restart, as with etcd. A pair that fails to load
+// then is logged and the previous one goes on being presented. CA files
+// are read once: to change a CA, restart the node.
 package tlsfiles
 
 import (
@@ -15,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -22,16 +27,35 @@ import (
 // ErrInvalid is wrapped by every error of this package.
 var ErrInvalid = errors.New("invalid TLS file")
 
+// Option configures what Server, Client and Mutual build.
+type Option func(*options)
+
+type options struct {
+	lg    *slog.Logger
+	every time.Duration // how often, at most, a pair's files are checked
+}
+
+// WithLogger has reloads of certificates logged to lg (default: discarded).
+func WithLogger(lg *slog.Logger) Option { return func(o *options) { o.lg = lg } }
+
+func newOptions(opts []Option) options {
+	o := options{lg: slog.New(slog.DiscardHandler), every: reloadCheckInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // Server returns the configuration of a TLS server presenting the
 // certificate in certFile with the private key in keyFile. If clientCAFile
 // is not empty, the server requires every client to present a certificate
 // signed by a CA in that file (mutual TLS).
-func Server(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
-	cert, err := loadPair(certFile, keyFile)
+func Server(certFile, keyFile, clientCAFile string, opts ...Option) (*tls.Config, error) {
+	pair, err := newKeyPair(certFile, keyFile, newOptions(opts))
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: pair.serverCert}
 	if clientCAFile != "" {
 		pool, err := loadPool(clientCAFile)
 		if err != nil {
@@ -46,7 +70,7 @@ func Server(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 // Client returns the configuration of a TLS client that verifies servers
 // with the CAs in caFile (empty: the system's roots) and, if certFile is
 // not empty, presents that certificate with keyFile (for mutual TLS).
-func Client(caFile, certFile, keyFile string) (*tls.Config, error) {
+func Client(caFile, certFile, keyFile string, opts ...Option) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pool, err := loadPool(caFile)
@@ -56,11 +80,11 @@ func Client(caFile, certFile, keyFile string) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if certFile != "" || keyFile != "" {
-		cert, err := loadPair(certFile, keyFile)
+		pair, err := newKeyPair(certFile, keyFile, newOptions(opts))
 		if err != nil {
 			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = pair.clientCert
 	}
 	return cfg, nil
 }
@@ -69,14 +93,14 @@ func Client(caFile, certFile, keyFile string) (*tls.Config, error) {
 // nodes of a cluster: the server requires a client certificate signed by
 // caFile, the client verifies the server with caFile, and both present
 // certFile with keyFile.
-func Mutual(certFile, keyFile, caFile string) (server, client *tls.Config, err error) {
+func Mutual(certFile, keyFile, caFile string, opts ...Option) (server, client *tls.Config, err error) {
 	if caFile == "" {
 		return nil, nil, fmt.Errorf("%w: mutual TLS needs a CA file", ErrInvalid)
 	}
-	if server, err = Server(certFile, keyFile, caFile); err != nil {
+	if server, err = Server(certFile, keyFile, caFile, opts...); err != nil {
 		return nil, nil, err
 	}
-	if client, err = Client(caFile, certFile, keyFile); err != nil {
+	if client, err = Client(caFile, certFile, keyFile, opts...); err != nil {
 		return nil, nil, err
 	}
 	return server, client, nil
@@ -122,6 +146,7 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
 			return tls.Certificate{}, fmt.Errorf("%w: certificate %q: %v", ErrInvalid, certFile, err)
 		}
+		cert.Leaf = leaf
 	}
 	if err := checkValidity(certFile, leaf, time.Now()); err != nil {
 		return tls.Certificate{}, err

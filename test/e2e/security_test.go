@@ -422,6 +422,45 @@ func TestSecureCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("certificate rotation", func(t *testing.T) {
+		// The nodes share one certificate file: replace it and its key,
+		// without a restart.
+		rotated := sc.ca.Issue(t, "node")
+		for _, f := range [][2]string{{rotated.CertFile, sc.cert.CertFile}, {rotated.KeyFile, sc.cert.KeyFile}} {
+			b, err := os.ReadFile(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f[1], b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := rotated.TLS(t).Leaf.SerialNumber.String()
+		cfg := sc.clientTLS(t)
+		cfg.NextProtos = []string{"h2"}
+		waitFor(t, clusterTimeout, "every port of every node to present the new certificate", func() error {
+			for _, n := range sc.nodes {
+				for _, port := range []int{n.grpcPort, n.adminPort, n.raftPort} {
+					c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), cfg)
+					if err != nil {
+						return err
+					}
+					got := c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+					c.Close()
+					if got != want {
+						return fmt.Errorf("%v port %d presents serial %s, want %s", n, port, got, want)
+					}
+				}
+			}
+			return nil
+		})
+		// New connections, and the nodes' own, work with the new pair.
+		c := sc.client(t, sc.nodes...)
+		if _, err := c.Upsert(ctx, client.Upsert{Key: "sec/rotated", Value: []byte("1")}); err != nil {
+			t.Fatalf("write after the rotation: %v", err)
+		}
+	})
+
 	t.Run("leave-via", func(t *testing.T) {
 		// --leave-via reads node 3's config: the secret and the raft TLS.
 		r := runCmd(t, sc.dir, clusterTimeout, metaBin(t), "-c", "node3.toml", "--leave-via", fmt.Sprintf("localhost:%d", raft1))
