@@ -107,11 +107,14 @@ func (s *Server) applyNormal(e *raftpb.Entry) error {
 		s.sm.ApplyEmpty(e.GetIndex())
 		return nil
 	}
+	mine := cmd.GetProposer() == s.cfg.ID
 	s.applyMu.Lock()
-	res := s.sm.Apply(e.GetIndex(), timeMs, cmd)
+	// Watchers register under applyMu (watch.go): with none now, no one
+	// can miss these events, which the history keeps anyway.
+	res := s.sm.ApplyWith(e.GetIndex(), timeMs, cmd, statemachine.ApplyOptions{NoReply: !mine, NoEvents: s.hub.Count() == 0})
 	s.hub.Publish(res.Events)
 	s.applyMu.Unlock()
-	if cmd.GetProposer() == s.cfg.ID {
+	if mine {
 		s.proposals.trigger(cmd.GetRequestId(), res)
 	}
 	return nil

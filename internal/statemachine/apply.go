@@ -43,6 +43,23 @@ type Result struct {
 // and still sweeps. An index at or below the applied index changes nothing
 // and returns ErrStaleIndex.
 func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result {
+	return sm.ApplyWith(index, timeMs, cmd, ApplyOptions{})
+}
+
+// ApplyOptions leave out of a Result what its caller does not need. The
+// state reached, the history and Err are the same either way: only the
+// copies handed out are saved.
+type ApplyOptions struct {
+	// NoReply: no one waits for the reply of an upsert (this node did not
+	// propose it): Result.Upsert says only whether it applied, without the
+	// values. A transaction's reply is built whatever this says.
+	NoReply bool
+	// NoEvents: Result.Events stays nil (no one watches).
+	NoEvents bool
+}
+
+// ApplyWith is Apply, leaving out of the Result what o says.
+func (sm *StateMachine) ApplyWith(index, timeMs uint64, cmd *peerpb.Command, o ApplyOptions) *Result {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if err := sm.advanceLocked(index); err != nil {
@@ -51,19 +68,19 @@ func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result
 	sm.resetChangesLocked()
 	sm.mu.nowMs = max(sm.mu.nowMs, timeMs)
 	sm.sweepLocked()
-	res := sm.execLocked(cmd)
-	res.Events = sm.recordChangesLocked()
+	res := sm.execLocked(cmd, o.NoReply)
+	res.Events = sm.recordChangesLocked(!o.NoEvents)
 	return res
 }
 
 // execLocked executes the body of cmd.
-func (sm *StateMachine) execLocked(cmd *peerpb.Command) *Result {
+func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
 	switch body := cmd.GetBody().(type) {
 	case *peerpb.Command_Upsert:
 		if body.Upsert == nil {
 			return &Result{Err: fmt.Errorf("%w: upsert body is empty", ErrEmptyCommand)}
 		}
-		reply, err := sm.upsertLocked(body.Upsert)
+		reply, err := sm.upsertLocked(body.Upsert, noReply)
 		if err != nil {
 			return &Result{Err: err}
 		}
@@ -284,25 +301,32 @@ func matchSeq(m *metapb.MatchSeq, cur uint64) bool {
 	}
 }
 
-// upsertLocked executes one upsert at the state machine's clock.
-func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
+// upsertLocked executes one upsert at the state machine's clock. With
+// noReply the reply says only whether it applied (ApplyOptions.NoReply).
+func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool) (*metapb.UpsertReply, error) {
 	if err := validateUpsert(req); err != nil {
 		return nil, err
+	}
+	reply := func(prev, result kv, applied bool) *metapb.UpsertReply {
+		if noReply {
+			return &metapb.UpsertReply{Applied: applied}
+		}
+		return &metapb.UpsertReply{Prev: prev.seqV(), Result: result.seqV(), Applied: applied}
 	}
 	key := req.GetKey()
 	prev, _ := sm.mu.tree.Get(keyOnly(key)) // zero kv when absent
 	if !matchSeq(req.GetMatchSeq(), prev.meta().seq) {
-		return &metapb.UpsertReply{Prev: prev.seqV(), Result: prev.seqV(), Applied: false}, nil
+		return reply(prev, prev, false), nil
 	}
 	if req.GetOp() == metapb.UpsertRequest_DELETE {
 		if prev.present() {
 			sm.deleteLocked(prev)
 		}
-		return &metapb.UpsertReply{Prev: prev.seqV(), Applied: true}, nil
+		return reply(prev, kv{}, true), nil
 	}
 
 	v := sm.writeLocked(prev, key, req.GetValue(), sm.expireAtLocked(req.GetTtlMs(), req.GetExpireAtMs()))
-	return &metapb.UpsertReply{Prev: prev.seqV(), Result: v.seqV(), Applied: true}, nil
+	return reply(prev, v, true), nil
 }
 
 // writeLocked stores a copy of data at key with the next seq and returns

@@ -299,3 +299,55 @@ func TestChanges(t *testing.T) {
 		t.Fatalf("delete of an absent key made changes %+v", got)
 	}
 }
+
+// ApplyWith's options leave out only copies: two state machines given the
+// same log, one with everything and one without replies or events, reach
+// the same state and history, and the reply still says whether it applied.
+func TestApplyOptions(t *testing.T) {
+	cmds := []*peerpb.Command{
+		upsertCmd(put("a", "1")),
+		upsertCmd(ttl(put("b", "2"), 10)),
+		upsertCmd(&metapb.UpsertRequest{Key: "a", Value: []byte("x"), MatchSeq: &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: 9}}), // not applied
+		upsertCmd(del("a")),
+		upsertCmd(put("c", "3")), // sweeps b
+		txnCmd(&metapb.TxnRequest{IfThen: []*metapb.TxnOp{{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: "d", Value: []byte("4")}}}}}),
+	}
+	full, quiet := New(), New()
+	for i, cmd := range cmds {
+		index, at := uint64(i+1), uint64(t0+10*i)
+		want := full.Apply(index, at, cmd)
+		got := quiet.ApplyWith(index, at, cmd, ApplyOptions{NoReply: true, NoEvents: true})
+		if got.Events != nil {
+			t.Errorf("command %d: events %v with NoEvents", i, got.Events)
+		}
+		if (got.Err == nil) != (want.Err == nil) || (got.Txn == nil) != (want.Txn == nil) {
+			t.Fatalf("command %d: %+v, want %+v but the copies", i, got, want)
+		}
+		if want.Upsert != nil {
+			if got.Upsert.GetApplied() != want.Upsert.GetApplied() || got.Upsert.GetPrev() != nil || got.Upsert.GetResult() != nil {
+				t.Errorf("command %d: reply %v with NoReply, want only applied=%v", i, got.Upsert, want.Upsert.GetApplied())
+			}
+		}
+		if want.Txn != nil && !proto.Equal(got.Txn, want.Txn) {
+			t.Errorf("command %d: txn reply %v, want %v (built whatever NoReply says)", i, got.Txn, want.Txn)
+		}
+	}
+	if full.Hash() != quiet.Hash() || full.LastSeq() != quiet.LastSeq() {
+		t.Fatalf("states differ: hash %x/%x, last seq %d/%d", full.Hash(), quiet.Hash(), full.LastSeq(), quiet.LastSeq())
+	}
+	var a, b []*metapb.Event
+	if err := full.EventsBetween(1, full.LastSeq(), func(e *metapb.Event) bool { a = append(a, e); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.EventsBetween(1, quiet.LastSeq(), func(e *metapb.Event) bool { b = append(b, e); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("histories of %d and %d events", len(a), len(b))
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			t.Errorf("history event %d: %v, want %v", i, b[i], a[i])
+		}
+	}
+}

@@ -103,19 +103,25 @@ func (c *change) event() *metapb.Event {
 	return &metapb.Event{Key: c.key, Seq: c.seq, Prev: c.prev.seqV(), Current: c.cur.seqV()}
 }
 
-// recordChangesLocked adds the changes of this Apply to the history and
-// returns them as events, in seq order (nil when there are none).
-func (sm *StateMachine) recordChangesLocked() []*metapb.Event {
+// recordChangesLocked adds the changes of this Apply to the history and,
+// if events, returns them as events, in seq order (nil when there are
+// none, or !events).
+func (sm *StateMachine) recordChangesLocked(events bool) []*metapb.Event {
 	if len(sm.mu.changes) == 0 {
 		return nil
 	}
-	events := make([]*metapb.Event, len(sm.mu.changes))
+	var out []*metapb.Event
+	if events {
+		out = make([]*metapb.Event, len(sm.mu.changes))
+	}
 	for i := range sm.mu.changes {
 		c := &sm.mu.changes[i]
-		events[i] = c.event()
+		if events {
+			out[i] = c.event()
+		}
 		sm.mu.hist.push(*c, sm.historySize)
 	}
-	return events
+	return out
 }
 
 // EventsBetween calls fn for every change with from <= seq <= to, in seq
