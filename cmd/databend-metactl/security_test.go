@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -80,13 +81,20 @@ func TestSecurityFlags(t *testing.T) {
 	}
 	c := clustertest.New(t, 1)
 	grpcAddr := c.ServePublic(c.Node(1), clustertest.ServeOptions{TLS: serverTLS, Auth: a})
-	adm := httptest.NewUnstartedServer(admin.Handler(c.Node(1).Server, nil, admin.Options{
+	// Served as databend-meta serves it, not by httptest's StartTLS, which
+	// would present its own certificate to clients that send no server
+	// name (tlsfiles hands out the certificate from GetCertificate).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := &http.Server{Handler: admin.Handler(c.Node(1).Server, nil, admin.Options{
 		Authorize: func(r *http.Request) error { _, err := a.Authenticate(r.Header.Get("Authorization")); return err },
-	}))
-	adm.TLS = serverTLS.Clone()
-	adm.StartTLS()
-	t.Cleanup(adm.Close)
-	adminAddr := strings.TrimPrefix(adm.URL, "https://")
+	}), TLSConfig: serverTLS.Clone(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = adm.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = adm.Close() })
+	adminAddr := ln.Addr().String()
+	admURL := "https://" + adminAddr
 
 	tlsFlags := []string{"--tls-ca", ca.CertFile, "--tls-cert", cli.CertFile, "--tls-key", cli.KeyFile, "--timeout", "5s"}
 	for _, tt := range []struct {
@@ -106,7 +114,7 @@ func TestSecurityFlags(t *testing.T) {
 		{"password from the environment", "pw", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "upsert", "--key", "k", "--value", "v"), exitOK, "applied: true"},
 		{"admin without credentials", "", append(slices.Clone(tlsFlags), "trigger-snapshot", "--admin-api-address", adminAddr), exitError, "HTTP 401"},
 		{"admin with credentials", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", adminAddr), exitOK, "snapshot_last_log_id"},
-		{"admin with an https URL", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", adm.URL), exitOK, "snapshot_last_log_id"},
+		{"admin with an https URL", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", admURL), exitOK, "snapshot_last_log_id"},
 		{"admin over plain http", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", "http://"+adminAddr), exitError, "admin API"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -143,6 +143,17 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	c.mu.Lock()
 	c.mu.nodes[id] = nd
 	c.mu.Unlock()
+	// Cleanups run last registered first: this one, registered after dir
+	// was made (a t.TempDir of the caller), stops the node before dir is
+	// removed, so that no snapshot is being written into it meanwhile.
+	c.t.Cleanup(func() {
+		c.mu.Lock()
+		current := c.mu.nodes[id] == nd
+		c.mu.Unlock()
+		if current {
+			c.Stop(id)
+		}
+	})
 	return nd
 }
 
