@@ -12,6 +12,7 @@ import (
 // bins holds the databend-meta binary TestMain built, or why the build
 // failed; metaBin fails the test that needs it with the build output.
 var bins struct {
+	root    string // the module's, for proctest.ConsultSources
 	meta    string
 	metaErr error
 }
@@ -32,6 +33,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
+	bins.root = root
 	bins.meta = filepath.Join(dir, "databend-meta")
 	bins.metaErr = proctest.GoBuild(root, bins.meta, "./cmd/databend-meta", os.Getenv("METASRV_CHAOS_RACE") == "1")
 	return m.Run()
@@ -41,6 +43,9 @@ func metaBin(t testing.TB) string {
 	t.Helper()
 	if bins.metaErr != nil {
 		t.Fatalf("databend-meta did not build:\n%v", bins.metaErr)
+	}
+	if err := proctest.ConsultSources(bins.root); err != nil {
+		t.Fatalf("stat the sources the binaries were built from: %v", err)
 	}
 	return bins.meta
 }

@@ -14,6 +14,7 @@ import (
 // the build output: a binary that does not build fails the tests that need
 // it, and only those.
 var bins struct {
+	root                string // the module's, for proctest.ConsultSources
 	meta, metactl       string
 	metaErr, metactlErr error
 }
@@ -35,6 +36,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	bins.root = root
 	bins.meta = filepath.Join(dir, "databend-meta")
 	bins.metactl = filepath.Join(dir, "databend-metactl")
 	bins.metaErr = proctest.GoBuild(root, bins.meta, "./cmd/databend-meta", os.Getenv("METASRV_E2E_RACE") == "1")
@@ -49,6 +51,9 @@ func metaBin(t testing.TB) string {
 	if bins.metaErr != nil {
 		t.Fatalf("databend-meta did not build:\n%v", bins.metaErr)
 	}
+	if err := proctest.ConsultSources(bins.root); err != nil {
+		t.Fatalf("stat the sources the binaries were built from: %v", err)
+	}
 	return bins.meta
 }
 
@@ -58,6 +63,9 @@ func metactlBin(t testing.TB) string {
 	t.Helper()
 	if bins.metactlErr != nil {
 		t.Fatalf("databend-metactl did not build:\n%v", bins.metactlErr)
+	}
+	if err := proctest.ConsultSources(bins.root); err != nil {
+		t.Fatalf("stat the sources the binaries were built from: %v", err)
 	}
 	return bins.metactl
 }
