@@ -268,10 +268,16 @@ func (n *Node) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
 		after := isMember(rn, n.cfg.ID)
 		// As raft.Node: once removed, this node takes no proposals (until
 		// it sees a new leader). A node that catches up on the log and
-		// does not know yet that it is a member is not affected.
-		if before && !after && !slices.Contains(cs.GetVoters(), n.cfg.ID) &&
-			!slices.Contains(cs.GetVotersOutgoing(), n.cfg.ID) {
+		// does not know yet that it is a member is not affected. Unlike
+		// raft.Node, a node added back under the same id (it replays its
+		// old removal, then its new addition) takes proposals again at
+		// once: the leader it knows may not change.
+		switch {
+		case before && !after && !slices.Contains(cs.GetVoters(), n.cfg.ID) &&
+			!slices.Contains(cs.GetVotersOutgoing(), n.cfg.ID):
 			n.removed = true
+		case after:
+			n.removed = false
 		}
 		return nil
 	})

@@ -137,8 +137,13 @@ func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.Conf
 			// a fresh one if the node will need a snapshot at all.
 			s.snapshotWanted = true
 		}
-		if c.GetType() == raftpb.ConfChangeRemoveNode && c.GetNodeId() == s.cfg.ID {
-			s.retire(n, index)
+		if c.GetNodeId() == s.cfg.ID {
+			switch c.GetType() {
+			case raftpb.ConfChangeRemoveNode:
+				s.noteRemoved(index)
+			case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+				s.mayAsk.Store(true) // a member now: see removal.go
+			}
 		}
 	}
 	s.syncPeers()

@@ -8,59 +8,78 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
-	"github.com/metasrv/metasrv/internal/raftnode"
 )
 
 // A node removed from the cluster stops (ErrRemoved), as an etcd member
 // does, instead of serving reads of a state that no longer follows the
-// cluster. It learns of its removal in one of two ways:
+// cluster. Only the leader's answer to Peer.Members decides (askRemoved):
+// its membership, as of an index this node has applied too, must leave
+// this node out. The node asks (watchRemoval)
 //
-//   - it applies the entry that removes it (retire): the usual case for a
-//     leader that removes itself;
-//   - it hears no leader any more and the leader, asked with Peer.Members,
-//     no longer lists it (watchRemoval): the usual case for a follower,
-//     since the leader stops sending to it as soon as it applies the
-//     removal, often before the follower learns that the entry committed.
+//   - one election timeout after it applies an entry that removes it
+//     (noteRemoved), so that the reply to the leave request and the commit
+//     of the removal go out first. The entry alone does not decide: a node
+//     added back under the same id (raft_dir emptied, started with join)
+//     replays its old removal before its new addition;
+//   - when it has heard no leader for removalCheckElections election
+//     timeouts: the usual case for a removed follower, since the leader
+//     stops sending to it as soon as it applies the removal, often before
+//     the follower learns that the entry committed.
+//
+// It asks only once it has been a member (mayAsk): a node that is joining
+// is not in the leader's membership yet.
 
 // removalCheckElections is how many election timeouts a member must go
 // without a leader before it asks the leader whether it is still one.
 const removalCheckElections = 2
 
-// retire stops this node, removed from the cluster by the entry at index,
-// one election timeout later: the reply to the leave request that removed
-// it, and the commit of its removal to the other nodes, go out first.
-func (s *Server) retire(n *raftnode.Node, index uint64) {
-	grace := s.electionTimeout()
-	s.lg.Warn("this node was removed from the cluster; it stops", "id", s.cfg.ID, "index", index, "in", grace)
-	time.AfterFunc(grace, func() {
-		n.StopWith(fmt.Errorf("%w (at log index %d)", ErrRemoved, index))
-	})
+// noteRemoved is called by the apply goroutine for an entry that removes
+// this node: watchRemoval asks the leader after the grace period.
+func (s *Server) noteRemoved(index uint64) {
+	s.lg.Warn("applied this node's removal from the cluster; it stops unless the leader still lists it",
+		"id", s.cfg.ID, "index", index, "check_in", s.electionTimeout())
+	select {
+	case s.removedC <- struct{}{}:
+	default: // a check is already due
+	}
 }
 
 func (s *Server) electionTimeout() time.Duration {
 	return s.cfg.TickInterval * time.Duration(s.cfg.ElectionTick)
 }
 
-// watchRemoval asks the leader whether this node is still a member each
-// time it has heard no leader for removalCheckElections election timeouts,
-// and stops the node when the leader's membership, as of an index this
-// node has applied too, no longer lists it.
+// watchRemoval asks the leader whether this node is still a member after
+// noteRemoved, and each time it has heard no leader for
+// removalCheckElections election timeouts; it stops the node when the
+// leader's answer leaves it out.
 func (s *Server) watchRemoval() {
 	n := s.node.Load()
 	every := s.electionTimeout()
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
 	leaderless := 0
 	for {
+		due := false
 		select {
 		case <-n.Done():
 			return
-		case <-time.After(every):
+		case <-s.removedC:
+			select { // the grace period
+			case <-n.Done():
+				return
+			case <-time.After(every):
+			}
+			due = true
+		case <-ticker.C:
+			if n.Leader() != 0 {
+				leaderless = 0
+				continue
+			}
+			leaderless++
+			due = leaderless >= removalCheckElections
 		}
-		if n.Leader() != 0 {
-			leaderless = 0
+		if !due || !s.mayAsk.Load() {
 			continue
-		}
-		if leaderless++; leaderless < removalCheckElections || s.member(s.cfg.ID) == nil {
-			continue // a short election, or not a member yet (joining)
 		}
 		leaderless = 0
 		ctx, cancel := context.WithTimeout(context.Background(), every)

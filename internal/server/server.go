@@ -49,7 +49,7 @@ var (
 	// when the write certainly never entered the raft log: retrying it
 	// cannot apply it twice. Errors without it leave the outcome unknown.
 	ErrNotProposed = errors.New("the write was not proposed")
-	// ErrRemoved: this node applied its own removal from the cluster and
+	// ErrRemoved: the leader no longer lists this node as a member, and it
 	// stopped (Err). Its raft_dir no longer belongs to the cluster: to add
 	// the node back, empty raft_dir and start it with join.
 	ErrRemoved = errors.New("this node was removed from the cluster")
@@ -154,7 +154,12 @@ type Server struct {
 	// the apply goroutine.
 	snapshotWanted bool
 	snapshotting   atomic.Bool
-	knownPeers     map[uint64]bool // owned by the apply goroutine
+	// removedC asks watchRemoval for a check: this node applied its own
+	// removal (noteRemoved). mayAsk: this node has been a member, so the
+	// leader's membership decides whether it was removed (removal.go).
+	removedC   chan struct{}
+	mayAsk     atomic.Bool
+	knownPeers map[uint64]bool // owned by the apply goroutine
 
 	// hub fans the events of applied entries out to watch streams.
 	hub *watch.Hub
@@ -199,6 +204,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		stopC:     make(chan struct{}),
 		confState: &raftpb.ConfState{},
 		snapSlack: drawSnapshotSlack(),
+		removedC:  make(chan struct{}, 1),
 	}
 	// Request ids must not repeat across restarts: a replayed entry of an
 	// earlier incarnation must not match a new waiter.
@@ -240,6 +246,9 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	case s.storage.Bootstrapped():
 		s.lg.Info("restarting from raft_dir; single and join are ignored", "id", s.cfg.ID,
 			"applied", s.sm.AppliedIndex())
+		// Only a member gets raft state: it may since have been removed
+		// (even past the snapshot it restarts from).
+		s.mayAsk.Store(true)
 	case s.cfg.Single:
 		ctx, err := proto.Marshal(&peerpb.ConfChangeContext{Node: s.self(true)})
 		if err != nil {
@@ -394,7 +403,7 @@ func (s *Server) droppedForwarded(ents []*raftpb.Entry) {
 // ProposalsDropped fails this node's proposals that node from dropped
 // without putting them in the log (transport.Handler).
 func (s *Server) ProposalsDropped(from uint64, requestIDs []uint64) {
-	err := fmt.Errorf("%w: %w: node %d dropped the proposal (it knew no leader, or leadership was being transferred); retry",
+	err := fmt.Errorf("%w: %w: node %d dropped the proposal (it knew no leader, leadership was being transferred, or too many proposals were waiting); retry",
 		ErrNoLeader, ErrNotProposed, from)
 	for _, id := range requestIDs {
 		s.proposals.trigger(id, &statemachine.Result{Err: err})

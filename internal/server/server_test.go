@@ -380,3 +380,28 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 	}
 	mustPut(t, c.Node(c.WaitLeader(removed.ID)).Server, "after", "x")
 }
+
+// A node added back under the same id (raft_dir emptied, started with
+// join) replays its old removal before its new addition: it keeps running,
+// since the leader lists it.
+func TestReaddedNodeKeepsRunning(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	removeAndWaitStopped(t, c, lead, f)
+	c.Stop(f.ID)
+	back := c.Start(f.ID, t.TempDir(), false)
+	c.WaitJoined(back)
+	// Long enough for the check after the replayed removal (one election
+	// timeout) and for an answer.
+	time.Sleep(time.Second)
+	select {
+	case <-back.Server.Done():
+		t.Fatalf("node %d, added back, stopped: %v", back.ID, back.Server.Err())
+	default:
+	}
+	mustPut(t, back.Server, "back", "x")
+	if v := mustGet(t, back.Server, "back", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "x" {
+		t.Fatalf("read through the node added back: %v", v)
+	}
+}

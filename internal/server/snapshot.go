@@ -156,6 +156,9 @@ func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
 	}
 	s.confState = proto.Clone(snap.GetMetadata().GetConfState()).(*raftpb.ConfState)
 	s.snapIndex = snap.GetMetadata().GetIndex()
+	if s.member(s.cfg.ID) != nil {
+		s.mayAsk.Store(true) // a member: see removal.go
+	}
 	s.logBytes = 0
 	s.syncPeers()
 	return nil

@@ -14,16 +14,19 @@ const reloadCheckInterval = time.Second
 // keyPair is a certificate and its private key, read from their files
 // and read again, on a handshake, once either file changed (its size or
 // modification time). A pair that fails to load (a file half written, a
-// key that does not match yet, an expired certificate) is logged and the
-// previous one is kept; it is tried again when a file changes again, so
-// that writing the certificate and then the key ends in the new pair.
+// key that does not match yet, a certificate not valid yet or expired) is
+// logged once and the previous one is kept; it is tried again at every
+// check until it loads or the files change back, so that writing the
+// certificate and then the key, or a certificate valid from a minute
+// ahead of this clock, ends in the new pair.
 type keyPair struct {
 	certFile, keyFile string
 	o                 options
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
-	stamps  [2]fileStamp // the files' when cert was loaded, or last failed to
+	loaded  [2]fileStamp // the files' when cert was loaded
+	failed  [2]fileStamp // the files' at the last failure logged
 	checked time.Time
 }
 
@@ -49,7 +52,7 @@ func (p *keyPair) stampsNow() [2]fileStamp {
 // newKeyPair loads the pair: an error here stops the node at start-up.
 func newKeyPair(certFile, keyFile string, o options) (*keyPair, error) {
 	p := &keyPair{certFile: certFile, keyFile: keyFile, o: o}
-	p.stamps = p.stampsNow() // before reading: a change meanwhile is seen later
+	p.loaded = p.stampsNow() // before reading: a change meanwhile is seen later
 	cert, err := loadPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
@@ -69,17 +72,19 @@ func (p *keyPair) current() *tls.Certificate {
 	}
 	p.checked = now
 	stamps := p.stampsNow()
-	if stamps == p.stamps {
+	if stamps == p.loaded {
 		return p.cert
 	}
-	p.stamps = stamps
 	cert, err := loadPair(p.certFile, p.keyFile)
 	if err != nil {
-		p.o.lg.Warn("TLS certificate files changed but cannot be loaded; still presenting the previous certificate",
-			"cert", p.certFile, "key", p.keyFile, "err", err)
+		if stamps != p.failed {
+			p.failed = stamps
+			p.o.lg.Warn("TLS certificate files changed but cannot be loaded; still presenting the previous certificate",
+				"cert", p.certFile, "key", p.keyFile, "err", err)
+		}
 		return p.cert
 	}
-	p.cert = &cert
+	p.cert, p.loaded, p.failed = &cert, stamps, [2]fileStamp{}
 	p.o.lg.Info("TLS certificate reloaded", "cert", p.certFile, "not_after", cert.Leaf.NotAfter.UTC())
 	return p.cert
 }

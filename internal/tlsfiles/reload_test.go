@@ -147,3 +147,30 @@ func TestReloadInterval(t *testing.T) {
 		t.Fatalf("a check interval later: %s, want the second pair %s", got, serial(t, second))
 	}
 }
+
+// A rotated certificate that is not valid yet (its issuer's clock is a
+// little ahead) is presented once it is, without another change to the
+// files.
+func TestReloadNotValidYet(t *testing.T) {
+	ca := tlstest.NewCA(t)
+	first := ca.Issue(t, "first")
+	soon := ca.IssueValid(t, "soon", time.Now().Add(1500*time.Millisecond), time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	install(t, first, cert, key, 0)
+	o := newOptions(nil)
+	o.every = 0
+	p, err := newKeyPair(cert, key, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install(t, soon, cert, key, 1)
+	leaf := func() string { return p.current().Leaf.SerialNumber.String() }
+	if got := leaf(); got != serial(t, first) {
+		t.Fatalf("before the new certificate is valid: %s, want the first pair %s", got, serial(t, first))
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if got := leaf(); got != serial(t, soon) {
+		t.Fatalf("once the new certificate is valid: %s, want %s", got, serial(t, soon))
+	}
+}
