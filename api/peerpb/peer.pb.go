@@ -637,7 +637,12 @@ type MembersRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ClusterName string                 `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
 	// from is the asking node's id (for the logs).
-	From          uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	From uint64 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"`
+	// forwarded is set by the member that passed the request on to the node
+	// it takes for the leader: that node answers or fails, it never passes
+	// the request on again (two nodes that each take the other for the
+	// leader would bounce it until its deadline).
+	Forwarded     bool `protobuf:"varint,3,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -684,6 +689,13 @@ func (x *MembersRequest) GetFrom() uint64 {
 		return x.From
 	}
 	return 0
+}
+
+func (x *MembersRequest) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
 }
 
 type MembersReply struct {
@@ -906,10 +918,11 @@ const file_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"4\n" +
 	"\n" +
 	"LeaveReply\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\"G\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\"e\n" +
 	"\x0eMembersRequest\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\x04R\x04from\"x\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x1c\n" +
+	"\tforwarded\x18\x03 \x01(\bR\tforwarded\"x\n" +
 	"\fMembersReply\x12&\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12#\n" +

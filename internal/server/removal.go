@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
 )
@@ -125,7 +127,13 @@ func (s *Server) LeaderMembers(ctx context.Context, req *peerpb.MembersRequest) 
 		if err != nil {
 			return nil, err
 		}
-		return s.cfg.PeerClient.Members(ctx, addr, req)
+		if req.GetForwarded() {
+			return nil, fmt.Errorf("%w: node %d was asked as the leader, but the leader is at %s; ask again",
+				ErrNoLeader, s.cfg.ID, addr)
+		}
+		fwd := proto.Clone(req).(*peerpb.MembersRequest)
+		fwd.Forwarded = true
+		return s.cfg.PeerClient.Members(ctx, addr, fwd)
 	}
 	// The applied index first: the membership read after it is at least
 	// as recent.

@@ -405,3 +405,23 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 		t.Fatalf("read through the node added back: %v", v)
 	}
 }
+
+// Peer.Members: a follower passes the question on to the leader once; a
+// node asked as the leader that is not answers with ErrNoLeader instead
+// of passing it on again.
+func TestLeaderMembersForwardsOnce(t *testing.T) {
+	c := clustertest.New(t, 3)
+	lead := c.WaitLeader()
+	f := follower(c, lead)
+	reply, err := f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "test", From: 9})
+	if err != nil || reply.GetLeaderId() != lead || len(reply.GetNodes()) != 3 {
+		t.Fatalf("members through node %d: %v, %v; want node %d's 3 members", f.ID, reply, err, lead)
+	}
+	_, err = f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "test", From: 9, Forwarded: true})
+	if !errors.Is(err, server.ErrNoLeader) {
+		t.Fatalf("a forwarded request to a follower: %v, want ErrNoLeader", err)
+	}
+	if _, err := f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "other"}); !errors.Is(err, server.ErrClusterName) {
+		t.Fatalf("another cluster's request: %v, want ErrClusterName", err)
+	}
+}
