@@ -224,6 +224,20 @@ func TestExportFromStoppedDir(t *testing.T) {
 	c.Eventually(func() bool {
 		return follower.Server.StateMachine().AppliedIndex() == leadSM.AppliedIndex()
 	}, "the follower applies everything")
+	// A snapshot now, then a few writes (fewer than
+	// snapshot_logs_since_last): entries after it, whenever the automatic
+	// snapshots fell (each node draws a slack on their threshold).
+	if _, err := follower.Server.TriggerSnapshot(c.Ctx()); err != nil {
+		t.Fatal(err)
+	}
+	srv := c.Node(lead).Server
+	for i := range 3 {
+		k := fmt.Sprintf("after-snapshot/%d", i)
+		want[k] = put(t, c, srv, &metapb.UpsertRequest{Key: k, Value: []byte("a")})
+	}
+	c.Eventually(func() bool {
+		return follower.Server.StateMachine().AppliedIndex() == leadSM.AppliedIndex()
+	}, "the follower applies the writes after its snapshot")
 	live := stateDump(t, follower)
 
 	// A running node's directory is refused.
