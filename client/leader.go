@@ -21,8 +21,9 @@ package client
 // never sent again. When an attempt on the learnt leader fails in a way
 // that retry.go counts as the endpoint being down, the client forgets the
 // leader and goes on with the endpoints (the current one, then the next
-// ones), learning the leader again from the next follower's answer. The address that failed is not learnt again
-// for retryTiming.leaderPause, so that an address the client cannot reach
+// ones), learning the leader again from the next follower's answer. The
+// address that failed is not learnt again for retryTiming.leaderPause, so
+// that an address the client cannot reach
 // (an advertised host that is wrong from where the client runs, or a
 // leader that died while the followers still name it) costs one failed
 // attempt per pause rather than one per write.

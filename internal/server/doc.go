@@ -19,9 +19,10 @@
 //     round with a fresh request context;
 //   - the join loop (membership.go), on a node started with join, asks the
 //     listed members to add it until wait_leader_timeout;
-//   - the removal watch (removal.go) asks the leader, after two election
-//     timeouts without one, whether this node is still a member, and stops
-//     it (ErrRemoved) when it is not.
+//   - the removal watch (removal.go) asks the leader, one election timeout
+//     after this node applied its own removal and after two election
+//     timeouts without a leader, whether this node is still a member, and
+//     stops it (ErrRemoved) when it is not.
 //
 // A write (propose in kv.go): wait for a known leader (else fail as
 // certainly not proposed), register a request id with the current term,
