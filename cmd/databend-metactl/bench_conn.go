@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -97,6 +99,11 @@ func (bc *benchConns) findLeader(ctx context.Context, endpoints []string) (uint6
 		for i, mc := range bc.stubs[0] {
 			st, err := mc.Status(ctx, &metapb.StatusRequest{})
 			if err != nil {
+				if last != nil && (ctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
+					// The deadline cut this call short (gRPC may say so
+					// before ctx does): the answer before it says more.
+					break
+				}
 				last = fmt.Errorf("status of %s: %w", endpoints[i], err)
 				continue
 			}
