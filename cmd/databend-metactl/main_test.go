@@ -297,32 +297,42 @@ func TestCommandFailureExit1(t *testing.T) {
 	}
 }
 
+// A usage error prints one line, then where the help is: not the usage
+// itself, which would bury the message.
 func TestUsageErrorsExit2(t *testing.T) {
-	tests := [][]string{
-		{"get"},
-		{"get", "--key", ""},
-		{"get", "--key", "k", "extra"},
-		{"upsert", "--key", "k"},
-		{"upsert", "--key", "k", "--value", "v", "--match-seq", "x"},
-		{"upsert", "--key", "k", "--value", "v", "--ttl", "1us"},
-		{"list", "--limit", "-1"},
-		{"--output", "yaml", "status"},
-		{"--timeout", "0s", "status"},
-		{"--grpc-api-address", "nohost", "status"},
-		{"--grpc-api-address", "", "status"},
-		{"--no-such-flag", "status"},
-		{"no-such-command"},
+	tests := []struct {
+		args []string
+		cmd  string // the command whose help the second line names
+	}{
+		{[]string{"get"}, "get"},
+		{[]string{"get", "--key", ""}, "get"},
+		{[]string{"get", "--key", "k", "extra"}, "get"},
+		{[]string{"upsert", "--key", "k"}, "upsert"},
+		{[]string{"upsert", "--key", "k", "--value", "v", "--match-seq", "x"}, "upsert"},
+		{[]string{"upsert", "--key", "k", "--value", "v", "--ttl", "1us"}, "upsert"},
+		{[]string{"list", "--limit", "-1"}, "list"},
+		{[]string{"--output", "yaml", "status"}, "status"},
+		{[]string{"--timeout", "0s", "status"}, "status"},
+		{[]string{"--grpc-api-address", "nohost", "status"}, "status"},
+		{[]string{"--grpc-api-address", "", "status"}, "status"},
+		{[]string{"--no-such-flag", "status"}, ""}, // cobra stops at the root
+		{[]string{"no-such-command"}, ""},
 	}
-	for _, args := range tests {
-		stdout, stderr, code := runCLI(t, args...)
+	for _, tt := range tests {
+		stdout, stderr, code := runCLI(t, tt.args...)
 		if code != 2 {
-			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", tt.args, code, stderr)
 		}
-		if !strings.HasPrefix(stderr, "databend-metactl: ") || !strings.Contains(stderr, "Usage:") {
-			t.Errorf("%v: stderr %q, want the error and the usage", args, stderr)
+		see := "see databend-metactl --help\n"
+		if tt.cmd != "" {
+			see = "see databend-metactl " + tt.cmd + " --help\n"
+		}
+		lines := strings.SplitAfter(stderr, "\n")
+		if len(lines) != 3 || lines[2] != "" || !strings.HasPrefix(lines[0], "databend-metactl: ") || lines[1] != see {
+			t.Errorf("%v: stderr %q, want the error on one line, then %q", tt.args, stderr, see)
 		}
 		if stdout != "" {
-			t.Errorf("%v: stdout %q", args, stdout)
+			t.Errorf("%v: stdout %q", tt.args, stdout)
 		}
 	}
 }

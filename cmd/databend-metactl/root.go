@@ -41,7 +41,8 @@ type app struct {
 	cancel    context.CancelFunc
 }
 
-// usageError is a bad flag or argument: exit 2 with the usage.
+// usageError is a bad flag or argument: exit 2, with a pointer to the
+// command's help.
 type usageError struct{ error }
 
 func usagef(format string, args ...any) error {
@@ -60,8 +61,9 @@ type runError struct{ error }
 func (e runError) Unwrap() error { return e.error }
 
 // run executes the command line args and returns the exit code: 0 success,
-// 1 the command failed (one line on stderr), 2 bad usage (the message and the
-// usage on stderr) or a bad input file (one line).
+// 1 the command failed (one line on stderr), 2 bad usage (the message and a
+// line naming the command's --help on stderr) or a bad input file (one
+// line).
 func run(args []string, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdout, stderr)
 }
@@ -92,8 +94,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitError
 	}
 	// Flag parse errors, unknown commands, unexpected arguments and our
-	// own usage errors.
-	fmt.Fprintf(stderr, "databend-metactl: %s\n\n%s", msg, cmd.UsageString())
+	// own usage errors: the message, and where the usage is (printing it
+	// would bury the message under 20-30 lines).
+	fmt.Fprintf(stderr, "databend-metactl: %s\nsee %s --help\n", msg, cmd.CommandPath())
 	return exitUsage
 }
 
