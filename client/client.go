@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -148,6 +149,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.User == "" && cfg.Password != "" {
 		return nil, fmt.Errorf("%w: Password without User", ErrInvalidArgument)
+	}
+	// The Handshake carries them as protobuf strings, which must be UTF-8
+	// (see checkUTF8). The password is not quoted in the error.
+	if !utf8.ValidString(cfg.User) {
+		return nil, fmt.Errorf("%w: User %q is not valid UTF-8", ErrInvalidArgument, cfg.User)
+	}
+	if !utf8.ValidString(cfg.Password) {
+		return nil, fmt.Errorf("%w: Password is not valid UTF-8", ErrInvalidArgument)
 	}
 	c := &Client{
 		endpoints:      eps,

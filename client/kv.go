@@ -118,6 +118,9 @@ func (u Upsert) request() (*metapb.UpsertRequest, error) {
 	if u.Delete {
 		req.Op = metapb.UpsertRequest_DELETE
 	}
+	if err := checkUTF8("upsert", req); err != nil {
+		return nil, err
+	}
 	return req, nil
 }
 
