@@ -24,7 +24,7 @@ it is not UTF-8.`,
 	}
 	cmd.Flags().String("key", "", "the key (required)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,9 @@ JSON lines, so that the output is one JSON document.`,
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		prefix, _ := cmd.Flags().GetString("prefix")
 		limit, _ := cmd.Flags().GetUint64("limit")
+		if err := checkUTF8Flag("prefix", prefix); err != nil {
+			return err
+		}
 		kvs, err := a.cli.List(a.ctx, prefix, limit)
 		if err != nil {
 			return err

@@ -377,3 +377,71 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("get --help: %q, exit %d", stdout, code)
 	}
 }
+
+// firstLine is the first line of s, without its newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// A required flag left out and one given as "" get different errors: the
+// second was given, and is empty. Both are usage errors (exit 2).
+func TestRequiredFlagAbsentOrEmpty(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"get"}, "--key is required"},
+		{[]string{"get", "--key", ""}, "--key is empty: keys must be non-empty"},
+		{[]string{"upsert", "--key", "", "--value", "v"}, "--key is empty: keys must be non-empty"},
+		{[]string{"del", "--key", ""}, "--key is empty: keys must be non-empty"},
+		{[]string{"txn"}, "--file is required"},
+		{[]string{"txn", "--file", ""}, "--file is empty: give a file name, or - for standard input"},
+		{[]string{"dump-raft-log-wal", "--raft-dir", ""}, "--raft-dir is empty: give the node's raft_dir"},
+		{[]string{"repair", "--raft-dir", ""}, "--raft-dir is empty: give the node's raft_dir"},
+		{[]string{"import", "--raft-dir", dir, "--db", ""}, "--db is empty: give the dump file's name, or - for standard input"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x"}, "--id is required: the new node's id, one of --initial-cluster"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "0"}, "invalid --id 0: node ids start at 1"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "1"}, "--initial-cluster is required: every node of the new cluster as ID=HOST:RAFT_PORT"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "1", "--initial-cluster", ""}, "--initial-cluster is empty: list every node of the new cluster as ID=HOST:RAFT_PORT"},
+		{[]string{"watch"}, "--prefix or --key is required"},
+		{[]string{"watch", "--prefix", ""}, "--prefix is empty: give a non-empty prefix, or --key"},
+		{[]string{"watch", "--key", ""}, "--key is empty: keys must be non-empty"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runCLI(t, tt.args...)
+		if code != exitUsage || stdout != "" || firstLine(stderr) != "databend-metactl: "+tt.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, stdout, stderr, tt.want)
+		}
+	}
+}
+
+// A key, prefix or user that is not valid UTF-8 cannot be sent (protobuf
+// strings are UTF-8): a usage error saying so, not gRPC's "Internal: error
+// while marshaling" with exit 1.
+func TestInvalidUTF8Flags(t *testing.T) {
+	down := refusedAddr(t) // nothing is sent
+	tests := []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"get", "--key", "a\xffb"}, `--key "a\xffb" is not valid UTF-8: keys and prefixes are UTF-8 text (a value may hold any bytes)`},
+		{[]string{"upsert", "--key", "a\xffb", "--value", "\xff"}, `--key "a\xffb" is not valid UTF-8`},
+		{[]string{"del", "--key", "a\xffb"}, `--key "a\xffb" is not valid UTF-8`},
+		{[]string{"list", "--prefix", "a\xffb"}, `--prefix "a\xffb" is not valid UTF-8`},
+		{[]string{"watch", "--prefix", "a\xffb"}, `--prefix "a\xffb" is not valid UTF-8`},
+		{[]string{"watch", "--key", "a", "--key-end", "b\xff"}, `--key-end "b\xff" is not valid UTF-8`},
+		{[]string{"--user", "r\xfft", "--password", "pw", "get", "--key", "k"}, `--user "r\xfft" is not valid UTF-8`},
+		{[]string{"--user", "root", "--password", "p\xffw", "get", "--key", "k"}, `the password (--password or METASRV_PASSWORD) is not valid UTF-8`},
+		// A request the client refuses to send is a usage error too.
+		{[]string{"watch", "--prefix", "\U0010FFFF"}, `invalid argument: watch: no key range ends prefix "\U0010ffff"`},
+	}
+	for _, tt := range tests {
+		args := append([]string{"--grpc-api-address", down, "--timeout", "2s"}, tt.args...)
+		stdout, stderr, code := runCLI(t, args...)
+		if code != exitUsage || stdout != "" || !strings.HasPrefix(firstLine(stderr), "databend-metactl: "+tt.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, stdout, stderr, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -181,8 +182,11 @@ func (a *app) prepare(cmd *cobra.Command) error {
 		User:      a.user, Password: a.password,
 		Token: a.token,
 	})
-	if err != nil {
+	if errors.Is(err, client.ErrInvalidEndpoint) || errors.Is(err, client.ErrNoEndpoints) {
 		return usagef("invalid --grpc-api-address %q: %w", a.addresses, err)
+	}
+	if err != nil {
+		return usageError{err}
 	}
 	a.cli = cli
 	a.ctx, a.cancel = context.WithTimeout(cmd.Context(), a.timeout)
@@ -199,27 +203,68 @@ func (a *app) close() {
 }
 
 // runE adapts a command's body: its errors are command failures (exit 1)
-// unless it returns a usageError or an inputError.
+// unless it returns a usageError or an inputError, or the client refused
+// to send a request (client.ErrInvalidArgument: an argument that cannot be
+// sent, such as a key that is not UTF-8), which is a usage error.
 func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		err := f(cmd)
 		var ue usageError
 		var ie inputError
-		if err == nil || errors.As(err, &ue) || errors.As(err, &ie) {
+		switch {
+		case err == nil || errors.As(err, &ue) || errors.As(err, &ie):
 			return err
+		case errors.Is(err, client.ErrInvalidArgument):
+			return usageError{err}
 		}
 		return runError{err}
 	}
 }
 
+// emptyFlagHints says, for the string flags that requireString reads, why
+// an empty value will not do or what to give instead.
+var emptyFlagHints = map[string]string{
+	"key":      "keys must be non-empty",
+	"file":     "give a file name, or - for standard input",
+	"raft-dir": "give the node's raft_dir",
+	"db":       "give the dump file's name, or - for standard input",
+}
+
 // requireString returns the value of a string flag that must be given and
-// non-empty.
+// non-empty. A flag left out and a flag given as "" get different errors:
+// the second was given, and is empty.
 func requireString(cmd *cobra.Command, name string) (string, error) {
 	v, _ := cmd.Flags().GetString(name)
-	if !cmd.Flags().Changed(name) || v == "" {
+	switch {
+	case !cmd.Flags().Changed(name):
 		return "", usagef("--%s is required", name)
+	case v == "":
+		hint, ok := emptyFlagHints[name]
+		if !ok {
+			hint = "give a value"
+		}
+		return "", usagef("--%s is empty: %s", name, hint)
 	}
 	return v, nil
+}
+
+// requireKey returns the value of a flag that must hold a key: given,
+// non-empty and valid UTF-8.
+func requireKey(cmd *cobra.Command, name string) (string, error) {
+	k, err := requireString(cmd, name)
+	if err != nil {
+		return "", err
+	}
+	return k, checkUTF8Flag(name, k)
+}
+
+// checkUTF8Flag refuses the value of a flag that is sent as a protobuf
+// string (a key, a prefix) and is not valid UTF-8: it cannot be sent.
+func checkUTF8Flag(name, v string) error {
+	if !utf8.ValidString(v) {
+		return usagef("--%s %q is not valid UTF-8: keys and prefixes are UTF-8 text (a value may hold any bytes)", name, v)
+	}
+	return nil
 }
 
 // matchSeqFlag returns client.Exact(n) when --match-seq n was given, else

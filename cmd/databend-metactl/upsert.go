@@ -40,7 +40,7 @@ as in get.`,
 	f.Uint64("match-seq", 0, "write only if the key's current seq is N (0 = only if absent)")
 	f.Duration("ttl", 0, "expire the key this long after the write, e.g. 30s (default: never)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}
@@ -79,7 +79,7 @@ Deleting an absent key succeeds.
 	cmd.Flags().String("key", "", "the key (required)")
 	cmd.Flags().Uint64("match-seq", 0, "delete only if the key's current seq is N")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}
