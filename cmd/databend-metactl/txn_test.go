@@ -139,6 +139,8 @@ func TestParseTxnErrors(t *testing.T) {
 		{`{"condition": [{"seq": {"eq": 1}}]}`, `condition[0]: "key" is required`},
 		{`{"condition": [{"key": "k", "seq": 1}]}`, `condition[0].seq: want a JSON object {...}, got a number`},
 		{`{"condition": [], "branches": [{}]}`, `"branches" cannot be combined with "condition"`},
+		{"{\"if_then\": [{\"put\": {\"key\": \"k\xff\", \"value\": \"v\"}}]}", `invalid UTF-8 at line 1, column 32: the file must be UTF-8 text`},
+		{"{\"if_then\": [\n{\"put\": {\"key\": \"k\", \"value\": \"\xc3\"}}]}", `invalid UTF-8 at line 2, column 32`},
 		{`{"branches": [{"predicate": {"and": [], "key": "k"}}]}`, `branches[0].predicate: an expression has exactly one field, "and" or "or"`},
 		{`{"branches": [{"predicate": {"or": [{"key": "k", "seq": {"eq": 1}}, {"and": [{"key": "k", "seq": {"xx": 1}}]}]}}]}`, `branches[0].predicate.or[1].and[0].seq: unknown field "xx"`},
 		{`{"branches": [{"predicate": {"not": []}}]}`, `branches[0].predicate: unknown field "not" (known: and, or, key, seq, value, value_base64, keys_with_prefix)`},
