@@ -22,7 +22,11 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// parseTxn decodes the JSON form of a transaction.
+// parseTxn decodes the JSON form of a transaction. A transaction has one
+// of two forms: "condition", "if_then" and "else_then" (each optional), or
+// "branches" with at least one branch. "branches": [] is refused rather
+// than read as the other form: on the wire an empty list is no list, so
+// the server would run it as an empty condition form (path "then").
 func parseTxn(data []byte) (*metapb.TxnRequest, error) {
 	if err := checkUTF8(data); err != nil {
 		return nil, err
@@ -52,12 +56,15 @@ func parseTxn(data []byte) (*metapb.TxnRequest, error) {
 	if req.ElseThen, err = parseOps(top, "else_then"); err != nil {
 		return nil, err
 	}
-	branches, _, err := top.array("branches")
+	branches, hasBranches, err := top.array("branches")
 	if err != nil {
 		return nil, err
 	}
-	if len(branches) > 0 && (top.has("condition") || top.has("if_then") || top.has("else_then")) {
+	if hasBranches && (top.has("condition") || top.has("if_then") || top.has("else_then")) {
 		return nil, errors.New(`"branches" cannot be combined with "condition", "if_then" or "else_then": use one form`)
+	}
+	if hasBranches && len(branches) == 0 {
+		return nil, errors.New(`"branches" is empty: give at least one branch, {"predicate": ..., "ops": [...]}; for the other form, leave "branches" out and give "condition", "if_then", "else_then"`)
 	}
 	for i, raw := range branches {
 		path := fmt.Sprintf("branches[%d]", i)
