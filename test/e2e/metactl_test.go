@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -205,6 +208,21 @@ func TestMetactl(t *testing.T) {
 	metactlJSON(t, dir, &list, append([]string{"list", "--prefix", "nothing/"}, all...)...)
 	if list == nil || len(list) != 0 {
 		t.Errorf("list of an empty prefix: %+v, want []", list)
+	}
+
+	// A key that is not UTF-8 cannot be sent: exit 2 and one line. A raw
+	// client that sends one anyway (ExportChunk's bytes field 1 stands for
+	// GetRequest's string key) gets InvalidArgument from the node, not
+	// Internal.
+	bad := metactl(t, dir, append([]string{"get", "--key", "cli/\xff"}, all...)...)
+	if bad.code != 2 || bad.stdout != "" || !strings.Contains(bad.stderr, `--key "cli/\xff" is not valid UTF-8`) {
+		t.Errorf("get of a key that is not UTF-8: exit code %d, stdout %q, stderr %q; want 2 and the key's error", bad.code, bad.stdout, bad.stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.node(1).conn().Invoke(ctx, metapb.Meta_Get_FullMethodName, &metapb.ExportChunk{Data: []byte("cli/\xff")}, &metapb.GetReply{})
+	if st := grpcstatus.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "malformed metasrv.v1.GetRequest: ") {
+		t.Errorf("raw Get with a key that is not UTF-8: %v, want InvalidArgument \"malformed metasrv.v1.GetRequest: ...\"", err)
 	}
 
 	// A dead first address: reads go to the next one.
