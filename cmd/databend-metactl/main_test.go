@@ -69,6 +69,7 @@ type valueOut struct {
 type upsertOut struct {
 	Key     string   `json:"key"`
 	Applied bool     `json:"applied"`
+	Deleted *bool    `json:"deleted"` // del only
 	Prev    valueOut `json:"prev"`
 	Result  valueOut `json:"result"`
 	Retried bool     `json:"retried"`
@@ -114,7 +115,7 @@ func TestUpsertDelJSON(t *testing.T) {
 
 	var up upsertOut
 	runJSON(t, addrs, &up, "upsert", "--key", "k", "--value", "v1", "--match-seq", "0")
-	if up.Key != "k" || !up.Applied || up.Prev.Seq != 0 || up.Prev.Value != nil || up.Result.Seq != 1 || !eqStr(up.Result.Value, strp("v1")) {
+	if up.Key != "k" || !up.Applied || up.Deleted != nil || up.Prev.Seq != 0 || up.Prev.Value != nil || up.Result.Seq != 1 || !eqStr(up.Result.Value, strp("v1")) {
 		t.Fatalf("create: %+v", up)
 	}
 
@@ -137,17 +138,18 @@ func TestUpsertDelJSON(t *testing.T) {
 
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k", "--match-seq", "1")
-	if up.Applied || up.Result.Seq != 2 {
+	if up.Applied || up.Deleted == nil || *up.Deleted || up.Result.Seq != 2 {
 		t.Fatalf("del with stale seq: %+v", up)
 	}
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k")
-	if !up.Applied || up.Prev.Seq != 2 || up.Result.Seq != 0 || up.Result.Value != nil {
+	if !up.Applied || up.Deleted == nil || !*up.Deleted || up.Prev.Seq != 2 || up.Result.Seq != 0 || up.Result.Value != nil {
 		t.Fatalf("del: %+v", up)
 	}
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k")
-	if !up.Applied || up.Prev.Seq != 0 {
+	// An absent key: applied (nothing to mismatch), but nothing deleted.
+	if !up.Applied || up.Deleted == nil || *up.Deleted || up.Prev.Seq != 0 {
 		t.Fatalf("del absent: %+v", up)
 	}
 }
@@ -350,7 +352,8 @@ func TestTextOutput(t *testing.T) {
 		{[]string{"get", "--key", "bin"}, []string{"value_base64: /w==\n"}},
 		{[]string{"get", "--key", "nope"}, []string{"seq:          0 (absent)\n"}},
 		{[]string{"list"}, []string{"KEY", "bin", `value="v"`}},
-		{[]string{"del", "--key", "k"}, []string{"applied: true", "result:  seq=0 (absent)"}},
+		{[]string{"del", "--key", "k"}, []string{"applied: true\ndeleted: true\n", "result:  seq=0 (absent)"}},
+		{[]string{"del", "--key", "k"}, []string{"applied: true\ndeleted: false (the key was absent)\nprev:    seq=0 (absent)"}},
 		{[]string{"member-list"}, []string{"RAFT_ADDRESS", cl.Servers[1].Addr}},
 		{[]string{"status"}, []string{"LAST_SEQ", "leader", "follower"}},
 	}
