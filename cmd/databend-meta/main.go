@@ -27,6 +27,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/admin"
+	"github.com/metasrv/metasrv/internal/buildinfo"
 	"github.com/metasrv/metasrv/internal/config"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/logging"
@@ -60,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		return fail(err)
 	case opts.Version:
-		fmt.Fprintf(stdout, "databend-meta %s\n", version)
+		fmt.Fprintln(stdout, buildinfo.Line("databend-meta", version))
 		return 0
 	case opts.Cmd == "show-config":
 		fmt.Fprint(stdout, cfg.TOML())

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/metasrv/metasrv/client/clienttest"
+	"github.com/metasrv/metasrv/internal/buildinfo"
 )
 
 // runCLI runs the command line in-process.
@@ -370,12 +371,17 @@ func TestTextOutput(t *testing.T) {
 	}
 }
 
+// version and --version print buildinfo's line, the format of
+// databend-meta --version.
 func TestVersionAndHelp(t *testing.T) {
-	stdout, _, code := runCLI(t, "--version")
-	if code != 0 || !strings.HasPrefix(stdout, "databend-metactl version ") {
-		t.Fatalf("--version: %q, exit %d", stdout, code)
+	want := buildinfo.Line("databend-metactl", version) + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}, {"--grpc-api-address", "", "version"}} {
+		stdout, stderr, code := runCLI(t, args...)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, want)
+		}
 	}
-	stdout, _, code = runCLI(t, "get", "--help")
+	stdout, _, code := runCLI(t, "get", "--help")
 	if code != 0 || !strings.Contains(stdout, "--key") {
 		t.Fatalf("get --help: %q, exit %d", stdout, code)
 	}

@@ -116,7 +116,7 @@ the same flags (HTTPS when the TLS flags are given).
 
 Exit status: 0 success, 1 the command failed, 2 bad flags, arguments or input
 file.`,
-		Version:           buildVersion(),
+		Version:           versionLine(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
@@ -124,6 +124,7 @@ file.`,
 			return a.prepare(cmd)
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -153,6 +154,7 @@ file.`,
 		newHashPasswordCmd(a),
 		newBenchCmd(a),
 		newRepairCmd(a),
+		newVersionCmd(),
 	)
 	return root
 }
