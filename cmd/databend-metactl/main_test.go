@@ -300,6 +300,18 @@ func TestCommandFailureExit1(t *testing.T) {
 	}
 }
 
+// A command whose address is down says, after a second, what it waits for,
+// then fails at --timeout as before.
+func TestWaitingForDownAddress(t *testing.T) {
+	down := refusedAddr(t)
+	stdout, stderr, code := runCLI(t, "--grpc-api-address", down, "--timeout", "2s", "get", "--key", "k")
+	lines := strings.SplitAfter(stderr, "\n")
+	want := "databend-metactl: waiting for " + down + ": connection refused (retrying for up to 2s)\n"
+	if code != exitError || stdout != "" || len(lines) != 3 || lines[0] != want || !strings.HasPrefix(lines[1], "databend-metactl: get \"k\"") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, %q, then the error", code, stdout, stderr, want)
+	}
+}
+
 // A usage error prints one line, then where the help is: not the usage
 // itself, which would bury the message.
 func TestUsageErrorsExit2(t *testing.T) {

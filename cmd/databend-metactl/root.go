@@ -182,7 +182,8 @@ func (a *app) prepare(cmd *cobra.Command) error {
 		Endpoints: a.endpoints,
 		TLS:       a.tls,
 		User:      a.user, Password: a.password,
-		Token: a.token,
+		Token:   a.token,
+		OnRetry: newWaitNotice(cmd.ErrOrStderr()).retry,
 	})
 	if errors.Is(err, client.ErrInvalidEndpoint) || errors.Is(err, client.ErrNoEndpoints) {
 		return usagef("invalid --grpc-api-address %q: %w", a.addresses, err)

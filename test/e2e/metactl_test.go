@@ -231,10 +231,13 @@ func TestMetactl(t *testing.T) {
 	if !reflect.DeepEqual(kv.Value, strp("hello2")) {
 		t.Errorf("get past a dead address: %+v, want hello2", kv)
 	}
-	// Only dead addresses: exit 1 with one line on stderr.
+	// Only dead addresses: after a second a line saying what it waits for,
+	// then exit 1 with one line of error.
 	res := metactl(t, dir, "get", "--key", "cli/a", "--grpc-api-address", dead, "--timeout", "3s")
-	if line := strings.TrimRight(res.stderr, "\n"); res.code != 1 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "databend-metactl: ") {
-		t.Errorf("get with only a dead address: exit code %d, stderr %q; want 1 and one line", res.code, res.stderr)
+	lines := strings.Split(strings.TrimRight(res.stderr, "\n"), "\n")
+	waiting := "databend-metactl: waiting for " + dead + ": connection refused (retrying for up to 3s)"
+	if res.code != 1 || len(lines) != 2 || lines[0] != waiting || !strings.HasPrefix(lines[1], "databend-metactl: ") {
+		t.Errorf("get with only a dead address: exit code %d, stderr %q; want 1, %q, and one line of error", res.code, res.stderr, waiting)
 	}
 }
 
