@@ -28,20 +28,20 @@ func TestInvalidUTF8Refused(t *testing.T) {
 	tests := []struct {
 		name  string
 		call  func(context.Context) error
-		field string // the path the error names
+		field string // the call and the path the error names
 	}{
-		{"get", func(ctx context.Context) error { _, err := c.Get(ctx, bad); return err }, "key"},
-		{"mget", func(ctx context.Context) error { _, err := c.MGet(ctx, []string{"ok", bad}); return err }, "keys[1]"},
-		{"list", func(ctx context.Context) error { _, err := c.List(ctx, bad, 0); return err }, "prefix"},
+		{"get", func(ctx context.Context) error { _, err := c.Get(ctx, bad); return err }, "get: key"},
+		{"mget", func(ctx context.Context) error { _, err := c.MGet(ctx, []string{"ok", bad}); return err }, "mget: keys[1]"},
+		{"list", func(ctx context.Context) error { _, err := c.List(ctx, bad, 0); return err }, "list: prefix"},
 		{"upsert", func(ctx context.Context) error {
 			_, err := c.Upsert(ctx, Upsert{Key: bad, Value: []byte("\xff is fine in a value")})
 			return err
-		}, "key"},
-		{"delete", func(ctx context.Context) error { _, err := c.Delete(ctx, bad); return err }, "key"},
+		}, "upsert: key"},
+		{"delete", func(ctx context.Context) error { _, err := c.Delete(ctx, bad); return err }, "delete: key"},
 		{"txn if_then", func(ctx context.Context) error {
 			_, err := c.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{txnPut("ok"), txnPut(bad)}})
 			return err
-		}, "if_then[1].put.key"},
+		}, "txn: if_then[1].put.key"},
 		{"txn predicate", func(ctx context.Context) error {
 			_, err := c.Txn(ctx, &metapb.TxnRequest{Branches: []*metapb.ConditionalOps{{
 				Predicate: &metapb.BoolExpression{Children: []*metapb.BoolExpression{{
@@ -49,12 +49,12 @@ func TestInvalidUTF8Refused(t *testing.T) {
 				}}},
 			}}})
 			return err
-		}, "branches[0].predicate.children[0].conditions[0].key"},
+		}, "txn: branches[0].predicate.children[0].conditions[0].key"},
 		{"txn sequence key", func(ctx context.Context) error {
 			_, err := c.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{{Request: &metapb.TxnOp_PutSequential{
 				PutSequential: &metapb.PutSequential{Prefix: "p/", SequenceKey: bad}}}}})
 			return err
-		}, "if_then[0].put_sequential.sequence_key"},
+		}, "txn: if_then[0].put_sequential.sequence_key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
