@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -76,6 +77,15 @@ type Config struct {
 	// (the endpoints are a proxy or a NAT's addresses).
 	DisableLeaderWrites bool
 
+	// OnRetry, when set, is called each time an attempt of a call finds
+	// its endpoint down (the connection refused, not ready within
+	// DialTimeout, or codes.Unavailable) and the call goes on: with the
+	// next endpoint, or after a backoff with the same. A caller that may
+	// wait for a cluster to come up can say what it waits for (see
+	// RetryInfo). It is called on the goroutine of the call, must not
+	// block, and must be safe for concurrent use. Default nil.
+	OnRetry func(RetryInfo)
+
 	// Arbitrary grpc.DialOptions are deliberately not accepted: a gRPC
 	// retry policy or a changed stats handler would break the client's
 	// rule of never sending a write twice (see retry.go).
@@ -92,6 +102,7 @@ type Client struct {
 	user, password string
 	token          string
 	leaderWrites   bool // !Config.DisableLeaderWrites
+	onRetry        func(RetryInfo)
 
 	// leader is where the calls that propose go, when known (leader.go).
 	leader leaderHint
@@ -149,6 +160,14 @@ func New(cfg Config) (*Client, error) {
 	if cfg.User == "" && cfg.Password != "" {
 		return nil, fmt.Errorf("%w: Password without User", ErrInvalidArgument)
 	}
+	// The Handshake carries them as protobuf strings, which must be UTF-8
+	// (see checkUTF8). The password is not quoted in the error.
+	if !utf8.ValidString(cfg.User) {
+		return nil, fmt.Errorf("%w: User %q is not valid UTF-8", ErrInvalidArgument, cfg.User)
+	}
+	if !utf8.ValidString(cfg.Password) {
+		return nil, fmt.Errorf("%w: Password is not valid UTF-8", ErrInvalidArgument)
+	}
 	c := &Client{
 		endpoints:      eps,
 		dialTimeout:    cfg.DialTimeout,
@@ -158,6 +177,7 @@ func New(cfg Config) (*Client, error) {
 		password:       cfg.Password,
 		token:          cfg.Token,
 		leaderWrites:   !cfg.DisableLeaderWrites,
+		onRetry:        cfg.OnRetry,
 	}
 	if cfg.TLS != nil {
 		c.tls = cfg.TLS.Clone()

@@ -681,3 +681,44 @@ func TestLargeValues(t *testing.T) {
 		t.Fatalf("Upsert above MaxMessageSize = %v, want ResourceExhausted, not sent", err)
 	}
 }
+
+// OnRetry hears of each attempt that found an endpoint down, with the
+// call, the endpoint, the error, the count and the call's deadline; a call
+// that succeeds at once calls it never.
+func TestOnRetry(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	down := refusedAddr(t)
+	var mu sync.Mutex
+	var got []RetryInfo
+	c, err := New(Config{Endpoints: []string{down, cl.Addrs()[0]}, OnRetry: func(ri RetryInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, ri)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+
+	// The first endpoint is down: one retry, then the second answers.
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// The second is now the current one: no retry.
+	if _, err := c.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("OnRetry called %d times, want once: %+v", len(got), got)
+	}
+	ri := got[0]
+	if ri.What != `get "k"` || ri.Endpoint != down || status.Code(ri.Err) != codes.Unavailable ||
+		!strings.Contains(ri.Err.Error(), "connection refused") || ri.Attempts != 1 || ri.Elapsed <= 0 || !ri.Deadline.Equal(deadline) {
+		t.Errorf("OnRetry got %+v, want get \"k\" refused at %s, attempt 1, deadline %v", ri, down, deadline)
+	}
+}

@@ -75,7 +75,8 @@
 // codes.Unavailable), the client moves to the next endpoint and retries,
 // cycling the list with a short backoff until the context's deadline. Give
 // every call a deadline: without one a call gives up after ten rounds over
-// the endpoints.
+// the endpoints. Config.OnRetry hears of each endpoint found down, so that
+// a program waiting for a cluster can say what it waits for.
 //
 // Reads (Get, MGet, List, MemberList, a Txn of gets only) are always
 // retried. Writes (Upsert, Txn) are retried only when that cannot apply them

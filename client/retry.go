@@ -17,6 +17,9 @@ package client
 //     broken connection, and a server uses it when it cannot serve now
 //     (no leader, shutting down).
 //
+// Config.OnRetry is told of each attempt that found its endpoint down, so
+// that a caller can say what it waits for.
+//
 // Every other error (InvalidArgument, FailedPrecondition, ...) is returned as
 // is: another endpoint would answer the same. So is codes.DeadlineExceeded
 // from a server: the server gives up at the caller's deadline (gRPC
@@ -228,6 +231,10 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, r route
 			c.advance(i)
 		}
 		downErr, downEp = err, ep
+		if c.onRetry != nil {
+			deadline, _ := ctx.Deadline()
+			c.onRetry(RetryInfo{What: what, Endpoint: ep, Err: err, Attempts: tries, Elapsed: time.Since(start), Deadline: deadline})
+		}
 	}
 	err = fmt.Errorf("%w: %s: %d attempts over %v in %v failed; last error from %s: %w; check that metasrv is running there and that these are its grpc_api_address",
 		ErrUnavailable, what, tries, c.endpoints, time.Since(start).Round(time.Millisecond), downEp, downErr)
@@ -235,6 +242,24 @@ func (c *Client) invoke(ctx context.Context, what string, kind callKind, r route
 		err = fmt.Errorf("%w: %w; read the key to check", ErrMaybeApplied, err)
 	}
 	return earlierSent, err
+}
+
+// RetryInfo tells Config.OnRetry which call goes on after an endpoint
+// was found down, and why.
+type RetryInfo struct {
+	// What names the call, as its errors do: `get "k"`.
+	What string
+	// Endpoint is the endpoint found down, Err how: gRPC's connection
+	// error (e.g. "connection refused"), a status with codes.Unavailable,
+	// or an error saying the connection was not ready within DialTimeout.
+	Endpoint string
+	Err      error
+	// Attempts counts the call's attempts so far, this one included.
+	Attempts int
+	// Elapsed is the time since the call started; Deadline is the call's
+	// deadline, zero when its context has none.
+	Elapsed  time.Duration
+	Deadline time.Time
 }
 
 // leaderFor returns the address a call routed by r goes to instead of the

@@ -2047,7 +2047,10 @@ func (x *ConditionalOps) GetOps() []*TxnOp {
 // TxnRequest is either condition -> if_then / else_then (all conditions
 // must hold), or, when branches is non-empty, an ordered list of branches
 // of which the first whose predicate holds runs. The whole transaction is
-// one Raft entry: it is applied atomically.
+// one Raft entry: it is applied atomically. Branches together with
+// condition, if_then or else_then are refused (INVALID_ARGUMENT). An empty
+// branches list cannot be told from none on the wire: a request without
+// branches is the first form (nothing at all: path "then", no ops).
 type TxnRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Condition     []*TxnCondition        `protobuf:"bytes,1,rep,name=condition,proto3" json:"condition,omitempty"`

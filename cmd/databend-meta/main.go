@@ -25,9 +25,9 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/admin"
+	"github.com/metasrv/metasrv/internal/buildinfo"
 	"github.com/metasrv/metasrv/internal/config"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/logging"
@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		return fail(err)
 	case opts.Version:
-		fmt.Fprintf(stdout, "databend-meta %s\n", version)
+		fmt.Fprintln(stdout, buildinfo.Line("databend-meta", version))
 		return 0
 	case opts.Cmd == "show-config":
 		fmt.Fprint(stdout, cfg.TOML())
@@ -165,12 +165,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// a node's CPU under get 100/10); when all are busy, gRPC starts a
 	// goroutine as before. docs/PERFORMANCE.md: +9-10% ops/s on get and put.
 	publicGRPC := grpc.NewServer(append([]grpc.ServerOption{msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
-		grpc.NumStreamWorkers(publicStreamWorkers),
+		grpc.NumStreamWorkers(publicStreamWorkers), grpcapi.DecodeErrorsOption(),
 		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
 		sec.publicServer...)...)
-	metapb.RegisterMetaServer(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize), sec.metaAuth()...))
+	grpcapi.RegisterMeta(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize), sec.metaAuth()...))
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
 	reflection.Register(publicGRPC)

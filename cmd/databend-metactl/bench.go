@@ -11,16 +11,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/metasrv/metasrv/api/metapb"
 )
 
 // benchSystem is the "system" field of bench's output line.
 const benchSystem = "metasrv"
 
-// benchKeyPrefix starts every key bench writes or reads; with the default
-// --key-size the keys are the peers' ("bench/key/%08d").
+// benchKeyPrefix is the default --prefix, which starts every key bench
+// writes or reads; with the default --key-size the keys are
+// "bench/key/%08d", those of the etcd benchmark runs it is compared with.
 const benchKeyPrefix = "bench/key/"
+
+// benchCleanupTimeout bounds --cleanup's delete, which runs even after the
+// run was interrupted.
+const benchCleanupTimeout = 30 * time.Second
 
 // Workloads of bench.
 const (
@@ -45,7 +53,8 @@ type benchConfig struct {
 	workload  string
 	clients   int
 	conns     int
-	total     int // load: keys, each one op
+	total     int    // load: keys, each one op
+	prefix    string // every key starts with it
 	keys      int
 	keySize   int
 	valSize   int
@@ -54,6 +63,8 @@ type benchConfig struct {
 	progress  bool    // draw the progress bar on stderr
 	// writesToLeader sends every Upsert and Txn to the leader.
 	writesToLeader bool
+	// cleanup deletes every key under prefix when the run ends.
+	cleanup bool
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -61,8 +72,8 @@ func newBenchCmd(a *app) *cobra.Command {
 		Use:   "bench [--workload W] [--clients N] [--conns M] [--total T] [--keys K] ...",
 		Short: "Measure throughput and latency of a cluster; prints one JSON line",
 		Long: `Drive one workload against the --grpc-api-address nodes and print one JSON
-line, with the fields and number format of ../shared/peers' benchmark so the
-lines compare directly:
+line, in a fixed form meant for comparison with the same line from runs
+against other systems:
 
   {"system":"metasrv","workload":W,"clients":N,"conns":M,"total":T,"errors":E,
    "seconds":S,"ops_per_sec":R,"p50_ms":A,"p99_ms":B,"p999_ms":C}
@@ -85,8 +96,8 @@ connection to it. Reads still go to each address in turn. The leader is
 not followed if it changes during the run: writes to a former leader are
 forwarded. Off by default: etcd's client does not do it.
 
-Workloads (keys are "bench/key/" and a zero-padded number below --keys,
-chosen at random):
+Workloads (keys are --prefix, "bench/key/" by default, and a zero-padded
+number below --keys, chosen at random):
   put               upsert a --val-size value to a random key
   get               preload every key, then linearizable gets
   get-serializable  preload every key, then serializable gets
@@ -107,6 +118,11 @@ chosen at random):
 
 --batch also applies to the preload of get, get-serializable and mixed.
 
+The keys stay in the cluster after the run, so that a read workload can
+follow a load. --cleanup deletes every key under --prefix when the run
+ends (also after an interrupted run), in one transaction (delete_by_prefix),
+and says how many on stderr: give a --prefix that only bench uses.
+
 A progress bar goes to stderr for runs longer than a second (--progress).
 --output does not apply. --timeout does not apply unless given: then it
 bounds the whole run.`,
@@ -118,12 +134,14 @@ bounds the whole run.`,
 	f.Int("conns", 1, "gRPC connections the clients share (each one per address)")
 	f.Int("total", 10000, "requests in all (watch: puts)")
 	f.Int("keys", 10000, "distinct keys")
-	f.Int("key-size", 18, "key length in bytes: bench/key/ and the zero-padded number; 18 = the peers' keys")
+	f.String("prefix", benchKeyPrefix, "every key starts with this (non-empty)")
+	f.Int("key-size", 18, "key length in bytes: --prefix and the zero-padded number; 18 = the default prefix and 8 digits")
 	f.Int("val-size", 256, "value length in bytes")
 	f.Float64("rw-ratio", 9, "mixed: gets per put (9 = 90% gets)")
 	f.Int("batch", 1, "load and preloads: keys written per request (> 1: a txn of that many puts), at most 1000")
 	f.String("progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), on or off")
 	f.Bool("writes-to-leader", false, "send every write (Upsert, Txn) to the leader, found with Status before the run; reads still go to each address in turn")
+	f.Bool("cleanup", false, "delete every key under --prefix when the run ends")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		cfg, err := benchFlags(cmd, a.endpoints)
 		if err != nil {
@@ -158,19 +176,21 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 	c.clients, _ = fl.GetInt("clients")
 	c.conns, _ = fl.GetInt("conns")
 	c.total, _ = fl.GetInt("total")
+	c.prefix, _ = fl.GetString("prefix")
 	c.keys, _ = fl.GetInt("keys")
 	c.keySize, _ = fl.GetInt("key-size")
 	c.valSize, _ = fl.GetInt("val-size")
 	c.rwRatio, _ = fl.GetFloat64("rw-ratio")
 	c.batch, _ = fl.GetInt("batch")
 	c.writesToLeader, _ = fl.GetBool("writes-to-leader")
+	c.cleanup, _ = fl.GetBool("cleanup")
 	progress, _ := fl.GetString("progress")
 
 	known := false
 	for _, w := range benchWorkloads {
 		known = known || w == c.workload
 	}
-	minKeySize := len(benchKeyPrefix) + max(8, len(strconv.Itoa(c.keys-1)))
+	minKeySize := len(c.prefix) + max(8, len(strconv.Itoa(c.keys-1)))
 	switch {
 	case len(endpoints) == 0:
 		return c, usagef("--grpc-api-address lists no address")
@@ -184,9 +204,13 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 		return c, usagef("invalid --total %d: want at least 1", c.total)
 	case c.keys < 1:
 		return c, usagef("invalid --keys %d: want at least 1", c.keys)
+	case c.prefix == "":
+		return c, usagef("--prefix is empty: bench's keys need a prefix of their own (default %q)", benchKeyPrefix)
+	case !utf8.ValidString(c.prefix):
+		return c, checkUTF8Flag("prefix", c.prefix)
 	case c.keySize < minKeySize || c.keySize > 4096:
 		return c, usagef("invalid --key-size %d: want %d..4096 (%q and %d keys numbered with at least 8 digits)",
-			c.keySize, minKeySize, benchKeyPrefix, c.keys)
+			c.keySize, minKeySize, c.prefix, c.keys)
 	case c.valSize < 0:
 		return c, usagef("invalid --val-size %d: want 0 or more", c.valSize)
 	case c.workload == workloadWatch && c.valSize < watchStampSize:
@@ -213,13 +237,26 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 	return c, nil
 }
 
-// runBench connects, prepares (preloads) and runs one workload.
-func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchResult, error) {
+// runBench connects, prepares (preloads) and runs one workload; with
+// cfg.cleanup it then deletes the keys, whether the run succeeded or not.
+func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (res benchResult, err error) {
 	conns, err := dialBench(ctx, cfg.endpoints, cfg.conns)
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer conns.close()
+	if cfg.cleanup {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), benchCleanupTimeout)
+			defer cancel()
+			switch cerr := cleanupBench(cctx, conns, cfg.prefix, stderr); {
+			case cerr != nil && err == nil:
+				err = cerr
+			case cerr != nil:
+				fmt.Fprintf(stderr, "databend-metactl: bench: %v\n", cerr)
+			}
+		}()
+	}
 	if cfg.writesToLeader {
 		id, addr, err := conns.findLeader(ctx, cfg.endpoints)
 		if err != nil {
@@ -231,7 +268,7 @@ func runBench(ctx context.Context, cfg benchConfig, stderr io.Writer) (benchResu
 		fmt.Fprintf(stderr, "databend-metactl: bench: writes go to the leader, node %d at %s\n", id, addr)
 	}
 	b := &bench{cfg: cfg, conns: conns, stderr: stderr}
-	b.keyNames = benchKeys(cfg.keys, cfg.keySize)
+	b.keyNames = benchKeys(cfg.prefix, cfg.keys, cfg.keySize)
 	b.val = make([]byte, cfg.valSize)
 	rand.Read(b.val)
 	if cfg.workload == workloadWatch {
@@ -255,14 +292,32 @@ type bench struct {
 	}
 }
 
-// benchKeys returns the n key names, each size bytes long.
-func benchKeys(n, size int) []string {
-	width := size - len(benchKeyPrefix)
+// benchKeys returns the n key names, prefix and a zero-padded number,
+// each size bytes long.
+func benchKeys(prefix string, n, size int) []string {
+	width := size - len(prefix)
 	keys := make([]string, n)
 	for i := range keys {
-		keys[i] = fmt.Sprintf("%s%0*d", benchKeyPrefix, width, i)
+		keys[i] = fmt.Sprintf("%s%0*d", prefix, width, i)
 	}
 	return keys
+}
+
+// cleanupBench deletes every key under prefix in one transaction and says
+// on stderr how many it deleted.
+func cleanupBench(ctx context.Context, conns *benchConns, prefix string, stderr io.Writer) error {
+	req := &metapb.TxnRequest{IfThen: []*metapb.TxnOp{{Request: &metapb.TxnOp_DeleteByPrefix{
+		DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: prefix}}}}}
+	reply, err := conns.newWriter(0).pick().Txn(ctx, req)
+	if err != nil {
+		return fmt.Errorf("--cleanup: delete the keys under %q: %w; they are left in the cluster", prefix, err)
+	}
+	var n uint64
+	if r := reply.GetResponses(); len(r) == 1 {
+		n = r[0].GetDeleteByPrefix().GetCount()
+	}
+	fmt.Fprintf(stderr, "databend-metactl: bench: --cleanup deleted %d keys under %q\n", n, prefix)
+	return nil
 }
 
 // fail counts a failed request and keeps the first error for the report.

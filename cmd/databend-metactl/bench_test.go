@@ -272,11 +272,50 @@ func failCalls(s *clienttest.Server, method string) {
 	})
 }
 
-// The default keys are the peers': bench/key/%08d.
+// The default keys are bench/key/%08d, those of the etcd runs bench is
+// compared with.
 func TestBenchKeys(t *testing.T) {
-	keys := benchKeys(10000, 18)
+	keys := benchKeys(benchKeyPrefix, 10000, 18)
 	if keys[0] != "bench/key/00000000" || keys[9999] != "bench/key/00009999" {
 		t.Fatalf("keys %q .. %q", keys[0], keys[9999])
+	}
+}
+
+// --prefix chooses where the keys go; they stay after the run unless
+// --cleanup deletes them, and only them.
+func TestBenchPrefixAndCleanup(t *testing.T) {
+	cl := clienttest.Start(t, 1)
+	cl.Store.Put("mine-too", []byte("not under the prefix"))
+	keysUnder := func(prefix string) []string {
+		var keys []string
+		for _, kv := range cl.Store.List(prefix, 0) {
+			keys = append(keys, kv.GetKey())
+		}
+		return keys
+	}
+
+	_, stderr := runBenchCLI(t, cl.Addrs(), "--workload", "load", "--keys", "5", "--prefix", "mine/")
+	if got := keysUnder("mine/"); len(got) != 5 || got[0] != "mine/0000000000000" {
+		t.Fatalf("after a run without --cleanup: keys %q, want mine/0000000000000 .. 4", got)
+	}
+	if strings.Contains(stderr, "cleanup") {
+		t.Errorf("stderr %q without --cleanup", stderr)
+	}
+
+	_, stderr = runBenchCLI(t, cl.Addrs(), "--workload", "put", "--total", "20", "--keys", "3", "--prefix", "mine/", "--cleanup")
+	if got := keysUnder("mine"); len(got) != 1 || got[0] != "mine-too" {
+		t.Errorf("after --cleanup: keys %q, want only mine-too", got)
+	}
+	if !strings.Contains(stderr, `databend-metactl: bench: --cleanup deleted 5 keys under "mine/"`) {
+		t.Errorf("stderr %q: want the count of keys deleted", stderr)
+	}
+}
+
+// bench's help names no path of this repository.
+func TestBenchHelp(t *testing.T) {
+	stdout, _, code := runCLI(t, "bench", "--help")
+	if code != 0 || !strings.Contains(stdout, "--cleanup") || strings.Contains(stdout, "../") || strings.Contains(stdout, "peers") {
+		t.Errorf("bench --help: exit %d:\n%s", code, stdout)
 	}
 }
 
@@ -350,6 +389,9 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"--batch", "0"}, "invalid --batch"},
 		{[]string{"--batch", "1001"}, "invalid --batch 1001: want 1..1000"},
 		{[]string{"--workload", "load", "--total", "5"}, "--total does not apply"},
+		{[]string{"--prefix", ""}, `--prefix is empty: bench's keys need a prefix of their own (default "bench/key/")`},
+		{[]string{"--prefix", "b\xff/"}, `--prefix "b\xff/" is not valid UTF-8`},
+		{[]string{"--prefix", "a-much-longer-prefix/"}, `invalid --key-size 18: want 29..4096 ("a-much-longer-prefix/"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

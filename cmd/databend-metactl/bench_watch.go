@@ -129,7 +129,7 @@ func (b *bench) runWatch(ctx context.Context) (benchResult, error) {
 // initial values and the flush_done marker: from then on it sees every
 // change.
 func (b *bench) openWatchers(ctx context.Context) ([]*benchWatcher, error) {
-	req := &metapb.WatchRequest{Key: benchKeyPrefix, KeyEnd: prefixEnd(benchKeyPrefix), InitialFlush: true}
+	req := &metapb.WatchRequest{Key: b.cfg.prefix, KeyEnd: prefixEnd(b.cfg.prefix), InitialFlush: true}
 	var watchers []*benchWatcher
 	for j, stubs := range b.conns.stubs {
 		a := j % len(stubs)

@@ -6,13 +6,17 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/metasrv/metasrv/client"
 )
 
 func newGetCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get --key KEY",
+		Use:   "get --key KEY [--serializable]",
 		Short: "Print the value of a key",
-		Long: `Print the value of a key (a linearizable read).
+		Long: `Print the value of a key: a linearizable read, or with --serializable the
+serving node's own state, without confirming with the leader (faster, and
+served by a node cut off from the leader, but possibly stale).
 
 JSON: {"key":K,"seq":N,"value":V} with the value as a string when it is valid
 UTF-8, else base64 under "value_base64"; "expire_at_ms" when the key expires.
@@ -23,12 +27,13 @@ it is not UTF-8.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().String("key", "", "the key (required)")
+	addSerializableFlag(cmd)
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}
-		kv, err := a.cli.Get(a.ctx, key)
+		kv, err := a.cli.Get(a.ctx, key, readOptions(cmd)...)
 		if err != nil {
 			return err
 		}
@@ -54,4 +59,18 @@ it is not UTF-8.`,
 		return err
 	})
 	return cmd
+}
+
+// addSerializableFlag adds --serializable to a read command; readOptions
+// turns it into client read options.
+func addSerializableFlag(cmd *cobra.Command) {
+	cmd.Flags().Bool("serializable", false,
+		"read the serving node's state without confirming with the leader: faster, possibly stale (default: linearizable)")
+}
+
+func readOptions(cmd *cobra.Command) []client.ReadOption {
+	if s, _ := cmd.Flags().GetBool("serializable"); s {
+		return []client.ReadOption{client.Serializable()}
+	}
+	return nil
 }

@@ -66,12 +66,18 @@ log starts from a snapshot at index 1, term 1.`,
 			return err
 		}
 		id, _ := cmd.Flags().GetUint64("id")
-		if id == 0 {
+		switch {
+		case !cmd.Flags().Changed("id"):
 			return usagef("--id is required: the new node's id, one of --initial-cluster")
+		case id == 0:
+			return usagef("invalid --id 0: node ids start at 1")
 		}
 		specs, _ := cmd.Flags().GetStringSlice("initial-cluster")
-		if len(specs) == 0 {
+		switch {
+		case !cmd.Flags().Changed("initial-cluster"):
 			return usagef("--initial-cluster is required: every node of the new cluster as ID=HOST:RAFT_PORT")
+		case len(specs) == 0:
+			return usagef("--initial-cluster is empty: list every node of the new cluster as ID=HOST:RAFT_PORT")
 		}
 		raftAddrs, err := parseIDAddrs("--initial-cluster", specs)
 		if err != nil {

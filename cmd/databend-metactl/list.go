@@ -8,9 +8,11 @@ import (
 
 func newListCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "list [--prefix P] [--limit N]",
+		Use:   "list [--prefix P] [--limit N] [--serializable]",
 		Short: "List the keys with a prefix",
-		Long: `List the keys that start with a prefix (all keys by default), in key order.
+		Long: `List the keys that start with a prefix (all keys by default), in key order:
+a linearizable read, or with --serializable the serving node's own state
+(see get).
 
 JSON: one array holding an object per key, each as get prints it
 ([{"key":K,"seq":N,"value":V}, ...]); [] when no key matches. An array, not
@@ -19,10 +21,14 @@ JSON lines, so that the output is one JSON document.`,
 	}
 	cmd.Flags().String("prefix", "", "list keys starting with this (default: all keys)")
 	cmd.Flags().Uint64("limit", 0, "list at most N keys (0 = no limit)")
+	addSerializableFlag(cmd)
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		prefix, _ := cmd.Flags().GetString("prefix")
 		limit, _ := cmd.Flags().GetUint64("limit")
-		kvs, err := a.cli.List(a.ctx, prefix, limit)
+		if err := checkUTF8Flag("prefix", prefix); err != nil {
+			return err
+		}
+		kvs, err := a.cli.List(a.ctx, prefix, limit, readOptions(cmd)...)
 		if err != nil {
 			return err
 		}

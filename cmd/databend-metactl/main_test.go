@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/metasrv/metasrv/client/clienttest"
+	"github.com/metasrv/metasrv/internal/buildinfo"
 )
 
 // runCLI runs the command line in-process.
@@ -69,6 +70,7 @@ type valueOut struct {
 type upsertOut struct {
 	Key     string   `json:"key"`
 	Applied bool     `json:"applied"`
+	Deleted *bool    `json:"deleted"` // del only
 	Prev    valueOut `json:"prev"`
 	Result  valueOut `json:"result"`
 	Retried bool     `json:"retried"`
@@ -114,7 +116,7 @@ func TestUpsertDelJSON(t *testing.T) {
 
 	var up upsertOut
 	runJSON(t, addrs, &up, "upsert", "--key", "k", "--value", "v1", "--match-seq", "0")
-	if up.Key != "k" || !up.Applied || up.Prev.Seq != 0 || up.Prev.Value != nil || up.Result.Seq != 1 || !eqStr(up.Result.Value, strp("v1")) {
+	if up.Key != "k" || !up.Applied || up.Deleted != nil || up.Prev.Seq != 0 || up.Prev.Value != nil || up.Result.Seq != 1 || !eqStr(up.Result.Value, strp("v1")) {
 		t.Fatalf("create: %+v", up)
 	}
 
@@ -137,17 +139,18 @@ func TestUpsertDelJSON(t *testing.T) {
 
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k", "--match-seq", "1")
-	if up.Applied || up.Result.Seq != 2 {
+	if up.Applied || up.Deleted == nil || *up.Deleted || up.Result.Seq != 2 {
 		t.Fatalf("del with stale seq: %+v", up)
 	}
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k")
-	if !up.Applied || up.Prev.Seq != 2 || up.Result.Seq != 0 || up.Result.Value != nil {
+	if !up.Applied || up.Deleted == nil || !*up.Deleted || up.Prev.Seq != 2 || up.Result.Seq != 0 || up.Result.Value != nil {
 		t.Fatalf("del: %+v", up)
 	}
 	up = upsertOut{}
 	runJSON(t, addrs, &up, "del", "--key", "k")
-	if !up.Applied || up.Prev.Seq != 0 {
+	// An absent key: applied (nothing to mismatch), but nothing deleted.
+	if !up.Applied || up.Deleted == nil || *up.Deleted || up.Prev.Seq != 0 {
 		t.Fatalf("del absent: %+v", up)
 	}
 }
@@ -297,32 +300,54 @@ func TestCommandFailureExit1(t *testing.T) {
 	}
 }
 
-func TestUsageErrorsExit2(t *testing.T) {
-	tests := [][]string{
-		{"get"},
-		{"get", "--key", ""},
-		{"get", "--key", "k", "extra"},
-		{"upsert", "--key", "k"},
-		{"upsert", "--key", "k", "--value", "v", "--match-seq", "x"},
-		{"upsert", "--key", "k", "--value", "v", "--ttl", "1us"},
-		{"list", "--limit", "-1"},
-		{"--output", "yaml", "status"},
-		{"--timeout", "0s", "status"},
-		{"--grpc-api-address", "nohost", "status"},
-		{"--grpc-api-address", "", "status"},
-		{"--no-such-flag", "status"},
-		{"no-such-command"},
+// A command whose address is down says, after a second, what it waits for,
+// then fails at --timeout as before.
+func TestWaitingForDownAddress(t *testing.T) {
+	down := refusedAddr(t)
+	stdout, stderr, code := runCLI(t, "--grpc-api-address", down, "--timeout", "2s", "get", "--key", "k")
+	lines := strings.SplitAfter(stderr, "\n")
+	want := "databend-metactl: waiting for " + down + ": connection refused (retrying for up to 2s)\n"
+	if code != exitError || stdout != "" || len(lines) != 3 || lines[0] != want || !strings.HasPrefix(lines[1], "databend-metactl: get \"k\"") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, %q, then the error", code, stdout, stderr, want)
 	}
-	for _, args := range tests {
-		stdout, stderr, code := runCLI(t, args...)
+}
+
+// A usage error prints one line, then where the help is: not the usage
+// itself, which would bury the message.
+func TestUsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		args []string
+		cmd  string // the command whose help the second line names
+	}{
+		{[]string{"get"}, "get"},
+		{[]string{"get", "--key", ""}, "get"},
+		{[]string{"get", "--key", "k", "extra"}, "get"},
+		{[]string{"upsert", "--key", "k"}, "upsert"},
+		{[]string{"upsert", "--key", "k", "--value", "v", "--match-seq", "x"}, "upsert"},
+		{[]string{"upsert", "--key", "k", "--value", "v", "--ttl", "1us"}, "upsert"},
+		{[]string{"list", "--limit", "-1"}, "list"},
+		{[]string{"--output", "yaml", "status"}, "status"},
+		{[]string{"--timeout", "0s", "status"}, "status"},
+		{[]string{"--grpc-api-address", "nohost", "status"}, "status"},
+		{[]string{"--grpc-api-address", "", "status"}, "status"},
+		{[]string{"--no-such-flag", "status"}, ""}, // cobra stops at the root
+		{[]string{"no-such-command"}, ""},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runCLI(t, tt.args...)
 		if code != 2 {
-			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", tt.args, code, stderr)
 		}
-		if !strings.HasPrefix(stderr, "databend-metactl: ") || !strings.Contains(stderr, "Usage:") {
-			t.Errorf("%v: stderr %q, want the error and the usage", args, stderr)
+		see := "see databend-metactl --help\n"
+		if tt.cmd != "" {
+			see = "see databend-metactl " + tt.cmd + " --help\n"
+		}
+		lines := strings.SplitAfter(stderr, "\n")
+		if len(lines) != 3 || lines[2] != "" || !strings.HasPrefix(lines[0], "databend-metactl: ") || lines[1] != see {
+			t.Errorf("%v: stderr %q, want the error on one line, then %q", tt.args, stderr, see)
 		}
 		if stdout != "" {
-			t.Errorf("%v: stdout %q", args, stdout)
+			t.Errorf("%v: stdout %q", tt.args, stdout)
 		}
 	}
 }
@@ -340,7 +365,8 @@ func TestTextOutput(t *testing.T) {
 		{[]string{"get", "--key", "bin"}, []string{"value_base64: /w==\n"}},
 		{[]string{"get", "--key", "nope"}, []string{"seq:          0 (absent)\n"}},
 		{[]string{"list"}, []string{"KEY", "bin", `value="v"`}},
-		{[]string{"del", "--key", "k"}, []string{"applied: true", "result:  seq=0 (absent)"}},
+		{[]string{"del", "--key", "k"}, []string{"applied: true\ndeleted: true\n", "result:  seq=0 (absent)"}},
+		{[]string{"del", "--key", "k"}, []string{"applied: true\ndeleted: false (the key was absent)\nprev:    seq=0 (absent)"}},
 		{[]string{"member-list"}, []string{"RAFT_ADDRESS", cl.Servers[1].Addr}},
 		{[]string{"status"}, []string{"LAST_SEQ", "leader", "follower"}},
 	}
@@ -357,13 +383,86 @@ func TestTextOutput(t *testing.T) {
 	}
 }
 
+// version and --version print buildinfo's line, the format of
+// databend-meta --version.
 func TestVersionAndHelp(t *testing.T) {
-	stdout, _, code := runCLI(t, "--version")
-	if code != 0 || !strings.HasPrefix(stdout, "databend-metactl version ") {
-		t.Fatalf("--version: %q, exit %d", stdout, code)
+	want := buildinfo.Line("databend-metactl", version) + "\n"
+	for _, args := range [][]string{{"version"}, {"--version"}, {"--grpc-api-address", "", "version"}} {
+		stdout, stderr, code := runCLI(t, args...)
+		if code != 0 || stdout != want || stderr != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, code, stdout, stderr, want)
+		}
 	}
-	stdout, _, code = runCLI(t, "get", "--help")
+	stdout, _, code := runCLI(t, "get", "--help")
 	if code != 0 || !strings.Contains(stdout, "--key") {
 		t.Fatalf("get --help: %q, exit %d", stdout, code)
+	}
+}
+
+// firstLine is the first line of s, without its newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// A required flag left out and one given as "" get different errors: the
+// second was given, and is empty. Both are usage errors (exit 2).
+func TestRequiredFlagAbsentOrEmpty(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"get"}, "--key is required"},
+		{[]string{"get", "--key", ""}, "--key is empty: keys must be non-empty"},
+		{[]string{"upsert", "--key", "", "--value", "v"}, "--key is empty: keys must be non-empty"},
+		{[]string{"del", "--key", ""}, "--key is empty: keys must be non-empty"},
+		{[]string{"txn"}, "--file is required"},
+		{[]string{"txn", "--file", ""}, "--file is empty: give a file name, or - for standard input"},
+		{[]string{"dump-raft-log-wal", "--raft-dir", ""}, "--raft-dir is empty: give the node's raft_dir"},
+		{[]string{"repair", "--raft-dir", ""}, "--raft-dir is empty: give the node's raft_dir"},
+		{[]string{"import", "--raft-dir", dir, "--db", ""}, "--db is empty: give the dump file's name, or - for standard input"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x"}, "--id is required: the new node's id, one of --initial-cluster"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "0"}, "invalid --id 0: node ids start at 1"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "1"}, "--initial-cluster is required: every node of the new cluster as ID=HOST:RAFT_PORT"},
+		{[]string{"import", "--raft-dir", dir, "--db", "x", "--id", "1", "--initial-cluster", ""}, "--initial-cluster is empty: list every node of the new cluster as ID=HOST:RAFT_PORT"},
+		{[]string{"watch"}, "--prefix or --key is required"},
+		{[]string{"watch", "--prefix", ""}, "--prefix is empty: give a non-empty prefix, or --key"},
+		{[]string{"watch", "--key", ""}, "--key is empty: keys must be non-empty"},
+	}
+	for _, tt := range tests {
+		stdout, stderr, code := runCLI(t, tt.args...)
+		if code != exitUsage || stdout != "" || firstLine(stderr) != "databend-metactl: "+tt.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, stdout, stderr, tt.want)
+		}
+	}
+}
+
+// A key, prefix or user that is not valid UTF-8 cannot be sent (protobuf
+// strings are UTF-8): a usage error saying so, not gRPC's "Internal: error
+// while marshaling" with exit 1.
+func TestInvalidUTF8Flags(t *testing.T) {
+	down := refusedAddr(t) // nothing is sent
+	tests := []struct {
+		args []string
+		want string // the first line of stderr
+	}{
+		{[]string{"get", "--key", "a\xffb"}, `--key "a\xffb" is not valid UTF-8: keys and prefixes are UTF-8 text (a value may hold any bytes)`},
+		{[]string{"upsert", "--key", "a\xffb", "--value", "\xff"}, `--key "a\xffb" is not valid UTF-8`},
+		{[]string{"del", "--key", "a\xffb"}, `--key "a\xffb" is not valid UTF-8`},
+		{[]string{"list", "--prefix", "a\xffb"}, `--prefix "a\xffb" is not valid UTF-8`},
+		{[]string{"watch", "--prefix", "a\xffb"}, `--prefix "a\xffb" is not valid UTF-8`},
+		{[]string{"watch", "--key", "a", "--key-end", "b\xff"}, `--key-end "b\xff" is not valid UTF-8`},
+		{[]string{"--user", "r\xfft", "--password", "pw", "get", "--key", "k"}, `--user "r\xfft" is not valid UTF-8`},
+		{[]string{"--user", "root", "--password", "p\xffw", "get", "--key", "k"}, `the password (--password or METASRV_PASSWORD) is not valid UTF-8`},
+		// A request the client refuses to send is a usage error too.
+		{[]string{"watch", "--prefix", "\U0010FFFF"}, `invalid argument: watch: no key range ends prefix "\U0010ffff"`},
+	}
+	for _, tt := range tests {
+		args := append([]string{"--grpc-api-address", down, "--timeout", "2s"}, tt.args...)
+		stdout, stderr, code := runCLI(t, args...)
+		if code != exitUsage || stdout != "" || !strings.HasPrefix(firstLine(stderr), "databend-metactl: "+tt.want) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, stdout, stderr, tt.want)
+		}
 	}
 }

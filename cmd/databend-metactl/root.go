@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -41,7 +42,8 @@ type app struct {
 	cancel    context.CancelFunc
 }
 
-// usageError is a bad flag or argument: exit 2 with the usage.
+// usageError is a bad flag or argument: exit 2, with a pointer to the
+// command's help.
 type usageError struct{ error }
 
 func usagef(format string, args ...any) error {
@@ -60,8 +62,9 @@ type runError struct{ error }
 func (e runError) Unwrap() error { return e.error }
 
 // run executes the command line args and returns the exit code: 0 success,
-// 1 the command failed (one line on stderr), 2 bad usage (the message and the
-// usage on stderr) or a bad input file (one line).
+// 1 the command failed (one line on stderr), 2 bad usage (the message and a
+// line naming the command's --help on stderr) or a bad input file (one
+// line).
 func run(args []string, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdout, stderr)
 }
@@ -92,8 +95,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitError
 	}
 	// Flag parse errors, unknown commands, unexpected arguments and our
-	// own usage errors.
-	fmt.Fprintf(stderr, "databend-metactl: %s\n\n%s", msg, cmd.UsageString())
+	// own usage errors: the message, and where the usage is (printing it
+	// would bury the message under 20-30 lines).
+	fmt.Fprintf(stderr, "databend-metactl: %s\nsee %s --help\n", msg, cmd.CommandPath())
 	return exitUsage
 }
 
@@ -112,7 +116,7 @@ the same flags (HTTPS when the TLS flags are given).
 
 Exit status: 0 success, 1 the command failed, 2 bad flags, arguments or input
 file.`,
-		Version:           buildVersion(),
+		Version:           versionLine(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
@@ -120,6 +124,7 @@ file.`,
 			return a.prepare(cmd)
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError{err}
 	})
@@ -149,6 +154,7 @@ file.`,
 		newHashPasswordCmd(a),
 		newBenchCmd(a),
 		newRepairCmd(a),
+		newVersionCmd(),
 	)
 	return root
 }
@@ -176,10 +182,14 @@ func (a *app) prepare(cmd *cobra.Command) error {
 		Endpoints: a.endpoints,
 		TLS:       a.tls,
 		User:      a.user, Password: a.password,
-		Token: a.token,
+		Token:   a.token,
+		OnRetry: newWaitNotice(cmd.ErrOrStderr()).retry,
 	})
-	if err != nil {
+	if errors.Is(err, client.ErrInvalidEndpoint) || errors.Is(err, client.ErrNoEndpoints) {
 		return usagef("invalid --grpc-api-address %q: %w", a.addresses, err)
+	}
+	if err != nil {
+		return usageError{err}
 	}
 	a.cli = cli
 	a.ctx, a.cancel = context.WithTimeout(cmd.Context(), a.timeout)
@@ -196,27 +206,68 @@ func (a *app) close() {
 }
 
 // runE adapts a command's body: its errors are command failures (exit 1)
-// unless it returns a usageError or an inputError.
+// unless it returns a usageError or an inputError, or the client refused
+// to send a request (client.ErrInvalidArgument: an argument that cannot be
+// sent, such as a key that is not UTF-8), which is a usage error.
 func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		err := f(cmd)
 		var ue usageError
 		var ie inputError
-		if err == nil || errors.As(err, &ue) || errors.As(err, &ie) {
+		switch {
+		case err == nil || errors.As(err, &ue) || errors.As(err, &ie):
 			return err
+		case errors.Is(err, client.ErrInvalidArgument):
+			return usageError{err}
 		}
 		return runError{err}
 	}
 }
 
+// emptyFlagHints says, for the string flags that requireString reads, why
+// an empty value will not do or what to give instead.
+var emptyFlagHints = map[string]string{
+	"key":      "keys must be non-empty",
+	"file":     "give a file name, or - for standard input",
+	"raft-dir": "give the node's raft_dir",
+	"db":       "give the dump file's name, or - for standard input",
+}
+
 // requireString returns the value of a string flag that must be given and
-// non-empty.
+// non-empty. A flag left out and a flag given as "" get different errors:
+// the second was given, and is empty.
 func requireString(cmd *cobra.Command, name string) (string, error) {
 	v, _ := cmd.Flags().GetString(name)
-	if !cmd.Flags().Changed(name) || v == "" {
+	switch {
+	case !cmd.Flags().Changed(name):
 		return "", usagef("--%s is required", name)
+	case v == "":
+		hint, ok := emptyFlagHints[name]
+		if !ok {
+			hint = "give a value"
+		}
+		return "", usagef("--%s is empty: %s", name, hint)
 	}
 	return v, nil
+}
+
+// requireKey returns the value of a flag that must hold a key: given,
+// non-empty and valid UTF-8.
+func requireKey(cmd *cobra.Command, name string) (string, error) {
+	k, err := requireString(cmd, name)
+	if err != nil {
+		return "", err
+	}
+	return k, checkUTF8Flag(name, k)
+}
+
+// checkUTF8Flag refuses the value of a flag that is sent as a protobuf
+// string (a key, a prefix) and is not valid UTF-8: it cannot be sent.
+func checkUTF8Flag(name, v string) error {
+	if !utf8.ValidString(v) {
+		return usagef("--%s %q is not valid UTF-8: keys and prefixes are UTF-8 text (a value may hold any bytes)", name, v)
+	}
+	return nil
 }
 
 // matchSeqFlag returns client.Exact(n) when --match-seq n was given, else

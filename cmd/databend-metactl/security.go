@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -35,6 +36,10 @@ func (a *app) prepareSecurity() error {
 		return usagef("--password needs --user")
 	case a.user != "" && a.password == "":
 		return usagef("--user %s needs a password: give --password or set %s", a.user, EnvPassword)
+	case !utf8.ValidString(a.user):
+		return usagef("--user %q is not valid UTF-8", a.user)
+	case !utf8.ValidString(a.password):
+		return usagef("the password (--password or %s) is not valid UTF-8", EnvPassword)
 	}
 	if a.useTLS || a.tlsCA != "" || a.tlsCert != "" || a.tlsKey != "" {
 		cfg, err := client.LoadTLS(a.tlsCA, a.tlsCert, a.tlsKey)

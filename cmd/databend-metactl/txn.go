@@ -35,6 +35,9 @@ predicate: always):
       "ops": [{"put": {"key": "lock", "value": "me", "ttl": "10s"}}]},
      {"ops": [{"get": {"key": "lock"}}]}]}
 
+One form or the other: "branches" with "condition", "if_then" or
+"else_then", or an empty "branches", is refused.
+
 Condition targets: seq, value, value_base64, keys_with_prefix (the key is
 the prefix); comparisons: eq ne gt ge lt le. Ops: get, put, delete,
 delete_by_prefix, fetch_increase_u64, put_sequential. Values are UTF-8

@@ -139,6 +139,11 @@ func TestParseTxnErrors(t *testing.T) {
 		{`{"condition": [{"seq": {"eq": 1}}]}`, `condition[0]: "key" is required`},
 		{`{"condition": [{"key": "k", "seq": 1}]}`, `condition[0].seq: want a JSON object {...}, got a number`},
 		{`{"condition": [], "branches": [{}]}`, `"branches" cannot be combined with "condition"`},
+		{`{"if_then": [{"put": {"key": "k", "value": "v"}}], "branches": []}`, `"branches" cannot be combined with "condition", "if_then" or "else_then": use one form`},
+		{`{"branches": [], "else_then": []}`, `"branches" cannot be combined`},
+		{`{"branches": []}`, `"branches" is empty: give at least one branch`},
+		{"{\"if_then\": [{\"put\": {\"key\": \"k\xff\", \"value\": \"v\"}}]}", `invalid UTF-8 at line 1, column 32: the file must be UTF-8 text`},
+		{"{\"if_then\": [\n{\"put\": {\"key\": \"k\", \"value\": \"\xc3\"}}]}", `invalid UTF-8 at line 2, column 32`},
 		{`{"branches": [{"predicate": {"and": [], "key": "k"}}]}`, `branches[0].predicate: an expression has exactly one field, "and" or "or"`},
 		{`{"branches": [{"predicate": {"or": [{"key": "k", "seq": {"eq": 1}}, {"and": [{"key": "k", "seq": {"xx": 1}}]}]}}]}`, `branches[0].predicate.or[1].and[0].seq: unknown field "xx"`},
 		{`{"branches": [{"predicate": {"not": []}}]}`, `branches[0].predicate: unknown field "not" (known: and, or, key, seq, value, value_base64, keys_with_prefix)`},
@@ -340,6 +345,10 @@ func TestTxnBadFile(t *testing.T) {
 		{[]string{"txn", "--file", writeFile(t, "bad.json", `{"if_then": [{"put": {"key": "k", "vaule": "v"}}]}`)},
 			`bad.json: if_then[0].put: unknown field "vaule"`},
 		{[]string{"txn", "--file", filepath.Join(t.TempDir(), "missing.json")}, "read the txn file"},
+		// The server would run these as the condition form, path "then".
+		{[]string{"txn", "--file", writeFile(t, "empty-branches.json", `{"branches": []}`)}, `"branches" is empty`},
+		{[]string{"txn", "--file", writeFile(t, "both.json", `{"if_then": [{"put": {"key": "k", "value": "v"}}], "branches": []}`)},
+			`"branches" cannot be combined with "condition", "if_then" or "else_then"`},
 	}
 	for _, tt := range tests {
 		stdout, stderr, code := runCLI(t, append([]string{"--grpc-api-address", cl.Addrs()[0]}, tt.args...)...)

@@ -17,12 +17,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// parseTxn decodes the JSON form of a transaction.
+// parseTxn decodes the JSON form of a transaction. A transaction has one
+// of two forms: "condition", "if_then" and "else_then" (each optional), or
+// "branches" with at least one branch. "branches": [] is refused rather
+// than read as the other form: on the wire an empty list is no list, so
+// the server would run it as an empty condition form (path "then").
 func parseTxn(data []byte) (*metapb.TxnRequest, error) {
+	if err := checkUTF8(data); err != nil {
+		return nil, err
+	}
 	if err := checkSyntax(data); err != nil {
 		return nil, err
 	}
@@ -48,12 +56,15 @@ func parseTxn(data []byte) (*metapb.TxnRequest, error) {
 	if req.ElseThen, err = parseOps(top, "else_then"); err != nil {
 		return nil, err
 	}
-	branches, _, err := top.array("branches")
+	branches, hasBranches, err := top.array("branches")
 	if err != nil {
 		return nil, err
 	}
-	if len(branches) > 0 && (top.has("condition") || top.has("if_then") || top.has("else_then")) {
+	if hasBranches && (top.has("condition") || top.has("if_then") || top.has("else_then")) {
 		return nil, errors.New(`"branches" cannot be combined with "condition", "if_then" or "else_then": use one form`)
+	}
+	if hasBranches && len(branches) == 0 {
+		return nil, errors.New(`"branches" is empty: give at least one branch, {"predicate": ..., "ops": [...]}; for the other form, leave "branches" out and give "condition", "if_then", "else_then"`)
 	}
 	for i, raw := range branches {
 		path := fmt.Sprintf("branches[%d]", i)
@@ -355,6 +366,38 @@ func decodeObject(path string, raw json.RawMessage, known ...string) (*jsonObjec
 	return o, nil
 }
 
+// checkUTF8 refuses a file that is not UTF-8 text, with the line and
+// column of the first bad byte: the JSON decoder would silently replace
+// it with U+FFFD, changing a key or a value.
+func checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	off := 0
+	for off < len(data) {
+		r, size := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	line, col := lineCol(data, off)
+	return fmt.Errorf("invalid UTF-8 at line %d, column %d: the file must be UTF-8 text; give binary values as base64 under \"value_base64\"", line, col)
+}
+
+// lineCol returns the line and column, from 1, of the byte at offset.
+func lineCol(data []byte, offset int) (line, col int) {
+	line, col = 1, 1
+	for _, b := range data[:min(max(offset, 0), len(data))] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
 // checkSyntax reports a JSON syntax error with its line and column.
 func checkSyntax(data []byte) error {
 	var v any
@@ -363,15 +406,8 @@ func checkSyntax(data []byte) error {
 	if !errors.As(err, &se) {
 		return nil // valid, or an error the field decoding reports better
 	}
-	line, col := 1, 1
 	// Offset counts the bytes read, the offending one included.
-	for _, b := range data[:min(max(int(se.Offset)-1, 0), len(data))] {
-		if b == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
+	line, col := lineCol(data, int(se.Offset)-1)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("empty file: want a JSON object {...}")
 	}

@@ -11,8 +11,11 @@ import (
 
 // upsertJSON is the JSON output of upsert and del.
 type upsertJSON struct {
-	Key     string    `json:"key"`
-	Applied bool      `json:"applied"`
+	Key     string `json:"key"`
+	Applied bool   `json:"applied"`
+	// Deleted (del only) is whether a key was removed: false when the key
+	// was absent, or when --match-seq did not match.
+	Deleted *bool     `json:"deleted,omitempty"`
 	Prev    valueJSON `json:"prev"`
 	Result  valueJSON `json:"result"`
 	// Retried: an earlier attempt may have applied the write (see
@@ -40,7 +43,7 @@ as in get.`,
 	f.Uint64("match-seq", 0, "write only if the key's current seq is N (0 = only if absent)")
 	f.Duration("ttl", 0, "expire the key this long after the write, e.g. 30s (default: never)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}
@@ -70,8 +73,9 @@ func newDelCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "del --key KEY [--match-seq N]",
 		Short: "Delete a key",
-		Long: `Delete a key, and print the value before and after, as upsert does.
-Deleting an absent key succeeds.
+		Long: `Delete a key, and print the value before and after, as upsert does, and
+whether a key was deleted. Deleting an absent key succeeds ("applied") and
+deletes nothing ("deleted" false, prev seq 0).
 
 --match-seq N deletes only if the key's seq is N.`,
 		Args: cobra.NoArgs,
@@ -79,7 +83,7 @@ Deleting an absent key succeeds.
 	cmd.Flags().String("key", "", "the key (required)")
 	cmd.Flags().Uint64("match-seq", 0, "delete only if the key's current seq is N")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireString(cmd, "key")
+		key, err := requireKey(cmd, "key")
 		if err != nil {
 			return err
 		}
@@ -87,16 +91,23 @@ Deleting an absent key succeeds.
 		if err != nil {
 			return err
 		}
-		return a.printUpsert(cmd.OutOrStdout(), key, res)
+		deleted := res.Applied && res.Prev.Exists()
+		return a.printWrite(cmd.OutOrStdout(), key, res, &deleted)
 	})
 	return cmd
 }
 
 func (a *app) printUpsert(out io.Writer, key string, res client.UpsertResult) error {
+	return a.printWrite(out, key, res, nil)
+}
+
+// printWrite prints the result of upsert, or of del with deleted set.
+func (a *app) printWrite(out io.Writer, key string, res client.UpsertResult, deleted *bool) error {
 	if a.output == "json" {
 		return writeJSON(out, upsertJSON{
 			Key:     key,
 			Applied: res.Applied,
+			Deleted: deleted,
 			Prev:    newValueJSON(res.Prev),
 			Result:  newValueJSON(res.Result),
 			Retried: res.Retried,
@@ -111,6 +122,13 @@ func (a *app) printUpsert(out io.Writer, key string, res client.UpsertResult) er
 		}
 	}
 	fmt.Fprintf(out, "applied: %s\n", applied)
+	if deleted != nil {
+		d := fmt.Sprint(*deleted)
+		if !*deleted && res.Applied {
+			d += " (the key was absent)"
+		}
+		fmt.Fprintf(out, "deleted: %s\n", d)
+	}
 	fmt.Fprintf(out, "prev:    %s\n", valueText(res.Prev))
 	_, err := fmt.Fprintf(out, "result:  %s\n", valueText(res.Result))
 	return err

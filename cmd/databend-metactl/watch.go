@@ -133,9 +133,19 @@ func watchOptions(cmd *cobra.Command) (client.WatchOptions, error) {
 	o.KeyEnd, _ = fl.GetString("key-end")
 	o.StartSeq, _ = fl.GetUint64("start-seq")
 	o.InitialFlush, _ = fl.GetBool("initial-flush")
+	for _, name := range []string{"prefix", "key", "key-end"} {
+		v, _ := fl.GetString(name)
+		if err := checkUTF8Flag(name, v); err != nil {
+			return o, err
+		}
+	}
 	switch {
 	case o.Prefix != "" && (o.Key != "" || o.KeyEnd != ""):
 		return o, usagef("give --prefix, or --key with or without --key-end, not both")
+	case fl.Changed("prefix") && o.Prefix == "":
+		return o, usagef("--prefix is empty: give a non-empty prefix, or --key")
+	case fl.Changed("key") && o.Key == "":
+		return o, usagef("--key is empty: keys must be non-empty")
 	case o.Prefix == "" && o.Key == "":
 		return o, usagef("--prefix or --key is required")
 	case o.KeyEnd != "" && o.KeyEnd <= o.Key:

@@ -251,8 +251,8 @@ func TestWatchUsageErrors(t *testing.T) {
 		{"watch", "--key", "k", "extra"},
 	} {
 		stdout, stderr, code := runCLI(t, args...)
-		if code != 2 || stdout != "" || !strings.Contains(stderr, "Usage:") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 with the usage", args, code, stdout, stderr)
+		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 2 || !strings.HasSuffix(stderr, "\nsee databend-metactl watch --help\n") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2, the error and a pointer to the help", args, code, stdout, stderr)
 		}
 	}
 }

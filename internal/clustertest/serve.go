@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/transport"
@@ -41,8 +40,8 @@ func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 		opts = append(opts, grpcapi.AuthServerOptions(o.Auth)...)
 		auth = append(auth, o.Auth)
 	}
-	gs := grpc.NewServer(opts...)
-	metapb.RegisterMetaServer(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), auth...))
+	gs := grpc.NewServer(append(opts, grpcapi.DecodeErrorsOption())...)
+	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), auth...))
 	healthpb.RegisterHealthServer(gs, health.NewServer())
 	return c.serve(gs)
 }

@@ -4,6 +4,10 @@
 // Membership, RaftStreams; implemented by internal/server and
 // internal/transport) and maps the error through the one table in errors.go.
 //
+// RegisterMeta, on a server made with DecodeErrorsOption, answers a request
+// that does not decode with InvalidArgument rather than gRPC's Internal
+// (malformed.go).
+//
 // Authentication of the public API (auth.go) is a pair of server
 // interceptors, AuthServerOptions, in front of every handler but Handshake
 // and the health service; Meta.Handshake issues the tokens. The raft port's

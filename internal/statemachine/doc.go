@@ -52,7 +52,8 @@
 //     are evaluated after the expiry sweep, so every stored key is live.
 //   - condition form: all conditions hold (none: they hold) -> if_then,
 //     path "then", success true; else else_then, path "else", success
-//     false. branches form: the first branch whose predicate holds runs,
+//     false. branches form (at least one branch: an empty list is no
+//     list on the wire): the first branch whose predicate holds runs,
 //     path "branch:N", success true; none -> path "none", success false,
 //     no ops. An unset predicate holds, an empty AND holds, an empty OR
 //     does not.

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -207,16 +210,34 @@ func TestMetactl(t *testing.T) {
 		t.Errorf("list of an empty prefix: %+v, want []", list)
 	}
 
+	// A key that is not UTF-8 cannot be sent: exit 2 and one line. A raw
+	// client that sends one anyway (ExportChunk's bytes field 1 stands for
+	// GetRequest's string key) gets InvalidArgument from the node, not
+	// Internal.
+	bad := metactl(t, dir, append([]string{"get", "--key", "cli/\xff"}, all...)...)
+	if bad.code != 2 || bad.stdout != "" || !strings.Contains(bad.stderr, `--key "cli/\xff" is not valid UTF-8`) {
+		t.Errorf("get of a key that is not UTF-8: exit code %d, stdout %q, stderr %q; want 2 and the key's error", bad.code, bad.stdout, bad.stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.node(1).conn().Invoke(ctx, metapb.Meta_Get_FullMethodName, &metapb.ExportChunk{Data: []byte("cli/\xff")}, &metapb.GetReply{})
+	if st := grpcstatus.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "malformed metasrv.v1.GetRequest: ") {
+		t.Errorf("raw Get with a key that is not UTF-8: %v, want InvalidArgument \"malformed metasrv.v1.GetRequest: ...\"", err)
+	}
+
 	// A dead first address: reads go to the next one.
 	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metactlJSON(t, dir, &kv, "get", "--key", "cli/a", "--grpc-api-address", dead+","+c.node(2).grpcAddr())
 	if !reflect.DeepEqual(kv.Value, strp("hello2")) {
 		t.Errorf("get past a dead address: %+v, want hello2", kv)
 	}
-	// Only dead addresses: exit 1 with one line on stderr.
+	// Only dead addresses: after a second a line saying what it waits for,
+	// then exit 1 with one line of error.
 	res := metactl(t, dir, "get", "--key", "cli/a", "--grpc-api-address", dead, "--timeout", "3s")
-	if line := strings.TrimRight(res.stderr, "\n"); res.code != 1 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "databend-metactl: ") {
-		t.Errorf("get with only a dead address: exit code %d, stderr %q; want 1 and one line", res.code, res.stderr)
+	lines := strings.Split(strings.TrimRight(res.stderr, "\n"), "\n")
+	waiting := "databend-metactl: waiting for " + dead + ": connection refused (retrying for up to 3s)"
+	if res.code != 1 || len(lines) != 2 || lines[0] != waiting || !strings.HasPrefix(lines[1], "databend-metactl: ") {
+		t.Errorf("get with only a dead address: exit code %d, stderr %q; want 1, %q, and one line of error", res.code, res.stderr, waiting)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,13 +277,24 @@ func TestLogDefaults(t *testing.T) {
 	checkJSONLog(t, filepath.Join(dir, "_logs", "databend-meta.log"), "shutting down")
 }
 
-// TestVersion checks --version.
+// TestVersion checks that databend-meta --version and databend-metactl
+// version (and --version) print one line each, in the same format, with
+// the same version and build details after the name.
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	res := runCmd(t, t.TempDir(), refuseTimeout, metaBin(t), "--version")
-	out := strings.TrimSpace(res.stdout)
-	if res.code != 0 || !strings.HasPrefix(out, "databend-meta ") || strings.Contains(out, "\n") || len(out) <= len("databend-meta ") {
-		t.Errorf("--version: exit code %d, stdout %q, stderr %q; want 0 and one line \"databend-meta VERSION\"", res.code, res.stdout, res.stderr)
+	format := regexp.MustCompile(`^(databend-meta|databend-metactl) (\S+( \(.+\))?)\n$`)
+	var tails []string
+	for _, cmd := range [][]string{{metaBin(t), "--version"}, {metactlBin(t), "version"}, {metactlBin(t), "--version"}} {
+		res := runCmd(t, t.TempDir(), refuseTimeout, cmd[0], cmd[1:]...)
+		m := format.FindStringSubmatch(res.stdout)
+		if res.code != 0 || m == nil || res.stderr != "" {
+			t.Fatalf("%s %s: exit code %d, stdout %q, stderr %q; want 0 and one line \"NAME VERSION (DETAILS)\"",
+				filepath.Base(cmd[0]), cmd[1], res.code, res.stdout, res.stderr)
+		}
+		tails = append(tails, m[2])
+	}
+	if tails[0] != tails[1] || tails[1] != tails[2] {
+		t.Errorf("the binaries of one build describe it differently: %q", tails)
 	}
 }
 
