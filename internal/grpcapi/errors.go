@@ -19,6 +19,9 @@ import (
 // ErrInvalidArgument marks a request that failed validation at the edge.
 var ErrInvalidArgument = errors.New("invalid argument")
 
+// ErrReplyTooLarge marks a read whose reply would not fit in a message.
+var ErrReplyTooLarge = errors.New("reply too large")
+
 // ErrTooManyStreams marks a request refused by a per-connection limit.
 var ErrTooManyStreams = errors.New("too many streams")
 
@@ -32,6 +35,10 @@ var errorCodes = []struct {
 	{ErrTooManyStreams, codes.ResourceExhausted},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
 	{statemachine.ErrInvalidTxn, codes.InvalidArgument},
+	// A reply that would not fit in a message: the write was refused
+	// (nothing applied), or the read asked for too much at once.
+	{statemachine.ErrReplyTooLarge, codes.InvalidArgument},
+	{ErrReplyTooLarge, codes.InvalidArgument},
 	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
 	// The history no longer reaches start_seq: the client must re-list
 	// (initial_flush) rather than resume.
@@ -111,6 +118,10 @@ func setLeaderTrailer(ctx context.Context, kv KV) {
 
 func tooManyf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrTooManyStreams}, args...)...)
+}
+
+func tooLargef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrReplyTooLarge}, args...)...)
 }
 
 func invalidf(format string, args ...any) error {
