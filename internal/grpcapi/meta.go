@@ -63,7 +63,7 @@ type Limits struct {
 func DefaultLimits(maxMessageSize int) Limits {
 	return Limits{
 		MaxKeyBytes:       4096,
-		MaxRequestBytes:   RequestLimit(maxMessageSize),
+		MaxRequestBytes:   requestLimit(maxMessageSize),
 		MaxMessageBytes:   maxMessageSize,
 		MaxKeysPerRequest: 100_000,
 		MaxWatchesPerConn: 1000,
@@ -71,10 +71,10 @@ func DefaultLimits(maxMessageSize int) Limits {
 	}
 }
 
-// RequestLimit is the request limit DefaultLimits derives from a gRPC
+// requestLimit is the request limit DefaultLimits derives from a gRPC
 // message size limit: half of it, less 64 KiB for the key and the framing;
 // 0 for a limit under 128 KiB.
-func RequestLimit(maxMessageSize int) int {
+func requestLimit(maxMessageSize int) int {
 	return max(maxMessageSize/2-64<<10, 0)
 }
 
