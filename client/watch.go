@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -228,7 +229,10 @@ type Watcher struct {
 // answer, for as long as ctx lasts. It stops only when ctx ends, Close is
 // called, the Client is closed, or the server refuses the watch for good:
 // ErrCompacted (the history no longer reaches back to where the watch must
-// resume) or a request error such as codes.InvalidArgument.
+// resume; also a StartSeq beyond the cluster's last seq + 1) or a request
+// error such as codes.InvalidArgument, or when an event is larger than
+// Config.MaxMessageSize (codes.ResourceExhausted from this side: raise it
+// to the servers' grpc_api_max_message_size).
 //
 // Without StartSeq or InitialFlush, Watch first asks an endpoint for its
 // last seq (Status, with failover), so that every change that commits
@@ -537,6 +541,13 @@ func (w *Watcher) failed(ep string, i int, err error) {
 		codes.Unauthenticated, codes.FailedPrecondition, codes.Unimplemented:
 		w.setErr(fmt.Errorf("%s: endpoint %s: %w", w.what, ep, err))
 		return
+	case codes.ResourceExhausted:
+		if isRecvTooLarge(err) {
+			// Resuming would receive the same event again.
+			w.setErr(fmt.Errorf("%s from seq %d: endpoint %s: %w; raise Config.MaxMessageSize to the server's grpc_api_max_message_size",
+				w.what, w.pos+1, ep, err))
+			return
+		}
 	}
 	got := w.received
 	if !got {
@@ -557,6 +568,14 @@ func (w *Watcher) failed(ep string, i int, err error) {
 		}
 		w.onResume(info)
 	}
+}
+
+// isRecvTooLarge reports whether err is gRPC's refusal, on this side, of a
+// message over Config.MaxMessageSize (ResourceExhausted, as a server
+// cutting off a slow watcher is, but it says what it received).
+func isRecvTooLarge(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "received message larger than max")
 }
 
 // backoff returns the wait before the next attempt: the Client's initial

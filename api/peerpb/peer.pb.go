@@ -35,6 +35,12 @@ type Command struct {
 	// proposed it can hand the result back to the waiting request.
 	Proposer  uint64 `protobuf:"varint,1,opt,name=proposer,proto3" json:"proposer,omitempty"`
 	RequestId uint64 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// max_reply_bytes is the largest reply the proposer can send to its
+	// client (its grpc_api_max_message_size). The state machine refuses,
+	// changing nothing, an upsert or transaction whose reply would be larger,
+	// so that no write applies and then fails to be reported. 0: no bound
+	// (entries written before this field existed).
+	MaxReplyBytes uint64 `protobuf:"varint,3,opt,name=max_reply_bytes,json=maxReplyBytes,proto3" json:"max_reply_bytes,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_Upsert
@@ -84,6 +90,13 @@ func (x *Command) GetProposer() uint64 {
 func (x *Command) GetRequestId() uint64 {
 	if x != nil {
 		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Command) GetMaxReplyBytes() uint64 {
+	if x != nil {
+		return x.MaxReplyBytes
 	}
 	return 0
 }
@@ -877,11 +890,12 @@ const file_peer_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"peer.proto\x12\x0fmetasrv.peer.v1\x1a\n" +
-	"meta.proto\"\xad\x01\n" +
+	"meta.proto\"\xd5\x01\n" +
 	"\aCommand\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\x04R\trequestId\x123\n" +
+	"request_id\x18\x02 \x01(\x04R\trequestId\x12&\n" +
+	"\x0fmax_reply_bytes\x18\x03 \x01(\x04R\rmaxReplyBytes\x123\n" +
 	"\x06upsert\x18\n" +
 	" \x01(\v2\x19.metasrv.v1.UpsertRequestH\x00R\x06upsert\x12*\n" +
 	"\x03txn\x18\v \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txnB\x06\n" +

@@ -121,6 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Join:                  cfg.Raft.Join,
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
 		HistorySize:           cfg.WatchHistorySize,
+		MaxMessageBytes:       cfg.GrpcAPIMaxMessageSize,
 		PeerDialOptions:       sec.raftDial,
 		Logger:                lg,
 	}, st)

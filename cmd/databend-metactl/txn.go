@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -59,12 +58,7 @@ twice; on an ambiguous failure it reports that it may have been applied.`,
 		if err != nil {
 			return err
 		}
-		var data []byte
-		if file == "-" {
-			data, err = io.ReadAll(cmd.InOrStdin())
-		} else {
-			data, err = os.ReadFile(file)
-		}
+		data, err := readFileArg(cmd, file)
 		if err != nil {
 			return inputError{fmt.Errorf("read the txn file: %w", err)}
 		}

@@ -25,13 +25,17 @@ type upsertJSON struct {
 
 func newUpsertCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "upsert --key KEY --value VALUE [--match-seq N] [--ttl 30s]",
+		Use:   "upsert --key KEY (--value VALUE | --value-file PATH) [--match-seq N] [--ttl 30s]",
 		Short: "Write a key",
 		Long: `Write a key, and print the value before and after.
 
 --match-seq N writes only if the key's seq is N (0: only if absent); on a
 mismatch nothing changes and "applied" is false (exit status 0).
 --ttl makes the key expire that long after the write.
+--value-file PATH reads the value, byte for byte, from a file (- reads
+standard input): for values too large or too binary for a command line.
+A key and its value together are at most half the server's
+grpc_api_max_message_size less 64 KiB (16,711,680 bytes by default).
 
 JSON: {"key":K,"applied":B,"prev":{"seq":N,"value":V},"result":{...}}; values
 as in get.`,
@@ -39,7 +43,8 @@ as in get.`,
 	}
 	f := cmd.Flags()
 	f.String("key", "", "the key (required)")
-	f.String("value", "", "the value (required; may be empty)")
+	f.String("value", "", "the value (may be empty; or give --value-file)")
+	f.String("value-file", "", "read the value from this file; - reads standard input")
 	f.Uint64("match-seq", 0, "write only if the key's current seq is N (0 = only if absent)")
 	f.Duration("ttl", 0, "expire the key this long after the write, e.g. 30s (default: never)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
@@ -47,17 +52,17 @@ as in get.`,
 		if err != nil {
 			return err
 		}
-		if !cmd.Flags().Changed("value") {
-			return usagef("--value is required (use --value '' for an empty value)")
+		value, err := valueFlags(cmd)
+		if err != nil {
+			return err
 		}
-		value, _ := cmd.Flags().GetString("value")
 		ttl, _ := cmd.Flags().GetDuration("ttl")
 		if ttl < 0 || (ttl > 0 && ttl.Milliseconds() == 0) {
 			return usagef("invalid --ttl %v: want at least 1ms", ttl)
 		}
 		res, err := a.cli.Upsert(a.ctx, client.Upsert{
 			Key:   key,
-			Value: []byte(value),
+			Value: value,
 			Match: matchSeqFlag(cmd),
 			TTL:   ttl,
 		})
@@ -67,6 +72,30 @@ as in get.`,
 		return a.printUpsert(cmd.OutOrStdout(), key, res)
 	})
 	return cmd
+}
+
+// valueFlags returns the value --value gives, or the content of the file
+// --value-file names; exactly one of them must be given.
+func valueFlags(cmd *cobra.Command) ([]byte, error) {
+	f := cmd.Flags()
+	switch {
+	case f.Changed("value") && f.Changed("value-file"):
+		return nil, usagef("--value and --value-file are both given: give one of them")
+	case f.Changed("value"):
+		v, _ := f.GetString("value")
+		return []byte(v), nil
+	case f.Changed("value-file"):
+		path, _ := f.GetString("value-file")
+		if path == "" {
+			return nil, usagef("--value-file is empty: give a file to read the value from, or - for standard input")
+		}
+		data, err := readFileArg(cmd, path)
+		if err != nil {
+			return nil, inputError{fmt.Errorf("read the value file: %w", err)}
+		}
+		return data, nil
+	}
+	return nil, usagef("--value or --value-file is required (use --value '' for an empty value)")
 }
 
 func newDelCmd(a *app) *cobra.Command {

@@ -33,6 +33,10 @@ type Options struct {
 	Now func() time.Time
 	// HistorySize as in server.Config (the watch history); 0 = default.
 	HistorySize int
+	// MaxMessageSize is grpc_api_max_message_size: server.Config's
+	// MaxMessageBytes, and the message limit and DefaultLimits of
+	// ServePublic. 0 = 4 MiB (gRPC's default receive limit).
+	MaxMessageSize int
 }
 
 // Tick timing: 10 ms ticks, a heartbeat every tick, elections after 20-40
@@ -122,6 +126,7 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 		PeerClient:            peerClient{c},
 		Now:                   c.opts.Now,
 		HistorySize:           c.opts.HistorySize,
+		MaxMessageBytes:       c.maxMessageSize(),
 		Logger:                lg,
 	}
 	if !single {

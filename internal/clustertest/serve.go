@@ -40,8 +40,10 @@ func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 		opts = append(opts, grpcapi.AuthServerOptions(o.Auth)...)
 		auth = append(auth, o.Auth)
 	}
-	gs := grpc.NewServer(append(opts, grpcapi.DecodeErrorsOption())...)
-	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), auth...))
+	n := c.maxMessageSize()
+	opts = append(opts, grpc.MaxRecvMsgSize(n), grpc.MaxSendMsgSize(n), grpcapi.DecodeErrorsOption())
+	gs := grpc.NewServer(opts...)
+	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(n), auth...))
 	healthpb.RegisterHealthServer(gs, health.NewServer())
 	return c.serve(gs)
 }
@@ -60,6 +62,14 @@ func (c *Cluster) ServePeer(nd *Node, streams grpcapi.RaftStreams, o ServeOption
 	gs := grpc.NewServer(opts...)
 	peerpb.RegisterPeerServer(gs, grpcapi.NewPeer(streams, nd.Server))
 	return c.serve(gs)
+}
+
+// maxMessageSize is Options.MaxMessageSize or its default.
+func (c *Cluster) maxMessageSize() int {
+	if c.opts.MaxMessageSize > 0 {
+		return c.opts.MaxMessageSize
+	}
+	return 4 << 20
 }
 
 func (c *Cluster) serve(gs *grpc.Server) string {

@@ -62,8 +62,12 @@ type Config struct {
 	MetricAPIAddress string `toml:"metric_api_address"`
 
 	// GrpcAPIMaxMessageSize is the largest gRPC message, in bytes, the node
-	// sends or receives. Default 32 MiB (33554432); 1..2^31-1. Raise it
-	// only if single values or transactions are that large.
+	// sends or receives. Default 32 MiB (33554432); 1..2^31-1. It sets the
+	// size limits (grpcapi.DefaultLimits): a request carries at most half
+	// of it less 64 KiB of keys and values (so under 128 KiB, no value at
+	// all), and a write whose reply would be larger than it is refused.
+	// Raise it only if single values or transactions are that large, on
+	// every node and client alike.
 	GrpcAPIMaxMessageSize int `toml:"grpc_api_max_message_size"`
 
 	// WatchHistorySize is how many of the most recent changes (events of

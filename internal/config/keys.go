@@ -42,7 +42,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.GrpcTLSClientCA }},
 	{"metric_api_address", "metric-api-address", "host:port of the Prometheus metrics endpoint",
 		func(c *Config) any { return &c.MetricAPIAddress }},
-	{"grpc_api_max_message_size", "grpc-api-max-message-size", "largest gRPC message in bytes",
+	{"grpc_api_max_message_size", "grpc-api-max-message-size", "largest gRPC message in bytes; a request carries at most half of it less 64 KiB of keys and values",
 		func(c *Config) any { return &c.GrpcAPIMaxMessageSize }},
 	{"watch_history_size", "watch-history-size", "recent changes kept for watches that resume from a seq; same on every node",
 		func(c *Config) any { return &c.WatchHistorySize }},

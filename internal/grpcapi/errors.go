@@ -19,6 +19,9 @@ import (
 // ErrInvalidArgument marks a request that failed validation at the edge.
 var ErrInvalidArgument = errors.New("invalid argument")
 
+// ErrReplyTooLarge marks a read whose reply would not fit in a message.
+var ErrReplyTooLarge = errors.New("reply too large")
+
 // ErrTooManyStreams marks a request refused by a per-connection limit.
 var ErrTooManyStreams = errors.New("too many streams")
 
@@ -32,10 +35,20 @@ var errorCodes = []struct {
 	{ErrTooManyStreams, codes.ResourceExhausted},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
 	{statemachine.ErrInvalidTxn, codes.InvalidArgument},
+	// A reply that would not fit in a message: the write was refused
+	// (nothing applied), or the read asked for too much at once.
+	{statemachine.ErrReplyTooLarge, codes.InvalidArgument},
+	{ErrReplyTooLarge, codes.InvalidArgument},
 	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
 	// The history no longer reaches start_seq: the client must re-list
 	// (initial_flush) rather than resume.
 	{statemachine.ErrCompacted, codes.OutOfRange},
+	// A watch start_seq the cluster has not reached (etcd refuses a future
+	// revision alike).
+	{server.ErrFutureSeq, codes.OutOfRange},
+	// A watch response over the message limit (a value stored under a
+	// larger limit): resuming at the same seq would fail again.
+	{watch.ErrEventTooLarge, codes.FailedPrecondition},
 	// A watch cut off or refused; the client resumes or retries, on this
 	// node or another, from the start_seq the message names.
 	{watch.ErrSlowWatcher, codes.ResourceExhausted},
@@ -111,6 +124,10 @@ func setLeaderTrailer(ctx context.Context, kv KV) {
 
 func tooManyf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrTooManyStreams}, args...)...)
+}
+
+func tooLargef(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrReplyTooLarge}, args...)...)
 }
 
 func invalidf(format string, args ...any) error {

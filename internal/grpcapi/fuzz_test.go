@@ -58,8 +58,8 @@ func FuzzRequests(f *testing.F) {
 			_, err = m.Upsert(ctx, &req)
 			if reached = kv.upserted != nil; reached {
 				checkKey(t, limits, req.GetKey())
-				if len(req.GetValue()) > limits.MaxValueBytes {
-					t.Fatalf("a value of %d bytes passed", len(req.GetValue()))
+				if n := len(req.GetKey()) + len(req.GetValue()); n > limits.MaxRequestBytes {
+					t.Fatalf("a key and value of %d bytes passed", n)
 				}
 			}
 		case 1:

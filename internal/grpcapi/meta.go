@@ -32,12 +32,18 @@ type KV interface {
 	LeaderGrpcAddress() string
 }
 
-// Limits bound what one request may carry.
+// Limits bound what one request may carry and what one reply may hold.
 type Limits struct {
 	// MaxKeyBytes is the longest key accepted, in bytes.
 	MaxKeyBytes int
-	// MaxValueBytes is the largest value accepted, in bytes.
-	MaxValueBytes int
+	// MaxRequestBytes bounds the key and value bytes of one request: an
+	// upsert's key and value; a transaction's keys, values and condition
+	// targets over all its branches (statemachine.ValidateTxnBytes). So a
+	// value is at most this less its key's length.
+	MaxRequestBytes int
+	// MaxMessageBytes is the largest message the server sends
+	// (grpc_api_max_message_size): a MGet reply over it is refused.
+	MaxMessageBytes int
 	// MaxKeysPerRequest bounds MGet.
 	MaxKeysPerRequest int
 	// MaxWatchesPerConn bounds the watch streams open on one client
@@ -47,18 +53,33 @@ type Limits struct {
 	DefaultTimeout time.Duration
 }
 
-// DefaultLimits returns the limits for a given gRPC message size limit.
+// DefaultLimits returns the limits for a given gRPC message size limit M
+// (grpc_api_max_message_size): keys of at most 4096 bytes, and requests of
+// at most M/2 - 64 KiB bytes of keys and values (16,711,680 for the
+// default 32 MiB). Every reply and event a stored value can produce then
+// fits in a message: an upsert's reply and a watch event hold two values
+// (previous and new) and a key. A transaction's reply is bounded by the
+// state machine (server.Config.MaxMessageBytes).
 func DefaultLimits(maxMessageSize int) Limits {
 	return Limits{
 		MaxKeyBytes:       4096,
-		MaxValueBytes:     maxMessageSize - 64*1024,
+		MaxRequestBytes:   requestLimit(maxMessageSize),
+		MaxMessageBytes:   maxMessageSize,
 		MaxKeysPerRequest: 100_000,
 		MaxWatchesPerConn: 1000,
 		DefaultTimeout:    30 * time.Second,
 	}
 }
 
-// listChunkBytes and listChunkKeys bound one chunk of a List stream.
+// requestLimit is the request limit DefaultLimits derives from a gRPC
+// message size limit: half of it, less 64 KiB for the key and the framing;
+// 0 for a limit under 128 KiB.
+func requestLimit(maxMessageSize int) int {
+	return max(maxMessageSize/2-64<<10, 0)
+}
+
+// listChunkBytes and listChunkKeys bound one chunk of a List stream: a
+// chunk holds one KV, or as many as fit in these.
 const (
 	listChunkBytes = 1 << 20
 	listChunkKeys  = 1000
@@ -115,9 +136,9 @@ func (m *Meta) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.U
 	if err := m.checkKey(req.GetKey()); err != nil {
 		return nil, toStatus(err)
 	}
-	if len(req.GetValue()) > m.limits.MaxValueBytes {
-		return nil, toStatus(invalidf("value of %d bytes for key %q is larger than the limit of %d bytes (grpc_api_max_message_size): store smaller values",
-			len(req.GetValue()), req.GetKey(), m.limits.MaxValueBytes))
+	if n := len(req.GetKey()) + len(req.GetValue()); n > m.limits.MaxRequestBytes {
+		return nil, toStatus(invalidf("value of %d bytes for key %q: with the key, %d bytes, over the limit of %d bytes for one request (%s): store smaller values",
+			len(req.GetValue()), req.GetKey(), n, m.limits.MaxRequestBytes, requestLimitOrigin))
 	}
 	if req.GetTtlMs() > 0 && req.GetExpireAtMs() > 0 {
 		return nil, toStatus(invalidf("both ttl_ms and expire_at_ms are set for key %q: set one of them", req.GetKey()))
@@ -174,7 +195,12 @@ func (m *Meta) MGet(ctx context.Context, req *metapb.MGetRequest) (*metapb.MGetR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &metapb.MGetReply{Kvs: kvs}, nil
+	reply := &metapb.MGetReply{Kvs: kvs}
+	if n := proto.Size(reply); m.limits.MaxMessageBytes > 0 && n > m.limits.MaxMessageBytes {
+		return nil, toStatus(tooLargef("the values of the %d keys asked for are %d bytes, over the message limit of %d bytes (grpc_api_max_message_size): ask for fewer keys at a time, or list them",
+			len(req.GetKeys()), n, m.limits.MaxMessageBytes))
+	}
+	return reply, nil
 }
 
 // List streams the keys with a prefix in chunks.
@@ -201,11 +227,12 @@ func (m *Meta) List(req *metapb.ListRequest, stream metapb.Meta_ListServer) erro
 		return sendErr == nil
 	}
 	err := m.kv.List(ctx, req.GetPrefix(), req.GetLimit(), req.GetConsistency(), func(kv *metapb.KV) bool {
-		chunk = append(chunk, kv)
-		size += proto.Size(kv)
-		if len(chunk) >= listChunkKeys || size >= listChunkBytes {
-			return flush()
+		n := proto.Size(kv)
+		if len(chunk) > 0 && (len(chunk) >= listChunkKeys || size+n > listChunkBytes) && !flush() {
+			return false
 		}
+		chunk = append(chunk, kv)
+		size += n
 		return true
 	})
 	if err != nil {

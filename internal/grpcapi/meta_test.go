@@ -23,6 +23,8 @@ type fakeKV struct {
 	txn      *metapb.TxnRequest
 	watched  *metapb.WatchRequest
 	keys     int
+	// valueSize is the length of the values MGet and List return.
+	valueSize int
 }
 
 func (f *fakeKV) Txn(_ context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
@@ -49,14 +51,22 @@ func (f *fakeKV) Get(context.Context, string, metapb.ReadConsistency) (*metapb.S
 	return &metapb.SeqV{Seq: 1}, f.err
 }
 func (f *fakeKV) MGet(_ context.Context, keys []string, _ metapb.ReadConsistency) ([]*metapb.KV, error) {
-	return nil, f.err
+	if f.err != nil || f.valueSize == 0 {
+		return nil, f.err
+	}
+	kvs := make([]*metapb.KV, len(keys))
+	for i, k := range keys {
+		kvs[i] = &metapb.KV{Key: k, Value: &metapb.SeqV{Seq: uint64(i + 1), Data: make([]byte, f.valueSize)}}
+	}
+	return kvs, nil
 }
 func (f *fakeKV) List(_ context.Context, prefix string, limit uint64, _ metapb.ReadConsistency, fn func(*metapb.KV) bool) error {
 	if f.err != nil {
 		return f.err
 	}
 	for i := 0; i < f.keys; i++ {
-		if !fn(&metapb.KV{Key: fmt.Sprintf("%s%06d", prefix, i), Value: &metapb.SeqV{Seq: uint64(i + 1)}}) {
+		v := &metapb.SeqV{Seq: uint64(i + 1), Data: make([]byte, f.valueSize)}
+		if !fn(&metapb.KV{Key: fmt.Sprintf("%s%06d", prefix, i), Value: v}) {
 			break
 		}
 	}
@@ -77,7 +87,7 @@ func TestUpsertValidation(t *testing.T) {
 		{"ok", &metapb.UpsertRequest{Key: "k", Value: []byte("v")}, codes.OK, ""},
 		{"empty key", &metapb.UpsertRequest{Key: ""}, codes.InvalidArgument, "empty key"},
 		{"long key", &metapb.UpsertRequest{Key: strings.Repeat("k", limits.MaxKeyBytes+1)}, codes.InvalidArgument, "longer than the limit"},
-		{"large value", &metapb.UpsertRequest{Key: "k", Value: make([]byte, limits.MaxValueBytes+1)}, codes.InvalidArgument, "grpc_api_max_message_size"},
+		{"large value", &metapb.UpsertRequest{Key: "k", Value: make([]byte, limits.MaxRequestBytes)}, codes.InvalidArgument, "grpc_api_max_message_size"},
 		{"ttl and expire_at", &metapb.UpsertRequest{Key: "k", TtlMs: 1, ExpireAtMs: 2}, codes.InvalidArgument, "set one of them"},
 		{"unknown op", &metapb.UpsertRequest{Key: "k", Op: 7}, codes.InvalidArgument, "unknown op"},
 		{"unknown match kind", &metapb.UpsertRequest{Key: "k", MatchSeq: &metapb.MatchSeq{Kind: 9}}, codes.InvalidArgument, "match_seq"},

@@ -24,13 +24,11 @@ func (m *Meta) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnRepl
 	return reply, writeStatus(ctx, err)
 }
 
-// checkTxn checks what the state machine checks (statemachine.ValidateTxn:
-// forms, empty keys and targets, ttl and expire_at, op and byte limits) and
-// the limits of this edge: key lengths and value sizes.
+// checkTxn checks the limits of this edge (key lengths, value sizes) and
+// what the state machine checks (statemachine.ValidateTxnBytes: forms,
+// empty keys and targets, ttl and expire_at, op limits) with the request
+// limit of this edge.
 func (m *Meta) checkTxn(req *metapb.TxnRequest) error {
-	if err := statemachine.ValidateTxn(req); err != nil {
-		return err
-	}
 	for i, c := range req.GetCondition() {
 		if err := m.checkTxnKey(fmt.Sprintf("condition[%d]", i), "key", c.GetKey(), 0); err != nil {
 			return err
@@ -49,6 +47,9 @@ func (m *Meta) checkTxn(req *metapb.TxnRequest) error {
 		if err := m.checkTxnOps(fmt.Sprintf("branches[%d].ops", i), b.GetOps()); err != nil {
 			return err
 		}
+	}
+	if err := statemachine.ValidateTxnBytes(req, m.limits.MaxRequestBytes); err != nil {
+		return fmt.Errorf("%w (the limit is %s)", err, requestLimitOrigin)
 	}
 	return nil
 }
@@ -117,9 +118,13 @@ func (m *Meta) checkTxnKey(where, what, key string, extra int) error {
 }
 
 func (m *Meta) checkTxnValue(where, key string, value []byte) error {
-	if len(value) > m.limits.MaxValueBytes {
-		return invalidf("%s: value of %d bytes for %q is larger than the limit of %d bytes (grpc_api_max_message_size): store smaller values",
-			where, len(value), key, m.limits.MaxValueBytes)
+	if len(value) > m.limits.MaxRequestBytes {
+		return invalidf("%s: value of %d bytes for %q is larger than the limit of %d bytes for one request (%s): store smaller values",
+			where, len(value), key, m.limits.MaxRequestBytes, requestLimitOrigin)
 	}
 	return nil
 }
+
+// requestLimitOrigin says where Limits.MaxRequestBytes comes from, for
+// error messages.
+const requestLimitOrigin = "half of grpc_api_max_message_size, less 64 KiB"

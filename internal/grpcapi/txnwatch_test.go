@@ -40,7 +40,7 @@ func TestTxnValidation(t *testing.T) {
 	for i := range manyGets {
 		manyGets[i] = txnGet(fmt.Sprintf("k%d", i))
 	}
-	big := make([]byte, statemachine.MaxTxnBytes/2+1)
+	big := make([]byte, limits.MaxRequestBytes/2)
 	tests := []struct {
 		name    string
 		req     *metapb.TxnRequest
@@ -116,7 +116,7 @@ func TestTxnValueLimit(t *testing.T) {
 	kv := &fakeKV{}
 	_, err := NewMeta(kv, limits).Txn(context.Background(), &metapb.TxnRequest{Branches: []*metapb.ConditionalOps{{
 		Ops: []*metapb.TxnOp{{Request: &metapb.TxnOp_PutSequential{PutSequential: &metapb.PutSequential{
-			Prefix: "p/", SequenceKey: "seq", Value: make([]byte, limits.MaxValueBytes+1)}}}},
+			Prefix: "p/", SequenceKey: "seq", Value: make([]byte, limits.MaxRequestBytes+1)}}}},
 	}}})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "grpc_api_max_message_size") ||
 		!strings.Contains(err.Error(), "branches[0].ops[0].put_sequential") {

@@ -39,6 +39,7 @@ func (s *Server) proposeWait(ctx context.Context, cmd *peerpb.Command) (*statema
 	id := s.reqID.Add(1)
 	cmd.Proposer = s.cfg.ID
 	cmd.RequestId = id
+	cmd.MaxReplyBytes = uint64(max(s.cfg.MaxMessageBytes, 0))
 	data, err := statemachine.EncodeEntry(s.nowMs(), cmd)
 	if err != nil {
 		return nil, err

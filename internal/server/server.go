@@ -53,6 +53,10 @@ var (
 	// stopped (Err). Its raft_dir no longer belongs to the cluster: to add
 	// the node back, empty raft_dir and start it with join.
 	ErrRemoved = errors.New("this node was removed from the cluster")
+	// ErrFutureSeq: a watch's start_seq is beyond the next seq the cluster
+	// will assign (its last seq + 1), even after this node caught up with
+	// the leader's commit index. The error names the last seq.
+	ErrFutureSeq = errors.New("start_seq is in the future")
 )
 
 // Storage is what the server needs of internal/storage beyond what the raft
@@ -116,6 +120,12 @@ type Config struct {
 	// node of a cluster must use the same value: the history is part of
 	// the replicated state.
 	HistorySize int
+	// MaxMessageBytes is the largest message the public API sends
+	// (grpc_api_max_message_size); 0 = no bound. Every write carries it
+	// (peerpb.Command.max_reply_bytes), so that one whose reply would be
+	// larger is refused without being applied; a watch response over it
+	// ends the stream with watch.ErrEventTooLarge.
+	MaxMessageBytes int
 	// Now is the wall clock; nil = time.Now. Entries are stamped with it on
 	// the leader, and reads use it to hide expired keys.
 	Now    func() time.Time
@@ -198,7 +208,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		lg:        cfg.Logger,
 		storage:   st,
 		sm:        statemachine.New(statemachine.WithHistorySize(cfg.HistorySize)),
-		hub:       watch.NewHub(),
+		hub:       watch.NewHub(watch.WithMaxMessageBytes(cfg.MaxMessageBytes)),
 		proposals: newProposals(),
 		readReqC:  make(chan *readWaiter, 4096),
 		stopC:     make(chan struct{}),

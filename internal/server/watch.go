@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -20,14 +21,22 @@ import (
 // the history from start_seq to P, and live events follow from P+1. See
 // internal/watch for what the stream sends.
 //
-// Errors: ctx's; send's; one wrapping statemachine.ErrCompacted when the
-// history no longer reaches start_seq; watch.ErrTooManyWatchers; and, with
+// A start_seq beyond this node's last seq + 1 is checked against the
+// leader's commit index first (this node may lag): still beyond, it is
+// refused with ErrFutureSeq. start_seq = last seq + 1 is the next change.
+//
+// Errors: ctx's; send's; ErrFutureSeq; one wrapping
+// statemachine.ErrCompacted when the history no longer reaches start_seq;
+// watch.ErrTooManyWatchers; watch.ErrEventTooLarge; and, with
 // the start_seq that resumes the watch, watch.ErrSlowWatcher,
 // watch.ErrInterrupted (this node installed a snapshot) or watch.ErrClosed
 // (the server is stopping).
 func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error {
 	if s.node.Load() == nil {
 		return ErrNotStarted
+	}
+	if err := s.checkStartSeq(ctx, req.GetStartSeq()); err != nil {
+		return err
 	}
 	spec := watch.Spec{Key: req.GetKey(), KeyEnd: req.GetKeyEnd(), Filter: req.GetFilter()}
 	var p watch.Prelude
@@ -49,6 +58,27 @@ func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(
 
 	every := time.Duration(req.GetProgressIntervalMs()) * time.Millisecond
 	return w.Serve(ctx, p, send, every)
+}
+
+// checkStartSeq refuses a start_seq beyond the last seq + 1 with
+// ErrFutureSeq. Only such a start_seq costs a linearizable read (at most
+// two election timeouts): this node may lag behind changes the client saw
+// on another node.
+func (s *Server) checkStartSeq(ctx context.Context, startSeq uint64) error {
+	if startSeq == 0 || startSeq <= s.sm.LastSeq()+1 {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*s.electionTimeout())
+	defer cancel()
+	if err := s.linearizableRead(rctx); err != nil {
+		return fmt.Errorf("start_seq %d is beyond this node's last seq %d + 1, and it could not check with the leader: %w",
+			startSeq, s.sm.LastSeq(), err)
+	}
+	if last := s.sm.LastSeq(); startSeq > last+1 {
+		return fmt.Errorf("%w: start_seq %d is beyond the last seq %d + 1: resume from a seq this cluster gave you (at most %d), or watch without start_seq",
+			ErrFutureSeq, startSeq, last, last+1)
+	}
+	return nil
 }
 
 // WatcherCount returns the number of watch streams this node serves.

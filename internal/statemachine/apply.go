@@ -80,7 +80,7 @@ func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
 		if body.Upsert == nil {
 			return &Result{Err: fmt.Errorf("%w: upsert body is empty", ErrEmptyCommand)}
 		}
-		reply, err := sm.upsertLocked(body.Upsert, noReply)
+		reply, err := sm.upsertLocked(body.Upsert, noReply, cmd.GetMaxReplyBytes())
 		if err != nil {
 			return &Result{Err: err}
 		}
@@ -89,7 +89,7 @@ func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
 		if body.Txn == nil {
 			return &Result{Err: fmt.Errorf("%w: txn body is empty", ErrEmptyCommand)}
 		}
-		reply, err := sm.txnLocked(body.Txn)
+		reply, err := sm.txnLocked(body.Txn, cmd.GetMaxReplyBytes())
 		if err != nil {
 			return &Result{Err: err}
 		}
@@ -303,30 +303,40 @@ func matchSeq(m *metapb.MatchSeq, cur uint64) bool {
 
 // upsertLocked executes one upsert at the state machine's clock. With
 // noReply the reply says only whether it applied (ApplyOptions.NoReply).
-func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool) (*metapb.UpsertReply, error) {
+// A reply over maxReply bytes (0: no bound) refuses the upsert with
+// ErrReplyTooLarge, whether or not noReply leaves the values out.
+func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool, maxReply uint64) (*metapb.UpsertReply, error) {
 	if err := validateUpsert(req); err != nil {
 		return nil, err
 	}
-	reply := func(prev, result kv, applied bool) *metapb.UpsertReply {
-		if noReply {
-			return &metapb.UpsertReply{Applied: applied}
-		}
-		return &metapb.UpsertReply{Prev: prev.seqV(), Result: result.seqV(), Applied: applied}
-	}
 	key := req.GetKey()
+	reply := func(prev, result kv, applied bool) (*metapb.UpsertReply, error) {
+		if err := checkUpsertReply(key, upsertReplySize(prev, result, applied), maxReply); err != nil {
+			return nil, err
+		}
+		if noReply {
+			return &metapb.UpsertReply{Applied: applied}, nil
+		}
+		return &metapb.UpsertReply{Prev: prev.seqV(), Result: result.seqV(), Applied: applied}, nil
+	}
 	prev, _ := sm.mu.tree.Get(keyOnly(key)) // zero kv when absent
 	if !matchSeq(req.GetMatchSeq(), prev.meta().seq) {
-		return reply(prev, prev, false), nil
+		return reply(prev, prev, false)
 	}
+	cp := sm.checkpointLocked()
+	var cur kv // absent after a delete
 	if req.GetOp() == metapb.UpsertRequest_DELETE {
 		if prev.present() {
 			sm.deleteLocked(prev)
 		}
-		return reply(prev, kv{}, true), nil
+	} else {
+		cur = sm.writeLocked(prev, key, req.GetValue(), sm.expireAtLocked(req.GetTtlMs(), req.GetExpireAtMs()))
 	}
-
-	v := sm.writeLocked(prev, key, req.GetValue(), sm.expireAtLocked(req.GetTtlMs(), req.GetExpireAtMs()))
-	return reply(prev, v, true), nil
+	r, err := reply(prev, cur, true)
+	if err != nil {
+		sm.rollbackLocked(cp)
+	}
+	return r, err
 }
 
 // writeLocked stores a copy of data at key with the next seq and returns

@@ -43,7 +43,8 @@
 //
 // A transaction (peerpb.Command body txn, metapb.TxnRequest) is one entry
 // and applies atomically. ValidateTxn checks it first (limits MaxTxnOps,
-// MaxTxnConditions, MaxTxnDepth, MaxTxnBytes; empty keys; unknown enums);
+// MaxTxnConditions, MaxTxnDepth, MaxTxnBytes (the gRPC edge checks a
+// smaller byte limit with ValidateTxnBytes); empty keys; unknown enums);
 // a failure rejects it with ErrInvalidTxn.
 //
 //   - Conditions compare a key's seq (0 when absent), its value bytewise
@@ -72,6 +73,17 @@
 //     counter that is not a decimal u64, or an overflow, rejects the whole
 //     transaction with ErrInvalidTxn: the changes of its earlier ops are
 //     undone (the change list is the undo log) and their seqs given back.
+//
+// # Reply bound
+//
+// A command carries the largest reply its proposer can send
+// (peerpb.Command.max_reply_bytes: that node's grpc_api_max_message_size;
+// 0 in entries written before it existed: no bound). An upsert whose reply
+// (the previous and the new value) or a transaction whose reply (the
+// values of its gets, puts, deletes and put_sequentials) would be larger
+// is refused with ErrReplyTooLarge and rolled back like a failed
+// transaction: no seq, no event. The size is that of the full reply
+// whatever ApplyOptions say, so every node decides the same.
 //
 // # Events and history
 //

@@ -35,6 +35,12 @@ var (
 	// transaction applies.
 	ErrInvalidTxn = errors.New("statemachine: invalid transaction")
 
+	// ErrReplyTooLarge: the reply of an upsert or transaction would be
+	// larger than the bound its command carries (the proposer's
+	// grpc_api_max_message_size). Deterministic rejection: nothing in the
+	// command applies.
+	ErrReplyTooLarge = errors.New("statemachine: reply too large")
+
 	// ErrCompacted: EventsBetween was asked for changes that the bounded
 	// event history no longer holds. The caller must re-read the current
 	// state (a View) and continue from its LastSeq + 1.

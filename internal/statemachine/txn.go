@@ -27,8 +27,11 @@ const (
 	MaxTxnDepth = 32
 	// MaxTxnBytes is the most key and value bytes a transaction may hold:
 	// every condition key and value target, op key, prefix, sequence key
-	// and value, over all branches.
-	MaxTxnBytes = 16 << 20
+	// and value, over all branches. It is a backstop above every request
+	// limit the gRPC edge derives from grpc_api_max_message_size (at most
+	// 2^31-1, half of which is under 1 GiB); the edge checks the
+	// configured one with ValidateTxnBytes before proposing.
+	MaxTxnBytes = 1 << 30
 )
 
 // Execution paths of a TxnReply.
@@ -52,8 +55,15 @@ func txnErrorf(format string, args ...any) error {
 // forms (condition/if_then/else_then, or branches) is used; and the
 // totals are within MaxTxnOps, MaxTxnConditions, MaxTxnDepth and
 // MaxTxnBytes. Errors wrap ErrInvalidTxn and name the offending part.
-// Apply runs it on every transaction; the gRPC edge may run it first.
+// Apply runs it on every transaction; the gRPC edge runs ValidateTxnBytes
+// first.
 func ValidateTxn(req *metapb.TxnRequest) error {
+	return ValidateTxnBytes(req, MaxTxnBytes)
+}
+
+// ValidateTxnBytes is ValidateTxn with a limit of maxBytes (at most
+// MaxTxnBytes) on the key and value bytes.
+func ValidateTxnBytes(req *metapb.TxnRequest, maxBytes int) error {
 	if req == nil {
 		return txnErrorf("no transaction")
 	}
@@ -81,7 +91,7 @@ func ValidateTxn(req *metapb.TxnRequest) error {
 			return err
 		}
 	}
-	return v.limits()
+	return v.limits(min(maxBytes, MaxTxnBytes))
 }
 
 // txnValidator accumulates the totals that the limits bound. Counting goes
@@ -90,15 +100,15 @@ type txnValidator struct {
 	nOps, nConds, nBytes int
 }
 
-func (v *txnValidator) limits() error {
+func (v *txnValidator) limits(maxBytes int) error {
 	switch {
 	case v.nOps > MaxTxnOps:
 		return txnErrorf("%d ops, at most %d are allowed; split the transaction", v.nOps, MaxTxnOps)
 	case v.nConds > MaxTxnConditions:
 		return txnErrorf("%d conditions, at most %d are allowed", v.nConds, MaxTxnConditions)
-	case v.nBytes > MaxTxnBytes:
-		return txnErrorf("%d bytes of keys and values, at most %d are allowed; split the transaction",
-			v.nBytes, MaxTxnBytes)
+	case v.nBytes > maxBytes:
+		return txnErrorf("%d bytes of keys and values, at most %d are allowed in one request; split the transaction, or store smaller values",
+			v.nBytes, maxBytes)
 	}
 	return nil
 }
@@ -246,8 +256,9 @@ func (sm *StateMachine) rollbackLocked(cp checkpoint) {
 
 // txnLocked executes a transaction at the state machine's clock, after the
 // sweep (so every stored key is live). Either every op of the branch that
-// runs applies or, on an error (wrapping ErrInvalidTxn), none does.
-func (sm *StateMachine) txnLocked(req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+// runs applies or, on an error (wrapping ErrInvalidTxn, or ErrReplyTooLarge
+// for a reply over maxReply bytes; 0: no bound), none does.
+func (sm *StateMachine) txnLocked(req *metapb.TxnRequest, maxReply uint64) (*metapb.TxnReply, error) {
 	if err := ValidateTxn(req); err != nil {
 		return nil, err
 	}
@@ -287,6 +298,10 @@ func (sm *StateMachine) txnLocked(req *metapb.TxnRequest) (*metapb.TxnReply, err
 			return nil, txnErrorf("%s[%d]: %v; nothing in the transaction was applied", where, i, err)
 		}
 		reply.Responses[i] = r
+	}
+	if err := checkTxnReply(reply, maxReply); err != nil {
+		sm.rollbackLocked(cp)
+		return nil, err
 	}
 	return reply, nil
 }

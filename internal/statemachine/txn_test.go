@@ -582,7 +582,6 @@ func TestValidateTxn(t *testing.T) {
 		}
 		return e
 	}
-	big := func(n int) []byte { return bytes.Repeat([]byte("v"), n) }
 	tests := []struct {
 		name string
 		req  *metapb.TxnRequest
@@ -620,20 +619,6 @@ func TestValidateTxn(t *testing.T) {
 		}}, "1001 conditions, at most 1000"},
 		{"depth at the limit", &metapb.TxnRequest{Branches: []*metapb.ConditionalOps{{Predicate: nest(MaxTxnDepth)}}}, ""},
 		{"depth over the limit", &metapb.TxnRequest{Branches: []*metapb.ConditionalOps{{Predicate: nest(MaxTxnDepth + 1)}}}, "deeper than 32"},
-		{"bytes at the limit", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
-			opPutReq(&metapb.TxnPut{Key: "k", Value: big(MaxTxnBytes - 1)}),
-		}}, ""},
-		{"bytes over the limit", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
-			opPutReq(&metapb.TxnPut{Key: "kk", Value: big(MaxTxnBytes - 1)}),
-		}}, "16777217 bytes of keys and values"},
-		{"bytes counted over every part", &metapb.TxnRequest{
-			Condition: []*metapb.TxnCondition{{Key: "k", Target: &metapb.TxnCondition_Value{Value: big(MaxTxnBytes / 2)}}},
-			ElseThen: []*metapb.TxnOp{
-				{Request: &metapb.TxnOp_PutSequential{PutSequential: &metapb.PutSequential{
-					Prefix: "p", SequenceKey: "s", Value: big(MaxTxnBytes/2 - 2),
-				}}},
-			},
-		}, "16777217 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,9 @@
 // it. The apply loop never waits for a watcher.
 //
 // A Hub holds at most MaxWatchers watchers; Register beyond that returns
-// ErrTooManyWatchers.
+// ErrTooManyWatchers. With WithMaxMessageBytes, a response over that size
+// (a value stored under a larger limit) is not sent: the stream ends with
+// ErrEventTooLarge, naming the seq to resume after it.
 //
 // Events are shared between watchers and must not be modified.
 //

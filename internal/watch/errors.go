@@ -19,4 +19,10 @@ var (
 	// node can no longer serve its changes continuously (the server gives
 	// the cause). The client resumes with the start_seq the error names.
 	ErrInterrupted = errors.New("watch interrupted")
+	// ErrEventTooLarge: a response (an event with its previous and
+	// current value, or a key of the initial flush) is larger than the
+	// message limit (WithMaxMessageBytes): its value was stored under a
+	// larger limit. Resuming at the same seq would fail again; the error
+	// names the seq to resume after it.
+	ErrEventTooLarge = errors.New("watch event too large")
 )

@@ -24,8 +24,9 @@ const (
 type Option func(*options)
 
 type options struct {
-	bufferSize  int
-	maxWatchers int
+	bufferSize      int
+	maxWatchers     int
+	maxMessageBytes int
 }
 
 // WithBufferSize sets how many events may wait for one watcher's stream
@@ -37,6 +38,13 @@ func WithBufferSize(n int) Option { return func(o *options) { o.bufferSize = max
 // WithMaxWatchers sets how many watchers the hub holds at most. Default
 // DefaultMaxWatchers; at least 1. Publish costs O(watchers) per batch.
 func WithMaxWatchers(n int) Option { return func(o *options) { o.maxWatchers = max(n, 1) } }
+
+// WithMaxMessageBytes sets the largest response a stream may send, in
+// bytes (the gRPC message limit, grpc_api_max_message_size); a response
+// over it ends the stream with ErrEventTooLarge instead of failing in
+// the transport, where the client would resume at the same event for
+// ever. Default 0: no check.
+func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessageBytes = max(n, 0) } }
 
 // Spec is what a watcher watches: the keys in [Key, KeyEnd) (KeyEnd empty:
 // Key alone) and the kind of change.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -66,11 +68,39 @@ func (w *Watcher) Serve(ctx context.Context, p Prelude, send Send, progressEvery
 	if progressEvery <= 0 {
 		progressEvery = DefaultProgressInterval
 	}
-	st := &stream{w: w, send: send}
+	st := &stream{w: w, send: limitSize(send, w.hub.opts.maxMessageBytes)}
 	if err := st.prelude(ctx, p); err != nil {
 		return err
 	}
 	return st.live(ctx, progressEvery)
+}
+
+// limitSize returns send, refusing a response over maxBytes (0: no limit)
+// with ErrEventTooLarge.
+func limitSize(send Send, maxBytes int) Send {
+	if maxBytes <= 0 {
+		return send
+	}
+	return func(r *metapb.WatchResponse) error {
+		ev := r.GetEvent()
+		// The fields other than the key and the values take less than
+		// 256 bytes: most responses need no exact size.
+		if len(ev.GetKey())+len(ev.GetPrev().GetData())+len(ev.GetCurrent().GetData())+256 <= maxBytes {
+			return send(r)
+		}
+		n := proto.Size(r)
+		if n <= maxBytes {
+			return send(r)
+		}
+		if r.GetIsInitialization() {
+			return fmt.Errorf("%w: key %q is %d bytes with its value, over the message limit of %d bytes (grpc_api_max_message_size): "+
+				"it was stored under a larger limit; raise grpc_api_max_message_size, or watch without initial_flush",
+				ErrEventTooLarge, ev.GetKey(), n, maxBytes)
+		}
+		return fmt.Errorf("%w: the event of seq %d (key %q) is %d bytes with its previous and current value, over the message limit of %d bytes (grpc_api_max_message_size): "+
+			"a value was stored under a larger limit; raise grpc_api_max_message_size, or watch again with start_seq = %d to skip it",
+			ErrEventTooLarge, ev.GetSeq(), ev.GetKey(), n, maxBytes, ev.GetSeq()+1)
+	}
 }
 
 func (st *stream) prelude(ctx context.Context, p Prelude) error {
