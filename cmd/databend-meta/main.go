@@ -236,6 +236,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// exitNotMember is the exit code of --leave-id for a node that is not a
+// member: nothing was removed. A script that retries a leave whose first
+// run may have removed the node can tell this from a failure (1).
+const exitNotMember = 3
+
 // leave asks the cluster to remove a node and exits.
 func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(error) int) int {
 	_, dialOpts, err := raftSecurity(cfg)
@@ -246,7 +251,11 @@ func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(e
 	defer cancel()
 	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, dialOpts...)
 	if err != nil {
-		return fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
+		code := fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
+		if errors.Is(err, server.ErrNotMember) {
+			return exitNotMember
+		}
+		return code
 	}
 	fmt.Fprintf(stdout, "node %d removed; members now:", opts.LeaveID)
 	for _, n := range nodes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -72,6 +73,8 @@ func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.Joi
 }
 
 // Leave removes a node from the cluster, forwarded to the leader likewise.
+// The leader, which knows the membership, refuses a node that is not a
+// member with ErrNotMember and the list of members.
 func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
 	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {
@@ -83,7 +86,8 @@ func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.L
 	defer s.membershipMu.Unlock()
 	id := req.GetNodeId()
 	if s.member(id) == nil {
-		return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+		return nil, fmt.Errorf("%w: node %d is not a member of cluster %q, so nothing was removed; the members are %s",
+			ErrNotMember, id, s.cfg.ClusterName, describeMembers(s.sm.Nodes()))
 	}
 	if len(s.sm.Nodes()) == 1 {
 		return nil, fmt.Errorf("%w: node %d is the only member; a cluster cannot remove its last node", ErrInvalidMember, id)
@@ -93,6 +97,23 @@ func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.L
 		return nil, err
 	}
 	return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+}
+
+// describeMembers lists nodes for a message: "1 (localhost:28103), 4
+// (localhost:28403, learner)".
+func describeMembers(nodes []*metapb.Node) string {
+	if len(nodes) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(nodes))
+	for i, m := range nodes {
+		parts[i] = fmt.Sprintf("%d (%s", m.GetId(), m.GetRaftAddress())
+		if !m.GetVoter() {
+			parts[i] += ", learner"
+		}
+		parts[i] += ")"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) member(id uint64) *metapb.Node {
@@ -170,7 +191,9 @@ type PeerClient interface {
 }
 
 // GRPCPeerClient dials a fresh connection for each call: membership changes
-// are rare, and the raft streams keep their own connections.
+// are rare, and the raft streams keep their own connections. An error
+// status that stands for one of this package's errors (ErrNotMember)
+// matches it with errors.Is.
 type GRPCPeerClient struct {
 	// DialOptions are added after the default (plaintext credentials), so
 	// they can override it: the raft port's TLS credentials and
@@ -186,7 +209,8 @@ func (c GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinR
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Join(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Join(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 // Leave calls Peer.Leave on addr.
@@ -196,7 +220,8 @@ func (c GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.Leav
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Leave(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Leave(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 // Members calls Peer.Members on addr.
@@ -206,7 +231,8 @@ func (c GRPCPeerClient) Members(ctx context.Context, addr string, req *peerpb.Me
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Members(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Members(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
@@ -246,7 +272,7 @@ func (s *Server) leaderAddress() (string, error) {
 // node refusing this one's raft_secret (Unauthenticated) will not change
 // its mind either.
 func permanent(err error) bool {
-	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) {
+	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) || errors.Is(err, ErrNotMember) {
 		return true
 	}
 	c := status.Code(err)

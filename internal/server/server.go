@@ -45,6 +45,11 @@ var (
 	ErrNotLeader = errors.New("not the leader")
 	// ErrInvalidMember: a join or leave request that cannot be applied.
 	ErrInvalidMember = errors.New("invalid membership change")
+	// ErrNotMember: a leave request names a node that is not a member
+	// (the leader decides); nothing was removed. Peer.Leave answers it
+	// with codes.NotFound, which GRPCPeerClient turns back into an error
+	// that matches ErrNotMember.
+	ErrNotMember = errors.New("no such member")
 	// ErrNotProposed accompanies another error (ErrNoLeader, ErrNotStarted)
 	// when the write certainly never entered the raft log: retrying it
 	// cannot apply it twice. Errors without it leave the outcome unknown.

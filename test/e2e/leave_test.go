@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestLeaveMistakes runs `databend-meta --leave-id` as a careless user
+// would, against the guide's cluster: each mistake ends with a non-zero
+// exit code and a message that says what was wrong, and the cluster keeps
+// its members.
+func TestLeaveMistakes(t *testing.T) {
+	t.Parallel()
+	c := newGuideCluster(t, clusterOptions{})
+	c.startAll()
+	leader := c.waitLeader(c.nodes...)
+	var follower *node
+	for _, n := range c.nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+
+	t.Run("not a member", func(t *testing.T) {
+		// Through a follower: the leader decides, and its answer crosses
+		// the follower's raft port back.
+		res := runCmd(t, c.dir, refuseTimeout, metaBin(t), "--leave-id", "7", "--leave-via", follower.raftAddr())
+		if res.code != 3 {
+			t.Errorf("exit code %d, want 3 (not a member)", res.code)
+		}
+		want := []string{"node 7 is not a member", "nothing was removed"}
+		for _, n := range c.nodes {
+			want = append(want, fmt.Sprintf("%d (localhost:%d)", n.id, n.raftPort))
+		}
+		for _, w := range want {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("stderr does not say %q:\n%s", w, res.stderr)
+			}
+		}
+		if strings.Contains(res.stdout, "removed") {
+			t.Errorf("stdout says the node was removed: %s", res.stdout)
+		}
+	})
+	c.waitVoters(c.nodes, c.ids()...)
+}
