@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, cfg.TOML())
 		return 0
 	case opts.LeaveID != 0:
-		return leave(cfg, opts, stdout, fail)
+		return leave(cfg, opts, stdout, stderr, fail)
 	}
 
 	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
@@ -241,15 +241,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 // run may have removed the node can tell this from a failure (1).
 const exitNotMember = 3
 
-// leave asks the cluster to remove a node and exits.
-func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(error) int) int {
+// leave asks the cluster to remove a node and exits. Retries say on
+// stderr what they wait for; what retrying cannot fix fails at once.
+func leave(cfg config.Config, opts config.Options, stdout, stderr io.Writer, fail func(error) int) int {
 	_, dialOpts, err := raftSecurity(cfg)
 	if err != nil {
 		return fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.WaitLeaderTimeout())
 	defer cancel()
-	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, dialOpts...)
+	retrying := func(r server.Retry) {
+		if r.Noteworthy() {
+			fmt.Fprintf(stderr, "databend-meta: %v\n", r)
+		}
+	}
+	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, retrying, dialOpts...)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w; wait_leader_timeout is %s (--wait-leader-timeout MS to wait longer)", err, cfg.WaitLeaderTimeout())
+	}
 	if err != nil {
 		code := fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
 		if errors.Is(err, server.ErrNotMember) {

@@ -9,9 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -245,7 +243,7 @@ func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
 // (ErrNoLeader when none is known).
 func (s *Server) forwardAddress(cluster string) (string, error) {
 	if cluster != s.cfg.ClusterName {
-		return "", fmt.Errorf("%w: this node is in cluster %q, the request names %q",
+		return "", fmt.Errorf("%w: this node is in cluster %q, the request names %q; use that cluster's raft_config.cluster_name (--cluster-name)",
 			ErrClusterName, s.cfg.ClusterName, cluster)
 	}
 	n := s.node.Load()
@@ -268,19 +266,9 @@ func (s *Server) leaderAddress() (string, error) {
 	return m.GetRaftAddress(), nil
 }
 
-// permanent reports whether a join error will not go away by retrying. A
-// node refusing this one's raft_secret (Unauthenticated) will not change
-// its mind either.
-func permanent(err error) bool {
-	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) || errors.Is(err, ErrNotMember) {
-		return true
-	}
-	c := status.Code(err)
-	return c == codes.FailedPrecondition || c == codes.InvalidArgument || c == codes.Unauthenticated
-}
-
 // joinCluster asks the configured members to add this node, each in turn,
-// retrying with backoff until WaitLeaderTimeout.
+// retrying with backoff until WaitLeaderTimeout; an error retrying cannot
+// fix ends it at once (permanentPeerError).
 func (s *Server) joinCluster() error {
 	n := s.node.Load()
 	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
@@ -295,62 +283,64 @@ func (s *Server) joinCluster() error {
 	}()
 
 	req := &peerpb.JoinRequest{ClusterName: s.cfg.ClusterName, Node: s.self(true)}
-	backoff := 100 * time.Millisecond
-	var lastErr error
-	for {
-		for _, addr := range s.cfg.Join {
-			// A learner catching up from a large snapshot can take a while;
-			// the leader keeps the learner when this attempt times out, and
-			// the next attempt resumes where it stopped.
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			reply, err := s.cfg.PeerClient.Join(cctx, addr, req)
-			cancel()
-			if err == nil {
-				s.lg.Info("joined the cluster", "id", s.cfg.ID, "via", addr, "leader", reply.GetLeaderId(),
-					"members", len(reply.GetNodes()))
-				return nil
-			}
-			lastErr = fmt.Errorf("join via %s: %w", addr, err)
-			if permanent(err) {
-				return lastErr
-			}
-			s.lg.Warn("join attempt failed; retrying", "via", addr, "err", err)
-		}
-		if err := sleepCtx(ctx, backoff); err != nil {
-			return fmt.Errorf("could not join the cluster within wait_leader_timeout (%s): %w", s.cfg.WaitLeaderTimeout, lastErr)
-		}
-		backoff = min(2*backoff, 2*time.Second)
+	retrying := func(r Retry) {
+		s.lg.Warn("join attempt failed; retrying", "via", r.Via, "attempt", r.Attempt, "err", r.Err)
 	}
+	err := callPeers(ctx, "joining via", "raft_config.join", s.cfg.Join, retrying, func(ctx context.Context, addr string) error {
+		// A learner catching up from a large snapshot can take a while;
+		// the leader keeps the learner when this attempt times out, and
+		// the next attempt resumes where it stopped.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		reply, err := s.cfg.PeerClient.Join(cctx, addr, req)
+		if err == nil {
+			s.lg.Info("joined the cluster", "id", s.cfg.ID, "via", addr, "leader", reply.GetLeaderId(),
+				"members", len(reply.GetNodes()))
+		}
+		return err
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("could not join the cluster within wait_leader_timeout (%s): %w", s.cfg.WaitLeaderTimeout, err)
+	}
+	return err
 }
 
-// RequestLeave asks the cluster, through any of addrs, to remove node id.
-// dialOpts are those of the raft port (TLS credentials, raft_secret), as
-// in GRPCPeerClient.
-func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64, dialOpts ...grpc.DialOption) ([]*metapb.Node, error) {
+// RequestLeave asks the cluster, through any of addrs, to remove node id,
+// and returns the members left. It retries until ctx ends what may pass (a
+// node down or starting, no leader yet), reporting each such failure to
+// retrying (nil: not reported), and fails at once on what retrying cannot
+// fix: an address that is not a raft port, another cluster_name, a node
+// that is not a member (ErrNotMember), credentials refused. dialOpts are
+// those of the raft port (TLS credentials, raft_secret), as in
+// GRPCPeerClient.
+func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64, retrying func(Retry), dialOpts ...grpc.DialOption) ([]*metapb.Node, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no address to send the leave request to; give --leave-via HOST:RAFT_PORT")
 	}
 	pc := GRPCPeerClient{DialOptions: dialOpts}
-	var lastErr error
-	// Retry with backoff until ctx ends: right after a leader is lost the
-	// members forward to it, or know no leader, until one is elected.
-	backoff := 100 * time.Millisecond
-	for {
-		for _, addr := range addrs {
-			reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
-			if err == nil {
-				return reply.GetNodes(), nil
-			}
-			lastErr = fmt.Errorf("leave via %s: %w", addr, err)
-			if permanent(err) || status.Code(err) == codes.Unauthenticated {
-				return nil, lastErr
-			}
+	var nodes []*metapb.Node
+	var failed error // an earlier attempt's error: it may have removed the node
+	report := func(r Retry) {
+		failed = r.Err
+		if retrying != nil {
+			retrying(r)
 		}
-		if err := sleepCtx(ctx, backoff); err != nil {
-			return nil, lastErr
-		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
+	// Right after a leader is lost the members forward to it, or know no
+	// leader, until one is elected: retried.
+	err := callPeers(ctx, "leave via", "--leave-via", addrs, report, func(ctx context.Context, addr string) error {
+		reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
+		nodes = reply.GetNodes()
+		return err
+	})
+	if errors.Is(err, ErrNotMember) && failed != nil {
+		return nil, fmt.Errorf("%w (if node %d was a member when this command started, an earlier attempt removed it: it failed with %v, but may have been applied)",
+			err, id, failed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nodes, nil
 }
 
 // refreshSelfAddress makes the member table hold this node's configured

@@ -43,5 +43,28 @@ func TestLeaveMistakes(t *testing.T) {
 			t.Errorf("stdout says the node was removed: %s", res.stdout)
 		}
 	})
+	t.Run("a gRPC port", func(t *testing.T) {
+		res := runCmd(t, c.dir, refuseTimeout, metaBin(t), "--leave-id", "3", "--leave-via", follower.grpcAddr())
+		want := "leave via " + follower.grpcAddr() + ": it answers gRPC but not the raft service"
+		if res.code != 1 || !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, "host:raft_api_port") {
+			t.Errorf("exit code %d, stderr:\n%s\nwant 1 and %q", res.code, res.stderr, want)
+		}
+	})
+	t.Run("a dead address", func(t *testing.T) {
+		dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		res := runCmd(t, c.dir, refuseTimeout, metaBin(t), "--leave-id", "3", "--leave-via", dead, "--wait-leader-timeout", "1500")
+		for _, w := range []string{
+			"leave via " + dead + ": not reachable yet (attempt 1), retrying until ",
+			"leave via " + dead + ": not reachable yet (attempt 2)",
+			"wait_leader_timeout is 1.5s",
+		} {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("stderr does not say %q:\n%s", w, res.stderr)
+			}
+		}
+		if res.code != 1 {
+			t.Errorf("exit code %d, want 1", res.code)
+		}
+	})
 	c.waitVoters(c.nodes, c.ids()...)
 }
