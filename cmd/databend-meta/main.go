@@ -120,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Single:                cfg.Raft.Single,
 		Join:                  cfg.Raft.Join,
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
+		JoinRetrying:          sayRetry(stderr),
 		HistorySize:           cfg.WatchHistorySize,
 		PeerDialOptions:       sec.raftDial,
 		Logger:                lg,
@@ -250,12 +251,7 @@ func leave(cfg config.Config, opts config.Options, stdout, stderr io.Writer, fai
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.WaitLeaderTimeout())
 	defer cancel()
-	retrying := func(r server.Retry) {
-		if r.Noteworthy() {
-			fmt.Fprintf(stderr, "databend-meta: %v\n", r)
-		}
-	}
-	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, retrying, dialOpts...)
+	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, sayRetry(stderr), dialOpts...)
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w; wait_leader_timeout is %s (--wait-leader-timeout MS to wait longer)", err, cfg.WaitLeaderTimeout())
 	}
@@ -272,6 +268,17 @@ func leave(cfg config.Config, opts config.Options, stdout, stderr io.Writer, fai
 	}
 	fmt.Fprintln(stdout)
 	return 0
+}
+
+// sayRetry returns a callback that says on stderr, whatever the log
+// settings, what a join or a leave waits for: the first attempts, then
+// every fifth.
+func sayRetry(stderr io.Writer) func(server.Retry) {
+	return func(r server.Retry) {
+		if r.Noteworthy() {
+			fmt.Fprintf(stderr, "databend-meta: %v\n", r)
+		}
+	}
 }
 
 func serve(lg *slog.Logger, name string, f func() error) {

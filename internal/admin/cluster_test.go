@@ -12,6 +12,7 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/server"
 )
 
 // status is the part of GET /v1/cluster/status these tests read.
@@ -300,5 +301,42 @@ func TestClusterTransferLeader(t *testing.T) {
 	code, b = nodes[moved.LeaderID].call(t, "POST", "/v1/ctrl/trigger_transfer_leader?to=9")
 	if code != http.StatusBadRequest {
 		t.Errorf("transfer to non-member 9: %d %s, want 400", code, b)
+	}
+}
+
+// A node that cannot reach the address it joins through says so in its
+// health and its status, instead of "an election is under way".
+func TestClusterHealthJoining(t *testing.T) {
+	c := clustertest.New(t, 1)
+	c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {
+		cfg.Join = []string{clustertest.Addr(9)} // nobody there
+	})
+	n := serveAdmin(t, c)[2]
+	want := "node 2 is not a member yet: joining via " + clustertest.Addr(9) + ": not reachable yet (attempt "
+	var h struct{ Status, Reason string }
+	c.Eventually(func() bool {
+		code, b := n.call(t, "GET", "/v1/health")
+		if err := json.Unmarshal(b, &h); err != nil {
+			t.Fatalf("health %d %s: %v", code, b, err)
+		}
+		return code == http.StatusServiceUnavailable && strings.Contains(h.Reason, want)
+	}, fmt.Sprintf("node 2's health says %q", want))
+
+	code, b := n.call(t, "GET", "/v1/cluster/status")
+	var st struct {
+		Join *struct {
+			Via       []string
+			Attempt   int
+			LastVia   string `json:"last_via"`
+			LastError string `json:"last_error"`
+			Message   string
+		}
+	}
+	if err := json.Unmarshal(b, &st); code != 200 || err != nil || st.Join == nil {
+		t.Fatalf("status %d %s: %v; want a join", code, b, err)
+	}
+	if j := st.Join; fmt.Sprint(j.Via) != "["+clustertest.Addr(9)+"]" || j.Attempt < 1 || j.LastVia != clustertest.Addr(9) ||
+		j.LastError == "" || !strings.HasPrefix(j.Message, "joining via "+clustertest.Addr(9)) {
+		t.Errorf("status join %+v", j)
 	}
 }

@@ -266,45 +266,6 @@ func (s *Server) leaderAddress() (string, error) {
 	return m.GetRaftAddress(), nil
 }
 
-// joinCluster asks the configured members to add this node, each in turn,
-// retrying with backoff until WaitLeaderTimeout; an error retrying cannot
-// fix ends it at once (permanentPeerError).
-func (s *Server) joinCluster() error {
-	n := s.node.Load()
-	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	go func() {
-		select {
-		case <-n.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	req := &peerpb.JoinRequest{ClusterName: s.cfg.ClusterName, Node: s.self(true)}
-	retrying := func(r Retry) {
-		s.lg.Warn("join attempt failed; retrying", "via", r.Via, "attempt", r.Attempt, "err", r.Err)
-	}
-	err := callPeers(ctx, "joining via", "raft_config.join", s.cfg.Join, retrying, func(ctx context.Context, addr string) error {
-		// A learner catching up from a large snapshot can take a while;
-		// the leader keeps the learner when this attempt times out, and
-		// the next attempt resumes where it stopped.
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		reply, err := s.cfg.PeerClient.Join(cctx, addr, req)
-		if err == nil {
-			s.lg.Info("joined the cluster", "id", s.cfg.ID, "via", addr, "leader", reply.GetLeaderId(),
-				"members", len(reply.GetNodes()))
-		}
-		return err
-	})
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("could not join the cluster within wait_leader_timeout (%s): %w", s.cfg.WaitLeaderTimeout, err)
-	}
-	return err
-}
-
 // RequestLeave asks the cluster, through any of addrs, to remove node id,
 // and returns the members left. It retries until ctx ends what may pass (a
 // node down or starting, no leader yet), reporting each such failure to

@@ -62,8 +62,13 @@ type Retry struct {
 }
 
 // String says what the request waits for, for a person: "joining via
-// X: not reachable yet (attempt 3), retrying until 15:04:05: <Err>".
+// X: not reachable yet (attempt 3), retrying until 15:04:05: <Err>", or
+// "not done yet" when the attempt timed out (a learner still catching up).
 func (r Retry) String() string {
+	state := "not reachable yet"
+	if status.Code(r.Err) == codes.DeadlineExceeded || errors.Is(r.Err, ErrTimeout) || errors.Is(r.Err, context.DeadlineExceeded) {
+		state = "not done yet"
+	}
 	until := ""
 	if !r.Until.IsZero() {
 		until = " until " + r.Until.Format(time.TimeOnly)
@@ -72,7 +77,7 @@ func (r Retry) String() string {
 	if st, ok := status.FromError(r.Err); ok {
 		why = st.Message() // without "rpc error: code = ..."
 	}
-	return fmt.Sprintf("%s %s: not reachable yet (attempt %d), retrying%s: %s", r.Op, r.Via, r.Attempt, until, why)
+	return fmt.Sprintf("%s %s: %s (attempt %d), retrying%s: %s", r.Op, r.Via, state, r.Attempt, until, why)
 }
 
 // Noteworthy reports whether a person watching should hear of this

@@ -106,6 +106,10 @@ type Config struct {
 	Join []string
 	// WaitLeaderTimeout bounds how long joining retries.
 	WaitLeaderTimeout time.Duration
+	// JoinRetrying, when set, is called from the join goroutine with each
+	// failed join attempt that will be retried (databend-meta says it on
+	// stderr). It must not block.
+	JoinRetrying func(Retry)
 	// ObserveAppend, when set, gets the leader's per-follower append
 	// latency (see raftnode.Config.ObserveAppend).
 	ObserveAppend func(peer uint64, d time.Duration)
@@ -162,8 +166,11 @@ type Server struct {
 	// removedC asks watchRemoval for a check: this node applied its own
 	// removal (noteRemoved). mayAsk: this node has been a member, so the
 	// leader's membership decides whether it was removed (removal.go).
-	removedC   chan struct{}
-	mayAsk     atomic.Bool
+	removedC chan struct{}
+	mayAsk   atomic.Bool
+	// join is where joining stands (AdminStatus.Join); nil once joined,
+	// or when not joining.
+	join       atomic.Pointer[JoinStatus]
 	knownPeers map[uint64]bool // owned by the apply goroutine
 
 	// hub fans the events of applied entries out to watch streams.
@@ -286,7 +293,9 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 		joinC <- nil
 		return joinC, nil
 	}
-	s.goFunc(func() { joinC <- s.joinCluster() })
+	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
+	s.join.Store(&JoinStatus{Via: s.cfg.Join, Until: deadline})
+	s.goFunc(func() { joinC <- s.joinCluster(deadline) })
 	return joinC, nil
 }
 
