@@ -112,6 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Version:               version,
 		RaftAddress:           cfg.RaftAdvertiseAddr(),
 		GrpcAddress:           lns.grpcAdvertiseAddr(cfg),
+		AdminAddress:          withListenPort(cfg.AdminAdvertiseAddr(), lns.admin),
 		TickInterval:          tick,
 		HeartbeatTick:         2,
 		ElectionTick:          10,

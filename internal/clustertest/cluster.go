@@ -33,6 +33,9 @@ type Options struct {
 	Now func() time.Time
 	// HistorySize as in server.Config (the watch history); 0 = default.
 	HistorySize int
+	// Configure, if set, adjusts the server config of every node started,
+	// before StartWith's own hook.
+	Configure func(*server.Config)
 }
 
 // Tick timing: 10 ms ticks, a heartbeat every tick, elections after 20-40
@@ -126,6 +129,9 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	}
 	if !single {
 		cfg.Join = []string{Addr(1)}
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(&cfg)
 	}
 	if configure != nil {
 		configure(&cfg)

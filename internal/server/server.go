@@ -41,8 +41,13 @@ var (
 	// ErrLeaderChanged: the leader changed while a write was in flight; it
 	// may or may not have been applied.
 	ErrLeaderChanged = errors.New("leader changed")
-	// ErrNotLeader: the operation must run on the leader.
+	// ErrNotLeader: the operation must run on the leader. TransferLeader
+	// returns it as a *NotLeaderError, which names the leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrInvalidTransfer: a leadership transfer to a node that is not
+	// another voter (a non-member, a learner, the leader itself), or with
+	// no other voter to take over.
+	ErrInvalidTransfer = errors.New("cannot transfer leadership")
 	// ErrInvalidMember: a join or leave request that cannot be applied.
 	ErrInvalidMember = errors.New("invalid membership change")
 	// ErrNotMember: a leave request names a node that is not a member
@@ -91,6 +96,11 @@ type Config struct {
 	Version     string
 	// RaftAddress and GrpcAddress are this node's advertised addresses.
 	RaftAddress, GrpcAddress string
+	// AdminAddress is this node's admin API address as a client should
+	// use it (host:port; "": not served or unknown). The leader tells it
+	// to the followers that ask (Peer.Members), so that one asked to
+	// transfer leadership can say where the leader's admin API is.
+	AdminAddress string
 	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
 	TickInterval                time.Duration
 	HeartbeatTick, ElectionTick int
