@@ -2,15 +2,17 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestLeaveMistakes runs `databend-meta --leave-id` as a careless user
-// would, against the guide's cluster: each mistake ends with a non-zero
-// exit code and a message that says what was wrong, and the cluster keeps
-// its members.
-func TestLeaveMistakes(t *testing.T) {
+// TestMembershipMistakes runs `databend-meta --leave-id` and
+// `databend-metactl transfer-leader` as a careless user would, against the
+// guide's cluster: each mistake ends with a non-zero exit code and a
+// message that says what was wrong, and the cluster keeps its members;
+// transfer-leader sent to a follower finds the leader.
+func TestMembershipMistakes(t *testing.T) {
 	t.Parallel()
 	c := newGuideCluster(t, clusterOptions{})
 	c.startAll()
@@ -67,4 +69,24 @@ func TestLeaveMistakes(t *testing.T) {
 		}
 	})
 	c.waitVoters(c.nodes, c.ids()...)
+
+	adminAddr := func(n *node) string { return fmt.Sprintf("127.0.0.1:%d", n.adminPort) }
+	t.Run("transfer-leader to a non-member", func(t *testing.T) {
+		res := metactl(t, c.dir, "transfer-leader", "--to", "9", "--admin-api-address", adminAddr(leader))
+		if want := "node 9 is not a member of this cluster; the voters are 1, 2, 3"; res.code != 1 || !strings.Contains(res.stderr, want) {
+			t.Errorf("exit code %d, stderr:\n%s\nwant 1 and %q", res.code, res.stderr, want)
+		}
+	})
+	t.Run("transfer-leader via a follower", func(t *testing.T) {
+		// The guide's nodes listen on 0.0.0.0: the leader's admin API is
+		// named by raft_advertise_host, localhost.
+		res := metactl(t, c.dir, "transfer-leader", "--to", strconv.FormatUint(follower.id, 10), "--admin-api-address", adminAddr(follower))
+		want := fmt.Sprintf("asking the leader, node %d, at localhost:%d", leader.id, leader.adminPort)
+		if res.code != 0 || !strings.Contains(res.stderr, want) {
+			t.Fatalf("exit code %d, stdout %s, stderr:\n%s\nwant 0 and %q", res.code, res.stdout, res.stderr, want)
+		}
+		if got := c.waitLeader(c.nodes...); got != follower {
+			t.Errorf("the leader is %v after the transfer to %v", got, follower)
+		}
+	})
 }
