@@ -47,6 +47,12 @@ func TestLeaveNotMember(t *testing.T) {
 	addr := c.ServePeer(f, &recordingStreams{}, clustertest.ServeOptions{})
 	_, err := server.RequestLeave(c.Ctx(), []string{addr}, "test", 7, nil)
 	check(addr, err)
+	// After a failed attempt, whose outcome may be unknown, it says so.
+	_, err = server.RequestLeave(c.Ctx(), []string{deadAddr(t), addr}, "test", 7, nil)
+	check(addr, err)
+	if want := "an earlier attempt failed"; !strings.Contains(err.Error(), want) {
+		t.Errorf("leave of node 7 after a failed attempt: %q does not say %q", err, want)
+	}
 
 	if diff := cmp.Diff(before, c.Node(lead).Server.Members(), protocmp.Transform()); diff != "" {
 		t.Errorf("members changed (-before +after):\n%s", diff)
@@ -118,12 +124,7 @@ func TestRequestLeaveReportsRetries(t *testing.T) {
 	c := clustertest.New(t, 3)
 	lead := c.WaitLeader()
 	addr := c.ServePeer(c.Node(lead), &recordingStreams{}, clustertest.ServeOptions{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := lis.Addr().String()
-	lis.Close()
+	dead := deadAddr(t)
 
 	victim := follower(c, lead).ID
 	var retries []server.Retry
@@ -146,4 +147,15 @@ func TestRequestLeaveReportsRetries(t *testing.T) {
 	if s, want := r.String(), "leave via "+dead+": not reachable yet (attempt 1), retrying until "; !strings.HasPrefix(s, want) {
 		t.Errorf("retry says %q, want it to start with %q", s, want)
 	}
+}
+
+// deadAddr is a loopback address nobody listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
 }

@@ -295,8 +295,8 @@ func RequestLeave(ctx context.Context, addrs []string, clusterName string, id ui
 		return err
 	})
 	if errors.Is(err, ErrNotMember) && failed != nil {
-		return nil, fmt.Errorf("%w (if node %d was a member when this command started, an earlier attempt removed it: it failed with %v, but may have been applied)",
-			err, id, failed)
+		return nil, fmt.Errorf("%w (an earlier attempt failed: %v; if it reached the leader, it may be what removed node %d)",
+			err, failed, id)
 	}
 	if err != nil {
 		return nil, err
