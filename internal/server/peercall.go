@@ -34,6 +34,9 @@ func (e *peerError) Error() string              { return e.st.Message() }
 func (e *peerError) Is(target error) bool       { return target == e.sentinel }
 func (e *peerError) GRPCStatus() *status.Status { return e.st }
 
+// fromPeerStatus is err from a Peer call, as a *peerError when its code
+// stands for one of this package's errors (peerStatusErrors), else as it
+// is.
 func fromPeerStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || err == nil {
