@@ -718,7 +718,12 @@ type MembersReply struct {
 	LeaderId uint64 `protobuf:"varint,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
 	// applied_index is the leader's applied index: nodes is its membership
 	// as of that index.
-	AppliedIndex  uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// admin_address is the leader's admin API address (admin_api_address,
+	// host:port, with an unspecified host replaced as for its gRPC
+	// address), so that a follower can name it; empty from a version that
+	// does not tell.
+	AdminAddress  string `protobuf:"bytes,4,opt,name=admin_address,json=adminAddress,proto3" json:"admin_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -772,6 +777,13 @@ func (x *MembersReply) GetAppliedIndex() uint64 {
 		return x.AppliedIndex
 	}
 	return 0
+}
+
+func (x *MembersReply) GetAdminAddress() string {
+	if x != nil {
+		return x.AdminAddress
+	}
+	return ""
 }
 
 // ProposalsDropped tells a node that proposals it made, forwarded to the
@@ -936,11 +948,12 @@ const file_peer_proto_rawDesc = "" +
 	"\x0eMembersRequest\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x1c\n" +
-	"\tforwarded\x18\x03 \x01(\bR\tforwarded\"x\n" +
+	"\tforwarded\x18\x03 \x01(\bR\tforwarded\"\x9d\x01\n" +
 	"\fMembersReply\x12&\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\x04R\bleaderId\x12#\n" +
-	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"\x81\x01\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12#\n" +
+	"\radmin_address\x18\x04 \x01(\tR\fadminAddress\"\x81\x01\n" +
 	"\x17ProposalsDroppedRequest\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +

@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, cfg.TOML())
 		return 0
 	case opts.LeaveID != 0:
-		return leave(cfg, opts, stdout, fail)
+		return leave(cfg, opts, stdout, stderr, fail)
 	}
 
 	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
@@ -112,6 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Version:               version,
 		RaftAddress:           cfg.RaftAdvertiseAddr(),
 		GrpcAddress:           lns.grpcAdvertiseAddr(cfg),
+		AdminAddress:          withListenPort(cfg.AdminAdvertiseAddr(), lns.admin),
 		TickInterval:          tick,
 		HeartbeatTick:         2,
 		ElectionTick:          10,
@@ -120,6 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Single:                cfg.Raft.Single,
 		Join:                  cfg.Raft.Join,
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
+		JoinRetrying:          sayRetry(stderr),
 		HistorySize:           cfg.WatchHistorySize,
 		MaxMessageBytes:       cfg.GrpcAPIMaxMessageSize,
 		PeerDialOptions:       sec.raftDial,
@@ -237,17 +239,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// leave asks the cluster to remove a node and exits.
-func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(error) int) int {
+// exitNotMember is the exit code of --leave-id for a node that is not a
+// member: nothing was removed. A script that retries a leave whose first
+// run may have removed the node can tell this from a failure (1).
+const exitNotMember = 3
+
+// leave asks the cluster to remove a node and exits. Retries say on
+// stderr what they wait for; what retrying cannot fix fails at once.
+func leave(cfg config.Config, opts config.Options, stdout, stderr io.Writer, fail func(error) int) int {
 	_, dialOpts, err := raftSecurity(cfg)
 	if err != nil {
 		return fail(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.WaitLeaderTimeout())
 	defer cancel()
-	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, dialOpts...)
+	nodes, err := server.RequestLeave(ctx, opts.LeaveVia, cfg.Raft.ClusterName, opts.LeaveID, sayRetry(stderr), dialOpts...)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w; wait_leader_timeout is %s (--wait-leader-timeout MS to wait longer)", err, cfg.WaitLeaderTimeout())
+	}
 	if err != nil {
-		return fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
+		code := fail(fmt.Errorf("remove node %d: %w", opts.LeaveID, err))
+		if errors.Is(err, server.ErrNotMember) {
+			return exitNotMember
+		}
+		return code
 	}
 	fmt.Fprintf(stdout, "node %d removed; members now:", opts.LeaveID)
 	for _, n := range nodes {
@@ -255,6 +270,17 @@ func leave(cfg config.Config, opts config.Options, stdout io.Writer, fail func(e
 	}
 	fmt.Fprintln(stdout)
 	return 0
+}
+
+// sayRetry returns a callback that says on stderr, whatever the log
+// settings, what a join or a leave waits for: the first attempts, then
+// every fifth.
+func sayRetry(stderr io.Writer) func(server.Retry) {
+	return func(r server.Retry) {
+		if r.Noteworthy() {
+			fmt.Fprintf(stderr, "databend-meta: %v\n", r)
+		}
+	}
 }
 
 func serve(lg *slog.Logger, name string, f func() error) {

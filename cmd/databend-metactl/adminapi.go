@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,15 +63,49 @@ func (a *app) adminCall(method, addr, path string, query url.Values) ([]byte, er
 		return nil, fmt.Errorf("admin API at %s: read reply: %w", addr, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("admin API at %s: %s (HTTP %d)", addr, e.Error, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("admin API at %s: HTTP %d: %s", addr, resp.StatusCode, strings.TrimSpace(string(body)))
+		e := &adminError{addr: addr, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+		_ = json.Unmarshal(body, &e.reply) // not JSON: the body is shown as it is
+		return nil, e
 	}
 	return body, nil
+}
+
+// adminError is an admin API answer that is not a 2xx.
+type adminError struct {
+	addr   string
+	status int
+	body   string
+	// reply is the JSON error of the admin API (internal/admin errorJSON).
+	reply struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+		// LeaderID and LeaderAdminAddress come with code not_leader.
+		LeaderID           uint64 `json:"leader_id"`
+		LeaderAdminAddress string `json:"leader_admin_address"`
+	}
+}
+
+func (e *adminError) Error() string {
+	if e.reply.Error != "" {
+		return fmt.Sprintf("admin API at %s: %s (HTTP %d)", e.addr, e.reply.Error, e.status)
+	}
+	return fmt.Sprintf("admin API at %s: HTTP %d: %s", e.addr, e.status, e.body)
+}
+
+// leaderAdminAddress is where the leader's admin API is, when err is a
+// node's answer that it is not the leader and names the leader's; the
+// scheme of addr, the address that answered, is kept. ok is false
+// otherwise.
+func leaderAdminAddress(err error, addr string) (leader uint64, leaderAddr string, ok bool) {
+	var ae *adminError
+	if !errors.As(err, &ae) || ae.reply.Code != "not_leader" || ae.reply.LeaderAdminAddress == "" {
+		return 0, "", false
+	}
+	leaderAddr = ae.reply.LeaderAdminAddress
+	if scheme, _, found := strings.Cut(addr, "://"); found {
+		leaderAddr = scheme + "://" + leaderAddr
+	}
+	return ae.reply.LeaderID, leaderAddr, true
 }
 
 func addAdminFlag(cmd *cobra.Command) {
@@ -104,8 +139,10 @@ func newTransferLeaderCmd(a *app) *cobra.Command {
 		Use:   "transfer-leader",
 		Short: "Move leadership to another voter (before maintenance of the leader)",
 		Long: `Ask the leader, through its admin API, to hand leadership to node --to, or
-without --to to the most caught-up voter. --admin-api-address must be the
-leader's; a follower answers with the leader's id.`,
+without --to to the most caught-up voter. --admin-api-address may be any
+node's: a follower answers with the leader's id and admin API address,
+and the command asks the leader there (once, with the same credentials
+and TLS flags), saying so on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command) error {
 			addr, _ := cmd.Flags().GetString("admin-api-address")
@@ -118,6 +155,10 @@ leader's; a follower answers with the leader's id.`,
 				q.Set("to", strconv.FormatUint(to, 10))
 			}
 			body, err := a.adminCall(http.MethodPost, addr, "/v1/ctrl/trigger_transfer_leader", q)
+			if id, leaderAddr, ok := leaderAdminAddress(err, addr); ok {
+				fmt.Fprintf(cmd.ErrOrStderr(), "databend-metactl: %s is not the leader; asking the leader, node %d, at %s\n", addr, id, leaderAddr)
+				body, err = a.adminCall(http.MethodPost, leaderAddr, "/v1/ctrl/trigger_transfer_leader", q)
+			}
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/server"
 )
 
 // adminServers serves the admin API of every node of an in-process cluster
@@ -67,5 +71,57 @@ func TestAdminCommands(t *testing.T) {
 	_, stderr, code = runCLI(t, "metrics", "--admin-api-address", refusedAddr(t))
 	if code != 1 || !strings.Contains(stderr, "admin_api_address") {
 		t.Fatalf("metrics from a dead address: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// transfer-leader sent to a follower asks the leader, at the admin
+// address the follower names, and says so on stderr; a target that is not
+// a voter is refused with the voters listed.
+func TestTransferLeaderAsksTheLeader(t *testing.T) {
+	// The admin ports exist before the nodes, which advertise them.
+	lis := map[uint64]net.Listener{}
+	for id := uint64(1); id <= 3; id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lis[id] = ln
+	}
+	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+		cfg.AdminAddress = lis[cfg.ID].Addr().String()
+	}})
+	for _, n := range c.Nodes() {
+		srv := httptest.NewUnstartedServer(admin.Handler(n.Server, nil))
+		srv.Listener.Close()
+		srv.Listener = lis[n.ID]
+		srv.Start()
+		t.Cleanup(srv.Close)
+	}
+	lead := c.WaitLeader()
+	var follower, other uint64
+	for id := uint64(1); id <= 3; id++ {
+		switch {
+		case id == lead:
+		case follower == 0:
+			follower = id
+		default:
+			other = id
+		}
+	}
+
+	stdout, stderr, code := runCLI(t, "--output", "json", "transfer-leader", "--to", strconv.FormatUint(other, 10),
+		"--admin-api-address", lis[follower].Addr().String())
+	wantSaid := fmt.Sprintf("asking the leader, node %d, at %s", lead, lis[lead].Addr())
+	if code != 0 || !strings.Contains(stderr, wantSaid) || !strings.Contains(stdout, fmt.Sprintf(`"leader_id": %d`, other)) {
+		t.Fatalf("transfer-leader --to %d via follower %d: exit %d, stdout %q, stderr %q; want 0, leader_id %d and %q",
+			other, follower, code, stdout, stderr, other, wantSaid)
+	}
+	if got := c.WaitLeader(lead); got != other {
+		t.Fatalf("leader %d after the transfer to %d", got, other)
+	}
+
+	_, stderr, code = runCLI(t, "transfer-leader", "--to", "9", "--admin-api-address", lis[other].Addr().String())
+	if code != 1 || !strings.Contains(stderr, "node 9 is not a member of this cluster; the voters are 1, 2, 3") {
+		t.Fatalf("transfer-leader --to 9: exit %d, stderr %q; want 1 naming the voters", code, stderr)
 	}
 }

@@ -24,7 +24,9 @@ type Cluster interface {
 	TriggerSnapshot(ctx context.Context) (uint64, error)
 	// TransferLeader hands leadership to voter to (0: the most caught-up
 	// voter) and returns the new leader once it has taken over. Only the
-	// leader can; elsewhere it fails with server.ErrNotLeader.
+	// leader can; elsewhere it fails with server.ErrNotLeader, as a
+	// *server.NotLeaderError when it names the leader. A target that is
+	// not another voter: server.ErrInvalidTransfer.
 	TransferLeader(ctx context.Context, to uint64) (uint64, error)
 }
 
@@ -215,6 +217,7 @@ var errorCodes = []struct {
 }{
 	{server.ErrNotLeader, http.StatusConflict, "not_leader"},
 	{server.ErrInvalidMember, http.StatusBadRequest, "invalid_member"},
+	{server.ErrInvalidTransfer, http.StatusBadRequest, "invalid_transfer"},
 	{server.ErrNoLeader, http.StatusServiceUnavailable, "no_leader"},
 	{raft.ErrProposalDropped, http.StatusServiceUnavailable, "no_leader"},
 	{server.ErrTimeout, http.StatusGatewayTimeout, "timeout"},
@@ -224,7 +227,8 @@ var errorCodes = []struct {
 }
 
 // writeServerError answers err from the server; a not-leader error also
-// names the leader, so the caller knows whose admin API to ask.
+// names the leader and, when the leader told it, its admin API address,
+// so the caller knows whose admin API to ask.
 func (h *handler) writeServerError(w http.ResponseWriter, err error) {
 	for _, e := range errorCodes {
 		if !errors.Is(err, e.err) {
@@ -233,6 +237,10 @@ func (h *handler) writeServerError(w http.ResponseWriter, err error) {
 		body := errorJSON{Error: err.Error(), Code: e.code}
 		if e.code == "not_leader" {
 			a := h.c.AdminStatus()
+			if nl := (*server.NotLeaderError)(nil); errors.As(err, &nl) {
+				a.Leader = nl.Leader // the leader that answered, if it changed
+				body.LeaderAdminAddress = nl.LeaderAdminAddress
+			}
 			body.LeaderID = &a.Leader
 			body.Leader = leaderOf(a)
 		}
@@ -246,9 +254,11 @@ type errorJSON struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
 	// LeaderID and Leader are set on not_leader: the node that leads
-	// (0/null: none known).
-	LeaderID *uint64   `json:"leader_id,omitempty"`
-	Leader   *nodeJSON `json:"leader,omitempty"`
+	// (0/null: none known); LeaderAdminAddress is its admin API address
+	// (host:port; absent when unknown), where to send the request.
+	LeaderID           *uint64   `json:"leader_id,omitempty"`
+	Leader             *nodeJSON `json:"leader,omitempty"`
+	LeaderAdminAddress string    `json:"leader_admin_address,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -12,6 +12,7 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/server"
 )
 
 // status is the part of GET /v1/cluster/status these tests read.
@@ -255,22 +256,26 @@ func TestClusterTriggerSnapshot(t *testing.T) {
 }
 
 func TestClusterTransferLeader(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+		cfg.AdminAddress = fmt.Sprintf("admin-%d:28101", cfg.ID)
+	}})
 	lead := c.WaitLeader()
 	nodes := serveAdmin(t, c)
 	put(t, c, nodes[lead].Node, 3, "t")
 	to := lead%3 + 1
 
-	// A follower refuses and names the leader.
+	// A follower refuses and names the leader and its admin API.
 	code, b := nodes[to].call(t, "POST", fmt.Sprintf("/v1/ctrl/trigger_transfer_leader?to=%d", to))
 	var refusal struct {
-		Code     string
-		LeaderID uint64 `json:"leader_id"`
-		Leader   struct{ ID uint64 }
+		Code               string
+		LeaderID           uint64 `json:"leader_id"`
+		Leader             struct{ ID uint64 }
+		LeaderAdminAddress string `json:"leader_admin_address"`
 	}
 	if err := json.Unmarshal(b, &refusal); code != http.StatusConflict || err != nil ||
-		refusal.Code != "not_leader" || refusal.LeaderID != lead || refusal.Leader.ID != lead {
-		t.Errorf("transfer on follower %d: %d %s, want 409 naming leader %d", to, code, b, lead)
+		refusal.Code != "not_leader" || refusal.LeaderID != lead || refusal.Leader.ID != lead ||
+		refusal.LeaderAdminAddress != fmt.Sprintf("admin-%d:28101", lead) {
+		t.Errorf("transfer on follower %d: %d %s, want 409 naming leader %d and admin-%d:28101", to, code, b, lead, lead)
 	}
 
 	code, b = nodes[lead].call(t, "POST", fmt.Sprintf("/v1/ctrl/trigger_transfer_leader?to=%d", to))
@@ -296,9 +301,47 @@ func TestClusterTransferLeader(t *testing.T) {
 		t.Errorf("leader %d, the transfer reported %d", got, moved.LeaderID)
 	}
 
-	// A non-member cannot take over.
+	// A non-member cannot take over; the refusal names the voters.
 	code, b = nodes[moved.LeaderID].call(t, "POST", "/v1/ctrl/trigger_transfer_leader?to=9")
-	if code != http.StatusBadRequest {
-		t.Errorf("transfer to non-member 9: %d %s, want 400", code, b)
+	if code != http.StatusBadRequest || !strings.Contains(string(b), `"invalid_transfer"`) ||
+		!strings.Contains(string(b), "node 9 is not a member of this cluster; the voters are 1, 2, 3") {
+		t.Errorf("transfer to non-member 9: %d %s, want 400 invalid_transfer naming the voters", code, b)
+	}
+}
+
+// A node that cannot reach the address it joins through says so in its
+// health and its status, instead of "an election is under way".
+func TestClusterHealthJoining(t *testing.T) {
+	c := clustertest.New(t, 1)
+	c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {
+		cfg.Join = []string{clustertest.Addr(9)} // nobody there
+	})
+	n := serveAdmin(t, c)[2]
+	want := "node 2 is not a member yet: joining via " + clustertest.Addr(9) + ": not reachable yet (attempt "
+	var h struct{ Status, Reason string }
+	c.Eventually(func() bool {
+		code, b := n.call(t, "GET", "/v1/health")
+		if err := json.Unmarshal(b, &h); err != nil {
+			t.Fatalf("health %d %s: %v", code, b, err)
+		}
+		return code == http.StatusServiceUnavailable && strings.Contains(h.Reason, want)
+	}, fmt.Sprintf("node 2's health says %q", want))
+
+	code, b := n.call(t, "GET", "/v1/cluster/status")
+	var st struct {
+		Join *struct {
+			Via       []string
+			Attempt   int
+			LastVia   string `json:"last_via"`
+			LastError string `json:"last_error"`
+			Message   string
+		}
+	}
+	if err := json.Unmarshal(b, &st); code != 200 || err != nil || st.Join == nil {
+		t.Fatalf("status %d %s: %v; want a join", code, b, err)
+	}
+	if j := st.Join; fmt.Sprint(j.Via) != "["+clustertest.Addr(9)+"]" || j.Attempt < 1 || j.LastVia != clustertest.Addr(9) ||
+		j.LastError == "" || !strings.HasPrefix(j.Message, "joining via "+clustertest.Addr(9)) {
+		t.Errorf("status join %+v", j)
 	}
 }

@@ -13,13 +13,18 @@
 //	GET  /v1/metrics, /metrics              Prometheus text (the handler passed in)
 //	GET  /debug/pprof/                      net/http/pprof, on this mux only
 //
-// A node is healthy when it knows a leader and its applied index is at most
-// Options.MaxApplyLag entries behind its commit index.
+// A node is healthy when it is not joining the cluster, knows a leader and
+// its applied index is at most Options.MaxApplyLag entries behind its
+// commit index. A joining node's health reason, and its status's "join",
+// say what the join waits for.
 //
 // Leadership transfer runs on the leader only: on another node it answers
-// 409 Conflict with the leader's id and addresses ("leader"). The admin API
-// does not know other nodes' admin addresses (members advertise raft and
-// gRPC addresses only), so it does not forward: ask the leader's admin API.
+// 409 Conflict with the leader's id and addresses ("leader") and, when the
+// leader told it (server.NotLeaderError), the leader's admin API address
+// ("leader_admin_address"). It does not forward the request (it holds no
+// client credentials for the leader's admin API): the caller asks there,
+// as databend-metactl transfer-leader does. A target that is not another
+// voter: 400 invalid_transfer, naming the voters.
 //
 // The overview is built from this node alone: on the leader it includes
 // every member's matched index and lag (raft's progress); on a follower,

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/server"
@@ -108,6 +109,40 @@ type statusJSON struct {
 	Replication []replicationJSON `json:"replication"`
 	// ReadsTotal counts reads served since start; absent when unknown.
 	ReadsTotal *uint64 `json:"reads_total,omitempty"`
+	// Join is where this node's join stands while it joins the cluster
+	// (raft_config.join); absent otherwise.
+	Join *joinJSON `json:"join,omitempty"`
+}
+
+// joinJSON is server.JoinStatus.
+type joinJSON struct {
+	// Via are the addresses of raft_config.join; Until is when the node
+	// gives up (RFC 3339).
+	Via   []string `json:"via"`
+	Until string   `json:"until"`
+	// Attempt counts the failed attempts through LastVia (0: the first
+	// is under way); LastError is why the last one failed.
+	Attempt   int    `json:"attempt"`
+	LastVia   string `json:"last_via,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// Failed is why the node gave up; it stops.
+	Failed string `json:"failed,omitempty"`
+	// Message says all of it in one line, as /v1/health's reason does.
+	Message string `json:"message"`
+}
+
+func joinOf(j *server.JoinStatus) *joinJSON {
+	if j == nil {
+		return nil
+	}
+	out := &joinJSON{Via: j.Via, Until: j.Until.Format(time.RFC3339), Message: j.String()}
+	if r := j.Last; r != nil {
+		out.Attempt, out.LastVia, out.LastError = r.Attempt, r.Via, r.Err.Error()
+	}
+	if j.Failed != nil {
+		out.Failed = j.Failed.Error()
+	}
+	return out
 }
 
 func newStatusJSON(a server.AdminStatus) statusJSON {
@@ -125,6 +160,7 @@ func newStatusJSON(a server.AdminStatus) statusJSON {
 		Nodes:     nodesJSON(a.Members, nil),
 		Voters:    nodesJSON(a.Members, (*metapb.Node).GetVoter),
 		NonVoters: nodesJSON(a.Members, func(n *metapb.Node) bool { return !n.GetVoter() }),
+		Join:      joinOf(a.Join),
 	}
 	if st.IsLeader {
 		st.Replication = []replicationJSON{}
@@ -161,13 +197,15 @@ type healthJSON struct {
 	LastApplied uint64 `json:"last_applied"`
 }
 
-// healthOf: healthy when the node runs, knows a leader, and has applied
-// all but at most maxLag committed entries.
+// healthOf: healthy when the node runs, is not joining the cluster, knows
+// a leader, and has applied all but at most maxLag committed entries.
 func healthOf(a server.AdminStatus, maxLag uint64) healthJSON {
 	h := healthJSON{ID: a.ID, LeaderID: a.Leader, CommitIndex: a.CommitIndex, LastApplied: a.Applied}
 	switch lag := sub(a.CommitIndex, a.Applied); {
 	case a.State == "stopped":
 		h.Reason = "the raft node is not running"
+	case a.Join != nil:
+		h.Reason = fmt.Sprintf("node %d is not a member yet: %s", a.ID, a.Join)
 	case a.Leader == 0:
 		h.Reason = fmt.Sprintf("node %d sees no leader (state %s): an election is under way, or it is cut off from a majority of voters", a.ID, a.State)
 	case lag > maxLag:

@@ -37,6 +37,9 @@ type Options struct {
 	// MaxMessageBytes, and the message limit and DefaultLimits of
 	// ServePublic. 0 = 4 MiB (gRPC's default receive limit).
 	MaxMessageSize int
+	// Configure, if set, adjusts the server config of every node started,
+	// before StartWith's own hook.
+	Configure func(*server.Config)
 }
 
 // Tick timing: 10 ms ticks, a heartbeat every tick, elections after 20-40
@@ -131,6 +134,9 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	}
 	if !single {
 		cfg.Join = []string{Addr(1)}
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(&cfg)
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -62,6 +62,8 @@ var errorCodes = []struct {
 	{server.ErrTimeout, codes.DeadlineExceeded},
 	{server.ErrClusterName, codes.FailedPrecondition},
 	{server.ErrInvalidMember, codes.FailedPrecondition},
+	// server.GRPCPeerClient maps NotFound back to ErrNotMember.
+	{server.ErrNotMember, codes.NotFound},
 	{server.ErrNotLeader, codes.FailedPrecondition},
 	{auth.ErrNoCredentials, codes.Unauthenticated},
 	{auth.ErrBadCredentials, codes.Unauthenticated},

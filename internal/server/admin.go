@@ -46,6 +46,9 @@ type AdminStatus struct {
 	// Progress is, on the leader only, the replication state of every
 	// member (this node included), ordered by id.
 	Progress []Progress
+	// Join is where this node's join stands while it joins the cluster;
+	// nil otherwise.
+	Join *JoinStatus
 }
 
 // Progress is the replication state of one member, as the leader tracks it.
@@ -82,6 +85,7 @@ func (s *Server) AdminStatus() AdminStatus {
 		Snapshotting: s.snapshotting.Load(),
 		WALSize:      -1,
 		Members:      s.sm.Nodes(),
+		Join:         s.join.Load(),
 	}
 	if last, err := s.storage.LastIndex(); err == nil {
 		a.LastLogIndex = last

@@ -17,8 +17,10 @@
 //   - the read loop (read.go) batches linearizable reads: every read that
 //     arrives while a ReadIndex round runs shares the next round, each
 //     round with a fresh request context;
-//   - the join loop (membership.go), on a node started with join, asks the
-//     listed members to add it until wait_leader_timeout;
+//   - the join loop (join.go), on a node started with join, asks the
+//     listed members to add it until wait_leader_timeout, keeping where it
+//     stands in AdminStatus.Join; it shares its retry loop with
+//     RequestLeave (peercall.go: what retrying cannot fix ends it at once);
 //   - the removal watch (removal.go) asks the leader, one election timeout
 //     after this node applied its own removal and after two election
 //     timeouts without a leader, whether this node is still a member, and

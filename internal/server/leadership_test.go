@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,15 +13,35 @@ import (
 )
 
 func TestTransferLeader(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+		cfg.AdminAddress = fmt.Sprintf("admin-%d:28101", cfg.ID)
+	}})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 
-	if _, err := f.Server.TransferLeader(c.Ctx(), lead); !errors.Is(err, server.ErrNotLeader) {
-		t.Fatalf("transfer on a follower: %v, want ErrNotLeader", err)
+	// A follower names the leader and its admin API, as the leader told it.
+	_, err := f.Server.TransferLeader(c.Ctx(), lead)
+	var nl *server.NotLeaderError
+	if !errors.Is(err, server.ErrNotLeader) || !errors.As(err, &nl) {
+		t.Fatalf("transfer on a follower: %v, want a NotLeaderError", err)
 	}
-	if _, err := c.Node(lead).Server.TransferLeader(c.Ctx(), 99); !errors.Is(err, server.ErrInvalidMember) {
-		t.Fatalf("transfer to a non-member: %v, want ErrInvalidMember", err)
+	wantAdmin := fmt.Sprintf("admin-%d:28101", lead)
+	if nl.ID != f.ID || nl.Leader != lead || nl.LeaderAdminAddress != wantAdmin || nl.LeaderGrpcAddress != clustertest.Addr(lead) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("the leader is node %d, whose admin API is at %s", lead, wantAdmin)) {
+		t.Errorf("transfer on follower %d: %+v (%v), want leader %d at %s", f.ID, nl, err, lead, wantAdmin)
+	}
+	// A target that is not another voter is refused, naming the voters.
+	for _, tt := range []struct {
+		to   uint64
+		want string
+	}{
+		{99, "node 99 is not a member of this cluster; the voters are 1, 2, 3"},
+		{lead, fmt.Sprintf("node %d is the leader already", lead)},
+	} {
+		_, err := c.Node(lead).Server.TransferLeader(c.Ctx(), tt.to)
+		if !errors.Is(err, server.ErrInvalidTransfer) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("transfer to %d: %v, want ErrInvalidTransfer saying %q", tt.to, err, tt.want)
+		}
 	}
 	to, err := c.Node(lead).Server.TransferLeader(c.Ctx(), f.ID)
 	if err != nil || to != f.ID {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -72,6 +71,8 @@ func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.Joi
 }
 
 // Leave removes a node from the cluster, forwarded to the leader likewise.
+// The leader, which knows the membership, refuses a node that is not a
+// member with ErrNotMember and the list of members.
 func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.LeaveReply, error) {
 	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {
@@ -83,7 +84,8 @@ func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.L
 	defer s.membershipMu.Unlock()
 	id := req.GetNodeId()
 	if s.member(id) == nil {
-		return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+		return nil, fmt.Errorf("%w: node %d is not a member of cluster %q, so nothing was removed; the members are %s",
+			ErrNotMember, id, s.cfg.ClusterName, describeMembers(s.sm.Nodes()))
 	}
 	if len(s.sm.Nodes()) == 1 {
 		return nil, fmt.Errorf("%w: node %d is the only member; a cluster cannot remove its last node", ErrInvalidMember, id)
@@ -93,6 +95,23 @@ func (s *Server) Leave(ctx context.Context, req *peerpb.LeaveRequest) (*peerpb.L
 		return nil, err
 	}
 	return &peerpb.LeaveReply{Nodes: s.sm.Nodes()}, nil
+}
+
+// describeMembers lists nodes for a message: "1 (localhost:28103), 4
+// (localhost:28403, learner)".
+func describeMembers(nodes []*metapb.Node) string {
+	if len(nodes) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(nodes))
+	for i, m := range nodes {
+		parts[i] = fmt.Sprintf("%d (%s", m.GetId(), m.GetRaftAddress())
+		if !m.GetVoter() {
+			parts[i] += ", learner"
+		}
+		parts[i] += ")"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) member(id uint64) *metapb.Node {
@@ -170,7 +189,9 @@ type PeerClient interface {
 }
 
 // GRPCPeerClient dials a fresh connection for each call: membership changes
-// are rare, and the raft streams keep their own connections.
+// are rare, and the raft streams keep their own connections. An error
+// status that stands for one of this package's errors (ErrNotMember)
+// matches it with errors.Is.
 type GRPCPeerClient struct {
 	// DialOptions are added after the default (plaintext credentials), so
 	// they can override it: the raft port's TLS credentials and
@@ -186,7 +207,8 @@ func (c GRPCPeerClient) Join(ctx context.Context, addr string, req *peerpb.JoinR
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Join(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Join(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 // Leave calls Peer.Leave on addr.
@@ -196,7 +218,8 @@ func (c GRPCPeerClient) Leave(ctx context.Context, addr string, req *peerpb.Leav
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Leave(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Leave(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 // Members calls Peer.Members on addr.
@@ -206,7 +229,8 @@ func (c GRPCPeerClient) Members(ctx context.Context, addr string, req *peerpb.Me
 		return nil, err
 	}
 	defer conn.Close()
-	return peerpb.NewPeerClient(conn).Members(ctx, req)
+	reply, err := peerpb.NewPeerClient(conn).Members(ctx, req)
+	return reply, fromPeerStatus(err)
 }
 
 func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
@@ -219,7 +243,7 @@ func (c GRPCPeerClient) dial(addr string) (*grpc.ClientConn, error) {
 // (ErrNoLeader when none is known).
 func (s *Server) forwardAddress(cluster string) (string, error) {
 	if cluster != s.cfg.ClusterName {
-		return "", fmt.Errorf("%w: this node is in cluster %q, the request names %q",
+		return "", fmt.Errorf("%w: this node is in cluster %q, the request names %q; use that cluster's raft_config.cluster_name (--cluster-name)",
 			ErrClusterName, s.cfg.ClusterName, cluster)
 	}
 	n := s.node.Load()
@@ -242,89 +266,42 @@ func (s *Server) leaderAddress() (string, error) {
 	return m.GetRaftAddress(), nil
 }
 
-// permanent reports whether a join error will not go away by retrying. A
-// node refusing this one's raft_secret (Unauthenticated) will not change
-// its mind either.
-func permanent(err error) bool {
-	if errors.Is(err, ErrClusterName) || errors.Is(err, ErrInvalidMember) {
-		return true
-	}
-	c := status.Code(err)
-	return c == codes.FailedPrecondition || c == codes.InvalidArgument || c == codes.Unauthenticated
-}
-
-// joinCluster asks the configured members to add this node, each in turn,
-// retrying with backoff until WaitLeaderTimeout.
-func (s *Server) joinCluster() error {
-	n := s.node.Load()
-	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	go func() {
-		select {
-		case <-n.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-
-	req := &peerpb.JoinRequest{ClusterName: s.cfg.ClusterName, Node: s.self(true)}
-	backoff := 100 * time.Millisecond
-	var lastErr error
-	for {
-		for _, addr := range s.cfg.Join {
-			// A learner catching up from a large snapshot can take a while;
-			// the leader keeps the learner when this attempt times out, and
-			// the next attempt resumes where it stopped.
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			reply, err := s.cfg.PeerClient.Join(cctx, addr, req)
-			cancel()
-			if err == nil {
-				s.lg.Info("joined the cluster", "id", s.cfg.ID, "via", addr, "leader", reply.GetLeaderId(),
-					"members", len(reply.GetNodes()))
-				return nil
-			}
-			lastErr = fmt.Errorf("join via %s: %w", addr, err)
-			if permanent(err) {
-				return lastErr
-			}
-			s.lg.Warn("join attempt failed; retrying", "via", addr, "err", err)
-		}
-		if err := sleepCtx(ctx, backoff); err != nil {
-			return fmt.Errorf("could not join the cluster within wait_leader_timeout (%s): %w", s.cfg.WaitLeaderTimeout, lastErr)
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// RequestLeave asks the cluster, through any of addrs, to remove node id.
-// dialOpts are those of the raft port (TLS credentials, raft_secret), as
-// in GRPCPeerClient.
-func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64, dialOpts ...grpc.DialOption) ([]*metapb.Node, error) {
+// RequestLeave asks the cluster, through any of addrs, to remove node id,
+// and returns the members left. It retries until ctx ends what may pass (a
+// node down or starting, no leader yet), reporting each such failure to
+// retrying (nil: not reported), and fails at once on what retrying cannot
+// fix: an address that is not a raft port, another cluster_name, a node
+// that is not a member (ErrNotMember), credentials refused. dialOpts are
+// those of the raft port (TLS credentials, raft_secret), as in
+// GRPCPeerClient.
+func RequestLeave(ctx context.Context, addrs []string, clusterName string, id uint64, retrying func(Retry), dialOpts ...grpc.DialOption) ([]*metapb.Node, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no address to send the leave request to; give --leave-via HOST:RAFT_PORT")
 	}
 	pc := GRPCPeerClient{DialOptions: dialOpts}
-	var lastErr error
-	// Retry with backoff until ctx ends: right after a leader is lost the
-	// members forward to it, or know no leader, until one is elected.
-	backoff := 100 * time.Millisecond
-	for {
-		for _, addr := range addrs {
-			reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
-			if err == nil {
-				return reply.GetNodes(), nil
-			}
-			lastErr = fmt.Errorf("leave via %s: %w", addr, err)
-			if permanent(err) || status.Code(err) == codes.Unauthenticated {
-				return nil, lastErr
-			}
+	var nodes []*metapb.Node
+	var failed error // an earlier attempt's error: it may have removed the node
+	report := func(r Retry) {
+		failed = r.Err
+		if retrying != nil {
+			retrying(r)
 		}
-		if err := sleepCtx(ctx, backoff); err != nil {
-			return nil, lastErr
-		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
+	// Right after a leader is lost the members forward to it, or know no
+	// leader, until one is elected: retried.
+	err := callPeers(ctx, "leave via", "--leave-via", addrs, report, func(ctx context.Context, addr string) error {
+		reply, err := pc.Leave(ctx, addr, &peerpb.LeaveRequest{ClusterName: clusterName, NodeId: id})
+		nodes = reply.GetNodes()
+		return err
+	})
+	if errors.Is(err, ErrNotMember) && failed != nil {
+		return nil, fmt.Errorf("%w (an earlier attempt failed: %v; if it reached the leader, it may be what removed node %d)",
+			err, failed, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nodes, nil
 }
 
 // refreshSelfAddress makes the member table hold this node's configured

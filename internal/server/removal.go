@@ -121,7 +121,8 @@ func (s *Server) askRemoved(ctx context.Context) (leader uint64, removed bool) {
 }
 
 // LeaderMembers serves Peer.Members: the leader answers with its applied
-// membership; another member forwards the request to the leader.
+// membership and its admin API address; another member forwards the
+// request to the leader.
 func (s *Server) LeaderMembers(ctx context.Context, req *peerpb.MembersRequest) (*peerpb.MembersReply, error) {
 	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {
@@ -138,5 +139,5 @@ func (s *Server) LeaderMembers(ctx context.Context, req *peerpb.MembersRequest) 
 	// The applied index first: the membership read after it is at least
 	// as recent.
 	applied := s.sm.AppliedIndex()
-	return &peerpb.MembersReply{Nodes: s.sm.Nodes(), LeaderId: s.cfg.ID, AppliedIndex: applied}, nil
+	return &peerpb.MembersReply{Nodes: s.sm.Nodes(), LeaderId: s.cfg.ID, AppliedIndex: applied, AdminAddress: s.cfg.AdminAddress}, nil
 }

@@ -151,7 +151,7 @@ func TestRaftPortRefusesNonMembers(t *testing.T) {
 	// A member's credentials, through the client the node itself uses
 	// for join and leave (and --leave-via), do work.
 	memberOpts := []grpc.DialOption{tlsCreds(memberTLS), secret(raftSecret)}
-	nodes, err := server.RequestLeave(c.Ctx(), []string{addr}, "test", victim, memberOpts...)
+	nodes, err := server.RequestLeave(c.Ctx(), []string{addr}, "test", victim, nil, memberOpts...)
 	if err != nil {
 		t.Fatalf("leave with a member's credentials: %v", err)
 	}

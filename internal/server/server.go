@@ -41,10 +41,20 @@ var (
 	// ErrLeaderChanged: the leader changed while a write was in flight; it
 	// may or may not have been applied.
 	ErrLeaderChanged = errors.New("leader changed")
-	// ErrNotLeader: the operation must run on the leader.
+	// ErrNotLeader: the operation must run on the leader. TransferLeader
+	// returns it as a *NotLeaderError, which names the leader.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrInvalidTransfer: a leadership transfer to a node that is not
+	// another voter (a non-member, a learner, the leader itself), or with
+	// no other voter to take over.
+	ErrInvalidTransfer = errors.New("cannot transfer leadership")
 	// ErrInvalidMember: a join or leave request that cannot be applied.
 	ErrInvalidMember = errors.New("invalid membership change")
+	// ErrNotMember: a leave request names a node that is not a member
+	// (the leader decides); nothing was removed. Peer.Leave answers it
+	// with codes.NotFound, which GRPCPeerClient turns back into an error
+	// that matches ErrNotMember.
+	ErrNotMember = errors.New("no such member")
 	// ErrNotProposed accompanies another error (ErrNoLeader, ErrNotStarted)
 	// when the write certainly never entered the raft log: retrying it
 	// cannot apply it twice. Errors without it leave the outcome unknown.
@@ -90,6 +100,11 @@ type Config struct {
 	Version     string
 	// RaftAddress and GrpcAddress are this node's advertised addresses.
 	RaftAddress, GrpcAddress string
+	// AdminAddress is this node's admin API address as a client should
+	// use it (host:port; "": not served or unknown). The leader tells it
+	// to the followers that ask (Peer.Members), so that one asked to
+	// transfer leadership can say where the leader's admin API is.
+	AdminAddress string
 	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
 	TickInterval                time.Duration
 	HeartbeatTick, ElectionTick int
@@ -105,6 +120,10 @@ type Config struct {
 	Join []string
 	// WaitLeaderTimeout bounds how long joining retries.
 	WaitLeaderTimeout time.Duration
+	// JoinRetrying, when set, is called from the join goroutine with each
+	// failed join attempt that will be retried (databend-meta says it on
+	// stderr). It must not block.
+	JoinRetrying func(Retry)
 	// ObserveAppend, when set, gets the leader's per-follower append
 	// latency (see raftnode.Config.ObserveAppend).
 	ObserveAppend func(peer uint64, d time.Duration)
@@ -167,8 +186,11 @@ type Server struct {
 	// removedC asks watchRemoval for a check: this node applied its own
 	// removal (noteRemoved). mayAsk: this node has been a member, so the
 	// leader's membership decides whether it was removed (removal.go).
-	removedC   chan struct{}
-	mayAsk     atomic.Bool
+	removedC chan struct{}
+	mayAsk   atomic.Bool
+	// join is where joining stands (AdminStatus.Join); nil once joined,
+	// or when not joining.
+	join       atomic.Pointer[JoinStatus]
 	knownPeers map[uint64]bool // owned by the apply goroutine
 
 	// hub fans the events of applied entries out to watch streams.
@@ -291,7 +313,9 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 		joinC <- nil
 		return joinC, nil
 	}
-	s.goFunc(func() { joinC <- s.joinCluster() })
+	deadline := time.Now().Add(s.cfg.WaitLeaderTimeout)
+	s.join.Store(&JoinStatus{Via: s.cfg.Join, Until: deadline})
+	s.goFunc(func() { joinC <- s.joinCluster(deadline) })
 	return joinC, nil
 }
 

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -586,6 +587,8 @@ func (c *cluster) waitVoters(timeout time.Duration) error {
 // until it succeeds or leaveTimeout passes: the command tries each address
 // once, and right after the leader died the members forward the request to
 // the dead leader, so it fails at once (wait_leader_timeout only bounds it).
+// A run after a failed one may find the node gone (exit code 3, not a
+// member): the failed run removed it, but its answer was lost.
 func (c *cluster) leave(id uint64) error {
 	var via []string
 	for _, n := range c.members() {
@@ -605,6 +608,9 @@ func (c *cluster) leave(id uint64) error {
 		if err == nil {
 			return nil
 		}
+		if ee := (*exec.ExitError)(nil); attempt > 1 && errors.As(err, &ee) && ee.ExitCode() == leaveNotMember {
+			return nil
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("leave %d: %d attempts in %v: %v: %s", id, attempt, leaveTimeout, err, out)
 		}
@@ -614,6 +620,10 @@ func (c *cluster) leave(id uint64) error {
 
 // leaveTimeout bounds the retries of a leave.
 const leaveTimeout = 40 * time.Second
+
+// leaveNotMember is databend-meta's exit code for a --leave-id of a node
+// that is not a member.
+const leaveNotMember = 3
 
 // dumpGoroutines makes every running node print all its goroutines and
 // exit (SIGQUIT), for the report of a cluster that did not recover.
