@@ -177,6 +177,9 @@ func (f *fileUsers) UnmarshalTOML(data any) error {
 		}
 		users = append(users, u)
 	}
+	if len(users) == 0 {
+		users = nil // as when the key is absent: show-config writes no users either way
+	}
 	*f.ptr = users
 	return nil
 }
