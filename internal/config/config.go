@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
@@ -103,8 +105,10 @@ type Config struct {
 // RaftConfig is the [raft_config] table: this node's identity, raft
 // storage, the raft port and how the node forms or joins a cluster.
 type RaftConfig struct {
-	// ID is this node's raft id, unique in the cluster and never reused.
-	// Default 1; 0 is invalid.
+	// ID is this node's raft id, unique in the cluster and never reused:
+	// 1..MaxNodeID (18446744073709551613). Default 1. The TOML
+	// specification promises only signed 64-bit integers: ids above
+	// 9223372036854775807 load here, but other TOML tools may refuse them.
 	ID uint64 `toml:"id"`
 
 	// RaftDir is the directory holding the raft log, snapshots and lock
@@ -189,6 +193,12 @@ type RaftConfig struct {
 	RaftTLSKey  string `toml:"raft_tls_key"`
 	RaftTLSCA   string `toml:"raft_tls_ca"`
 }
+
+// MaxNodeID is the largest node id, 2^64-3: raft takes 0 for "none" and
+// the two largest uint64 for its local storage threads
+// (raft.LocalAppendThread, raft.LocalApplyThread), and refuses to start a
+// node with any of them.
+const MaxNodeID = raft.LocalApplyThread - 1
 
 // Default returns the configuration used for every key that neither the
 // config file nor a flag sets.

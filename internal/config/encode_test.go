@@ -57,7 +57,7 @@ func TestTOMLDefaults(t *testing.T) {
 	want := `
 [raft_config]
 
-# this node's raft id, unique in the cluster, >= 1
+# this node's raft id, unique in the cluster, 1..18446744073709551613
 id = 1
 `
 	if text := c.TOML(); !strings.Contains(text, want) || !strings.Contains(text, "\njoin = []\n") {

@@ -33,7 +33,7 @@ var (
 	// a quoted number or a negative count.
 	ErrType = errors.New("wrong type")
 
-	// ErrInvalidID: raft_config.id is 0 (or a --leave-id is 0).
+	// ErrInvalidID: raft_config.id or --leave-id is 0 or above MaxNodeID.
 	ErrInvalidID = errors.New("invalid node id")
 
 	// ErrInvalidAddress: an address is not host:port with a valid port, or

@@ -2,11 +2,18 @@ package config
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // raftTable is the name of the [raft_config] table.
 const raftTable = "raft_config"
+
+// idKey is the node id's key.
+const idKey = "raft_config.id"
+
+// idRange is the range of node ids, for messages.
+var idRange = "1.." + strconv.FormatUint(MaxNodeID, 10)
 
 // keyDef describes one config key: its TOML name, its flag and where it
 // lives in Config. It drives the flags, the unknown-key check and TOML().
@@ -48,7 +55,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.WatchHistorySize }},
 	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000 (below 100, at least 128 MiB of growth); the GOGC env var wins",
 		func(c *Config) any { return &c.GCPercent }},
-	{"raft_config.id", "id", "this node's raft id, unique in the cluster, >= 1",
+	{idKey, "id", "this node's raft id, unique in the cluster, 1..18446744073709551613",
 		func(c *Config) any { return &c.Raft.ID }},
 	{"raft_config.raft_dir", "raft-dir", "directory for the raft log and snapshots",
 		func(c *Config) any { return &c.Raft.RaftDir }},

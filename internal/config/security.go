@@ -140,6 +140,7 @@ type fileUsers struct {
 
 // UnmarshalTOML implements toml.Unmarshaler.
 func (f *fileUsers) UnmarshalTOML(data any) error {
+	data = f.st.unmark(data)
 	var tables []map[string]any
 	switch d := data.(type) {
 	case []map[string]any:

@@ -18,7 +18,9 @@ const (
 	// maxMs keeps every derived duration, up to 10x a heartbeat, within
 	// time.Duration.
 	maxMs = math.MaxInt64 / 1_000_000 / 10
-	// maxTOMLInt is the largest integer TOML can hold.
+	// maxTOMLInt is the largest integer the TOML specification promises
+	// every reader handles. Counts stay within it; only raft_config.id,
+	// a uint64 in raft, goes beyond (decodeTOML reads larger integers).
 	maxTOMLInt = math.MaxInt64
 )
 
@@ -119,8 +121,8 @@ func (c *Config) validateGC() error {
 
 func (c *Config) validateRaft() error {
 	r := &c.Raft
-	if r.ID < 1 || r.ID > maxTOMLInt {
-		return keyErrorf("raft_config.id", "%w %d: give every node a unique id in 1..%d", ErrInvalidID, r.ID, uint64(maxTOMLInt))
+	if r.ID < 1 || r.ID > MaxNodeID {
+		return keyErrorf(idKey, "%w %d: give every node a unique id in %s (raft keeps 0 and the two largest uint64 for itself)", ErrInvalidID, r.ID, idRange)
 	}
 	if r.RaftDir == "" {
 		return keyErrorf("raft_config.raft_dir", "%w: it is empty: set the directory for the raft log", ErrInvalidValue)

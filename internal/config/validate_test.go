@@ -48,8 +48,10 @@ func TestValidate(t *testing.T) {
 		{"gc percent too high", func(c *Config) { c.GCPercent = maxGCPercent + 1 }, ErrInvalidValue, "gc_percent"},
 
 		{"id 0", func(c *Config) { c.Raft.ID = 0 }, ErrInvalidID, "raft_config.id"},
-		{"id max", func(c *Config) { c.Raft.ID = math.MaxInt64 }, nil, ""},
-		{"id beyond TOML", func(c *Config) { c.Raft.ID = math.MaxInt64 + 1 }, ErrInvalidID, "raft_config.id"},
+		{"id 2^63", func(c *Config) { c.Raft.ID = math.MaxInt64 + 1 }, nil, ""},
+		{"id max", func(c *Config) { c.Raft.ID = MaxNodeID }, nil, ""},
+		{"id reserved by raft", func(c *Config) { c.Raft.ID = MaxNodeID + 1 }, ErrInvalidID, "raft_config.id"},
+		{"id 2^64-1", func(c *Config) { c.Raft.ID = math.MaxUint64 }, ErrInvalidID, "raft_config.id"},
 		{"raft_dir empty", func(c *Config) { c.Raft.RaftDir = "" }, ErrInvalidValue, "raft_config.raft_dir"},
 		{"raft port 0", func(c *Config) { c.Raft.RaftAPIPort = 0 }, ErrInvalidPort, "raft_config.raft_api_port"},
 		{"raft port 65535", func(c *Config) { c.Raft.RaftAPIPort = 65535 }, nil, ""},
