@@ -50,6 +50,10 @@ var (
 	// is empty.
 	ErrInvalidValue = errors.New("invalid value")
 
+	// ErrPortClash: two of the node's listen addresses (raft, gRPC,
+	// admin, metrics) take the same port.
+	ErrPortClash = errors.New("two listen addresses take the same port")
+
 	// ErrSingleAndJoin: raft_config.single and raft_config.join are both
 	// set.
 	ErrSingleAndJoin = errors.New("single and join are both set")

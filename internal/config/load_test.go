@@ -249,6 +249,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"raft_config.join"}},
 		{"join self", "[raft_config]\nraft_api_port = 28103\njoin = [\"127.0.0.1:28103\"]\n", nil, ErrJoinSelf,
 			[]string{"raft_config.join", "join lists this node's own address", `"127.0.0.1:28103"`, "remove it"}},
+		{"grpc port is the raft port", "[raft_config]\nraft_api_port = 28004\n", []string{"--grpc-api-address", "127.0.0.1:28004"}, ErrPortClash,
+			[]string{`flag --grpc-api-address: grpc_api_address: two listen addresses take the same port: raft_config.raft_listen_host:raft_api_port "127.0.0.1:28004" and grpc_api_address "127.0.0.1:28004": give each its own port`}},
 		{"join not host:port", "[raft_config]\njoin = [\"127.0.0.1\"]\n", nil, ErrInvalidAddress, []string{"raft_config.join", `"127.0.0.1"`}},
 	}
 	for _, tt := range tests {

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 		c.validateWatch,
 		c.validateGC,
 		c.validateRaft,
+		c.validatePorts,
 		c.validateJoin,
 		c.validateSecurity,
 	} {
@@ -156,6 +157,60 @@ func (c *Config) validateRaft() error {
 		return keyErrorf("raft_config.wait_leader_timeout", "%w %d: use at least 1 and at most %d milliseconds; the default is 70000", ErrInvalidValue, ms, maxMs)
 	}
 	return nil
+}
+
+// validatePorts checks that no two of the node's listen addresses take
+// the same port, which would fail at start-up as if another process held
+// it. Port 0 (any free port) never clashes.
+func (c *Config) validatePorts() error {
+	addrs := []struct{ key, name, addr string }{
+		{"raft_config.raft_api_port", "raft_config.raft_listen_host:raft_api_port", c.RaftListenAddr()},
+		{"grpc_api_address", "grpc_api_address", c.GrpcAPIAddress},
+		{"admin_api_address", "admin_api_address", c.AdminAPIAddress},
+		{"metric_api_address", "metric_api_address", c.MetricAPIAddress},
+	}
+	for i, a := range addrs {
+		for _, b := range addrs[:i] {
+			if samePort(a.addr, b.addr) {
+				return keyErrorf(a.key, "%w: %s %q and %s %q: give each its own port", ErrPortClash, b.name, b.addr, a.name, a.addr)
+			}
+		}
+	}
+	return nil
+}
+
+// samePort reports whether listening on both valid addresses would take
+// the same port: the same port, not 0, and hosts that overlap: the same
+// host, or one of them every interface ("", "::"; "0.0.0.0" covers IPv4
+// addresses and host names). localhost is taken as 127.0.0.1, where Go
+// listens for it; other names are compared as written.
+func samePort(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	norm := func(h string) string {
+		if strings.EqualFold(h, "localhost") {
+			return "127.0.0.1"
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			return ip.Unmap().String()
+		}
+		return strings.ToLower(h)
+	}
+	ha, hb = norm(ha), norm(hb)
+	covers := func(all, h string) bool {
+		switch all {
+		case "", "::":
+			return true
+		case "0.0.0.0":
+			ip, err := netip.ParseAddr(h)
+			return err != nil || ip.Is4()
+		}
+		return false
+	}
+	return ha == hb || covers(ha, hb) || covers(hb, ha)
 }
 
 func (c *Config) validateJoin() error {
