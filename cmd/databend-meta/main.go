@@ -70,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return leave(cfg, opts, stdout, fail)
 	}
 
+	// A start-up refused for anything but the disk leaves no trace: the
+	// log file is created once raft_dir is open; its records wait until
+	// then.
 	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
 	if err != nil {
 		return fail(err)
@@ -97,6 +100,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	defer st.Close()
+	if err := logFile.Create(); err != nil {
+		return fail(err)
+	}
 
 	reg := prometheus.NewRegistry()
 	observeAppend, err := metrics.NewAppendLatency(reg)
