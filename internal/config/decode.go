@@ -81,7 +81,7 @@ func decodeError(md toml.MetaData, st *decodeState, err error, name string) erro
 }
 
 func unknownKeyError(k toml.Key, name string) error {
-	what := "remove it or fix its name; --cmd show-config prints every valid key"
+	what := "remove it or fix its name; `databend-meta --cmd show-config` prints every valid key (and --help each key's flag)"
 	if s, hint := suggestKey(k); s != "" {
 		what = "did you mean " + s + "?"
 		if hint != "" {

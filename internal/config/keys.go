@@ -190,14 +190,24 @@ func suggestKey(k []string) (key, hint string) {
 			best, bestDist = uk, editDistance(name, uk)
 		}
 	}
-	limit := 2
-	if len(name) >= 12 {
-		limit = 3
-	}
-	if bestDist > limit {
+	if bestDist > typoLimit(leaf) {
 		return "", ""
 	}
 	return best, ""
+}
+
+// typoLimit is the largest edit distance at which an unknown key, whose
+// last piece is leaf, is taken for a typo: the longer the name, the more
+// typos it may hold, but a short one with two wrong letters of three
+// ("foo" for "log") is another word.
+func typoLimit(leaf string) int {
+	switch {
+	case len(leaf) <= 4:
+		return 1
+	case len(leaf) <= 11:
+		return 2
+	}
+	return 3
 }
 
 // editDistance is the optimal string alignment distance between a and b:
