@@ -95,6 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lns.close()
 
+	storage.SetWALSegmentSize(int64(cfg.Raft.WALSegmentSize)) // one value per process: before the first Open
 	st, err := storage.Open(cfg.Raft.RaftDir, cfg.Raft.ID, cfg.Raft.ClusterName, lg)
 	if err != nil {
 		return fail(err)

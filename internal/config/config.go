@@ -163,6 +163,18 @@ type RaftConfig struct {
 	// with a small state; the first snapshot comes after this many entries.
 	SnapshotLogsSinceLast uint64 `toml:"snapshot_logs_since_last"`
 
+	// WALSegmentSize is the size, in bytes, of a raft log (WAL) segment
+	// file: each is preallocated to it, and the next one (wal/0.tmp) is
+	// made ready ahead of time, so a node takes twice this much disk for
+	// its log even when it holds one key. Default 64000000 (64 MB, etcd's);
+	// 1048576 (1 MiB) .. 1073741824 (1 GiB). Segments are removed once a
+	// snapshot covers them. Lower it, e.g. to 8388608 (8 MiB), for test
+	// or small clusters to save disk; each cut of a full segment costs an
+	// fsync and a rename, so keep it well above the bytes written per
+	// second. One value per process (see storage.SetWALSegmentSize);
+	// changing it takes effect for new segments.
+	WALSegmentSize uint64 `toml:"wal_segment_size"`
+
 	// MaxAppliedLogToKeep is how many applied log entries are kept after a
 	// snapshot, so that slightly lagging followers catch up from the log
 	// instead of a snapshot. Default 1000.
@@ -200,6 +212,10 @@ type RaftConfig struct {
 // node with any of them.
 const MaxNodeID = raft.LocalApplyThread - 1
 
+// DefaultWALSegmentSize is raft_config.wal_segment_size's default: etcd's
+// wal.SegmentSizeBytes, 64 MB.
+const DefaultWALSegmentSize = 64 * 1000 * 1000
+
 // Default returns the configuration used for every key that neither the
 // config file nor a flag sets.
 func Default() Config {
@@ -224,6 +240,7 @@ func Default() Config {
 			ClusterName:           "foo_cluster",
 			HeartbeatIntervalMs:   300,
 			SnapshotLogsSinceLast: 1024,
+			WALSegmentSize:        DefaultWALSegmentSize,
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
 		},

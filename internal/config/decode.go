@@ -208,6 +208,7 @@ type fileConfig struct {
 		ClusterName           fileValue `toml:"cluster_name"`
 		HeartbeatIntervalMs   fileValue `toml:"heartbeat_interval"`
 		SnapshotLogsSinceLast fileValue `toml:"snapshot_logs_since_last"`
+		WALSegmentSize        fileValue `toml:"wal_segment_size"`
 		MaxAppliedLogToKeep   fileValue `toml:"max_applied_log_to_keep"`
 		WaitLeaderTimeoutMs   fileValue `toml:"wait_leader_timeout"`
 		RaftSecret            fileValue `toml:"raft_secret"`
@@ -248,6 +249,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 	r.ClusterName = v(&c.Raft.ClusterName)
 	r.HeartbeatIntervalMs = v(&c.Raft.HeartbeatIntervalMs)
 	r.SnapshotLogsSinceLast = v(&c.Raft.SnapshotLogsSinceLast)
+	r.WALSegmentSize = v(&c.Raft.WALSegmentSize)
 	r.MaxAppliedLogToKeep = v(&c.Raft.MaxAppliedLogToKeep)
 	r.WaitLeaderTimeoutMs = v(&c.Raft.WaitLeaderTimeoutMs)
 	r.RaftSecret = v(&c.Raft.RaftSecret)

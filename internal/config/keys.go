@@ -75,6 +75,8 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.Raft.HeartbeatIntervalMs }},
 	{"raft_config.snapshot_logs_since_last", "snapshot-logs-since-last", "least applied entries between snapshots (also: log bytes >= min(last snapshot size, 64 MiB)), >= 1",
 		func(c *Config) any { return &c.Raft.SnapshotLogsSinceLast }},
+	{"raft_config.wal_segment_size", "wal-segment-size", "bytes of a raft log (WAL) segment file, preallocated; a node takes twice this on disk, 1 MiB..1 GiB",
+		func(c *Config) any { return &c.Raft.WALSegmentSize }},
 	{"raft_config.max_applied_log_to_keep", "max-applied-log-to-keep", "applied entries kept in the log after a snapshot",
 		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},
 	{"raft_config.wait_leader_timeout", "wait-leader-timeout", "how long start-up waits for a leader, in ms",

@@ -32,6 +32,7 @@ join = ["10.0.0.1:1004"]
 cluster_name = "file_cluster"
 heartbeat_interval = 100
 snapshot_logs_since_last = 10
+wal_segment_size = 8388608
 max_applied_log_to_keep = 20
 wait_leader_timeout = 30
 `
@@ -46,7 +47,7 @@ func fileConfigForFlags() Config {
 		ID: 7, RaftDir: "./file_meta", RaftAPIPort: 1004,
 		RaftListenHost: "127.0.0.2", RaftAdvertiseHost: "file-raft.example.com",
 		Join: []string{"10.0.0.1:1004"}, ClusterName: "file_cluster",
-		HeartbeatIntervalMs: 100, SnapshotLogsSinceLast: 10, MaxAppliedLogToKeep: 20, WaitLeaderTimeoutMs: 30,
+		HeartbeatIntervalMs: 100, SnapshotLogsSinceLast: 10, WALSegmentSize: 8 << 20, MaxAppliedLogToKeep: 20, WaitLeaderTimeoutMs: 30,
 	}
 	return c
 }
@@ -67,7 +68,7 @@ func TestLoadFlags(t *testing.T) {
 			"--id", "8", "--raft-dir", "./flag_meta", "--raft-api-port", "2004",
 			"--raft-listen-host", "0.0.0.0", "--raft-advertise-host", "flag-raft.example.com",
 			"--join", "10.0.0.2:2004", "--cluster-name", "flag_cluster",
-			"--heartbeat-interval", "200", "--snapshot-logs-since-last", "11",
+			"--heartbeat-interval", "200", "--snapshot-logs-since-last", "11", "--wal-segment-size", "16777216",
 			"--max-applied-log-to-keep", "21", "--wait-leader-timeout", "31",
 		}, func(c *Config) {
 			c.LogDir, c.LogLevel = "./flag_logs", "debug"
@@ -78,7 +79,7 @@ func TestLoadFlags(t *testing.T) {
 				ID: 8, RaftDir: "./flag_meta", RaftAPIPort: 2004,
 				RaftListenHost: "0.0.0.0", RaftAdvertiseHost: "flag-raft.example.com",
 				Join: []string{"10.0.0.2:2004"}, ClusterName: "flag_cluster",
-				HeartbeatIntervalMs: 200, SnapshotLogsSinceLast: 11, MaxAppliedLogToKeep: 21, WaitLeaderTimeoutMs: 31,
+				HeartbeatIntervalMs: 200, SnapshotLogsSinceLast: 11, WALSegmentSize: 16 << 20, MaxAppliedLogToKeep: 21, WaitLeaderTimeoutMs: 31,
 			}
 		}},
 		{"only given flags override", []string{"--id", "9"}, func(c *Config) { c.Raft.ID = 9 }},

@@ -13,6 +13,14 @@ import (
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
+// Bounds of raft_config.wal_segment_size: below 1 MiB a busy node cuts
+// (fsync, rename) a segment many times a second; every segment is
+// preallocated, so above 1 GiB an idle node takes gigabytes of disk.
+const (
+	minWALSegmentSize = 1 << 20
+	maxWALSegmentSize = 1 << 30
+)
+
 const (
 	minHeartbeatMs = 10
 	// maxMs keeps every derived duration, up to 10x a heartbeat, within
@@ -149,6 +157,10 @@ func (c *Config) validateRaft() error {
 	}
 	if n := r.SnapshotLogsSinceLast; n < 1 || n > maxTOMLInt {
 		return keyErrorf("raft_config.snapshot_logs_since_last", "%w %d: use a number of log entries >= 1; the default is 1024", ErrInvalidValue, n)
+	}
+	if n := r.WALSegmentSize; n < minWALSegmentSize || n > maxWALSegmentSize {
+		return keyErrorf("raft_config.wal_segment_size", "%w %d: use a size in bytes in %d (1 MiB)..%d (1 GiB); the default is %d (64 MB)",
+			ErrInvalidValue, n, minWALSegmentSize, maxWALSegmentSize, DefaultWALSegmentSize)
 	}
 	if n := r.MaxAppliedLogToKeep; n > maxTOMLInt {
 		return keyErrorf("raft_config.max_applied_log_to_keep", "%w %d: use at most %d; the default is 1000", ErrInvalidValue, n, uint64(maxTOMLInt))

@@ -334,7 +334,7 @@ func TestShowConfig(t *testing.T) {
 		"raft_config.cluster_name", "raft_config.heartbeat_interval", "raft_config.id", "raft_config.join",
 		"raft_config.max_applied_log_to_keep", "raft_config.raft_advertise_host", "raft_config.raft_api_port",
 		"raft_config.raft_dir", "raft_config.raft_listen_host", "raft_config.single",
-		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout",
+		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout", "raft_config.wal_segment_size",
 		"log.file.on", "log.file.level", "log.file.dir", "log.file.format", "log.file.limit", "log.file.max_size",
 		"log.stderr.on", "log.stderr.level", "log.stderr.format",
 		// Security: TLS of each API, the raft secret, tokens.
@@ -366,6 +366,7 @@ func TestShowConfig(t *testing.T) {
 		"raft_config.cluster_name":             "foo_cluster",
 		"raft_config.wait_leader_timeout":      int64(70000),
 		"raft_config.snapshot_logs_since_last": int64(1024),
+		"raft_config.wal_segment_size":         int64(64000000),
 		"grpc_api_max_message_size":            int64(32 << 20),
 		"watch_history_size":                   int64(10000),
 		// Logs go to JSON files in log_dir by default ("" = log_dir),
