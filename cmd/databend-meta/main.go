@@ -203,6 +203,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"grpc", lns.grpc.Addr().String(), "raft", lns.raft.Addr().String(),
 		"admin", lns.admin.Addr().String(), "metrics", lns.metric.Addr().String(),
 		"raft_dir", cfg.Raft.RaftDir, "security", sec.summary)
+	if w := openPortsWarning(openPorts(cfg, lns.grpc.Addr(), lns.admin.Addr(), lns.raft.Addr())); w != "" {
+		lg.Warn(w)
+		if !cfg.Log.Stderr.On { // else the record is on stderr already
+			fmt.Fprintf(stderr, "databend-meta: WARN %s\n", w)
+		}
+	}
 	// One line on stderr whatever the log settings, so a person who started
 	// the node sees that it runs and where to look.
 	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s (%s); data in %s; %s\n",
