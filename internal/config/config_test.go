@@ -23,6 +23,17 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
+// configArgs writes content, unless it is "", to a config file and returns
+// args with -c FILE in front, and the file's path ("" without a file).
+func configArgs(t *testing.T, content string, args []string) ([]string, string) {
+	t.Helper()
+	if content == "" {
+		return args, ""
+	}
+	path := writeFile(t, "metasrv.toml", content)
+	return append([]string{"-c", path}, args...), path
+}
+
 // mustLoad calls Load and fails the test on error.
 func mustLoad(t *testing.T, args ...string) (Config, Options) {
 	t.Helper()

@@ -55,12 +55,7 @@ func TestLoadNodeIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			path := ""
-			if tt.file != "" {
-				path = writeFile(t, "metasrv.toml", tt.file)
-				args = append([]string{"-c", path}, args...)
-			}
+			args, path := configArgs(t, tt.file, tt.args)
 			cfg, opts, err := Load(args)
 			if tt.wantErr != nil {
 				msg := strings.ReplaceAll(tt.msg, "FILE", path)
