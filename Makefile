@@ -1,6 +1,7 @@
 # metasrv: `make run` starts one node on built-in defaults, `make test` runs
-# every test. Needs only Go; `make test` also installs Debian's chromium and strace for
-# the dashboard and crash tests (make test-deps).
+# every test. `make run` needs only Go; `make test` also installs Debian's
+# chromium and strace with apt-get for the dashboard and crash tests (make
+# test-deps), and skips those tests, saying so, where it cannot.
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -57,7 +58,10 @@ chaos:
 	METASRV_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -v -run TestChaos ./test/chaos/
 
 # Tools the tests need beyond Go: headless Chromium for the dashboard test
-# (internal/admin). Installs with apt-get when missing; needs root or sudo.
+# (internal/admin), strace for the fsync failure test (test/e2e). Installs
+# them with apt-get when missing (needs root or sudo); where it cannot, one
+# line says which tests will be skipped. METASRV_TEST_DEPS=required (CI)
+# makes that an error, and the tests fail instead of skipping.
 test-deps:
 	./scripts/install-test-deps.sh
 

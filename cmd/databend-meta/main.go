@@ -70,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return leave(cfg, opts, stdout, stderr, fail)
 	}
 
+	// A start-up refused for anything but the disk leaves no trace: the
+	// log file is created once raft_dir is open; its records wait until
+	// then.
 	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
 	if err != nil {
 		return fail(err)
@@ -92,11 +95,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer lns.close()
 
+	storage.SetWALSegmentSize(int64(cfg.Raft.WALSegmentSize)) // one value per process: before the first Open
 	st, err := storage.Open(cfg.Raft.RaftDir, cfg.Raft.ID, cfg.Raft.ClusterName, lg)
 	if err != nil {
 		return fail(err)
 	}
 	defer st.Close()
+	if err := logFile.Create(); err != nil {
+		return fail(err)
+	}
 
 	reg := prometheus.NewRegistry()
 	observeAppend, err := metrics.NewAppendLatency(reg)
@@ -199,6 +206,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"grpc", lns.grpc.Addr().String(), "raft", lns.raft.Addr().String(),
 		"admin", lns.admin.Addr().String(), "metrics", lns.metric.Addr().String(),
 		"raft_dir", cfg.Raft.RaftDir, "security", sec.summary)
+	if w := openPortsWarning(openPorts(cfg, lns.grpc.Addr(), lns.admin.Addr(), lns.raft.Addr())); w != "" {
+		lg.Warn(w)
+		if !cfg.Log.Stderr.On { // else the record is on stderr already
+			fmt.Fprintf(stderr, "databend-meta: WARN %s\n", w)
+		}
+	}
 	// One line on stderr whatever the log settings, so a person who started
 	// the node sees that it runs and where to look.
 	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s (%s); data in %s; %s\n",

@@ -19,14 +19,17 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/proctest"
 )
 
 // screenshotDirEnv names a directory to keep the dashboard screenshots in;
 // unset: t.TempDir().
 const screenshotDirEnv = "METASRV_SCREENSHOT_DIR"
 
-// chromiumPath finds the browser: $CHROMIUM, else chromium on PATH. The
-// test fails without it: `make test` installs it (make test-deps).
+// chromiumPath finds the browser: $CHROMIUM, else chromium on PATH.
+// Without it the test is skipped, or fails where the test tools are
+// required (proctest.MissingTool): `make test` installs it when it can
+// (make test-deps).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CHROMIUM"); p != "" {
@@ -37,8 +40,8 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Fatal("chromium not found: the dashboard test needs a headless browser. " +
-		"Run `make test-deps` (scripts/install-test-deps.sh: apt-get install chromium, as root), " +
+	proctest.MissingTool(t, "chromium not found: the dashboard test needs a headless browser; "+
+		"install it with `make test-deps` (apt-get install chromium fonts-dejavu-core, as root), "+
 		"or set CHROMIUM=/path/to/chromium")
 	return ""
 }

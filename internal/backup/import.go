@@ -11,6 +11,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -156,6 +157,9 @@ func checkInitialCluster(id uint64, nodes []Node) ([]Node, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("%w: node id must not be 0", ErrInvalidCluster)
 	}
+	if raft.IsLocalMsgTarget(id) {
+		return nil, fmt.Errorf("%w: node id %d: raft keeps the two largest uint64 for itself", ErrInvalidCluster, id)
+	}
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("%w: no members: list every node of the new cluster as id=host:raft_port", ErrInvalidCluster)
 	}
@@ -176,6 +180,8 @@ func checkInitialCluster(id uint64, nodes []Node) ([]Node, error) {
 		switch {
 		case m.ID == 0:
 			return nil, fmt.Errorf("%w: member id 0: ids start at 1", ErrInvalidCluster)
+		case raft.IsLocalMsgTarget(m.ID):
+			return nil, fmt.Errorf("%w: member id %d: raft keeps the two largest uint64 for itself", ErrInvalidCluster, m.ID)
 		case i > 0 && m.ID == members[i-1].ID:
 			return nil, fmt.Errorf("%w: member id %d is listed twice", ErrInvalidCluster, m.ID)
 		case m.RaftAddress == "":

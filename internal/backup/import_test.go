@@ -2,6 +2,7 @@ package backup
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,8 @@ func TestImportRefuses(t *testing.T) {
 		{"no members", ImportConfig{ID: 11}, dump, ErrInvalidCluster, "no members"},
 		{"id 0", ImportConfig{ID: 0, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "must not be 0"},
 		{"id not a member", ImportConfig{ID: 14, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "not in the initial cluster"},
+		{"id reserved by raft", ImportConfig{ID: math.MaxUint64, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "raft keeps"},
+		{"member id reserved by raft", ImportConfig{ID: 11, InitialCluster: []Node{{ID: 11, RaftAddress: "a"}, {ID: math.MaxUint64 - 1, RaftAddress: "b"}}}, dump, ErrInvalidCluster, "member id 18446744073709551614"},
 		{"member id 0", ImportConfig{ID: 11, InitialCluster: []Node{{ID: 11, RaftAddress: "a"}, {ID: 0, RaftAddress: "b"}}}, dump, ErrInvalidCluster, "member id 0"},
 		{"repeated id", ImportConfig{ID: 11, InitialCluster: []Node{{ID: 11, RaftAddress: "a"}, {ID: 11, RaftAddress: "b"}}}, dump, ErrInvalidCluster, "listed twice"},
 		{"repeated address", ImportConfig{ID: 11, InitialCluster: []Node{{ID: 11, RaftAddress: "a"}, {ID: 12, RaftAddress: "a"}}}, dump, ErrInvalidCluster, "given to both 11 and 12"},

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
@@ -107,8 +109,10 @@ type Config struct {
 // RaftConfig is the [raft_config] table: this node's identity, raft
 // storage, the raft port and how the node forms or joins a cluster.
 type RaftConfig struct {
-	// ID is this node's raft id, unique in the cluster and never reused.
-	// Default 1; 0 is invalid.
+	// ID is this node's raft id, unique in the cluster and never reused:
+	// 1..MaxNodeID (18446744073709551613). Default 1. The TOML
+	// specification promises only signed 64-bit integers: ids above
+	// 9223372036854775807 load here, but other TOML tools may refuse them.
 	ID uint64 `toml:"id"`
 
 	// RaftDir is the directory holding the raft log, snapshots and lock
@@ -163,6 +167,18 @@ type RaftConfig struct {
 	// with a small state; the first snapshot comes after this many entries.
 	SnapshotLogsSinceLast uint64 `toml:"snapshot_logs_since_last"`
 
+	// WALSegmentSize is the size, in bytes, of a raft log (WAL) segment
+	// file: each is preallocated to it, and the next one (wal/0.tmp) is
+	// made ready ahead of time, so a node takes twice this much disk for
+	// its log even when it holds one key. Default 64000000 (64 MB, etcd's);
+	// 1048576 (1 MiB) .. 1073741824 (1 GiB). Segments are removed once a
+	// snapshot covers them. Lower it, e.g. to 8388608 (8 MiB), for test
+	// or small clusters to save disk; each cut of a full segment costs an
+	// fsync and a rename, so keep it well above the bytes written per
+	// second. One value per process (see storage.SetWALSegmentSize);
+	// changing it takes effect for new segments.
+	WALSegmentSize uint64 `toml:"wal_segment_size"`
+
 	// MaxAppliedLogToKeep is how many applied log entries are kept after a
 	// snapshot, so that slightly lagging followers catch up from the log
 	// instead of a snapshot. Default 1000.
@@ -194,6 +210,16 @@ type RaftConfig struct {
 	RaftTLSCA   string `toml:"raft_tls_ca"`
 }
 
+// MaxNodeID is the largest node id, 2^64-3: raft takes 0 for "none" and
+// the two largest uint64 for its local storage threads
+// (raft.LocalAppendThread, raft.LocalApplyThread), and refuses to start a
+// node with any of them.
+const MaxNodeID = raft.LocalApplyThread - 1
+
+// DefaultWALSegmentSize is raft_config.wal_segment_size's default: etcd's
+// wal.SegmentSizeBytes, 64 MB.
+const DefaultWALSegmentSize = 64 * 1000 * 1000
+
 // Default returns the configuration used for every key that neither the
 // config file nor a flag sets.
 func Default() Config {
@@ -218,6 +244,7 @@ func Default() Config {
 			ClusterName:           "foo_cluster",
 			HeartbeatIntervalMs:   300,
 			SnapshotLogsSinceLast: 1024,
+			WALSegmentSize:        DefaultWALSegmentSize,
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
 		},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 )
 
 // writeFile writes content to a new file in t's temp dir and returns its
@@ -20,6 +21,17 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// configArgs writes content, unless it is "", to a config file and returns
+// args with -c FILE in front, and the file's path ("" without a file).
+func configArgs(t *testing.T, content string, args []string) ([]string, string) {
+	t.Helper()
+	if content == "" {
+		return args, ""
+	}
+	path := writeFile(t, "metasrv.toml", content)
+	return append([]string{"-c", path}, args...), path
 }
 
 // mustLoad calls Load and fails the test on error.
@@ -53,6 +65,7 @@ func TestDefault(t *testing.T) {
 			ClusterName:           "foo_cluster",
 			HeartbeatIntervalMs:   300,
 			SnapshotLogsSinceLast: 1024,
+			WALSegmentSize:        64000000,
 			MaxAppliedLogToKeep:   1000,
 			WaitLeaderTimeoutMs:   70000,
 		},
@@ -239,5 +252,13 @@ func TestSlogLevel(t *testing.T) {
 		if got := c.SlogLevel().String(); got != tt.want {
 			t.Errorf("log_level %q: SlogLevel() = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestDefaultWALSegmentSize checks that the default keeps etcd's segment
+// size, what nodes used before the key existed.
+func TestDefaultWALSegmentSize(t *testing.T) {
+	if got, want := Default().Raft.WALSegmentSize, uint64(wal.SegmentSizeBytes); got != want {
+		t.Errorf("default wal_segment_size %d, etcd's wal.SegmentSizeBytes %d", got, want)
 	}
 }

@@ -15,10 +15,26 @@ import (
 // overwrite c's values, the others are left alone. name is the file name
 // used in errors. It returns the keys the file defines.
 func decodeTOML(c *Config, data []byte, name string) (toml.MetaData, error) {
-	var st decodeState
-	md, err := toml.Decode(string(data), newFileConfig(c, &st))
-	if err != nil {
-		return md, decodeError(md, &st, err, name)
+	st := decodeState{bigInts: map[string]bool{}}
+	// The decoder strips a byte order mark too; strip it first, so that the
+	// offsets its errors give are offsets into text.
+	text := strings.TrimPrefix(string(data), "\ufeff")
+	var md toml.MetaData
+	for {
+		var err error
+		md, err = toml.Decode(text, newFileConfig(c, &st))
+		if err == nil {
+			break
+		}
+		// An integer beyond int64 stops the decoder; raft_config.id takes
+		// every uint64. Mark the literal and decode again: the key's
+		// fileValue decides. Each pass marks one more literal; a key that
+		// is not a uint64 fails on its marked literal.
+		marked, ok := st.markBigInt(text, err)
+		if !ok || len(st.bigInts) > len(keyDefs) {
+			return md, decodeError(md, &st, err, name)
+		}
+		text = marked
 	}
 	for _, k := range md.Undecoded() {
 		// fileUsers decodes auth.users whole; the decoder may still list
@@ -65,7 +81,7 @@ func decodeError(md toml.MetaData, st *decodeState, err error, name string) erro
 }
 
 func unknownKeyError(k toml.Key, name string) error {
-	what := "remove it or fix its name; --cmd show-config prints every valid key"
+	what := "remove it or fix its name; `databend-meta --cmd show-config` prints every valid key (and --help each key's flag)"
 	if s, hint := suggestKey(k); s != "" {
 		what = "did you mean " + s + "?"
 		if hint != "" {
@@ -89,11 +105,77 @@ func oneLine(s string) string {
 	return b.String()
 }
 
-// decodeState records that a decoding error came from a fileValue, that is
-// a wrong type, rather than from the TOML syntax: toml.ParseError does not
-// give access to the error it wraps.
+// decodeState is shared by the fileValues of one decodeTOML.
 type decodeState struct {
+	// typeErr records that a decoding error came from a fileValue, that
+	// is a wrong type, rather than from the TOML syntax: toml.ParseError
+	// does not give access to the error it wraps.
 	typeErr bool
+	// bigInts holds the markers decodeTOML put in the text in place of
+	// integer literals beyond int64 (see markBigInt).
+	bigInts map[string]bool
+}
+
+// bigIntMarker starts the string that replaces an integer literal beyond
+// int64 in the text given to the decoder; the literal follows it. A NUL
+// cannot appear in a TOML string but as an escape, and only markers in
+// decodeState.bigInts count.
+const bigIntMarker = "\x00int:"
+
+// bigInt is an integer literal of the config file beyond int64, as
+// written: "18446744073709551615", "0xffff_ffff_ffff_ffff", "-1e0"...
+// UnmarshalTOML sees it instead of the marker that replaced it.
+type bigInt string
+
+// markBigInt returns text with the integer literal err complains about
+// (out of range for the decoder's int64) replaced by a marker string, and
+// records the marker; false if err is about something else.
+func (st *decodeState) markBigInt(text string, err error) (string, bool) {
+	var pe toml.ParseError
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	start, end := pe.Position.Start, pe.Position.Start+pe.Position.Len
+	if start < 0 || end > len(text) || start >= end {
+		return "", false
+	}
+	lit := text[start:end]
+	if pe.Message != lit+" is out of range for int64" {
+		return "", false
+	}
+	marker := bigIntMarker + lit
+	st.bigInts[marker] = true
+	return text[:start] + strconv.Quote(marker) + text[end:], true
+}
+
+// unmark returns data, a decoded TOML value, with the markers of
+// markBigInt turned back into bigInts, in lists and tables too.
+func (st *decodeState) unmark(data any) any {
+	switch d := data.(type) {
+	case string:
+		if st.bigInts[d] {
+			return bigInt(strings.TrimPrefix(d, bigIntMarker))
+		}
+	case []any:
+		out := make([]any, len(d))
+		for i, e := range d {
+			out[i] = st.unmark(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(d))
+		for k, e := range d {
+			out[k] = st.unmark(e)
+		}
+		return out
+	case []map[string]any:
+		out := make([]map[string]any, len(d))
+		for i, e := range d {
+			out[i] = st.unmark(e).(map[string]any)
+		}
+		return out
+	}
+	return data
 }
 
 // fileConfig mirrors Config with the same TOML keys, for decoding only.
@@ -126,6 +208,7 @@ type fileConfig struct {
 		ClusterName           fileValue `toml:"cluster_name"`
 		HeartbeatIntervalMs   fileValue `toml:"heartbeat_interval"`
 		SnapshotLogsSinceLast fileValue `toml:"snapshot_logs_since_last"`
+		WALSegmentSize        fileValue `toml:"wal_segment_size"`
 		MaxAppliedLogToKeep   fileValue `toml:"max_applied_log_to_keep"`
 		WaitLeaderTimeoutMs   fileValue `toml:"wait_leader_timeout"`
 		RaftSecret            fileValue `toml:"raft_secret"`
@@ -156,7 +239,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		GCPercent:             v(&c.GCPercent),
 	}
 	r := &f.Raft
-	r.ID = v(&c.Raft.ID)
+	r.ID = fileValue{ptr: &c.Raft.ID, st: st, valid: idRange}
 	r.RaftDir = v(&c.Raft.RaftDir)
 	r.RaftAPIPort = v(&c.Raft.RaftAPIPort)
 	r.RaftListenHost = v(&c.Raft.RaftListenHost)
@@ -166,6 +249,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 	r.ClusterName = v(&c.Raft.ClusterName)
 	r.HeartbeatIntervalMs = v(&c.Raft.HeartbeatIntervalMs)
 	r.SnapshotLogsSinceLast = v(&c.Raft.SnapshotLogsSinceLast)
+	r.WALSegmentSize = v(&c.Raft.WALSegmentSize)
 	r.MaxAppliedLogToKeep = v(&c.Raft.MaxAppliedLogToKeep)
 	r.WaitLeaderTimeoutMs = v(&c.Raft.WaitLeaderTimeoutMs)
 	r.RaftSecret = v(&c.Raft.RaftSecret)
@@ -181,12 +265,17 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 type fileValue struct {
 	ptr any // *string, *bool, *int, *uint32, *uint64 or *[]string
 	st  *decodeState
+	// valid is the range of an integer key's valid values, for the
+	// message about a value that does not fit the field ("1..9"); default
+	// 0 to the field's largest. Validate checks the values that fit.
+	valid string
 }
 
 // UnmarshalTOML implements toml.Unmarshaler. data is the decoded TOML
 // value: string, bool, int64, float64, a time type, []any or
-// map[string]any.
+// map[string]any, or a marker for a bigInt.
 func (v *fileValue) UnmarshalTOML(data any) error {
+	data = v.st.unmark(data)
 	var err error
 	switch p := v.ptr.(type) {
 	case *string:
@@ -205,17 +294,17 @@ func (v *fileValue) UnmarshalTOML(data any) error {
 		*p = b
 	case *int:
 		var n uint64
-		if n, err = unsigned(data, math.MaxInt); err == nil {
+		if n, err = unsigned(data, v.valid, math.MaxInt); err == nil {
 			*p = int(n)
 		}
 	case *uint32:
 		var n uint64
-		if n, err = unsigned(data, math.MaxUint32); err == nil {
+		if n, err = unsigned(data, v.valid, math.MaxUint32); err == nil {
 			*p = uint32(n)
 		}
 	case *uint64:
 		var n uint64
-		if n, err = unsigned(data, math.MaxInt64); err == nil {
+		if n, err = unsigned(data, v.valid, math.MaxUint64); err == nil {
 			*p = n
 		}
 	case *[]string:
@@ -245,15 +334,30 @@ func (v *fileValue) UnmarshalTOML(data any) error {
 	return err
 }
 
-func unsigned(data any, limit uint64) (uint64, error) {
-	n, ok := data.(int64)
-	if !ok {
+// unsigned returns data as an integer in 0..limit. valid, if not "", is
+// the range the message names instead.
+func unsigned(data any, valid string, limit uint64) (uint64, error) {
+	var n uint64
+	inRange := false
+	switch d := data.(type) {
+	case int64:
+		n, inRange = uint64(d), d >= 0
+	case bigInt:
+		// TOML's forms: decimal with an optional sign, 0x, 0o, 0b, with
+		// underscores between digits; the decoder checked the syntax.
+		var err error
+		n, err = strconv.ParseUint(strings.TrimPrefix(string(d), "+"), 0, 64)
+		inRange = err == nil
+	default:
 		return 0, wrongType("an integer without quotes", data)
 	}
-	if n < 0 || uint64(n) > limit {
-		return 0, fmt.Errorf("want an integer in 0..%d, got %d", limit, n)
+	if !inRange || n > limit {
+		if valid == "" {
+			valid = "0.." + strconv.FormatUint(limit, 10)
+		}
+		return 0, fmt.Errorf("want an integer in %s, got %s", valid, strings.TrimPrefix(describeValue(data), "the integer "))
 	}
-	return uint64(n), nil
+	return n, nil
 }
 
 func wrongType(want string, got any) error {
@@ -271,6 +375,8 @@ func describeValue(v any) string {
 		return fmt.Sprintf("the string %q", v)
 	case int64:
 		return fmt.Sprintf("the integer %d", v)
+	case bigInt:
+		return fmt.Sprintf("the integer %s", v)
 	case float64:
 		return fmt.Sprintf("the float %v", v)
 	case bool:

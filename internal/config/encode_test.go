@@ -22,11 +22,11 @@ func TestTOMLRoundTrip(t *testing.T) {
 	odd.GrpcAPIAdvertiseHost = "meta.example.com"
 	odd.GrpcAPIMaxMessageSize = 1
 	odd.Raft = RaftConfig{
-		ID: 1<<63 - 1, RaftDir: "'single' \"double\"", RaftAPIPort: 65535,
+		ID: MaxNodeID, RaftDir: "'single' \"double\"", RaftAPIPort: 65535,
 		RaftListenHost: "::", RaftAdvertiseHost: "fd00::1",
 		Join:        []string{"[fd00::2]:1", "meta-3:2"},
 		ClusterName: "#not a comment", HeartbeatIntervalMs: 10,
-		SnapshotLogsSinceLast: 1, MaxAppliedLogToKeep: 0, WaitLeaderTimeoutMs: 1,
+		SnapshotLogsSinceLast: 1, WALSegmentSize: 1 << 30, MaxAppliedLogToKeep: 0, WaitLeaderTimeoutMs: 1,
 	}
 	tests := map[string]Config{"defaults": Default(), "odd values": odd}
 	for name, c := range examples {
@@ -57,7 +57,7 @@ func TestTOMLDefaults(t *testing.T) {
 	want := `
 [raft_config]
 
-# this node's raft id, unique in the cluster, >= 1
+# this node's raft id, unique in the cluster, 1..18446744073709551613
 id = 1
 `
 	if text := c.TOML(); !strings.Contains(text, want) || !strings.Contains(text, "\njoin = []\n") {

@@ -33,7 +33,7 @@ var (
 	// a quoted number or a negative count.
 	ErrType = errors.New("wrong type")
 
-	// ErrInvalidID: raft_config.id is 0 (or a --leave-id is 0).
+	// ErrInvalidID: raft_config.id or --leave-id is 0 or above MaxNodeID.
 	ErrInvalidID = errors.New("invalid node id")
 
 	// ErrInvalidAddress: an address is not host:port with a valid port, or
@@ -49,6 +49,10 @@ var (
 	// ErrInvalidValue: a number is out of its range or a required string
 	// is empty.
 	ErrInvalidValue = errors.New("invalid value")
+
+	// ErrPortClash: two of the node's listen addresses (raft, gRPC,
+	// admin, metrics) take the same port.
+	ErrPortClash = errors.New("two listen addresses take the same port")
 
 	// ErrSingleAndJoin: raft_config.single and raft_config.join are both
 	// set.

@@ -42,6 +42,8 @@ func FuzzLoadTOML(f *testing.F) {
 		"[raft_config]\nheartbeat_interval = 0x10\nsnapshot_logs_since_last = 1_000\n",
 		"[raft_config]\nid = 9223372036854775807\n",
 		"[raft_config]\nid = 9223372036854775808\n",
+		"[raft_config]\nid = 0xffff_ffff_ffff_fffd\njoin = [18446744073709551616]\n",
+		"grpc_api_max_message_size = -9223372036854775809\n[auth]\nusers = [{name = 99999999999999999999}]\n",
 		"[log.file]\non = false\nlevel = \"debug\"\nlimit = 0\nmax_size = 4096\n[log.stderr]\non = true\nformat = \"JSON\"\n",
 		"log.file.dir = \"d\"\nlog.stderr = 1\n",
 		"[log]\nfile = {on = true, prefix_filter = \"x\"}\n",

@@ -2,11 +2,18 @@ package config
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // raftTable is the name of the [raft_config] table.
 const raftTable = "raft_config"
+
+// idKey is the node id's key.
+const idKey = "raft_config.id"
+
+// idRange is the range of node ids, for messages.
+var idRange = "1.." + strconv.FormatUint(MaxNodeID, 10)
 
 // keyDef describes one config key: its TOML name, its flag and where it
 // lives in Config. It drives the flags, the unknown-key check and TOML().
@@ -48,7 +55,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.WatchHistorySize }},
 	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000 (below 100, at least 128 MiB of growth); the GOGC env var wins",
 		func(c *Config) any { return &c.GCPercent }},
-	{"raft_config.id", "id", "this node's raft id, unique in the cluster, >= 1",
+	{idKey, "id", "this node's raft id, unique in the cluster, 1..18446744073709551613",
 		func(c *Config) any { return &c.Raft.ID }},
 	{"raft_config.raft_dir", "raft-dir", "directory for the raft log and snapshots",
 		func(c *Config) any { return &c.Raft.RaftDir }},
@@ -68,6 +75,8 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.Raft.HeartbeatIntervalMs }},
 	{"raft_config.snapshot_logs_since_last", "snapshot-logs-since-last", "least applied entries between snapshots (also: log bytes >= min(last snapshot size, 64 MiB)), >= 1",
 		func(c *Config) any { return &c.Raft.SnapshotLogsSinceLast }},
+	{"raft_config.wal_segment_size", "wal-segment-size", "bytes of a raft log (WAL) segment file, preallocated; a node takes twice this on disk, 1 MiB..1 GiB",
+		func(c *Config) any { return &c.Raft.WALSegmentSize }},
 	{"raft_config.max_applied_log_to_keep", "max-applied-log-to-keep", "applied entries kept in the log after a snapshot",
 		func(c *Config) any { return &c.Raft.MaxAppliedLogToKeep }},
 	{"raft_config.wait_leader_timeout", "wait-leader-timeout", "how long start-up waits for a leader, in ms",
@@ -183,14 +192,24 @@ func suggestKey(k []string) (key, hint string) {
 			best, bestDist = uk, editDistance(name, uk)
 		}
 	}
-	limit := 2
-	if len(name) >= 12 {
-		limit = 3
-	}
-	if bestDist > limit {
+	if bestDist > typoLimit(leaf) {
 		return "", ""
 	}
 	return best, ""
+}
+
+// typoLimit is the largest edit distance at which an unknown key, whose
+// last piece is leaf, is taken for a typo: the longer the name, the more
+// typos it may hold, but a short one with two wrong letters of three
+// ("foo" for "log") is another word.
+func typoLimit(leaf string) int {
+	switch {
+	case len(leaf) <= 4:
+		return 1
+	case len(leaf) <= 11:
+		return 2
+	}
+	return 3
 }
 
 // editDistance is the optimal string alignment distance between a and b:

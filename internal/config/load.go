@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -122,6 +123,10 @@ func newFlagSet(c *Config, opts *Options) *pflag.FlagSet {
 		case *uint32:
 			fset.Uint32Var(p, d.flag, *p, d.usage)
 		case *uint64:
+			if d.name == idKey {
+				fset.Var((*idValue)(p), d.flag, d.usage)
+				break
+			}
 			fset.Uint64Var(p, d.flag, *p, d.usage)
 		case *[]string:
 			fset.StringSliceVar(p, d.flag, *p, d.usage)
@@ -131,9 +136,27 @@ func newFlagSet(c *Config, opts *Options) *pflag.FlagSet {
 	}
 	fset.BoolVar(&opts.Version, "version", false, "print the version and exit")
 	fset.StringVar(&opts.Cmd, "cmd", "", `run a command and exit: "show-config" prints the effective config as TOML`)
-	fset.Uint64Var(&opts.LeaveID, "leave-id", 0, "id of the node to remove from the cluster (default: this node's id); needs --leave-via")
+	fset.Var((*idValue)(&opts.LeaveID), "leave-id", "id of the node to remove from the cluster (default: this node's id); needs --leave-via")
 	fset.StringSliceVar(&opts.LeaveVia, "leave-via", nil, "raft host:port of a cluster node to send the leave request to, then exit; repeatable")
 	return fset
+}
+
+// idValue is the value of a node id flag (--id, --leave-id): pflag's
+// uint64, saying the valid range when the value is not a uint64. 0 and
+// the ids raft reserves are left to Validate and checkOptions, which
+// refuse them with ErrInvalidID.
+type idValue uint64
+
+func (v *idValue) String() string { return strconv.FormatUint(uint64(*v), 10) }
+func (v *idValue) Type() string   { return "uint64" }
+
+func (v *idValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return fmt.Errorf("want a node id in %s", idRange)
+	}
+	*v = idValue(n)
+	return nil
 }
 
 func usage(fset *pflag.FlagSet) string {
@@ -174,8 +197,8 @@ func checkOptions(opts *Options, fset *pflag.FlagSet) error {
 		if len(via) == 0 {
 			return fmt.Errorf("%w: --leave-id needs --leave-via HOST:PORT, the raft address of a node to send the request to", ErrInvalidLeave)
 		}
-		if opts.LeaveID == 0 {
-			return fmt.Errorf("%w: --leave-id 0: %w: give the raft_config.id of the node to remove", ErrInvalidLeave, ErrInvalidID)
+		if opts.LeaveID == 0 || opts.LeaveID > MaxNodeID {
+			return fmt.Errorf("%w: --leave-id %d: %w: give the raft_config.id of the node to remove, in %s", ErrInvalidLeave, opts.LeaveID, ErrInvalidID, idRange)
 		}
 	}
 	if len(via) > 0 && opts.Cmd != "" {

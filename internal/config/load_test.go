@@ -32,6 +32,7 @@ join = ["10.0.0.1:1004"]
 cluster_name = "file_cluster"
 heartbeat_interval = 100
 snapshot_logs_since_last = 10
+wal_segment_size = 8388608
 max_applied_log_to_keep = 20
 wait_leader_timeout = 30
 `
@@ -46,7 +47,7 @@ func fileConfigForFlags() Config {
 		ID: 7, RaftDir: "./file_meta", RaftAPIPort: 1004,
 		RaftListenHost: "127.0.0.2", RaftAdvertiseHost: "file-raft.example.com",
 		Join: []string{"10.0.0.1:1004"}, ClusterName: "file_cluster",
-		HeartbeatIntervalMs: 100, SnapshotLogsSinceLast: 10, MaxAppliedLogToKeep: 20, WaitLeaderTimeoutMs: 30,
+		HeartbeatIntervalMs: 100, SnapshotLogsSinceLast: 10, WALSegmentSize: 8 << 20, MaxAppliedLogToKeep: 20, WaitLeaderTimeoutMs: 30,
 	}
 	return c
 }
@@ -67,7 +68,7 @@ func TestLoadFlags(t *testing.T) {
 			"--id", "8", "--raft-dir", "./flag_meta", "--raft-api-port", "2004",
 			"--raft-listen-host", "0.0.0.0", "--raft-advertise-host", "flag-raft.example.com",
 			"--join", "10.0.0.2:2004", "--cluster-name", "flag_cluster",
-			"--heartbeat-interval", "200", "--snapshot-logs-since-last", "11",
+			"--heartbeat-interval", "200", "--snapshot-logs-since-last", "11", "--wal-segment-size", "16777216",
 			"--max-applied-log-to-keep", "21", "--wait-leader-timeout", "31",
 		}, func(c *Config) {
 			c.LogDir, c.LogLevel = "./flag_logs", "debug"
@@ -78,7 +79,7 @@ func TestLoadFlags(t *testing.T) {
 				ID: 8, RaftDir: "./flag_meta", RaftAPIPort: 2004,
 				RaftListenHost: "0.0.0.0", RaftAdvertiseHost: "flag-raft.example.com",
 				Join: []string{"10.0.0.2:2004"}, ClusterName: "flag_cluster",
-				HeartbeatIntervalMs: 200, SnapshotLogsSinceLast: 11, MaxAppliedLogToKeep: 21, WaitLeaderTimeoutMs: 31,
+				HeartbeatIntervalMs: 200, SnapshotLogsSinceLast: 11, WALSegmentSize: 16 << 20, MaxAppliedLogToKeep: 21, WaitLeaderTimeoutMs: 31,
 			}
 		}},
 		{"only given flags override", []string{"--id", "9"}, func(c *Config) { c.Raft.ID = 9 }},
@@ -212,7 +213,12 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown key typo", "[raft_config]\nraft_api_prot = 1\n", nil, ErrUnknownKey,
 			[]string{`"FILE"`, "raft_config.raft_api_prot", "did you mean raft_config.raft_api_port?"}},
 		{"unknown top-level key", "log_dri = \"x\"\n", nil, ErrUnknownKey, []string{"log_dri", "did you mean log_dir?"}},
-		{"unknown key, no suggestion", "flux_capacitor = 1\n", nil, ErrUnknownKey, []string{"flux_capacitor", "remove it"}},
+		{"unknown key, no suggestion", "flux_capacitor = 1\n", nil, ErrUnknownKey, []string{"flux_capacitor", "remove it", "--cmd show-config", "--help"}},
+		{"short unknown key two edits from a key", "foo = 1\n", nil, ErrUnknownKey, []string{"unknown key foo: remove it"}},
+		{"short unknown key in a table", "[raft_config]\nfoo = 1\n", nil, ErrUnknownKey, []string{"unknown key raft_config.foo: remove it"}},
+		{"short key, one typo", "[raft_config]\nidd = 1\n", nil, ErrUnknownKey, []string{"did you mean raft_config.id?"}},
+		{"short top-level key, one typo", "lg_dir = \"x\"\n", nil, ErrUnknownKey, []string{"did you mean log_dir?"}},
+		{"long key, three typos", "[raft_config]\nhartbeat_intervl = 1\n", nil, ErrUnknownKey, []string{"did you mean raft_config.heartbeat_interval?"}},
 		{"unknown table", "[raft]\nid = 1\n", nil, ErrUnknownKey, []string{"unknown key raft:"}},
 		{"raft key at top level", "id = 2\n", nil, ErrUnknownKey, []string{"unknown key id:", "raft_config.id", "[raft_config]"}},
 		{"top-level key under raft_config", "[raft_config]\nlog_dir = \"x\"\n", nil, ErrUnknownKey,
@@ -249,16 +255,13 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"raft_config.join"}},
 		{"join self", "[raft_config]\nraft_api_port = 28103\njoin = [\"127.0.0.1:28103\"]\n", nil, ErrJoinSelf,
 			[]string{"raft_config.join", "join lists this node's own address", `"127.0.0.1:28103"`, "remove it"}},
+		{"grpc port is the raft port", "[raft_config]\nraft_api_port = 28004\n", []string{"--grpc-api-address", "127.0.0.1:28004"}, ErrPortClash,
+			[]string{`flag --grpc-api-address: grpc_api_address: two listen addresses take the same port: raft_config.raft_listen_host:raft_api_port "127.0.0.1:28004" and grpc_api_address "127.0.0.1:28004": give each its own port`}},
 		{"join not host:port", "[raft_config]\njoin = [\"127.0.0.1\"]\n", nil, ErrInvalidAddress, []string{"raft_config.join", `"127.0.0.1"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			path := ""
-			if tt.file != "" {
-				path = writeFile(t, "metasrv.toml", tt.file)
-				args = append([]string{"-c", path}, args...)
-			}
+			args, path := configArgs(t, tt.file, tt.args)
 			_, _, err := Load(args)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Load(%q) error = %v, want %v", args, err, tt.want)

@@ -184,12 +184,7 @@ func TestLoadLogErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := tt.args
-			path := ""
-			if tt.file != "" {
-				path = writeFile(t, "metasrv.toml", tt.file)
-				args = append([]string{"-c", path}, args...)
-			}
+			args, path := configArgs(t, tt.file, tt.args)
 			_, _, err := Load(args)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Load(%q) error = %v, want %v", args, err, tt.want)

@@ -140,6 +140,7 @@ type fileUsers struct {
 
 // UnmarshalTOML implements toml.Unmarshaler.
 func (f *fileUsers) UnmarshalTOML(data any) error {
+	data = f.st.unmark(data)
 	var tables []map[string]any
 	switch d := data.(type) {
 	case []map[string]any:
@@ -176,6 +177,9 @@ func (f *fileUsers) UnmarshalTOML(data any) error {
 			*fld.dst = s
 		}
 		users = append(users, u)
+	}
+	if len(users) == 0 {
+		users = nil // as when the key is absent: show-config writes no users either way
 	}
 	*f.ptr = users
 	return nil

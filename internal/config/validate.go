@@ -13,12 +13,22 @@ import (
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
+// Bounds of raft_config.wal_segment_size: below 1 MiB a busy node cuts
+// (fsync, rename) a segment many times a second; every segment is
+// preallocated, so above 1 GiB an idle node takes gigabytes of disk.
+const (
+	minWALSegmentSize = 1 << 20
+	maxWALSegmentSize = 1 << 30
+)
+
 const (
 	minHeartbeatMs = 10
 	// maxMs keeps every derived duration, up to 10x a heartbeat, within
 	// time.Duration.
 	maxMs = math.MaxInt64 / 1_000_000 / 10
-	// maxTOMLInt is the largest integer TOML can hold.
+	// maxTOMLInt is the largest integer the TOML specification promises
+	// every reader handles. Counts stay within it; only raft_config.id,
+	// a uint64 in raft, goes beyond (decodeTOML reads larger integers).
 	maxTOMLInt = math.MaxInt64
 )
 
@@ -33,6 +43,7 @@ func (c *Config) Validate() error {
 		c.validateWatch,
 		c.validateGC,
 		c.validateRaft,
+		c.validatePorts,
 		c.validateJoin,
 		c.validateSecurity,
 	} {
@@ -119,8 +130,8 @@ func (c *Config) validateGC() error {
 
 func (c *Config) validateRaft() error {
 	r := &c.Raft
-	if r.ID < 1 || r.ID > maxTOMLInt {
-		return keyErrorf("raft_config.id", "%w %d: give every node a unique id in 1..%d", ErrInvalidID, r.ID, uint64(maxTOMLInt))
+	if r.ID < 1 || r.ID > MaxNodeID {
+		return keyErrorf(idKey, "%w %d: give every node a unique id in %s (raft keeps 0 and the two largest uint64 for itself)", ErrInvalidID, r.ID, idRange)
 	}
 	if r.RaftDir == "" {
 		return keyErrorf("raft_config.raft_dir", "%w: it is empty: set the directory for the raft log", ErrInvalidValue)
@@ -147,6 +158,10 @@ func (c *Config) validateRaft() error {
 	if n := r.SnapshotLogsSinceLast; n < 1 || n > maxTOMLInt {
 		return keyErrorf("raft_config.snapshot_logs_since_last", "%w %d: use a number of log entries >= 1; the default is 1024", ErrInvalidValue, n)
 	}
+	if n := r.WALSegmentSize; n < minWALSegmentSize || n > maxWALSegmentSize {
+		return keyErrorf("raft_config.wal_segment_size", "%w %d: use a size in bytes in %d (1 MiB)..%d (1 GiB); the default is %d (64 MB)",
+			ErrInvalidValue, n, minWALSegmentSize, maxWALSegmentSize, DefaultWALSegmentSize)
+	}
 	if n := r.MaxAppliedLogToKeep; n > maxTOMLInt {
 		return keyErrorf("raft_config.max_applied_log_to_keep", "%w %d: use at most %d; the default is 1000", ErrInvalidValue, n, uint64(maxTOMLInt))
 	}
@@ -154,6 +169,60 @@ func (c *Config) validateRaft() error {
 		return keyErrorf("raft_config.wait_leader_timeout", "%w %d: use at least 1 and at most %d milliseconds; the default is 70000", ErrInvalidValue, ms, maxMs)
 	}
 	return nil
+}
+
+// validatePorts checks that no two of the node's listen addresses take
+// the same port, which would fail at start-up as if another process held
+// it. Port 0 (any free port) never clashes.
+func (c *Config) validatePorts() error {
+	addrs := []struct{ key, name, addr string }{
+		{"raft_config.raft_api_port", "raft_config.raft_listen_host:raft_api_port", c.RaftListenAddr()},
+		{"grpc_api_address", "grpc_api_address", c.GrpcAPIAddress},
+		{"admin_api_address", "admin_api_address", c.AdminAPIAddress},
+		{"metric_api_address", "metric_api_address", c.MetricAPIAddress},
+	}
+	for i, a := range addrs {
+		for _, b := range addrs[:i] {
+			if samePort(a.addr, b.addr) {
+				return keyErrorf(a.key, "%w: %s %q and %s %q: give each its own port", ErrPortClash, b.name, b.addr, a.name, a.addr)
+			}
+		}
+	}
+	return nil
+}
+
+// samePort reports whether listening on both valid addresses would take
+// the same port: the same port, not 0, and hosts that overlap: the same
+// host, or one of them every interface ("", "::"; "0.0.0.0" covers IPv4
+// addresses and host names). localhost is taken as 127.0.0.1, where Go
+// listens for it; other names are compared as written.
+func samePort(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	norm := func(h string) string {
+		if strings.EqualFold(h, "localhost") {
+			return "127.0.0.1"
+		}
+		if ip, err := netip.ParseAddr(h); err == nil {
+			return ip.Unmap().String()
+		}
+		return strings.ToLower(h)
+	}
+	ha, hb = norm(ha), norm(hb)
+	covers := func(all, h string) bool {
+		switch all {
+		case "", "::":
+			return true
+		case "0.0.0.0":
+			ip, err := netip.ParseAddr(h)
+			return err != nil || ip.Is4()
+		}
+		return false
+	}
+	return ha == hb || covers(ha, hb) || covers(hb, ha)
 }
 
 func (c *Config) validateJoin() error {

@@ -48,8 +48,10 @@ func TestValidate(t *testing.T) {
 		{"gc percent too high", func(c *Config) { c.GCPercent = maxGCPercent + 1 }, ErrInvalidValue, "gc_percent"},
 
 		{"id 0", func(c *Config) { c.Raft.ID = 0 }, ErrInvalidID, "raft_config.id"},
-		{"id max", func(c *Config) { c.Raft.ID = math.MaxInt64 }, nil, ""},
-		{"id beyond TOML", func(c *Config) { c.Raft.ID = math.MaxInt64 + 1 }, ErrInvalidID, "raft_config.id"},
+		{"id 2^63", func(c *Config) { c.Raft.ID = math.MaxInt64 + 1 }, nil, ""},
+		{"id max", func(c *Config) { c.Raft.ID = MaxNodeID }, nil, ""},
+		{"id reserved by raft", func(c *Config) { c.Raft.ID = MaxNodeID + 1 }, ErrInvalidID, "raft_config.id"},
+		{"id 2^64-1", func(c *Config) { c.Raft.ID = math.MaxUint64 }, ErrInvalidID, "raft_config.id"},
 		{"raft_dir empty", func(c *Config) { c.Raft.RaftDir = "" }, ErrInvalidValue, "raft_config.raft_dir"},
 		{"raft port 0", func(c *Config) { c.Raft.RaftAPIPort = 0 }, ErrInvalidPort, "raft_config.raft_api_port"},
 		{"raft port 65535", func(c *Config) { c.Raft.RaftAPIPort = 65535 }, nil, ""},
@@ -66,6 +68,11 @@ func TestValidate(t *testing.T) {
 		{"heartbeat overflows", func(c *Config) { c.Raft.HeartbeatIntervalMs = math.MaxInt64 }, ErrInvalidValue, "raft_config.heartbeat_interval"},
 		{"snapshot every entry", func(c *Config) { c.Raft.SnapshotLogsSinceLast = 1 }, nil, ""},
 		{"snapshot never", func(c *Config) { c.Raft.SnapshotLogsSinceLast = 0 }, ErrInvalidValue, "raft_config.snapshot_logs_since_last"},
+		{"wal segment 1 MiB", func(c *Config) { c.Raft.WALSegmentSize = 1 << 20 }, nil, ""},
+		{"wal segment 1 GiB", func(c *Config) { c.Raft.WALSegmentSize = 1 << 30 }, nil, ""},
+		{"wal segment too small", func(c *Config) { c.Raft.WALSegmentSize = 1<<20 - 1 }, ErrInvalidValue, "raft_config.wal_segment_size"},
+		{"wal segment 0", func(c *Config) { c.Raft.WALSegmentSize = 0 }, ErrInvalidValue, "raft_config.wal_segment_size"},
+		{"wal segment too large", func(c *Config) { c.Raft.WALSegmentSize = 1<<30 + 1 }, ErrInvalidValue, "raft_config.wal_segment_size"},
 		{"keep no applied log", func(c *Config) { c.Raft.MaxAppliedLogToKeep = 0 }, nil, ""},
 		{"wait leader 0", func(c *Config) { c.Raft.WaitLeaderTimeoutMs = 0 }, ErrInvalidValue, "raft_config.wait_leader_timeout"},
 		{"invalid UTF-8", func(c *Config) { c.LogDir = "\xff" }, ErrInvalidValue, "log_dir"},
@@ -87,6 +94,61 @@ func TestValidate(t *testing.T) {
 			c := Default()
 			tt.mut(&c)
 			checkValidateErr(t, c.Validate(), tt.want, tt.key)
+		})
+	}
+}
+
+// TestValidatePorts checks that two listen addresses of the node that
+// would take the same port are refused, naming both keys.
+func TestValidatePorts(t *testing.T) {
+	tests := []struct {
+		name              string
+		raftHost          string
+		grpc, admin, metr string
+		key               string // the key the error names first; "" if valid
+		other             string // the other key the message names
+	}{
+		{"defaults", "127.0.0.1", "127.0.0.1:9191", "127.0.0.1:28002", "127.0.0.1:28001", "", ""},
+		{"grpc on the raft port", "127.0.0.1", "127.0.0.1:28004", "127.0.0.1:28002", "127.0.0.1:28001",
+			"grpc_api_address", "raft_config.raft_listen_host:raft_api_port"},
+		{"grpc on every interface, raft port", "127.0.0.1", "0.0.0.0:28004", "127.0.0.1:28002", "127.0.0.1:28001",
+			"grpc_api_address", "raft_config.raft_listen_host:raft_api_port"},
+		{"raft on every interface", "0.0.0.0", "10.0.0.1:28004", "127.0.0.1:28002", "127.0.0.1:28001",
+			"grpc_api_address", "raft_config.raft_listen_host:raft_api_port"},
+		{"raft on IPv6 every interface", "::", "127.0.0.1:9191", "127.0.0.1:28004", "127.0.0.1:28001",
+			"admin_api_address", "raft_config.raft_listen_host:raft_api_port"},
+		{"admin and metrics", "127.0.0.1", "127.0.0.1:9191", "127.0.0.1:28001", "127.0.0.1:28001",
+			"metric_api_address", "admin_api_address"},
+		{"admin with an empty host", "127.0.0.1", "127.0.0.1:9191", ":28001", "127.0.0.1:28001",
+			"metric_api_address", "admin_api_address"},
+		{"metrics on every IPv6 interface", "127.0.0.1", "127.0.0.1:9191", "127.0.0.1:28002", "[::]:9191",
+			"metric_api_address", "grpc_api_address"},
+		{"localhost is 127.0.0.1", "127.0.0.1", "127.0.0.1:9191", "localhost:9191", "127.0.0.1:28001",
+			"admin_api_address", "grpc_api_address"},
+		{"host names in any case", "127.0.0.1", "meta-1:9191", "META-1:9191", "127.0.0.1:28001",
+			"admin_api_address", "grpc_api_address"},
+		{"0.0.0.0 covers host names", "127.0.0.1", "meta-1:9191", "0.0.0.0:9191", "127.0.0.1:28001",
+			"admin_api_address", "grpc_api_address"},
+		{"port 0 twice", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "", ""},
+		{"other loopback address", "127.0.0.1", "127.0.0.1:9191", "127.0.0.2:9191", "127.0.0.1:28001", "", ""},
+		{"other interfaces", "10.0.0.1", "10.0.0.2:28004", "127.0.0.1:28002", "127.0.0.1:28001", "", ""},
+		{"IPv4 every interface and IPv6 loopback", "127.0.0.1", "0.0.0.0:9191", "[::1]:9191", "127.0.0.1:28001", "", ""},
+		{"different names", "127.0.0.1", "meta-1:9191", "meta-2:9191", "127.0.0.1:28001", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Raft.RaftListenHost = tt.raftHost
+			c.GrpcAPIAddress, c.AdminAPIAddress, c.MetricAPIAddress = tt.grpc, tt.admin, tt.metr
+			err := c.Validate()
+			if tt.key == "" {
+				checkValidateErr(t, err, nil, "")
+				return
+			}
+			checkValidateErr(t, err, ErrPortClash, tt.key)
+			if !strings.Contains(err.Error(), tt.other+" ") || !strings.Contains(err.Error(), "give each its own port") {
+				t.Errorf("error %q does not name %s and say what to do", err, tt.other)
+			}
 		})
 	}
 }

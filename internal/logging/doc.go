@@ -5,9 +5,11 @@
 // Usage, in main:
 //
 //	opts := logging.FromConfig(&cfg)
-//	lg, closer, err := logging.Open(opts, os.Stderr)
+//	lg, file, err := logging.Open(opts, os.Stderr) // creates nothing yet
 //	if err != nil { ... }
-//	defer closer.Close()
+//	defer file.Close()
+//	// ... the checks of start-up that change nothing on disk, logging to lg
+//	if err := file.Create(); err != nil { ... } // the records so far go in
 //	fmt.Fprintf(os.Stderr, "databend-meta: %s\n", opts) // where the logs go
 //
 // The logger is passed to the packages that log; there is no package-level

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/metasrv/metasrv/internal/config"
 )
@@ -84,12 +87,16 @@ func (o Options) String() string {
 }
 
 // Open returns a logger writing to the sinks o turns on, each from its own
-// level, and a closer for the log file; stderr is where the stderr sink
-// writes. With no sink on the logger discards every record. Close the
-// closer after the last record: later records to the file are lost.
-func Open(o Options, stderr io.Writer) (*slog.Logger, io.Closer, error) {
+// level, and its log file; stderr is where the stderr sink writes. With no
+// sink on the logger discards every record.
+//
+// Open creates nothing on disk: the log file's records wait in memory
+// until file.Create creates the directory and the file, so that a start-up
+// that fails before it leaves no trace. Close file after the last record:
+// later records to the file are lost.
+func Open(o Options, stderr io.Writer) (lg *slog.Logger, file *File, err error) {
 	var handlers []slog.Handler
-	var closer io.Closer = nopCloser{}
+	file = &File{}
 	if o.Stderr.On {
 		h, err := newHandler(stderr, o.Stderr.Format, o.Stderr.Level)
 		if err != nil {
@@ -101,25 +108,100 @@ func Open(o Options, stderr io.Writer) (*slog.Logger, io.Closer, error) {
 		if o.File.Dir == "" {
 			return nil, nil, errors.New("log.file.dir and log_dir are empty: set a directory for log files, or log.file.on = false")
 		}
-		f, err := OpenRotatingFile(o.File.Dir, o.File.MaxSize, o.File.Limit)
+		file.o = o.File
+		h, err := newHandler(file, o.File.Format, o.File.Level)
 		if err != nil {
-			return nil, nil, fmt.Errorf("log.file: %w", err)
-		}
-		h, err := newHandler(f, o.File.Format, o.File.Level)
-		if err != nil {
-			f.Close()
 			return nil, nil, fmt.Errorf("log.file.format: %w", err)
 		}
 		handlers = append(handlers, h)
-		closer = f
 	}
 	switch len(handlers) {
 	case 0:
-		return slog.New(slog.DiscardHandler), closer, nil
+		return slog.New(slog.DiscardHandler), file, nil
 	case 1:
-		return slog.New(handlers[0]), closer, nil
+		return slog.New(handlers[0]), file, nil
 	}
-	return slog.New(fanout(handlers)), closer, nil
+	return slog.New(fanout(handlers)), file, nil
+}
+
+// maxPending bounds the bytes of records a File holds before Create.
+const maxPending = 1 << 20
+
+// File is the log file of a logger from Open: a RotatingFile in the
+// directory of FileOptions, created by Create. Records written before
+// Create wait in memory, meant for the few of a start-up: beyond
+// maxPending bytes they are dropped, with an error to the handler. With
+// the file sink off, Create and Close do nothing.
+type File struct {
+	o FileOptions // the zero value, with On false: no file
+
+	// file is set once by Create; Write loads it without the lock.
+	file atomic.Pointer[RotatingFile]
+	mu   struct {
+		sync.Mutex
+		pending []byte // records written before Create
+		closed  bool
+	}
+}
+
+// Write writes p to the file, or keeps it until Create.
+func (f *File) Write(p []byte) (int, error) {
+	if rf := f.file.Load(); rf != nil {
+		return rf.Write(p)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rf := f.file.Load(); rf != nil { // Create ran while we waited
+		return rf.Write(p)
+	}
+	switch {
+	case f.mu.closed:
+		return 0, fmt.Errorf("write log file: %w", os.ErrClosed)
+	case len(f.mu.pending)+len(p) > maxPending:
+		return 0, fmt.Errorf("log file in %s not created yet and %d bytes wait for it: record dropped", f.o.Dir, len(f.mu.pending))
+	}
+	f.mu.pending = append(f.mu.pending, p...)
+	return len(p), nil
+}
+
+// Create creates the log directory and file, rotating and pruning older
+// files as OpenRotatingFile does, and writes the records that waited for
+// it. It must be called at most once, before Close.
+func (f *File) Create() error {
+	if !f.o.On {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.closed || f.file.Load() != nil {
+		return fmt.Errorf("log.file: Create called twice or after Close")
+	}
+	rf, err := OpenRotatingFile(f.o.Dir, f.o.MaxSize, f.o.Limit)
+	if err != nil {
+		return fmt.Errorf("log.file: %w", err)
+	}
+	// One Write: the records that waited go into one file.
+	if len(f.mu.pending) > 0 {
+		if _, err := rf.Write(f.mu.pending); err != nil {
+			rf.Close()
+			return fmt.Errorf("log.file: %w", err)
+		}
+	}
+	f.mu.pending = nil
+	f.file.Store(rf)
+	return nil
+}
+
+// Close closes the log file, or drops the records that wait for Create.
+// Writes after Close fail.
+func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.closed, f.mu.pending = true, nil
+	if rf := f.file.Load(); rf != nil {
+		return rf.Close()
+	}
+	return nil
 }
 
 func newHandler(w io.Writer, f Format, level slog.Level) (slog.Handler, error) {
@@ -132,10 +214,6 @@ func newHandler(w io.Writer, f Format, level slog.Level) (slog.Handler, error) {
 	}
 	return nil, fmt.Errorf("unknown format %q: use %q or %q", f, JSON, Text)
 }
-
-type nopCloser struct{}
-
-func (nopCloser) Close() error { return nil }
 
 // fanout sends every record to each of its handlers that is enabled for
 // the record's level.

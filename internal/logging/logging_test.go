@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,11 +42,14 @@ func fileOptions(dir string, level slog.Level, f Format) FileOptions {
 
 func openLogger(t *testing.T, o Options, stderr *syncBuffer) *slog.Logger {
 	t.Helper()
-	lg, closer, err := Open(o, stderr)
+	lg, file, err := Open(o, stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closer.Close() })
+	t.Cleanup(func() { file.Close() })
+	if err := file.Create(); err != nil {
+		t.Fatal(err)
+	}
 	return lg
 }
 
@@ -212,12 +216,23 @@ func TestOpenConcurrent(t *testing.T) {
 	var stderr syncBuffer
 	o := Options{File: fileOptions(dir, slog.LevelInfo, JSON), Stderr: StderrOptions{On: true, Format: Text}}
 	o.File.MaxSize, o.File.Limit = 2000, 1000
-	lg, closer, err := Open(o, &stderr)
+	lg, file, err := Open(o, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Half the goroutines start before the file is created.
 	var wg sync.WaitGroup
-	for g := range goroutines {
+	for g := range goroutines / 2 {
+		wg.Go(func() {
+			for i := range n {
+				lg.Info("concurrent", "g", g, "seq", i)
+			}
+		})
+	}
+	if err := file.Create(); err != nil {
+		t.Fatal(err)
+	}
+	for g := goroutines / 2; g < goroutines; g++ {
 		wg.Go(func() {
 			for i := range n {
 				lg.Info("concurrent", "g", g, "seq", i)
@@ -225,7 +240,7 @@ func TestOpenConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := closer.Close(); err != nil {
+	if err := file.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Count(stderr.String(), "\n"); got != goroutines*n {
@@ -237,6 +252,84 @@ func TestOpenConcurrent(t *testing.T) {
 	}
 	if recs := parseLines(t, files); len(recs) != goroutines*n {
 		t.Errorf("files have %d records, want %d", len(recs), goroutines*n)
+	}
+}
+
+// TestFileCreatedOnCreate checks that Open creates nothing on disk: the
+// records wait until Create, which writes them first, in order; Close
+// before Create leaves nothing.
+func TestFileCreatedOnCreate(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "a", "logs")
+	lg, file, err := Open(Options{File: fileOptions(dir, slog.LevelInfo, JSON)}, &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	lg.Info("first")
+	lg.Warn("second")
+	if _, err := os.Stat(filepath.Join(base, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open created %s: %v", dir, err)
+	}
+	if err := file.Create(); err != nil {
+		t.Fatal(err)
+	}
+	lg.Info("third")
+	var msgs []string
+	for _, r := range parseLines(t, readLogs(t, dir)) {
+		msgs = append(msgs, r.Msg)
+	}
+	if diff := cmp.Diff([]string{"first", "second", "third"}, msgs); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	if err := file.Create(); err == nil {
+		t.Error("a second Create succeeded")
+	}
+
+	// Closed before Create: nothing on disk, later records fail.
+	dir2 := filepath.Join(t.TempDir(), "logs")
+	lg2, file2, err := Open(Options{File: fileOptions(dir2, slog.LevelInfo, JSON)}, &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg2.Info("lost")
+	if err := file2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file2.Write([]byte("x\n")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after Close: %v, want os.ErrClosed", err)
+	}
+	if err := file2.Create(); err == nil {
+		t.Error("Create after Close succeeded")
+	}
+	if _, err := os.Stat(dir2); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists after Close without Create: %v", dir2, err)
+	}
+}
+
+// TestFilePendingBound checks that records beyond maxPending before
+// Create are dropped with an error, and the ones kept still go in.
+func TestFilePendingBound(t *testing.T) {
+	dir := t.TempDir()
+	_, file, err := Open(Options{File: fileOptions(dir, slog.LevelInfo, JSON)}, &syncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for range maxPending / len(line) {
+		if _, err := file.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := file.Write(line); err == nil || !strings.Contains(err.Error(), "not created yet") {
+		t.Errorf("Write beyond maxPending: %v, want an error", err)
+	}
+	if err := file.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(readFile(t, dir), "\n"); got != maxPending/len(line) {
+		t.Errorf("%d lines in the file, want %d", got, maxPending/len(line))
 	}
 }
 
@@ -257,10 +350,15 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			lg, closer, err := Open(tt.o, &syncBuffer{})
+			// Errors of the options come from Open, those of the disk from
+			// Create.
+			_, file, err := Open(tt.o, &syncBuffer{})
 			if err == nil {
-				closer.Close()
-				t.Fatalf("Open succeeded: %v", lg)
+				err = file.Create()
+				file.Close()
+			}
+			if err == nil {
+				t.Fatal("Open and Create succeeded")
 			}
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("error %q does not name %s", err, tt.msg)

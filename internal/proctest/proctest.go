@@ -1,6 +1,7 @@
-// Package proctest helps tests that run metasrv's real binaries (test/e2e,
-// test/chaos): it finds the module, builds a command into a directory, and
-// hands out loopback ports for the nodes (Ports).
+// Package proctest helps tests that run real binaries (test/e2e,
+// test/chaos, the dashboard's browser test): it finds the module, builds a
+// command into a directory, hands out loopback ports for the nodes (Ports),
+// and skips or fails a test whose tool is not installed (MissingTool).
 package proctest
 
 import (

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,8 +31,9 @@ func (s *Server) Join(ctx context.Context, req *peerpb.JoinRequest) (*peerpb.Joi
 			ErrClusterName, s.cfg.ClusterName, req.GetClusterName())
 	}
 	nd := req.GetNode()
-	if nd.GetId() == 0 || nd.GetRaftAddress() == "" {
-		return nil, fmt.Errorf("%w: a joining node needs a non-zero id and a raft address", ErrInvalidMember)
+	if nd.GetId() == 0 || raft.IsLocalMsgTarget(nd.GetId()) || nd.GetRaftAddress() == "" {
+		return nil, fmt.Errorf("%w: a joining node needs a raft address and an id other than 0 and the two largest uint64, which raft keeps for itself; got id %d",
+			ErrInvalidMember, nd.GetId())
 	}
 	if addr, err := s.forwardAddress(req.GetClusterName()); err != nil || addr != "" {
 		if err != nil {

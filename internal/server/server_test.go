@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -269,6 +270,14 @@ func TestLeaveAndRejoinRules(t *testing.T) {
 		Node: &metapb.Node{Id: 9, RaftAddress: clustertest.Addr(1)}})
 	if !errors.Is(err, server.ErrInvalidMember) {
 		t.Errorf("join with a member's address: %v, want ErrInvalidMember", err)
+	}
+	// raft keeps the two largest ids for its storage threads.
+	for _, id := range []uint64{math.MaxUint64, math.MaxUint64 - 1} {
+		_, err = c.Node(c.WaitLeader()).Server.Join(ctx, &peerpb.JoinRequest{ClusterName: "test",
+			Node: &metapb.Node{Id: id, RaftAddress: "x:1"}})
+		if !errors.Is(err, server.ErrInvalidMember) {
+			t.Errorf("join with id %d: %v, want ErrInvalidMember", id, err)
+		}
 	}
 }
 

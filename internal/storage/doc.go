@@ -44,7 +44,9 @@
 //	    dies, so a LOCK left by a crash never blocks a restart. Its content
 //	    is the holder's pid in decimal, for error messages only.
 //	raft_dir/wal/%016x-%016x.wal      (sequence number - first raft index)
-//	    etcd WAL segments, 64 MB preallocated each. Every segment starts with
+//	    etcd WAL segments, preallocated to SetWALSegmentSize's size each
+//	    (raft_config.wal_segment_size, 64 MB by default; a record larger
+//	    than that makes its segment grow). Every segment starts with
 //	    a CRC record and a metadata record, then holds entry, hard state,
 //	    snapshot and CRC records, each length-prefixed, 8-byte aligned and
 //	    chained by CRC-32C (see the etcd wal package). The metadata is JSON:

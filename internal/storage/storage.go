@@ -96,8 +96,8 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	if id == 0 {
-		return nil, errors.New("storage: node id must not be 0")
+	if id == 0 || raft.IsLocalMsgTarget(id) {
+		return nil, fmt.Errorf("storage: node id %d: raft keeps 0 and the two largest uint64 for itself", id)
 	}
 	start := time.Now()
 	s := &Storage{

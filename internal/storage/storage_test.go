@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,21 @@ func TestOpenFresh(t *testing.T) {
 	s = mustOpen(t, dir)
 	if s.Bootstrapped() {
 		t.Fatal("Bootstrapped() = true after reopening an unused dir")
+	}
+}
+
+// TestOpenInvalidID checks that Open refuses the ids raft refuses to
+// start with, before it creates anything.
+func TestOpenInvalidID(t *testing.T) {
+	for _, id := range []uint64{0, math.MaxUint64 - 1, math.MaxUint64} {
+		dir := filepath.Join(t.TempDir(), "raft")
+		if s, err := Open(dir, id, "c", nil); err == nil {
+			s.Close()
+			t.Errorf("Open with id %d: no error", id)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Open with id %d created %s: %v", id, dir, err)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/proctest"
 )
 
 // Crash safety with the real binaries: damage on disk is refused with one
@@ -306,7 +307,8 @@ func TestCrashFsyncFails(t *testing.T) {
 	t.Parallel()
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		t.Skip("strace is not installed: it injects the fsync failure into the real process")
+		proctest.MissingTool(t, "strace not found: this test injects the fsync failure into the real process with it; "+
+			"install it with `make test-deps` (apt-get install strace, as root)")
 	}
 	dir := t.TempDir()
 	p := newNodePorts(t)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -54,8 +55,9 @@ func writeFile(t testing.TB, dir, name, content string) {
 }
 
 // TestRefusals checks every start-up refusal: the process exits with code
-// 1 and one line on stderr naming the problem, and the raft_dir (which
-// holds a node's data) is left exactly as it was.
+// 1 and one line on stderr naming the problem, the raft_dir (which holds a
+// node's data) is left exactly as it was, and a log_dir that did not exist
+// is not created.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -127,6 +129,17 @@ func TestRefusals(t *testing.T) {
 			writeFile(t, dir, "admin-busy.toml", singleConfig(ports))
 			return []string{"-c", "admin-busy.toml"}, []string{strconv.Itoa(ports.admin)}
 		}},
+		{"grpc port is the raft port", func(t *testing.T) ([]string, []string) {
+			ports := newNodePorts(t)
+			ports.grpc = ports.raft
+			writeFile(t, dir, "grpc-raft.toml", singleConfig(ports))
+			return []string{"-c", "grpc-raft.toml"}, []string{"grpc_api_address", "raft_config.raft_listen_host:raft_api_port", "its own port"}
+		}},
+		{"TLS certificate missing", func(t *testing.T) ([]string, []string) {
+			writeFile(t, dir, "tls.toml", singleConfig(newNodePorts(t)))
+			return []string{"-c", "tls.toml", "--grpc-tls-server-cert", "missing.pem", "--grpc-tls-server-key", "missing-key.pem"},
+				[]string{"grpc_tls_server_cert", "missing.pem"}
+		}},
 		{"id differs from raft_dir", func(t *testing.T) ([]string, []string) {
 			writeFile(t, dir, "node9.toml", singleConfig(newNodePorts(t)))
 			return []string{"-c", "node9.toml", "--id", "9"}, []string{"id", "9"}
@@ -169,6 +182,8 @@ func TestRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args, want := tc.setup(t)
+			logDir := filepath.Join(t.TempDir(), "logs")
+			args = append(args, "--log-dir", logDir)
 			before := dirListing(t, raftDir)
 			res := runCmd(t, dir, refuseTimeout, metaBin(t), args...)
 			after := dirListing(t, raftDir)
@@ -191,6 +206,9 @@ func TestRefusals(t *testing.T) {
 					hint = " (only LOCK: the refused process wrote its pid into raft_dir/LOCK before refusing)"
 				}
 				t.Errorf("raft_dir changed%s:\n%s", hint, d)
+			}
+			if _, err := os.Stat(logDir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused start-up created log_dir %s (%v)", logDir, err)
 			}
 			t.Logf("stderr: %s", line)
 		})
@@ -328,7 +346,7 @@ func TestShowConfig(t *testing.T) {
 		"raft_config.cluster_name", "raft_config.heartbeat_interval", "raft_config.id", "raft_config.join",
 		"raft_config.max_applied_log_to_keep", "raft_config.raft_advertise_host", "raft_config.raft_api_port",
 		"raft_config.raft_dir", "raft_config.raft_listen_host", "raft_config.single",
-		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout",
+		"raft_config.snapshot_logs_since_last", "raft_config.wait_leader_timeout", "raft_config.wal_segment_size",
 		"log.file.on", "log.file.level", "log.file.dir", "log.file.format", "log.file.limit", "log.file.max_size",
 		"log.stderr.on", "log.stderr.level", "log.stderr.format",
 		// Security: TLS of each API, the raft secret, tokens.
@@ -360,6 +378,7 @@ func TestShowConfig(t *testing.T) {
 		"raft_config.cluster_name":             "foo_cluster",
 		"raft_config.wait_leader_timeout":      int64(70000),
 		"raft_config.snapshot_logs_since_last": int64(1024),
+		"raft_config.wal_segment_size":         int64(64000000),
 		"grpc_api_max_message_size":            int64(32 << 20),
 		"watch_history_size":                   int64(10000),
 		// Logs go to JSON files in log_dir by default ("" = log_dir),
