@@ -150,7 +150,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer tr.Stop()
 
 	msgSize := grpc.MaxRecvMsgSize(cfg.GrpcAPIMaxMessageSize)
-	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20),
+	// The raft port takes any entry a client may propose, and batches.
+	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(max(64<<20, cfg.GrpcAPIMaxMessageSize)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
 		sec.raftServer...)...)
 	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))

@@ -64,10 +64,11 @@ type Config struct {
 	MetricAPIAddress string `toml:"metric_api_address"`
 
 	// GrpcAPIMaxMessageSize is the largest gRPC message, in bytes, the node
-	// sends or receives. Default 32 MiB (33554432); 1..2^31-1. It sets the
-	// size limits (grpcapi.DefaultLimits): a request carries at most half
-	// of it less 64 KiB of keys and values (so under 128 KiB, no value at
-	// all), and a write whose reply would be larger than it is refused.
+	// sends or receives. Default 32 MiB (33554432); MinMaxMessageSize
+	// (1 MiB)..2^31-1. It sets the size limits (grpcapi.DefaultLimits): a
+	// request carries at most half of it less 64 KiB of keys and values,
+	// and a write whose reply would be larger than it is refused. The raft
+	// port accepts messages of this size too, so every entry replicates.
 	// Raise it only if single values or transactions are that large, on
 	// every node and client alike.
 	GrpcAPIMaxMessageSize int `toml:"grpc_api_max_message_size"`
@@ -209,6 +210,10 @@ type RaftConfig struct {
 	RaftTLSKey  string `toml:"raft_tls_key"`
 	RaftTLSCA   string `toml:"raft_tls_ca"`
 }
+
+// MinMaxMessageSize is the smallest grpc_api_max_message_size, 1 MiB: it
+// leaves a request 448 KiB of keys and values.
+const MinMaxMessageSize = 1 << 20
 
 // MaxNodeID is the largest node id, 2^64-3: raft takes 0 for "none" and
 // the two largest uint64 for its local storage threads

@@ -20,7 +20,7 @@ func TestTOMLRoundTrip(t *testing.T) {
 	odd.LogDir = "C:\\logs\\\"meta\" \t\n\x01\x7f ünïcødé 🚀"
 	odd.LogLevel = "warn"
 	odd.GrpcAPIAdvertiseHost = "meta.example.com"
-	odd.GrpcAPIMaxMessageSize = 1
+	odd.GrpcAPIMaxMessageSize = MinMaxMessageSize
 	odd.Raft = RaftConfig{
 		ID: MaxNodeID, RaftDir: "'single' \"double\"", RaftAPIPort: 65535,
 		RaftListenHost: "::", RaftAdvertiseHost: "fd00::1",

@@ -19,7 +19,7 @@ admin_api_address = "127.0.0.1:1001"
 grpc_api_address = "127.0.0.1:1002"
 metric_api_address = "127.0.0.1:1003"
 grpc_api_advertise_host = "file.example.com"
-grpc_api_max_message_size = 1000
+grpc_api_max_message_size = 1100000
 watch_history_size = 500
 
 [raft_config]
@@ -41,7 +41,7 @@ func fileConfigForFlags() Config {
 	c := Default()
 	c.LogDir, c.LogLevel = "./file_logs", "WARN"
 	c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"
-	c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "file.example.com", 1000
+	c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "file.example.com", 1100000
 	c.WatchHistorySize = 500
 	c.Raft = RaftConfig{
 		ID: 7, RaftDir: "./file_meta", RaftAPIPort: 1004,
@@ -64,7 +64,7 @@ func TestLoadFlags(t *testing.T) {
 			"--log-dir", "./flag_logs", "--log-level", "debug",
 			"--admin-api-address", "127.0.0.1:2001", "--grpc-api-address", "127.0.0.1:2002",
 			"--grpc-api-advertise-host", "flag.example.com", "--metric-api-address=127.0.0.1:2003",
-			"--grpc-api-max-message-size", "2000", "--watch-history-size", "600",
+			"--grpc-api-max-message-size", "2200000", "--watch-history-size", "600",
 			"--id", "8", "--raft-dir", "./flag_meta", "--raft-api-port", "2004",
 			"--raft-listen-host", "0.0.0.0", "--raft-advertise-host", "flag-raft.example.com",
 			"--join", "10.0.0.2:2004", "--cluster-name", "flag_cluster",
@@ -73,7 +73,7 @@ func TestLoadFlags(t *testing.T) {
 		}, func(c *Config) {
 			c.LogDir, c.LogLevel = "./flag_logs", "debug"
 			c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:2001", "127.0.0.1:2002", "127.0.0.1:2003"
-			c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "flag.example.com", 2000
+			c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "flag.example.com", 2200000
 			c.WatchHistorySize = 600
 			c.Raft = RaftConfig{
 				ID: 8, RaftDir: "./flag_meta", RaftAPIPort: 2004,

@@ -95,8 +95,8 @@ func (c *Config) validateAPIs() error {
 			return keyErrorf("grpc_api_advertise_host", "%w: %w: give the host only, the port is grpc_api_address's", ErrInvalidAddress, err)
 		}
 	}
-	if n := c.GrpcAPIMaxMessageSize; n < 1 || n > math.MaxInt32 {
-		return keyErrorf("grpc_api_max_message_size", "%w %d: use a size in bytes in 1..%d, such as 33554432 (32 MiB)", ErrInvalidValue, n, math.MaxInt32)
+	if n := c.GrpcAPIMaxMessageSize; n < MinMaxMessageSize || n > math.MaxInt32 {
+		return keyErrorf("grpc_api_max_message_size", "%w %d: use a size in bytes in %d..%d, such as 33554432 (32 MiB)", ErrInvalidValue, n, MinMaxMessageSize, math.MaxInt32)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ func TestValidate(t *testing.T) {
 		{"grpc advertise host with port", func(c *Config) { c.GrpcAPIAdvertiseHost = "10.0.0.1:9191" }, ErrInvalidAddress, "grpc_api_advertise_host"},
 		{"grpc advertise host unspecified", func(c *Config) { c.GrpcAPIAdvertiseHost = "0.0.0.0" }, ErrInvalidAddress, "grpc_api_advertise_host"},
 		{"max message size 0", func(c *Config) { c.GrpcAPIMaxMessageSize = 0 }, ErrInvalidValue, "grpc_api_max_message_size"},
+		{"max message size under 1 MiB", func(c *Config) { c.GrpcAPIMaxMessageSize = MinMaxMessageSize - 1 }, ErrInvalidValue, "grpc_api_max_message_size"},
 		{"max message size 2^31", func(c *Config) { c.GrpcAPIMaxMessageSize = 1 << 31 }, ErrInvalidValue, "grpc_api_max_message_size"},
 		{"watch history 1", func(c *Config) { c.WatchHistorySize = 1 }, nil, ""},
 		{"watch history max", func(c *Config) { c.WatchHistorySize = maxWatchHistorySize }, nil, ""},
