@@ -41,6 +41,18 @@ var (
 	// sends the current values (replace what you hold), then the changes.
 	ErrCompacted = errors.New("watch history compacted")
 
+	// ErrFutureSeq: a watch's WatchOptions.StartSeq is beyond the next seq
+	// the cluster will give (the server answered codes.OutOfRange with a
+	// message starting with FutureSeqMessage, as etcd's clientv3 tells a
+	// future revision from a compacted one). Resume from a seq this
+	// cluster gave you, or watch without StartSeq.
+	ErrFutureSeq = errors.New("watch start_seq is in the future")
+
 	// ErrWatchClosed: Watcher.Next after Watcher.Close.
 	ErrWatchClosed = errors.New("watch is closed")
 )
+
+// FutureSeqMessage starts the message of the OutOfRange status a server
+// answers a watch whose start_seq is in the future with; any other
+// OutOfRange is a compacted history.
+const FutureSeqMessage = "start_seq is in the future"

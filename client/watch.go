@@ -534,6 +534,10 @@ func (w *Watcher) failed(ep string, i int, err error) {
 	}
 	switch code {
 	case codes.OutOfRange:
+		if strings.HasPrefix(status.Convert(err).Message(), FutureSeqMessage) {
+			w.setErr(fmt.Errorf("%w: %s from seq %d, endpoint %s: %w", ErrFutureSeq, w.what, w.pos+1, ep, err))
+			return
+		}
 		w.setErr(fmt.Errorf("%w: %s from seq %d, endpoint %s: %w; start a new watch with an initial flush to get the current values",
 			ErrCompacted, w.what, w.pos+1, ep, err))
 		return

@@ -3,6 +3,7 @@ package grpcapi_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -160,6 +161,16 @@ func TestWatchFutureStartSeq(t *testing.T) {
 			t.Fatalf("start_seq %d with last seq %d: %v, want OutOfRange naming the last seq", start, last, err)
 		}
 	}
+
+	// The Go client tells a future start_seq from a compacted history.
+	fw, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartSeq: last + 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Next(); !errors.Is(err, client.ErrFutureSeq) || errors.Is(err, client.ErrCompacted) {
+		t.Fatalf("client watch from last seq + 2: %v, want ErrFutureSeq", err)
+	}
+	fw.Close()
 
 	w, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartSeq: last + 1})
 	if err != nil {

@@ -66,6 +66,7 @@ var (
 	// ErrFutureSeq: a watch's start_seq is beyond the next seq the cluster
 	// will assign (its last seq + 1), even after this node caught up with
 	// the leader's commit index. The error names the last seq.
+	// Its text is client.FutureSeqMessage, which the Go client matches.
 	ErrFutureSeq = errors.New("start_seq is in the future")
 )
 
