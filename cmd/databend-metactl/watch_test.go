@@ -184,8 +184,14 @@ func TestWatchFlags(t *testing.T) {
 		{[]string{"--prefix", "k", "--initial-flush"}, "k2@2 flush_done"},
 	}
 	for _, tt := range tests {
-		// --timeout ends the watch with exit status 0.
-		stdout, stderr, code := runCLI(t, append([]string{"--grpc-api-address", addr, "--timeout", "300ms", "watch"}, tt.args...)...)
+		// The watch ends (exit status 0, as on Ctrl-C) once it printed as
+		// many lines as the test wants, or after 10 s.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out := &linesThenCancel{n: len(strings.Fields(tt.want)), cancel: cancel}
+		var errOut bytes.Buffer
+		code := runContext(ctx, append([]string{"--grpc-api-address", addr, "watch"}, tt.args...), out, &errOut)
+		cancel()
+		stdout, stderr := out.String(), errOut.String()
 		if code != 0 {
 			t.Errorf("%v: exit %d, stderr %q", tt.args, code, stderr)
 			continue
@@ -206,6 +212,22 @@ func TestWatchFlags(t *testing.T) {
 			t.Errorf("%v: printed %v, want %s", tt.args, got, tt.want)
 		}
 	}
+}
+
+// linesThenCancel is a command's stdout that calls cancel once n lines
+// were written: a watch then ends as on Ctrl-C.
+type linesThenCancel struct {
+	bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *linesThenCancel) Write(p []byte) (int, error) {
+	n, err := w.Buffer.Write(p)
+	if bytes.Count(w.Bytes(), []byte("\n")) >= w.n {
+		w.cancel()
+	}
+	return n, err
 }
 
 func jsonNum(n uint64) string {
