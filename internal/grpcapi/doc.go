@@ -5,7 +5,9 @@
 // internal/transport) and maps the error through the one table in errors.go.
 //
 // Authentication of the public API (auth.go) is a pair of server
-// interceptors, AuthServerOptions, in front of every handler but Handshake
-// and the health service; Meta.Handshake issues the tokens. The raft port's
+// interceptors, AuthServerOptions, in front of every handler but Handshake,
+// the health service and the services of other faces (Databend's
+// meta.MetaService, whose interceptors internal/databendapi builds with
+// the same CheckServerOptions); Meta.Handshake issues the tokens. The raft port's
 // raft_secret check is transport.SecretServerOptions.
 package grpcapi
