@@ -5,9 +5,12 @@
 // internal/transport) and maps the error through the one table in errors.go.
 //
 // Authentication of the public API (auth.go) is a pair of server
-// interceptors, AuthServerOptions, in front of every handler but Handshake,
-// the health service and the services of other faces (Databend's
-// meta.MetaService, whose interceptors internal/databendapi builds with
-// the same CheckServerOptions); Meta.Handshake issues the tokens. The raft port's
+// interceptors, AuthServerOptions, in front of every handler but Handshake
+// and the health service; Meta.Handshake issues the tokens. The raft port's
 // raft_secret check is transport.SecretServerOptions.
+//
+// The public port also serves other faces (Databend's meta.MetaService,
+// internal/databendapi): AuthServerOptions leaves their services to their
+// own interceptors, built on the same CheckServerOptions, and their error
+// tables are mapped by the same StatusOf.
 package grpcapi
