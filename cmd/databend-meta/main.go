@@ -25,10 +25,12 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/buildinfo"
 	"github.com/metasrv/metasrv/internal/config"
+	"github.com/metasrv/metasrv/internal/databendapi"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/logging"
 	"github.com/metasrv/metasrv/internal/metrics"
@@ -182,6 +184,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
 		sec.publicServer...)...)
 	grpcapi.RegisterMeta(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize), sec.metaAuth()...))
+	grpcapi.RegisterDecoded(publicGRPC, &databendpb.MetaService_ServiceDesc, databendapi.New(srv, sec.databendAuth))
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
 	reflection.Register(publicGRPC)

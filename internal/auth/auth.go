@@ -49,6 +49,12 @@ type User struct {
 type Config struct {
 	// Users may authenticate; names are unique.
 	Users []User
+	// OpenUsers may authenticate with any password; names are unique
+	// among them and Users. For a node without [auth] that must still
+	// issue tokens: Databend's protocol always handshakes and sends the
+	// token back, and databend-meta then accepts root whatever the
+	// password.
+	OpenUsers []string
 	// TokenSecret signs tokens (HMAC-SHA256). Give every node of a
 	// cluster the same one so that a token works on each. Empty: a random
 	// key for this Authenticator only.
@@ -72,7 +78,7 @@ type Token struct {
 // Authenticator checks passwords and issues and verifies tokens. It is safe
 // for concurrent use.
 type Authenticator struct {
-	users map[string][]byte // name -> bcrypt hash
+	users map[string][]byte // name -> bcrypt hash; nil: any password
 	key   []byte
 	ttl   time.Duration
 	now   func() time.Time
@@ -122,6 +128,15 @@ func New(cfg Config) (*Authenticator, error) {
 		cost, _ := bcrypt.Cost([]byte(u.PasswordHash))
 		a.dummyCost = max(a.dummyCost, cost)
 	}
+	for _, name := range cfg.OpenUsers {
+		if err := CheckUserName(name); err != nil {
+			return nil, err
+		}
+		if _, dup := a.users[name]; dup {
+			return nil, fmt.Errorf("auth: user %q is configured twice", name)
+		}
+		a.users[name] = nil
+	}
 	if a.dummyCost == 0 {
 		a.dummyCost = bcrypt.DefaultCost
 	}
@@ -163,11 +178,14 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-// CheckPassword returns nil if user exists and password is its password,
-// else an error wrapping ErrBadCredentials that does not say which of the
-// two was wrong.
+// CheckPassword returns nil if user exists and password is its password
+// (any password for an open user), else an error wrapping
+// ErrBadCredentials that does not say which of the two was wrong.
 func (a *Authenticator) CheckPassword(user, password string) error {
 	hash, ok := a.users[user]
+	if ok && hash == nil {
+		return nil
+	}
 	if !ok {
 		_ = bcrypt.CompareHashAndPassword(a.dummy(), []byte(password))
 		return fmt.Errorf("%w (user %q)", ErrBadCredentials, user)

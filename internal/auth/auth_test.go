@@ -189,3 +189,31 @@ func FuzzVerifyToken(f *testing.F) {
 		}
 	})
 }
+
+// An open user authenticates with any password and gets tokens as usual;
+// other names are refused.
+func TestOpenUsers(t *testing.T) {
+	c := newClock()
+	a, err := New(Config{OpenUsers: []string{"root"}, TokenTTL: time.Minute, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"", "xxx"} {
+		tok, err := a.Handshake("root", pw)
+		if err != nil {
+			t.Fatalf("password %q: %v", pw, err)
+		}
+		if u, err := a.VerifyToken(tok.Token); err != nil || u != "root" {
+			t.Fatalf("VerifyToken = %q, %v; want root", u, err)
+		}
+	}
+	if _, err := a.Handshake("bob", "xxx"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("Handshake(bob) = %v, want ErrBadCredentials", err)
+	}
+	if _, err := New(Config{Users: []User{{"root", hash(t, "pw")}}, OpenUsers: []string{"root"}}); err == nil {
+		t.Fatal("root both open and with a password: want an error")
+	}
+	if _, err := New(Config{OpenUsers: []string{"a:b"}}); err == nil {
+		t.Fatal("open user a:b: want an error")
+	}
+}

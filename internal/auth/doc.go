@@ -35,6 +35,11 @@
 //	tok, err := a.Handshake("root", password)     // tok.Token, tok.ExpiresAt
 //	user, err := a.Authenticate("Bearer " + tok.Token)
 //
+// Open users (Config.OpenUsers) authenticate with any password. A node
+// without [auth] uses them for Databend's protocol, whose clients always
+// handshake and send the token back: databend-meta, without auth, gives
+// root a token whatever the password.
+//
 // Errors wrap the sentinels below; every one means "not authenticated"
 // (gRPC codes.Unauthenticated, HTTP 401).
 package auth

@@ -32,27 +32,52 @@ const AuthorizationKey = "authorization"
 const unauthenticatedHint = "call Handshake with a user and password and send the token as the metadata \"authorization: Bearer <token>\"; with databend-metactl give --user and --password (or --token)"
 
 // exempt reports whether a method is served without credentials:
-// Handshake, which is how credentials are obtained, and the gRPC health
-// service, which load balancers and orchestrators probe.
-func exempt(fullMethod string) bool {
-	return fullMethod == metapb.Meta_Handshake_FullMethodName || strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/")
+// Handshake, which is how credentials are obtained, the gRPC health
+// service, which load balancers and orchestrators probe, and the methods
+// of otherFaces, whose own interceptors check them.
+func exempt(fullMethod string, otherFaces []string) bool {
+	if fullMethod == metapb.Meta_Handshake_FullMethodName || strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") {
+		return true
+	}
+	for _, svc := range otherFaces {
+		if strings.HasPrefix(fullMethod, "/"+svc+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // AuthServerOptions returns the options of the public gRPC server that
 // refuse every call without valid credentials (see Authenticator) with
-// codes.Unauthenticated, before its handler runs, except Handshake and the
-// health service. Chain it after the metrics interceptors, so that refused
-// calls are counted.
-func AuthServerOptions(a Authenticator) []grpc.ServerOption {
+// codes.Unauthenticated, before its handler runs, except Handshake, the
+// health service and the services named in otherFaces (full names, such
+// as "meta.MetaService"), which carry credentials their own way and are
+// checked by their own interceptors. Chain it after the metrics
+// interceptors, so that refused calls are counted.
+func AuthServerOptions(a Authenticator, otherFaces ...string) []grpc.ServerOption {
+	return CheckServerOptions(func(ctx context.Context, fullMethod string) error {
+		if exempt(fullMethod, otherFaces) {
+			return nil
+		}
+		return checkCall(ctx, a)
+	})
+}
+
+// CheckServerOptions returns a unary and a stream server interceptor that
+// call check with each call's context and full method name before its
+// handler runs; when check returns an error (a status error), the call
+// fails with it and the handler does not run. Each face of the public API
+// builds its authentication on it.
+func CheckServerOptions(check func(ctx context.Context, fullMethod string) error) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			if err := checkCall(ctx, a, info.FullMethod); err != nil {
+			if err := check(ctx, info.FullMethod); err != nil {
 				return nil, err
 			}
 			return handler(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			if err := checkCall(ss.Context(), a, info.FullMethod); err != nil {
+			if err := check(ss.Context(), info.FullMethod); err != nil {
 				return err
 			}
 			return handler(srv, ss)
@@ -61,10 +86,7 @@ func AuthServerOptions(a Authenticator) []grpc.ServerOption {
 }
 
 // checkCall authenticates one call from its incoming metadata.
-func checkCall(ctx context.Context, a Authenticator, fullMethod string) error {
-	if exempt(fullMethod) {
-		return nil
-	}
+func checkCall(ctx context.Context, a Authenticator) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(AuthorizationKey)
 	value := ""

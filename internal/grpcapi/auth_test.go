@@ -200,3 +200,26 @@ func TestHandshakeWithoutAuth(t *testing.T) {
 		t.Fatalf("Handshake on a node without auth = %v, %v; want an empty token", hs, err)
 	}
 }
+
+// The interceptors leave Handshake, health and the services of other faces
+// (which check their own credentials) alone, and nothing else.
+func TestExempt(t *testing.T) {
+	faces := []string{"meta.MetaService"}
+	for _, tt := range []struct {
+		method string
+		faces  []string
+		want   bool
+	}{
+		{metapb.Meta_Handshake_FullMethodName, nil, true},
+		{"/grpc.health.v1.Health/Check", nil, true},
+		{metapb.Meta_Get_FullMethodName, faces, false},
+		{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", faces, false},
+		{"/meta.MetaService/KvApi", faces, true},
+		{"/meta.MetaService/KvApi", nil, false},
+		{"/meta.MetaServiceX/KvApi", faces, false},
+	} {
+		if got := exempt(tt.method, tt.faces); got != tt.want {
+			t.Errorf("exempt(%s, %v) = %v, want %v", tt.method, tt.faces, got, tt.want)
+		}
+	}
+}

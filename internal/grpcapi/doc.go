@@ -12,4 +12,9 @@
 // interceptors, AuthServerOptions, in front of every handler but Handshake
 // and the health service; Meta.Handshake issues the tokens. The raft port's
 // raft_secret check is transport.SecretServerOptions.
+//
+// The public port also serves other faces (Databend's meta.MetaService,
+// internal/databendapi): AuthServerOptions leaves their services to their
+// own interceptors, built on the same CheckServerOptions, and their error
+// tables are mapped by the same StatusOf.
 package grpcapi

@@ -25,12 +25,16 @@ var ErrReplyTooLarge = errors.New("reply too large")
 // ErrTooManyStreams marks a request refused by a per-connection limit.
 var ErrTooManyStreams = errors.New("too many streams")
 
+// ErrorCode is an entry of a face's table from internal errors to gRPC
+// codes: errors that match Err (errors.Is) get Code.
+type ErrorCode struct {
+	Err  error
+	Code codes.Code
+}
+
 // errorCodes is the one table from internal errors to gRPC codes; the
 // first entry whose sentinel matches (errors.Is) wins.
-var errorCodes = []struct {
-	err  error
-	code codes.Code
-}{
+var errorCodes = []ErrorCode{
 	{ErrInvalidArgument, codes.InvalidArgument},
 	{ErrTooManyStreams, codes.ResourceExhausted},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
@@ -74,16 +78,22 @@ var errorCodes = []struct {
 }
 
 // toStatus maps err to a gRPC status error that keeps err's message.
-func toStatus(err error) error {
+func toStatus(err error) error { return StatusOf(err, errorCodes) }
+
+// StatusOf maps err through a face's table to a gRPC status error that
+// keeps err's message: the first entry that matches gives the code, a
+// status error stays as it is, anything else is codes.Internal; nil stays
+// nil.
+func StatusOf(err error, table []ErrorCode) error {
 	if err == nil {
 		return nil
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	for _, e := range errorCodes {
-		if errors.Is(err, e.err) {
-			return status.Error(e.code, err.Error())
+	for _, e := range table {
+		if errors.Is(err, e.Err) {
+			return status.Error(e.Code, err.Error())
 		}
 	}
 	return status.Error(codes.Internal, err.Error())

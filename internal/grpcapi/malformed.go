@@ -49,7 +49,14 @@ func DecodeErrorsOption() grpc.ServerOption {
 // a request that does not decode is answered with codes.InvalidArgument
 // naming the request type, and no handler runs.
 func RegisterMeta(s grpc.ServiceRegistrar, m metapb.MetaServer) {
-	s.RegisterService(decodeIntoTargets(&metapb.Meta_ServiceDesc), m)
+	RegisterDecoded(s, &metapb.Meta_ServiceDesc, m)
+}
+
+// RegisterDecoded registers impl as the service desc describes, as the
+// generated Register functions do, with RegisterMeta's answer to a request
+// that does not decode. Every public face registers through it.
+func RegisterDecoded(s grpc.ServiceRegistrar, desc *grpc.ServiceDesc, impl any) {
+	s.RegisterService(decodeIntoTargets(desc), impl)
 }
 
 // decodeTarget is what the handlers of RegisterMeta ask gRPC to decode a
