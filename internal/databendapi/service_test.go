@@ -27,6 +27,7 @@ import (
 
 // node is one served node, dialed as Databend's client dials it.
 type node struct {
+	conn   *grpc.ClientConn
 	db     databendpb.MetaServiceClient
 	native metapb.MetaClient
 
@@ -54,9 +55,9 @@ func serve(t *testing.T, nd *clustertest.Node, withAuth *auth.Authenticator) *no
 		opts = append(opts, databendapi.ServerOptions(open, databendapi.TokenAsDatabend)...)
 		dbAuth = open
 	}
-	gs := grpc.NewServer(opts...)
-	metapb.RegisterMetaServer(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), nativeAuth...))
-	databendpb.RegisterMetaServiceServer(gs, databendapi.New(nd.Server, dbAuth))
+	gs := grpc.NewServer(append(opts, grpcapi.DecodeErrorsOption())...)
+	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), nativeAuth...))
+	grpcapi.RegisterDecoded(gs, &databendpb.MetaService_ServiceDesc, databendapi.New(nd.Server, dbAuth))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func serve(t *testing.T, nd *clustertest.Node, withAuth *auth.Authenticator) *no
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	n.db, n.native = databendpb.NewMetaServiceClient(conn), metapb.NewMetaClient(conn)
+	n.conn, n.db, n.native = conn, databendpb.NewMetaServiceClient(conn), metapb.NewMetaClient(conn)
 	return n
 }
 
@@ -284,5 +285,24 @@ func TestMemberList(t *testing.T) {
 			}
 			return slices.Equal(r.GetData(), want)
 		}, "every node lists the three members in id order")
+	}
+}
+
+// A request that does not decode (a string field that is not UTF-8) is
+// InvalidArgument naming the request type, on the Databend face as on the
+// native one; gRPC alone would answer Internal.
+func TestMalformedRequest(t *testing.T) {
+	cl := clustertest.New(t, 1)
+	n := serve(t, cl.Node(cl.WaitLeader()), nil)
+	ctx := cl.Ctx()
+	resp, err := handshake(ctx, n.db, databendapi.ServerVersion, "root", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ExportChunk's field 1 is bytes, MemberListRequest's the string data.
+	bad := &metapb.ExportChunk{Data: []byte("a\xffb")}
+	err = n.conn.Invoke(withToken(ctx, resp.GetPayload()), "/meta.MetaService/MemberList", bad, &databendpb.MemberListReply{})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "malformed meta.MemberListRequest: ") {
+		t.Fatalf("MemberList with a data field that is not UTF-8: %v, want InvalidArgument naming meta.MemberListRequest", err)
 	}
 }
