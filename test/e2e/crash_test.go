@@ -419,9 +419,16 @@ func TestCrashDiskFull(t *testing.T) {
 	n.start()
 	c.waitLeader(n)
 	n.mustUpsert("full/first", "x")
+	// 0.tmp exists before its space is allocated: filling the disk then
+	// makes the allocation fail, the WAL removes 0.tmp, and the disk has
+	// 61 MB free again. Wait until it has its full size.
 	waitFor(t, 10*time.Second, "the next WAL segment to be preallocated", func() error {
-		if _, err := os.Stat(filepath.Join(raftDir, "wal", "0.tmp")); err != nil {
+		fi, err := os.Stat(filepath.Join(raftDir, "wal", "0.tmp"))
+		if err != nil {
 			return err
+		}
+		if segment := int64(64 * 1000 * 1000); fi.Size() < segment { // raft_config.wal_segment_size's default
+			return fmt.Errorf("0.tmp has %d of %d bytes", fi.Size(), segment)
 		}
 		return nil
 	})
