@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// A start-up refused for anything but the disk leaves no trace: the
 	// log file is created once raft_dir is open; its records wait until
 	// then.
-	lg, logFile, err := logging.Open(logging.FromConfig(&cfg), stderr)
+	lg, logFile, err := logging.Open(logOptions(&cfg), stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -220,7 +220,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// the node sees that it runs and where to look.
 	fmt.Fprintf(stderr, "databend-meta %s: node %d serving grpc %s, raft %s, admin %s, metrics %s (%s); data in %s; %s\n",
 		version, cfg.Raft.ID, lns.grpc.Addr(), lns.raft.Addr(), lns.admin.Addr(), lns.metric.Addr(),
-		sec.summary, cfg.Raft.RaftDir, logging.FromConfig(&cfg))
+		sec.summary, cfg.Raft.RaftDir, logOptions(&cfg))
 
 	sigC := make(chan os.Signal, 1)
 	signal.Notify(sigC, syscall.SIGINT, syscall.SIGTERM)

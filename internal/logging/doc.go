@@ -4,7 +4,7 @@
 //
 // Usage, in main:
 //
-//	opts := logging.FromConfig(&cfg)
+//	opts := logging.Options{File: logging.FileOptions{On: true, Dir: dir, ...}}
 //	lg, file, err := logging.Open(opts, os.Stderr) // creates nothing yet
 //	if err != nil { ... }
 //	defer file.Close()

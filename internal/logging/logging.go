@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/metasrv/metasrv/internal/config"
 )
 
 // Format is how records are written.
@@ -47,27 +45,6 @@ type StderrOptions struct {
 	On     bool
 	Level  slog.Level // lowest level written
 	Format Format
-}
-
-// FromConfig returns the options a validated config asks for: the [log]
-// sections, with log_dir and log_level as the defaults of their dir and
-// levels.
-func FromConfig(c *config.Config) Options {
-	return Options{
-		File: FileOptions{
-			On:      c.Log.File.On,
-			Dir:     c.LogFileDir(),
-			Level:   c.LogFileLevel(),
-			Format:  Format(strings.ToLower(c.Log.File.Format)),
-			MaxSize: int64(c.Log.File.MaxSize),
-			Limit:   c.Log.File.Limit,
-		},
-		Stderr: StderrOptions{
-			On:     c.Log.Stderr.On,
-			Level:  c.LogStderrLevel(),
-			Format: Format(strings.ToLower(c.Log.Stderr.Format)),
-		},
-	}
 }
 
 // String says in one line where the records go, for the start-up message:

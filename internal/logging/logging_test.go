@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/metasrv/metasrv/internal/config"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent use, standing in for
@@ -367,48 +365,11 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-// TestFromConfig checks the options built from the config, with log_dir
-// and log_level as the defaults of the sections.
-func TestFromConfig(t *testing.T) {
-	tests := []struct {
-		name string
-		mut  func(c *config.Config)
-		want Options
-	}{
-		{"defaults", func(c *config.Config) {}, Options{
-			File:   FileOptions{On: true, Dir: "./.databend/logs", Level: slog.LevelInfo, Format: JSON, MaxSize: 100 << 20, Limit: 48},
-			Stderr: StderrOptions{On: false, Level: slog.LevelInfo, Format: Text},
-		}},
-		{"top-level keys", func(c *config.Config) { c.LogDir, c.LogLevel = "/l", "debug" }, Options{
-			File:   FileOptions{On: true, Dir: "/l", Level: slog.LevelDebug, Format: JSON, MaxSize: 100 << 20, Limit: 48},
-			Stderr: StderrOptions{On: false, Level: slog.LevelDebug, Format: Text},
-		}},
-		{"sections win", func(c *config.Config) {
-			c.LogDir, c.LogLevel = "/l", "debug"
-			c.Log.File = config.FileLogConfig{On: false, Level: "error", Dir: "/f", Format: "TEXT", Limit: 2, MaxSize: 5000}
-			c.Log.Stderr = config.StderrLogConfig{On: true, Level: "Warn", Format: "Json"}
-		}, Options{
-			File:   FileOptions{On: false, Dir: "/f", Level: slog.LevelError, Format: Text, MaxSize: 5000, Limit: 2},
-			Stderr: StderrOptions{On: true, Level: slog.LevelWarn, Format: JSON},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := config.Default()
-			tt.mut(&c)
-			if err := c.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, FromConfig(&c)); diff != "" {
-				t.Errorf("FromConfig mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func TestOptionsString(t *testing.T) {
-	c := config.Default()
-	o := FromConfig(&c)
+	o := Options{
+		File:   FileOptions{On: true, Dir: "./.databend/logs", Level: slog.LevelInfo, Format: JSON, MaxSize: 100 << 20, Limit: 48},
+		Stderr: StderrOptions{On: false, Level: slog.LevelInfo, Format: Text},
+	}
 	if got, want := o.String(), "logs to .databend/logs/databend-meta.log (INFO, json)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
