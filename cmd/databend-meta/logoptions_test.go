@@ -8,6 +8,7 @@ import (
 
 	"github.com/metasrv/metasrv/internal/config"
 	"github.com/metasrv/metasrv/internal/logging"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // TestLogOptions checks the options built from the config, with log_dir
@@ -46,5 +47,13 @@ func TestLogOptions(t *testing.T) {
 				t.Errorf("logOptions mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// config keeps its own copy of the state machine's default history size,
+// so that it imports nothing of ours.
+func TestWatchHistoryDefault(t *testing.T) {
+	if got, want := config.Default().WatchHistorySize, statemachine.DefaultHistorySize; got != want {
+		t.Errorf("watch_history_size defaults to %d, the state machine to %d", got, want)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
-
-	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // Config is the configuration of one databend-meta node. The TOML keys are
@@ -76,7 +74,7 @@ type Config struct {
 	// WatchHistorySize is how many of the most recent changes (events of
 	// any key) the node keeps so that a watch can resume from a seq after a
 	// disconnect; a resume from further back gets a "compacted" error and
-	// the client re-lists. Default 10000 (statemachine.DefaultHistorySize);
+	// the client re-lists. Default DefaultWatchHistorySize (10000);
 	// 1..10000000. The history is part of the replicated state: use the
 	// same value on every node. Memory: each event holds the key's previous
 	// and new value, so raise it with care when values are large.
@@ -211,6 +209,11 @@ type RaftConfig struct {
 	RaftTLSCA   string `toml:"raft_tls_ca"`
 }
 
+// DefaultWatchHistorySize is watch_history_size's default, the state
+// machine's own default history (statemachine.DefaultHistorySize; a test
+// of cmd/databend-meta checks that they agree).
+const DefaultWatchHistorySize = 10000
+
 // MinMaxMessageSize is the smallest grpc_api_max_message_size, 1 MiB: it
 // leaves a request 448 KiB of keys and values.
 const MinMaxMessageSize = 1 << 20
@@ -236,7 +239,7 @@ func Default() Config {
 		GrpcAPIAdvertiseHost:  "",
 		MetricAPIAddress:      "127.0.0.1:28001",
 		GrpcAPIMaxMessageSize: 32 << 20,
-		WatchHistorySize:      statemachine.DefaultHistorySize,
+		WatchHistorySize:      DefaultWatchHistorySize,
 		GCPercent:             50,
 		Raft: RaftConfig{
 			ID:                    1,

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // Bounds of raft_config.wal_segment_size: below 1 MiB a busy node cuts
@@ -108,7 +106,7 @@ const maxWatchHistorySize = 10_000_000
 func (c *Config) validateWatch() error {
 	if n := c.WatchHistorySize; n < 1 || n > maxWatchHistorySize {
 		return keyErrorf("watch_history_size", "%w %d: use a number of events in 1..%d; the default is %d",
-			ErrInvalidValue, n, maxWatchHistorySize, statemachine.DefaultHistorySize)
+			ErrInvalidValue, n, maxWatchHistorySize, DefaultWatchHistorySize)
 	}
 	return nil
 }
