@@ -57,7 +57,11 @@ func writeSample(t *testing.T, c *clustertest.Cluster) map[string]*metapb.SeqV {
 func exportFrom(t *testing.T, c *clustertest.Cluster, srv *server.Server) string {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := srv.Export(c.Ctx(), &buf); err != nil {
+	sm, name, now, err := srv.ExportSource(c.Ctx())
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if err := backup.ExportStateMachine(&buf, sm, name, now); err != nil {
 		t.Fatalf("export: %v", err)
 	}
 	return buf.String()

@@ -3,22 +3,24 @@ package grpcapi
 import (
 	"bytes"
 	"context"
-	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/backup"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // Exporter is what Meta.Export needs of the server (internal/server.Server
 // implements it). Meta uses it when the KV given to NewMeta implements it
 // too; otherwise Export answers Unimplemented.
 type Exporter interface {
-	// Export waits for a linearizable read barrier bounded by ctx, then
-	// writes the whole dump (internal/backup's format) to w. It is called
-	// from a gRPC goroutine; w must not be used after it returns.
-	Export(ctx context.Context, w io.Writer) error
+	// ExportSource waits for a linearizable read barrier bounded by ctx,
+	// then returns the state machine to dump (its View holds every write
+	// acknowledged before the call), the cluster name and the node's
+	// clock in Unix ms. It is called from a gRPC goroutine.
+	ExportSource(ctx context.Context) (sm *statemachine.StateMachine, clusterName string, nowMs uint64, err error)
 }
 
 // exportChunkBytes bounds the data of one ExportChunk.
@@ -39,7 +41,10 @@ func (m *Meta) Export(_ *metapb.ExportRequest, stream metapb.Meta_ExportServer) 
 	cw := &chunkWriter{max: exportChunkBytes, send: func(b []byte) error {
 		return stream.Send(&metapb.ExportChunk{Data: b})
 	}}
-	err := ex.Export(ctx, cw)
+	sm, clusterName, nowMs, err := ex.ExportSource(ctx)
+	if err == nil {
+		err = backup.ExportStateMachine(cw, sm, clusterName, nowMs)
+	}
 	if cw.sendErr != nil {
 		return cw.sendErr // the stream broke; its status says why
 	}

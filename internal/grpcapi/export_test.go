@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -15,7 +14,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/backup"
 	"github.com/metasrv/metasrv/internal/server"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // checkChunks checks that chunks join to want, each holds at most max
@@ -75,23 +77,36 @@ func TestChunkWriter(t *testing.T) {
 	}
 }
 
-// exportKV is a KV whose Export writes dump, then returns err.
+// exportKV is a KV whose ExportSource returns sm, or err.
 type exportKV struct {
-	KV   // not called
-	dump []byte
-	err  error
+	KV  // not called
+	sm  *statemachine.StateMachine
+	err error
 }
 
-func (e *exportKV) Export(_ context.Context, w io.Writer) error {
-	// Written in odd pieces, as a buffered writer might.
-	for rest := e.dump; len(rest) > 0; {
-		n := min(len(rest), 100_000)
-		if _, err := w.Write(rest[:n]); err != nil {
-			return err
-		}
-		rest = rest[n:]
+func (e *exportKV) ExportSource(context.Context) (*statemachine.StateMachine, string, uint64, error) {
+	if e.err != nil {
+		return nil, "", 0, e.err
 	}
-	return e.err
+	return e.sm, "test", 1, nil
+}
+
+// bigState returns a state machine holding 20,000 keys with values of 0 to
+// 299 bytes, and one value whose dump line is over 1 MiB.
+func bigState(t *testing.T) *statemachine.StateMachine {
+	t.Helper()
+	sm := statemachine.New()
+	put := func(i int, key string, value []byte) {
+		r := sm.Apply(uint64(i+1), 1, &peerpb.Command{Body: &peerpb.Command_Upsert{Upsert: &metapb.UpsertRequest{Key: key, Value: value}}})
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for i := range 20_000 {
+		put(i, fmt.Sprintf("k%06d", i), bytes.Repeat([]byte("v"), i%300))
+	}
+	put(20_000, "big", bytes.Repeat([]byte("x"), 5<<20/2))
+	return sm
 }
 
 type exportStream struct {
@@ -110,14 +125,12 @@ func (s *exportStream) Send(c *metapb.ExportChunk) error {
 }
 
 func TestExportStreamsChunks(t *testing.T) {
+	sm := bigState(t)
 	var dump bytes.Buffer
-	for i := range 20_000 {
-		fmt.Fprintf(&dump, `{"type":"kv","key":"k%06d","value":"%s"}`+"\n", i, strings.Repeat("v", i%300))
-		if i == 7000 { // a large value: one line over 1 MiB
-			fmt.Fprintf(&dump, `{"type":"kv","key":"big","value":"%s"}`+"\n", strings.Repeat("x", 5<<20/2))
-		}
+	if err := backup.ExportStateMachine(&dump, sm, "test", 1); err != nil {
+		t.Fatal(err)
 	}
-	m := NewMeta(&exportKV{dump: dump.Bytes()}, DefaultLimits(4<<20))
+	m := NewMeta(&exportKV{sm: sm}, DefaultLimits(4<<20))
 	st := &exportStream{}
 	if err := m.Export(&metapb.ExportRequest{}, st); err != nil {
 		t.Fatal(err)
@@ -139,7 +152,7 @@ func TestExportErrors(t *testing.T) {
 		{"not an exporter", &fakeExportlessKV{}, nil, codes.Unimplemented},
 		{"no leader", &exportKV{err: fmt.Errorf("%w: no leader", server.ErrNoLeader)}, nil, codes.Unavailable},
 		{"barrier timeout", &exportKV{err: fmt.Errorf("%w: slow", server.ErrTimeout)}, nil, codes.DeadlineExceeded},
-		{"send fails", &exportKV{dump: bytes.Repeat([]byte("line\n"), 1<<19)}, broken, codes.Unavailable},
+		{"send fails", &exportKV{sm: bigState(t)}, broken, codes.Unavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

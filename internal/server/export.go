@@ -2,20 +2,19 @@ package server
 
 import (
 	"context"
-	"io"
 
-	"github.com/metasrv/metasrv/internal/backup"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
-// Export writes a dump of the whole state (internal/backup's format) to w.
-// It first waits for a linearizable read barrier bounded by ctx, so the
-// dump holds every write acknowledged before the call; it then takes an
-// O(1) copy of the state and writes it without holding any lock while
-// applying goes on. An error from w ends the export; the dump is then
-// incomplete (it lacks its footer).
-func (s *Server) Export(ctx context.Context, w io.Writer) error {
+// ExportSource returns what a consistent dump is written from: the state
+// machine, once a linearizable read barrier bounded by ctx has passed, so
+// that a View taken from it holds every write acknowledged before the
+// call; the cluster name; and the node's clock in Unix ms. The caller
+// takes the View (O(1)) and writes it without holding any lock while
+// applying goes on.
+func (s *Server) ExportSource(ctx context.Context) (sm *statemachine.StateMachine, clusterName string, nowMs uint64, err error) {
 	if err := s.linearizableRead(ctx); err != nil {
-		return err
+		return nil, "", 0, err
 	}
-	return backup.ExportStateMachine(w, s.sm, s.cfg.ClusterName, s.nowMs())
+	return s.sm, s.cfg.ClusterName, s.nowMs(), nil
 }
