@@ -90,7 +90,8 @@ func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 }
 
 // applyNormal applies one normal entry. An error means the node cannot
-// follow the log (an entry of a newer format) and must stop.
+// follow the log (an entry of a newer format, or one that does not decode)
+// and must stop.
 func (s *Server) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		s.sm.ApplyEmpty(e.GetIndex())
@@ -101,11 +102,10 @@ func (s *Server) applyNormal(e *raftpb.Entry) error {
 		return fmt.Errorf("log entry %d was written by a newer metasrv; upgrade this node: %w", e.GetIndex(), err)
 	}
 	if err != nil {
-		// Every node decodes the same bytes the same way, so skipping keeps
-		// them identical; it can only come from a bug.
-		s.lg.Error("skipping undecodable log entry", "index", e.GetIndex(), "err", err)
-		s.sm.ApplyEmpty(e.GetIndex())
-		return nil
+		// Skipping it would keep the nodes identical, but its proposer
+		// would wait out its deadline for a write that never comes, and a
+		// bug or a damaged log would go on unseen.
+		return fmt.Errorf("log entry %d cannot be decoded (a damaged log, or a bug in the metasrv that wrote it); the node stops rather than skip it: %w", e.GetIndex(), err)
 	}
 	mine := cmd.GetProposer() == s.cfg.ID
 	s.applyMu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -432,5 +433,26 @@ func TestLeaderMembersForwardsOnce(t *testing.T) {
 	}
 	if _, err := f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "other"}); !errors.Is(err, server.ErrClusterName) {
 		t.Fatalf("another cluster's request: %v, want ErrClusterName", err)
+	}
+}
+
+// An entry that does not decode stops the node with an error naming its
+// index, instead of being applied as empty while its proposer waits.
+func TestUndecodableEntryStopsNode(t *testing.T) {
+	c := clustertest.New(t, 1)
+	s := c.Node(c.WaitLeader()).Server
+	mustPut(t, s, "k", "v")
+	// A valid header (version 1, time 0) and a command that is not protobuf.
+	data := append([]byte{statemachine.EntryVersion, 0, 0, 0, 0, 0, 0, 0, 0}, 0xff, 0xff, 0xff)
+	if err := s.ProposeRaw(c.Ctx(), data); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-c.Ctx().Done():
+		t.Fatal("the node did not stop on an entry that does not decode")
+	}
+	if err := s.Err(); err == nil || !errors.Is(err, statemachine.ErrInvalidEntry) || !strings.Contains(err.Error(), "cannot be decoded") {
+		t.Fatalf("Err() = %v, want one wrapping ErrInvalidEntry that says the entry cannot be decoded", err)
 	}
 }
