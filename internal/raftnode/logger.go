@@ -2,10 +2,19 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 )
+
+// ErrRaftFatal is wrapped by Node.Err when raft called its logger's Fatal:
+// raft found one of its invariants broken and cannot go on.
+var ErrRaftFatal = errors.New("raft stopped on a broken invariant")
+
+// raftFatal is what raftLogger.Fatal panics with; the Ready loop, the only
+// goroutine that calls into raft, recovers it and stops the node with its
+// error (Node.fail), so that main decides how the process ends.
+type raftFatal struct{ err error }
 
 // raftLogger adapts *slog.Logger to raft.Logger.
 type raftLogger struct{ lg *slog.Logger }
@@ -25,12 +34,18 @@ func (l raftLogger) Errorf(format string, v ...any) {
 	l.log(slog.LevelError, fmt.Sprintf(format, v...))
 }
 
-// Fatal and Panic mean raft found its invariants broken: log and stop the
-// process, as raft's own default logger does.
-func (l raftLogger) Fatal(v ...any) { l.log(slog.LevelError, fmt.Sprint(v...)); os.Exit(1) }
+// Fatal and Panic mean raft found its invariants broken. Fatal must not
+// return to raft: it logs and panics with a raftFatal, which the Ready
+// loop turns into the node's failure (see run). Panic panics, as raft's
+// own logger does.
+func (l raftLogger) Fatal(v ...any) { l.fatal(fmt.Sprint(v...)) }
 func (l raftLogger) Fatalf(format string, v ...any) {
-	l.log(slog.LevelError, fmt.Sprintf(format, v...))
-	os.Exit(1)
+	l.fatal(fmt.Sprintf(format, v...))
+}
+
+func (l raftLogger) fatal(msg string) {
+	l.log(slog.LevelError, msg)
+	panic(raftFatal{fmt.Errorf("%w: %s", ErrRaftFatal, msg)})
 }
 func (l raftLogger) Panic(v ...any) { s := fmt.Sprint(v...); l.log(slog.LevelError, s); panic(s) }
 func (l raftLogger) Panicf(format string, v ...any) {

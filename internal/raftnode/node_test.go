@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,5 +256,25 @@ func TestForwardedProposalWithoutLeaderIsDropped(t *testing.T) {
 	if err := n.Process(context.Background(), &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(),
 		From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(1)}); err != nil {
 		t.Fatalf("heartbeat after the dropped proposal: %v", err)
+	}
+}
+
+// raft's Logger.Fatal, called on the Ready loop as raft would, stops the
+// node through its failure path: Err says why, the process goes on.
+func TestRaftFatalStopsNode(t *testing.T) {
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	n := startSingle(t, st, nil)
+	waitLeader(t, n)
+	lg := raftLogger{slog.New(slog.NewTextHandler(io.Discard, nil))}
+	err := n.call(context.Background(), func(*raft.RawNode) error {
+		lg.Fatalf("index %d out of range", 7)
+		return nil
+	})
+	if !errors.Is(err, ErrStopped) {
+		t.Fatalf("the call that hit Fatal returned %v, want ErrStopped", err)
+	}
+	<-n.Done()
+	if err := n.Err(); !errors.Is(err, ErrRaftFatal) || !strings.Contains(err.Error(), "index 7 out of range") {
+		t.Fatalf("Err() = %v, want ErrRaftFatal with raft's message", err)
 	}
 }

@@ -17,6 +17,16 @@ func (n *Node) run(rn *raft.RawNode) {
 	defer close(n.applyC) // after the append goroutine, which sends snapshots
 	defer func() { <-n.appenderDoneC }()
 	defer n.stopOnce.Do(func() { close(n.stopC) })
+	defer func() {
+		// raftLogger.Fatal: the node fails, then the defers above stop it.
+		if r := recover(); r != nil {
+			f, ok := r.(raftFatal)
+			if !ok {
+				panic(r)
+			}
+			n.fail(f.err)
+		}
+	}()
 
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
