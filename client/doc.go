@@ -133,7 +133,7 @@
 // tries again, cycling the list, until the call succeeds, fails for another
 // reason, or the caller's context ends. After each full round over the list
 // it sleeps a short, growing backoff (50ms doubling to 1s, with jitter). A
-// call whose context has no deadline gives up after maxRoundsNoDeadline
+// call whose context has no deadline gives up after 10 (maxRoundsNoDeadline)
 // rounds with ErrUnavailable.
 //
 // "Down" means one of:
