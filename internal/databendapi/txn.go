@@ -268,40 +268,42 @@ func responseFromNative(r *metapb.TxnOpResponse) *databendpb.TxnOpResponse {
 
 // Transaction runs a TxnRequest through the native transaction.
 func (s *Service) Transaction(ctx context.Context, req *databendpb.TxnRequest) (*databendpb.TxnReply, error) {
-	native, err := txnToNative(req)
+	r, err := s.txn(ctx)(txnToNative(req))
 	if err != nil {
-		return nil, s.fail(ctx, err)
+		return nil, err
 	}
-	r, err := s.txn(ctx, native)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	s.nameLeader(ctx)
 	return txnReply(req, r), nil
 }
 
 // KvTransaction runs a KvTransactionRequest through the native
 // transaction.
 func (s *Service) KvTransaction(ctx context.Context, req *databendpb.KvTransactionRequest) (*databendpb.KvTransactionReply, error) {
-	native, err := kvTxnToNative(req)
+	r, err := s.txn(ctx)(kvTxnToNative(req))
 	if err != nil {
-		return nil, s.fail(ctx, err)
+		return nil, err
 	}
-	r, err := s.txn(ctx, native)
-	if err != nil {
-		return nil, s.fail(ctx, err)
-	}
-	s.nameLeader(ctx)
 	return kvTxnReply(req, r), nil
 }
 
-// txn checks the request size as the native face does and proposes the
-// transaction.
-func (s *Service) txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
-	if err := statemachine.ValidateTxnBytes(req, s.limits.MaxRequestBytes); err != nil {
-		return nil, err
+// txn returns the function that proposes a translated transaction (or
+// fails with the error of its translation): it checks the request size
+// as the native face does, proposes, names the leader on a follower, and
+// maps errors to statuses.
+func (s *Service) txn(ctx context.Context) func(*metapb.TxnRequest, error) (*metapb.TxnReply, error) {
+	return func(req *metapb.TxnRequest, err error) (*metapb.TxnReply, error) {
+		if err == nil {
+			err = statemachine.ValidateTxnBytes(req, s.limits.MaxRequestBytes)
+		}
+		if err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		wctx, cancel := s.withDeadline(ctx)
+		defer cancel()
+		r, err := s.srv.Txn(wctx, req)
+		if err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		s.nameLeader(ctx)
+		return r, nil
 	}
-	ctx, cancel := s.withDeadline(ctx)
-	defer cancel()
-	return s.srv.Txn(ctx, req)
 }
