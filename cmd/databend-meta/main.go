@@ -25,15 +25,14 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/admin"
 	"github.com/metasrv/metasrv/internal/buildinfo"
 	"github.com/metasrv/metasrv/internal/config"
-	"github.com/metasrv/metasrv/internal/databendapi"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/logging"
 	"github.com/metasrv/metasrv/internal/metrics"
+	"github.com/metasrv/metasrv/internal/publicapi"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/storage"
 	"github.com/metasrv/metasrv/internal/transport"
@@ -151,7 +150,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}, srv)
 	defer tr.Stop()
 
-	msgSize := grpc.MaxRecvMsgSize(cfg.GrpcAPIMaxMessageSize)
 	// The raft port takes any entry a client may propose, and batches.
 	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(max(64<<20, cfg.GrpcAPIMaxMessageSize)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
@@ -177,14 +175,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// grown, instead of a new goroutine per call (runtime.newstack was 8% of
 	// a node's CPU under get 100/10); when all are busy, gRPC starts a
 	// goroutine as before. docs/PERFORMANCE.md: +9-10% ops/s on get and put.
-	publicGRPC := grpc.NewServer(append([]grpc.ServerOption{msgSize, grpc.MaxSendMsgSize(cfg.GrpcAPIMaxMessageSize),
-		grpc.NumStreamWorkers(publicStreamWorkers), grpcapi.DecodeErrorsOption(),
+	faces, err := publicapi.New(srv, publicapi.Config{Auth: sec.publicAuth(), MaxMessageSize: cfg.GrpcAPIMaxMessageSize})
+	if err != nil {
+		return fail(err)
+	}
+	publicGRPC := grpc.NewServer(append(append([]grpc.ServerOption{grpc.NumStreamWorkers(publicStreamWorkers),
 		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
-		sec.publicServer...)...)
-	grpcapi.RegisterMeta(publicGRPC, grpcapi.NewMeta(srv, grpcapi.DefaultLimits(cfg.GrpcAPIMaxMessageSize), sec.metaAuth()...))
-	grpcapi.RegisterDecoded(publicGRPC, &databendpb.MetaService_ServiceDesc, databendapi.New(srv, sec.databendAuth))
+		sec.publicServer...), faces.ServerOptions()...)...)
+	faces.Register(publicGRPC)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(publicGRPC, healthSrv)
 	reflection.Register(publicGRPC)

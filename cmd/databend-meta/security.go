@@ -12,8 +12,7 @@ import (
 
 	"github.com/metasrv/metasrv/internal/auth"
 	"github.com/metasrv/metasrv/internal/config"
-	"github.com/metasrv/metasrv/internal/databendapi"
-	"github.com/metasrv/metasrv/internal/grpcapi"
+	"github.com/metasrv/metasrv/internal/publicapi"
 	"github.com/metasrv/metasrv/internal/tlsfiles"
 	"github.com/metasrv/metasrv/internal/transport"
 )
@@ -22,7 +21,7 @@ import (
 // file is read by newSecurity, so a bad one stops the node at start-up.
 type security struct {
 	// publicServer are the public gRPC server's options: TLS credentials
-	// and the authentication interceptors.
+	// (publicapi adds the authentication interceptors of auth).
 	publicServer []grpc.ServerOption
 	// adminTLS serves the admin API over HTTPS; nil: plain HTTP.
 	adminTLS *tls.Config
@@ -33,9 +32,6 @@ type security struct {
 	raftDial []grpc.DialOption
 	// auth authenticates users; nil when auth is disabled.
 	auth *auth.Authenticator
-	// databendAuth issues and checks the tokens of Databend's face: auth,
-	// or without it root with any password, as databend-meta.
-	databendAuth *auth.Authenticator
 	// summary describes the settings in a few words, for the start-up line.
 	summary string
 }
@@ -90,9 +86,7 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[auth]: %w", err)
 		}
-		s.auth, s.databendAuth = a, a
-		s.publicServer = append(s.publicServer, grpcapi.AuthServerOptions(a, databendapi.ServiceName)...)
-		s.publicServer = append(s.publicServer, databendapi.ServerOptions(a, databendapi.TokenEveryCall)...)
+		s.auth = a
 		if len(users) == 1 {
 			words = append(words, "auth (1 user)")
 		} else {
@@ -104,14 +98,6 @@ func newSecurity(cfg config.Config, lg *slog.Logger) (*security, error) {
 		if cfg.Auth.TokenSecret == "" {
 			lg.Info("auth.token_secret is not set: tokens are valid on this node only and until it restarts; clients renew them by themselves")
 		}
-	}
-	if s.databendAuth == nil {
-		a, err := databendapi.NewOpenAuthenticator()
-		if err != nil {
-			return nil, err
-		}
-		s.databendAuth = a
-		s.publicServer = append(s.publicServer, databendapi.ServerOptions(a, databendapi.TokenAsDatabend)...)
 	}
 	if cfg.Raft.RaftSecret != "" && raftTLS == nil {
 		lg.Info("raft_secret is set without raft TLS: it travels in the clear on the raft port; set raft_tls_cert, raft_tls_key and raft_tls_ca to encrypt peer traffic")
@@ -156,11 +142,11 @@ func (s *security) adminAuthorize() func(*http.Request) error {
 	}
 }
 
-// metaAuth is the Authenticator of the public API's Handshake; none when
-// auth is disabled.
-func (s *security) metaAuth() []grpcapi.Authenticator {
+// publicAuth is the Authenticator of the public faces; nil when auth is
+// disabled.
+func (s *security) publicAuth() publicapi.Authenticator {
 	if s.auth == nil {
 		return nil
 	}
-	return []grpcapi.Authenticator{s.auth}
+	return s.auth
 }

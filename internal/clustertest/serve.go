@@ -11,6 +11,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/grpcapi"
+	"github.com/metasrv/metasrv/internal/publicapi"
 	"github.com/metasrv/metasrv/internal/transport"
 )
 
@@ -19,31 +20,30 @@ import (
 type ServeOptions struct {
 	// TLS, if set, serves over TLS (with ClientAuth for mutual TLS).
 	TLS *tls.Config
-	// Auth, if set, makes the public API issue tokens (Handshake) and
-	// refuse calls without credentials.
-	Auth grpcapi.Authenticator
+	// Auth, if set, is [auth]: the public API issues tokens (Handshake)
+	// and refuses calls without credentials.
+	Auth publicapi.Authenticator
 	// RaftSecret, if set, makes the peer API refuse calls without it.
 	RaftSecret string
 }
 
-// ServePublic serves the public gRPC API (and the health service) of nd on
-// a new loopback port, with databend-meta's security options, and returns
-// its address. The server stops when the test ends.
+// ServePublic serves the public gRPC API of nd on a new loopback port as
+// databend-meta does (publicapi: the native face and Databend's, with
+// their authentication; the health service), with databend-meta's
+// security options, and returns its address. The server stops when the
+// test ends.
 func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 	c.t.Helper()
 	var opts []grpc.ServerOption
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	var auth []grpcapi.Authenticator
-	if o.Auth != nil {
-		opts = append(opts, grpcapi.AuthServerOptions(o.Auth)...)
-		auth = append(auth, o.Auth)
+	faces, err := publicapi.New(nd.Server, publicapi.Config{Auth: o.Auth, MaxMessageSize: c.maxMessageSize()})
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	n := c.maxMessageSize()
-	opts = append(opts, grpc.MaxRecvMsgSize(n), grpc.MaxSendMsgSize(n), grpcapi.DecodeErrorsOption())
-	gs := grpc.NewServer(opts...)
-	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(n), auth...))
+	gs := grpc.NewServer(append(opts, faces.ServerOptions()...)...)
+	faces.Register(gs)
 	healthpb.RegisterHealthServer(gs, health.NewServer())
 	return c.serve(gs)
 }

@@ -25,12 +25,24 @@
 // it; they are built on grpcapi.CheckServerOptions, and the native face's
 // grpcapi.AuthServerOptions leaves meta.MetaService to them.
 //
-// # Current state
+// # What is served
 //
-// Served: Handshake, GetClientInfo (client_addr, server_time in ms) and
-// MemberList (the public gRPC address of every member, in id order). Every
-// other RPC (KvApi, KvReadV1, KvList, KvGetMany, Transaction,
-// KvTransaction, Watch, Export, ExportV1, SnapshotKeysLayout,
-// GetClusterStatus) answers codes.Unimplemented, from the generated
-// UnimplementedMetaServiceServer, until its handler is written.
+// Every RPC but Export and ExportV1 (Databend's dump format is written
+// elsewhere) and SnapshotKeysLayout (Unimplemented, naming KvList). Each
+// handler translates to the native server (Server) and back:
+//
+//   - KvApi and KvReadV1 read Databend's JSON (internal/databendjson);
+//     a KvApi failure is a gRPC status, as in databend-meta.
+//   - Transaction and KvTransaction become native branches, as
+//     databend-meta reads them (txn.go); what the native API cannot say
+//     yet (UpsertKV AsIs, a negative fetch_increase_u64 delta,
+//     put_sequential expires_at_ms) is refused with Unimplemented.
+//   - Watch is the native watch (server.Watch), its markers dropped; its
+//     response headers go out once the watcher is registered.
+//   - A follower serves every call and names the leader (LeaderKey).
+//
+// Errors map through the one table of errors.go, with the codes
+// Databend's client retries (Unavailable, Unauthenticated) for what
+// another node or a later try may serve. internal/publicapi registers
+// this face beside the native one.
 package databendapi

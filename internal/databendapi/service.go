@@ -14,29 +14,62 @@ import (
 
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/grpcapi"
+	"github.com/metasrv/metasrv/internal/server"
 )
 
 // Server is what the Databend face needs of the node (implemented by
 // *server.Server). Called concurrently from gRPC goroutines; returned
-// values are owned by the caller. It grows with the RPCs served.
+// values are owned by the caller.
 type Server interface {
+	// Upsert and Txn write through raft, from any node.
+	Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error)
+	Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error)
+	// Get, MGet and List read this node's state, after a ReadIndex round
+	// for LINEARIZABLE. MGet answers one KV per key, in order, without a
+	// value for an absent key. List calls fn for each live key with
+	// prefix in key order, up to limit (0: all), until fn returns false.
+	Get(ctx context.Context, key string, c metapb.ReadConsistency) (*metapb.SeqV, error)
+	MGet(ctx context.Context, keys []string, c metapb.ReadConsistency) ([]*metapb.KV, error)
+	List(ctx context.Context, prefix string, limit uint64, c metapb.ReadConsistency, fn func(*metapb.KV) bool) error
+	// Watch serves one native watch stream until ctx ends, send fails or
+	// the watch is cut off; it calls send from the calling goroutine
+	// only, the first time once the watcher is registered.
+	Watch(ctx context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error
 	// Members returns the member table, sorted by id.
 	Members() []*metapb.Node
+	// AdminStatus describes this node.
+	AdminStatus() server.AdminStatus
+	// LeaderGrpcAddress is the leader's public gRPC address when this
+	// node is not the leader; "" on the leader or when it is unknown.
+	LeaderGrpcAddress() string
 }
 
 // Service implements databendpb.MetaServiceServer. The RPCs it does not
 // define answer codes.Unimplemented.
 type Service struct {
 	databendpb.UnimplementedMetaServiceServer
-	srv  Server
-	auth Authenticator
-	now  func() time.Time
+	srv    Server
+	auth   Authenticator
+	limits grpcapi.Limits
+	now    func() time.Time
 }
 
 // New returns the Databend face over srv; Handshake issues tokens with a.
-// Serve it with ServerOptions of the same a.
-func New(srv Server, a Authenticator) *Service {
-	return &Service{srv: srv, auth: a, now: time.Now}
+// Serve it with ServerOptions of the same a. Of limits (the native face's,
+// grpcapi.DefaultLimits), it applies MaxRequestBytes to transactions,
+// MaxKeysPerRequest to MGetKV and DefaultTimeout to the calls that come
+// without a deadline.
+func New(srv Server, a Authenticator, limits grpcapi.Limits) *Service {
+	return &Service{srv: srv, auth: a, limits: limits, now: time.Now}
+}
+
+// withDeadline gives ctx the default timeout when it has no deadline.
+func (s *Service) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || s.limits.DefaultTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.limits.DefaultTimeout)
 }
 
 // Handshake reads one HandshakeRequest: the client's version, refused when

@@ -22,7 +22,6 @@ import (
 	"github.com/metasrv/metasrv/internal/auth"
 	"github.com/metasrv/metasrv/internal/clustertest"
 	"github.com/metasrv/metasrv/internal/databendapi"
-	"github.com/metasrv/metasrv/internal/grpcapi"
 )
 
 // node is one served node, dialed as Databend's client dials it.
@@ -35,38 +34,19 @@ type node struct {
 	localAddr string // of the last connection dialed
 }
 
-// serve serves nd's public API on a loopback port as databend-meta does:
-// both faces on one gRPC server, with [auth] when withAuth is set (users
-// of a), else without (a Databend face that gives root a token).
-func serve(t *testing.T, nd *clustertest.Node, withAuth *auth.Authenticator) *node {
+// serve serves nd's public API on a loopback port as databend-meta does
+// (clustertest.ServePublic: both faces, as the binary serves them), with
+// [auth] when withAuth is set (users of withAuth), else without (a
+// Databend face that gives root a token).
+func serve(t *testing.T, cl *clustertest.Cluster, nd *clustertest.Node, withAuth *auth.Authenticator) *node {
 	t.Helper()
-	var opts []grpc.ServerOption
-	var dbAuth databendapi.Authenticator
-	var nativeAuth []grpcapi.Authenticator
+	o := clustertest.ServeOptions{}
 	if withAuth != nil {
-		opts = append(opts, grpcapi.AuthServerOptions(withAuth, databendapi.ServiceName)...)
-		opts = append(opts, databendapi.ServerOptions(withAuth, databendapi.TokenEveryCall)...)
-		dbAuth, nativeAuth = withAuth, []grpcapi.Authenticator{withAuth}
-	} else {
-		open, err := databendapi.NewOpenAuthenticator()
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts = append(opts, databendapi.ServerOptions(open, databendapi.TokenAsDatabend)...)
-		dbAuth = open
+		o.Auth = withAuth
 	}
-	gs := grpc.NewServer(append(opts, grpcapi.DecodeErrorsOption())...)
-	grpcapi.RegisterMeta(gs, grpcapi.NewMeta(nd.Server, grpcapi.DefaultLimits(4<<20), nativeAuth...))
-	grpcapi.RegisterDecoded(gs, &databendpb.MetaService_ServiceDesc, databendapi.New(nd.Server, dbAuth))
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-
+	addr := cl.ServePublic(nd, o)
 	n := &node{}
-	conn, err := grpc.NewClient(lis.Addr().String(),
+	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -132,7 +112,7 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, words ...st
 // [auth], as on databend-meta; the answer is ServerVersion and a token.
 func TestHandshake(t *testing.T) {
 	cl := clustertest.New(t, 1)
-	n := serve(t, cl.Node(1), nil)
+	n := serve(t, cl, cl.Node(1), nil)
 	ctx := cl.Ctx()
 
 	for _, client := range []databendapi.Version{
@@ -161,11 +141,10 @@ func TestHandshake(t *testing.T) {
 }
 
 // The calls databend-meta checks need the handshake's token in
-// auth-token-bin; the others do not, on a node without [auth]. RPCs not
-// written yet answer Unimplemented once the token passes.
+// auth-token-bin; the others do not, on a node without [auth].
 func TestTokenWithoutAuth(t *testing.T) {
 	cl := clustertest.New(t, 1)
-	n := serve(t, cl.Node(1), nil)
+	n := serve(t, cl, cl.Node(1), nil)
 	ctx := cl.Ctx()
 
 	_, err := n.db.MemberList(ctx, &databendpb.MemberListRequest{})
@@ -188,7 +167,7 @@ func TestTokenWithoutAuth(t *testing.T) {
 		t.Fatalf("MemberList with the token: %v", err)
 	}
 	_, err = n.db.KvApi(tctx, &databendpb.RaftRequest{Data: `{"UpsertKV":{}}`})
-	wantCode(t, "KvApi with the token", err, codes.Unimplemented)
+	wantCode(t, "KvApi with the token, an UpsertKV without its fields", err, codes.InvalidArgument, "key")
 
 	// The native face is open without [auth], Databend's token or not.
 	if _, err := n.native.Get(ctx, &metapb.GetRequest{Key: "k"}); err != nil {
@@ -208,7 +187,7 @@ func TestTokenWithAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl := clustertest.New(t, 1)
-	n := serve(t, cl.Node(1), a)
+	n := serve(t, cl, cl.Node(1), a)
 	ctx := cl.Ctx()
 
 	_, err = handshake(ctx, n.db, databendapi.ServerVersion, "root", "xxx")
@@ -246,7 +225,7 @@ func TestTokenWithAuth(t *testing.T) {
 
 func TestGetClientInfo(t *testing.T) {
 	cl := clustertest.New(t, 1)
-	n := serve(t, cl.Node(1), nil)
+	n := serve(t, cl, cl.Node(1), nil)
 	before := uint64(time.Now().UnixMilli())
 	info, err := n.db.GetClientInfo(cl.Ctx(), &databendpb.Empty{})
 	if err != nil {
@@ -272,7 +251,7 @@ func TestMemberList(t *testing.T) {
 	want := []string{clustertest.Addr(1), clustertest.Addr(2), clustertest.Addr(3)} // clustertest advertises these as grpc addresses
 	ctx := cl.Ctx()
 	for id := uint64(1); id <= 3; id++ {
-		n := serve(t, cl.Node(id), nil)
+		n := serve(t, cl, cl.Node(id), nil)
 		resp, err := handshake(ctx, n.db, databendapi.ServerVersion, "root", "")
 		if err != nil {
 			t.Fatal(err)
@@ -293,7 +272,7 @@ func TestMemberList(t *testing.T) {
 // native one; gRPC alone would answer Internal.
 func TestMalformedRequest(t *testing.T) {
 	cl := clustertest.New(t, 1)
-	n := serve(t, cl.Node(cl.WaitLeader()), nil)
+	n := serve(t, cl, cl.Node(cl.WaitLeader()), nil)
 	ctx := cl.Ctx()
 	resp, err := handshake(ctx, n.db, databendapi.ServerVersion, "root", "")
 	if err != nil {

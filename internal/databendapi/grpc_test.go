@@ -1,0 +1,335 @@
+package databendapi_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/metasrv/metasrv/api/databendpb"
+	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/databendapi"
+	"github.com/metasrv/metasrv/internal/databendjson"
+)
+
+// The cases of databend-meta's gRPC service tests
+// (crates/server/service/tests/it/grpc/), on a 3-node cluster.
+
+// followerOf returns a node of cl that is not lead.
+func followerOf(cl *clustertest.Cluster, lead uint64) uint64 {
+	return lead%3 + 1
+}
+
+// initializeKVs writes a (ttl 10 s), c, c1, c2, as metasrv_grpc_kv_read_v1.rs.
+func initializeKVs(kv *dbClient) {
+	kv.upsert(upsertKV{key: "a", seq: exact(0), value: "a", ttl: 10 * time.Second})
+	for _, k := range []string{"c", "c1", "c2"} {
+		kv.upsert(upsertKV{key: k, seq: exact(0), value: k})
+	}
+}
+
+// test_streamed_mget and test_streamed_list.
+func checkReadV1(t *testing.T, kv *dbClient, nowSec uint64) {
+	t.Helper()
+	got := kv.readV1(&databendjson.MGetKV{Keys: []string{"a", "b"}})
+	if len(got) != 2 || got[0].GetKey() != "a" || got[0].GetValue().GetSeq() != 1 || string(got[0].GetValue().GetData()) != "a" {
+		t.Fatalf("mget a b: %v", got)
+	}
+	if at := databendjson.ExpireAtMs(got[0].GetValue().GetMeta().GetExpireAt()) / 1000; at < nowSec+10 || at >= nowSec+13 {
+		t.Fatalf("a expires at %d s, want about %d", at, nowSec+10)
+	}
+	wantProto(t, "mget: b is absent", got[1], item("b", nil))
+	wantItems(t, "list c", kv.readV1(&databendjson.ListKV{Prefix: "c"}), item("c", sv(2, "c")), item("c1", sv(3, "c1")), item("c2", sv(4, "c2")))
+	wantItems(t, "get c1", kv.readV1(&databendjson.GetKV{Key: "c1"}), item("c1", sv(3, "c1")))
+}
+
+func TestKvReadV1OnLeaderAndFollower(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	lead := cl.WaitLeader()
+	leader := dialDatabend(t, cl, cl.Node(lead))
+	now := uint64(time.Now().Unix())
+	initializeKVs(leader)
+	checkReadV1(t, leader, now)
+	checkReadV1(t, dialDatabend(t, cl, cl.Node(followerOf(cl, lead))), now)
+}
+
+// test_kv_read_v1_follower_responds_leader_endpoint: a follower names the
+// leader's grpc address in the response headers, where Databend's client
+// reads it to switch to the leader; the leader names none. So do
+// Transaction, KvList, KvGetMany and KvTransaction.
+func TestFollowerNamesLeader(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	lead := cl.WaitLeader()
+	fol := followerOf(cl, lead)
+	leaderAddr := cl.Node(lead).Server.Members()[lead-1].GetGrpcAddress()
+	for _, tt := range []struct {
+		id   uint64
+		want []string
+	}{{fol, []string{leaderAddr}}, {lead, nil}} {
+		kv := dialDatabend(t, cl, cl.Node(tt.id))
+		// A member table is applied from the log: a new follower may not
+		// know the leader's address at once.
+		cl.Eventually(func() bool { return cl.Node(tt.id).Server.LeaderGrpcAddress() != "" || tt.id == lead }, "the follower knows the leader")
+		check := func(what string, hdr metadata.MD) {
+			t.Helper()
+			if got := hdr.Get(databendapi.LeaderKey); !slices.Equal(got, tt.want) {
+				t.Errorf("node %d, %s: %s = %v, want %v", tt.id, what, databendapi.LeaderKey, got, tt.want)
+			}
+		}
+		data := `{"MGetKV":{"keys":["a","b"]}}`
+		st, err := kv.c.KvReadV1(kv.ctx, &databendpb.RaftRequest{Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, err := st.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("KvReadV1", hdr)
+		drain(t, st.Recv)
+
+		var h metadata.MD
+		if _, err := kv.c.Transaction(kv.ctx, &databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{putOp("k", "v")}}, grpc.Header(&h)); err != nil {
+			t.Fatal(err)
+		}
+		check("Transaction", h)
+		h = nil
+		if _, err := kv.c.KvTransaction(kv.ctx, &databendpb.KvTransactionRequest{}, grpc.Header(&h)); err != nil {
+			t.Fatal(err)
+		}
+		check("KvTransaction", h)
+
+		ls, err := kv.c.KvList(kv.ctx, &databendpb.KvListRequest{Prefix: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr, err = ls.Header(); err != nil {
+			t.Fatal(err)
+		}
+		check("KvList", hdr)
+		drain(t, ls.Recv)
+
+		// KvGetMany's headers come before any key is sent: Databend's
+		// client waits for them to send its keys.
+		gm, err := kv.c.KvGetMany(kv.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr, err = gm.Header(); err != nil {
+			t.Fatal(err)
+		}
+		check("KvGetMany", hdr)
+		if err := gm.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, gm.Recv)
+	}
+}
+
+// KvApi: an UpsertKV and the older clients' reads, in Databend's JSON.
+func TestKvApi(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	lead := cl.WaitLeader()
+	kv := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
+	for _, tt := range []struct{ req, reply string }{
+		{`{"UpsertKV":{"key":"a","seq":{"Exact":0},"value":{"Update":[118]},"value_meta":null}}`,
+			`{"ident":null,"prev":null,"result":{"seq":1,"meta":null,"data":[118]}}`},
+		{`{"UpsertKV":{"key":"a","seq":{"Exact":0},"value":{"Update":[119]},"value_meta":null}}`, // seq does not match: no change
+			`{"ident":null,"prev":{"seq":1,"meta":null,"data":[118]},"result":{"seq":1,"meta":null,"data":[118]}}`},
+		{`{"UpsertKV":{"key":"b","seq":"Any","value":{"Update":[]},"value_meta":{"expire_at":2051518343}}}`,
+			`{"ident":null,"prev":null,"result":{"seq":2,"meta":{"expire_at":2051518343000},"data":[]}}`},
+		{`{"GetKV":{"key":"a"}}`, `{"seq":1,"meta":null,"data":[118]}`},
+		{`{"GetKV":{"key":"x"}}`, `null`},
+		{`{"MGetKV":{"keys":["x","a"]}}`, `[null,{"seq":1,"meta":null,"data":[118]}]`},
+		{`{"ListKV":{"prefix":""}}`, `[["a",{"seq":1,"meta":null,"data":[118]}],["b",{"seq":2,"meta":{"expire_at":2051518343000},"data":[]}]]`},
+		{`{"UpsertKV":{"key":"a","seq":{"GE":1},"value":"Delete","value_meta":null}}`,
+			`{"ident":null,"prev":{"seq":1,"meta":null,"data":[118]},"result":null}`},
+	} {
+		r, err := kv.c.KvApi(kv.ctx, &databendpb.RaftRequest{Data: tt.req})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.req, err)
+		}
+		if r.GetData() != tt.reply || r.GetError() != "" {
+			t.Fatalf("%s:\n got %q (error %q)\nwant %q", tt.req, r.GetData(), r.GetError(), tt.reply)
+		}
+	}
+	for _, tt := range []struct {
+		req   string
+		code  codes.Code
+		words []string
+	}{
+		{`{"UpsertKV":{"key":"a","seq":"Any","value":"AsIs","value_meta":null}}`, codes.Unimplemented, []string{"AsIs"}},
+		{`{"Upsert":{}}`, codes.InvalidArgument, []string{"RaftRequest.data"}},
+		{`not json`, codes.InvalidArgument, []string{"RaftRequest.data"}},
+	} {
+		_, err := kv.c.KvApi(kv.ctx, &databendpb.RaftRequest{Data: tt.req})
+		wantCode(t, tt.req, err, tt.code, tt.words...)
+	}
+}
+
+// test_watch_initialization_flush: the keys of the range with
+// is_initialization, one response without an event, then the changes.
+func TestWatchInitialFlush(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
+	for _, k := range []string{"a", "b", "c", "d", "z"} {
+		kv.upsert(upsertKV{key: k, value: k})
+	}
+	end := "e"
+	w, err := kv.c.Watch(kv.ctx, &databendpb.WatchRequest{Key: "a", KeyEnd: &end, InitialFlush: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range []string{"a", "b", "c", "d"} {
+		r, err := w.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.GetIsInitialization() {
+			t.Fatalf("flush %d: %v, want is_initialization", i, r)
+		}
+		wantProto(t, "flushed "+k, r.GetEvent(), &databendpb.Event{Key: k, Current: sv(uint64(i+1), k)})
+	}
+	r, err := w.Recv()
+	if err != nil || r.GetEvent() != nil || r.GetIsInitialization() {
+		t.Fatalf("after the flush: %v, %v; want a response without event", r, err)
+	}
+	kv.upsert(upsertKV{key: "a", value: "a2"})
+	kv.upsert(upsertKV{key: "c", delete: true})
+	r, err = w.Recv()
+	if err != nil || r.GetIsInitialization() {
+		t.Fatalf("change of a: %v, %v", r, err)
+	}
+	wantProto(t, "change of a", r.GetEvent(), &databendpb.Event{Key: "a", Prev: sv(1, "a"), Current: sv(6, "a2")})
+	if r, err = w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	wantProto(t, "delete of c", r.GetEvent(), &databendpb.Event{Key: "c", Prev: sv(3, "c")})
+}
+
+// test_watch: a range, a filter, a transaction's events. The headers come
+// as soon as the watcher is registered, before any event: Databend's
+// client returns from watch() only then, and writes after it must reach
+// the watcher.
+func TestWatch(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
+	watch := func(req *databendpb.WatchRequest) grpc.ServerStreamingClient[databendpb.WatchResponse] {
+		t.Helper()
+		w, err := kv.c.Watch(kv.ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Header(); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	next := func(w grpc.ServerStreamingClient[databendpb.WatchResponse], want *databendpb.Event) {
+		t.Helper()
+		r, err := w.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProto(t, "event", r.GetEvent(), want)
+	}
+	z := "z"
+	w := watch(&databendpb.WatchRequest{Key: "a", KeyEnd: &z})
+	kv.upsert(upsertKV{key: "a", value: "a"})
+	kv.upsert(upsertKV{key: "z", value: "z"}) // outside [a, z)
+	kv.upsert(upsertKV{key: "b", value: "b"})
+	kv.upsert(upsertKV{key: "b", value: "new"})
+	kv.upsert(upsertKV{key: "b", delete: true})
+	next(w, &databendpb.Event{Key: "a", Current: sv(1, "a")})
+	next(w, &databendpb.Event{Key: "b", Current: sv(3, "b")})
+	next(w, &databendpb.Event{Key: "b", Prev: sv(3, "b"), Current: sv(4, "new")})
+	next(w, &databendpb.Event{Key: "b", Prev: sv(4, "new")})
+
+	// Deletes only, of key 1 alone.
+	w = watch(&databendpb.WatchRequest{Key: "1", FilterType: databendpb.WatchRequest_DELETE})
+	kv.upsert(upsertKV{key: "1", value: "old"})
+	kv.upsert(upsertKV{key: "1", delete: true})
+	old := kv.upsert(upsertKV{key: "1", value: "new"}).GetResponses()[0].GetPut().GetCurrent()
+	kv.upsert(upsertKV{key: "1", delete: true})
+	prevOld := kv.getMany("1")[0] // absent now
+	if prevOld.GetValue() != nil {
+		t.Fatalf("1 after its delete: %v", prevOld)
+	}
+	r, err := w.Recv()
+	if err != nil || r.GetEvent().GetCurrent() != nil || string(r.GetEvent().GetPrev().GetData()) != "old" {
+		t.Fatalf("first delete of 1: %v, %v", r, err)
+	}
+	next(w, &databendpb.Event{Key: "1", Prev: old})
+
+	// A transaction's changes, in order.
+	kv.upsert(upsertKV{key: "watch_delete_key", value: "watch_delete_key"})
+	kv.upsert(upsertKV{key: "watch_delete_by_prefix_key", value: "watch_delete_by_prefix_key"})
+	dk, dpk := kv.get("watch_delete_key"), kv.get("watch_delete_by_prefix_key")
+	end := "watci" // the range of prefix "watch"
+	w = watch(&databendpb.WatchRequest{Key: "watch", KeyEnd: &end})
+	r2 := kv.txn(&databendpb.TxnRequest{
+		Condition: []*databendpb.TxnCondition{seqCond("watch_txn_key", databendpb.TxnCondition_EQ, 0)},
+		IfThen:    []*databendpb.TxnOp{putOp("watch_txn_key", "txn_val"), deleteOp("watch_delete_key", nil), deleteByPrefixOp("watch_delete_by_prefix_key")},
+	})
+	next(w, &databendpb.Event{Key: "watch_txn_key", Current: r2.GetResponses()[0].GetPut().GetCurrent()})
+	next(w, &databendpb.Event{Key: "watch_delete_key", Prev: dk})
+	next(w, &databendpb.Event{Key: "watch_delete_by_prefix_key", Prev: dpk})
+
+	// An empty range is refused, as databend-meta does.
+	a := "a"
+	ew, err := kv.c.Watch(kv.ctx, &databendpb.WatchRequest{Key: "b", KeyEnd: &a})
+	if err == nil {
+		_, err = ew.Recv()
+	}
+	wantCode(t, "watch [b, a)", err, codes.InvalidArgument, "empty")
+}
+
+// GetClusterStatus describes the node from our status, in Databend's
+// fields and forms.
+func TestGetClusterStatus(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	lead := cl.WaitLeader()
+	kv := dialDatabend(t, cl, cl.Node(lead))
+	kv.upsert(upsertKV{key: "k", value: "v"})
+	st, err := kv.c.GetClusterStatus(kv.ctx, &databendpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cl.Node(lead).Server.AdminStatus()
+	node := func(id uint64) string {
+		return "id=" + strconv.FormatUint(id, 10) + " raft=" + clustertest.Addr(id) + " grpc=" + clustertest.Addr(id)
+	}
+	if st.GetId() != lead || !st.GetIsLeader() || st.GetState() != "Leader" || st.GetDataVersion() != databendapi.DataVersion ||
+		st.GetEndpoint() != clustertest.Addr(lead) || st.GetLastSeq() != 1 || st.GetSnapshotKeyCount() != 1 ||
+		st.GetCurrentTerm() != a.Term || st.GetLastLogIndex() == 0 || st.GetLeader() != node(lead) {
+		t.Fatalf("status %v", st)
+	}
+	if want := []string{node(1), node(2), node(3)}; !slices.Equal(st.GetVoters(), want) || len(st.GetNonVoters()) != 0 {
+		t.Fatalf("voters %v, non_voters %v; want %v", st.GetVoters(), st.GetNonVoters(), want)
+	}
+	if len(st.GetReplication()) != 3 {
+		t.Fatalf("replication %v, want the 3 members", st.GetReplication())
+	}
+	fol, err := dialDatabend(t, cl, cl.Node(followerOf(cl, lead))).c.GetClusterStatus(kv.ctx, &databendpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fol.GetIsLeader() || fol.GetState() != "Follower" || len(fol.GetReplication()) != 0 || fol.GetLeader() != node(lead) {
+		t.Fatalf("follower status %v", fol)
+	}
+}
+
+// SnapshotKeysLayout is not served; the answer says what to use.
+func TestSnapshotKeysLayoutUnimplemented(t *testing.T) {
+	cl := clustertest.New(t, 1)
+	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
+	st, err := kv.c.SnapshotKeysLayout(kv.ctx, &databendpb.KeysLayoutRequest{})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	wantCode(t, "SnapshotKeysLayout", err, codes.Unimplemented, "KvList")
+}
