@@ -41,10 +41,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// publicStreamWorkers is how many goroutines serve public gRPC calls
-// (grpc.NumStreamWorkers): about the concurrent calls a busy node sees.
-const publicStreamWorkers = 64
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -112,7 +108,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 
-	tick := cfg.HeartbeatInterval() / 2
 	srv, err := server.New(server.Config{
 		ObserveAppend:         observeAppend,
 		ID:                    cfg.Raft.ID,
@@ -121,9 +116,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		RaftAddress:           cfg.RaftAdvertiseAddr(),
 		GrpcAddress:           lns.grpcAdvertiseAddr(cfg),
 		AdminAddress:          withListenPort(cfg.AdminAdvertiseAddr(), lns.admin),
-		TickInterval:          tick,
-		HeartbeatTick:         2,
-		ElectionTick:          10,
+		TickInterval:          cfg.TickInterval(),
+		HeartbeatTick:         config.TicksPerHeartbeat,
+		ElectionTick:          config.ElectionTicks * config.TicksPerHeartbeat,
 		SnapshotLogsSinceLast: cfg.Raft.SnapshotLogsSinceLast,
 		MaxAppliedLogToKeep:   cfg.Raft.MaxAppliedLogToKeep,
 		Single:                cfg.Raft.Single,
@@ -144,15 +139,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ClusterName:   cfg.Raft.ClusterName,
 		AdvertiseAddr: cfg.RaftAdvertiseAddr(),
 		Logger:        lg,
-		// Detect a dead peer that never resets its connection.
 		DialOptions: append([]grpc.DialOption{grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true})}, sec.raftDial...),
+			Time: config.PeerKeepaliveTime, Timeout: config.PeerKeepaliveTimeout, PermitWithoutStream: true})}, sec.raftDial...),
 	}, srv)
 	defer tr.Stop()
 
-	// The raft port takes any entry a client may propose, and batches.
-	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(max(64<<20, cfg.GrpcAPIMaxMessageSize)),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
+	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(cfg.RaftRecvMessageSize()),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: config.KeepaliveMinTime, PermitWithoutStream: true})},
 		sec.raftServer...)...)
 	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))
 	go serve(lg, "raft", func() error { return raftGRPC.Serve(lns.raft) })
@@ -171,18 +164,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// The metrics interceptors come first, so that refused calls count.
-	// Stream workers serve calls on goroutines whose stacks have already
-	// grown, instead of a new goroutine per call (runtime.newstack was 8% of
-	// a node's CPU under get 100/10); when all are busy, gRPC starts a
-	// goroutine as before. docs/PERFORMANCE.md: +9-10% ops/s on get and put.
 	faces, err := publicapi.New(srv, publicapi.Config{Auth: sec.publicAuth(), MaxMessageSize: cfg.GrpcAPIMaxMessageSize})
 	if err != nil {
 		return fail(err)
 	}
-	publicGRPC := grpc.NewServer(append(append([]grpc.ServerOption{grpc.NumStreamWorkers(publicStreamWorkers),
+	publicGRPC := grpc.NewServer(append(append([]grpc.ServerOption{grpc.NumStreamWorkers(config.PublicStreamWorkers),
 		grpc.ChainUnaryInterceptor(grpcMetrics.Unary), grpc.ChainStreamInterceptor(grpcMetrics.Stream),
 		// Clients ping long-lived watch streams to detect a dead node.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})},
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: config.KeepaliveMinTime, PermitWithoutStream: true})},
 		sec.publicServer...), faces.ServerOptions()...)...)
 	faces.Register(publicGRPC)
 	healthSrv := health.NewServer()
@@ -194,7 +183,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Config:    func() any { return cfg },
 		ReadCount: admin.GRPCReads(reg),
 		Authorize: sec.adminAuthorize(),
-	}), ReadHeaderTimeout: 10 * time.Second, TLSConfig: sec.adminTLS}
+	}), ReadHeaderTimeout: config.HTTPReadHeaderTimeout, TLSConfig: sec.adminTLS}
 	go serve(lg, "admin", func() error {
 		if sec.adminTLS != nil {
 			return adminHTTP.ServeTLS(lns.admin, "", "") // the certificate is in TLSConfig
@@ -202,7 +191,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return adminHTTP.Serve(lns.admin)
 	})
 	defer adminHTTP.Close()
-	metricHTTP := &http.Server{Handler: metricsMux(metricsHandler), ReadHeaderTimeout: 10 * time.Second}
+	metricHTTP := &http.Server{Handler: metricsMux(metricsHandler), ReadHeaderTimeout: config.HTTPReadHeaderTimeout}
 	go serve(lg, "metrics", func() error { return metricHTTP.Serve(lns.metric) })
 	defer metricHTTP.Close()
 
@@ -236,7 +225,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			lg.Info("shutting down", "signal", sig.String())
 			healthSrv.Shutdown()
 			srv.CloseWatches() // watch streams never end by themselves
-			stopGRPC(publicGRPC, 5*time.Second)
+			stopGRPC(publicGRPC, config.ShutdownGrace)
 			srv.Shutdown(2 * cfg.ElectionTimeout())
 			return 0
 		case <-srv.Done():

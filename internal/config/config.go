@@ -305,10 +305,19 @@ func (c *Config) ElectionTimeout() time.Duration {
 	return ElectionTicks * c.HeartbeatInterval()
 }
 
-// ElectionTicks is the election timeout in heartbeat intervals: the raft
-// node ticks every heartbeat_interval with HeartbeatTick 1 and
-// ElectionTick ElectionTicks.
+// ElectionTicks is the election timeout in heartbeat intervals.
 const ElectionTicks = 5
+
+// TicksPerHeartbeat is how many raft ticks make one heartbeat_interval:
+// the node ticks every TickInterval, with raft's HeartbeatTick
+// TicksPerHeartbeat and ElectionTick ElectionTicks*TicksPerHeartbeat, so
+// that a randomized election timeout has a finer grain than a heartbeat.
+const TicksPerHeartbeat = 2
+
+// TickInterval returns the raft tick, heartbeat_interval/TicksPerHeartbeat.
+func (c *Config) TickInterval() time.Duration {
+	return c.HeartbeatInterval() / TicksPerHeartbeat
+}
 
 // WaitLeaderTimeout returns wait_leader_timeout as a duration.
 func (c *Config) WaitLeaderTimeout() time.Duration {
