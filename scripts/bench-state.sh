@@ -203,7 +203,7 @@ snapshot() {
   done
   snap_s=$(since "$t")
   snap_file=$(printf '%s/n%d/raft/snap/%016x-%016x.snap' "$dir" "$1" \
-    "$(jq .snapshot_last_log_id.term <<<"$r")" "$(jq .snapshot_last_log_id.index <<<"$r")")
+    "$(jq .snapshot_last_log_id.leader_id.term <<<"$r")" "$(jq .snapshot_last_log_id.index <<<"$r")")
 }
 
 # file_mb F prints the size of file F in MiB.

@@ -113,25 +113,21 @@ func addAdminFlag(cmd *cobra.Command) {
 		"host:port of the node's admin HTTP API (admin_api_address); https://host:port, or the TLS flags, for HTTPS")
 }
 
-// printAdminJSON prints a JSON reply as it is (--output json) or as
-// key: value lines.
-func (a *app) printAdminJSON(cmd *cobra.Command, body []byte) error {
-	out := cmd.OutOrStdout()
-	if a.output == "json" {
-		_, err := out.Write(body)
-		return err
+// transferReply is the admin API's answer to trigger_transfer_leader:
+// databend-meta's from, to and voter_ids.
+type transferReply struct {
+	From     uint64   `json:"from"`
+	To       uint64   `json:"to"`
+	VoterIDs []uint64 `json:"voter_ids"`
+}
+
+// rustList formats ids as Rust's Debug does a Vec: [1, 2, 3].
+func rustList(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatUint(id, 10)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		_, err := out.Write(body)
-		return err
-	}
-	tw := newTable(out)
-	for k, v := range m {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(tw, "%s:\t%s\n", k, b)
-	}
-	return tw.Flush()
+	return "[" + strings.Join(s, ", ") + "]"
 }
 
 func newTransferLeaderCmd(a *app) *cobra.Command {
@@ -142,7 +138,14 @@ func newTransferLeaderCmd(a *app) *cobra.Command {
 without --to to the most caught-up voter. --admin-api-address may be any
 node's: a follower answers with the leader's id and admin API address,
 and the command asks the leader there (once, with the same credentials
-and TLS flags), saying so on stderr.`,
+and TLS flags), saying so on stderr.
+
+Prints what databend-metactl prints:
+
+  triggered leader transfer from 1 to 2.
+  voter ids: [1, 2, 3]
+
+JSON: the admin API's answer, {"from":1,"to":2,"voter_ids":[1,2,3],"leader_id":2}.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command) error {
 			addr, _ := cmd.Flags().GetString("admin-api-address")
@@ -154,15 +157,24 @@ and TLS flags), saying so on stderr.`,
 				}
 				q.Set("to", strconv.FormatUint(to, 10))
 			}
-			body, err := a.adminCall(http.MethodPost, addr, "/v1/ctrl/trigger_transfer_leader", q)
+			body, err := a.adminCall(http.MethodGet, addr, "/v1/ctrl/trigger_transfer_leader", q)
 			if id, leaderAddr, ok := leaderAdminAddress(err, addr); ok {
 				fmt.Fprintf(cmd.ErrOrStderr(), "databend-metactl: %s is not the leader; asking the leader, node %d, at %s\n", addr, id, leaderAddr)
-				body, err = a.adminCall(http.MethodPost, leaderAddr, "/v1/ctrl/trigger_transfer_leader", q)
+				body, err = a.adminCall(http.MethodGet, leaderAddr, "/v1/ctrl/trigger_transfer_leader", q)
 			}
 			if err != nil {
 				return err
 			}
-			return a.printAdminJSON(cmd, body)
+			if a.output == "json" {
+				_, err := cmd.OutOrStdout().Write(body)
+				return err
+			}
+			var r transferReply
+			if err := json.Unmarshal(body, &r); err != nil {
+				return fmt.Errorf("admin API at %s: the answer to trigger_transfer_leader is not {from, to, voter_ids}: %w: %s", addr, err, body)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "triggered leader transfer from %d to %d.\nvoter ids: %s\n", r.From, r.To, rustList(r.VoterIDs))
+			return err
 		}),
 	}
 	addAdminFlag(cmd)
@@ -174,14 +186,36 @@ func newTriggerSnapshotCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trigger-snapshot",
 		Short: "Make a node take a snapshot now and purge its log",
-		Args:  cobra.NoArgs,
+		Long: `Make the node at --admin-api-address take a snapshot now, and wait until it
+is written. Prints what databend-metactl prints: "triggered snapshot
+successfully."
+
+JSON: the node's id and, from its status after the snapshot, the
+snapshot's log id and the newest purged one:
+{"id":1,"snapshot_last_log_id":{"leader_id":{"term":2,"node_id":0},"index":120},"purged":...}`,
+		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command) error {
 			addr, _ := cmd.Flags().GetString("admin-api-address")
-			body, err := a.adminCall(http.MethodPost, addr, "/v1/ctrl/trigger_snapshot", nil)
+			if _, err := a.adminCall(http.MethodGet, addr, "/v1/ctrl/trigger_snapshot", nil); err != nil {
+				return err
+			}
+			if a.output != "json" {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "triggered snapshot successfully.")
+				return err
+			}
+			body, err := a.adminCall(http.MethodGet, addr, "/v1/cluster/status", nil)
 			if err != nil {
 				return err
 			}
-			return a.printAdminJSON(cmd, body)
+			var st struct {
+				ID                uint64          `json:"id"`
+				SnapshotLastLogID json.RawMessage `json:"snapshot_last_log_id"`
+				Purged            json.RawMessage `json:"purged"`
+			}
+			if err := json.Unmarshal(body, &st); err != nil {
+				return fmt.Errorf("admin API at %s: /v1/cluster/status: %w", addr, err)
+			}
+			return writeJSON(cmd.OutOrStdout(), st)
 		}),
 	}
 	addAdminFlag(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http/httptest"
@@ -34,14 +35,22 @@ func TestAdminCommands(t *testing.T) {
 	lead := c.WaitLeader()
 	addrs := adminServers(t, c)
 
-	var snap struct {
-		ID uint64 `json:"id"`
-	}
-	stdout, stderr, code := runCLI(t, "--output", "json", "trigger-snapshot", "--admin-api-address", addrs[lead])
-	if code != 0 || !strings.Contains(stdout, `"snapshot_last_log_id"`) {
+	// databend-metactl's line; JSON: the snapshot's log id from the status.
+	stdout, stderr, code := runCLI(t, "trigger-snapshot", "--admin-api-address", addrs[lead])
+	if code != 0 || stdout != "triggered snapshot successfully.\n" {
 		t.Fatalf("trigger-snapshot: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	_ = snap
+	var snap struct {
+		ID       uint64 `json:"id"`
+		Snapshot struct {
+			LeaderID struct{ Term uint64 } `json:"leader_id"`
+			Index    uint64
+		} `json:"snapshot_last_log_id"`
+	}
+	stdout, stderr, code = runCLI(t, "--output", "json", "trigger-snapshot", "--admin-api-address", addrs[lead])
+	if err := json.Unmarshal([]byte(stdout), &snap); code != 0 || err != nil || snap.ID != lead || snap.Snapshot.Index == 0 || snap.Snapshot.LeaderID.Term == 0 {
+		t.Fatalf("trigger-snapshot --output json: exit %d, stdout %q, stderr %q, %v", code, stdout, stderr, err)
+	}
 
 	var follower uint64
 	for id := range addrs {
@@ -62,12 +71,41 @@ func TestAdminCommands(t *testing.T) {
 		}
 	} else if code != 0 || !strings.Contains(stdout, `"leader_id":3`) && !strings.Contains(stdout, `"leader_id": 3`) {
 		t.Fatalf("transfer-leader --to 3: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	} else {
+		lead = c.WaitLeader(lead)
 	}
+	// databend-metactl's two lines.
+	to := lead%3 + 1
+	stdout, stderr, code = runCLI(t, "transfer-leader", "--to", strconv.FormatUint(to, 10), "--admin-api-address", addrs[lead])
+	if want := fmt.Sprintf("triggered leader transfer from %d to %d.\nvoter ids: [1, 2, 3]\n", lead, to); code != 0 || stdout != want {
+		t.Fatalf("transfer-leader --to %d: exit %d, stdout %q, stderr %q; want %q", to, code, stdout, stderr, want)
+	}
+	lead = c.WaitLeader(lead)
 
 	_, stderr, code = runCLI(t, "transfer-leader", "--to", "0", "--admin-api-address", addrs[lead])
 	if code != 2 {
 		t.Fatalf("--to 0: exit %d, want 2 (usage); stderr %q", code, stderr)
 	}
+	const features = "{\n  \"features\": [\n    \"dummy\",\n    \"dummy_feature2\"\n  ],\n  \"enabled\": []\n}\n"
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"list-features"}, 0, features, ""},
+		{[]string{"set-feature", "--feature", "dummy", "--enable", "false"}, 0, "set-feature: Done; features:\n" + features, ""},
+		{[]string{"set-feature", "--feature", "dummy", "--enable", "true"}, 1, "", "metasrv does not implement state machine features"},
+		{[]string{"set-feature", "--feature", "nope", "--enable", "false"}, 1, "", `unknown feature "nope": the features are dummy, dummy_feature2`},
+		{[]string{"set-feature", "--feature", "dummy", "--enable", "yes"}, 2, "", `invalid --enable "yes": want true or false`},
+		{[]string{"set-feature", "--feature", "dummy"}, 2, "", "--enable is required"},
+	} {
+		stdout, stderr, code := runCLI(t, append(tt.args, "--admin-api-address", addrs[lead])...)
+		if code != tt.code || stdout != tt.stdout || !strings.Contains(stderr, tt.stderr) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, %q and %q", tt.args, code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+
 	_, stderr, code = runCLI(t, "metrics", "--admin-api-address", refusedAddr(t))
 	if code != 1 || !strings.Contains(stderr, "admin_api_address") {
 		t.Fatalf("metrics from a dead address: exit %d, stderr %q", code, stderr)

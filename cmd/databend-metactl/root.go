@@ -29,6 +29,7 @@ type app struct {
 	addresses string
 	output    string
 	timeout   time.Duration
+	logLevel  string // databend-metactl's --log-level, not used
 	// Security flags: see addSecurityFlags.
 	user, password, token  string
 	useTLS                 bool
@@ -134,6 +135,8 @@ file.`,
 	pf.StringVar(&a.output, "output", "text", "output format: text or json")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second,
 		"time limit for the whole command, including retries on other addresses")
+	pf.StringVar(&a.logLevel, "log-level", "INFO",
+		"accepted as databend-metactl takes it; this metactl writes no log file (errors go to stderr)")
 	addSecurityFlags(pf, a)
 
 	root.AddCommand(
@@ -150,10 +153,14 @@ file.`,
 		newDumpWALCmd(a),
 		newTransferLeaderCmd(a),
 		newTriggerSnapshotCmd(a),
+		newListFeaturesCmd(a),
+		newSetFeatureCmd(a),
+		newKeysLayoutCmd(a),
 		newMetricsCmd(a),
 		newHashPasswordCmd(a),
 		newBenchCmd(a),
 		newRepairCmd(a),
+		newLuaCmd(),
 		newVersionCmd(),
 	)
 	return root

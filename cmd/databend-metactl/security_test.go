@@ -113,8 +113,8 @@ func TestSecurityFlags(t *testing.T) {
 		{"wrong password", "", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "--password", "no", "upsert", "--key", "k", "--value", "v"), exitError, "wrong user name or password"},
 		{"password from the environment", "pw", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "upsert", "--key", "k", "--value", "v"), exitOK, "applied: true"},
 		{"admin without credentials", "", append(slices.Clone(tlsFlags), "trigger-snapshot", "--admin-api-address", adminAddr), exitError, "HTTP 401"},
-		{"admin with credentials", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", adminAddr), exitOK, "snapshot_last_log_id"},
-		{"admin with an https URL", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", admURL), exitOK, "snapshot_last_log_id"},
+		{"admin with credentials", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", adminAddr), exitOK, "triggered snapshot successfully."},
+		{"admin with an https URL", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", admURL), exitOK, "triggered snapshot successfully."},
 		{"admin over plain http", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", "http://"+adminAddr), exitError, "admin API"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,8 +53,8 @@ type Options struct {
 	// Now is the clock of time_ms in the overview; nil = time.Now.
 	Now func() time.Time
 	// Authorize checks the credentials of a request to an endpoint that
-	// changes the node or reveals its configuration or internals: POST
-	// /v1/ctrl/*, GET /v1/config and /debug/pprof/. A non-nil error
+	// changes the node or reveals its configuration or internals:
+	// /v1/ctrl/*, /v1/features/set, /v1/config and /debug/. A non-nil error
 	// answers 401 with it (and a Basic challenge). nil: no check, as with
 	// auth disabled. The status, health, metrics and dashboard endpoints
 	// stay open. Called concurrently.
@@ -88,13 +88,20 @@ func Handler(c Cluster, metrics http.Handler, opts ...Options) http.Handler {
 	mux.HandleFunc("GET /v1/cluster/nodes", h.nodes)
 	mux.HandleFunc("GET /v1/cluster/status", h.status)
 	mux.HandleFunc("GET /v1/cluster/overview", h.overview)
-	mux.HandleFunc("POST /v1/ctrl/trigger_snapshot", h.guard(h.triggerSnapshot))
-	mux.HandleFunc("POST /v1/ctrl/trigger_transfer_leader", h.guard(h.transferLeader))
+	mux.HandleFunc("GET /v1/features/list", h.featuresList)
+	// databend-meta takes its control requests as GET, and its
+	// databend-metactl sends them so; POST stays for our clients.
+	for _, method := range []string{"GET", "POST"} {
+		mux.HandleFunc(method+" /v1/ctrl/trigger_snapshot", h.guard(h.triggerSnapshot))
+		mux.HandleFunc(method+" /v1/ctrl/trigger_transfer_leader", h.guard(h.transferLeader))
+		mux.HandleFunc(method+" /v1/features/set", h.guard(h.featuresSet))
+	}
 	if metrics != nil {
 		mux.Handle("GET /v1/metrics", metrics)
 		mux.Handle("GET /metrics", metrics)
 	}
 	// pprof's command line shows the flags, secrets among them.
+	mux.Handle("GET /debug/home", h.guard(http.RedirectHandler("/debug/pprof/", http.StatusFound).ServeHTTP))
 	mux.HandleFunc("/debug/pprof/", h.guard(pprof.Index))
 	mux.HandleFunc("/debug/pprof/cmdline", h.guard(pprof.Cmdline))
 	mux.HandleFunc("/debug/pprof/profile", h.guard(pprof.Profile))
@@ -146,7 +153,7 @@ func (h *handler) config(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
 	a := h.c.AdminStatus()
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodesJSON(a.Members, nil)})
+	writeJSON(w, http.StatusOK, nodesJSON(a.Members, nil))
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
@@ -179,12 +186,9 @@ func (h *handler) triggerSnapshot(w http.ResponseWriter, r *http.Request) {
 		h.writeServerError(w, err)
 		return
 	}
-	a := h.c.AdminStatus()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id":                   a.ID,
-		"snapshot_last_log_id": logIDOf(a.SnapshotIndex, a.SnapshotTerm),
-		"purged":               a.Purged,
-	})
+	// databend-meta's answer: null. The snapshot's log id and what was
+	// purged are in /v1/cluster/status.
+	writeJSON(w, http.StatusOK, nil)
 }
 
 func (h *handler) transferLeader(w http.ResponseWriter, r *http.Request) {
@@ -200,13 +204,24 @@ func (h *handler) transferLeader(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.CtrlTimeout)
 	defer cancel()
-	from := h.c.AdminStatus().ID
+	a := h.c.AdminStatus()
 	lead, err := h.c.TransferLeader(ctx, to)
 	if err != nil {
 		h.writeServerError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from, "leader_id": lead})
+	writeJSON(w, http.StatusOK, transferJSON{From: a.ID, To: lead, VoterIDs: voterIDs(a.Members), LeaderID: lead})
+}
+
+// transferJSON is trigger_transfer_leader's answer: databend-meta's from,
+// to and voter_ids, then ours. The transfer is done when it is sent: to
+// and leader_id are the node that took over (with no ?to, the voter
+// metasrv chose: the most caught-up).
+type transferJSON struct {
+	From     uint64   `json:"from"`
+	To       uint64   `json:"to"`
+	VoterIDs []uint64 `json:"voter_ids"`
+	LeaderID uint64   `json:"leader_id"`
 }
 
 // errorCodes maps the server's errors to HTTP statuses: the one table.

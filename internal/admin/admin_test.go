@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,13 +60,13 @@ var members = []*metapb.Node{
 func leaderStatus() server.AdminStatus {
 	return server.AdminStatus{
 		ID: 1, Version: "v1.2.3", ClusterName: "prod", RaftAddress: "10.0.0.1:28004", GrpcAddress: "10.0.0.1:9191",
-		State: "leader", Term: 7, Leader: 1, CommitIndex: 120, LastLogIndex: 121, Applied: 119,
-		SnapshotIndex: 100, SnapshotTerm: 6, Purged: 90, LastSeq: 55, KeyCount: 40, WALSize: 64 << 20,
+		State: "leader", Term: 7, Leader: 1, CommitIndex: 120, LastLogIndex: 121, Applied: 119, AppliedTerm: 7,
+		SnapshotIndex: 100, SnapshotTerm: 6, Purged: 90, PurgedTerm: 5, LastSeq: 55, KeyCount: 40, WALSize: 64 << 20,
 		Members: members,
 		Progress: []server.Progress{
-			{ID: 1, Match: 121, Next: 122, State: "replicate", RecentActive: true},
-			{ID: 2, Match: 118, Next: 122, State: "replicate", RecentActive: true},
-			{ID: 3, Match: 60, Next: 61, State: "probe", Learner: true},
+			{ID: 1, Match: 121, MatchTerm: 7, Next: 122, State: "replicate", RecentActive: true},
+			{ID: 2, Match: 118, MatchTerm: 7, Next: 122, State: "replicate", RecentActive: true},
+			{ID: 3, Match: 0, Next: 61, State: "probe", Learner: true},
 		},
 	}
 }
@@ -93,39 +94,48 @@ func decode[T any](t *testing.T, b []byte) T {
 	return v
 }
 
+// node1..3 are members[0..2] as the admin API shows them.
+const (
+	node1 = `{"name":"1","endpoint":{"addr":"10.0.0.1","port":28004},"grpc_api_advertise_address":"10.0.0.1:9191","id":1,"raft_address":"10.0.0.1:28004","grpc_address":"10.0.0.1:9191","voter":true}`
+	node2 = `{"name":"2","endpoint":{"addr":"10.0.0.2","port":28004},"grpc_api_advertise_address":"10.0.0.2:9191","id":2,"raft_address":"10.0.0.2:28004","grpc_address":"10.0.0.2:9191","voter":true}`
+	node3 = `{"name":"3","endpoint":{"addr":"10.0.0.3","port":28004},"grpc_api_advertise_address":"10.0.0.3:9191","id":3,"raft_address":"10.0.0.3:28004","grpc_address":"10.0.0.3:9191","voter":false}`
+)
+
+// compact is the JSON b without its indentation.
+func compact(t *testing.T, b []byte) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatalf("compact %s: %v", b, err)
+	}
+	return out.String()
+}
+
 func TestStatusOnLeader(t *testing.T) {
 	h := Handler(&fakeCluster{st: leaderStatus()}, nil, Options{ReadCount: func() uint64 { return 9 }})
 	code, body := get(t, h, "GET", "/v1/cluster/status")
 	if code != 200 {
 		t.Fatalf("code %d: %s", code, body)
 	}
-	st := decode[map[string]any](t, body)
-	for key, want := range map[string]any{
-		"id": 1.0, "version": "v1.2.3", "cluster_name": "prod", "state": "leader", "is_leader": true,
-		"current_term": 7.0, "term": 7.0, "leader_id": 1.0, "commit_index": 120.0, "last_log_index": 121.0,
-		"last_applied": 119.0, "applied_index": 119.0, "snapshot_index": 100.0, "purged": 90.0,
-		"last_seq": 55.0, "key_count": 40.0, "wal_size": float64(64 << 20), "reads_total": 9.0,
-		"snapshotting": false,
-	} {
-		if st[key] != want {
-			t.Errorf("%s = %#v, want %#v", key, st[key], want)
-		}
-	}
-	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	for key, want := range map[string]string{
-		"snapshot_last_log_id": `{"index":100,"term":6}`,
-		"leader":               `{"grpc_address":"10.0.0.1:9191","id":1,"raft_address":"10.0.0.1:28004","voter":true}`,
-		"voters":               `[{"grpc_address":"10.0.0.1:9191","id":1,"raft_address":"10.0.0.1:28004","voter":true},{"grpc_address":"10.0.0.2:9191","id":2,"raft_address":"10.0.0.2:28004","voter":true}]`,
-		"non_voters":           `[{"grpc_address":"10.0.0.3:9191","id":3,"raft_address":"10.0.0.3:28004","voter":false}]`,
-		"replication": `[{"active":true,"id":2,"lag":3,"matched":118,"next":122,"state":"replicate","voter":true},` +
-			`{"active":false,"id":3,"lag":61,"matched":60,"next":61,"state":"probe","voter":false}]`,
-	} {
-		if got := js(st[key]); got != want {
-			t.Errorf("%s = %s\nwant %s", key, got, want)
-		}
-	}
-	if n, ok := st["nodes"].([]any); !ok || len(n) != 3 {
-		t.Errorf("nodes = %v, want 3", st["nodes"])
+	// databend-meta's MetaNodeStatus, field by field and in its order,
+	// then ours.
+	want := `{"id":1,"binary_version":"v1.2.3","data_version":"V004","endpoint":"10.0.0.1:28004",` +
+		`"raft_log":{"cache_items":31,"wal_total_size":67108864},"snapshot_key_count":40,` +
+		`"state":"Leader","is_leader":true,"current_term":7,"last_log_index":121,` +
+		`"last_applied":{"leader_id":{"term":7,"node_id":0},"index":119},` +
+		`"snapshot_last_log_id":{"leader_id":{"term":6,"node_id":0},"index":100},` +
+		`"purged":{"leader_id":{"term":5,"node_id":0},"index":90},` +
+		`"leader":` + node1 + `,` +
+		`"replication":{"1":{"leader_id":{"term":7,"node_id":0},"index":121},"2":{"leader_id":{"term":7,"node_id":0},"index":118},"3":null},` +
+		`"voters":[` + node1 + `,` + node2 + `],"non_voters":[` + node3 + `],"last_seq":55,` +
+		`"version":"v1.2.3","cluster_name":"prod","raft_address":"10.0.0.1:28004","grpc_address":"10.0.0.1:9191",` +
+		`"raft_state":"leader","term":7,"leader_id":1,"commit_index":120,"applied_index":119,"snapshot_index":100,` +
+		`"purged_index":90,"snapshotting":false,"key_count":40,"wal_size":67108864,` +
+		`"nodes":[` + node1 + `,` + node2 + `,` + node3 + `],` +
+		`"progress":[{"id":2,"matched":118,"lag":3,"next":122,"state":"replicate","active":true,"voter":true},` +
+		`{"id":3,"matched":0,"lag":121,"next":61,"state":"probe","active":false,"voter":false}],"reads_total":9}`
+	if got := compact(t, body); got != want {
+		t.Errorf("status\n%s\nwant\n%s", got, want)
 	}
 
 	// The status decodes as the gRPC StatusReply, as clients do.
@@ -133,22 +143,45 @@ func TestStatusOnLeader(t *testing.T) {
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &reply); err != nil {
 		t.Fatalf("protojson: %v", err)
 	}
-	if reply.GetTerm() != 7 || reply.GetAppliedIndex() != 119 || reply.GetLeaderId() != 1 || len(reply.GetNodes()) != 3 {
+	if reply.GetTerm() != 7 || reply.GetAppliedIndex() != 119 || reply.GetLeaderId() != 1 || len(reply.GetNodes()) != 3 ||
+		reply.GetNodes()[2].GetRaftAddress() != "10.0.0.3:28004" || reply.GetNodes()[2].GetVoter() {
 		t.Errorf("as StatusReply: %v", &reply)
 	}
 }
 
+func TestStatusStates(t *testing.T) {
+	for raftState, want := range map[string]string{
+		"follower": "Follower", "learner": "Learner", "candidate": "Candidate", "pre-candidate": "Candidate", "stopped": "Shutdown",
+	} {
+		st := followerStatus()
+		st.State = raftState
+		_, body := get(t, Handler(&fakeCluster{st: st}, nil), "GET", "/v1/cluster/status")
+		got := decode[map[string]any](t, body)
+		if got["state"] != want || got["raft_state"] != raftState || got["is_leader"] != false {
+			t.Errorf("%s: state %v raft_state %v is_leader %v, want %s", raftState, got["state"], got["raft_state"], got["is_leader"], want)
+		}
+	}
+}
+
 func TestStatusOnFollower(t *testing.T) {
-	h := Handler(&fakeCluster{st: followerStatus()}, nil)
+	st := followerStatus()
+	st.Purged, st.PurgedTerm, st.SnapshotIndex, st.SnapshotTerm, st.Applied, st.AppliedTerm = 0, 0, 0, 0, 0, 0
+	h := Handler(&fakeCluster{st: st}, nil)
 	_, body := get(t, h, "GET", "/v1/cluster/status")
-	st := decode[map[string]any](t, body)
-	if st["is_leader"] != false || st["state"] != "follower" || st["leader_id"] != 1.0 {
-		t.Errorf("is_leader %v state %v leader_id %v", st["is_leader"], st["state"], st["leader_id"])
+	got := decode[map[string]any](t, body)
+	if got["is_leader"] != false || got["state"] != "Follower" || got["leader_id"] != 1.0 {
+		t.Errorf("is_leader %v state %v leader_id %v", got["is_leader"], got["state"], got["leader_id"])
 	}
-	if v, ok := st["replication"]; !ok || v != nil {
-		t.Errorf("replication = %v, want null on a follower", v)
+	for _, key := range []string{"replication", "progress", "purged", "snapshot_last_log_id"} {
+		if v, ok := got[key]; !ok || v != nil {
+			t.Errorf("%s = %v, want null", key, v)
+		}
 	}
-	if _, ok := st["reads_total"]; ok {
+	// Nothing applied: databend-meta's zero log id.
+	if b, _ := json.Marshal(got["last_applied"]); string(b) != `{"index":0,"leader_id":{"node_id":0,"term":0}}` {
+		t.Errorf("last_applied = %s", b)
+	}
+	if _, ok := got["reads_total"]; ok {
 		t.Errorf("reads_total present without ReadCount")
 	}
 }
@@ -178,7 +211,7 @@ func TestHealth(t *testing.T) {
 				t.Fatalf("code %d, want %d: %s", code, tt.code, body)
 			}
 			h := decode[map[string]any](t, body)
-			wantStatus := map[bool]string{true: "ok", false: "unhealthy"}[tt.code == 200]
+			wantStatus := map[bool]string{true: "pass", false: "fail"}[tt.code == 200]
 			if h["status"] != wantStatus {
 				t.Errorf("status %v, want %v", h["status"], wantStatus)
 			}
@@ -196,14 +229,17 @@ func TestHealth(t *testing.T) {
 
 func TestNodes(t *testing.T) {
 	_, body := get(t, Handler(&fakeCluster{st: leaderStatus()}, nil), "GET", "/v1/cluster/nodes")
-	got := decode[struct{ Nodes []nodeJSON }](t, body)
-	want := []nodeJSON{
-		{1, "10.0.0.1:28004", "10.0.0.1:9191", true},
-		{2, "10.0.0.2:28004", "10.0.0.2:9191", true},
-		{3, "10.0.0.3:28004", "10.0.0.3:9191", false},
+	// databend-meta answers a list of its Node.
+	if got, want := compact(t, body), `[`+node1+`,`+node2+`,`+node3+`]`; got != want {
+		t.Errorf("nodes\n%s\nwant\n%s", got, want)
 	}
-	if fmt.Sprint(got.Nodes) != fmt.Sprint(want) {
-		t.Errorf("nodes %v, want %v", got.Nodes, want)
+	// A member whose gRPC address is not known yet.
+	st := leaderStatus()
+	st.Members = []*metapb.Node{{Id: 4, RaftAddress: "[::1]:28004"}}
+	_, body = get(t, Handler(&fakeCluster{st: st}, nil), "GET", "/v1/cluster/nodes")
+	want := `[{"name":"4","endpoint":{"addr":"::1","port":28004},"grpc_api_advertise_address":null,"id":4,"raft_address":"[::1]:28004","grpc_address":"","voter":false}]`
+	if got := compact(t, body); got != want {
+		t.Errorf("nodes\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -244,13 +280,13 @@ func TestOverview(t *testing.T) {
 		st   server.AdminStatus
 		want string
 	}{
-		{"leader", leaderStatus(), "1:leader:self:m121:l0:true 2:follower:m118:l3:true 3:learner:m60:l61:false "},
+		{"leader", leaderStatus(), "1:leader:self:m121:l0:true 2:follower:m118:l3:true 3:learner:m0:l121:false "},
 		{"follower", followerStatus(), "1:leader 2:follower:self:m121 3:learner "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, body := get(t, Handler(&fakeCluster{st: tt.st}, nil), "GET", "/v1/cluster/overview")
 			ov := decode[overview](t, body)
-			if ov.TimeMs == 0 || ov.Status.ID != tt.st.ID || ov.Health.Status != "ok" {
+			if ov.TimeMs == 0 || ov.Status.ID != tt.st.ID || ov.Health.Status != "pass" {
 				t.Errorf("time_ms %d status.id %d health %q", ov.TimeMs, ov.Status.ID, ov.Health.Status)
 			}
 			if got := show(ov.Nodes); got != tt.want {
@@ -269,34 +305,63 @@ func TestControl(t *testing.T) {
 		wantBody string // a substring
 		wantTo   uint64
 	}{
-		{"snapshot", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_snapshot", 200, `"index": 119`, 0},
+		{"snapshot", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_snapshot", 200, "null", 0},
 		{"snapshot without leader", &fakeCluster{st: followerStatus(), snapErr: fmt.Errorf("wake: %w", server.ErrNoLeader)},
 			"/v1/ctrl/trigger_snapshot", 503, `"code": "no_leader"`, 0},
 		{"snapshot timeout", &fakeCluster{st: leaderStatus(), snapErr: fmt.Errorf("%w: slow disk", server.ErrTimeout)},
 			"/v1/ctrl/trigger_snapshot", 504, `"code": "timeout"`, 0},
-		{"transfer to", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader?to=3", 200, `"leader_id": 3`, 3},
-		{"transfer to best", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader", 200, `"leader_id": 2`, 0},
+		{"transfer to", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader?to=3", 200,
+			`{"from":1,"to":3,"voter_ids":[1,2],"leader_id":3}`, 3},
+		{"transfer to best", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader", 200,
+			`{"from":1,"to":2,"voter_ids":[1,2],"leader_id":2}`, 0},
 		{"transfer bad to", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader?to=x", 400, `"code": "bad_request"`, 0},
 		{"transfer to zero", &fakeCluster{st: leaderStatus()}, "/v1/ctrl/trigger_transfer_leader?to=0", 400, `"code": "bad_request"`, 0},
 		{"transfer on follower", &fakeCluster{st: followerStatus(), transferErr: fmt.Errorf("%w: ask node 1", server.ErrNotLeader)},
-			"/v1/ctrl/trigger_transfer_leader?to=2", 409, `"leader": {` + "\n" + `    "id": 1,`, 2},
+			"/v1/ctrl/trigger_transfer_leader?to=2", 409, `"code":"not_leader","leader_id":1,"leader":{"name":"1",`, 2},
 		{"transfer to non-member", &fakeCluster{st: leaderStatus(), transferErr: fmt.Errorf("%w: node 9", server.ErrInvalidMember)},
 			"/v1/ctrl/trigger_transfer_leader?to=9", 400, `"code": "invalid_member"`, 9},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, body := get(t, Handler(tt.fc, nil), "POST", tt.path)
-			if code != tt.code || !strings.Contains(string(body), tt.wantBody) {
-				t.Errorf("code %d body %s\nwant %d and %s", code, body, tt.code, tt.wantBody)
-			}
-			if tt.fc.transferTo != tt.wantTo {
-				t.Errorf("TransferLeader(%d), want %d", tt.fc.transferTo, tt.wantTo)
-			}
-		})
+		// GET as databend-meta and its metactl, POST as ours.
+		for _, method := range []string{"GET", "POST"} {
+			t.Run(tt.name+" "+method, func(t *testing.T) {
+				fc := *tt.fc
+				code, body := get(t, Handler(&fc, nil), method, tt.path)
+				if got := string(body); code != tt.code || !strings.Contains(got, tt.wantBody) && !strings.Contains(compact(t, body), tt.wantBody) {
+					t.Errorf("code %d body %s\nwant %d and %s", code, body, tt.code, tt.wantBody)
+				}
+				if fc.transferTo != tt.wantTo {
+					t.Errorf("TransferLeader(%d), want %d", fc.transferTo, tt.wantTo)
+				}
+			})
+		}
 	}
-	// Control endpoints take POST only.
-	if code, _ := get(t, Handler(&fakeCluster{st: leaderStatus()}, nil), "GET", "/v1/ctrl/trigger_snapshot"); code != http.StatusMethodNotAllowed {
-		t.Errorf("GET trigger_snapshot: %d, want 405", code)
+	if code, _ := get(t, Handler(&fakeCluster{st: leaderStatus()}, nil), "PUT", "/v1/ctrl/trigger_snapshot"); code != http.StatusMethodNotAllowed {
+		t.Errorf("PUT trigger_snapshot: %d, want 405", code)
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	const state = `{"features":["dummy","dummy_feature2"],"enabled":[]}`
+	tests := []struct {
+		method, path string
+		code         int
+		want         string // the compact body, or a substring of it
+	}{
+		{"GET", "/v1/features/list", 200, state},
+		{"GET", "/v1/features/set?feature=dummy&enable=false", 200, state},
+		{"POST", "/v1/features/set?feature=dummy_feature2&enable=false", 200, state},
+		{"GET", "/v1/features/set?feature=dummy&enable=true", 501, "metasrv does not implement state machine features"},
+		{"GET", "/v1/features/set?feature=dummy", 400, "'feature' and 'enable' query parameters are required"},
+		{"GET", "/v1/features/set", 400, "'feature' and 'enable' query parameters are required"},
+		{"GET", "/v1/features/set?feature=pb-messages&enable=true", 400, `unknown feature \"pb-messages\": the features are dummy, dummy_feature2`},
+		{"GET", "/v1/features/set?feature=dummy&enable=yes", 400, `enable must be true or false; got \"yes\"`},
+	}
+	for _, tt := range tests {
+		code, body := get(t, Handler(&fakeCluster{st: leaderStatus()}, nil), tt.method, tt.path)
+		if got := compact(t, body); code != tt.code || !strings.Contains(got, tt.want) {
+			t.Errorf("%s %s: %d %s\nwant %d and %s", tt.method, tt.path, code, got, tt.code, tt.want)
+		}
 	}
 }
 

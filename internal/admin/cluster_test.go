@@ -17,30 +17,43 @@ import (
 
 // status is the part of GET /v1/cluster/status these tests read.
 type status struct {
-	ID           uint64 `json:"id"`
+	ID uint64 `json:"id"`
+	// State is databend-meta's (Leader, Follower, ...), RaftState ours.
 	State        string `json:"state"`
+	RaftState    string `json:"raft_state"`
 	IsLeader     bool   `json:"is_leader"`
 	CurrentTerm  uint64 `json:"current_term"`
 	LeaderID     uint64 `json:"leader_id"`
 	Leader       *struct{ ID uint64 }
 	CommitIndex  uint64 `json:"commit_index"`
 	LastLogIndex uint64 `json:"last_log_index"`
-	LastApplied  uint64 `json:"last_applied"`
-	Snapshot     *struct {
-		Index, Term uint64
-	} `json:"snapshot_last_log_id"`
-	Purged      uint64 `json:"purged"`
-	LastSeq     uint64 `json:"last_seq"`
-	KeyCount    uint64 `json:"key_count"`
-	WALSize     int64  `json:"wal_size"`
-	Voters      []struct{ ID uint64 }
-	NonVoters   []struct{ ID uint64 } `json:"non_voters"`
-	Replication []struct {
+	LastApplied  uint64 `json:"applied_index"`
+	// LastAppliedID is databend-meta's last_applied, a log id.
+	LastAppliedID logID  `json:"last_applied"`
+	Snapshot      *logID `json:"snapshot_last_log_id"`
+	Purged        uint64 `json:"purged_index"`
+	LastSeq       uint64 `json:"last_seq"`
+	KeyCount      uint64 `json:"key_count"`
+	WALSize       int64  `json:"wal_size"`
+	Voters        []struct{ ID uint64 }
+	NonVoters     []struct{ ID uint64 } `json:"non_voters"`
+	// Replication is databend-meta's: node id -> matched log id.
+	Replication map[string]*logID `json:"replication"`
+	Progress    []struct {
 		ID      uint64
 		Matched uint64
 		Lag     uint64
 		Active  bool
 	}
+}
+
+// logID is databend-meta's log id.
+type logID struct {
+	LeaderID struct {
+		Term   uint64 `json:"term"`
+		NodeID uint64 `json:"node_id"`
+	} `json:"leader_id"`
+	Index uint64 `json:"index"`
 }
 
 func (s status) snapshotIndex() uint64 {
@@ -128,21 +141,31 @@ func TestClusterStatus(t *testing.T) {
 	c.Eventually(func() bool {
 		lead = c.WaitLeader() // it may change on a loaded machine
 		ls = nodes[lead].status(t)
-		if len(ls.Replication) != 2 {
+		if len(ls.Progress) != 2 || len(ls.Replication) != 3 {
 			return false
 		}
-		for _, r := range ls.Replication {
+		for _, r := range ls.Progress {
 			if r.Matched != ls.LastLogIndex || r.Lag != 0 || !r.Active {
+				return false
+			}
+		}
+		for _, r := range ls.Replication {
+			if r == nil || r.Index != ls.LastLogIndex || r.LeaderID.Term != ls.CurrentTerm {
 				return false
 			}
 		}
 		return true
 	}, "the leader's status shows both followers caught up")
-	if !ls.IsLeader || ls.State != "leader" || ls.LeaderID != lead || ls.Leader == nil || ls.Leader.ID != lead {
-		t.Errorf("leader status: is_leader %v state %q leader_id %d leader %v", ls.IsLeader, ls.State, ls.LeaderID, ls.Leader)
+	if !ls.IsLeader || ls.State != "Leader" || ls.RaftState != "leader" || ls.LeaderID != lead || ls.Leader == nil || ls.Leader.ID != lead {
+		t.Errorf("leader status: is_leader %v state %q raft_state %q leader_id %d leader %v", ls.IsLeader, ls.State, ls.RaftState, ls.LeaderID, ls.Leader)
 	}
 	if ls.CurrentTerm == 0 || ls.LastSeq < 10 || ls.KeyCount != 10 || ls.WALSize <= 0 || ls.LastApplied == 0 || ls.CommitIndex < ls.LastApplied {
 		t.Errorf("leader status: %+v", ls)
+	}
+	// The applied entry's log id: the leader's no-op and the writes of
+	// this term, so the current term.
+	if ls.LastAppliedID.Index != ls.LastApplied || ls.LastAppliedID.LeaderID.Term != ls.CurrentTerm {
+		t.Errorf("last_applied %+v, applied_index %d, term %d", ls.LastAppliedID, ls.LastApplied, ls.CurrentTerm)
 	}
 	if got := ids(ls.Voters, func(v struct{ ID uint64 }) uint64 { return v.ID }); fmt.Sprint(got) != "[1 2 3]" || len(ls.NonVoters) != 0 {
 		t.Errorf("voters %v non_voters %v, want [1 2 3] and none", got, ls.NonVoters)
@@ -157,8 +180,9 @@ func TestClusterStatus(t *testing.T) {
 			fs = n.status(t)
 			return fs.LastApplied >= ls.LastApplied && fs.LeaderID == lead
 		}, fmt.Sprintf("node %d applies what leader %d applied", id, lead))
-		if fs.IsLeader || fs.State != "follower" || fs.LeaderID != lead || fs.Replication != nil {
-			t.Errorf("follower %d: is_leader %v state %q leader_id %d replication %v", id, fs.IsLeader, fs.State, fs.LeaderID, fs.Replication)
+		if fs.IsLeader || fs.State != "Follower" || fs.RaftState != "follower" || fs.LeaderID != lead || fs.Replication != nil || fs.Progress != nil {
+			t.Errorf("follower %d: is_leader %v state %q leader_id %d replication %v progress %v",
+				id, fs.IsLeader, fs.State, fs.LeaderID, fs.Replication, fs.Progress)
 		}
 		if fs.KeyCount != 10 || fs.LastSeq != ls.LastSeq || fs.CurrentTerm != ls.CurrentTerm {
 			t.Errorf("follower %d: key_count %d last_seq %d term %d; leader %d %d %d",
@@ -166,10 +190,24 @@ func TestClusterStatus(t *testing.T) {
 		}
 	}
 
+	// databend-meta's Node list.
 	code, b := nodes[lead].call(t, "GET", "/v1/cluster/nodes")
-	var nl struct{ Nodes []struct{ ID uint64 } }
-	if err := json.Unmarshal(b, &nl); code != 200 || err != nil || len(nl.Nodes) != 3 {
-		t.Errorf("GET /v1/cluster/nodes: %d %s %v", code, b, err)
+	var nl []struct {
+		Name     string
+		Endpoint struct {
+			Addr string
+			Port uint16
+		}
+		GrpcAPIAdvertiseAddress string `json:"grpc_api_advertise_address"`
+	}
+	if err := json.Unmarshal(b, &nl); code != 200 || err != nil || len(nl) != 3 {
+		t.Fatalf("GET /v1/cluster/nodes: %d %s %v", code, b, err)
+	}
+	for i, n := range nl {
+		id := uint64(i + 1)
+		if want := fmt.Sprint(id); n.Name != want || fmt.Sprintf("%s:%d", n.Endpoint.Addr, n.Endpoint.Port) != clustertest.Addr(id) {
+			t.Errorf("node %d: %+v, raft address %s", id, n, clustertest.Addr(id))
+		}
 	}
 }
 
@@ -198,7 +236,7 @@ func TestClusterHealth(t *testing.T) {
 		return code == http.StatusServiceUnavailable
 	}, fmt.Sprintf("isolated node %d reports unhealthy", cut))
 	var h struct{ Status, Reason string }
-	if err := json.Unmarshal(body, &h); err != nil || h.Status != "unhealthy" || h.Reason == "" {
+	if err := json.Unmarshal(body, &h); err != nil || h.Status != "fail" || h.Reason == "" {
 		t.Errorf("isolated node's health: %s %v", body, err)
 	}
 	t.Logf("isolated node %d: %s", cut, h.Reason)
@@ -232,20 +270,15 @@ func TestClusterTriggerSnapshot(t *testing.T) {
 		if before.snapshotIndex() >= before.LastApplied {
 			t.Fatalf("node %d: snapshot at %d already covers applied %d", id, before.snapshotIndex(), before.LastApplied)
 		}
-		code, b := n.call(t, "POST", "/v1/ctrl/trigger_snapshot")
-		if code != 200 {
-			t.Fatalf("node %d: trigger_snapshot: %d %s", id, code, b)
-		}
-		var res struct {
-			Snapshot struct{ Index, Term uint64 } `json:"snapshot_last_log_id"`
-		}
-		if err := json.Unmarshal(b, &res); err != nil {
-			t.Fatal(err)
+		// GET, as databend-metactl sends it: the answer is null once the
+		// snapshot is written.
+		code, b := n.call(t, "GET", "/v1/ctrl/trigger_snapshot")
+		if code != 200 || strings.TrimSpace(string(b)) != "null" {
+			t.Fatalf("node %d: trigger_snapshot: %d %s, want 200 null", id, code, b)
 		}
 		after := n.status(t)
-		if res.Snapshot.Index < before.LastApplied || after.snapshotIndex() != res.Snapshot.Index || res.Snapshot.Term == 0 {
-			t.Errorf("node %d: snapshot %+v after trigger, status %d; applied before %d",
-				id, res.Snapshot, after.snapshotIndex(), before.LastApplied)
+		if after.snapshotIndex() < before.LastApplied || after.Snapshot.LeaderID.Term == 0 {
+			t.Errorf("node %d: snapshot %+v after trigger; applied before %d", id, after.Snapshot, before.LastApplied)
 		}
 		// Nothing new applied: the snapshot already covers it.
 		if code, b := n.call(t, "POST", "/v1/ctrl/trigger_snapshot"); code != 200 {
@@ -289,12 +322,17 @@ func TestClusterTransferLeader(t *testing.T) {
 		t.Errorf("node %d after transfer: state %q", to, st.State)
 	}
 
-	// No to: the most caught-up other voter.
-	code, b = nodes[to].call(t, "POST", "/v1/ctrl/trigger_transfer_leader")
+	// No to: the most caught-up other voter; GET, as databend-metactl
+	// sends it.
+	code, b = nodes[to].call(t, "GET", "/v1/ctrl/trigger_transfer_leader")
 	var moved struct {
-		LeaderID uint64 `json:"leader_id"`
+		From     uint64   `json:"from"`
+		To       uint64   `json:"to"`
+		VoterIDs []uint64 `json:"voter_ids"`
+		LeaderID uint64   `json:"leader_id"`
 	}
-	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.LeaderID == to || moved.LeaderID == 0 {
+	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.LeaderID == to || moved.LeaderID == 0 ||
+		moved.From != to || moved.To != moved.LeaderID || fmt.Sprint(moved.VoterIDs) != "[1 2 3]" {
 		t.Fatalf("transfer from %d to the best voter: %d %s", to, code, b)
 	}
 	if got := c.WaitLeader(to); got != moved.LeaderID {

@@ -136,6 +136,19 @@ func TestDashboardInChromium(t *testing.T) {
 				t.Errorf("node %d's dashboard shows node %d as %q and node %d as the leader", nd.ID, id, row[1], shown)
 			}
 		}
+		// The node's own health, state, applied index and snapshot, read
+		// from the status's fields.
+		for _, re := range []string{
+			`id="health" class="pill pill-ok"[^>]*>healthy<`,
+			`id="state">this node: (leader|follower)<`,
+			`id="applied">[1-9][0-9,]*<`,
+			`id="snapshot">(none yet|index [0-9,]+ · term [1-9])`,
+			`id="purged">[0-9,]+<`,
+		} {
+			if !regexp.MustCompile(re).MatchString(dom) {
+				t.Errorf("node %d's dashboard does not match %s", nd.ID, re)
+			}
+		}
 		if nd.ID != shown && !strings.Contains(dom, fmt.Sprintf("node %d leads", shown)) {
 			t.Errorf("follower %d's dashboard does not say node %d leads", nd.ID, shown)
 		}

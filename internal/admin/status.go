@@ -1,23 +1,62 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/server"
 )
 
-// nodeJSON is a member as the admin API shows it.
+// nodeJSON is a member as the admin API shows it: databend-meta's Node
+// (name, endpoint, grpc_api_advertise_address), then ours.
 type nodeJSON struct {
+	// Name is the node id in decimal, as databend-meta names its nodes.
+	Name string `json:"name"`
+	// Endpoint is the raft address split into host and port.
+	Endpoint endpointJSON `json:"endpoint"`
+	// GrpcAPIAdvertiseAddress is the gRPC API address; null when unknown.
+	GrpcAPIAdvertiseAddress *string `json:"grpc_api_advertise_address"`
+
 	ID          uint64 `json:"id"`
 	RaftAddress string `json:"raft_address"`
 	GrpcAddress string `json:"grpc_address"`
 	Voter       bool   `json:"voter"`
 }
 
+// endpointJSON is databend-meta's Endpoint: {"addr":"localhost","port":28103}.
+type endpointJSON struct {
+	Addr string `json:"addr"`
+	Port uint16 `json:"port"`
+}
+
+// endpointOf splits a host:port address; an address without a valid port
+// is all host and port 0.
+func endpointOf(addr string) endpointJSON {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return endpointJSON{Addr: addr}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return endpointJSON{Addr: addr}
+	}
+	return endpointJSON{Addr: host, Port: uint16(p)}
+}
+
 func nodeOf(n *metapb.Node) nodeJSON {
-	return nodeJSON{ID: n.GetId(), RaftAddress: n.GetRaftAddress(), GrpcAddress: n.GetGrpcAddress(), Voter: n.GetVoter()}
+	nj := nodeJSON{
+		Name: strconv.FormatUint(n.GetId(), 10), Endpoint: endpointOf(n.GetRaftAddress()),
+		ID: n.GetId(), RaftAddress: n.GetRaftAddress(), GrpcAddress: n.GetGrpcAddress(), Voter: n.GetVoter(),
+	}
+	if g := n.GetGrpcAddress(); g != "" {
+		nj.GrpcAPIAdvertiseAddress = &g
+	}
+	return nj
 }
 
 // nodesJSON lists the members for which keep holds (nil: all); never null.
@@ -26,6 +65,17 @@ func nodesJSON(nodes []*metapb.Node, keep func(*metapb.Node) bool) []nodeJSON {
 	for _, n := range nodes {
 		if keep == nil || keep(n) {
 			out = append(out, nodeOf(n))
+		}
+	}
+	return out
+}
+
+// voterIDs are the ids of the voters, in the order of the member list.
+func voterIDs(nodes []*metapb.Node) []uint64 {
+	out := []uint64{}
+	for _, n := range nodes {
+		if n.GetVoter() {
+			out = append(out, n.GetId())
 		}
 	}
 	return out
@@ -42,18 +92,58 @@ func leaderOf(a server.AdminStatus) *nodeJSON {
 	return nil
 }
 
-// logIDJSON is a raft log id.
+// logIDJSON is databend-meta's (openraft's) log id:
+// {"leader_id":{"term":1,"node_id":0},"index":83}. etcd raft does not
+// record which node led a term, so node_id is always 0, as in the log ids
+// databend-meta upgraded from its older format (docs/DATABEND.md, §4).
 type logIDJSON struct {
-	Index uint64 `json:"index"`
-	Term  uint64 `json:"term"`
+	LeaderID leaderIDJSON `json:"leader_id"`
+	Index    uint64       `json:"index"`
 }
 
-// logIDOf is nil for the zero log id: no snapshot yet.
-func logIDOf(index, term uint64) *logIDJSON {
+type leaderIDJSON struct {
+	Term   uint64 `json:"term"`
+	NodeID uint64 `json:"node_id"`
+}
+
+func logID(index, term uint64) logIDJSON {
+	return logIDJSON{LeaderID: leaderIDJSON{Term: term}, Index: index}
+}
+
+// optLogID is nil for index 0: no such entry (no snapshot, nothing purged).
+func optLogID(index, term uint64) *logIDJSON {
 	if index == 0 {
 		return nil
 	}
-	return &logIDJSON{Index: index, Term: term}
+	l := logID(index, term)
+	return &l
+}
+
+// replicationMap is databend-meta's replication: on the leader, every
+// voter's and learner's (itself included) newest log id known to be in its
+// log, null when none, keyed by node id in ascending order (a Rust
+// BTreeMap), e.g. {"1":{...},"2":null}.
+type replicationMap []server.Progress
+
+func (m replicationMap) MarshalJSON() ([]byte, error) {
+	if m == nil {
+		return []byte("null"), nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, p := range m {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:", strconv.FormatUint(p.ID, 10))
+		v, err := json.Marshal(optLogID(p.Match, p.MatchTerm))
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // replicationJSON is a follower's replication, as the leader tracks it.
@@ -70,48 +160,95 @@ type replicationJSON struct {
 	Voter  bool   `json:"voter"`
 }
 
-// statusJSON is GET /v1/cluster/status. It is a superset of
-// metapb.StatusReply in protojson (term, applied_index, snapshot_index,
-// leader_id, nodes keep its names), so a client can decode it into one.
+// raftLogJSON is databend-meta's raft_log, with what metasrv knows of it:
+// its WAL is etcd's, whose segments are preallocated, so databend-meta's
+// per-chunk sizes have no counterpart and are left out.
+type raftLogJSON struct {
+	// CacheItems are the entries held in memory: every entry after the
+	// last compaction (Purged).
+	CacheItems uint64 `json:"cache_items"`
+	// WALTotalSize is bytes in raft_dir/wal; -1: unknown.
+	WALTotalSize int64 `json:"wal_total_size"`
+}
+
+// dataVersion is the version of databend-meta's data that metasrv serves,
+// imports and exports.
+const dataVersion = "V004"
+
+// statusJSON is GET /v1/cluster/status: databend-meta's status (its
+// MetaNodeStatus, every field with its name and shape), then ours. Ours
+// keep the names of metapb.StatusReply in protojson (id, version,
+// cluster_name, raft_state aside, leader_id, term, commit_index,
+// applied_index, last_log_index, snapshot_index, last_seq, key_count,
+// nodes, raft_address, grpc_address), so a client can decode it into one
+// and read every field but state, which is databend-meta's here.
 type statusJSON struct {
-	ID          uint64 `json:"id"`
+	ID            uint64 `json:"id"`
+	BinaryVersion string `json:"binary_version"`
+	DataVersion   string `json:"data_version"`
+	// Endpoint is this node's raft address.
+	Endpoint string      `json:"endpoint"`
+	RaftLog  raftLogJSON `json:"raft_log"`
+	// SnapshotKeyCount is the keys the state machine holds now (metasrv
+	// snapshots the whole state; it keeps no count per snapshot).
+	SnapshotKeyCount uint64 `json:"snapshot_key_count"`
+	// State is openraft's: Leader, Follower, Candidate, Learner, Shutdown.
+	State       string `json:"state"`
+	IsLeader    bool   `json:"is_leader"`
+	CurrentTerm uint64 `json:"current_term"`
+	// LastLogIndex is the newest index in this node's log.
+	LastLogIndex uint64 `json:"last_log_index"`
+	// LastApplied is the log id of the newest applied entry.
+	LastApplied logIDJSON `json:"last_applied"`
+	// SnapshotLastLogID is the newest snapshot's log id (null: none).
+	SnapshotLastLogID *logIDJSON `json:"snapshot_last_log_id"`
+	// Purged is the log id of the newest entry gone from the log (null:
+	// none).
+	Purged *logIDJSON `json:"purged"`
+	// Leader is the leader this node knows; null: none.
+	Leader *nodeJSON `json:"leader"`
+	// Replication is, on the leader, every member's matched log id; null
+	// elsewhere.
+	Replication replicationMap `json:"replication"`
+	Voters      []nodeJSON     `json:"voters"`
+	NonVoters   []nodeJSON     `json:"non_voters"`
+	LastSeq     uint64         `json:"last_seq"`
+
 	Version     string `json:"version"`
 	ClusterName string `json:"cluster_name"`
 	RaftAddress string `json:"raft_address"`
 	GrpcAddress string `json:"grpc_address"`
-	// State: leader, follower, learner, candidate, pre-candidate, stopped.
-	State       string `json:"state"`
-	IsLeader    bool   `json:"is_leader"`
-	CurrentTerm uint64 `json:"current_term"`
-	Term        uint64 `json:"term"` // = current_term
-	// LeaderID and Leader: the leader this node knows; 0 and null: none.
-	LeaderID     uint64    `json:"leader_id"`
-	Leader       *nodeJSON `json:"leader"`
-	CommitIndex  uint64    `json:"commit_index"`
-	LastLogIndex uint64    `json:"last_log_index"`
-	LastApplied  uint64    `json:"last_applied"`
-	AppliedIndex uint64    `json:"applied_index"` // = last_applied
-	// SnapshotLastLogID is the newest snapshot's log id (null: none);
-	// SnapshotIndex its index (0: none).
-	SnapshotLastLogID *logIDJSON `json:"snapshot_last_log_id"`
-	SnapshotIndex     uint64     `json:"snapshot_index"`
-	// Purged: entries up to it are gone from the log (first index - 1).
-	Purged       uint64 `json:"purged"`
+	// RaftState is etcd raft's state: leader, follower, learner,
+	// candidate, pre-candidate, stopped.
+	RaftState string `json:"raft_state"`
+	Term      uint64 `json:"term"` // = current_term
+	// LeaderID is the leader this node knows; 0: none.
+	LeaderID     uint64 `json:"leader_id"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"` // = last_applied.index
+	// SnapshotIndex is the newest snapshot's index (0: none).
+	SnapshotIndex uint64 `json:"snapshot_index"`
+	// PurgedIndex: entries up to it are gone from the log (first index - 1).
+	PurgedIndex  uint64 `json:"purged_index"`
 	Snapshotting bool   `json:"snapshotting"`
-	LastSeq      uint64 `json:"last_seq"`
 	KeyCount     uint64 `json:"key_count"`
 	// WALSize is bytes in raft_dir/wal; -1: unknown.
-	WALSize   int64      `json:"wal_size"`
-	Nodes     []nodeJSON `json:"nodes"`
-	Voters    []nodeJSON `json:"voters"`
-	NonVoters []nodeJSON `json:"non_voters"`
-	// Replication is, on the leader, every other member's; null elsewhere.
-	Replication []replicationJSON `json:"replication"`
+	WALSize int64      `json:"wal_size"`
+	Nodes   []nodeJSON `json:"nodes"`
+	// Progress is, on the leader, every other member's replication; null
+	// elsewhere.
+	Progress []replicationJSON `json:"progress"`
 	// ReadsTotal counts reads served since start; absent when unknown.
 	ReadsTotal *uint64 `json:"reads_total,omitempty"`
 	// Join is where this node's join stands while it joins the cluster
 	// (raft_config.join); absent otherwise.
 	Join *joinJSON `json:"join,omitempty"`
+}
+
+// serverStates maps etcd raft's states to openraft's.
+var serverStates = map[string]string{
+	"leader": "Leader", "follower": "Follower", "learner": "Learner",
+	"candidate": "Candidate", "pre-candidate": "Candidate", "stopped": "Shutdown",
 }
 
 // joinJSON is server.JoinStatus.
@@ -146,29 +283,39 @@ func joinOf(j *server.JoinStatus) *joinJSON {
 }
 
 func newStatusJSON(a server.AdminStatus) statusJSON {
+	state, ok := serverStates[a.State]
+	if !ok {
+		state = a.State
+	}
 	st := statusJSON{
-		ID: a.ID, Version: a.Version, ClusterName: a.ClusterName,
-		RaftAddress: a.RaftAddress, GrpcAddress: a.GrpcAddress,
-		State: a.State, IsLeader: a.State == "leader",
-		CurrentTerm: a.Term, Term: a.Term,
-		LeaderID: a.Leader, Leader: leaderOf(a),
-		CommitIndex: a.CommitIndex, LastLogIndex: a.LastLogIndex,
-		LastApplied: a.Applied, AppliedIndex: a.Applied,
-		SnapshotLastLogID: logIDOf(a.SnapshotIndex, a.SnapshotTerm), SnapshotIndex: a.SnapshotIndex,
-		Purged: a.Purged, Snapshotting: a.Snapshotting,
-		LastSeq: a.LastSeq, KeyCount: a.KeyCount, WALSize: a.WALSize,
-		Nodes:     nodesJSON(a.Members, nil),
+		ID: a.ID, BinaryVersion: a.Version, DataVersion: dataVersion, Endpoint: a.RaftAddress,
+		RaftLog:          raftLogJSON{CacheItems: sub(a.LastLogIndex, a.Purged), WALTotalSize: a.WALSize},
+		SnapshotKeyCount: a.KeyCount,
+		State:            state, IsLeader: a.State == "leader", CurrentTerm: a.Term,
+		LastLogIndex: a.LastLogIndex, LastApplied: logID(a.Applied, a.AppliedTerm),
+		SnapshotLastLogID: optLogID(a.SnapshotIndex, a.SnapshotTerm), Purged: optLogID(a.Purged, a.PurgedTerm),
+		Leader:    leaderOf(a),
 		Voters:    nodesJSON(a.Members, (*metapb.Node).GetVoter),
 		NonVoters: nodesJSON(a.Members, func(n *metapb.Node) bool { return !n.GetVoter() }),
-		Join:      joinOf(a.Join),
+		LastSeq:   a.LastSeq,
+
+		Version: a.Version, ClusterName: a.ClusterName,
+		RaftAddress: a.RaftAddress, GrpcAddress: a.GrpcAddress,
+		RaftState: a.State, Term: a.Term, LeaderID: a.Leader,
+		CommitIndex: a.CommitIndex, AppliedIndex: a.Applied,
+		SnapshotIndex: a.SnapshotIndex, PurgedIndex: a.Purged, Snapshotting: a.Snapshotting,
+		KeyCount: a.KeyCount, WALSize: a.WALSize,
+		Nodes: nodesJSON(a.Members, nil),
+		Join:  joinOf(a.Join),
 	}
 	if st.IsLeader {
-		st.Replication = []replicationJSON{}
+		st.Replication = append(replicationMap{}, a.Progress...)
+		st.Progress = []replicationJSON{}
 		for _, p := range a.Progress {
 			if p.ID == a.ID {
 				continue
 			}
-			st.Replication = append(st.Replication, replicationJSON{
+			st.Progress = append(st.Progress, replicationJSON{
 				ID: p.ID, Matched: p.Match, Lag: sub(a.LastLogIndex, p.Match), Next: p.Next,
 				State: p.State, Active: p.RecentActive, Voter: !p.Learner,
 			})
@@ -185,10 +332,13 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// healthJSON is GET /v1/health.
+// healthJSON is GET /v1/health: databend-meta's {"status":"pass"} when
+// healthy, then ours. databend-meta answers pass whenever its HTTP server
+// runs; metasrv answers 503 with "fail" and the reason when the node cannot
+// serve (health format of draft-inadarei-api-health-check: pass, fail).
 type healthJSON struct {
 	OK bool `json:"-"`
-	// Status is "ok" or "unhealthy"; Reason says why it is unhealthy.
+	// Status is "pass" or "fail"; Reason says why it fails.
 	Status      string `json:"status"`
 	Reason      string `json:"reason,omitempty"`
 	ID          uint64 `json:"id"`
@@ -196,6 +346,12 @@ type healthJSON struct {
 	CommitIndex uint64 `json:"commit_index"`
 	LastApplied uint64 `json:"last_applied"`
 }
+
+// Health statuses.
+const (
+	healthPass = "pass"
+	healthFail = "fail"
+)
 
 // healthOf: healthy when the node runs, is not joining the cluster, knows
 // a leader, and has applied all but at most maxLag committed entries.
@@ -211,10 +367,10 @@ func healthOf(a server.AdminStatus, maxLag uint64) healthJSON {
 	case lag > maxLag:
 		h.Reason = fmt.Sprintf("applied index %d is %d entries behind commit index %d (at most %d allowed): the node is catching up", a.Applied, lag, a.CommitIndex, maxLag)
 	default:
-		h.OK, h.Status = true, "ok"
+		h.OK, h.Status = true, healthPass
 		return h
 	}
-	h.Status = "unhealthy"
+	h.Status = healthFail
 	return h
 }
 

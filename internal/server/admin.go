@@ -28,12 +28,17 @@ type AdminStatus struct {
 	// CommitIndex is the newest index known committed; LastLogIndex the
 	// newest in this node's log; Applied the newest the state machine holds.
 	CommitIndex, LastLogIndex, Applied uint64
+	// AppliedTerm is the term of the entry at Applied (0: unknown, or
+	// nothing applied).
+	AppliedTerm uint64
 	// SnapshotIndex and SnapshotTerm are the log id of the newest snapshot
 	// (0, 0: none yet).
 	SnapshotIndex, SnapshotTerm uint64
 	// Purged is the newest index no longer in the log (first index - 1):
 	// a follower behind it needs a snapshot.
 	Purged uint64
+	// PurgedTerm is the term of the entry at Purged (0: none purged).
+	PurgedTerm uint64
 	// Snapshotting is true while a snapshot is being written.
 	Snapshotting bool
 	// LastSeq is the newest key sequence number; KeyCount the keys held.
@@ -57,6 +62,8 @@ type Progress struct {
 	// Match is the newest index known to be in the member's log; Next the
 	// next index the leader sends.
 	Match, Next uint64
+	// MatchTerm is the term of the entry at Match (0: unknown, or Match 0).
+	MatchTerm uint64
 	// State is probe, replicate or snapshot.
 	State string
 	// RecentActive: the leader heard from the member within an election
@@ -92,7 +99,9 @@ func (s *Server) AdminStatus() AdminStatus {
 	}
 	if first, err := s.storage.FirstIndex(); err == nil && first > 0 {
 		a.Purged = first - 1
+		a.PurgedTerm = s.termOf(a.Purged)
 	}
+	a.AppliedTerm = s.termOf(a.Applied)
 	if snap, err := s.storage.Snapshot(); err == nil {
 		a.SnapshotIndex, a.SnapshotTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
 	}
@@ -116,13 +125,29 @@ func (s *Server) AdminStatus() AdminStatus {
 	}
 	for id, pr := range st.Progress {
 		a.Progress = append(a.Progress, Progress{
-			ID: id, Match: pr.Match, Next: pr.Next,
+			ID: id, Match: pr.Match, MatchTerm: s.termOf(pr.Match), Next: pr.Next,
 			State:        strings.ToLower(strings.TrimPrefix(pr.State.String(), "State")),
 			RecentActive: pr.RecentActive, Learner: pr.IsLearner,
 		})
 	}
 	slices.SortFunc(a.Progress, func(x, y Progress) int { return cmp.Compare(x.ID, y.ID) })
 	return a
+}
+
+// termOf is the term of the entry at index i in this node's log, or of
+// its snapshot when i is the snapshot's index; 0 when i is 0 or the log no
+// longer holds it.
+func (s *Server) termOf(i uint64) uint64 {
+	if i == 0 {
+		return 0
+	}
+	if t, err := s.storage.Term(i); err == nil {
+		return t
+	}
+	if snap, err := s.storage.Snapshot(); err == nil && snap.GetMetadata().GetIndex() == i {
+		return snap.GetMetadata().GetTerm()
+	}
+	return 0
 }
 
 // snapshotPoll is how often TriggerSnapshot checks whether its snapshot

@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,6 +279,15 @@ func (n *node) status() (*metapb.StatusReply, error) {
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("%v: status: %v in %s", n, err, b)
 	}
+	// state is databend-meta's (Leader, Follower, ...); raft_state is
+	// StatusReply's (leader, follower, ...).
+	var raft struct {
+		State string `json:"raft_state"`
+	}
+	if err := json.Unmarshal(b, &raft); err != nil {
+		return nil, fmt.Errorf("%v: status: %v in %s", n, err, b)
+	}
+	st.State = raft.State
 	return &st, nil
 }
 

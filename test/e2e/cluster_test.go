@@ -65,8 +65,22 @@ func TestGuideCluster(t *testing.T) {
 			t.Errorf("%v: GET /v1/cluster/nodes: %d %s %v", n, code, body, err)
 		} else if got := strings.Count(string(body), `"raft_address"`); got != 3 {
 			t.Errorf("%v: GET /v1/cluster/nodes lists %d nodes, want 3: %s", n, got, body)
+		} else {
+			// databend-meta's list of Node.
+			var nodes []struct {
+				Name     string
+				Endpoint struct {
+					Addr string
+					Port int
+				}
+				GrpcAPIAdvertiseAddress string `json:"grpc_api_advertise_address"`
+			}
+			if err := json.Unmarshal(body, &nodes); err != nil || len(nodes) != 3 || nodes[0].Name != "1" ||
+				nodes[0].Endpoint.Port != c.nodes[0].raftPort || nodes[0].GrpcAPIAdvertiseAddress == "" {
+				t.Errorf("%v: GET /v1/cluster/nodes is not databend-meta's list of Node: %v %s", n, err, body)
+			}
 		}
-		if code, body, err := n.adminGet("/v1/health"); err != nil || code != 200 {
+		if code, body, err := n.adminGet("/v1/health"); err != nil || code != 200 || !strings.Contains(string(body), `"status": "pass"`) {
 			t.Errorf("%v: GET /v1/health: %d %s %v", n, code, body, err)
 		}
 	}

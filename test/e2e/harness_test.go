@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -402,6 +403,15 @@ func (n *node) status() (*metapb.StatusReply, error) {
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("%v: GET /v1/cluster/status: %v in %s", n, err, b)
 	}
+	// state is databend-meta's (Leader, Follower, ...); raft_state is
+	// StatusReply's (leader, follower, ...).
+	var raft struct {
+		State string `json:"raft_state"`
+	}
+	if err := json.Unmarshal(b, &raft); err != nil {
+		return nil, fmt.Errorf("%v: GET /v1/cluster/status: %v in %s", n, err, b)
+	}
+	st.State = raft.State
 	return &st, nil
 }
 

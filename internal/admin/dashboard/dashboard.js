@@ -1,5 +1,5 @@
 // metasrv dashboard: polls /v1/cluster/overview every second and renders
-// it. Rates are the change of the node's counters (last_seq, last_applied,
+// it. Rates are the change of the node's counters (last_seq, applied_index,
 // reads_total) over the last few seconds of the server's clock (time_ms),
 // not the browser's. No dependencies.
 "use strict";
@@ -62,7 +62,7 @@ function addSample(ov) {
   } else if (last && ov.time_ms === last.t) {
     samples.pop(); // same millisecond: keep the newer counters
   }
-  samples.push({ id: st.id, t: ov.time_ms, writes: st.last_seq, applied: st.last_applied, reads: st.reads_total });
+  samples.push({ id: st.id, t: ov.time_ms, writes: st.last_seq, applied: st.applied_index, reads: st.reads_total });
   while (samples.length > 2 && ov.time_ms - samples[1].t >= RATE_WINDOW_MS) samples.shift();
 }
 
@@ -151,14 +151,14 @@ function renderNodes(ov) {
 
 function render(ov) {
   const st = ov.status;
-  document.title = "metasrv · node " + st.id + " · " + st.state;
+  document.title = "metasrv · node " + st.id + " · " + st.raft_state;
   setText("cluster-name", st.cluster_name);
   setText("self-id", "node " + st.id);
   setText("version", "version " + st.version);
 
   const h = $("health");
-  h.className = "pill " + (ov.health.status === "ok" ? "pill-ok" : "pill-bad");
-  h.textContent = ov.health.status === "ok" ? "healthy" : "unhealthy";
+  h.className = "pill " + (ov.health.status === "pass" ? "pill-ok" : "pill-bad");
+  h.textContent = ov.health.status === "pass" ? "healthy" : "unhealthy";
   h.title = ov.health.reason || "";
 
   // Leader card.
@@ -173,11 +173,11 @@ function render(ov) {
   setText("leader-id", String(st.leader_id || 0));
 
   setText("term", fmt(st.current_term));
-  setText("state", "this node: " + st.state);
+  setText("state", "this node: " + st.raft_state);
   setText("commit", fmt(st.commit_index));
   setText("last-log", "last log index " + fmt(st.last_log_index));
-  setText("applied", fmt(st.last_applied));
-  const applyLag = Math.max(0, st.commit_index - st.last_applied);
+  setText("applied", fmt(st.applied_index));
+  const applyLag = Math.max(0, st.commit_index - st.applied_index);
   setText("apply-lag", applyLag === 0 ? "up to date" : fmt(applyLag) + " behind commit");
   setText("keys", fmt(st.key_count));
   setText("last-seq", "last seq " + fmt(st.last_seq));
@@ -203,19 +203,19 @@ function render(ov) {
   renderNodes(ov);
 
   const notice = $("notice");
-  notice.hidden = st.is_leader && ov.health.status === "ok";
-  if (ov.health.status !== "ok") {
+  notice.hidden = st.is_leader && ov.health.status === "pass";
+  if (ov.health.status !== "pass") {
     notice.className = "banner banner-warn";
     notice.textContent = "Unhealthy: " + ov.health.reason + ".";
   } else if (!st.is_leader) {
     notice.className = "banner banner-info";
-    notice.textContent = "This node is a " + st.state + "; node " + st.leader_id +
+    notice.textContent = "This node is a " + st.raft_state + "; node " + st.leader_id +
       " leads. Replication lag per node is known on the leader: open its dashboard.";
   }
 
   const snap = st.snapshot_last_log_id;
-  setText("snapshot", snap ? "index " + fmt(snap.index) + " · term " + fmt(snap.term) + (st.snapshotting ? " · writing a new one" : "") : "none yet");
-  setText("purged", fmt(st.purged));
+  setText("snapshot", snap ? "index " + fmt(snap.index) + " · term " + fmt(snap.leader_id.term) + (st.snapshotting ? " · writing a new one" : "") : "none yet");
+  setText("purged", fmt(st.purged_index));
   setText("wal", fmtBytes(st.wal_size));
   setText("self-raft", st.raft_address);
   setText("self-grpc", st.grpc_address);
