@@ -11,7 +11,6 @@ import (
 
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/zap"
 )
 
 // damagedError returns ErrCorrupt for raft_dir dir of node id, saying what
@@ -64,7 +63,7 @@ func snapFileName(term, index uint64) string {
 // over because their files are damaged or missing, newest first. It reads
 // only. (Older recorded snapshots whose files were purged are only reached
 // when every newer one is unusable.)
-func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (*raftpb.Snapshot, []skippedSnap, error) {
+func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot) (*raftpb.Snapshot, []skippedSnap, error) {
 	byIndex := slices.Clone(walSnaps)
 	slices.SortStableFunc(byIndex, func(a, b *walpb.Snapshot) int {
 		return -cmpUint64(a.GetIndex(), b.GetIndex())
@@ -76,7 +75,7 @@ func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (
 			return &raftpb.Snapshot{}, skipped, nil
 		}
 		name := snapFileName(term, index)
-		hdr, _, err := readSnapFile(filepath.Join(snapDir, name), zlg)
+		hdr, err := readSnapFile(filepath.Join(snapDir, name))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: errors.New("the file is missing")})

@@ -75,9 +75,8 @@
 //	    renamed into place and its directory fsync'd. Readers check it
 //	    while streaming it: Open reads every candidate through once,
 //	    restoring reads it again and fails at the end unless the CRC and
-//	    the length match. An etcd snap file (a CRC-32C-checked
-//	    raftpb.Snapshot) of an earlier metasrv is still read; Open
-//	    rewrites the one it loads in this format. The 2 newest are kept.
+//	    the length match; a file in any other format is damaged. The 2
+//	    newest are kept.
 //	raft_dir/snap/%016x-%016x.snap.recv-*
 //	    a snapshot file a peer streamed (ReceiveSnapshot), verified and
 //	    fsync'd, waiting for raft to take it: Save renames it into place.

@@ -44,14 +44,13 @@ type ReadOnly struct {
 
 	lock    *fileutil.LockedFile // nil: raft_dir had no LOCK file
 	snapDir string
-	zlg     *zap.Logger
 }
 
 // OpenSnapshotData returns the state machine data of Snapshot, streamed
 // from its file and checked as it is read (the reader fails at the end,
 // with an error wrapping ErrCorrupt, if the file is not intact). Close it.
 func (r *ReadOnly) OpenSnapshotData() (io.ReadCloser, error) {
-	return openSnapshotData(r.snapDir, r.Snapshot.GetMetadata(), r.zlg)
+	return openSnapshotData(r.snapDir, r.Snapshot.GetMetadata())
 }
 
 // OpenReadOnly reads raft_dir (dir) of a stopped node. It holds the
@@ -142,7 +141,7 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
 	}
-	sn, skipped, err := pickSnapshot(filepath.Join(dir, snapDirName), walSnaps, zlg)
+	sn, skipped, err := pickSnapshot(filepath.Join(dir, snapDirName), walSnaps)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +162,7 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 		return nil, damagedError(dir, meta.ID, msg)
 	}
 	return &ReadOnly{ID: meta.ID, ClusterName: meta.ClusterName, Snapshot: sn, HardState: hs, Entries: ents,
-		snapDir: filepath.Join(dir, snapDirName), zlg: zlg}, nil
+		snapDir: filepath.Join(dir, snapDirName)}, nil
 }
 
 // WALRecord is one record of a WAL file, as ReadWALRecords reads it.

@@ -118,7 +118,7 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("%w: after repair, the WAL's snapshot records are unreadable: %v", ErrCorrupt, err)
 	}
-	loaded, skipped, err := pickSnapshot(snapDir, walSnaps, zlg)
+	loaded, skipped, err := pickSnapshot(snapDir, walSnaps)
 	if err != nil {
 		return rep, err
 	}
@@ -142,7 +142,7 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 		p := filepath.Join(snapDir, name)
 		keep := recorded[name]
 		if keep {
-			_, _, rerr := readSnapFile(p, zlg)
+			_, rerr := readSnapFile(p)
 			keep = rerr == nil
 		}
 		if keep {
@@ -232,7 +232,7 @@ func dropOldFiles(walDir, snapDir string, sc *walScan, rep *RepairReport, zlg *z
 	if newest == nil {
 		return false, nil
 	}
-	hdr, _, err := readSnapFile(filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)), zlg)
+	hdr, err := readSnapFile(filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)))
 	if err != nil || hdr.Index != newest.Index || hdr.Term != newest.Term {
 		return false, nil
 	}

@@ -15,7 +15,6 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/zap"
 )
 
 // SnapshotSize returns the size in bytes of the newest snapshot's file, 0
@@ -192,9 +191,6 @@ func (s *Storage) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size
 	data, err := s.newSnapshotFile(md, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, snapBufSize)
 		hdr, err := verifySnap(io.TeeReader(r, bw), size)
-		if errors.Is(err, errLegacySnap) {
-			err = badSnapf("the stream does not start with a snapshot file header")
-		}
 		if err == nil {
 			err = hdr.matches(md)
 		}
@@ -261,13 +257,13 @@ func (s *Storage) OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error
 // checks the file's CRC as it goes and fails at the end (an error wrapping
 // ErrCorrupt, not io.EOF) if the file is not intact. Close it.
 func (s *Storage) OpenSnapshotData(sn *raftpb.Snapshot) (io.ReadCloser, error) {
-	return openSnapshotData(s.snapDir, sn.GetMetadata(), s.zlg)
+	return openSnapshotData(s.snapDir, sn.GetMetadata())
 }
 
 // openSnapshotData opens the data of snapshot md in snapDir for
 // OpenSnapshotData.
-func openSnapshotData(snapDir string, md *raftpb.SnapshotMetadata, zlg *zap.Logger) (io.ReadCloser, error) {
-	rc, hdr, err := openSnapData(filepath.Join(snapDir, snapFileName(md.GetTerm(), md.GetIndex())), zlg)
+func openSnapshotData(snapDir string, md *raftpb.SnapshotMetadata) (io.ReadCloser, error) {
+	rc, hdr, err := openSnapData(filepath.Join(snapDir, snapFileName(md.GetTerm(), md.GetIndex())))
 	if err == nil {
 		if err = hdr.matches(md); err != nil {
 			rc.Close()

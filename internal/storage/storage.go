@@ -210,7 +210,7 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	if err != nil {
 		return damagedError(s.dir, id, fmt.Sprintf("cannot read the snapshot records of the WAL in %s: %v", s.walDir, err))
 	}
-	loaded, skipped, err := pickSnapshot(s.snapDir, walSnaps, s.zlg)
+	loaded, skipped, err := pickSnapshot(s.snapDir, walSnaps)
 	if err != nil {
 		return err
 	}
@@ -252,10 +252,12 @@ func (s *Storage) load(id uint64, clusterName string) error {
 		return fmt.Errorf("storage: remove unfinished snapshot files: %w", err)
 	}
 	if !raft.IsEmptySnap(loaded) {
-		size, err := s.upgradeSnapFile(loaded)
+		p := filepath.Join(s.snapDir, snapFileName(loaded.GetMetadata().GetTerm(), loaded.GetMetadata().GetIndex()))
+		fi, err := os.Stat(p)
 		if err != nil {
-			return err
+			return fmt.Errorf("storage: snapshot %s: %w", p, err)
 		}
+		size := fi.Size()
 		if err := s.applySnapshot(loaded, size); err != nil {
 			return fmt.Errorf("storage: apply loaded snapshot: %w", err)
 		}
