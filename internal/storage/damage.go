@@ -63,7 +63,7 @@ func snapFileName(term, index uint64) string {
 // over because their files are damaged or missing, newest first. It reads
 // only. (Older recorded snapshots whose files were purged are only reached
 // when every newer one is unusable.)
-func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot) (*raftpb.Snapshot, []skippedSnap, error) {
+func pickSnapshot(fsys vfs, snapDir string, walSnaps []*walpb.Snapshot) (*raftpb.Snapshot, []skippedSnap, error) {
 	byIndex := slices.Clone(walSnaps)
 	slices.SortStableFunc(byIndex, func(a, b *walpb.Snapshot) int {
 		return -cmpUint64(a.GetIndex(), b.GetIndex())
@@ -75,7 +75,7 @@ func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot) (*raftpb.Snapshot,
 			return &raftpb.Snapshot{}, skipped, nil
 		}
 		name := snapFileName(term, index)
-		hdr, err := readSnapFile(filepath.Join(snapDir, name))
+		hdr, err := readSnapFile(fsys, filepath.Join(snapDir, name))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: errors.New("the file is missing")})
@@ -143,7 +143,7 @@ func describeSnap(sn *raftpb.Snapshot) string {
 // beside it (p.broken, or p.broken.N) for inspection. It returns the
 // copy's name. Both files and the directory are synced.
 func truncateWAL(p string, off int64) (string, error) {
-	to := brokenName(p)
+	to := brokenName(osFS{}, p)
 	src, err := os.Open(p)
 	if err != nil {
 		return "", err
@@ -178,14 +178,14 @@ func truncateWAL(p string, off int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return to, fsyncDir(filepath.Dir(p))
+	return to, osFS{}.SyncDir(filepath.Dir(p))
 }
 
 // brokenName returns p.broken, or p.broken.N if that exists.
-func brokenName(p string) string {
+func brokenName(fsys vfs, p string) string {
 	to := p + ".broken"
 	for n := 1; ; n++ {
-		if _, err := os.Lstat(to); errors.Is(err, os.ErrNotExist) {
+		if _, err := fsys.Stat(to); errors.Is(err, os.ErrNotExist) {
 			return to
 		}
 		to = fmt.Sprintf("%s.broken.%d", p, n)
@@ -195,12 +195,12 @@ func brokenName(p string) string {
 // setAside renames p to p.broken (or p.broken.N if that exists), keeping it
 // for inspection where nothing reads it, and syncs its directory. It
 // returns the new name.
-func setAside(p string) (string, error) {
-	to := brokenName(p)
-	if err := os.Rename(p, to); err != nil {
+func setAside(fsys vfs, p string) (string, error) {
+	to := brokenName(fsys, p)
+	if err := fsys.Rename(p, to); err != nil {
 		return "", err
 	}
-	return to, fsyncDir(filepath.Dir(p))
+	return to, fsys.SyncDir(filepath.Dir(p))
 }
 
 // isIOError reports whether err comes from the operating system (a failed

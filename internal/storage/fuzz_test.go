@@ -242,7 +242,7 @@ func FuzzSnapFile(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(snapDir, name), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		sn, skipped, err := pickSnapshot(snapDir, walSnaps)
+		sn, skipped, err := pickSnapshot(osFS{}, snapDir, walSnaps)
 		if err != nil {
 			t.Fatalf("pickSnapshot: %v", err)
 		}

@@ -104,8 +104,8 @@ func (c *crcWriter) Write(p []byte) (int, error) {
 // file name in dir: to a temporary file through a buffer, fsync'd, then
 // renamed into place, and the directory fsync'd. It returns the file's
 // size. No copy of the data is held in memory beyond the buffer.
-func writeSnapFile(dir, name string, md *raftpb.SnapshotMetadata, src io.WriterTo) (int64, error) {
-	f, err := os.CreateTemp(dir, name+".tmp-*")
+func writeSnapFile(fsys vfs, dir, name string, md *raftpb.SnapshotMetadata, src io.WriterTo) (int64, error) {
+	f, err := fsys.CreateTemp(dir, name+".tmp-*")
 	if err != nil {
 		return 0, err
 	}
@@ -118,13 +118,13 @@ func writeSnapFile(dir, name string, md *raftpb.SnapshotMetadata, src io.WriterT
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return 0, err
 	}
-	return size, fsyncDir(dir)
+	return size, fsys.SyncDir(dir)
 }
 
 // writeSnap writes the whole snap file encoding to w.
@@ -283,8 +283,8 @@ func verifySnap(r io.Reader, size int64) (*snapHeader, error) {
 
 // readSnapFile checks the snap file p, streaming it, and returns its
 // header.
-func readSnapFile(p string) (*snapHeader, error) {
-	f, err := os.Open(p)
+func readSnapFile(fsys vfs, p string) (*snapHeader, error) {
+	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, err
 	}
@@ -299,8 +299,8 @@ func readSnapFile(p string) (*snapHeader, error) {
 // openSnapData opens the snap file p and returns a reader of its state
 // machine data that verifies the file as it is read (see snapReader), and
 // the file's header.
-func openSnapData(p string) (io.ReadCloser, *snapHeader, error) {
-	f, err := os.Open(p)
+func openSnapData(fsys vfs, p string) (io.ReadCloser, *snapHeader, error) {
+	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -320,17 +320,16 @@ func openSnapData(p string) (io.ReadCloser, *snapHeader, error) {
 // removeSnapTemps deletes what a crash may have left in snapDir: files
 // being written (*.tmp-*) and received snapshots never installed
 // (*.recv-*).
-func removeSnapTemps(snapDir string, lg *slog.Logger) error {
-	names, err := os.ReadDir(snapDir)
+func removeSnapTemps(fsys vfs, snapDir string, lg *slog.Logger) error {
+	names, err := fsys.List(snapDir)
 	if err != nil {
 		return err
 	}
-	for _, de := range names {
-		name := de.Name()
-		if !de.Type().IsRegular() || !(strings.Contains(name, ".snap.tmp-") || strings.Contains(name, ".snap"+recvInfix)) {
+	for _, name := range names {
+		if !strings.Contains(name, ".snap.tmp-") && !strings.Contains(name, ".snap"+recvInfix) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(snapDir, name)); err != nil && !os.IsNotExist(err) {
+		if err := fsys.Remove(filepath.Join(snapDir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		lg.Info("removed an unfinished snapshot file", "file", name)
