@@ -80,11 +80,13 @@ func pickSnapshot(fsys vfs, snapDir string, walSnaps []*walpb.Snapshot) (*raftpb
 		case errors.Is(err, os.ErrNotExist):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: errors.New("the file is missing")})
 			continue
-		case errors.Is(err, syscall.EIO), errors.Is(err, os.ErrPermission):
-			return nil, nil, fmt.Errorf("storage: read snapshot %s: %w", filepath.Join(snapDir, name), err)
-		case err != nil:
+		case errors.Is(err, errBadSnapFile):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: err})
 			continue
+		case err != nil:
+			// Not what the file holds but reading it: the file may well
+			// be intact, so it must not be passed over and set aside.
+			return nil, nil, fmt.Errorf("storage: read snapshot %s: %w", filepath.Join(snapDir, name), err)
 		}
 		if hdr.Index != index || hdr.Term != term {
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term,

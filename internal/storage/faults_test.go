@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -340,6 +342,28 @@ func TestCrashDuringSnapshot(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An error reading a snapshot file at start-up that is not damage (an I/O
+// error of any kind) stops Open with that error: the file is not taken
+// for damaged and set aside.
+func TestSnapshotReadErrorIsNotDamage(t *testing.T) {
+	smallSegments(t)
+	dir := copyBase(t, faultBase(t))
+	name := snapFileName(1, baseSnap)
+	for _, errno := range []error{syscall.EIO, syscall.ESTALE, syscall.EINTR} {
+		ffs := newFaultFS(t, failOn(opRead, name, errno))
+		if _, err := ffs.open(t, dir); !errors.Is(err, errno) {
+			t.Fatalf("Open with snapshot reads failing with %v: %v", errno, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, snapDirName, name)); err != nil {
+			t.Fatalf("after a read error (%v) the snapshot file is gone: %v", errno, err)
+		}
+	}
+	s := mustOpen(t, dir)
+	if got := s.LoadedSnapshot().GetMetadata().GetIndex(); got != baseSnap {
+		t.Fatalf("loaded snapshot %d, want %d", got, baseSnap)
 	}
 }
 
