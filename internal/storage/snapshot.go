@@ -38,8 +38,8 @@ func (s *Storage) applySnapshot(sn *raftpb.Snapshot, size int64) error {
 //
 // It may run from one background goroutine at the same time as Save; it
 // holds the WAL lock only to write the snapshot record, not while the
-// snapshot file is written, so a large snapshot does not stall the Ready
-// loop.
+// snapshot file is written, so a large snapshot does not stall raftnode's
+// append goroutine (nor, behind it, acknowledgements and commits).
 //
 // Steps: write the snap file (fsync'd, renamed into place, the directory
 // fsync'd); make the snapshot the one raft sends to slow followers (see

@@ -33,10 +33,13 @@ const (
 // reference to it. Read the data with OpenSnapshotData; the transport
 // streams the file with OpenSnapshot and ReceiveSnapshot.
 //
-// Goroutines: Save is called by the one Ready-loop goroutine; CreateSnapshot
-// may run at the same time from one background goroutine; raft reads the
-// MemoryStorage methods from its own goroutine; the accessors and WALSize
-// may be called from anywhere. Close waits for a running CreateSnapshot.
+// Goroutines: Save is called by one goroutine (raftnode's append
+// goroutine); CreateSnapshot may run at the same time from one background
+// goroutine (a snapshot goroutine of the server, one at a time); raft
+// reads the MemoryStorage methods from raftnode's Ready loop meanwhile;
+// the transport calls OpenSnapshot and ReceiveSnapshot, and anything may
+// call the accessors and WALSize, from any goroutine. Close waits for a
+// running CreateSnapshot.
 type Storage struct {
 	*raft.MemoryStorage
 
