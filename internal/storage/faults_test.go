@@ -145,15 +145,39 @@ func checkConsistent(t *testing.T, dir string, want, ackedLast uint64) (loaded u
 	return loaded
 }
 
-// failAfterOpen passes every operation until armed, then asks inj.
-func failAfterOpen(inj injector) (injector, func()) {
+// runFaulty runs step on a copy of the base raft_dir opened through a
+// faultFS whose injector inj sees the operations of step (not those of
+// Open). It returns the copy and step's error, once the Storage is closed.
+func runFaulty(t *testing.T, base string, inj injector, step func(*testing.T, *Storage) error) (string, error) {
+	t.Helper()
 	var armed atomic.Bool
-	return func(o op) error {
+	dir := copyBase(t, base)
+	s, err := newFaultFS(t, func(o op) error {
 		if !armed.Load() {
 			return nil
 		}
 		return inj(o)
-	}, func() { armed.Store(true) }
+	}).open(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	err = step(t, s)
+	s.Close()
+	return dir, err
+}
+
+// faultCase is a fault injected into a step.
+type faultCase struct {
+	name string
+	fail injector
+	run  func(t *testing.T, s *Storage) error
+	want uint64 // the snapshot run writes; baseSnap if none
+}
+
+// saveNext saves the entry after the base's log.
+func saveNext(t *testing.T, s *Storage) error {
+	return s.Save(hardState(1, 1, baseLast+1), entries(baseLast+1, baseLast+1, 1, entrySize), nil)
 }
 
 // TestFailedFsync: a failed fsync of the WAL, of a snapshot file or of the
@@ -165,15 +189,8 @@ func TestFailedFsync(t *testing.T) {
 	smallSegments(t)
 	base := faultBase(t)
 	eio := syscall.EIO
-	tests := []struct {
-		name string
-		fail injector
-		run  func(t *testing.T, s *Storage) error
-		want uint64 // the snapshot it writes, baseSnap if none
-	}{
-		{"WAL save", failOn(opWALSync, walDirName, eio), func(t *testing.T, s *Storage) error {
-			return s.Save(hardState(1, 1, baseLast+1), entries(baseLast+1, baseLast+1, 1, entrySize), nil)
-		}, baseSnap},
+	tests := []faultCase{
+		{"WAL save", failOn(opWALSync, walDirName, eio), saveNext, baseSnap},
 		{"WAL snapshot record", failOn(opWALSync, walDirName, eio), snapshotSteps[0].run, newSnap},
 		{"snapshot file", failOn(opSync, "*.snap.tmp-*", eio), snapshotSteps[0].run, newSnap},
 		{"snap directory", failOn(opSyncDir, snapDirName, eio), snapshotSteps[0].run, newSnap},
@@ -184,18 +201,10 @@ func TestFailedFsync(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyBase(t, base)
-			inj, arm := failAfterOpen(tt.fail)
-			ffs := newFaultFS(t, inj)
-			s, err := ffs.open(t, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			arm()
-			if err := tt.run(t, s); !errors.Is(err, syscall.EIO) {
+			dir, err := runFaulty(t, base, tt.fail, tt.run)
+			if !errors.Is(err, syscall.EIO) {
 				t.Fatalf("got %v, want the EIO of the failed fsync", err)
 			}
-			s.Close()
 			checkConsistent(t, dir, tt.want, baseLast)
 		})
 	}
@@ -209,15 +218,8 @@ func TestDiskFull(t *testing.T) {
 	smallSegments(t)
 	base := faultBase(t)
 	full := syscall.ENOSPC
-	tests := []struct {
-		name string
-		fail injector
-		run  func(t *testing.T, s *Storage) error
-		want uint64
-	}{
-		{"WAL save", failOn(opWALWrite, walDirName, full), func(t *testing.T, s *Storage) error {
-			return s.Save(hardState(1, 1, baseLast+1), entries(baseLast+1, baseLast+1, 1, entrySize), nil)
-		}, baseSnap},
+	tests := []faultCase{
+		{"WAL save", failOn(opWALWrite, walDirName, full), saveNext, baseSnap},
 		{"WAL snapshot record", failOn(opWALWrite, walDirName, full), snapshotSteps[0].run, newSnap},
 		{"new snapshot file", failOn(opCreateTemp, "*", full), snapshotSteps[0].run, newSnap},
 		{"snapshot write", failOn(opWrite, "*.snap.tmp-*", full), snapshotSteps[0].run, newSnap},
@@ -228,15 +230,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyBase(t, base)
-			inj, arm := failAfterOpen(tt.fail)
-			ffs := newFaultFS(t, inj)
-			s, err := ffs.open(t, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			arm()
-			err = tt.run(t, s)
+			dir, err := runFaulty(t, base, tt.fail, tt.run)
 			if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("got %v, want ErrDiskFull wrapping ENOSPC", err)
 			}
@@ -250,7 +244,6 @@ func TestDiskFull(t *testing.T) {
 					t.Errorf("a partial snapshot file %s is left behind", name)
 				}
 			}
-			s.Close()
 			// Space freed: the directory opens on the plain file system.
 			checkConsistent(t, dir, tt.want, baseLast)
 		})
@@ -262,17 +255,10 @@ func TestDiskFull(t *testing.T) {
 // io.ErrShortWrite, so the snapshot fails instead of being cut short.
 func TestShortWriteWithoutError(t *testing.T) {
 	smallSegments(t)
-	dir := copyBase(t, faultBase(t))
-	inj, arm := failAfterOpen(failOn(opWrite, "*.snap.tmp-*", shortWrite{}))
-	s, err := newFaultFS(t, inj).open(t, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm()
-	if err := snapshotSteps[0].run(t, s); !errors.Is(err, io.ErrShortWrite) {
+	dir, err := runFaulty(t, faultBase(t), failOn(opWrite, "*.snap.tmp-*", shortWrite{}), snapshotSteps[0].run)
+	if !errors.Is(err, io.ErrShortWrite) {
 		t.Fatalf("got %v, want io.ErrShortWrite", err)
 	}
-	s.Close()
 	checkConsistent(t, dir, newSnap, baseLast)
 }
 
