@@ -34,8 +34,10 @@ var (
 type Storage interface {
 	raft.Storage
 	// Save durably writes, in this order, an incoming snapshot (nil or
-	// empty: none), the hard state (nil: unchanged) and entries, and fsyncs
-	// before it returns. An error is fatal: the node stops.
+	// empty: none), the entries and the hard state (nil: unchanged), and
+	// fsyncs what raft needs durable (raft.MustSync: entries, a new term
+	// or vote) before it returns; a commit index alone may be synced
+	// later. An error is fatal: the node stops.
 	Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -25,7 +26,7 @@ func benchSave(b *testing.B, batch int, noSync bool) {
 	}
 	defer s.Close()
 	if noSync {
-		s.mu.wal.SetUnsafeNoFsync()
+		s.mu.wal.(*wal.WAL).SetUnsafeNoFsync()
 	}
 	data := make([]byte, 300)
 	// Build the entries up front so the loop measures Save only.

@@ -11,7 +11,6 @@ import (
 
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/zap"
 )
 
 // damagedError returns ErrCorrupt for raft_dir dir of node id, saying what
@@ -64,7 +63,7 @@ func snapFileName(term, index uint64) string {
 // over because their files are damaged or missing, newest first. It reads
 // only. (Older recorded snapshots whose files were purged are only reached
 // when every newer one is unusable.)
-func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (*raftpb.Snapshot, []skippedSnap, error) {
+func pickSnapshot(fsys vfs, snapDir string, walSnaps []*walpb.Snapshot) (*raftpb.Snapshot, []skippedSnap, error) {
 	byIndex := slices.Clone(walSnaps)
 	slices.SortStableFunc(byIndex, func(a, b *walpb.Snapshot) int {
 		return -cmpUint64(a.GetIndex(), b.GetIndex())
@@ -76,16 +75,18 @@ func pickSnapshot(snapDir string, walSnaps []*walpb.Snapshot, zlg *zap.Logger) (
 			return &raftpb.Snapshot{}, skipped, nil
 		}
 		name := snapFileName(term, index)
-		hdr, _, err := readSnapFile(filepath.Join(snapDir, name), zlg)
+		hdr, err := readSnapFile(fsys, filepath.Join(snapDir, name))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: errors.New("the file is missing")})
 			continue
-		case errors.Is(err, syscall.EIO), errors.Is(err, os.ErrPermission):
-			return nil, nil, fmt.Errorf("storage: read snapshot %s: %w", filepath.Join(snapDir, name), err)
-		case err != nil:
+		case errors.Is(err, errBadSnapFile):
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term, Err: err})
 			continue
+		case err != nil:
+			// Not what the file holds but reading it: the file may well
+			// be intact, so it must not be passed over and set aside.
+			return nil, nil, fmt.Errorf("storage: read snapshot %s: %w", filepath.Join(snapDir, name), err)
 		}
 		if hdr.Index != index || hdr.Term != term {
 			skipped = append(skipped, skippedSnap{Name: name, Index: index, Term: term,
@@ -144,7 +145,7 @@ func describeSnap(sn *raftpb.Snapshot) string {
 // beside it (p.broken, or p.broken.N) for inspection. It returns the
 // copy's name. Both files and the directory are synced.
 func truncateWAL(p string, off int64) (string, error) {
-	to := brokenName(p)
+	to := brokenName(osFS{}, p)
 	src, err := os.Open(p)
 	if err != nil {
 		return "", err
@@ -179,14 +180,14 @@ func truncateWAL(p string, off int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return to, fsyncDir(filepath.Dir(p))
+	return to, osFS{}.SyncDir(filepath.Dir(p))
 }
 
 // brokenName returns p.broken, or p.broken.N if that exists.
-func brokenName(p string) string {
+func brokenName(fsys vfs, p string) string {
 	to := p + ".broken"
 	for n := 1; ; n++ {
-		if _, err := os.Lstat(to); errors.Is(err, os.ErrNotExist) {
+		if _, err := fsys.Stat(to); errors.Is(err, os.ErrNotExist) {
 			return to
 		}
 		to = fmt.Sprintf("%s.broken.%d", p, n)
@@ -196,12 +197,12 @@ func brokenName(p string) string {
 // setAside renames p to p.broken (or p.broken.N if that exists), keeping it
 // for inspection where nothing reads it, and syncs its directory. It
 // returns the new name.
-func setAside(p string) (string, error) {
-	to := brokenName(p)
-	if err := os.Rename(p, to); err != nil {
+func setAside(fsys vfs, p string) (string, error) {
+	to := brokenName(fsys, p)
+	if err := fsys.Rename(p, to); err != nil {
 		return "", err
 	}
-	return to, fsyncDir(filepath.Dir(p))
+	return to, fsys.SyncDir(filepath.Dir(p))
 }
 
 // isIOError reports whether err comes from the operating system (a failed

@@ -16,9 +16,11 @@
 //	} // else raft.StartNode (single) or start empty and join
 //	c := &raft.Config{Storage: s, Applied: s.LoadedSnapshot().GetMetadata().GetIndex(), ...}
 //
-//	// Ready loop, one goroutine:
-//	if err := s.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil { stop the node }
-//	// then send messages, apply, Advance.
+//	// raftnode's append goroutine (raft runs with AsyncStorageWrites), for
+//	// the snapshot, hard state and entries of raft's MsgStorageAppend
+//	// messages, one or several at a time:
+//	if err := s.Save(hs, ents, snap); err != nil { stop the node }
+//	// then send the responses that needed them.
 //
 //	// Background, once enough entries were applied since the last snapshot:
 //	err := s.CreateSnapshot(applied, confState, sm.Snapshot(), keep) // an io.WriterTo
@@ -75,9 +77,8 @@
 //	    renamed into place and its directory fsync'd. Readers check it
 //	    while streaming it: Open reads every candidate through once,
 //	    restoring reads it again and fails at the end unless the CRC and
-//	    the length match. An etcd snap file (a CRC-32C-checked
-//	    raftpb.Snapshot) of an earlier metasrv is still read; Open
-//	    rewrites the one it loads in this format. The 2 newest are kept.
+//	    the length match; a file in any other format is damaged. The 2
+//	    newest are kept.
 //	raft_dir/snap/%016x-%016x.snap.recv-*
 //	    a snapshot file a peer streamed (ReceiveSnapshot), verified and
 //	    fsync'd, waiting for raft to take it: Save renames it into place.
@@ -134,6 +135,22 @@
 // lies in WAL files wholly before an intact snapshot, sets those aside and
 // loses nothing. Entries cut away are lost on this node, which is safe only
 // if it rejoins a cluster whose other members still hold them.
+//
+// # File system
+//
+// Snapshot files, LOCK, raft_dir and snap/ with their fsyncs, and the
+// purge's removals go through vfs (fs.go), a small interface of only the
+// operations Storage makes: Open uses the operating system's (osFS);
+// tests use a faultFS that fails, cuts short or crashes any of them and
+// models what a power loss takes away, as an ordinary user. The WAL's
+// files are etcd's: its wal package opens, writes, preallocates and
+// fsyncs them itself through *os.File, with no seam beneath. The seam
+// there is Storage's WAL write boundary (walLog): a walFault is called
+// before each WAL write and after each one raft needs fsync'd, so a test
+// fails the write or its fsync, but cannot tear a record (the torn-write
+// tests cut the files instead) nor drop what etcd fsync'd. The WAL
+// readers, the truncation of a torn WAL tail and the offline tools
+// (OpenReadOnly, Repair) use the os directly.
 //
 // # Write errors and a full disk
 //

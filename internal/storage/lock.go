@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,33 +19,44 @@ const lockFileName = "LOCK"
 
 // dirLock is an exclusive, non-blocking lock on raft_dir/LOCK.
 type dirLock struct {
-	f    *fileutil.LockedFile
+	f    vfile
 	path string
 }
 
-// lockDir takes the lock on dir/LOCK without waiting; writePid then records
-// our pid in the file. It returns an error wrapping ErrLocked if another process (or
-// another open Storage in this process) holds it.
-//
-// On Linux the lock is an open file description lock (fcntl F_OFD_SETLK),
-// elsewhere flock(2): both are released by the kernel when the process dies,
-// so a stale LOCK file left by a crash never blocks a restart.
-func lockDir(dir string) (*dirLock, error) {
+// lockDir takes the lock on dir/LOCK without waiting (vfs.Lock); writePid
+// then records our pid in the file. It returns an error wrapping ErrLocked
+// if another process (or another open Storage in this process) holds it.
+// The lock is released by the kernel when the process dies, so a stale
+// LOCK file left by a crash never blocks a restart.
+func lockDir(fsys vfs, dir string) (*dirLock, error) {
 	p := filepath.Join(dir, lockFileName)
-	f, err := fileutil.TryLockFile(p, os.O_RDWR|os.O_CREATE, fileutil.PrivateFileMode)
+	f, err := fsys.Lock(p)
 	if errors.Is(err, fileutil.ErrLocked) {
-		holder := "an unknown pid"
-		if b, rerr := os.ReadFile(p); rerr == nil {
-			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
-				holder = "pid " + strconv.Itoa(pid)
-			}
-		}
-		return nil, fmt.Errorf("%w: %s is held by %s; stop that process or use another raft_dir", ErrLocked, p, holder)
+		return nil, fmt.Errorf("%w: %s is held by %s; stop that process or use another raft_dir", ErrLocked, p, lockHolder(fsys, p))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: lock %s: %w", p, err)
 	}
 	return &dirLock{f: f, path: p}, nil
+}
+
+// lockHolder returns "pid N" for the pid written in the LOCK file p, or
+// "an unknown pid".
+func lockHolder(fsys vfs, p string) string {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return "an unknown pid"
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 32))
+	if err != nil {
+		return "an unknown pid"
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return "an unknown pid"
+	}
+	return "pid " + strconv.Itoa(pid)
 }
 
 // writePid records this process in the LOCK file, for the message another
@@ -55,7 +67,8 @@ func (l *dirLock) writePid() error {
 	if err := l.f.Truncate(0); err != nil {
 		return fmt.Errorf("storage: write pid to %s: %w", l.path, err)
 	}
-	if _, err := l.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+	// The file was opened at offset 0 and nothing was written to it.
+	if _, err := l.f.Write([]byte(strconv.Itoa(os.Getpid()) + "\n")); err != nil {
 		return fmt.Errorf("storage: write pid to %s: %w", l.path, err)
 	}
 	return nil

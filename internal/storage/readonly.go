@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	"go.etcd.io/etcd/server/v3/storage/wal"
@@ -44,14 +42,13 @@ type ReadOnly struct {
 
 	lock    *fileutil.LockedFile // nil: raft_dir had no LOCK file
 	snapDir string
-	zlg     *zap.Logger
 }
 
 // OpenSnapshotData returns the state machine data of Snapshot, streamed
 // from its file and checked as it is read (the reader fails at the end,
 // with an error wrapping ErrCorrupt, if the file is not intact). Close it.
 func (r *ReadOnly) OpenSnapshotData() (io.ReadCloser, error) {
-	return openSnapshotData(r.snapDir, r.Snapshot.GetMetadata(), r.zlg)
+	return openSnapshotData(osFS{}, r.snapDir, r.Snapshot.GetMetadata())
 }
 
 // OpenReadOnly reads raft_dir (dir) of a stopped node. It holds the
@@ -106,13 +103,7 @@ func lockReadOnly(dir string) (*fileutil.LockedFile, error) {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, nil
 	case errors.Is(err, fileutil.ErrLocked):
-		holder := "an unknown pid"
-		if b, rerr := os.ReadFile(p); rerr == nil {
-			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
-				holder = "pid " + strconv.Itoa(pid)
-			}
-		}
-		return nil, fmt.Errorf("%w: %s is held by %s: a node is running on this raft_dir; stop it first", ErrLocked, p, holder)
+		return nil, fmt.Errorf("%w: %s is held by %s: a node is running on this raft_dir; stop it first", ErrLocked, p, lockHolder(osFS{}, p))
 	case err != nil:
 		return nil, fmt.Errorf("storage: lock %s: %w", p, err)
 	}
@@ -142,7 +133,7 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: scan WAL for snapshots: %v", ErrCorrupt, err)
 	}
-	sn, skipped, err := pickSnapshot(filepath.Join(dir, snapDirName), walSnaps, zlg)
+	sn, skipped, err := pickSnapshot(osFS{}, filepath.Join(dir, snapDirName), walSnaps)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +154,7 @@ func readDir(dir string, zlg *zap.Logger) (*ReadOnly, error) {
 		return nil, damagedError(dir, meta.ID, msg)
 	}
 	return &ReadOnly{ID: meta.ID, ClusterName: meta.ClusterName, Snapshot: sn, HardState: hs, Entries: ents,
-		snapDir: filepath.Join(dir, snapDirName), zlg: zlg}, nil
+		snapDir: filepath.Join(dir, snapDirName)}, nil
 }
 
 // WALRecord is one record of a WAL file, as ReadWALRecords reads it.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 
-	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
@@ -118,7 +117,7 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("%w: after repair, the WAL's snapshot records are unreadable: %v", ErrCorrupt, err)
 	}
-	loaded, skipped, err := pickSnapshot(snapDir, walSnaps, zlg)
+	loaded, skipped, err := pickSnapshot(osFS{}, snapDir, walSnaps)
 	if err != nil {
 		return rep, err
 	}
@@ -134,7 +133,7 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 	for _, ws := range walSnaps {
 		recorded[snapFileName(ws.GetTerm(), ws.GetIndex())] = true
 	}
-	names, err := fileutil.ReadDir(snapDir, fileutil.WithExt(".snap"))
+	names, err := listExt(osFS{}, snapDir, ".snap")
 	if err != nil {
 		return rep, err
 	}
@@ -142,13 +141,13 @@ func Repair(dir string, lg *slog.Logger) (*RepairReport, error) {
 		p := filepath.Join(snapDir, name)
 		keep := recorded[name]
 		if keep {
-			_, _, rerr := readSnapFile(p, zlg)
+			_, rerr := readSnapFile(osFS{}, p)
 			keep = rerr == nil
 		}
 		if keep {
 			continue
 		}
-		to, err := setAside(p)
+		to, err := setAside(osFS{}, p)
 		if err != nil {
 			return rep, err
 		}
@@ -199,7 +198,7 @@ func repairWAL(walDir, snapDir string, sc *walScan, rep *RepairReport, zlg *zap.
 	for _, name := range sc.Files[cutFrom:] {
 		p := filepath.Join(walDir, name)
 		rep.LostUpTo = max(rep.LostUpTo, highestEntryFrom(p, 0))
-		to, err := setAside(p)
+		to, err := setAside(osFS{}, p)
 		if err != nil {
 			return err
 		}
@@ -232,7 +231,7 @@ func dropOldFiles(walDir, snapDir string, sc *walScan, rep *RepairReport, zlg *z
 	if newest == nil {
 		return false, nil
 	}
-	hdr, _, err := readSnapFile(filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)), zlg)
+	hdr, err := readSnapFile(osFS{}, filepath.Join(snapDir, snapFileName(newest.Term, newest.Index)))
 	if err != nil || hdr.Index != newest.Index || hdr.Term != newest.Term {
 		return false, nil
 	}
@@ -257,7 +256,7 @@ func dropOldFiles(walDir, snapDir string, sc *walScan, rep *RepairReport, zlg *z
 	}
 	for _, name := range sc.Files[:d.FileIndex+1] {
 		p := filepath.Join(walDir, name)
-		to, err := setAside(p)
+		to, err := setAside(osFS{}, p)
 		if err != nil {
 			return true, err
 		}

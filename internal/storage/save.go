@@ -7,9 +7,12 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// Save persists one raft Ready: call it from the Ready loop with
-// rd.HardState, rd.Entries and rd.Snapshot (each may be nil or empty), before
-// sending rd.Messages that need it and before Advance.
+// Save persists a snapshot, a hard state and entries raft handed out for
+// storage (each may be nil or empty), before the messages that promise
+// them are sent. raftnode runs raft with AsyncStorageWrites: its append
+// goroutine calls Save with what one or several MsgStorageAppend messages
+// carry (entries that follow each other, a snapshot only first) and then
+// sends their responses. Calls must not overlap: one goroutine calls Save.
 //
 // In order:
 //  1. a non-empty snap is put in snap/ (fsync'd, with the directory),

@@ -14,9 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -106,8 +104,8 @@ func (c *crcWriter) Write(p []byte) (int, error) {
 // file name in dir: to a temporary file through a buffer, fsync'd, then
 // renamed into place, and the directory fsync'd. It returns the file's
 // size. No copy of the data is held in memory beyond the buffer.
-func writeSnapFile(dir, name string, md *raftpb.SnapshotMetadata, src io.WriterTo) (int64, error) {
-	f, err := os.CreateTemp(dir, name+".tmp-*")
+func writeSnapFile(fsys vfs, dir, name string, md *raftpb.SnapshotMetadata, src io.WriterTo) (int64, error) {
+	f, err := fsys.CreateTemp(dir, name+".tmp-*")
 	if err != nil {
 		return 0, err
 	}
@@ -120,13 +118,13 @@ func writeSnapFile(dir, name string, md *raftpb.SnapshotMetadata, src io.WriterT
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return 0, err
 	}
-	return size, fsyncDir(dir)
+	return size, fsys.SyncDir(dir)
 }
 
 // writeSnap writes the whole snap file encoding to w.
@@ -179,25 +177,18 @@ type snapReader struct {
 }
 
 // newSnapReader reads and checks the header of a snap file of size bytes
-// from r. A file that does not start with the magic of this format gives
-// errLegacySnap.
+// from r.
 func newSnapReader(r io.Reader, size int64) (*snapReader, error) {
 	sr := &snapReader{r: r, crc: crc32.New(crcTable)}
-	fixed := make([]byte, snapHeaderLen)
-	if size < int64(len(snapFileMagic)) {
-		return nil, errLegacySnap
-	}
-	if err := sr.full(fixed[:len(snapFileMagic)]); err != nil {
-		return nil, err
-	}
-	if string(fixed[:len(snapFileMagic)]) != snapFileMagic {
-		return nil, errLegacySnap
-	}
 	if size < snapHeaderLen+snapTrailerLen {
 		return nil, badSnapf("%d bytes, too short for a snapshot file", size)
 	}
-	if err := sr.full(fixed[len(snapFileMagic):]); err != nil {
+	fixed := make([]byte, snapHeaderLen)
+	if err := sr.full(fixed); err != nil {
 		return nil, err
+	}
+	if string(fixed[:len(snapFileMagic)]) != snapFileMagic {
+		return nil, badSnapf("it does not start with the magic %q of a snapshot file", snapFileMagic)
 	}
 	if v := binary.BigEndian.Uint32(fixed[8:]); v != snapFileVersion {
 		return nil, badSnapf("format version %d; this binary reads version %d", v, snapFileVersion)
@@ -220,10 +211,6 @@ func newSnapReader(r io.Reader, size int64) (*snapReader, error) {
 	sr.left = sr.hdr.DataLen
 	return sr, nil
 }
-
-// errLegacySnap: the file is not in this package's format; it may be an
-// etcd snap file written by an earlier metasrv (see readLegacySnap).
-var errLegacySnap = errors.New("not a metasrv snapshot file")
 
 // full reads len(p) header bytes into p and checksums them.
 func (sr *snapReader) full(p []byte) error {
@@ -294,46 +281,26 @@ func verifySnap(r io.Reader, size int64) (*snapHeader, error) {
 	return &sr.hdr, nil
 }
 
-// readSnapFile checks the snap file p, streaming it, and returns what it
-// holds: its header and, for an etcd snap file of an earlier metasrv
-// (legacy), the whole snapshot read into memory (legacy is nil otherwise).
-func readSnapFile(p string, zlg *zap.Logger) (hdr *snapHeader, legacy *raftpb.Snapshot, err error) {
-	f, err := os.Open(p)
+// readSnapFile checks the snap file p, streaming it, and returns its
+// header.
+func readSnapFile(fsys vfs, p string) (*snapHeader, error) {
+	f, err := fsys.Open(p)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	hdr, err = verifySnap(bufio.NewReaderSize(f, snapBufSize), fi.Size())
-	if errors.Is(err, errLegacySnap) {
-		return readLegacySnap(p, zlg)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return hdr, nil, nil
-}
-
-// readLegacySnap reads an etcd snap file (a CRC-checked raftpb.Snapshot,
-// written by metasrv before snap files were streamed) whole.
-func readLegacySnap(p string, zlg *zap.Logger) (*snapHeader, *raftpb.Snapshot, error) {
-	sn, err := snap.Read(zlg, p)
-	if err != nil {
-		return nil, nil, err
-	}
-	md := sn.GetMetadata()
-	return &snapHeader{Term: md.GetTerm(), Index: md.GetIndex(), ConfState: md.GetConfState(),
-		DataLen: int64(len(sn.GetData()))}, sn, nil
+	return verifySnap(bufio.NewReaderSize(f, snapBufSize), fi.Size())
 }
 
 // openSnapData opens the snap file p and returns a reader of its state
 // machine data that verifies the file as it is read (see snapReader), and
-// the file's header. An etcd snap file of an earlier metasrv is read whole.
-func openSnapData(p string, zlg *zap.Logger) (io.ReadCloser, *snapHeader, error) {
-	f, err := os.Open(p)
+// the file's header.
+func openSnapData(fsys vfs, p string) (io.ReadCloser, *snapHeader, error) {
+	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -343,70 +310,26 @@ func openSnapData(p string, zlg *zap.Logger) (io.ReadCloser, *snapHeader, error)
 		return nil, nil, err
 	}
 	sr, err := newSnapReader(bufio.NewReaderSize(f, snapBufSize), fi.Size())
-	if errors.Is(err, errLegacySnap) {
-		f.Close()
-		hdr, sn, err := readLegacySnap(p, zlg)
-		if err != nil {
-			return nil, nil, err
-		}
-		return io.NopCloser(bytes.NewReader(sn.GetData())), hdr, nil
-	}
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{sr, f}, &sr.hdr, nil
-}
-
-// upgradeSnapFile returns the size of the loaded snapshot's file, after
-// rewriting it in this package's format if it is an etcd snap file of an
-// earlier metasrv (the rename is atomic: a crash leaves either file, and
-// both read back).
-func (s *Storage) upgradeSnapFile(sn *raftpb.Snapshot) (int64, error) {
-	md := sn.GetMetadata()
-	name := snapFileName(md.GetTerm(), md.GetIndex())
-	p := filepath.Join(s.snapDir, name)
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, err
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		_, err = newSnapReader(bufio.NewReader(f), fi.Size())
-	}
-	f.Close()
-	if !errors.Is(err, errLegacySnap) {
-		return fi.Size(), nil // read through by pickSnapshot already
-	}
-	_, old, err := readLegacySnap(p, s.zlg)
-	if err != nil {
-		return 0, fmt.Errorf("storage: read snapshot %s: %w", p, err)
-	}
-	size, err := writeSnapFile(s.snapDir, name, md, bytes.NewReader(old.GetData()))
-	if err != nil {
-		return 0, fmt.Errorf("storage: rewrite snapshot %s in the streamed format: %w", p, err)
-	}
-	s.lg.Info("rewrote the snapshot file of an earlier version in the streamed format", "file", p, "bytes", size)
-	return size, nil
+	return readCloser{sr, f}, &sr.hdr, nil
 }
 
 // removeSnapTemps deletes what a crash may have left in snapDir: files
 // being written (*.tmp-*) and received snapshots never installed
 // (*.recv-*).
-func removeSnapTemps(snapDir string, lg *slog.Logger) error {
-	names, err := os.ReadDir(snapDir)
+func removeSnapTemps(fsys vfs, snapDir string, lg *slog.Logger) error {
+	names, err := fsys.List(snapDir)
 	if err != nil {
 		return err
 	}
-	for _, de := range names {
-		name := de.Name()
-		if !de.Type().IsRegular() || !(strings.Contains(name, ".snap.tmp-") || strings.Contains(name, ".snap"+recvInfix)) {
+	for _, name := range names {
+		if !strings.Contains(name, ".snap.tmp-") && !strings.Contains(name, ".snap"+recvInfix) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(snapDir, name)); err != nil && !os.IsNotExist(err) {
+		if err := fsys.Remove(filepath.Join(snapDir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		lg.Info("removed an unfinished snapshot file", "file", name)

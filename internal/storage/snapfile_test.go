@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -220,54 +219,6 @@ func TestReceivedAndTempFilesRemoved(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, snapDirName)); len(ents) != 1 {
 		t.Fatalf("after restart snap/ holds %d files", len(ents))
-	}
-}
-
-// A raft_dir of an earlier metasrv holds etcd snap files: Open loads them
-// and rewrites the loaded one in the streamed format.
-func TestLegacySnapFileUpgraded(t *testing.T) {
-	dir := t.TempDir()
-	s := mustOpen(t, dir)
-	mustSave(t, s, hardState(1, 1, 40), entries(1, 40, 1, 10), nil)
-	data := snapData(2000)
-	if err := s.CreateSnapshot(30, confState(1, 2), bytes.NewReader(data), 0); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	p := filepath.Join(dir, snapDirName, snapFileName(1, 30))
-	if err := os.Remove(p); err != nil {
-		t.Fatal(err)
-	}
-	old := snapshotAt(30, 1, confState(1, 2), data)
-	if err := snap.New(newZapLogger(testLogger(t)), filepath.Join(dir, snapDirName)).SaveSnap(old); err != nil {
-		t.Fatal(err)
-	}
-	ro, err := OpenReadOnly(dir, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := ro.OpenSnapshotData()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(rc)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read-only: legacy snapshot data %d bytes, %v", len(got), err)
-	}
-	rc.Close()
-	ro.Close()
-
-	s = mustOpen(t, dir)
-	ls := s.LoadedSnapshot()
-	if ls.GetMetadata().GetIndex() != 30 || !bytes.Equal(readSnap(t, s, ls), data) {
-		t.Fatalf("loaded %v", ls.GetMetadata())
-	}
-	b, err := os.ReadFile(p)
-	if err != nil || !bytes.HasPrefix(b, []byte(snapFileMagic)) {
-		t.Fatalf("the legacy file was not rewritten: %v", err)
-	}
-	if s.SnapshotSize() != int64(len(b)) {
-		t.Fatalf("SnapshotSize %d, file %d", s.SnapshotSize(), len(b))
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
-	"go.uber.org/zap"
 )
 
 // SnapshotSize returns the size in bytes of the newest snapshot's file, 0
@@ -39,8 +38,8 @@ func (s *Storage) applySnapshot(sn *raftpb.Snapshot, size int64) error {
 //
 // It may run from one background goroutine at the same time as Save; it
 // holds the WAL lock only to write the snapshot record, not while the
-// snapshot file is written, so a large snapshot does not stall the Ready
-// loop.
+// snapshot file is written, so a large snapshot does not stall raftnode's
+// append goroutine (nor, behind it, acknowledgements and commits).
 //
 // Steps: write the snap file (fsync'd, renamed into place, the directory
 // fsync'd); make the snapshot the one raft sends to slow followers (see
@@ -80,12 +79,12 @@ func (s *Storage) createSnapshot(index uint64, cs *raftpb.ConfState, src io.Writ
 	md := &raftpb.SnapshotMetadata{Index: new(index), Term: new(term), ConfState: cs}
 	name := snapFileName(term, index)
 	start := time.Now()
-	size, err := writeSnapFile(s.snapDir, name, md, src)
+	size, err := writeSnapFile(s.fs, s.snapDir, name, md, src)
 	if err != nil {
 		return fmt.Errorf("storage: write snapshot %d to %s: %w", index, s.snapDir, err)
 	}
 	if _, err := s.MemoryStorage.CreateSnapshot(index, cs, snapRef(name)); err != nil {
-		os.Remove(filepath.Join(s.snapDir, name))
+		s.fs.Remove(filepath.Join(s.snapDir, name))
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
 			return nil
 		}
@@ -143,14 +142,14 @@ func (s *Storage) saveSnapFile(sn *raftpb.Snapshot) (int64, error) {
 	name := snapFileName(md.GetTerm(), md.GetIndex())
 	recv, ok := parseSnapRef(sn.GetData())
 	if !ok {
-		size, err := writeSnapFile(s.snapDir, name, md, bytes.NewReader(sn.GetData()))
+		size, err := writeSnapFile(s.fs, s.snapDir, name, md, bytes.NewReader(sn.GetData()))
 		if err != nil {
 			return 0, fmt.Errorf("storage: write snapshot %d to %s: %w", md.GetIndex(), s.snapDir, err)
 		}
 		return size, nil
 	}
 	p := filepath.Join(s.snapDir, recv)
-	f, err := os.Open(p)
+	f, err := s.fs.Open(p)
 	if err != nil {
 		return 0, fmt.Errorf("storage: open received snapshot %d: %w", md.GetIndex(), err)
 	}
@@ -169,11 +168,11 @@ func (s *Storage) saveSnapFile(sn *raftpb.Snapshot) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("storage: received snapshot file %s: %w", p, err)
 		}
-		if err := os.Rename(p, filepath.Join(s.snapDir, name)); err != nil {
+		if err := s.fs.Rename(p, filepath.Join(s.snapDir, name)); err != nil {
 			return 0, fmt.Errorf("storage: install received snapshot %d: %w", md.GetIndex(), err)
 		}
 	}
-	if err := fsyncDir(s.snapDir); err != nil {
+	if err := s.fs.SyncDir(s.snapDir); err != nil {
 		return 0, fmt.Errorf("storage: sync %s: %w", s.snapDir, err)
 	}
 	return fi.Size(), nil
@@ -192,9 +191,6 @@ func (s *Storage) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size
 	data, err := s.newSnapshotFile(md, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, snapBufSize)
 		hdr, err := verifySnap(io.TeeReader(r, bw), size)
-		if errors.Is(err, errLegacySnap) {
-			err = badSnapf("the stream does not start with a snapshot file header")
-		}
 		if err == nil {
 			err = hdr.matches(md)
 		}
@@ -216,7 +212,7 @@ func (s *Storage) newSnapshotFile(md *raftpb.SnapshotMetadata, fill func(w io.Wr
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	f, err := os.CreateTemp(s.snapDir, snapFileName(md.GetTerm(), md.GetIndex())+recvInfix+"*")
+	f, err := s.fs.CreateTemp(s.snapDir, snapFileName(md.GetTerm(), md.GetIndex())+recvInfix+"*")
 	if err != nil {
 		return nil, diskError(s.dir, err)
 	}
@@ -228,7 +224,7 @@ func (s *Storage) newSnapshotFile(md *raftpb.SnapshotMetadata, fill func(w io.Wr
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		s.fs.Remove(f.Name())
 		return nil, diskError(s.dir, err)
 	}
 	return snapRef(filepath.Base(f.Name())), nil
@@ -244,7 +240,7 @@ const recvInfix = ".recv-"
 // meanwhile. Called by the transport, from any goroutine.
 func (s *Storage) OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error) {
 	md := sn.GetMetadata()
-	f, err := os.Open(filepath.Join(s.snapDir, snapFileName(md.GetTerm(), md.GetIndex())))
+	f, err := s.fs.Open(filepath.Join(s.snapDir, snapFileName(md.GetTerm(), md.GetIndex())))
 	if err != nil {
 		return nil, 0, fmt.Errorf("storage: open snapshot %d: %w", md.GetIndex(), err)
 	}
@@ -261,13 +257,13 @@ func (s *Storage) OpenSnapshot(sn *raftpb.Snapshot) (io.ReadCloser, int64, error
 // checks the file's CRC as it goes and fails at the end (an error wrapping
 // ErrCorrupt, not io.EOF) if the file is not intact. Close it.
 func (s *Storage) OpenSnapshotData(sn *raftpb.Snapshot) (io.ReadCloser, error) {
-	return openSnapshotData(s.snapDir, sn.GetMetadata(), s.zlg)
+	return openSnapshotData(s.fs, s.snapDir, sn.GetMetadata())
 }
 
 // openSnapshotData opens the data of snapshot md in snapDir for
 // OpenSnapshotData.
-func openSnapshotData(snapDir string, md *raftpb.SnapshotMetadata, zlg *zap.Logger) (io.ReadCloser, error) {
-	rc, hdr, err := openSnapData(filepath.Join(snapDir, snapFileName(md.GetTerm(), md.GetIndex())), zlg)
+func openSnapshotData(fsys vfs, snapDir string, md *raftpb.SnapshotMetadata) (io.ReadCloser, error) {
+	rc, hdr, err := openSnapData(fsys, filepath.Join(snapDir, snapFileName(md.GetTerm(), md.GetIndex())))
 	if err == nil {
 		if err = hdr.matches(md); err != nil {
 			rc.Close()
@@ -322,7 +318,7 @@ func (s *Storage) purge() error {
 	if err := s.purgeReceived(); err != nil {
 		return err
 	}
-	names, err := fileutil.ReadDir(s.snapDir, fileutil.WithExt(".snap"))
+	names, err := listExt(s.fs, s.snapDir, ".snap")
 	if err != nil {
 		return err
 	}
@@ -343,7 +339,7 @@ func (s *Storage) purge() error {
 	}
 	if n := len(snaps) - keepSnapFiles; n > 0 {
 		for _, name := range snaps[:n] {
-			if err := os.Remove(filepath.Join(s.snapDir, name)); err != nil && !os.IsNotExist(err) {
+			if err := s.fs.Remove(filepath.Join(s.snapDir, name)); err != nil && !os.IsNotExist(err) {
 				return err
 			}
 			s.lg.Info("purged snapshot file", "file", name)
@@ -352,7 +348,7 @@ func (s *Storage) purge() error {
 	}
 	oldest := indexes[0]
 
-	wals, err := fileutil.ReadDir(s.walDir, fileutil.WithExt(".wal"))
+	wals, err := listExt(s.fs, s.walDir, ".wal")
 	if err != nil {
 		return err
 	}
@@ -369,14 +365,14 @@ func (s *Storage) purge() error {
 	}
 	for _, name := range wals[:keepFrom] {
 		p := filepath.Join(s.walDir, name)
-		l, err := fileutil.TryLockFile(p, os.O_WRONLY, fileutil.PrivateFileMode)
+		l, err := s.fs.Lock(p)
 		if errors.Is(err, fileutil.ErrLocked) {
 			break // still in use by the WAL; so are the ones after it
 		}
 		if err != nil {
 			return err
 		}
-		rerr := os.Remove(p)
+		rerr := s.fs.Remove(p)
 		cerr := l.Close()
 		if rerr != nil {
 			return rerr
@@ -407,12 +403,11 @@ func parseWALName(name string) (seq, index uint64, err error) {
 // installed any more.
 func (s *Storage) purgeReceived() error {
 	cur, _ := s.MemoryStorage.Snapshot()
-	names, err := os.ReadDir(s.snapDir)
+	names, err := s.fs.List(s.snapDir)
 	if err != nil {
 		return err
 	}
-	for _, de := range names {
-		name := de.Name()
+	for _, name := range names {
 		var term, index uint64
 		if !strings.Contains(name, ".snap"+recvInfix) {
 			continue
@@ -420,7 +415,7 @@ func (s *Storage) purgeReceived() error {
 		if _, err := fmt.Sscanf(name, "%016x-%016x.snap", &term, &index); err != nil || index > cur.GetMetadata().GetIndex() {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.snapDir, name)); err != nil && !os.IsNotExist(err) {
+		if err := s.fs.Remove(filepath.Join(s.snapDir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 		s.lg.Info("purged a received snapshot file raft did not take", "file", name)

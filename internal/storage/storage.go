@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3"
@@ -35,10 +33,13 @@ const (
 // reference to it. Read the data with OpenSnapshotData; the transport
 // streams the file with OpenSnapshot and ReceiveSnapshot.
 //
-// Goroutines: Save is called by the one Ready-loop goroutine; CreateSnapshot
-// may run at the same time from one background goroutine; raft reads the
-// MemoryStorage methods from its own goroutine; the accessors and WALSize
-// may be called from anywhere. Close waits for a running CreateSnapshot.
+// Goroutines: Save is called by one goroutine (raftnode's append
+// goroutine); CreateSnapshot may run at the same time from one background
+// goroutine (a snapshot goroutine of the server, one at a time); raft
+// reads the MemoryStorage methods from raftnode's Ready loop meanwhile;
+// the transport calls OpenSnapshot and ReceiveSnapshot, and anything may
+// call the accessors and WALSize, from any goroutine. Close waits for a
+// running CreateSnapshot.
 type Storage struct {
 	*raft.MemoryStorage
 
@@ -47,6 +48,9 @@ type Storage struct {
 	snapDir string
 	lg      *slog.Logger
 	zlg     *zap.Logger
+	fs      vfs
+	// walFault, if not nil, is called around every WAL write (tests).
+	walFault walFault
 
 	// Loaded by Open, read-only afterwards.
 	loadedSnap   *raftpb.Snapshot
@@ -60,7 +64,7 @@ type Storage struct {
 	// mu guards the WAL, which Save and CreateSnapshot both write.
 	mu struct {
 		sync.Mutex
-		wal    *wal.WAL
+		wal    walLog
 		lock   *dirLock
 		closed bool
 	}
@@ -93,6 +97,12 @@ type Storage struct {
 // Errors: ErrLocked, ErrIDMismatch, ErrClusterMismatch, ErrCorrupt,
 // ErrDiskFull (all wrapped), or an I/O error. lg may be nil.
 func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage, error) {
+	return open(dir, id, clusterName, lg, osFS{}, nil)
+}
+
+// open is Open on the file system fsys, with walFault (if not nil) called
+// around every WAL write.
+func open(dir string, id uint64, clusterName string, lg *slog.Logger, fsys vfs, fault walFault) (*Storage, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
@@ -107,13 +117,15 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 		snapDir:       filepath.Join(dir, snapDirName),
 		lg:            lg,
 		zlg:           newZapLogger(lg),
+		fs:            fsys,
+		walFault:      fault,
 		loadedSnap:    &raftpb.Snapshot{},
 		loadedHS:      &raftpb.HardState{},
 	}
-	if err := makeDir(dir); err != nil {
+	if err := makeDir(fsys, dir); err != nil {
 		return nil, fmt.Errorf("storage: create raft_dir: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := lockDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -146,25 +158,29 @@ func Open(dir string, id uint64, clusterName string, lg *slog.Logger) (*Storage,
 
 // load does the work of Open once the lock is held.
 func (s *Storage) load(id uint64, clusterName string) error {
-	if err := os.MkdirAll(s.snapDir, 0o700); err != nil {
+	if err := s.fs.MkdirAll(s.snapDir); err != nil {
 		return fmt.Errorf("storage: create %s: %w", s.snapDir, err)
 	}
 	// Make the snap directory's own entry durable before any file in it
 	// counts on it.
-	if err := fsyncDir(s.dir); err != nil {
+	if err := s.fs.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", s.dir, err)
 	}
 	meta := metadata{ID: id, ClusterName: clusterName}
 
 	if !wal.Exist(s.walDir) {
-		if names, _ := fileutil.ReadDir(s.snapDir, fileutil.WithExt(".snap")); len(names) > 0 {
+		names, err := listExt(s.fs, s.snapDir, ".snap")
+		if err != nil {
+			return fmt.Errorf("storage: list %s: %w", s.snapDir, err)
+		}
+		if len(names) > 0 {
 			return fmt.Errorf("%w: %s holds snapshots but %s holds no WAL", ErrCorrupt, s.snapDir, s.walDir)
 		}
 		w, err := wal.Create(s.zlg, s.walDir, encodeMetadata(meta))
 		if err != nil {
 			return fmt.Errorf("storage: create WAL in %s: %w", s.walDir, err)
 		}
-		s.mu.wal = w
+		s.setWAL(w, nil)
 		return nil
 	}
 
@@ -210,7 +226,7 @@ func (s *Storage) load(id uint64, clusterName string) error {
 	if err != nil {
 		return damagedError(s.dir, id, fmt.Sprintf("cannot read the snapshot records of the WAL in %s: %v", s.walDir, err))
 	}
-	loaded, skipped, err := pickSnapshot(s.snapDir, walSnaps, s.zlg)
+	loaded, skipped, err := pickSnapshot(s.fs, s.snapDir, walSnaps)
 	if err != nil {
 		return err
 	}
@@ -231,16 +247,16 @@ func (s *Storage) load(id uint64, clusterName string) error {
 		w.Close()
 		return damagedError(s.dir, id, msg)
 	}
-	s.mu.wal = w
+	s.setWAL(w, hs)
 	// The log stands in for the skipped snapshots: set their files aside,
 	// so that nothing reads them again and the purge does not count them
 	// among the snapshots it keeps.
 	for _, sk := range skipped {
 		p := filepath.Join(s.snapDir, sk.Name)
-		if _, err := os.Lstat(p); err != nil {
+		if _, err := s.fs.Stat(p); err != nil {
 			continue // missing
 		}
-		to, err := setAside(p)
+		to, err := setAside(s.fs, p)
 		if err != nil {
 			return fmt.Errorf("storage: set aside damaged snapshot %s: %w", p, err)
 		}
@@ -248,14 +264,16 @@ func (s *Storage) load(id uint64, clusterName string) error {
 			"file", p, "moved_to", to, "err", sk.Err, "loaded_index", loaded.GetMetadata().GetIndex())
 	}
 
-	if err := removeSnapTemps(s.snapDir, s.lg); err != nil {
+	if err := removeSnapTemps(s.fs, s.snapDir, s.lg); err != nil {
 		return fmt.Errorf("storage: remove unfinished snapshot files: %w", err)
 	}
 	if !raft.IsEmptySnap(loaded) {
-		size, err := s.upgradeSnapFile(loaded)
+		p := filepath.Join(s.snapDir, snapFileName(loaded.GetMetadata().GetTerm(), loaded.GetMetadata().GetIndex()))
+		fi, err := s.fs.Stat(p)
 		if err != nil {
-			return err
+			return fmt.Errorf("storage: snapshot %s: %w", p, err)
 		}
+		size := fi.Size()
 		if err := s.applySnapshot(loaded, size); err != nil {
 			return fmt.Errorf("storage: apply loaded snapshot: %w", err)
 		}
@@ -363,24 +381,25 @@ func (s *Storage) Close() error {
 	return errors.Join(errs...)
 }
 
+// setWAL makes w, opened or created by load with hs its last hard state,
+// the WAL that Save and CreateSnapshot write.
+func (s *Storage) setWAL(w *wal.WAL, hs *raftpb.HardState) {
+	if s.walFault == nil {
+		s.mu.wal = w
+		return
+	}
+	s.mu.wal = &faultyWAL{walLog: w, fault: s.walFault, hs: hs}
+}
+
 // makeDir creates dir if it does not exist and makes its entry in its
 // parent durable: a raft_dir that vanished on power loss after the node had
 // voted would let it vote twice in a term.
-func makeDir(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
+func makeDir(fsys vfs, dir string) error {
+	if _, err := fsys.Stat(dir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsys.MkdirAll(dir); err != nil {
 		return err
 	}
-	return fsyncDir(filepath.Dir(filepath.Clean(dir)))
-}
-
-func fsyncDir(dir string) error {
-	d, err := fileutil.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return fileutil.Fsync(d)
+	return fsys.SyncDir(filepath.Dir(filepath.Clean(dir)))
 }

@@ -50,21 +50,15 @@
 // Peer.Snapshot client stream, in chunks of SnapshotChunkBytes (default
 // 1 MiB), as one byte stream:
 //
-//	"\xffMSNAP1\n"  magic (an older receiver, which decodes the whole
-//	                 stream as one raftpb.Message, refuses it)
+//	"\xffMSNAP1\n"  magic
 //	uvarint n, then n bytes: the MsgSnap, protobuf, without its Data
 //	the snapshot file, read from Snapshots.OpenSnapshot chunk by chunk
 //
 // The first chunk carries the header (cluster_name, from, from_address,
-// to) and total_size, the length of the whole byte stream. A stream
-// without the magic is what a metasrv before streamed snapshot files
-// sends, the whole marshaled MsgSnap with its data: it is still taken
-// (read whole into memory, its Data the state machine's bytes, which
-// storage's Save writes to a file), so a cluster being upgraded catches
-// up from an older leader; an older node refuses the new stream, so a
-// follower not yet upgraded waits for its leader to be. The receiver
-// checks the header as above, decodes the MsgSnap (codes.InvalidArgument
-// unless it is a MsgSnap for it), and streams the rest, chunk by chunk,
+// to) and total_size, the length of the whole byte stream. The receiver
+// checks the header as above and the magic, decodes the MsgSnap
+// (codes.InvalidArgument unless it is a MsgSnap for it), and streams the
+// rest, chunk by chunk,
 // into Snapshots.ReceiveSnapshot, which stores and verifies the file;
 // the stream must end exactly at total_size (codes.InvalidArgument
 // otherwise, or if the file is refused). Neither side ever holds the

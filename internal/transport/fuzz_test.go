@@ -30,9 +30,9 @@ func readStream(chunks []*peerpb.SnapshotChunk, id uint64) (*raftpb.Message, []b
 	if err != nil {
 		return nil, nil, err
 	}
-	m, legacy, err := readSnapshotHeader(r, id)
-	if err != nil || legacy {
-		return m, nil, err
+	m, err := readSnapshotHeader(r, id)
+	if err != nil {
+		return nil, nil, err
 	}
 	file, err := io.ReadAll(r)
 	if err == nil {

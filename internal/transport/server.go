@@ -112,7 +112,7 @@ func (t *GRPC) receiveSnapshot(stream peerpb.Peer_SnapshotServer) (m *raftpb.Mes
 	if err != nil {
 		return nil, from, addr, err
 	}
-	m, legacy, err := readSnapshotHeader(r, t.cfg.ID)
+	m, err = readSnapshotHeader(r, t.cfg.ID)
 	if err != nil {
 		return nil, from, addr, err
 	}
@@ -120,10 +120,6 @@ func (t *GRPC) receiveSnapshot(stream peerpb.Peer_SnapshotServer) (m *raftpb.Mes
 		return nil, from, addr, ErrStopped
 	}
 	t.learn(from, addr)
-	if legacy {
-		c.msgsReceived.Add(1)
-		return m, from, addr, nil
-	}
 	data, err := t.h.ReceiveSnapshot(m.GetSnapshot().GetMetadata(), r, int64(r.total-r.read))
 	if err == nil {
 		err = r.finish()

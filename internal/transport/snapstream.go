@@ -19,9 +19,8 @@ import (
 //	uvarint n, then n bytes: the MsgSnap, protobuf, with an empty Snapshot.Data
 //	the snapshot file: the rest of total_size
 //
-// The 0xff first byte cannot start a protobuf message, so an older
-// receiver, which decodes the whole stream as one raftpb.Message, refuses
-// it rather than misreading it.
+// The magic tells a snapshot stream from anything else sent to the port;
+// its 0xff first byte cannot start a protobuf message.
 const snapshotStreamMagic = "\xffMSNAP1\n"
 
 // maxSnapshotHeader bounds the MsgSnap header a stream may announce: it
@@ -46,43 +45,31 @@ func snapshotHeader(m *raftpb.Message) ([]byte, error) {
 }
 
 // readSnapshotHeader reads the magic and the MsgSnap (for node id) from
-// the start of a snapshot stream. A stream without the magic is taken for
-// what a metasrv before streamed snapshot files sends (the whole MsgSnap,
-// its Data holding the state machine's bytes, so that a cluster being
-// upgraded still catches up from an older leader): it is read whole and
-// returned with legacy true, its Data in memory.
-func readSnapshotHeader(r *chunkReader, id uint64) (m *raftpb.Message, legacy bool, err error) {
+// the start of a snapshot stream. A stream that does not start with the
+// magic is ErrBadSnapshot.
+func readSnapshotHeader(r *chunkReader, id uint64) (*raftpb.Message, error) {
 	magic := make([]byte, len(snapshotStreamMagic))
 	if _, err := io.ReadFull(r, magic); err != nil {
-		return nil, false, r.short(err)
+		return nil, r.short(err)
 	}
 	if string(magic) != snapshotStreamMagic {
-		rest, err := io.ReadAll(r)
-		if err == nil {
-			err = r.finish()
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		m, err := decodeSnapshot(append(magic, rest...), id)
-		return m, true, err
+		return nil, fmt.Errorf("%w: the stream does not start with the snapshot stream magic %q", ErrBadSnapshot, snapshotStreamMagic)
 	}
 	n, err := binary.ReadUvarint(r)
 	if err != nil && r.err == nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, false, fmt.Errorf("%w: header length: %v", ErrBadSnapshot, err) // overflows
+		return nil, fmt.Errorf("%w: header length: %v", ErrBadSnapshot, err) // overflows
 	}
 	if err != nil {
-		return nil, false, r.short(err)
+		return nil, r.short(err)
 	}
 	if n > maxSnapshotHeader || n > r.total-r.read {
-		return nil, false, fmt.Errorf("%w: header of %d bytes", ErrBadSnapshot, n)
+		return nil, fmt.Errorf("%w: header of %d bytes", ErrBadSnapshot, n)
 	}
 	msg := make([]byte, n)
 	if _, err := io.ReadFull(r, msg); err != nil {
-		return nil, false, r.short(err)
+		return nil, r.short(err)
 	}
-	m, err = decodeSnapshot(msg, id)
-	return m, false, err
+	return decodeSnapshot(msg, id)
 }
 
 // chunkReader reads the byte stream of a Peer.Snapshot call, the data of
