@@ -1,6 +1,8 @@
 // Package client is the Go client of metasrv, the Databend meta service: a
-// Raft-replicated key-value store in which every write stamps the key with
-// the next value of one global sequence number (seq).
+// Raft-replicated key-value store in which every put stamps the key with
+// the next value of one global sequence number (seq; a delete takes none,
+// as in databend-meta), and every write that changes keys takes the next
+// revision.
 //
 // # Usage
 //
@@ -53,7 +55,7 @@
 //
 // # Watches
 //
-// Watch delivers the changes of a key, a range or a prefix, in seq order,
+// Watch delivers the changes of a key, a range or a prefix, in revision order,
 // optionally after the current values (InitialFlush); it resumes by itself
 // across disconnects, node failures and slow-reader cut-offs, with no event
 // lost or repeated:

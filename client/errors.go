@@ -35,24 +35,25 @@ var (
 	// ErrCompacted: a watch asked for changes older than the server's event
 	// history holds (the server answered codes.OutOfRange), so it cannot
 	// go on without losing events. Watcher.Next returns it when the
-	// WatchOptions.StartSeq you gave is too old, or when a watch that was
+	// WatchOptions.StartRevision you gave is too old, or when a watch that was
 	// cut off resumed too late (the writes since ran past the history).
 	// Recover by starting a new watch with WatchOptions.InitialFlush: it
 	// sends the current values (replace what you hold), then the changes.
 	ErrCompacted = errors.New("watch history compacted")
 
-	// ErrFutureSeq: a watch's WatchOptions.StartSeq is beyond the next seq
-	// the cluster will give (the server answered codes.OutOfRange with a
-	// message starting with FutureSeqMessage, as etcd's clientv3 tells a
-	// future revision from a compacted one). Resume from a seq this
-	// cluster gave you, or watch without StartSeq.
-	ErrFutureSeq = errors.New("watch start_seq is in the future")
+	// ErrFutureRevision: a watch's WatchOptions.StartRevision is beyond
+	// the next revision the cluster will give (the server answered
+	// codes.OutOfRange with a message starting with FutureRevisionMessage,
+	// as etcd's clientv3 tells a future revision from a compacted one).
+	// Resume from a revision this cluster gave you, or watch without
+	// StartRevision.
+	ErrFutureRevision = errors.New("watch start_revision is in the future")
 
 	// ErrWatchClosed: Watcher.Next after Watcher.Close.
 	ErrWatchClosed = errors.New("watch is closed")
 )
 
-// FutureSeqMessage starts the message of the OutOfRange status a server
-// answers a watch whose start_seq is in the future with; any other
-// OutOfRange is a compacted history.
-const FutureSeqMessage = "start_seq is in the future"
+// FutureRevisionMessage starts the message of the OutOfRange status a
+// server answers a watch whose start_revision is in the future with; any
+// other OutOfRange is a compacted history.
+const FutureRevisionMessage = "start_revision is in the future"

@@ -113,7 +113,7 @@ func ExampleTxnBuilder() {
 	// Output:
 	// then true
 	// else held by node-1
-	// branch:1 queue/00000000000000000001
+	// branch:1 queue/000_000_000_000_000_000_000
 }
 
 func ExampleClient_Watch() {
@@ -179,5 +179,5 @@ func ExampleClient_Watch() {
 	// cfg/a = 1 (seq 1)
 	// -- current values above, changes below
 	// cfg/b = 2 (seq 2)
-	// delete cfg/a (seq 3)
+	// delete cfg/a (seq 1)
 }

@@ -10,18 +10,25 @@ import (
 // KV is a key with its value and metadata as a server returned it.
 type KV struct {
 	Key string
-	// Seq is the global sequence number of the write that produced the
-	// value; 0 means the key is absent (and every other field but Key is
-	// zero).
+	// Seq is the global sequence number of the put that produced the
+	// value (a delete takes none); 0 means the key is absent (and every
+	// other field but Key is zero).
 	Seq  uint64
 	Data []byte
-	// ExpireAtMs is the absolute expiry time in Unix milliseconds; 0 = never.
+	// ExpireAtMs is the absolute expiry time in Unix milliseconds; 0 =
+	// never. The key expires once the time is past it.
 	ExpireAtMs uint64
-	// CreateSeq is the seq of the write that created the key (since its
+	// CreateSeq is the seq of the put that created the key (since its
 	// last delete).
 	CreateSeq uint64
-	// Version counts the writes to the key since it was created, from 1.
+	// Version counts the puts to the key since it was created, from 1.
 	Version uint64
+	// CreateRevision is the revision of the entry that created the key
+	// (since its last delete), ModRevision that of its last put.
+	CreateRevision, ModRevision uint64
+	// ProposedAtMs is the time, Unix ms, the leader stamped into the entry
+	// that wrote the value (0: not known, for data imported without it).
+	ProposedAtMs uint64
 }
 
 // Exists reports whether the key was present (Seq != 0).
@@ -38,6 +45,10 @@ func kvFromProto(key string, v *metapb.SeqV) KV {
 		ExpireAtMs: v.GetExpireAtMs(),
 		CreateSeq:  v.GetCreateSeq(),
 		Version:    v.GetVersion(),
+
+		CreateRevision: v.GetCreateRevision(),
+		ModRevision:    v.GetModRevision(),
+		ProposedAtMs:   v.GetMeta().GetProposedAtMs(),
 	}
 }
 

@@ -387,15 +387,17 @@ func (o DeleteByPrefixOp) txnOp() (*metapb.TxnOp, error) {
 // and after).
 type FetchIncreaseU64Op struct {
 	key      string
-	delta    uint64
+	delta    int64
 	maxValue uint64
 	match    MatchSeq
 }
 
-// OpFetchIncreaseU64 treats the value of key as a decimal u64 counter
-// (absent = 0) and sets it to max(current, max value) + delta; the max
-// value is 0 unless WithMaxValue is used.
-func OpFetchIncreaseU64(key string, delta uint64) FetchIncreaseU64Op {
+// OpFetchIncreaseU64 treats the value of key as a u64 counter written as
+// a JSON number (absent, or anything else: 0) and sets it to max(current,
+// max value) + delta, saturating at 0 and 2^64-1; the max value is 0
+// unless WithMaxValue is used. The key loses its expiry (as in
+// databend-meta).
+func OpFetchIncreaseU64(key string, delta int64) FetchIncreaseU64Op {
 	return FetchIncreaseU64Op{key: key, delta: delta}
 }
 
@@ -425,9 +427,10 @@ type PutSequentialOp struct {
 	ttl         time.Duration
 }
 
-// OpPutSequential puts value at prefix + a zero-padded number taken from the
-// counter at sequenceKey (increased by 1), so that the keys sort in creation
-// order: a queue, or IDs.
+// OpPutSequential puts value at prefix + the value of the counter at
+// sequenceKey before it is increased by 1, formatted as databend-meta does
+// (21 digits in groups of 3: 000_000_000_000_000_000_007), so that the
+// keys sort in creation order: a queue, or IDs.
 func OpPutSequential(prefix, sequenceKey string, value []byte) PutSequentialOp {
 	return PutSequentialOp{prefix: prefix, sequenceKey: sequenceKey, value: value}
 }

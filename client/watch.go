@@ -3,33 +3,38 @@ package client
 // How a Watcher resumes.
 //
 // A Watcher keeps one position, pos: every change of the watched range with
-// seq <= pos has been handed to the caller (or queued for Next) or is
-// covered by a server's progress marker ("every change up to progress_seq
-// has been sent"). A stream that ends for any reason but a definite refusal
-// is replaced by a new one, on the next endpoint unless the server only cut
-// a slow reader off (RESOURCE_EXHAUSTED), asking for start_seq = pos + 1.
-// An event with seq <= pos is dropped, so a server that repeats itself
-// across a resume does not make the caller see an event twice.
+// revision <= pos has been handed to the caller (or queued for Next) or is
+// covered by a server's progress marker ("every change up to
+// progress_revision has been sent"). The changes of one revision (one raft
+// entry) come one per response, so a stream may end in the middle of a
+// revision: partRev > pos is then the revision whose first partN events
+// were handed out. A stream that ends for any reason but a definite
+// refusal is replaced by a new one, on the next endpoint unless the server
+// only cut a slow reader off (RESOURCE_EXHAUSTED), asking for
+// start_revision = partRev (dropping its first partN events, which every
+// node sends in the same order) or else pos + 1. An event with a revision
+// <= pos is dropped, so a server that repeats itself across a resume does
+// not make the caller see an event twice.
 //
 // Where pos starts:
 //
-//   - StartSeq n given: pos = n - 1.
-//   - Neither StartSeq nor InitialFlush: Watch asks an endpoint for its
-//     last_seq (Status) and starts there, so that every change that commits
-//     after Watch returns is delivered, and a stream lost before its first
-//     event or progress marker resumes without a gap. The first stream
-//     already asks for start_seq = last_seq + 1.
-//   - InitialFlush: the initial values describe a snapshot at some seq S
-//     the client is not told, unless the server puts progress_seq on the
-//     flush_done marker. The Watcher buffers the initial values and hands
-//     them out only when flush_done arrives, then sets pos = the largest of
-//     (the flush_done progress_seq, the largest seq among the initial
-//     values, the last_seq the same endpoint reported just before the
-//     stream opened). Each is <= S, so nothing after the snapshot is
-//     skipped. A stream lost before flush_done is discarded with its
-//     buffer and the flush starts over (on resume no initial value has been
-//     handed out yet); after flush_done, resumes use start_seq and never
-//     flush again.
+//   - StartRevision n given: pos = n - 1.
+//   - Neither StartRevision nor InitialFlush: Watch asks an endpoint for
+//     its revision (Status) and starts there, so that every change that
+//     commits after Watch returns is delivered, and a stream lost before
+//     its first event or progress marker resumes without a gap. The first
+//     stream already asks for start_revision = revision + 1.
+//   - InitialFlush: the initial values describe a snapshot at some
+//     revision R the client is not told, unless the server puts
+//     progress_revision on the flush_done marker. The Watcher buffers the
+//     initial values and hands them out only when flush_done arrives, then
+//     sets pos = the largest of (the flush_done progress_revision, the
+//     largest mod_revision among the initial values, the revision the same
+//     endpoint reported just before the stream opened). Each is <= R, so
+//     nothing after the snapshot is skipped. A stream lost before
+//     flush_done is discarded with its buffer and the flush starts over (on
+//     resume no initial value has been handed out yet); after flush_done,
+//     resumes use start_revision and never flush again.
 //
 // A stream that stays silent is given up as well: the server sends a
 // progress marker on every idle interval, so a stream on which Next waits
@@ -112,14 +117,15 @@ type WatchOptions struct {
 	// range (WatchEvent.Initialization), then one WatchEvent with
 	// FlushDone, then the changes after those values. It happens once per
 	// Watcher: a watch that resumes does not flush again. Exclusive with
-	// StartSeq.
+	// StartRevision.
 	InitialFlush bool
 
-	// StartSeq > 0 delivers every change with seq >= StartSeq from the
-	// server's history, then the live ones; a StartSeq older than the
-	// history makes Next return ErrCompacted. 0 (and no InitialFlush):
-	// every change that commits after Watch returns.
-	StartSeq uint64
+	// StartRevision > 0 delivers every change with revision >=
+	// StartRevision from the server's history, then the live ones; a
+	// StartRevision older than the history makes Next return ErrCompacted.
+	// 0 (and no InitialFlush): every change that commits after Watch
+	// returns.
+	StartRevision uint64
 
 	// ProgressInterval asks the server for a progress marker at this
 	// interval on an idle stream: 0 (the server's default, 1s) or 10ms to
@@ -143,9 +149,9 @@ type ResumeInfo struct {
 	// Err is why (a gRPC status: codes.Unavailable for a lost node,
 	// codes.ResourceExhausted for a reader too slow for the server, ...).
 	Err error
-	// StartSeq is the start_seq of the next stream; 0 while the initial
-	// flush has not completed and is started over.
-	StartSeq uint64
+	// StartRevision is the start_revision of the next stream; 0 while the
+	// initial flush has not completed and is started over.
+	StartRevision uint64
 	// Failures counts the attempts in a row that got no answer (0 after a
 	// stream that delivered something); the wait before the next attempt
 	// grows with it.
@@ -156,8 +162,11 @@ type ResumeInfo struct {
 // the initial values.
 type WatchEvent struct {
 	Key string
-	// Seq is the global seq of the change; for an initial value, the seq
-	// of that value.
+	// Revision is the revision of the change (the changes of one entry
+	// share it); for an initial value, its mod revision.
+	Revision uint64
+	// Seq is the key's seq after the change (a delete takes none: the
+	// deleted value's); for an initial value, the seq of that value.
 	Seq uint64
 	// Prev is the value before the change, Current the value after it;
 	// Seq 0 means absent: Current.Seq == 0 is a delete, Prev.Seq == 0 a
@@ -182,7 +191,7 @@ type Watcher struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	what     string
-	req      *metapb.WatchRequest // the template; start_seq and initial_flush set per stream
+	req      *metapb.WatchRequest // the template; start_revision and initial_flush set per stream
 	onResume func(ResumeInfo)
 	closed   atomic.Bool
 	resumes  atomic.Int64
@@ -190,13 +199,16 @@ type Watcher struct {
 
 	// Position; see the top of this file.
 	pos      uint64
+	partRev  uint64 // > pos: the revision of which partN events were handed out
+	partN    int
+	skip     int  // events of partRev the current stream repeats, to drop
 	flushing bool // the initial flush has not completed
 
 	// The initial flush in progress on the current stream.
 	flushBuf      []WatchEvent
-	flushMax      uint64 // largest seq in flushBuf
-	flushProgress uint64 // largest progress_seq seen during the flush
-	flushAnchor   uint64 // the endpoint's last_seq before the stream opened
+	flushMax      uint64 // largest mod revision in flushBuf
+	flushProgress uint64 // largest progress_revision seen during the flush
+	flushAnchor   uint64 // the endpoint's revision before the stream opened
 
 	pending []WatchEvent // ready for Next, in order
 	err     error        // terminal: every later Next returns it
@@ -216,26 +228,28 @@ type Watcher struct {
 }
 
 // Watch starts a watch of the keys opts selects and returns a Watcher that
-// delivers its events, in seq order, through Next.
+// delivers its events, in revision order, through Next.
 //
 // The Watcher resumes by itself, with no event lost or repeated, when its
 // stream breaks: after a disconnect, when the serving node is lost or shuts
 // down (codes.Unavailable, on the next endpoint), or when the server cuts
 // off a reader too slow to keep up (codes.ResourceExhausted: on the same
 // endpoint; the events it could not send are replayed from its history).
-// It reconnects with start_seq just after the last event delivered (or the
-// last progress marker, when larger), waiting a backoff (Client retry
+// It reconnects with start_revision at the last event delivered (dropping
+// the events of that revision it has already delivered), or after the last
+// progress marker when larger, waiting a backoff (Client retry
 // timing: 50ms doubling to 1s, jittered) between attempts that get no
 // answer, for as long as ctx lasts. It stops only when ctx ends, Close is
 // called, the Client is closed, or the server refuses the watch for good:
 // ErrCompacted (the history no longer reaches back to where the watch must
-// resume; also a StartSeq beyond the cluster's last seq + 1) or a request
+// resume), ErrFutureRevision (a StartRevision beyond the cluster's revision
+// + 1) or a request
 // error such as codes.InvalidArgument, or when an event is larger than
 // Config.MaxMessageSize (codes.ResourceExhausted from this side: raise it
 // to the servers' grpc_api_max_message_size).
 //
-// Without StartSeq or InitialFlush, Watch first asks an endpoint for its
-// last seq (Status, with failover), so that every change that commits
+// Without StartRevision or InitialFlush, Watch first asks an endpoint for
+// its revision (Status, with failover), so that every change that commits
 // after Watch returns is delivered; that call is the only part of Watch
 // that can fail on a down cluster. The stream itself opens on the first
 // Next.
@@ -252,13 +266,13 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Watcher, error)
 	switch {
 	case opts.InitialFlush:
 		w.flushing = true
-	case opts.StartSeq > 0:
-		w.pos = opts.StartSeq - 1
+	case opts.StartRevision > 0:
+		w.pos = opts.StartRevision - 1
 	default:
 		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 		defer cancel()
 		var st *metapb.StatusReply
-		_, err := c.invoke(sctx, what+": read the current seq", kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
+		_, err := c.invoke(sctx, what+": read the current revision", kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 			var err error
 			st, err = mc.Status(ctx, &metapb.StatusRequest{})
 			return err
@@ -266,7 +280,7 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Watcher, error)
 		if err != nil {
 			return nil, err
 		}
-		w.pos = st.GetLastSeq()
+		w.pos = st.GetRevision()
 	}
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	return w, nil
@@ -317,8 +331,8 @@ func (o WatchOptions) request() (*metapb.WatchRequest, string, error) {
 	default:
 		return nil, "", fmt.Errorf("%w: watch: unknown filter %d", ErrInvalidArgument, int(o.Filter))
 	}
-	if o.InitialFlush && o.StartSeq > 0 {
-		return nil, "", fmt.Errorf("%w: watch: set InitialFlush or StartSeq, not both", ErrInvalidArgument)
+	if o.InitialFlush && o.StartRevision > 0 {
+		return nil, "", fmt.Errorf("%w: watch: set InitialFlush or StartRevision, not both", ErrInvalidArgument)
 	}
 	if o.ProgressInterval != 0 && (o.ProgressInterval < minProgressInterval || o.ProgressInterval > maxProgressInterval) {
 		return nil, "", fmt.Errorf("%w: watch: ProgressInterval %v: want 0 (the server default) or %v..%v",
@@ -442,14 +456,14 @@ func (w *Watcher) open() {
 		st, err := mc.Status(sctx, &metapb.StatusRequest{})
 		cancel()
 		if err != nil {
-			w.failed(ep, i, fmt.Errorf("read the current seq: %w", err))
+			w.failed(ep, i, fmt.Errorf("read the current revision: %w", err))
 			return
 		}
-		w.flushAnchor = st.GetLastSeq()
+		w.flushAnchor = st.GetRevision()
 		w.flushBuf, w.flushMax, w.flushProgress = nil, 0, 0
 		req.InitialFlush = true
 	} else {
-		req.StartSeq = w.pos + 1
+		req.StartRevision, w.skip = w.resumeFrom()
 	}
 	sctx, cancel := context.WithCancel(fctx)
 	stream, err := mc.Watch(sctx, req)
@@ -468,41 +482,75 @@ func (w *Watcher) open() {
 	w.idleTimer.Stop() // Next runs it around Recv
 }
 
+// resumeFrom returns the start_revision of the next stream and how many
+// of its first events (those of partRev) were handed out already.
+func (w *Watcher) resumeFrom() (start uint64, skip int) {
+	if w.partN > 0 && w.partRev > w.pos {
+		return w.partRev, w.partN
+	}
+	return w.pos + 1, 0
+}
+
 // handle takes one response of the stream.
 func (w *Watcher) handle(resp *metapb.WatchResponse) {
-	if p := resp.GetProgressSeq(); p > 0 {
+	if p := resp.GetProgressRevision(); p > 0 {
 		if w.flushing {
 			w.flushProgress = max(w.flushProgress, p)
 		} else {
-			w.pos = max(w.pos, p)
+			w.covered(p)
 		}
 	}
 	if e := resp.GetEvent(); e != nil {
 		ev := WatchEvent{
 			Key:            e.GetKey(),
+			Revision:       e.GetRevision(),
 			Seq:            e.GetSeq(),
 			Prev:           kvFromProto(e.GetKey(), e.GetPrev()),
 			Current:        kvFromProto(e.GetKey(), e.GetCurrent()),
 			Initialization: resp.GetIsInitialization(),
 		}
-		switch {
-		case w.flushing:
+		if w.flushing {
 			w.flushBuf = append(w.flushBuf, ev)
-			w.flushMax = max(w.flushMax, ev.Seq)
-		case ev.Seq > w.pos:
-			w.pending = append(w.pending, ev)
-			w.pos = ev.Seq
-		default:
-			// Already delivered, or covered by a progress marker: a
-			// server repeating itself across a resume.
+			w.flushMax = max(w.flushMax, ev.Revision)
+		} else {
+			w.deliver(ev)
 		}
 	}
 	if resp.GetFlushDone() && w.flushing {
 		w.pending = append(w.pending, w.flushBuf...)
 		w.pending = append(w.pending, WatchEvent{FlushDone: true})
-		w.pos = max(w.flushAnchor, w.flushMax, w.flushProgress)
+		w.covered(max(w.flushAnchor, w.flushMax, w.flushProgress))
 		w.flushing = false
 		w.flushBuf = nil
+	}
+}
+
+// deliver queues a change for Next unless it was handed out already (a
+// server repeating itself across a resume).
+func (w *Watcher) deliver(ev WatchEvent) {
+	switch r := ev.Revision; {
+	case r <= w.pos:
+		// Covered by a progress marker or an earlier revision.
+	case r == w.partRev:
+		if w.skip > 0 {
+			w.skip-- // one of the first partN events of partRev: handed out
+			return
+		}
+		w.pending = append(w.pending, ev)
+		w.partN++
+	default:
+		// A new revision: the stream sends in revision order, so every
+		// revision before it is complete.
+		w.pos, w.partRev, w.partN, w.skip = r-1, r, 1, 0
+		w.pending = append(w.pending, ev)
+	}
+}
+
+// covered records a progress marker: every change up to rev was sent.
+func (w *Watcher) covered(rev uint64) {
+	w.pos = max(w.pos, rev)
+	if w.partRev <= w.pos {
+		w.partRev, w.partN, w.skip = 0, 0, 0
 	}
 }
 
@@ -534,12 +582,13 @@ func (w *Watcher) failed(ep string, i int, err error) {
 	}
 	switch code {
 	case codes.OutOfRange:
-		if strings.HasPrefix(status.Convert(err).Message(), FutureSeqMessage) {
-			w.setErr(fmt.Errorf("%w: %s from seq %d, endpoint %s: %w", ErrFutureSeq, w.what, w.pos+1, ep, err))
+		start, _ := w.resumeFrom()
+		if strings.HasPrefix(status.Convert(err).Message(), FutureRevisionMessage) {
+			w.setErr(fmt.Errorf("%w: %s from revision %d, endpoint %s: %w", ErrFutureRevision, w.what, start, ep, err))
 			return
 		}
-		w.setErr(fmt.Errorf("%w: %s from seq %d, endpoint %s: %w; start a new watch with an initial flush to get the current values",
-			ErrCompacted, w.what, w.pos+1, ep, err))
+		w.setErr(fmt.Errorf("%w: %s from revision %d, endpoint %s: %w; start a new watch with an initial flush to get the current values",
+			ErrCompacted, w.what, start, ep, err))
 		return
 	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
 		codes.Unauthenticated, codes.FailedPrecondition, codes.Unimplemented:
@@ -548,8 +597,9 @@ func (w *Watcher) failed(ep string, i int, err error) {
 	case codes.ResourceExhausted:
 		if isRecvTooLarge(err) {
 			// Resuming would receive the same event again.
-			w.setErr(fmt.Errorf("%s from seq %d: endpoint %s: %w; raise Config.MaxMessageSize to the server's grpc_api_max_message_size",
-				w.what, w.pos+1, ep, err))
+			start, _ := w.resumeFrom()
+			w.setErr(fmt.Errorf("%s from revision %d: endpoint %s: %w; raise Config.MaxMessageSize to the server's grpc_api_max_message_size",
+				w.what, start, ep, err))
 			return
 		}
 	}
@@ -568,7 +618,7 @@ func (w *Watcher) failed(ep string, i int, err error) {
 	if w.onResume != nil {
 		info := ResumeInfo{Endpoint: ep, Err: err, Failures: w.failures}
 		if !w.flushing {
-			info.StartSeq = w.pos + 1
+			info.StartRevision, _ = w.resumeFrom()
 		}
 		w.onResume(info)
 	}

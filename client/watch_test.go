@@ -42,23 +42,24 @@ func nextN(t *testing.T, w *Watcher, n int) []WatchEvent {
 	return evs
 }
 
-// wantSeqs fails unless evs are changes with exactly the seqs from..to.
-func wantSeqs(t *testing.T, evs []WatchEvent, from, to uint64) {
+// wantRevs fails unless evs are changes with exactly the revisions
+// from..to (one each: the writes of these tests change one key each).
+func wantRevs(t *testing.T, evs []WatchEvent, from, to uint64) {
 	t.Helper()
 	if uint64(len(evs)) != to-from+1 {
-		t.Fatalf("got %d events, want seqs %d..%d: %v", len(evs), from, to, seqsOf(evs))
+		t.Fatalf("got %d events, want revisions %d..%d: %v", len(evs), from, to, revsOf(evs))
 	}
 	for i, ev := range evs {
-		if ev.Seq != from+uint64(i) || ev.Initialization || ev.FlushDone {
-			t.Fatalf("event %d: seq %d (%+v), want seq %d; all: %v", i, ev.Seq, ev, from+uint64(i), seqsOf(evs))
+		if ev.Revision != from+uint64(i) || ev.Initialization || ev.FlushDone {
+			t.Fatalf("event %d: revision %d (%+v), want %d; all: %v", i, ev.Revision, ev, from+uint64(i), revsOf(evs))
 		}
 	}
 }
 
-func seqsOf(evs []WatchEvent) []uint64 {
+func revsOf(evs []WatchEvent) []uint64 {
 	var s []uint64
 	for _, ev := range evs {
-		s = append(s, ev.Seq)
+		s = append(s, ev.Revision)
 	}
 	return s
 }
@@ -110,26 +111,26 @@ func TestWatchEvents(t *testing.T) {
 	w := startWatch(t, c, ctx, WatchOptions{Prefix: "p/"})
 	// Every write after Watch returns is delivered, even before the first
 	// Next opened the stream.
-	cl.Store.Put("p/a", []byte("1"))  // seq 2
-	cl.Store.Put("q/a", []byte("x"))  // seq 3, outside
-	cl.Store.Put("p/a", []byte("2"))  // seq 4
-	cl.Store.Delete("p/old")          // seq 5
-	cl.Store.Put("p0", []byte("out")) // seq 6: no "/"
+	cl.Store.Put("p/a", []byte("1"))  // seq 2, revision 3
+	cl.Store.Put("q/a", []byte("x"))  // seq 3, revision 4, outside
+	cl.Store.Put("p/a", []byte("2"))  // seq 4, revision 5
+	cl.Store.Delete("p/old")          // revision 6; a delete takes no seq
+	cl.Store.Put("p0", []byte("out")) // seq 5, revision 7: no "/"
 
 	evs := nextN(t, w, 3)
 	want := []struct {
 		key        string
-		seq        uint64
+		seq, rev   uint64
 		prev, curr string // "" = absent
 	}{
-		{"p/a", 2, "", "1"},
-		{"p/a", 4, "1", "2"},
-		{"p/old", 5, "before the watch", ""},
+		{"p/a", 2, 3, "", "1"},
+		{"p/a", 4, 5, "1", "2"},
+		{"p/old", 1, 6, "before the watch", ""}, // the deleted value's seq
 	}
 	for i, ev := range evs {
 		wt := want[i]
 		prev, curr := string(ev.Prev.Data), string(ev.Current.Data)
-		if ev.Key != wt.key || ev.Seq != wt.seq || prev != wt.prev || curr != wt.curr ||
+		if ev.Key != wt.key || ev.Seq != wt.seq || ev.Revision != wt.rev || prev != wt.prev || curr != wt.curr ||
 			ev.Prev.Exists() != (wt.prev != "") || ev.Current.Exists() != (wt.curr != "") || ev.IsDelete() != (wt.curr == "") {
 			t.Errorf("event %d = %+v, want %+v", i, ev, wt)
 		}
@@ -143,13 +144,13 @@ func TestWatchRangesAndFilters(t *testing.T) {
 	tests := []struct {
 		name string
 		opts WatchOptions
-		want []string // "key@seq"
+		want []string // "key@revision"
 	}{
-		{"key", WatchOptions{Key: "b"}, []string{"b@2", "b@5"}},
-		{"range", WatchOptions{Key: "b", KeyEnd: "c"}, []string{"b@2", "b/x@3", "b@5"}},
-		{"prefix", WatchOptions{Prefix: "b/"}, []string{"b/x@3"}},
-		{"updates", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterUpdate}, []string{"a@1", "b@2", "b/x@3", "c@4"}},
-		{"deletes", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterDelete}, []string{"b@5"}},
+		{"key", WatchOptions{Key: "b"}, []string{"b@3", "b@6"}},
+		{"range", WatchOptions{Key: "b", KeyEnd: "c"}, []string{"b@3", "b/x@4", "b@6"}},
+		{"prefix", WatchOptions{Prefix: "b/"}, []string{"b/x@4"}},
+		{"updates", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterUpdate}, []string{"a@2", "b@3", "b/x@4", "c@5"}},
+		{"deletes", WatchOptions{Key: "a", KeyEnd: "z", Filter: FilterDelete}, []string{"b@6"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,10 +161,10 @@ func TestWatchRangesAndFilters(t *testing.T) {
 				cl.Store.Put(k, []byte(k))
 			}
 			cl.Store.Delete("b")
-			cl.Store.Put("zz", nil) // seq 6: a marker every watch ends on below
+			cl.Store.Put("zz", nil) // revision 7: a marker every watch ends on below
 			var got []string
 			for _, ev := range nextN(t, w, len(tt.want)) {
-				got = append(got, fmt.Sprintf("%s@%d", ev.Key, ev.Seq))
+				got = append(got, fmt.Sprintf("%s@%d", ev.Key, ev.Revision))
 			}
 			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Fatalf("events %v, want %v", got, tt.want)
@@ -182,7 +183,7 @@ func TestWatchOptionsInvalid(t *testing.T) {
 		{Prefix: "p", Key: "k"},
 		{Key: "b", KeyEnd: "a"},
 		{Key: "b", KeyEnd: "b"},
-		{Key: "k", InitialFlush: true, StartSeq: 3},
+		{Key: "k", InitialFlush: true, StartRevision: 3},
 		{Key: "k", Filter: WatchFilter(7)},
 		{Key: "k", ProgressInterval: time.Millisecond},
 		{Key: "k", ProgressInterval: time.Hour + time.Millisecond},
@@ -251,16 +252,16 @@ func TestWatchInitialFlush(t *testing.T) {
 		t.Fatalf("Resumes = %d, want 1 (the broken flush)", w.Resumes())
 	}
 
-	cl.Store.Put("a/3", nil) // seq 4
-	cl.Store.Delete("a/1")   // seq 5
-	wantSeqs(t, nextN(t, w, 2), 4, 5)
+	cl.Store.Put("a/3", nil) // seq 4, revision 5
+	cl.Store.Delete("a/1")   // revision 6
+	wantRevs(t, nextN(t, w, 2), 5, 6)
 
 	// A resume after the flush does not flush again.
 	if n := cl.Servers[0].EndWatches(status.Error(codes.Unavailable, "injected: shutting down")); n != 1 {
 		t.Fatalf("EndWatches = %d", n)
 	}
-	cl.Store.Put("a/4", nil) // seq 6
-	wantSeqs(t, nextN(t, w, 1), 6, 6)
+	cl.Store.Put("a/4", nil) // revision 7
+	wantRevs(t, nextN(t, w, 1), 7, 7)
 }
 
 // TestWatchResumeAcrossRestart: the only server goes away mid-stream while
@@ -273,8 +274,8 @@ func TestWatchResumeAcrossRestart(t *testing.T) {
 	var log resumeLog
 	w := startWatch(t, c, ctx, WatchOptions{Prefix: "p/", OnResume: log.add})
 
-	putN(cl.Store, "p/a", 5)
-	wantSeqs(t, nextN(t, w, 5), 1, 5)
+	putN(cl.Store, "p/a", 5) // revisions 2..6
+	wantRevs(t, nextN(t, w, 5), 2, 6)
 
 	s.Stop()
 	putN(cl.Store, "p/b", 5) // while the server is down
@@ -283,19 +284,21 @@ func TestWatchResumeAcrossRestart(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		restarted <- s.Restart()
 	}()
-	wantSeqs(t, nextN(t, w, 5), 6, 10)
+	wantRevs(t, nextN(t, w, 5), 7, 11)
 	if err := <-restarted; err != nil {
 		t.Fatal(err)
 	}
 	putN(cl.Store, "p/c", 2)
-	wantSeqs(t, nextN(t, w, 2), 11, 12)
+	wantRevs(t, nextN(t, w, 2), 12, 13)
 
 	if w.Resumes() == 0 || !log.has(codes.Unavailable) {
 		t.Fatalf("Resumes = %d, causes %v; want a resume after Unavailable", w.Resumes(), log.codes())
 	}
 	for _, i := range log.infos {
-		if i.StartSeq != 6 {
-			t.Errorf("resumed from %d, want 6: %+v", i.StartSeq, i)
+		// At the last revision it saw, whose event it drops again: it
+		// cannot know the revision held no more.
+		if i.StartRevision != 6 {
+			t.Errorf("resumed from %d, want 6: %+v", i.StartRevision, i)
 		}
 	}
 }
@@ -368,7 +371,7 @@ func TestWatchFailover(t *testing.T) {
 	t.Logf("%d resumes: %v", w.Resumes(), log.codes())
 }
 
-// TestWatchAnchoredBeforeFirstStream: Watch without StartSeq fixes the
+// TestWatchAnchoredBeforeFirstStream: Watch without StartRevision fixes the
 // position when it returns, so a node lost before the first stream opens
 // loses nothing.
 func TestWatchAnchoredBeforeFirstStream(t *testing.T) {
@@ -377,8 +380,8 @@ func TestWatchAnchoredBeforeFirstStream(t *testing.T) {
 	c := newClient(t, cl.Addrs()...)
 	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{Prefix: "k/"})
 	cl.Servers[c.current()].Stop()
-	cl.Store.Put("k/1", nil) // seq 4
-	wantSeqs(t, nextN(t, w, 1), 4, 4)
+	cl.Store.Put("k/1", nil) // revision 5
+	wantRevs(t, nextN(t, w, 1), 5, 5)
 }
 
 // TestWatchSlowConsumer: a reader that stops reading is cut off by the
@@ -394,7 +397,7 @@ func TestWatchSlowConsumer(t *testing.T) {
 	var log resumeLog
 	w := startWatch(t, c, ctxTimeout(t, 60*time.Second), WatchOptions{Prefix: "s/", OnResume: log.add})
 	cl.Store.Put("s/first", nil)
-	wantSeqs(t, nextN(t, w, 1), 1, 1) // the stream is open
+	wantRevs(t, nextN(t, w, 1), 2, 2) // the stream is open
 
 	// More than gRPC buffers in flow control windows (up to 16 MiB with
 	// BDP estimation), written while the watcher reads nothing.
@@ -404,7 +407,7 @@ func TestWatchSlowConsumer(t *testing.T) {
 		cl.Store.Put(fmt.Sprintf("s/%03d", i), big)
 	}
 	evs := nextN(t, w, n)
-	wantSeqs(t, evs, 2, n+1)
+	wantRevs(t, evs, 3, n+2)
 	for i, ev := range evs {
 		if len(ev.Current.Data) != len(big) {
 			t.Fatalf("event %d: %d bytes", i, len(ev.Current.Data))
@@ -419,33 +422,33 @@ func TestWatchCompacted(t *testing.T) {
 	cl := clienttest.Start(t, 1)
 	c := newClient(t, cl.Addrs()...)
 	ctx := ctxTimeout(t, 10*time.Second)
-	putN(cl.Store, "c/", 10)
+	putN(cl.Store, "c/", 10) // revisions 2..11
 	cl.Store.Compact(5)
 
-	// A StartSeq the history no longer reaches.
-	w := startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartSeq: 3})
+	// A StartRevision the history no longer reaches.
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartRevision: 3})
 	_, err := w.Next()
-	if !errors.Is(err, ErrCompacted) || status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), "from seq 3") {
-		t.Fatalf("Next = %v, want ErrCompacted (OutOfRange) from seq 3", err)
+	if !errors.Is(err, ErrCompacted) || status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), "from revision 3") {
+		t.Fatalf("Next = %v, want ErrCompacted (OutOfRange) from revision 3", err)
 	}
 	if _, again := w.Next(); again != err {
 		t.Fatalf("Next after the end = %v, want the same error", again)
 	}
 
 	// One it does.
-	w = startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartSeq: 6})
-	wantSeqs(t, nextN(t, w, 5), 6, 10)
+	w = startWatch(t, c, ctx, WatchOptions{Prefix: "c/", StartRevision: 6})
+	wantRevs(t, nextN(t, w, 6), 6, 11)
 
 	// A watch that resumes after the history moved past it.
 	s := cl.Servers[0]
 	s.Stop()
 	putN(cl.Store, "c/more", 5)
-	cl.Store.Compact(cl.Store.Seq())
+	cl.Store.Compact(cl.Store.Revision())
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Next(); !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "from seq 11") {
-		t.Fatalf("Next after a compacting outage = %v, want ErrCompacted from seq 11", err)
+	if _, err := w.Next(); !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "from revision 11") {
+		t.Fatalf("Next after a compacting outage = %v, want ErrCompacted from revision 11", err)
 	}
 }
 
@@ -461,8 +464,8 @@ func TestWatchProgress(t *testing.T) {
 		ProgressInterval: 10 * time.Millisecond,
 		OnResume:         func(i ResumeInfo) { resumed <- i },
 	})
-	cl.Store.Put("mine/a", nil) // seq 1
-	wantSeqs(t, nextN(t, w, 1), 1, 1)
+	cl.Store.Put("mine/a", nil) // revision 2
+	wantRevs(t, nextN(t, w, 1), 2, 2)
 
 	evs := make(chan WatchEvent, 1)
 	go func() {
@@ -472,15 +475,15 @@ func TestWatchProgress(t *testing.T) {
 		}
 		evs <- ev
 	}()
-	putN(cl.Store, "theirs/", 50) // seqs 2..51
+	putN(cl.Store, "theirs/", 50) // revisions 3..52
 	time.Sleep(200 * time.Millisecond)
-	cl.Store.Compact(51)
+	cl.Store.Compact(52)
 	cl.Servers[0].EndWatches(status.Error(codes.Unavailable, "injected"))
-	if i := <-resumed; i.StartSeq != 52 {
-		t.Fatalf("resumed from %d, want 52 (after the last progress marker)", i.StartSeq)
+	if i := <-resumed; i.StartRevision != 53 {
+		t.Fatalf("resumed from %d, want 53 (after the last progress marker)", i.StartRevision)
 	}
-	cl.Store.Put("mine/b", nil) // seq 52
-	if ev := <-evs; ev.Seq != 52 || ev.Key != "mine/b" {
+	cl.Store.Put("mine/b", nil) // revision 53
+	if ev := <-evs; ev.Revision != 53 || ev.Key != "mine/b" {
 		t.Fatalf("event after resume = %+v", ev)
 	}
 }
@@ -526,7 +529,7 @@ func TestWatchCancelAndClose(t *testing.T) {
 	waitNoWatches(t, cl.Servers[0])
 
 	// A watch of a closed client ends with ErrClosed.
-	w = startWatch(t, c, context.Background(), WatchOptions{Key: "k", StartSeq: 1})
+	w = startWatch(t, c, context.Background(), WatchOptions{Key: "k", StartRevision: 1})
 	_ = c.Close()
 	if _, err := w.Next(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next on a closed client = %v, want ErrClosed", err)
@@ -549,7 +552,7 @@ func TestWatchRefused(t *testing.T) {
 	cl := clienttest.Start(t, 2)
 	cl.Servers[0].SetHook(failOn("Watch", clienttest.Before, codes.InvalidArgument))
 	c := newClient(t, cl.Addrs()...)
-	w := startWatch(t, c, ctxTimeout(t, 5*time.Second), WatchOptions{Key: "k", StartSeq: 1})
+	w := startWatch(t, c, ctxTimeout(t, 5*time.Second), WatchOptions{Key: "k", StartRevision: 1})
 	if _, err := w.Next(); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), cl.Servers[0].Addr) {
 		t.Fatalf("Next = %v, want InvalidArgument naming the endpoint", err)
 	}
@@ -558,27 +561,57 @@ func TestWatchRefused(t *testing.T) {
 	}
 }
 
-// TestWatchHandle checks the position rules on a scripted stream: repeats
-// and events covered by a progress marker are dropped, the initial values
-// are held until flush_done.
+// TestWatchHandle checks the position rules on a scripted stream: events
+// covered by a progress marker or an earlier revision are dropped, the
+// events of one revision are all delivered, a stream that resumes in the
+// middle of a revision drops the events of it already delivered, and the
+// initial values are held until flush_done.
 func TestWatchHandle(t *testing.T) {
-	ev := func(key string, seq uint64) *metapb.Event {
-		return &metapb.Event{Key: key, Seq: seq, Current: &metapb.SeqV{Seq: seq}}
+	ev := func(key string, rev uint64) *metapb.Event {
+		return &metapb.Event{Key: key, Seq: rev, Revision: rev, Current: &metapb.SeqV{Seq: rev, ModRevision: rev}}
+	}
+	keys := func(evs []WatchEvent) string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, fmt.Sprintf("%s@%d", e.Key, e.Revision))
+		}
+		return strings.Join(out, " ")
 	}
 	w := &Watcher{pos: 4}
 	for _, r := range []*metapb.WatchResponse{
-		{Event: ev("a", 4)},  // repeat: dropped
-		{Event: ev("a", 5)},  // delivered
-		{Event: ev("a", 5)},  // repeat
-		{ProgressSeq: 9},     // covers up to 9
-		{Event: ev("b", 8)},  // covered: dropped
-		{Event: ev("b", 10)}, // delivered
-		{ProgressSeq: 7},     // stale marker: no effect
+		{Event: ev("a", 4)},   // covered: dropped
+		{Event: ev("a", 5)},   // delivered
+		{Event: ev("b", 5)},   // the same revision: delivered
+		{ProgressRevision: 9}, // covers up to 9
+		{Event: ev("b", 8)},   // covered: dropped
+		{Event: ev("b", 10)},  // delivered
+		{Event: ev("c", 10)},  // delivered
+		{ProgressRevision: 7}, // stale marker: no effect
 	} {
 		w.handle(r)
 	}
-	if got := seqsOf(w.pending); fmt.Sprint(got) != "[5 10]" || w.pos != 10 {
-		t.Fatalf("pending %v, pos %d; want [5 10], 10", got, w.pos)
+	if got := keys(w.pending); got != "a@5 b@5 b@10 c@10" || w.pos != 9 {
+		t.Fatalf("pending %s, pos %d; want a@5 b@5 b@10 c@10, 9", got, w.pos)
+	}
+	// The stream ends: the next one starts at revision 10 and drops its
+	// first two events, which every node sends in the same order.
+	if start, skip := w.resumeFrom(); start != 10 || skip != 2 {
+		t.Fatalf("resume from %d skipping %d, want 10 skipping 2", start, skip)
+	}
+	w.pending = nil
+	_, w.skip = w.resumeFrom()
+	for _, r := range []*metapb.WatchResponse{
+		{Event: ev("b", 10)}, {Event: ev("c", 10)}, // repeats: dropped
+		{Event: ev("d", 10)}, // the rest of revision 10
+		{Event: ev("a", 11)},
+	} {
+		w.handle(r)
+	}
+	if got := keys(w.pending); got != "d@10 a@11" || w.pos != 10 {
+		t.Fatalf("after the resume: pending %s, pos %d; want d@10 a@11, 10", got, w.pos)
+	}
+	if start, skip := w.resumeFrom(); start != 11 || skip != 1 {
+		t.Fatalf("resume from %d skipping %d, want 11 skipping 1", start, skip)
 	}
 
 	w = &Watcher{flushing: true, flushAnchor: 3}
@@ -587,12 +620,12 @@ func TestWatchHandle(t *testing.T) {
 	if len(w.pending) != 0 {
 		t.Fatalf("initial values handed out before flush_done")
 	}
-	w.handle(&metapb.WatchResponse{FlushDone: true, ProgressSeq: 6})
+	w.handle(&metapb.WatchResponse{FlushDone: true, ProgressRevision: 6})
 	if len(w.pending) != 3 || !w.pending[2].FlushDone || w.pos != 6 || w.flushing {
 		t.Fatalf("after flush_done: pending %+v, pos %d", w.pending, w.pos)
 	}
-	// Without a progress_seq on flush_done, the largest of the anchor and
-	// the values.
+	// Without a progress_revision on flush_done, the largest of the anchor
+	// and the values' mod revisions.
 	w = &Watcher{flushing: true, flushAnchor: 3}
 	w.handle(&metapb.WatchResponse{Event: ev("a", 7), IsInitialization: true})
 	w.handle(&metapb.WatchResponse{FlushDone: true})
@@ -613,7 +646,7 @@ func TestWatchSilentNode(t *testing.T) {
 	var log resumeLog
 	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{Prefix: "s/", ProgressInterval: 10 * time.Millisecond, OnResume: log.add})
 	cl.Store.Put("s/1", nil)
-	wantSeqs(t, nextN(t, w, 1), 1, 1)
+	wantRevs(t, nextN(t, w, 1), 2, 2)
 
 	// Progress markers keep an idle stream alive.
 	time.Sleep(500 * time.Millisecond)
@@ -627,7 +660,7 @@ func TestWatchSilentNode(t *testing.T) {
 	})
 	cl.Store.Put("s/2", nil)
 	start := time.Now()
-	wantSeqs(t, nextN(t, w, 1), 2, 2)
+	wantRevs(t, nextN(t, w, 1), 3, 3)
 	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
 		t.Errorf("resumed after %v, want about the idle timeout (300ms)", took)
 	}
@@ -644,7 +677,7 @@ func TestWatchRefusedBusyNode(t *testing.T) {
 	c := newClient(t, cl.Addrs()...)
 	w := startWatch(t, c, ctxTimeout(t, 5*time.Second), WatchOptions{Key: "k"})
 	cl.Store.Put("k", nil)
-	wantSeqs(t, nextN(t, w, 1), 1, 1)
+	wantRevs(t, nextN(t, w, 1), 2, 2)
 	if cl.Servers[1].Calls("Watch") != 1 || w.Resumes() != 1 {
 		t.Fatalf("watch calls on the second node %d, resumes %d; want 1, 1", cl.Servers[1].Calls("Watch"), w.Resumes())
 	}

@@ -15,15 +15,17 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// Store is the fake key space: a global seq and the keys, with the same
-// Upsert and Txn semantics as metasrv (match_seq, create_seq, version,
-// expiry read against the wall clock), and the event history watches
-// replay from. Every change takes the next seq and is one event. An
-// expired key is hidden from reads but, unlike metasrv, not removed and no
-// delete event is emitted for it.
+// Store is the fake key space: a global seq, a revision and the keys, with
+// the same Upsert and Txn semantics as metasrv (match_seq, create_seq,
+// version, expiry read against the wall clock), and the event history
+// watches replay from. Every put takes the next seq (a delete none); every
+// write that changes keys takes the next revision, shared by its events.
+// An expired key is hidden from reads but, unlike metasrv, not removed and
+// no delete event is emitted for it.
 type Store struct {
 	mu     sync.Mutex
 	seq    uint64
+	rev    uint64
 	kvs    map[string]*metapb.SeqV
 	now    func() time.Time
 	sorted []string // the keys in order, rebuilt lazily; nil = stale
@@ -31,11 +33,11 @@ type Store struct {
 	// pending holds the events of the write in progress; commitLocked
 	// adds them to the history and hands them to the watchers.
 	pending []*metapb.Event
-	// history holds the most recent events, oldest first, with
-	// contiguous seqs; floor is the oldest seq a watch may resume from.
+	// history holds the most recent events, oldest first; every event
+	// with a revision above compacted is in it.
 	history     []*metapb.Event
 	historySize int
-	floor       uint64
+	compacted   uint64
 	watchers    map[*watcher]struct{}
 }
 
@@ -49,7 +51,7 @@ func NewStore() *Store {
 		kvs:         make(map[string]*metapb.SeqV),
 		now:         time.Now,
 		historySize: DefaultHistorySize,
-		floor:       1,
+		rev:         1,
 		watchers:    make(map[*watcher]struct{}),
 	}
 }
@@ -75,13 +77,21 @@ func (st *Store) Seq() uint64 {
 	return st.seq
 }
 
+// Revision returns the revision of the last write that changed keys (1:
+// none yet).
+func (st *Store) Revision() uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.rev
+}
+
 // liveLocked returns key's value, nil when absent or expired.
 func (st *Store) liveLocked(key string) *metapb.SeqV {
 	v := st.kvs[key]
 	if v == nil {
 		return nil
 	}
-	if v.GetExpireAtMs() != 0 && uint64(st.now().UnixMilli()) >= v.GetExpireAtMs() {
+	if v.GetExpireAtMs() != 0 && uint64(st.now().UnixMilli()) > v.GetExpireAtMs() {
 		return nil
 	}
 	return v
@@ -104,30 +114,40 @@ func (st *Store) matchLocked(key string, m *metapb.MatchSeq) bool {
 func (st *Store) setLocked(key string, value []byte, ttlMs, expireAtMs uint64) (prev, cur *metapb.SeqV) {
 	old := st.liveLocked(key)
 	st.seq++
+	now := uint64(st.now().UnixMilli())
+	rev := st.rev + 1 // taken by commitLocked
 	v := &metapb.SeqV{
-		Seq:        st.seq,
-		Data:       append([]byte(nil), value...),
-		ExpireAtMs: expireAtMs,
-		CreateSeq:  st.seq,
-		Version:    1,
+		Seq:            st.seq,
+		Data:           append([]byte(nil), value...),
+		ExpireAtMs:     expireAtMs,
+		CreateSeq:      st.seq,
+		Version:        1,
+		CreateRevision: rev,
+		ModRevision:    rev,
+		Meta:           &metapb.KVMeta{ProposedAtMs: &now},
 	}
 	if ttlMs != 0 {
-		v.ExpireAtMs = uint64(st.now().UnixMilli()) + ttlMs
+		v.ExpireAtMs = now + ttlMs
+	}
+	if v.ExpireAtMs != 0 {
+		e := v.ExpireAtMs
+		v.Meta.ExpireAt = &e
 	}
 	if old != nil {
 		v.CreateSeq = old.GetCreateSeq()
+		v.CreateRevision = old.GetCreateRevision()
 		v.Version = old.GetVersion() + 1
 	}
 	if _, ok := st.kvs[key]; !ok {
 		st.sorted = nil
 	}
 	st.kvs[key] = v
-	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: st.seq, Prev: clone(old), Current: clone(v)})
+	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: st.seq, Prev: clone(old), Current: clone(v), Revision: rev})
 	return clone(old), clone(v)
 }
 
-// deleteLocked removes key; when it was live, that takes the next seq and
-// records the event. It returns the value before (nil: absent, no change).
+// deleteLocked removes key, taking no seq; when it was live, that records
+// the event. It returns the value before (nil: absent, no change).
 func (st *Store) deleteLocked(key string) *metapb.SeqV {
 	old := st.liveLocked(key)
 	if _, ok := st.kvs[key]; ok {
@@ -137,14 +157,17 @@ func (st *Store) deleteLocked(key string) *metapb.SeqV {
 	if old == nil {
 		return nil
 	}
-	st.seq++
-	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: st.seq, Prev: clone(old)})
+	st.pending = append(st.pending, &metapb.Event{Key: key, Seq: old.GetSeq(), Prev: clone(old), Revision: st.rev + 1})
 	return clone(old)
 }
 
-// commitLocked appends the pending events to the history, dropping the
-// oldest beyond its size, and hands them to the watchers.
+// commitLocked ends a write: if it changed keys it takes the next
+// revision, and its events enter the history, dropping the oldest beyond
+// its size, and go to the watchers.
 func (st *Store) commitLocked() {
+	if len(st.pending) > 0 {
+		st.rev++
+	}
 	for _, ev := range st.pending {
 		st.history = append(st.history, ev)
 		for w := range st.watchers {
@@ -153,13 +176,13 @@ func (st *Store) commitLocked() {
 	}
 	st.pending = nil
 	if n := len(st.history) - st.historySize; n > 0 {
-		st.floor = st.history[n-1].GetSeq() + 1
+		st.compacted = max(st.compacted, st.history[n-1].GetRevision())
 		st.history = append([]*metapb.Event(nil), st.history[n:]...)
 	}
 }
 
 // SetHistorySize changes how many events the store keeps for watches that
-// resume (0: none, so that only a resume at the next seq succeeds).
+// resume (0: none, so that only a resume at the next revision succeeds).
 func (st *Store) SetHistorySize(n int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -167,26 +190,23 @@ func (st *Store) SetHistorySize(n int) {
 	st.commitLocked()
 }
 
-// Compact drops the events with seq <= seq from the history: a watch that
-// resumes from them gets codes.OutOfRange.
-func (st *Store) Compact(seq uint64) {
+// Compact drops the events with revision <= rev from the history: a watch
+// that resumes from them gets codes.OutOfRange.
+func (st *Store) Compact(rev uint64) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	i := 0
-	for i < len(st.history) && st.history[i].GetSeq() <= seq {
+	for i < len(st.history) && st.history[i].GetRevision() <= rev {
 		i++
 	}
 	st.history = append([]*metapb.Event(nil), st.history[i:]...)
-	st.floor = max(st.floor, seq+1)
+	st.compacted = max(st.compacted, rev)
 }
 
 // Upsert applies req.
 func (st *Store) Upsert(req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {
 	if req.GetKey() == "" {
 		return nil, status.Error(codes.InvalidArgument, "empty key")
-	}
-	if req.GetTtlMs() != 0 && req.GetExpireAtMs() != 0 {
-		return nil, status.Error(codes.InvalidArgument, "both ttl_ms and expire_at_ms set")
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -339,6 +359,7 @@ func (s *Server) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusR
 		state = "leader"
 	}
 	seq := s.cluster.Store.Seq()
+	rev := s.cluster.Store.Revision()
 	n := s.node()
 	return &metapb.StatusReply{
 		Id:           s.id,
@@ -351,6 +372,7 @@ func (s *Server) Status(context.Context, *metapb.StatusRequest) (*metapb.StatusR
 		AppliedIndex: seq + 1,
 		LastLogIndex: seq + 1,
 		LastSeq:      seq,
+		Revision:     rev,
 		KeyCount:     s.cluster.Store.count(),
 		Nodes:        s.members(),
 		RaftAddress:  n.RaftAddress,

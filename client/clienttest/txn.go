@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -237,18 +239,12 @@ func (st *Store) opLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
 		}}}, nil
 	case *metapb.TxnOp_FetchIncreaseU64:
 		f := r.FetchIncreaseU64
-		res, err := st.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
-		if err != nil {
-			return nil, err
-		}
+		res := st.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_FetchIncreaseU64{FetchIncreaseU64: res}}, nil
 	case *metapb.TxnOp_PutSequential:
 		p := r.PutSequential
-		n, err := st.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
-		if err != nil {
-			return nil, err
-		}
-		key := fmt.Sprintf("%s%020d", p.GetPrefix(), n.GetAfter())
+		n := st.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
+		key := sequentialKey(p.GetPrefix(), n.GetBefore())
 		_, cur := st.setLocked(key, p.GetValue(), p.GetTtlMs(), 0)
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_PutSequential{PutSequential: &metapb.PutSequentialResponse{
 			Key: key, Current: cur,
@@ -257,27 +253,48 @@ func (st *Store) opLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
 	return nil, status.Error(codes.InvalidArgument, "txn: empty op")
 }
 
-func (st *Store) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
+func (st *Store) fetchIncreaseLocked(key string, delta int64, maxValue uint64, m *metapb.MatchSeq) *metapb.FetchIncreaseU64Response {
 	cur := st.liveLocked(key)
-	var before uint64
-	if len(cur.GetData()) > 0 {
-		var err error
-		before, err = strconv.ParseUint(string(cur.GetData()), 10, 64)
-		if err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: value of %q is not a decimal u64: %q", key, cur.GetData())
-		}
-	}
+	before := parseJSONU64(string(cur.GetData()))
 	res := &metapb.FetchIncreaseU64Response{Key: key, BeforeSeq: cur.GetSeq(), Before: before, AfterSeq: cur.GetSeq(), After: before}
 	if !st.matchLocked(key, m) {
-		return res, nil
+		return res
 	}
-	base := max(before, maxValue)
-	if base+delta < base {
-		return nil, status.Errorf(codes.FailedPrecondition, "txn: fetch_increase_u64: %q overflows: %d + %d", key, base, delta)
+	after := max(before, maxValue)
+	switch {
+	case delta >= 0 && uint64(delta) > math.MaxUint64-after:
+		after = math.MaxUint64
+	case delta >= 0:
+		after += uint64(delta)
+	case uint64(-(delta+1))+1 > after:
+		after = 0
+	default:
+		after -= uint64(-(delta + 1)) + 1
 	}
-	_, v := st.setLocked(key, []byte(strconv.FormatUint(base+delta, 10)), 0, cur.GetExpireAtMs()) // keeps its expiry
-	res.After, res.AfterSeq, res.Applied = base+delta, v.GetSeq(), true
-	return res, nil
+	_, v := st.setLocked(key, []byte(strconv.FormatUint(after, 10)), 0, 0) // loses its expiry, as metasrv
+	res.After, res.AfterSeq, res.Applied = after, v.GetSeq(), true
+	return res
+}
+
+// parseJSONU64 reads a counter as metasrv does: a JSON number that is a
+// u64, white space around it allowed; anything else is 0.
+func parseJSONU64(s string) uint64 {
+	s = strings.Trim(s, " \t\n\r")
+	if s == "" || (len(s) > 1 && s[0] == '0') || strings.TrimLeft(s, "0123456789") != "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// sequentialKey is metasrv's put_sequential key: prefix, then n in 21
+// digits in groups of 3 joined by "_".
+func sequentialKey(prefix string, n uint64) string {
+	d := fmt.Sprintf("%021d", n)
+	return prefix + d[0:3] + "_" + d[3:6] + "_" + d[6:9] + "_" + d[9:12] + "_" + d[12:15] + "_" + d[15:18] + "_" + d[18:21]
 }
 
 // Txn is the metapb.MetaServer method.

@@ -23,13 +23,13 @@ type watcher struct {
 	server      *Server
 	key, keyEnd string
 	filter      metapb.WatchRequest_Filter
-	minSeq      uint64 // events below are not sent (a start_seq ahead of the store)
+	minRev      uint64 // events below are not sent (a start_revision ahead of the store)
 	ch          chan *metapb.Event
 	cut         chan error // receives the reason the stream must end; buffered 1
 }
 
 func (w *watcher) matches(ev *metapb.Event) bool {
-	if ev.GetSeq() < w.minSeq {
+	if ev.GetRevision() < w.minRev {
 		return false
 	}
 	if w.keyEnd == "" {
@@ -58,7 +58,7 @@ func (st *Store) offerLocked(w *watcher, ev *metapb.Event) {
 	case w.ch <- ev:
 	default:
 		st.cutLocked(w, status.Errorf(codes.ResourceExhausted,
-			"watch stream too slow: %d events are waiting to be sent; resume from the last seq received + 1", cap(w.ch)))
+			"watch stream too slow: %d events are waiting to be sent; resume from the last revision received", cap(w.ch)))
 	}
 }
 
@@ -77,19 +77,19 @@ func (st *Store) removeWatcher(w *watcher) {
 	delete(st.watchers, w)
 }
 
-// progress returns the seq up to which w has been sent every change, when
-// nothing is waiting in its buffer: the events are queued under the lock
-// and sent by the goroutine asking, so an empty buffer means every event
-// up to the store's seq is out. The marker goes out even when the seq did
-// not move (0 on an empty store): it also tells the client the stream is
-// alive.
+// progress returns the revision up to which w has been sent every
+// change, when nothing is waiting in its buffer: the events are queued
+// under the lock and sent by the goroutine asking, so an empty buffer
+// means every event up to the store's revision is out. The marker goes
+// out even when the revision did not move: it also tells the client the
+// stream is alive.
 func (st *Store) progress(w *watcher) (uint64, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(w.ch) > 0 {
 		return 0, false
 	}
-	return st.seq, true
+	return st.rev, true
 }
 
 // EndWatches ends every Watch stream this server is serving with err (a
@@ -125,9 +125,10 @@ func (s *Server) Watches() int {
 }
 
 // Watch is the metapb.MetaServer method: initial flush (the values, then
-// flush_done carrying progress_seq = the snapshot's seq), or a replay from
-// start_seq out of the history (OutOfRange below its floor; a start_seq
-// ahead of the store is accepted and waits), then live events, with a
+// flush_done carrying progress_revision = the snapshot's revision), or a
+// replay from start_revision out of the history (OutOfRange at or below
+// its compacted revision; a start_revision ahead of the store is accepted
+// and waits), then live events, with a
 // progress marker on an idle stream every progress_interval_ms.
 func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServer[metapb.WatchResponse]) error {
 	switch {
@@ -135,8 +136,8 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 		return status.Error(codes.InvalidArgument, "watch: empty key")
 	case req.GetKeyEnd() != "" && req.GetKeyEnd() <= req.GetKey():
 		return status.Errorf(codes.InvalidArgument, "watch: empty range [%q, %q)", req.GetKey(), req.GetKeyEnd())
-	case req.GetInitialFlush() && req.GetStartSeq() > 0:
-		return status.Error(codes.InvalidArgument, "watch: initial_flush and start_seq are exclusive")
+	case req.GetInitialFlush() && req.GetStartRevision() > 0:
+		return status.Error(codes.InvalidArgument, "watch: initial_flush and start_revision are exclusive")
 	case req.GetProgressIntervalMs() != 0 && (req.GetProgressIntervalMs() < 10 || req.GetProgressIntervalMs() > 3_600_000):
 		return status.Errorf(codes.InvalidArgument, "watch: progress_interval_ms %d: want 0 or 10..3600000", req.GetProgressIntervalMs())
 	}
@@ -146,7 +147,7 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 		key:    req.GetKey(),
 		keyEnd: req.GetKeyEnd(),
 		filter: req.GetFilter(),
-		minSeq: req.GetStartSeq(),
+		minRev: req.GetStartRevision(),
 		ch:     make(chan *metapb.Event, s.opts.WatchBuffer),
 		cut:    make(chan error, 1),
 	}
@@ -160,17 +161,17 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 		}
 		st.rangeLocked(w.key, end, func(k string, v *metapb.SeqV) bool {
 			first = append(first, &metapb.WatchResponse{
-				Event:            &metapb.Event{Key: k, Seq: v.GetSeq(), Current: clone(v)},
+				Event:            &metapb.Event{Key: k, Seq: v.GetSeq(), Current: clone(v), Revision: v.GetModRevision()},
 				IsInitialization: true,
 			})
 			return true
 		})
-		first = append(first, &metapb.WatchResponse{FlushDone: true, ProgressSeq: st.seq})
-	case req.GetStartSeq() > 0:
-		if req.GetStartSeq() < st.floor {
-			floor := st.floor
+		first = append(first, &metapb.WatchResponse{FlushDone: true, ProgressRevision: st.rev})
+	case req.GetStartRevision() > 0:
+		if req.GetStartRevision() <= st.compacted {
+			compacted := st.compacted
 			st.mu.Unlock()
-			return status.Errorf(codes.OutOfRange, "compacted: the event history starts at seq %d, after the start_seq %d asked for; re-list the keys and watch again", floor, req.GetStartSeq())
+			return status.Errorf(codes.OutOfRange, "compacted: the event history starts after revision %d, at or before the start_revision %d asked for; re-list the keys and watch again", compacted, req.GetStartRevision())
 		}
 		for _, ev := range st.history {
 			if w.matches(ev) {
@@ -214,7 +215,7 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 			return err
 		case <-tick.C:
 			if p, ok := st.progress(w); ok {
-				if err := send(&metapb.WatchResponse{ProgressSeq: p}); err != nil {
+				if err := send(&metapb.WatchResponse{ProgressRevision: p}); err != nil {
 					return err
 				}
 			}

@@ -31,9 +31,9 @@ const watchIdleTimeout = 5 * time.Second
 type benchWatcher struct {
 	endpoint string
 	stream   metapb.Meta_WatchClient
-	// lastSeq: every change up to it has arrived (an event or a progress
-	// marker said so).
-	lastSeq atomic.Uint64
+	// lastRev: every change up to it has arrived (an event or a progress
+	// marker said so; each put of the run is an entry of its own).
+	lastRev atomic.Uint64
 	// ended: run returned; nothing more will arrive.
 	ended atomic.Bool
 	// Owned by run until it returns.
@@ -68,7 +68,7 @@ func (b *bench) runWatch(ctx context.Context) (benchResult, error) {
 
 	total := int64(b.cfg.total)
 	var next, done, okPuts atomic.Int64
-	var maxSeq atomic.Uint64
+	var maxRev atomic.Uint64
 	bar := startProgress(b.stderr, b.cfg.progress, b.cfg.workload, total, &done)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -91,7 +91,7 @@ func (b *bench) runWatch(ctx context.Context) (benchResult, error) {
 					b.fail(err)
 				} else {
 					okPuts.Add(1)
-					storeMax(&maxSeq, reply.GetResult().GetSeq())
+					storeMax(&maxRev, reply.GetResult().GetModRevision())
 				}
 				done.Add(1)
 			}
@@ -100,7 +100,7 @@ func (b *bench) runWatch(ctx context.Context) (benchResult, error) {
 	wg.Wait()
 	putsDone := time.Since(base)
 	bar.finish()
-	b.awaitWatchers(ctx, watchers, maxSeq.Load())
+	b.awaitWatchers(ctx, watchers, maxRev.Load())
 	cancel()
 	wwg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -171,8 +171,8 @@ func (w *benchWatcher) run(base time.Time, runID uint64) {
 			}
 			return
 		}
-		if p := resp.GetProgressSeq(); p > 0 {
-			storeMax(&w.lastSeq, p)
+		if p := resp.GetProgressRevision(); p > 0 {
+			storeMax(&w.lastRev, p)
 		}
 		ev := resp.GetEvent()
 		if ev == nil {
@@ -184,13 +184,13 @@ func (w *benchWatcher) run(base time.Time, runID uint64) {
 			w.lat = append(w.lat, now-time.Duration(binary.BigEndian.Uint64(data[0:8])))
 			w.last = now
 		}
-		storeMax(&w.lastSeq, ev.GetSeq())
+		storeMax(&w.lastRev, ev.GetRevision())
 	}
 }
 
-// awaitWatchers returns once every watcher has seen seq or ended, or none
-// has advanced for watchIdleTimeout, or ctx ends.
-func (b *bench) awaitWatchers(ctx context.Context, watchers []*benchWatcher, seq uint64) {
+// awaitWatchers returns once every watcher has seen revision rev or ended,
+// or none has advanced for watchIdleTimeout, or ctx ends.
+func (b *bench) awaitWatchers(ctx context.Context, watchers []*benchWatcher, rev uint64) {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	var progress uint64
@@ -199,9 +199,9 @@ func (b *bench) awaitWatchers(ctx context.Context, watchers []*benchWatcher, seq
 		var sum uint64
 		caughtUp := true
 		for _, w := range watchers {
-			s := w.lastSeq.Load()
+			s := w.lastRev.Load()
 			sum += s
-			caughtUp = caughtUp && (s >= seq || w.ended.Load())
+			caughtUp = caughtUp && (s >= rev || w.ended.Load())
 		}
 		if caughtUp {
 			return

@@ -127,7 +127,7 @@ func TestParseTxnErrors(t *testing.T) {
 		{`{"else_then": [{"delete_by_prefix": {}}]}`, `else_then[0].delete_by_prefix: "prefix" is required`},
 		{`{"else_then": [{"delete_by_prefix": {"prefix": ""}}]}`, `else_then[0].delete_by_prefix: "prefix" is required (a non-empty string)`},
 		{`{"condition": [{"key": "", "keys_with_prefix": {"eq": 0}}]}`, `condition[0]: "key" is required (a non-empty string; the prefix for keys_with_prefix)`},
-		{`{"else_then": [{"fetch_increase_u64": {"key": "n", "delta": 1.5}}]}`, `else_then[0].fetch_increase_u64.delta: want an integer in 0..18446744073709551615, got 1.5`},
+		{`{"else_then": [{"fetch_increase_u64": {"key": "n", "delta": 1.5}}]}`, `else_then[0].fetch_increase_u64.delta: want an integer in -9223372036854775808..9223372036854775807, got 1.5`},
 		{`{"else_then": [{"put_sequential": {"prefix": "q/", "value": "v"}}]}`, `else_then[0].put_sequential: "sequence_key" is required`},
 		{`{"else_then": [{"put_sequential": {"sequence_key": "s", "value": "v", "expire_at_ms": 1}}]}`, `unknown field "expire_at_ms"`},
 		{`{"condition": [{"key": "k"}]}`, `condition[0]: one of seq, value, value_base64, keys_with_prefix is required`},

@@ -286,7 +286,7 @@ func parseOp(path string, raw json.RawMessage) (*metapb.TxnOp, error) {
 		if fi.Key, err = f.key("key"); err != nil {
 			return nil, err
 		}
-		if fi.Delta, _, err = f.u64("delta"); err != nil {
+		if fi.Delta, err = f.i64("delta"); err != nil {
 			return nil, err
 		}
 		if fi.MaxValue, _, err = f.u64("max_value"); err != nil {
@@ -533,6 +533,22 @@ func (o *jsonObject) u64(name string) (uint64, bool, error) {
 		return 0, true, fmt.Errorf("%s: want an integer in 0..18446744073709551615, got %s", o.child(name), bytes.TrimSpace(raw))
 	}
 	return n, true, nil
+}
+
+// i64 decodes field name as a signed integer; absent is 0.
+func (o *jsonObject) i64(name string) (int64, error) {
+	raw, ok := o.fields[name]
+	if !ok {
+		return 0, nil
+	}
+	if jsonKind(raw) != "a number" {
+		return 0, fmt.Errorf("%s: want an integer, got %s", o.child(name), jsonKind(raw))
+	}
+	n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: want an integer in -9223372036854775808..9223372036854775807, got %s", o.child(name), bytes.TrimSpace(raw))
+	}
+	return n, nil
 }
 
 // bytes decodes field name as a string, UTF-8 or (b64) base64 (RFC 4648,

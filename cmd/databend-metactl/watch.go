@@ -14,6 +14,7 @@ import (
 // watchEventJSON is one line of watch output for an event.
 type watchEventJSON struct {
 	Key            string     `json:"key"`
+	Revision       uint64     `json:"revision"`
 	Seq            uint64     `json:"seq"`
 	Prev           *valueJSON `json:"prev"`
 	Current        *valueJSON `json:"current"`
@@ -27,21 +28,24 @@ type flushDoneJSON struct {
 
 func newWatchCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "watch (--prefix P | --key K [--key-end E]) [--start-seq N] [--initial-flush] [--filter all|update|delete]",
+		Use:   "watch (--prefix P | --key K [--key-end E]) [--start-revision N] [--initial-flush] [--filter all|update|delete]",
 		Short: "Print the changes of keys as they happen, one JSON line each",
 		Long: `Print every change of a key, a key range [--key, --key-end) or the keys with
-a prefix, in seq order, one JSON line per event, until interrupted (Ctrl-C,
-exit status 0):
+a prefix, in revision order, one JSON line per event, until interrupted
+(Ctrl-C, exit status 0):
 
-  {"key":K,"seq":N,"prev":V|null,"current":V|null,"initialization":false}
+  {"key":K,"revision":R,"seq":N,"prev":V|null,"current":V|null,"initialization":false}
 
-V is a value as get prints it ({"seq":N,"value":S} or "value_base64");
-prev null: the key was created; current null: it was deleted.
+R is the revision of the change (the changes of one raft entry share it),
+N the key's seq after it (a delete takes no seq: the deleted value's). V
+is a value as get prints it ({"seq":N,"value":S} or "value_base64"); prev
+null: the key was created; current null: it was deleted.
 
---initial-flush first prints the current values ("initialization":true),
-then {"flush_done":true}, then the changes. --start-seq N replays the changes
-from seq N on, as far back as the servers' history reaches. Without either,
-the changes after the command started.
+--initial-flush first prints the current values ("initialization":true,
+revision the value's mod revision), then {"flush_done":true}, then the
+changes. --start-revision N replays the changes from revision N on, as far
+back as the servers' history reaches. Without either, the changes after
+the command started.
 
 The watch resumes by itself, on another address if needed, when its stream
 breaks (node lost or shutting down, the reader too slow), without losing or
@@ -57,7 +61,7 @@ unless given: then the watch ends after that long, with exit status 0.`,
 	f.String("prefix", "", "watch the keys that start with this")
 	f.String("key", "", "watch this key, or with --key-end the range [key, key-end)")
 	f.String("key-end", "", "end (exclusive) of the range that starts at --key")
-	f.Uint64("start-seq", 0, "replay the changes from this seq on, then go on live")
+	f.Uint64("start-revision", 0, "replay the changes from this revision on, then go on live")
 	f.Bool("initial-flush", false, "print the current values first, then {\"flush_done\":true}")
 	f.String("filter", "all", "all, update (writes only) or delete (deletes only)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
@@ -79,8 +83,8 @@ unless given: then the watch ends after that long, with exit status 0.`,
 				return
 			}
 			from := "the initial flush, again"
-			if i.StartSeq != 0 {
-				from = fmt.Sprintf("seq %d", i.StartSeq)
+			if i.StartRevision != 0 {
+				from = fmt.Sprintf("revision %d", i.StartRevision)
 			}
 			attempt := ""
 			if i.Failures > 1 {
@@ -110,6 +114,7 @@ unless given: then the watch ends after that long, with exit status 0.`,
 			if !ev.FlushDone {
 				line = watchEventJSON{
 					Key:            ev.Key,
+					Revision:       ev.Revision,
 					Seq:            ev.Seq,
 					Prev:           optKVJSON(ev.Prev),
 					Current:        optKVJSON(ev.Current),
@@ -131,7 +136,7 @@ func watchOptions(cmd *cobra.Command) (client.WatchOptions, error) {
 	o.Prefix, _ = fl.GetString("prefix")
 	o.Key, _ = fl.GetString("key")
 	o.KeyEnd, _ = fl.GetString("key-end")
-	o.StartSeq, _ = fl.GetUint64("start-seq")
+	o.StartRevision, _ = fl.GetUint64("start-revision")
 	o.InitialFlush, _ = fl.GetBool("initial-flush")
 	for _, name := range []string{"prefix", "key", "key-end"} {
 		v, _ := fl.GetString(name)
@@ -150,10 +155,10 @@ func watchOptions(cmd *cobra.Command) (client.WatchOptions, error) {
 		return o, usagef("--prefix or --key is required")
 	case o.KeyEnd != "" && o.KeyEnd <= o.Key:
 		return o, usagef("invalid --key-end %q: it must sort after --key %q", o.KeyEnd, o.Key)
-	case fl.Changed("start-seq") && o.StartSeq == 0:
-		return o, usagef("invalid --start-seq 0: seqs start at 1")
-	case o.StartSeq != 0 && o.InitialFlush:
-		return o, usagef("give --start-seq or --initial-flush, not both")
+	case fl.Changed("start-revision") && o.StartRevision == 0:
+		return o, usagef("invalid --start-revision 0: revisions start at 1")
+	case o.StartRevision != 0 && o.InitialFlush:
+		return o, usagef("give --start-revision or --initial-flush, not both")
 	}
 	filter, _ := fl.GetString("filter")
 	switch filter {

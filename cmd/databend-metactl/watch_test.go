@@ -37,6 +37,7 @@ func (b *syncBuffer) String() string {
 // test sees which ones were present.
 type watchLine struct {
 	Key            *string       `json:"key"`
+	Revision       *uint64       `json:"revision"`
 	Seq            *uint64       `json:"seq"`
 	Prev           *valueOutJSON `json:"prev"`
 	Current        *valueOutJSON `json:"current"`
@@ -116,17 +117,17 @@ func waitWatching(t *testing.T, s *clienttest.Server) {
 
 func TestWatchPrintsJSONLines(t *testing.T) {
 	cl := clienttest.Start(t, 2)
-	cl.Store.Put("p/a", []byte("before")) // seq 1
+	cl.Store.Put("p/a", []byte("before")) // seq 1, revision 2
 	r := startCLI(t, "--grpc-api-address", strings.Join(cl.Addrs(), ","), "watch", "--prefix", "p/", "--initial-flush")
 	waitWatching(t, cl.Servers[0])
 	r.lines(t, 2)                     // the initial flush is out
-	cl.Store.Put("p/b", []byte{0xff}) // seq 2
-	cl.Store.Put("q/x", nil)          // seq 3: not watched
-	cl.Store.Delete("p/a")            // seq 4
+	cl.Store.Put("p/b", []byte{0xff}) // seq 2, revision 3
+	cl.Store.Put("q/x", nil)          // seq 3, revision 4: not watched
+	cl.Store.Delete("p/a")            // revision 5: a delete takes no seq
 
 	// The serving node goes away: the watch resumes on the other one.
 	cl.Servers[0].Stop()
-	cl.Store.Put("p/c", []byte("after")) // seq 5
+	cl.Store.Put("p/c", []byte("after")) // seq 4, revision 6
 
 	lines := r.lines(t, 5)
 	r.cancel()
@@ -143,22 +144,22 @@ func TestWatchPrintsJSONLines(t *testing.T) {
 		return *p
 	}
 	first, flush, upd, del, resumed := lines[0], lines[1], lines[2], lines[3], lines[4]
-	if str(first.Key) != "p/a" || *first.Seq != 1 || first.Prev != nil || first.Current == nil || str(first.Current.Value) != "before" || !*first.Initialization {
+	if str(first.Key) != "p/a" || *first.Seq != 1 || *first.Revision != 2 || first.Prev != nil || first.Current == nil || str(first.Current.Value) != "before" || !*first.Initialization {
 		t.Errorf("initial value line = %+v", first)
 	}
-	if flush.FlushDone == nil || !*flush.FlushDone || flush.Key != nil || flush.Seq != nil {
+	if flush.FlushDone == nil || !*flush.FlushDone || flush.Key != nil || flush.Seq != nil || flush.Revision != nil {
 		t.Errorf("flush line = %+v, want exactly {\"flush_done\":true}", flush)
 	}
-	if str(upd.Key) != "p/b" || *upd.Seq != 2 || upd.Prev != nil || str(upd.Current.ValueBase64) != "/w==" || *upd.Initialization {
+	if str(upd.Key) != "p/b" || *upd.Seq != 2 || *upd.Revision != 3 || upd.Prev != nil || str(upd.Current.ValueBase64) != "/w==" || *upd.Initialization {
 		t.Errorf("create line = %+v", upd)
 	}
-	if str(del.Key) != "p/a" || *del.Seq != 4 || del.Current != nil || del.Prev == nil || str(del.Prev.Value) != "before" {
+	if str(del.Key) != "p/a" || *del.Seq != 1 || *del.Revision != 5 || del.Current != nil || del.Prev == nil || str(del.Prev.Value) != "before" {
 		t.Errorf("delete line = %+v", del)
 	}
-	if str(resumed.Key) != "p/c" || *resumed.Seq != 5 {
+	if str(resumed.Key) != "p/c" || *resumed.Seq != 4 || *resumed.Revision != 6 {
 		t.Errorf("line after the resume = %+v", resumed)
 	}
-	if stderr := r.stderr.String(); !strings.Contains(stderr, "resuming from seq ") || strings.Count(stderr, "\n") < 1 {
+	if stderr := r.stderr.String(); !strings.Contains(stderr, "resuming from revision ") || strings.Count(stderr, "\n") < 1 {
 		t.Errorf("stderr %q, want a resume notice", stderr)
 	}
 	if !strings.Contains(r.stdout.String(), `{"flush_done":true}`+"\n") {
@@ -168,20 +169,20 @@ func TestWatchPrintsJSONLines(t *testing.T) {
 
 func TestWatchFlags(t *testing.T) {
 	cl := clienttest.Start(t, 1)
-	cl.Store.Put("k", []byte("1"))  // seq 1
-	cl.Store.Put("k2", []byte("x")) // seq 2
-	cl.Store.Put("k", []byte("2"))  // seq 3
-	cl.Store.Delete("k")            // seq 4
+	cl.Store.Put("k", []byte("1"))  // revision 2
+	cl.Store.Put("k2", []byte("x")) // revision 3
+	cl.Store.Put("k", []byte("2"))  // revision 4
+	cl.Store.Delete("k")            // revision 5
 	addr := cl.Addrs()[0]
 
 	tests := []struct {
 		args []string
-		want string // the keys@seqs printed, in order
+		want string // the keys@revisions printed, in order
 	}{
-		{[]string{"--key", "k", "--start-seq", "1"}, "k@1 k@3 k@4"},
-		{[]string{"--key", "k", "--start-seq", "2", "--filter", "delete"}, "k@4"},
-		{[]string{"--key", "k", "--key-end", "l", "--start-seq", "1", "--filter", "update"}, "k@1 k2@2 k@3"},
-		{[]string{"--prefix", "k", "--initial-flush"}, "k2@2 flush_done"},
+		{[]string{"--key", "k", "--start-revision", "1"}, "k@2 k@4 k@5"},
+		{[]string{"--key", "k", "--start-revision", "3", "--filter", "delete"}, "k@5"},
+		{[]string{"--key", "k", "--key-end", "l", "--start-revision", "1", "--filter", "update"}, "k@2 k2@3 k@4"},
+		{[]string{"--prefix", "k", "--initial-flush"}, "k2@3 flush_done"},
 	}
 	for _, tt := range tests {
 		// The watch ends (exit status 0, as on Ctrl-C) once it printed as
@@ -205,7 +206,7 @@ func TestWatchFlags(t *testing.T) {
 			if wl.FlushDone != nil {
 				got = append(got, "flush_done")
 			} else {
-				got = append(got, *wl.Key+"@"+strings.TrimSpace(jsonNum(*wl.Seq)))
+				got = append(got, *wl.Key+"@"+strings.TrimSpace(jsonNum(*wl.Revision)))
 			}
 		}
 		if strings.Join(got, " ") != tt.want {
@@ -241,7 +242,7 @@ func TestWatchCompactedFails(t *testing.T) {
 		cl.Store.Put("k", nil)
 	}
 	cl.Store.Compact(3)
-	stdout, stderr, code := runCLI(t, "--grpc-api-address", cl.Addrs()[0], "watch", "--key", "k", "--start-seq", "2")
+	stdout, stderr, code := runCLI(t, "--grpc-api-address", cl.Addrs()[0], "watch", "--key", "k", "--start-revision", "2")
 	if code != 1 || stdout != "" || !strings.Contains(stderr, "compacted") || !strings.Contains(stderr, "initial flush") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 saying compacted", code, stdout, stderr)
 	}
@@ -268,8 +269,8 @@ func TestWatchUsageErrors(t *testing.T) {
 		{"watch", "--key-end", "z"},
 		{"watch", "--key", "b", "--key-end", "a"},
 		{"watch", "--key", "k", "--filter", "puts"},
-		{"watch", "--key", "k", "--start-seq", "0"},
-		{"watch", "--key", "k", "--start-seq", "3", "--initial-flush"},
+		{"watch", "--key", "k", "--start-revision", "0"},
+		{"watch", "--key", "k", "--start-revision", "3", "--initial-flush"},
 		{"watch", "--key", "k", "extra"},
 	} {
 		stdout, stderr, code := runCLI(t, args...)

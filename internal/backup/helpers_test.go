@@ -55,8 +55,7 @@ func (a *applier) addNode(id uint64, raftAddr, grpcAddr string) {
 // sampleState builds a state machine with every kind of key: text and
 // binary values, an empty value, HTML characters, a multi-byte key, keys
 // updated several times, a deleted key, keys with expiries, and one that has
-// expired but is not removed yet (set with an expire_at_ms in the past by
-// the last entry).
+// expired but is not removed yet (its expiry is the last entry's time).
 func sampleState(t testing.TB, opts ...statemachine.Option) *statemachine.StateMachine {
 	t.Helper()
 	a := newApplier(t, opts...)
@@ -76,11 +75,12 @@ tab	`)})
 	a.upsert(now+9, &metapb.UpsertRequest{Key: "züri/日本", Value: []byte("ünïcode")})
 	a.upsert(now+10, &metapb.UpsertRequest{Key: "expire-at", Value: []byte("e"), ExpireAtMs: now + 86_400_000})
 	a.upsert(now+11, &metapb.UpsertRequest{Key: "short-ttl", Value: []byte("s"), TtlMs: 5})
-	// Sweeps short-ttl (expired at now+16): a removal takes a seq.
+	// Sweeps short-ttl (expired at now+16): a removal takes no seq.
 	a.upsert(now+20, &metapb.UpsertRequest{Key: "b", Value: []byte(strings.Repeat("v", 1000))})
-	// Already expired when written: invisible, but stored until the next
-	// apply.
-	a.upsert(now+21, &metapb.UpsertRequest{Key: "stale", Value: []byte("old"), ExpireAtMs: now})
+	// Expires at its entry's time, so it is stored (a value already past
+	// its expiry would be deleted at once); invisible to every later
+	// read, but stored until the next apply.
+	a.upsert(now+21, &metapb.UpsertRequest{Key: "stale", Value: []byte("old"), ExpireAtMs: now + 21})
 	return a.sm
 }
 

@@ -1,33 +1,25 @@
 package backup
 
 import (
-	"bufio"
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
-// The state machine snapshot encoding, as internal/statemachine writes it
-// (Snapshot.WriteTo) and reads it (Restore); see its doc.go. It is
-// reproduced here because the state machine has no API to load keys with
-// given seqs; TestSnapshotEncodingMatchesStateMachine fails if the two
-// drift apart.
-const (
-	snapMagic   = "MSRVSNAP"
-	snapVersion = 3 // with the event history, written empty here
-	snapTagKV   = 1
-	snapTagEnd  = 0
-)
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// ImportRevision is the revision of a state built from a dump: the dump
+// holds no revisions, so its keys are taken to have been written by one
+// entry, the first change after the empty store (statemachine.FirstRevision).
+const ImportRevision = statemachine.FirstRevision + 1
 
 // EncodeSnapshot reads the keys of the dump from r (whose header was read
 // by NewReader) up to its footer, and writes to w the state machine
 // snapshot encoding of that state at applied index index, with members as
-// the member table: every key with its seq, create_seq, version, expiry and
-// value, the dump's last seq and clock, and an empty event history (a
-// watch cannot resume from before the restore). It returns the footer.
+// the member table (statemachine.SnapshotWriter): every key with its seq,
+// create_seq, version, value and expiry, create and mod revision
+// ImportRevision, the dump's last seq and clock, and an empty event history
+// (a watch cannot resume from before the restore). It returns the footer.
 //
 // The output is written as the dump is read: on error it is partial, so
 // write to a buffer or a file that is discarded on error. members must be
@@ -37,24 +29,13 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 		return Footer{}, fmt.Errorf("%w: %s", ErrInvalidCluster, msg)
 	}
 	h := r.Header()
-	e := &snapEncoder{w: bufio.NewWriterSize(w, 256<<10)}
-	e.raw([]byte(snapMagic))
-	e.u32(snapVersion)
-	e.u64(index)
-	e.u64(h.LastSeq)
-	e.u64(h.ClockMs)
-	e.u32(uint32(len(members)))
-	for _, m := range members {
-		e.u64(m.ID)
-		if m.Voter {
-			e.raw([]byte{1})
-		} else {
-			e.raw([]byte{0})
-		}
-		e.str([]byte(m.RaftAddress))
-		e.str([]byte(m.GrpcAddress))
+	nodes := make([]*metapb.Node, len(members))
+	for i, m := range members {
+		nodes[i] = &metapb.Node{Id: m.ID, RaftAddress: m.RaftAddress, GrpcAddress: m.GrpcAddress, Voter: m.Voter}
 	}
-	var count uint64
+	sw := statemachine.NewSnapshotWriter(w, statemachine.SnapshotHeader{
+		Index: index, LastSeq: h.LastSeq, Revision: ImportRevision, NowMs: h.ClockMs, Members: nodes,
+	})
 	for {
 		kv, err := r.Next()
 		if err == io.EOF {
@@ -63,59 +44,19 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 		if err != nil {
 			return Footer{}, err
 		}
-		e.raw([]byte{snapTagKV})
-		e.str([]byte(kv.Key))
-		e.str(kv.Data)
-		e.uvarint(kv.Seq)
-		e.uvarint(kv.CreateSeq)
-		e.uvarint(kv.Version)
-		e.uvarint(kv.ExpireAtMs)
-		count++
-		if e.err != nil {
-			return Footer{}, e.err
+		meta := &metapb.KVMeta{}
+		if kv.ExpireAtMs != 0 {
+			meta.ExpireAt = &kv.ExpireAtMs
+		}
+		if err := sw.Add(statemachine.Record{
+			Key: kv.Key, Data: kv.Data, Seq: kv.Seq, CreateSeq: kv.CreateSeq, Version: kv.Version,
+			CreateRevision: ImportRevision, ModRevision: ImportRevision, Meta: meta,
+		}); err != nil {
+			return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", err)
 		}
 	}
-	e.raw([]byte{snapTagEnd})
-	e.u64(count)
-	e.u64(0) // history: no events
-	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], e.crc)
-	if e.err == nil {
-		_, e.err = e.w.Write(sum[:]) // the checksum is not part of itself
-	}
-	if e.err == nil {
-		e.err = e.w.Flush()
-	}
-	if e.err != nil {
-		return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", e.err)
+	if _, err := sw.Close(); err != nil {
+		return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", err)
 	}
 	return *r.Footer(), nil
-}
-
-// snapEncoder writes through w keeping the CRC-32C of every byte. The first
-// error sticks.
-type snapEncoder struct {
-	w   *bufio.Writer
-	crc uint32
-	tmp [binary.MaxVarintLen64]byte
-	err error
-}
-
-func (e *snapEncoder) raw(p []byte) {
-	if e.err != nil {
-		return
-	}
-	e.crc = crc32.Update(e.crc, castagnoli, p)
-	_, e.err = e.w.Write(p)
-}
-
-func (e *snapEncoder) u32(v uint32) { e.raw(binary.BigEndian.AppendUint32(e.tmp[:0], v)) }
-func (e *snapEncoder) u64(v uint64) { e.raw(binary.BigEndian.AppendUint64(e.tmp[:0], v)) }
-
-func (e *snapEncoder) uvarint(v uint64) { e.raw(binary.AppendUvarint(e.tmp[:0], v)) }
-
-// str writes a uvarint length, then p.
-func (e *snapEncoder) str(p []byte) {
-	e.uvarint(uint64(len(p)))
-	e.raw(p)
 }

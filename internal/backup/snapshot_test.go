@@ -26,22 +26,6 @@ func encodeDump(t *testing.T, dump string, index uint64, members []Node) []byte 
 	return buf.Bytes()
 }
 
-// TestSnapshotEncodingMatchesStateMachine guards against the snapshot
-// encoding drifting from internal/statemachine's: a state machine without
-// event history encodes to exactly the bytes EncodeSnapshot makes from its
-// dump.
-func TestSnapshotEncodingMatchesStateMachine(t *testing.T) {
-	sm := sampleState(t, statemachine.WithHistorySize(0))
-	var want bytes.Buffer
-	if _, err := sm.Snapshot().WriteTo(&want); err != nil {
-		t.Fatal(err)
-	}
-	got := encodeDump(t, dumpOf(t, sm), sm.AppliedIndex(), NodesFromProto(sm.Nodes()))
-	if !bytes.Equal(got, want.Bytes()) {
-		t.Fatalf("EncodeSnapshot differs from statemachine.Snapshot.WriteTo (did the snapshot format change? see internal/statemachine/doc.go):\n got %x\nwant %x", got, want.Bytes())
-	}
-}
-
 func TestSnapshotRestoresExactState(t *testing.T) {
 	src := sampleState(t) // with history: it is not carried over
 	dump := dumpOf(t, src)

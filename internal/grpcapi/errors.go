@@ -44,17 +44,17 @@ var errorCodes = []ErrorCode{
 	{statemachine.ErrReplyTooLarge, codes.InvalidArgument},
 	{ErrReplyTooLarge, codes.InvalidArgument},
 	{statemachine.ErrEmptyCommand, codes.InvalidArgument},
-	// The history no longer reaches start_seq: the client must re-list
+	// The history no longer reaches start_revision: the client must re-list
 	// (initial_flush) rather than resume.
 	{statemachine.ErrCompacted, codes.OutOfRange},
-	// A watch start_seq the cluster has not reached (etcd refuses a future
+	// A watch start_revision the cluster has not reached (etcd refuses a future
 	// revision alike).
-	{server.ErrFutureSeq, codes.OutOfRange},
+	{server.ErrFutureRevision, codes.OutOfRange},
 	// A watch response over the message limit (a value stored under a
 	// larger limit): resuming at the same seq would fail again.
 	{watch.ErrEventTooLarge, codes.FailedPrecondition},
 	// A watch cut off or refused; the client resumes or retries, on this
-	// node or another, from the start_seq the message names.
+	// node or another, from the start_revision the message names.
 	{watch.ErrSlowWatcher, codes.ResourceExhausted},
 	{watch.ErrTooManyWatchers, codes.ResourceExhausted},
 	{watch.ErrInterrupted, codes.Unavailable},

@@ -30,7 +30,7 @@ func FuzzRequests(f *testing.F) {
 			Ops:       []*metapb.TxnOp{{Request: &metapb.TxnOp_PutSequential{PutSequential: &metapb.PutSequential{Prefix: "q/", SequenceKey: "n"}}}},
 		}}},
 		&metapb.WatchRequest{Key: "a", KeyEnd: "b", InitialFlush: true, ProgressIntervalMs: 100},
-		&metapb.WatchRequest{Key: "a", StartSeq: 5, Filter: 7},
+		&metapb.WatchRequest{Key: "a", StartRevision: 5, Filter: 7},
 	}
 	for i, m := range seeds {
 		b, err := proto.Marshal(m)

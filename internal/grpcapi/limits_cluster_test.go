@@ -45,14 +45,18 @@ func serveLimited(t *testing.T) (*client.Client, metapb.MetaClient) {
 	return cli, metapb.NewMetaClient(conn)
 }
 
-func lastSeq(t *testing.T, mc metapb.MetaClient) uint64 {
+func statusOf(t *testing.T, mc metapb.MetaClient) *metapb.StatusReply {
 	t.Helper()
 	st, err := mc.Status(context.Background(), &metapb.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.GetLastSeq()
+	return st
 }
+
+func lastSeq(t *testing.T, mc metapb.MetaClient) uint64 { return statusOf(t, mc).GetLastSeq() }
+
+func revision(t *testing.T, mc metapb.MetaClient) uint64 { return statusOf(t, mc).GetRevision() }
 
 // TestLargestValueOverwrittenAndWatched: the largest value the server
 // accepts can be overwritten by another again and again, each reply (the
@@ -142,37 +146,38 @@ func TestTxnReplyBound(t *testing.T) {
 	}
 }
 
-// TestWatchFutureStartSeq: a start_seq beyond the last seq + 1 is refused
-// with OutOfRange naming the last seq; last seq + 1 is the next change.
-func TestWatchFutureStartSeq(t *testing.T) {
+// TestWatchFutureStartRevision: a start_revision beyond the revision + 1
+// is refused with OutOfRange naming the revision; revision + 1 is the next
+// change.
+func TestWatchFutureStartRevision(t *testing.T) {
 	cli, mc := serveLimited(t)
 	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
 	defer cancel()
 	if _, err := mc.Upsert(ctx, &metapb.UpsertRequest{Key: "f/a", Value: []byte("1")}); err != nil {
 		t.Fatal(err)
 	}
-	last := lastSeq(t, mc)
+	last := revision(t, mc)
 	for _, start := range []uint64{last + 2, 1 << 62, math.MaxUint64} {
-		stream, err := mc.Watch(ctx, &metapb.WatchRequest{Key: "f/", KeyEnd: "f0", StartSeq: start})
+		stream, err := mc.Watch(ctx, &metapb.WatchRequest{Key: "f/", KeyEnd: "f0", StartRevision: start})
 		if err == nil {
 			_, err = stream.Recv()
 		}
-		if status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), fmt.Sprintf("the last seq %d", last)) {
-			t.Fatalf("start_seq %d with last seq %d: %v, want OutOfRange naming the last seq", start, last, err)
+		if status.Code(err) != codes.OutOfRange || !strings.Contains(err.Error(), fmt.Sprintf("the revision %d", last)) {
+			t.Fatalf("start_revision %d with revision %d: %v, want OutOfRange naming the revision", start, last, err)
 		}
 	}
 
-	// The Go client tells a future start_seq from a compacted history.
-	fw, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartSeq: last + 2})
+	// The Go client tells a future start_revision from a compacted history.
+	fw, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartRevision: last + 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fw.Next(); !errors.Is(err, client.ErrFutureSeq) || errors.Is(err, client.ErrCompacted) {
-		t.Fatalf("client watch from last seq + 2: %v, want ErrFutureSeq", err)
+	if _, err := fw.Next(); !errors.Is(err, client.ErrFutureRevision) || errors.Is(err, client.ErrCompacted) {
+		t.Fatalf("client watch from revision + 2: %v, want ErrFutureRevision", err)
 	}
 	fw.Close()
 
-	w, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartSeq: last + 1})
+	w, err := cli.Watch(ctx, client.WatchOptions{Prefix: "f/", StartRevision: last + 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +187,7 @@ func TestWatchFutureStartSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, err := w.Next()
-	if err != nil || ev.Seq != res.Result.Seq || ev.Seq != last+1 {
-		t.Fatalf("watch from last seq + 1: %+v, %v; want the next write, seq %d", ev, err, last+1)
+	if err != nil || ev.Seq != res.Result.Seq || ev.Revision != last+1 || res.Result.ModRevision != last+1 {
+		t.Fatalf("watch from revision + 1: %+v, %v; want the next write, revision %d", ev, err, last+1)
 	}
 }

@@ -40,7 +40,7 @@ func (f *fakeKV) Watch(_ context.Context, req *metapb.WatchRequest, send func(*m
 	if f.err != nil {
 		return f.err
 	}
-	return send(&metapb.WatchResponse{ProgressSeq: 1})
+	return send(&metapb.WatchResponse{ProgressRevision: 1})
 }
 
 func (f *fakeKV) Upsert(_ context.Context, req *metapb.UpsertRequest) (*metapb.UpsertReply, error) {

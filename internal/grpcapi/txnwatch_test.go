@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/server"
@@ -64,8 +65,8 @@ func TestTxnValidation(t *testing.T) {
 		}, codes.InvalidArgument, "condition[0]"},
 		{"op without request", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{{}}}, codes.InvalidArgument, "no request"},
 		{"put with empty key", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{txnPut("", nil)}}, codes.InvalidArgument, "if_then[0]"},
-		{"ttl and expire_at", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{{Request: &metapb.TxnOp_Put{
-			Put: &metapb.TxnPut{Key: "k", TtlMs: 1, ExpireAtMs: 2}}}}}, codes.InvalidArgument, "set at most one"},
+		{"expire_at_ms and expire_at", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{{Request: &metapb.TxnOp_Put{
+			Put: &metapb.TxnPut{Key: "k", ExpireAt: proto.Uint64(1), ExpireAtMs: 2}}}}}, codes.InvalidArgument, "set at most one"},
 		{"both forms", &metapb.TxnRequest{
 			IfThen:   []*metapb.TxnOp{txnGet("a")},
 			Branches: []*metapb.ConditionalOps{{Ops: []*metapb.TxnOp{txnGet("b")}}},
@@ -151,14 +152,14 @@ func TestWatchValidation(t *testing.T) {
 		{"one key", &metapb.WatchRequest{Key: "k"}, codes.OK, ""},
 		{"range", &metapb.WatchRequest{Key: "a/", KeyEnd: "a0", Filter: metapb.WatchRequest_DELETE}, codes.OK, ""},
 		{"initial flush", &metapb.WatchRequest{Key: "a", InitialFlush: true, ProgressIntervalMs: 10}, codes.OK, ""},
-		{"start seq", &metapb.WatchRequest{Key: "a", StartSeq: 7, ProgressIntervalMs: maxProgressIntervalMs}, codes.OK, ""},
+		{"start revision", &metapb.WatchRequest{Key: "a", StartRevision: 7, ProgressIntervalMs: maxProgressIntervalMs}, codes.OK, ""},
 		{"empty key", &metapb.WatchRequest{KeyEnd: "z"}, codes.InvalidArgument, "empty key"},
 		{"long key", &metapb.WatchRequest{Key: long}, codes.InvalidArgument, "longer than the limit"},
 		{"long key_end", &metapb.WatchRequest{Key: "a", KeyEnd: long}, codes.InvalidArgument, "key_end of"},
 		{"key_end equal to key", &metapb.WatchRequest{Key: "a", KeyEnd: "a"}, codes.InvalidArgument, "range [key, key_end) is empty"},
 		{"key_end before key", &metapb.WatchRequest{Key: "b", KeyEnd: "a"}, codes.InvalidArgument, "not after key"},
 		{"unknown filter", &metapb.WatchRequest{Key: "a", Filter: 9}, codes.InvalidArgument, "unknown filter"},
-		{"flush and start seq", &metapb.WatchRequest{Key: "a", InitialFlush: true, StartSeq: 3}, codes.InvalidArgument, "both set"},
+		{"flush and start revision", &metapb.WatchRequest{Key: "a", InitialFlush: true, StartRevision: 3}, codes.InvalidArgument, "both set"},
 		{"progress too often", &metapb.WatchRequest{Key: "a", ProgressIntervalMs: 1}, codes.InvalidArgument, "progress_interval_ms"},
 		{"progress too rare", &metapb.WatchRequest{Key: "a", ProgressIntervalMs: maxProgressIntervalMs + 1}, codes.InvalidArgument, "progress_interval_ms"},
 	}
@@ -192,10 +193,10 @@ func TestWatchErrorCodes(t *testing.T) {
 		code codes.Code
 	}{
 		{fmt.Errorf("x: %w", statemachine.ErrCompacted), codes.OutOfRange},
-		{fmt.Errorf("%w; resume the watch with start_seq = 5", watch.ErrSlowWatcher), codes.ResourceExhausted},
+		{fmt.Errorf("%w; resume the watch with start_revision = 5", watch.ErrSlowWatcher), codes.ResourceExhausted},
 		{fmt.Errorf("x: %w", watch.ErrTooManyWatchers), codes.ResourceExhausted},
-		{fmt.Errorf("%w: snapshot; resume the watch with start_seq = 5", watch.ErrInterrupted), codes.Unavailable},
-		{fmt.Errorf("%w; resume the watch with start_seq = 5", watch.ErrClosed), codes.Unavailable},
+		{fmt.Errorf("%w: snapshot; resume the watch with start_revision = 5", watch.ErrInterrupted), codes.Unavailable},
+		{fmt.Errorf("%w; resume the watch with start_revision = 5", watch.ErrClosed), codes.Unavailable},
 		{server.ErrNotStarted, codes.Unavailable},
 		{context.Canceled, codes.Canceled},
 	}

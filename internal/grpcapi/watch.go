@@ -85,9 +85,9 @@ func (m *Meta) checkWatch(req *metapb.WatchRequest) error {
 	if _, ok := metapb.WatchRequest_Filter_name[int32(req.GetFilter())]; !ok {
 		return invalidf("unknown filter %d: use ALL, UPDATE or DELETE", req.GetFilter())
 	}
-	if req.GetInitialFlush() && req.GetStartSeq() > 0 {
-		return invalidf("initial_flush and start_seq %d are both set: use initial_flush for the current values and then the changes, or start_seq to resume after a seq you have seen",
-			req.GetStartSeq())
+	if req.GetInitialFlush() && req.GetStartRevision() > 0 {
+		return invalidf("initial_flush and start_revision %d are both set: use initial_flush for the current values and then the changes, or start_revision to resume after a revision you have seen",
+			req.GetStartRevision())
 	}
 	if ms := req.GetProgressIntervalMs(); ms != 0 && (ms < minProgressIntervalMs || ms > maxProgressIntervalMs) {
 		return invalidf("progress_interval_ms %d is out of range: use 0 for the default (1000), or %d..%d",

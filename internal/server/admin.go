@@ -41,8 +41,9 @@ type AdminStatus struct {
 	PurgedTerm uint64
 	// Snapshotting is true while a snapshot is being written.
 	Snapshotting bool
-	// LastSeq is the newest key sequence number; KeyCount the keys held.
-	LastSeq, KeyCount uint64
+	// LastSeq is the last seq handed out; Revision the revision of the
+	// last entry that changed keys; KeyCount the keys held.
+	LastSeq, Revision, KeyCount uint64
 	// WALSize is the size in bytes of raft_dir/wal; -1 when the storage
 	// does not tell.
 	WALSize int64
@@ -88,6 +89,7 @@ func (s *Server) AdminStatus() AdminStatus {
 		State:        "stopped",
 		Applied:      s.sm.AppliedIndex(),
 		LastSeq:      s.sm.LastSeq(),
+		Revision:     s.sm.Revision(),
 		KeyCount:     uint64(s.sm.KeyCount()),
 		Snapshotting: s.snapshotting.Load(),
 		WALSize:      -1,

@@ -63,11 +63,12 @@ var (
 	// stopped (Err). Its raft_dir no longer belongs to the cluster: to add
 	// the node back, empty raft_dir and start it with join.
 	ErrRemoved = errors.New("this node was removed from the cluster")
-	// ErrFutureSeq: a watch's start_seq is beyond the next seq the cluster
-	// will assign (its last seq + 1), even after this node caught up with
-	// the leader's commit index. The error names the last seq.
-	// Its text is client.FutureSeqMessage, which the Go client matches.
-	ErrFutureSeq = errors.New("start_seq is in the future")
+	// ErrFutureRevision: a watch's start_revision is beyond the next
+	// revision the cluster will assign (its revision + 1), even after this
+	// node caught up with the leader's commit index. The error names the
+	// revision. Its text is client.FutureRevisionMessage, which the Go
+	// client matches.
+	ErrFutureRevision = errors.New("start_revision is in the future")
 )
 
 // Storage is what the server needs of internal/storage beyond what the raft

@@ -126,17 +126,17 @@ func (s *Server) countLog(ents []*raftpb.Entry) {
 // installSnapshot restores a snapshot the leader sent. The watchers
 // registered before it cannot be served continuously when it skipped
 // changes (this node fell behind the leader's log): they are cancelled,
-// and their clients resume from their last seq, replayed from the
+// and their clients resume from their last revision, replayed from the
 // restored history when it reaches back that far.
 func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	before := s.sm.LastSeq()
+	before := s.sm.Revision()
 	if err := s.restoreSnapshot(snap); err != nil {
 		return err
 	}
-	if after := s.sm.LastSeq(); after != before {
-		s.hub.CancelAll(fmt.Sprintf("node %d installed a snapshot of the leader's state (seq %d to %d) instead of applying the changes one by one",
+	if after := s.sm.Revision(); after != before {
+		s.hub.CancelAll(fmt.Sprintf("node %d installed a snapshot of the leader's state (revision %d to %d) instead of applying the changes one by one",
 			s.cfg.ID, before, after))
 	}
 	return nil

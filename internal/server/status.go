@@ -20,6 +20,7 @@ func (s *Server) Status() *metapb.StatusReply {
 		State:        "stopped",
 		AppliedIndex: s.sm.AppliedIndex(),
 		LastSeq:      s.sm.LastSeq(),
+		Revision:     s.sm.Revision(),
 		KeyCount:     uint64(s.sm.KeyCount()),
 		Nodes:        s.sm.Nodes(),
 		RaftAddress:  s.cfg.RaftAddress,

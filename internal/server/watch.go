@@ -13,41 +13,42 @@ import (
 // Watch serves one watch stream on this node until ctx ends, send fails or
 // the watch is cut off; send is called from this goroutine only. The
 // request is validated by the caller (internal/grpcapi); initial_flush
-// takes precedence over start_seq.
+// takes precedence over start_revision.
 //
-// The watcher registers between two applies (see applyMu), at the last seq
-// P this node applied: initial_flush sends the keys in range as of P
-// (hiding keys expired by the wall clock, as reads do), start_seq replays
-// the history from start_seq to P, and live events follow from P+1. See
-// internal/watch for what the stream sends.
+// The watcher registers between two applies (see applyMu), at the
+// revision P this node applied: initial_flush sends the keys in range as
+// of P (hiding keys expired by the wall clock, as reads do),
+// start_revision replays the history from start_revision to P, and live
+// events follow from P+1. See internal/watch for what the stream sends.
 //
-// A start_seq beyond this node's last seq + 1 is checked against the
+// A start_revision beyond this node's revision + 1 is checked against the
 // leader's commit index first (this node may lag): still beyond, it is
-// refused with ErrFutureSeq. start_seq = last seq + 1 is the next change.
+// refused with ErrFutureRevision. start_revision = revision + 1 is the
+// next change.
 //
-// Errors: ctx's; send's; ErrFutureSeq; one wrapping
-// statemachine.ErrCompacted when the history no longer reaches start_seq;
-// watch.ErrTooManyWatchers; watch.ErrEventTooLarge; and, with
-// the start_seq that resumes the watch, watch.ErrSlowWatcher,
-// watch.ErrInterrupted (this node installed a snapshot) or watch.ErrClosed
-// (the server is stopping).
+// Errors: ctx's; send's; ErrFutureRevision; one wrapping
+// statemachine.ErrCompacted when the history no longer reaches
+// start_revision; watch.ErrTooManyWatchers; watch.ErrEventTooLarge; and,
+// with the start_revision that resumes the watch, watch.ErrSlowWatcher,
+// watch.ErrInterrupted (this node installed a snapshot) or
+// watch.ErrClosed (the server is stopping).
 func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error {
 	if s.node.Load() == nil {
 		return ErrNotStarted
 	}
-	if err := s.checkStartSeq(ctx, req.GetStartSeq()); err != nil {
+	if err := s.checkStartRevision(ctx, req.GetStartRevision()); err != nil {
 		return err
 	}
 	spec := watch.Spec{Key: req.GetKey(), KeyEnd: req.GetKeyEnd(), Filter: req.GetFilter()}
 	var p watch.Prelude
 
 	s.applyMu.Lock()
-	at := s.sm.LastSeq()
+	at := s.sm.Revision()
 	switch {
 	case req.GetInitialFlush():
 		p.Flush = viewAt{view: s.sm.View(), nowMs: s.nowMs()}
-	case req.GetStartSeq() > 0:
-		p.ReplayFrom, p.History = req.GetStartSeq(), s.sm
+	case req.GetStartRevision() > 0:
+		p.ReplayFrom, p.History = req.GetStartRevision(), s.sm
 	}
 	w, err := s.hub.Register(spec, at)
 	s.applyMu.Unlock()
@@ -60,23 +61,23 @@ func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(
 	return w.Serve(ctx, p, send, every)
 }
 
-// checkStartSeq refuses a start_seq beyond the last seq + 1 with
-// ErrFutureSeq. Only such a start_seq costs a linearizable read (at most
-// two election timeouts): this node may lag behind changes the client saw
-// on another node.
-func (s *Server) checkStartSeq(ctx context.Context, startSeq uint64) error {
-	if startSeq == 0 || startSeq <= s.sm.LastSeq()+1 {
+// checkStartRevision refuses a start_revision beyond the revision + 1
+// with ErrFutureRevision. Only such a start_revision costs a linearizable
+// read (at most two election timeouts): this node may lag behind changes
+// the client saw on another node.
+func (s *Server) checkStartRevision(ctx context.Context, start uint64) error {
+	if start == 0 || start <= s.sm.Revision()+1 {
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*s.electionTimeout())
 	defer cancel()
 	if err := s.linearizableRead(rctx); err != nil {
-		return fmt.Errorf("start_seq %d is beyond this node's last seq %d + 1, and it could not check with the leader: %w",
-			startSeq, s.sm.LastSeq(), err)
+		return fmt.Errorf("start_revision %d is beyond this node's revision %d + 1, and it could not check with the leader: %w",
+			start, s.sm.Revision(), err)
 	}
-	if last := s.sm.LastSeq(); startSeq > last+1 {
-		return fmt.Errorf("%w: start_seq %d is beyond the last seq %d + 1: resume from a seq this cluster gave you (at most %d), or watch without start_seq",
-			ErrFutureSeq, startSeq, last, last+1)
+	if rev := s.sm.Revision(); start > rev+1 {
+		return fmt.Errorf("%w: start_revision %d is beyond the revision %d + 1: resume from a revision this cluster gave you (at most %d), or watch without start_revision",
+			ErrFutureRevision, start, rev, rev+1)
 	}
 	return nil
 }

@@ -24,7 +24,8 @@ type watchClient struct {
 	errC   chan error
 	cancel context.CancelFunc
 	// covered: every change in range up to it has been received (the
-	// highest event seq or progress marker seen).
+	// highest event revision or progress marker seen; the writes of these
+	// tests change one key of a range per entry).
 	covered uint64
 }
 
@@ -72,16 +73,16 @@ func (w *watchClient) next(t *testing.T) *metapb.WatchResponse {
 
 func (w *watchClient) note(r *metapb.WatchResponse) {
 	if ev := r.GetEvent(); ev != nil && !r.GetIsInitialization() {
-		w.covered = max(w.covered, ev.GetSeq())
+		w.covered = max(w.covered, ev.GetRevision())
 	}
-	w.covered = max(w.covered, r.GetProgressSeq())
+	w.covered = max(w.covered, r.GetProgressRevision())
 }
 
-// eventsUntil collects change events until the watch has covered seq.
-func (w *watchClient) eventsUntil(t *testing.T, seq uint64) []*metapb.Event {
+// eventsUntil collects change events until the watch has covered rev.
+func (w *watchClient) eventsUntil(t *testing.T, rev uint64) []*metapb.Event {
 	t.Helper()
 	var out []*metapb.Event
-	for w.covered < seq {
+	for w.covered < rev {
 		if r := w.next(t); r.GetEvent() != nil && !r.GetIsInitialization() {
 			out = append(out, r.GetEvent())
 		}
@@ -121,19 +122,35 @@ func seqsOf(events []*metapb.Event) []uint64 {
 	return out
 }
 
-// acked records acknowledged writes by seq.
+// acked records acknowledged writes by seq, with their revisions.
 type acked struct {
 	mu   sync.Mutex
 	keys map[uint64]string
+	revs map[uint64]uint64
 }
 
-func (a *acked) add(seq uint64, key string) {
+func (a *acked) add(v *metapb.SeqV, key string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.keys == nil {
-		a.keys = map[uint64]string{}
+		a.keys, a.revs = map[uint64]string{}, map[uint64]uint64{}
 	}
-	a.keys[seq] = key
+	a.keys[v.GetSeq()] = key
+	a.revs[v.GetSeq()] = v.GetModRevision()
+}
+
+// rev returns the revision of the acknowledged write of seq.
+func (a *acked) rev(seq uint64) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.revs[seq]
+}
+
+// lastRev returns the largest revision of the acknowledged writes of keys
+// with prefix.
+func (a *acked) lastRev(prefix string) uint64 {
+	seqs := a.seqs(prefix)
+	return a.rev(seqs[len(seqs)-1])
 }
 
 // seqs returns the acknowledged seqs of keys with prefix, ascending.
@@ -156,7 +173,7 @@ func writeKeys(t *testing.T, s *server.Server, a *acked, prefix string, n int) {
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("%s%03d", prefix, i)
 		r := mustPut(t, s, k, k)
-		a.add(r.GetResult().GetSeq(), k)
+		a.add(r.GetResult(), k)
 	}
 }
 
@@ -211,17 +228,19 @@ func TestTxnThroughFollower(t *testing.T) {
 		t.Fatalf("second txn = %v, %v; want else with get t = v1", r, err)
 	}
 
-	// A transaction that cannot execute is rejected as a whole, through
-	// the log, with ErrInvalidTxn.
-	_, err = f.Server.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
+	// A counter on a value that is not a JSON number counts from 0, as
+	// in databend-meta, and all ops of the transaction share a revision.
+	r, err = f.Server.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
 		{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: "u", Value: []byte("x")}}},
 		{Request: &metapb.TxnOp_FetchIncreaseU64{FetchIncreaseU64: &metapb.FetchIncreaseU64{Key: "t", Delta: 1}}},
 	}})
-	if !errors.Is(err, statemachine.ErrInvalidTxn) {
-		t.Fatalf("counter on a non-number: %v, want ErrInvalidTxn", err)
+	if err != nil || r.GetResponses()[1].GetFetchIncreaseU64().GetAfter() != 1 {
+		t.Fatalf("counter on a non-number: %v, %v; want after = 1", r, err)
 	}
-	if v := mustGet(t, f.Server, "u", metapb.ReadConsistency_LINEARIZABLE); v != nil {
-		t.Errorf("a rejected txn applied its first op: u = %v", v)
+	u := mustGet(t, f.Server, "u", metapb.ReadConsistency_LINEARIZABLE)
+	tv := mustGet(t, f.Server, "t", metapb.ReadConsistency_LINEARIZABLE)
+	if string(tv.GetData()) != "1" || u.GetModRevision() != tv.GetModRevision() || u.GetModRevision() != f.Server.Status().GetRevision() {
+		t.Errorf("u = %v, t = %v, revision %d: want t = 1, both at the revision", u, tv, f.Server.Status().GetRevision())
 	}
 }
 
@@ -269,7 +288,7 @@ func TestWatchSeesWritesFromEveryNode(t *testing.T) {
 	}
 	wg.Wait()
 	want := a.seqs("w/")
-	checkEvents(t, w.eventsUntil(t, want[len(want)-1]), want, &a)
+	checkEvents(t, w.eventsUntil(t, a.lastRev("w/")), want, &a)
 }
 
 func TestWatchInitialFlushThenChanges(t *testing.T) {
@@ -279,9 +298,9 @@ func TestWatchInitialFlushThenChanges(t *testing.T) {
 	mustPut(t, s, "a", "a")
 	b1 := mustPut(t, s, "b/1", "1").GetResult().GetSeq()
 	b2 := mustPut(t, s, "b/2", "2").GetResult().GetSeq()
-	mustPut(t, s, "c", "c")
+	cRev := mustPut(t, s, "c", "c").GetResult().GetModRevision()
 	f := follower(c, lead)
-	c.Eventually(func() bool { return f.Server.StateMachine().LastSeq() >= b2+1 }, "the follower applies the writes")
+	c.Eventually(func() bool { return f.Server.StateMachine().Revision() >= cRev }, "the follower applies the writes")
 
 	w := startWatch(t, f.Server, &metapb.WatchRequest{Key: "b/", KeyEnd: "b0", InitialFlush: true}, nil)
 	for _, want := range []struct {
@@ -295,25 +314,27 @@ func TestWatchInitialFlushThenChanges(t *testing.T) {
 		}
 	}
 	done := w.next(t)
-	if !done.GetFlushDone() || done.GetProgressSeq() < b2+1 {
-		t.Fatalf("after the values: %v, want flush_done with progress_seq >= %d", done, b2+1)
+	if !done.GetFlushDone() || done.GetProgressRevision() < cRev {
+		t.Fatalf("after the values: %v, want flush_done with progress_revision >= %d", done, cRev)
 	}
 
-	b3 := mustPut(t, s, "b/3", "3").GetResult().GetSeq()
+	b3 := mustPut(t, s, "b/3", "3").GetResult()
 	del, err := s.Upsert(c.Ctx(), &metapb.UpsertRequest{Key: "b/1", Op: metapb.UpsertRequest_DELETE})
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := w.eventsUntil(t, b3+1)
-	if len(evs) != 2 || evs[0].GetKey() != "b/3" || evs[0].GetSeq() != b3 ||
-		evs[1].GetKey() != "b/1" || evs[1].GetCurrent() != nil || evs[1].GetPrev().GetSeq() != del.GetPrev().GetSeq() {
-		t.Fatalf("changes after the flush: %v, want put b/3 then delete b/1", evs)
+	delRev := s.StateMachine().Revision()
+	evs := w.eventsUntil(t, delRev)
+	if len(evs) != 2 || evs[0].GetKey() != "b/3" || evs[0].GetSeq() != b3.GetSeq() || evs[0].GetRevision() != b3.GetModRevision() ||
+		evs[1].GetKey() != "b/1" || evs[1].GetCurrent() != nil || evs[1].GetPrev().GetSeq() != del.GetPrev().GetSeq() ||
+		evs[1].GetSeq() != b1 || evs[1].GetRevision() != delRev {
+		t.Fatalf("changes after the flush: %v, want put b/3 then delete b/1 (at revision %d, seq %d: a delete takes none)", evs, delRev, b1)
 	}
 }
 
-// A watch cancelled mid-stream and resumed from its last seq + 1, on
+// A watch cancelled mid-stream and resumed from its last revision + 1, on
 // another node, loses nothing and repeats nothing.
-func TestWatchResumeFromStartSeq(t *testing.T) {
+func TestWatchResumeFromStartRevision(t *testing.T) {
 	c := clustertest.New(t, 3)
 	lead := c.WaitLeader()
 	nodes := c.Nodes()
@@ -336,10 +357,10 @@ func TestWatchResumeFromStartSeq(t *testing.T) {
 	_, rest := first.end(t)
 	got = append(got, rest...)
 
-	second := startWatch(t, nodes[1].Server, &metapb.WatchRequest{Key: "r/", KeyEnd: "r0", StartSeq: first.covered + 1}, nil)
+	second := startWatch(t, nodes[1].Server, &metapb.WatchRequest{Key: "r/", KeyEnd: "r0", StartRevision: first.covered + 1}, nil)
 	<-writing
 	want := a.seqs("r/")
-	got = append(got, second.eventsUntil(t, want[len(want)-1])...)
+	got = append(got, second.eventsUntil(t, a.lastRev("r/"))...)
 	checkEvents(t, got, want, &a)
 }
 
@@ -348,19 +369,19 @@ func TestWatchCompacted(t *testing.T) {
 	s := c.Node(c.WaitLeader()).Server
 	var a acked
 	writeKeys(t, s, &a, "h/", 20)
-	last := s.StateMachine().LastSeq()
+	last, lastSeq := s.StateMachine().Revision(), s.StateMachine().LastSeq()
 
-	w := startWatch(t, s, &metapb.WatchRequest{Key: "h/", KeyEnd: "h0", StartSeq: 1}, nil)
+	w := startWatch(t, s, &metapb.WatchRequest{Key: "h/", KeyEnd: "h0", StartRevision: 1}, nil)
 	err, _ := w.end(t)
 	if !errors.Is(err, statemachine.ErrCompacted) {
-		t.Fatalf("resume from seq 1 with a history of 5: %v, want ErrCompacted", err)
+		t.Fatalf("resume from revision 1 with a history of 5: %v, want ErrCompacted", err)
 	}
-	if !strings.Contains(err.Error(), "seq + 1") {
+	if !strings.Contains(err.Error(), "revision + 1") {
 		t.Errorf("compacted error %q does not say how to recover", err)
 	}
 
-	w = startWatch(t, s, &metapb.WatchRequest{Key: "h/", KeyEnd: "h0", StartSeq: last - 2}, nil)
-	checkEvents(t, w.eventsUntil(t, last), []uint64{last - 2, last - 1, last}, &a)
+	w = startWatch(t, s, &metapb.WatchRequest{Key: "h/", KeyEnd: "h0", StartRevision: last - 2}, nil)
+	checkEvents(t, w.eventsUntil(t, last), []uint64{lastSeq - 2, lastSeq - 1, lastSeq}, &a)
 }
 
 // A watcher that does not read is cut off while writes go on; the other
@@ -391,27 +412,27 @@ func TestSlowWatcherCutOff(t *testing.T) {
 			t.Fatalf("txn %d while a watcher is stuck: %v", b, err)
 		}
 		for _, resp := range r.GetResponses() {
-			a.add(resp.GetPut().GetCurrent().GetSeq(), resp.GetPut().GetKey())
+			a.add(resp.GetPut().GetCurrent(), resp.GetPut().GetKey())
 		}
 	}
 	c.Eventually(func() bool { return f.Server.WatcherCount() == 1 }, "the slow watcher is removed")
 	writeKeys(t, s, &a, "s/after/", 5) // writes go on
 
 	want := a.seqs("s/")
-	checkEvents(t, fast.eventsUntil(t, want[len(want)-1]), want, &a)
+	checkEvents(t, fast.eventsUntil(t, a.lastRev("s/")), want, &a)
 
 	close(block) // the client reads again and learns why its stream ended
 	err, _ := slow.end(t)
-	if !errors.Is(err, watch.ErrSlowWatcher) || !strings.Contains(err.Error(), "resume the watch with start_seq") {
+	if !errors.Is(err, watch.ErrSlowWatcher) || !strings.Contains(err.Error(), "resume the watch with start_revision") {
 		t.Fatalf("slow watch ended with %v, want ErrSlowWatcher saying how to resume", err)
 	}
 	// It got its first marker before it was cut off: it resumes after it.
-	resumed := startWatch(t, f.Server, &metapb.WatchRequest{Key: "s/", KeyEnd: "s0", StartSeq: slow.covered + 1}, nil)
-	checkEvents(t, resumed.eventsUntil(t, want[len(want)-1]), want, &a)
+	resumed := startWatch(t, f.Server, &metapb.WatchRequest{Key: "s/", KeyEnd: "s0", StartRevision: slow.covered + 1}, nil)
+	checkEvents(t, resumed.eventsUntil(t, a.lastRev("s/")), want, &a)
 }
 
-// A key with a ttl expires at the same seq on every node, is hidden from
-// reads at once, and every watcher gets its delete event.
+// A key with a ttl expires at the same revision on every node, is hidden
+// from reads at once, and every watcher gets its delete event.
 func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 	clock := clustertest.NewClock(time.Now())
 	c := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
@@ -435,13 +456,16 @@ func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 		}
 	}
 	// The next entry sweeps the key out of the state on every node.
-	tick := mustPut(t, c.Node(lead).Server, "tick", "1").GetResult().GetSeq()
+	tick := mustPut(t, c.Node(lead).Server, "tick", "1").GetResult()
 	for id, w := range watchers {
-		evs := w.eventsUntil(t, tick)
+		evs := w.eventsUntil(t, tick.GetModRevision())
 		if len(evs) != 1 || evs[0].GetKey() != "lease" || evs[0].GetCurrent() != nil ||
-			evs[0].GetPrev().GetSeq() != putSeq || evs[0].GetSeq() != tick-1 {
-			t.Errorf("node %d watcher got %v, want the removal of lease (seq %d) at seq %d", id, evs, putSeq, tick-1)
+			evs[0].GetPrev().GetSeq() != putSeq || evs[0].GetRevision() != tick.GetModRevision() {
+			t.Errorf("node %d watcher got %v, want the removal of lease (seq %d) at revision %d", id, evs, putSeq, tick.GetModRevision())
 		}
+	}
+	if tick.GetSeq() != putSeq+1 {
+		t.Errorf("the write after the expiry took seq %d, want %d: an expiry takes no seq", tick.GetSeq(), putSeq+1)
 	}
 	leader := c.Node(lead).Server.StateMachine()
 	for _, nd := range c.Nodes() {
@@ -457,7 +481,7 @@ func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 }
 
 // A follower that falls behind the leader's log installs a snapshot: its
-// watchers are cut off, and resume from their last seq without a gap.
+// watchers are cut off, and resume from their last revision without a gap.
 func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
 	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	lead := c.WaitLeader()
@@ -466,7 +490,7 @@ func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
 	w.next(t)
 	var a acked
 	writeKeys(t, c.Node(lead).Server, &a, "p/a/", 5)
-	w.eventsUntil(t, a.seqs("p/")[4])
+	w.eventsUntil(t, a.rev(a.seqs("p/")[4]))
 
 	c.Isolate(f.ID)
 	writeKeys(t, c.Node(lead).Server, &a, "p/b/", 100)
@@ -482,9 +506,9 @@ func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
 		t.Fatalf("watch across a snapshot install ended with %v, want ErrInterrupted naming the snapshot", err)
 	}
 	writeKeys(t, c.Node(lead).Server, &a, "p/c/", 5)
-	resumed := startWatch(t, f.Server, &metapb.WatchRequest{Key: "p/", KeyEnd: "p0", StartSeq: w.covered + 1}, nil)
+	resumed := startWatch(t, f.Server, &metapb.WatchRequest{Key: "p/", KeyEnd: "p0", StartRevision: w.covered + 1}, nil)
 	want := a.seqs("p/")
-	got := resumed.eventsUntil(t, want[len(want)-1])
+	got := resumed.eventsUntil(t, a.lastRev("p/"))
 	checkEvents(t, got, want[5:], &a)
 }
 

@@ -23,11 +23,12 @@ type Result struct {
 	// ErrInvalidUpsert, ErrInvalidTxn) or ErrStaleIndex; the state did not
 	// change apart from the applied index, the clock and the expiry sweep.
 	Err error
-	// Events are every change this entry made, in seq order (contiguous
-	// seqs): first the removals of expired keys swept at its start, then
-	// the changes of the command. A rejected command may still have sweep
-	// events; a stale index has none. The caller owns them; they are the
-	// same on every node and also enter the history (EventsBetween).
+	// Events are every change this entry made, in the order made, all
+	// with the entry's revision: first the removals of expired keys swept
+	// at its start, then the changes of the command. A rejected command
+	// may still have sweep events; a stale index has none. The caller owns
+	// them; they are the same on every node and also enter the history
+	// (EventsBetween).
 	Events []*metapb.Event
 }
 
@@ -35,13 +36,13 @@ type Result struct {
 // carried timeMs (the leader's clock), and returns the result for the
 // proposer. It never returns nil.
 //
-// In order: the applied index becomes index; the clock becomes
-// max(clock, timeMs); every key with 0 < expire_at_ms <= clock is removed,
-// in (expire_at_ms, key) order, each removal taking the next seq; then cmd
-// is executed; its changes and the sweep's become Result.Events and enter
-// the history. A rejected command still advances the index and the clock
-// and still sweeps. An index at or below the applied index changes nothing
-// and returns ErrStaleIndex.
+// In order: the applied index becomes index; every key whose expiry is
+// before timeMs is removed (none when timeMs is 0), in (expiry, seq)
+// order; then cmd is executed at timeMs; if the entry changed any key it
+// takes the next revision, and its changes become Result.Events and enter
+// the history. A rejected command still advances the index and still
+// sweeps. An index at or below the applied index changes nothing and
+// returns ErrStaleIndex.
 func (sm *StateMachine) Apply(index, timeMs uint64, cmd *peerpb.Command) *Result {
 	return sm.ApplyWith(index, timeMs, cmd, ApplyOptions{})
 }
@@ -67,11 +68,17 @@ func (sm *StateMachine) ApplyWith(index, timeMs uint64, cmd *peerpb.Command, o A
 	}
 	sm.resetChangesLocked()
 	sm.mu.nowMs = max(sm.mu.nowMs, timeMs)
+	sm.mu.entryMs = timeMs
 	sm.sweepLocked()
 	res := sm.execLocked(cmd, o.NoReply)
 	res.Events = sm.recordChangesLocked(!o.NoEvents)
 	return res
 }
+
+// entryRevLocked returns the revision of the entry being applied: the
+// next one. It is taken (becomes Revision) only if the entry changes a
+// key, at its end (recordChangesLocked).
+func (sm *StateMachine) entryRevLocked() uint64 { return sm.mu.revision + 1 }
 
 // execLocked executes the body of cmd.
 func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
@@ -224,46 +231,53 @@ func (sm *StateMachine) nextSeqLocked() uint64 {
 	return sm.mu.lastSeq
 }
 
-// sweepLocked removes every key expired at the state machine's clock, in
-// (expireAt, key) order; each removal takes the next seq. O(expired keys).
+// sweepLocked removes every key whose expiry is before the entry's time,
+// in (expiry, seq) order, as databend-meta does before it applies an
+// entry; an entry without a time (0) removes none. A removal takes no
+// seq. O(expired keys).
 func (sm *StateMachine) sweepLocked() {
 	for {
 		e, ok := sm.mu.exp.Min()
-		if !ok || e.at > sm.mu.nowMs {
+		if !ok || e.at >= sm.mu.entryMs {
 			return
 		}
-		sm.mu.exp.PopMin()
-		prev, ok := sm.mu.tree.Delete(keyOnly(e.key))
+		prev, ok := sm.mu.tree.Get(keyOnly(e.key))
 		if !ok {
 			panic(fmt.Sprintf("statemachine: expiry index has %q at %d but the key is absent", e.key, e.at))
 		}
-		seq := sm.nextSeqLocked()
-		sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, seq: seq})
+		sm.deleteLocked(prev)
 	}
 }
 
-// putLocked stores v, whose meta is m (seq set by the caller), keeping
-// the expiry index in step with the previous value prev. The index and the
-// change share v's key string.
-func (sm *StateMachine) putLocked(prev, v kv, m kvMeta) {
-	if at := prev.meta().expireAt; at != 0 {
-		sm.mu.exp.Delete(expKey{at: at, key: prev.key()})
+// unindexLocked removes the present value v from the expiry index.
+func (sm *StateMachine) unindexLocked(v kv) {
+	if e, ok := expKeyOf(v); ok {
+		sm.mu.exp.Delete(e)
 	}
-	if m.expireAt != 0 {
-		sm.mu.exp.Set(expKey{at: m.expireAt, key: v.key()})
+}
+
+// indexLocked adds the present value v to the expiry index.
+func (sm *StateMachine) indexLocked(v kv) {
+	if e, ok := expKeyOf(v); ok {
+		sm.mu.exp.Set(e)
 	}
+}
+
+// putLocked stores v, keeping the expiry index in step with the previous
+// value prev. The index and the change share v's key string.
+func (sm *StateMachine) putLocked(prev, v kv) {
+	sm.unindexLocked(prev)
+	sm.indexLocked(v)
 	sm.mu.tree.Set(v)
-	sm.mu.changes = append(sm.mu.changes, change{key: v.key(), prev: prev, cur: v, seq: m.seq})
+	sm.mu.changes = append(sm.mu.changes, change{key: v.key(), prev: prev, cur: v, rev: sm.entryRevLocked()})
 }
 
-// deleteLocked removes the present key prev and takes a seq.
+// deleteLocked removes the present key prev. A delete takes no seq
+// (databend-meta: "just use the max seq for all tombstone").
 func (sm *StateMachine) deleteLocked(prev kv) {
-	if at := prev.meta().expireAt; at != 0 {
-		sm.mu.exp.Delete(expKey{at: at, key: prev.key()})
-	}
+	sm.unindexLocked(prev)
 	sm.mu.tree.Delete(prev)
-	seq := sm.nextSeqLocked()
-	sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, seq: seq})
+	sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, rev: sm.entryRevLocked()})
 }
 
 // validateUpsert checks what does not depend on the state.
@@ -272,9 +286,9 @@ func validateUpsert(req *metapb.UpsertRequest) error {
 		return fmt.Errorf("%w: key is empty", ErrInvalidUpsert)
 	}
 	switch req.GetOp() {
-	case metapb.UpsertRequest_UPDATE, metapb.UpsertRequest_DELETE:
+	case metapb.UpsertRequest_UPDATE, metapb.UpsertRequest_DELETE, metapb.UpsertRequest_AS_IS:
 	default:
-		return fmt.Errorf("%w: key %q: unknown op %d; use UPDATE or DELETE", ErrInvalidUpsert, req.GetKey(), req.GetOp())
+		return fmt.Errorf("%w: key %q: unknown op %d; use UPDATE, DELETE or AS_IS", ErrInvalidUpsert, req.GetKey(), req.GetOp())
 	}
 	switch req.GetMatchSeq().GetKind() {
 	case metapb.MatchSeq_ANY, metapb.MatchSeq_EXACT, metapb.MatchSeq_GE:
@@ -282,8 +296,8 @@ func validateUpsert(req *metapb.UpsertRequest) error {
 		return fmt.Errorf("%w: key %q: unknown match_seq kind %d; use ANY, EXACT or GE",
 			ErrInvalidUpsert, req.GetKey(), req.GetMatchSeq().GetKind())
 	}
-	if req.GetTtlMs() != 0 && req.GetExpireAtMs() != 0 {
-		return fmt.Errorf("%w: key %q: ttl_ms and expire_at_ms are both set; set at most one",
+	if req.GetExpireAtMs() != 0 && req.ExpireAt != nil {
+		return fmt.Errorf("%w: key %q: expire_at_ms and expire_at are both set; set at most one",
 			ErrInvalidUpsert, req.GetKey())
 	}
 	return nil
@@ -325,12 +339,17 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool, ma
 	}
 	cp := sm.checkpointLocked()
 	var cur kv // absent after a delete
-	if req.GetOp() == metapb.UpsertRequest_DELETE {
+	switch req.GetOp() {
+	case metapb.UpsertRequest_DELETE:
 		if prev.present() {
 			sm.deleteLocked(prev)
 		}
-	} else {
-		cur = sm.writeLocked(prev, key, req.GetValue(), sm.expireAtLocked(req.GetTtlMs(), req.GetExpireAtMs()))
+	case metapb.UpsertRequest_AS_IS:
+		if prev.present() {
+			cur = sm.writeLocked(prev, key, []byte(prev.data()), sm.metaLocked(req.GetTtlMs(), req.GetExpireAtMs(), req.ExpireAt))
+		}
+	default:
+		cur = sm.writeLocked(prev, key, req.GetValue(), sm.metaLocked(req.GetTtlMs(), req.GetExpireAtMs(), req.ExpireAt))
 	}
 	r, err := reply(prev, cur, true)
 	if err != nil {
@@ -339,29 +358,48 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool, ma
 	return r, err
 }
 
-// writeLocked stores a copy of data at key with the next seq and returns
-// the new value. prev is the key's current value (absent: a create).
-func (sm *StateMachine) writeLocked(prev kv, key string, data []byte, expireAt uint64) kv {
-	m := kvMeta{seq: sm.nextSeqLocked(), expireAt: expireAt}
+// writeLocked stores a copy of data at key with the next seq and meta m
+// (its flags, expiry and proposal time; metaLocked) and returns the new
+// value. prev is the key's current value (absent: a create). A value
+// whose expiry is already before the entry's time is deleted at once,
+// after it took its seq, as databend-meta does: it returns an absent kv.
+func (sm *StateMachine) writeLocked(prev kv, key string, data []byte, m kvMeta) kv {
+	m.seq = sm.nextSeqLocked()
+	m.modRev = sm.entryRevLocked()
 	if prev.present() {
 		pm := prev.meta()
-		m.createSeq, m.version = pm.createSeq, pm.version+1
+		m.createSeq, m.createRev, m.version = pm.createSeq, pm.createRev, pm.version+1
 	} else {
-		m.createSeq, m.version = m.seq, 1
+		m.createSeq, m.createRev, m.version = m.seq, m.modRev, 1
+	}
+	if m.hasExpire() && m.expireAt < sm.mu.entryMs {
+		if prev.present() {
+			sm.deleteLocked(prev)
+		}
+		return kv{}
 	}
 	v := newKV(key, m, data)
-	sm.putLocked(prev, v, m)
+	sm.putLocked(prev, v)
 	return v
 }
 
-// expireAtLocked returns the absolute expiry of an update: the state
-// machine's clock + ttlMs (saturating), expireAtMs as given, or 0.
-func (sm *StateMachine) expireAtLocked(ttlMs, expireAtMs uint64) uint64 {
-	if ttlMs > 0 {
-		if ttlMs > math.MaxUint64-sm.mu.nowMs {
-			return math.MaxUint64
+// metaLocked returns the meta a put writes, as databend-meta builds its
+// KVMeta: proposed_at_ms the entry's time; the expiry the entry's time +
+// ttlMs (saturating) when ttlMs is set, else expireAtMs (milliseconds),
+// else expireAt (databend-meta's seconds-or-milliseconds form), else none.
+func (sm *StateMachine) metaLocked(ttlMs, expireAtMs uint64, expireAt *uint64) kvMeta {
+	m := kvMeta{flags: metaFlagPresent | metaFlagProposed, proposedAt: sm.mu.entryMs}
+	switch {
+	case ttlMs > 0:
+		at := uint64(math.MaxUint64)
+		if ttlMs <= math.MaxUint64-sm.mu.entryMs {
+			at = sm.mu.entryMs + ttlMs
 		}
-		return sm.mu.nowMs + ttlMs
+		m.setExpireAtMs(at)
+	case expireAtMs > 0:
+		m.setExpireAtMs(expireAtMs)
+	case expireAt != nil:
+		m.setExpireAt(*expireAt)
 	}
-	return expireAtMs
+	return m
 }

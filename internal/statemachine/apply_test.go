@@ -108,11 +108,11 @@ func TestUpsert(t *testing.T) {
 			wantSeq: 1,
 		},
 		{
-			name:    "delete present takes a seq",
+			name:    "delete present takes no seq",
 			setup:   []*metapb.UpsertRequest{put("a", "1"), put("a", "2")},
 			req:     del("a"),
 			want:    &metapb.UpsertReply{Prev: seqV(2, "2", 1, 2, 0), Applied: true},
-			wantSeq: 3,
+			wantSeq: 2,
 		},
 		{
 			name:    "delete absent takes no seq",
@@ -126,7 +126,7 @@ func TestUpsert(t *testing.T) {
 			setup:   []*metapb.UpsertRequest{put("a", "1")},
 			req:     exact(del("a"), 1),
 			want:    &metapb.UpsertReply{Prev: seqV(1, "1", 1, 1, 0), Applied: true},
-			wantSeq: 2,
+			wantSeq: 1,
 		},
 		{
 			name:    "delete with exact mismatch",
@@ -145,8 +145,47 @@ func TestUpsert(t *testing.T) {
 			name:    "recreate after delete restarts create_seq and version",
 			setup:   []*metapb.UpsertRequest{put("a", "1"), put("a", "2"), del("a")},
 			req:     put("a", "3"),
-			want:    &metapb.UpsertReply{Result: seqV(4, "3", 4, 1, 0), Applied: true},
-			wantSeq: 4,
+			want:    &metapb.UpsertReply{Result: seqV(3, "3", 3, 1, 0), Applied: true},
+			wantSeq: 3,
+		},
+		{
+			name:    "as_is keeps the value, takes a seq, sets the expiry anew",
+			setup:   []*metapb.UpsertRequest{ttl(put("a", "1"), 100)},
+			req:     ttl(&metapb.UpsertRequest{Key: "a", Op: metapb.UpsertRequest_AS_IS, Value: []byte("ignored")}, 500),
+			want:    &metapb.UpsertReply{Prev: seqV(1, "1", 1, 1, t0+100), Result: seqV(2, "1", 1, 2, t0+10+500), Applied: true},
+			wantSeq: 2,
+		},
+		{
+			name:    "as_is without an expiry clears it",
+			setup:   []*metapb.UpsertRequest{ttl(put("a", "1"), 100)},
+			req:     &metapb.UpsertRequest{Key: "a", Op: metapb.UpsertRequest_AS_IS},
+			want:    &metapb.UpsertReply{Prev: seqV(1, "1", 1, 1, t0+100), Result: seqV(2, "1", 1, 2, 0), Applied: true},
+			wantSeq: 2,
+		},
+		{
+			name:    "as_is on an absent key does nothing",
+			setup:   []*metapb.UpsertRequest{put("b", "1")},
+			req:     &metapb.UpsertRequest{Key: "a", Op: metapb.UpsertRequest_AS_IS},
+			want:    &metapb.UpsertReply{Applied: true},
+			wantSeq: 1,
+		},
+		{
+			name:    "ttl wins over expire_at_ms, as in databend-meta",
+			req:     expireAt(ttl(put("a", "1"), 10), t0+5000),
+			want:    &metapb.UpsertReply{Result: seqV(1, "1", 1, 1, t0+20), Applied: true},
+			wantSeq: 1,
+		},
+		{
+			name:    "expire_at in seconds",
+			req:     &metapb.UpsertRequest{Key: "a", Value: []byte("1"), ExpireAt: proto.Uint64(2_000_000_000)},
+			want:    &metapb.UpsertReply{Result: seqV(1, "1", 1, 1, 2_000_000_000_000), Applied: true},
+			wantSeq: 1,
+		},
+		{
+			name:    "expire_at in milliseconds",
+			req:     &metapb.UpsertRequest{Key: "a", Value: []byte("1"), ExpireAt: proto.Uint64(2_000_000_000_000)},
+			want:    &metapb.UpsertReply{Result: seqV(1, "1", 1, 1, 2_000_000_000_000), Applied: true},
+			wantSeq: 1,
 		},
 		{
 			name:    "ttl is relative to the entry time",
@@ -181,13 +220,13 @@ func TestUpsert(t *testing.T) {
 				a.upsert(t0, req)
 			}
 			got := a.upsert(t0+10, tt.req)
-			if !proto.Equal(got, tt.want) {
+			if !equalSeqs(got, tt.want) {
 				t.Fatalf("reply\n got %v\nwant %v", got, tt.want)
 			}
 			if seq := a.sm.LastSeq(); seq != tt.wantSeq {
 				t.Fatalf("LastSeq = %d, want %d", seq, tt.wantSeq)
 			}
-			if g := a.sm.Get(tt.req.Key, t0+10); !proto.Equal(g, tt.want.Result) {
+			if g := a.sm.Get(tt.req.Key, t0+10); !equalSeqs(g, tt.want.Result) {
 				t.Fatalf("Get = %v, want the result %v", g, tt.want.Result)
 			}
 			checkInvariants(t, a.sm)
@@ -205,7 +244,7 @@ func TestApplyRejects(t *testing.T) {
 		{"no body", &peerpb.Command{Proposer: 1, RequestId: 2}, ErrEmptyCommand},
 		{"nil upsert", &peerpb.Command{Body: &peerpb.Command_Upsert{}}, ErrEmptyCommand},
 		{"empty key", upsertCmd(put("", "1")), ErrInvalidUpsert},
-		{"ttl and expire_at", upsertCmd(expireAt(ttl(put("a", "1"), 10), t0+10)), ErrInvalidUpsert},
+		{"expire_at_ms and expire_at", upsertCmd(&metapb.UpsertRequest{Key: "a", ExpireAtMs: t0 + 10, ExpireAt: proto.Uint64(5)}), ErrInvalidUpsert},
 		{"unknown op", upsertCmd(&metapb.UpsertRequest{Key: "a", Op: 7}), ErrInvalidUpsert},
 		{"unknown match kind", upsertCmd(&metapb.UpsertRequest{Key: "a", MatchSeq: &metapb.MatchSeq{Kind: 9}}), ErrInvalidUpsert},
 	}
@@ -223,10 +262,13 @@ func TestApplyRejects(t *testing.T) {
 			if got := a.sm.AppliedIndex(); got != 3 {
 				t.Fatalf("AppliedIndex = %d, want 3", got)
 			}
-			// The sweep still ran (x expired at t0+50): one seq, x gone,
-			// a unchanged.
-			if got := a.sm.LastSeq(); got != 3 {
-				t.Fatalf("LastSeq = %d, want 3 (two writes, one expiry)", got)
+			// The sweep still ran (x expired at t0+50): x gone, a
+			// unchanged, one revision, no seq.
+			if got := a.sm.LastSeq(); got != 2 {
+				t.Fatalf("LastSeq = %d, want 2 (two writes; an expiry takes none)", got)
+			}
+			if got := a.sm.Revision(); got != 4 {
+				t.Fatalf("Revision = %d, want 4 (two writes, one expiry)", got)
 			}
 			if got := dump(a.sm); !equalKVs(got, before[:1]) {
 				t.Fatalf("state changed: %v, want %v", got, before[:1])
@@ -262,13 +304,15 @@ func TestStaleIndex(t *testing.T) {
 	}
 }
 
-// TestChanges checks the change list that watchers will be fed from.
+// TestChanges checks the change list that watchers will be fed from: a
+// delete and an expiry take no seq; every change of an entry has its
+// revision, and an entry that changes nothing takes none.
 func TestChanges(t *testing.T) {
 	a := newApplier(t)
-	a.upsert(t0, ttl(put("b", "1"), 10))
-	a.upsert(t0, ttl(put("a", "1"), 10))
-	a.upsert(t0, put("c", "1"))
-	a.upsert(t0+20, put("c", "2")) // sweeps a then b (same expiry, key order)
+	a.upsert(t0, ttl(put("b", "1"), 10)) // seq 1, revision 2
+	a.upsert(t0, ttl(put("a", "1"), 10)) // seq 2, revision 3
+	a.upsert(t0, put("c", "1"))          // seq 3, revision 4
+	a.upsert(t0+20, put("c", "2"))       // sweeps b then a (same expiry, seq order); seq 4, revision 5
 
 	got := a.sm.mu.changes
 	want := []struct {
@@ -276,27 +320,34 @@ func TestChanges(t *testing.T) {
 		seq       uint64
 		prev, cur uint64 // seqs; 0 = absent
 	}{
-		{"a", 4, 2, 0},
-		{"b", 5, 1, 0},
-		{"c", 6, 3, 6},
+		{"b", 1, 1, 0},
+		{"a", 2, 2, 0},
+		{"c", 4, 3, 4},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("changes = %+v, want %+v", got, want)
 	}
 	for i, w := range want {
 		c := got[i]
-		if c.key != w.key || c.seq != w.seq || c.prev.meta().seq != w.prev || c.cur.meta().seq != w.cur {
-			t.Errorf("change %d = %+v, want %+v", i, c, w)
+		if c.key != w.key || c.seq() != w.seq || c.prev.meta().seq != w.prev || c.cur.meta().seq != w.cur || c.rev != 5 {
+			t.Errorf("change %d = %+v (revision %d), want %+v at revision 5", i, c, c.rev, w)
 		}
+	}
+	if a.sm.LastSeq() != 4 || a.sm.Revision() != 5 {
+		t.Fatalf("last seq %d, revision %d; want 4, 5", a.sm.LastSeq(), a.sm.Revision())
 	}
 
 	a.upsert(t0+30, del("c"))
-	if got := a.sm.mu.changes; len(got) != 1 || got[0].key != "c" || got[0].seq != 7 || got[0].cur.present() {
+	if got := a.sm.mu.changes; len(got) != 1 || got[0].key != "c" || got[0].seq() != 4 || got[0].cur.present() || got[0].rev != 6 {
 		t.Fatalf("delete changes = %+v", got)
 	}
 	a.upsert(t0+30, del("c")) // absent: no change
 	if got := a.sm.mu.changes; len(got) != 0 {
 		t.Fatalf("delete of an absent key made changes %+v", got)
+	}
+	if a.sm.LastSeq() != 4 || a.sm.Revision() != 6 {
+		t.Fatalf("after the deletes: last seq %d, revision %d; want 4 (a delete takes no seq), 6 (nor does a no-op take a revision)",
+			a.sm.LastSeq(), a.sm.Revision())
 	}
 }
 
@@ -328,7 +379,7 @@ func TestApplyOptions(t *testing.T) {
 				t.Errorf("command %d: reply %v with NoReply, want only applied=%v", i, got.Upsert, want.Upsert.GetApplied())
 			}
 		}
-		if want.Txn != nil && !proto.Equal(got.Txn, want.Txn) {
+		if want.Txn != nil && !equalSeqs(got.Txn, want.Txn) {
 			t.Errorf("command %d: txn reply %v, want %v (built whatever NoReply says)", i, got.Txn, want.Txn)
 		}
 	}
@@ -336,10 +387,10 @@ func TestApplyOptions(t *testing.T) {
 		t.Fatalf("states differ: hash %x/%x, last seq %d/%d", full.Hash(), quiet.Hash(), full.LastSeq(), quiet.LastSeq())
 	}
 	var a, b []*metapb.Event
-	if err := full.EventsBetween(1, full.LastSeq(), func(e *metapb.Event) bool { a = append(a, e); return true }); err != nil {
+	if err := full.EventsBetween(1, full.Revision(), func(e *metapb.Event) bool { a = append(a, e); return true }); err != nil {
 		t.Fatal(err)
 	}
-	if err := quiet.EventsBetween(1, quiet.LastSeq(), func(e *metapb.Event) bool { b = append(b, e); return true }); err != nil {
+	if err := quiet.EventsBetween(1, quiet.Revision(), func(e *metapb.Event) bool { b = append(b, e); return true }); err != nil {
 		t.Fatal(err)
 	}
 	if len(a) == 0 || len(a) != len(b) {

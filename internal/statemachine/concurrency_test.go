@@ -37,11 +37,12 @@ func TestConcurrentReads(t *testing.T) {
 	reader(func() { sm.MGet([]string{"k02", "k03", "zz"}, t0+5000) })
 	reader(func() {
 		sm.List("k1", 5, 0, func(kv *metapb.KV) bool { kv.Value.Data = nil; return true })
-		// A view holds nothing newer than its LastSeq.
+		// A view holds nothing newer than its LastSeq and Revision.
 		v := sm.View()
 		v.Range("k", "l", 0, func(kv *metapb.KV) bool {
-			if kv.Value.Seq > v.LastSeq() {
-				t.Errorf("view at seq %d holds %s at seq %d", v.LastSeq(), kv.Key, kv.Value.Seq)
+			if kv.Value.Seq > v.LastSeq() || kv.Value.ModRevision > v.Revision() {
+				t.Errorf("view at seq %d, revision %d holds %s at seq %d, revision %d",
+					v.LastSeq(), v.Revision(), kv.Key, kv.Value.Seq, kv.Value.ModRevision)
 			}
 			return true
 		})
@@ -51,22 +52,24 @@ func TestConcurrentReads(t *testing.T) {
 		sm.Hash()
 		sm.Nodes()
 		sm.KeyCount()
-		// LastSeq then EventsBetween up to it sees every event, contiguous.
-		last := sm.LastSeq()
+		// Revision then EventsBetween up to it sees every event, in
+		// ascending revisions that end at it, without a gap when every
+		// revision changed a key.
+		last := sm.Revision()
 		from := max(last, 20) - 19
-		next := from
+		prev := max(from, FirstRevision+1) - 1 // revision 1 is the empty store: no events
 		err := sm.EventsBetween(from, last, func(e *metapb.Event) bool {
-			if e.Seq != next {
-				t.Errorf("EventsBetween(%d, %d): seq %d, want %d", from, last, e.Seq, next)
+			if e.Revision != prev && e.Revision != prev+1 {
+				t.Errorf("EventsBetween(%d, %d): revision %d after %d", from, last, e.Revision, prev)
 			}
-			next++
+			prev = e.Revision
 			return true
 		})
-		if errors.Is(err, ErrCompacted) && sm.LastSeq() >= from+64 {
-			return // 64 more changes came in between: rightly compacted
+		if errors.Is(err, ErrCompacted) && sm.Revision() >= from+16 {
+			return // revisions came in between that dropped it: rightly compacted
 		}
-		if err != nil || next != last+1 {
-			t.Errorf("EventsBetween(%d, %d) stopped before %d: %v", from, last, next, err)
+		if err != nil || (last >= from && prev != last) {
+			t.Errorf("EventsBetween(%d, %d) stopped at revision %d: %v", from, last, prev, err)
 		}
 	})
 

@@ -18,11 +18,11 @@
 //	    default:
 //	        timeMs, cmd, err := statemachine.DecodeEntry(e.Data)
 //	        res := sm.Apply(e.Index, timeMs, cmd) // res.Upsert, res.Txn or res.Err
-//	        publish(res.Events)                   // to watchers, in seq order
+//	        publish(res.Events)                   // to watchers, in revision order
 //	    }
 //
 // Any goroutine may read at the same time: Get, MGet, List, Range,
-// AppliedIndex, LastSeq, KeyCount, Nodes, Hash, View, Snapshot,
+// AppliedIndex, LastSeq, Revision, KeyCount, Nodes, Hash, View, Snapshot,
 // EventsBetween. Reads pass the caller's wall clock (nowMs) so that keys
 // past their expiry are hidden even before the next Apply removes them.
 // List, Range, View and Snapshot work on an O(1) copy-on-write copy of the
@@ -32,12 +32,46 @@
 // # Memory
 //
 // Each key is one immutable string holding the key, its seq, create_seq,
-// version and expire_at_ms (uvarints) and its data (type kv), in a 24-byte
+// version, create and mod revision (uvarints), its KVMeta (a flags byte,
+// the expiry and proposed_at_ms) and its data (type kv), in a 24-byte
 // slot of a copy-on-write B-tree: one allocation a key. The history, the
 // expiry index, Views and Snapshots share these strings rather than copy
 // them. 100k keys of 256 bytes take 325-340 bytes of Go heap a key
 // (BenchmarkHeapPerKey): the string (288, its size class) and about two
 // slots, as B-tree leaves are half to fully used.
+//
+// # Seqs, revisions and KVMeta (databend-meta's rules)
+//
+//   - seq: one global counter, LastSeq (databend-meta's Sequences
+//     generic-kv: the last seq handed out). Only a put takes the next one:
+//     an upsert with UPDATE, an upsert with AS_IS (the key's value with a
+//     new meta; nothing for an absent key), a transaction put,
+//     fetch_increase_u64 and put_sequential. A delete (upsert DELETE,
+//     transaction delete, delete_by_prefix) and the removal of an expired
+//     key take none (databend-meta: "just use the max seq for all
+//     tombstone"). An absent key reads as seq 0.
+//   - revision: one per applied entry that changes a key, shared by all
+//     its changes (etcd's revision); an entry that changes none takes none.
+//     An empty store is at FirstRevision (1), so the first change is 2.
+//     Every value records create_revision (the entry that created the key
+//     since its last delete) and mod_revision (its last put) beside
+//     create_seq and version (puts since created).
+//   - KVMeta: every put stores databend-meta's KVMeta: proposed_at_ms =
+//     the entry's time (the leader's proposal time) and the expiry: the
+//     entry's time + ttl_ms when ttl_ms is set (it wins, as in
+//     databend-meta), else expire_at_ms, else expire_at in databend-meta's
+//     form (seconds when <= 100_000_000_000, else milliseconds; kept in the
+//     form written, so that it is exported as written). A value restored
+//     from a snapshot may have no KVMeta at all (data imported from
+//     databend-meta written without one: exported as "meta":null) or lack
+//     either field. A time up to 100_000_000_000 ms (before 1973-03-03)
+//     given in milliseconds stays milliseconds here, where databend-meta
+//     would read it back as seconds.
+//   - Expiry: a value expires once the time is past its expiry (not at
+//     it). A put whose expiry is already past at its entry's time takes
+//     its seq and is then deleted at once (databend-meta keeps this for
+//     compatibility with its older state machine): no value, a delete
+//     event if the key existed.
 //
 // # Transactions
 //
@@ -59,20 +93,20 @@
 //     no ops. An unset predicate holds, an empty AND holds, an empty OR
 //     does not.
 //   - The ops of the branch that runs execute in order, each seeing the
-//     effects of the earlier ones (a key put with an expiry already past
-//     stays visible to later ops of the same transaction). Each changed key
-//     takes the next seq, in op order. A match_seq mismatch skips that op
-//     only (put: applied false, prev = current = the existing value;
-//     delete: success false, which it also is for an absent key;
-//     fetch_increase_u64: applied false, after = before).
-//   - fetch_increase_u64 reads the value as a decimal u64 (empty or absent =
-//     0; digits only, no sign or spaces) and writes max(value, max_value) +
-//     delta, keeping the key's expiry. put_sequential increases the counter
-//     at sequence_key by 1 (so it writes the counter first) and puts the
-//     value at prefix + the new counter value zero-padded to 20 digits. A
-//     counter that is not a decimal u64, or an overflow, rejects the whole
-//     transaction with ErrInvalidTxn: the changes of its earlier ops are
-//     undone (the change list is the undo log) and their seqs given back.
+//     effects of the earlier ones. Each put takes the next seq, in op
+//     order. A match_seq mismatch skips that op only (put: applied false,
+//     prev = current = the existing value; delete: success false, which it
+//     also is for an absent key; fetch_increase_u64: applied false, after =
+//     before).
+//   - fetch_increase_u64 reads the value as databend-meta does: a JSON
+//     number that is a u64 (JSON white space around it; anything else,
+//     empty and absent read as 0), and writes max(value, max_value) +
+//     delta (a signed delta, saturating at 0 and 2^64-1) as a JSON number,
+//     with a meta of its own (the key's expiry is not kept).
+//     put_sequential increases the counter at sequence_key by 1 and puts
+//     the value at prefix + the counter's value before the increase, in
+//     databend-meta's format (SequentialKey: 21 digits in groups of 3,
+//     000_000_000_000_000_000_007).
 //
 // # Reply bound
 //
@@ -81,46 +115,44 @@
 // 0 in entries written before it existed: no bound). An upsert whose reply
 // (the previous and the new value) or a transaction whose reply (the
 // values of its gets, puts, deletes and put_sequentials) would be larger
-// is refused with ErrReplyTooLarge and rolled back like a failed
-// transaction: no seq, no event. The size is that of the full reply
-// whatever ApplyOptions say, so every node decides the same.
+// is refused with ErrReplyTooLarge and rolled back: the change list is
+// the undo log, the seqs taken are given back, no event. The size is that
+// of the full reply whatever ApplyOptions say, so every node decides the
+// same.
 //
 // # Events and history
 //
-// Every change takes one seq and makes one event (key, seq, prev value or
-// unset if absent, current value or unset on delete). Result.Events lists
-// an entry's events in seq order: first the expiry removals, then the
-// command's; a rejected command keeps its expiry events. Conf changes and
-// empty entries make none. The seqs of all events are therefore 1, 2, 3, ...
-// without gaps.
+// Every change makes one event (key, revision, the key's seq after it,
+// prev value or unset if absent, current value or unset on delete).
+// Result.Events lists an entry's events in the order made, all with its
+// revision: first the expiry removals, then the command's; a rejected
+// command keeps its expiry events. Conf changes and empty entries make
+// none.
 //
 // The most recent WithHistorySize (default DefaultHistorySize) events are
-// kept in a ring. It is part of the replicated state: in the snapshot and
-// in Hash (give every node the same size). EventsBetween(from, to) replays
-// from it; when events with seq >= from were dropped (from < the floor =
-// LastSeq - kept + 1) it returns ErrCompacted. The history, LastSeq and
-// the keys change together under one lock: after a View (or LastSeq) at
-// seq s, EventsBetween(s + 1, ...) misses nothing, and a caller that also
-// takes the live Result.Events drops those with a seq it has already sent.
+// kept in a ring, with the largest revision some of whose events were
+// dropped (compacted; dropping one event of a revision drops the others
+// with it). It is part of the replicated state: in the snapshot and in
+// Hash (give every node the same size). EventsBetween(from, to) replays
+// the revisions from..to from it; from <= compacted is ErrCompacted. The
+// history, Revision and the keys change together under one lock: after a
+// View (or Revision) at revision r, EventsBetween(r + 1, ...) misses
+// nothing, and a caller that also takes the live Result.Events drops those
+// at a revision it has already sent.
 //
 // # Determinism
 //
 // Apply reads no clock, no randomness and does no I/O: the same log gives
-// the same state, the same results and the same seq numbers on every node.
+// the same state, the same results, seqs and revisions on every node.
 //
-//   - Time comes only from the entry header (the leader's clock). The state
-//     machine's clock is max(previous clock, entry time): it never goes
-//     back, even when the leader changes.
-//   - At the start of every Apply, each key with 0 < expire_at_ms <= clock is
-//     removed, in (expire_at_ms, key) order, each removal taking the next
-//     seq. Empty entries carry no time and sweep nothing.
-//   - One global sequence number: every update, every delete of a present
-//     key and every expiry removal takes the next one. A delete of an absent
-//     key, a match_seq mismatch and a rejected command take none.
-//   - ttl_ms is relative to the state machine's clock at that entry (the
-//     entry time unless the leader's clock went back); expire_at_ms is used
-//     as given, even if already past (the key is then invisible to reads and
-//     removed by the next Apply).
+//   - Time comes only from the entry header (the leader's clock): a
+//     command runs at its entry's time, as in databend-meta (ttl,
+//     proposed_at_ms, the expiry of the sweep), even when an earlier entry
+//     had a later one. NowMs is the largest entry time seen.
+//   - At the start of every Apply, each key whose expiry is before the
+//     entry's time is removed, in (expiry, seq) order (databend-meta's
+//     expiry index order). Empty entries, and entries of time 0, sweep
+//     nothing.
 //   - Iteration is in key order; no map iteration reaches the state.
 //
 // # Log entry format
@@ -136,22 +168,36 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 3).
-// Version 2 is still read: it writes every present value of an event in
-// full (flags 1 to 3 only). Version 1 is version 2 without the history
-// section and is still read, with an empty history: EventsBetween is
-// ErrCompacted up to its last seq. Fixed-width
-// integers are big endian; uvarint is encoding/binary's unsigned varint,
-// minimally encoded (a non-minimal one is corrupt), so a given state has
-// exactly one encoding (a value written out where flag 4 or 8 should
-// refer to it is corrupt too); "string" is a uvarint length then the
-// bytes.
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 4; no
+// other version is read: metasrv has no release that wrote another).
+// Fixed-width integers are big endian; uvarint is encoding/binary's
+// unsigned varint, minimally encoded (a non-minimal one is corrupt), so a
+// given state has exactly one encoding (a value written out where flag 4
+// or 8 should refer to it is corrupt too); "string" is a uvarint length
+// then the bytes. A "value" is:
+//
+//	seq            uvarint  1 <= seq <= last_seq
+//	create_seq     uvarint  1 <= create_seq <= seq
+//	version        uvarint  >= 1
+//	create_rev     uvarint  1 <= create_rev <= mod_rev
+//	mod_rev        uvarint  <= revision
+//	meta_flags     byte     1: has a KVMeta; 2: KVMeta.expire_at (with 1);
+//	                        4: expire_at written in seconds (with 2; the
+//	                          expiry is then a multiple of 1000, at most
+//	                          100_000_000_000_000); 8: KVMeta.proposed_at_ms
+//	                          (with 1)
+//	expire_at_ms   uvarint  if flag 2: the expiry in Unix ms
+//	proposed_at_ms uvarint  if flag 8
+//	data           string
+//
+// The stream:
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   3
+//	version        uint32   4
 //	applied_index  uint64
 //	last_seq       uint64
-//	now_ms         uint64   the state machine's clock
+//	revision       uint64   >= 1
+//	now_ms         uint64   the largest entry time applied
 //	node_count     uint32
 //	node_count times, ascending id:
 //	    id             uint64
@@ -161,38 +207,32 @@
 //	per key, ascending key (strictly, no empty key, valid UTF-8):
 //	    tag            byte     1
 //	    key            string
-//	    data           string
-//	    seq            uvarint  1 <= seq <= last_seq
-//	    create_seq     uvarint  1 <= create_seq <= seq
-//	    version        uvarint  >= 1
-//	    expire_at_ms   uvarint  0 = never
+//	    value
 //	end tag        byte     0
 //	record_count   uint64   the number of key records
-//	history_count  uint64   events in the history, <= last_seq
-//	history_count times, ascending seq:
+//	compacted      uint64   <= revision: the history holds every event
+//	                        above it and none at or below it
+//	history_count  uint64
+//	history_count times, in the order made (revisions ascending, each
+//	above compacted, the last one = revision):
 //	    key            string   non-empty, valid UTF-8
-//	    seq            uvarint  last_seq - history_count + 1 for the first,
-//	                            then +1 each (so the last is last_seq)
+//	    revision       uvarint
 //	    flags          byte     1: prev present, 2: current present (at
 //	                            least one), plus
 //	                            4 (with 1): prev is the current value of
 //	                              this key's latest earlier event, which
 //	                              must have one: not written again;
 //	                            8 (with 2): current is this key's record
-//	                              above, whose seq must be the event seq:
-//	                              not written again.
-//	                            The encoder sets 4 and 8 whenever they hold
-//	                            (as they do for every event but a key's
-//	                            first prev and its earlier curs), so each
-//	                            value is stored once.
-//	    if prev and not 4: data string, seq uvarint (1 <= seq < event seq),
-//	              create_seq uvarint (1 <= create_seq <= seq),
-//	              version uvarint (>= 1), expire_at_ms uvarint
-//	    if current and not 8 (its seq is the event seq): data string,
-//	              create_seq uvarint (1 <= create_seq <= event seq),
-//	              version uvarint (>= 1), expire_at_ms uvarint
+//	                              above, whose mod_rev must be the event's
+//	                              revision: not written again.
+//	                            The encoder sets 4 and 8 whenever they hold,
+//	                            so each value is stored once.
+//	    if prev and not 4: value (mod_rev <= the event's revision)
+//	    if current and not 8: value (mod_rev = the event's revision)
 //	crc32c         uint32   CRC-32C (Castagnoli) of every byte above
 //
+// SnapshotWriter writes this stream from records given one by one (an
+// import), with an empty history compacted at its revision.
 // Nothing may follow the checksum. Restore reads and verifies the whole
 // stream (checksum, ordering, counts, seq bounds) before it changes
 // anything; a history longer than the state machine's history size loses

@@ -3,8 +3,6 @@ package statemachine
 import (
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -18,8 +16,8 @@ func TestExpiredKeysInvisibleToReads(t *testing.T) {
 		visible bool
 	}{
 		{t0, true},
-		{t0 + 99, true},
-		{t0 + 100, false},
+		{t0 + 100, true}, // not past it yet (databend-meta's rule)
+		{t0 + 101, false},
 		{t0 + 1_000_000, false},
 		{0, true}, // a caller's clock far behind: still visible
 	}
@@ -46,44 +44,51 @@ func TestExpiredKeysInvisibleToReads(t *testing.T) {
 
 func TestExpirySweep(t *testing.T) {
 	a := newApplier(t)
-	a.upsert(t0, expireAt(put("a", "1"), t0+100)) // seq 1
+	a.upsert(t0, expireAt(put("c", "1"), t0+100)) // seq 1
 	a.upsert(t0, expireAt(put("b", "1"), t0+50))  // seq 2
-	a.upsert(t0, expireAt(put("c", "1"), t0+100)) // seq 3
+	a.upsert(t0, expireAt(put("a", "1"), t0+100)) // seq 3
 	a.upsert(t0, put("d", "1"))                   // seq 4
 	a.upsert(t0, ttl(put("e", "1"), 2000))        // seq 5, expires t0+2000
+	rev := a.sm.Revision()
 
-	// Before the expiry nothing is removed.
-	a.upsert(t0+49, del("zz"))
-	if a.sm.KeyCount() != 5 || a.sm.LastSeq() != 5 {
-		t.Fatalf("early sweep: %d keys, last seq %d", a.sm.KeyCount(), a.sm.LastSeq())
+	// Up to the expiry time itself nothing is removed.
+	a.upsert(t0+50, del("zz"))
+	if a.sm.KeyCount() != 5 || a.sm.LastSeq() != 5 || a.sm.Revision() != rev {
+		t.Fatalf("early sweep: %d keys, last seq %d, revision %d", a.sm.KeyCount(), a.sm.LastSeq(), a.sm.Revision())
 	}
 
-	// At t0+100: b (at t0+50), then a and c (at t0+100, key order), each
-	// with its own seq; then the command (a delete of an absent key, no seq).
-	a.upsert(t0+100, del("zz"))
-	if got := a.sm.LastSeq(); got != 8 {
-		t.Fatalf("LastSeq = %d, want 8", got)
+	// Past t0+100: b (at t0+50), then c and a (at t0+100, seq order),
+	// taking no seq, all in one revision; then the command (a delete of an
+	// absent key).
+	a.upsert(t0+101, del("zz"))
+	if got := a.sm.LastSeq(); got != 5 {
+		t.Fatalf("LastSeq = %d, want 5: removals take no seq", got)
+	}
+	if got := a.sm.Revision(); got != rev+1 {
+		t.Fatalf("Revision = %d, want %d", got, rev+1)
 	}
 	var order []string
-	var seqs []uint64
 	for _, c := range a.sm.mu.changes {
 		order = append(order, c.key)
-		seqs = append(seqs, c.seq)
+		if c.rev != rev+1 {
+			t.Errorf("change of %s at revision %d, want %d", c.key, c.rev, rev+1)
+		}
 	}
-	if want := []string{"b", "a", "c"}; !equalStrings(order, want) || seqs[0] != 6 || seqs[1] != 7 || seqs[2] != 8 {
-		t.Fatalf("sweep removed %v with seqs %v, want %v with 6, 7, 8", order, seqs, want)
+	if want := []string{"b", "c", "a"}; !equalStrings(order, want) {
+		t.Fatalf("sweep removed %v, want %v", order, want)
 	}
 	if got := keysOf(dump(a.sm)); !equalStrings(got, []string{"d", "e"}) {
 		t.Fatalf("keys after sweep = %v", got)
 	}
 	checkInvariants(t, a.sm)
 
-	// The clock never goes back: an entry stamped earlier neither revives
-	// anything nor computes ttl from the earlier time.
+	// A command runs at its entry's time, as in databend-meta, even when
+	// an earlier entry had a later time: ttl counts from it, and nothing
+	// swept comes back.
 	a.upsert(t0+3000, put("f", "1")) // sweeps e
 	r := a.upsert(t0+1000, ttl(put("g", "1"), 100))
-	if r.Result.ExpireAtMs != t0+3100 {
-		t.Fatalf("ttl after the clock went back: expire_at %d, want %d", r.Result.ExpireAtMs, t0+3100)
+	if r.Result.ExpireAtMs != t0+1100 || r.Result.GetMeta().GetProposedAtMs() != t0+1000 {
+		t.Fatalf("ttl after the clock went back: %v, want expire_at_ms %d and proposed_at_ms %d", r.Result, t0+1100, t0+1000)
 	}
 	if got := a.sm.NowMs(); got != t0+3000 {
 		t.Fatalf("NowMs = %d, want %d", got, t0+3000)
@@ -98,12 +103,16 @@ func TestExpiryEmptyEntryDoesNotSweep(t *testing.T) {
 	a := newApplier(t)
 	a.upsert(t0, ttl(put("a", "1"), 10))
 	a.sm.ApplyEmpty(a.next())
-	if a.sm.KeyCount() != 1 || a.sm.LastSeq() != 1 {
+	if a.sm.KeyCount() != 1 {
 		t.Fatal("an empty entry swept")
 	}
-	a.upsert(t0+10, del("zz"))
-	if a.sm.KeyCount() != 0 || a.sm.LastSeq() != 2 {
-		t.Fatalf("%d keys, last seq %d; want 0, 2", a.sm.KeyCount(), a.sm.LastSeq())
+	a.upsert(0, del("zz")) // an entry without a time sweeps nothing either
+	if a.sm.KeyCount() != 1 {
+		t.Fatal("an entry without a time swept")
+	}
+	a.upsert(t0+11, del("zz"))
+	if a.sm.KeyCount() != 0 || a.sm.LastSeq() != 1 {
+		t.Fatalf("%d keys, last seq %d; want 0, 1", a.sm.KeyCount(), a.sm.LastSeq())
 	}
 }
 
@@ -118,7 +127,7 @@ func TestExpiryRescheduled(t *testing.T) {
 	if a.sm.KeyCount() != 2 || a.sm.LastSeq() != 4 {
 		t.Fatalf("swept at the old expiry: %v", dump(a.sm))
 	}
-	a.upsert(t0+1000, del("zz"))
+	a.upsert(t0+1001, del("zz"))
 	if got := keysOf(dump(a.sm)); !equalStrings(got, []string{"b"}) {
 		t.Fatalf("keys = %v, want [b]", got)
 	}
@@ -130,26 +139,54 @@ func TestExpiryRescheduled(t *testing.T) {
 func TestExpiredKeyIsAbsentForTheCommand(t *testing.T) {
 	a := newApplier(t)
 	a.upsert(t0, ttl(put("lock", "owner1"), 100)) // seq 1
-	r := a.upsert(t0+100, exact(put("lock", "owner2"), 0))
-	want := &metapb.UpsertReply{Result: seqV(3, "owner2", 3, 1, 0), Applied: true}
-	if !proto.Equal(r, want) {
-		t.Fatalf("reply %v, want %v (seq 2 is the expiry)", r, want)
+	r := a.upsert(t0+101, exact(put("lock", "owner2"), 0))
+	want := &metapb.UpsertReply{Result: seqV(2, "owner2", 2, 1, 0), Applied: true}
+	if !equalSeqs(r, want) {
+		t.Fatalf("reply %v, want %v (the expiry takes no seq)", r, want)
 	}
 }
 
+// A put whose expiry is already past at its entry's time takes its seq
+// and is deleted at once, as databend-meta does ("it must update first
+// then delete", for compatibility with its older state machine).
 func TestExpireAtInThePast(t *testing.T) {
 	a := newApplier(t)
-	r := a.upsert(t0, expireAt(put("a", "1"), t0-1))
-	if !r.Applied || r.Result.ExpireAtMs != t0-1 {
-		t.Fatalf("reply %v", r)
+	a.upsert(t0, put("b", "old"))
+	for _, tt := range []struct {
+		name    string
+		key     string
+		prev    *metapb.SeqV
+		lastSeq uint64
+	}{
+		{"absent key", "a", nil, 2},
+		{"present key", "b", seqV(1, "old", 1, 1, 0), 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rev := a.sm.Revision()
+			res := a.apply(t0, upsertCmd(expireAt(put(tt.key, "1"), t0-1)))
+			r := res.Upsert
+			if !r.Applied || r.Result != nil || !equalSeqs(r.Prev, tt.prev) {
+				t.Fatalf("reply %v, want applied, no result, prev %v", r, tt.prev)
+			}
+			if a.sm.LastSeq() != tt.lastSeq || a.sm.Get(tt.key, 0) != nil {
+				t.Fatalf("last seq %d, want %d; key %v, want absent", a.sm.LastSeq(), tt.lastSeq, a.sm.Get(tt.key, 0))
+			}
+			// An absent key stays absent: no change, no event, no revision.
+			wantEvents, wantRev := 0, rev
+			if tt.prev != nil {
+				wantEvents, wantRev = 1, rev+1
+			}
+			if len(res.Events) != wantEvents || a.sm.Revision() != wantRev {
+				t.Fatalf("events %v, revision %d; want %d events, revision %d", res.Events, a.sm.Revision(), wantEvents, wantRev)
+			}
+		})
 	}
-	if a.sm.Get("a", t0) != nil {
-		t.Fatal("a key already expired is visible")
+	// At the entry's time itself the value is not expired: it stays.
+	r := a.upsert(t0, expireAt(put("c", "1"), t0))
+	if r.Result == nil || a.sm.Get("c", t0) == nil {
+		t.Fatalf("a value expiring at the entry's time: %v, want stored", r)
 	}
-	a.upsert(t0, del("zz"))
-	if a.sm.KeyCount() != 0 || a.sm.LastSeq() != 2 {
-		t.Fatalf("%d keys, last seq %d; want 0, 2", a.sm.KeyCount(), a.sm.LastSeq())
-	}
+	checkInvariants(t, a.sm)
 }
 
 func keysOf(kvs []*metapb.KV) []string {

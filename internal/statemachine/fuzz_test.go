@@ -32,7 +32,7 @@ func FuzzDecodeEntry(f *testing.F) {
 			{Predicate: &metapb.BoolExpression{Combiner: metapb.BoolExpression_OR, Children: []*metapb.BoolExpression{
 				{Conditions: []*metapb.TxnCondition{condSeq("a", NE, 0)}},
 			}}, Ops: []*metapb.TxnOp{opPut("x", "1")}},
-			{Ops: []*metapb.TxnOp{opIncr("n", math.MaxUint64, 0, nil), opIncr("n", 1, 0, nil)}},
+			{Ops: []*metapb.TxnOp{opIncr("n", math.MaxInt64, math.MaxUint64, nil), opIncr("n", math.MinInt64, 0, nil)}},
 		}}),
 		txnCmd(&metapb.TxnRequest{IfThen: []*metapb.TxnOp{{}}, Branches: []*metapb.ConditionalOps{{}}}),
 	} {
@@ -91,20 +91,21 @@ func FuzzDecodeEntry(f *testing.F) {
 			!equalEvents(ra.Events, rb.Events) || fmt.Sprint(ra.Err) != fmt.Sprint(rb.Err) {
 			t.Fatalf("Apply: %+v vs %+v", ra, rb)
 		}
-		// The events are contiguous, end at LastSeq and are the history.
+		// The events share the entry's revision, the state's revision now,
+		// and are the history.
 		if len(ra.Events) > 0 {
-			first := ra.Events[0].Seq
-			for i, e := range ra.Events {
-				if e.Seq != first+uint64(i) {
-					t.Fatalf("events not contiguous: %v", ra.Events)
+			rev := a.Revision()
+			for _, e := range ra.Events {
+				if e.Revision != rev {
+					t.Fatalf("events not all at revision %d: %v", rev, ra.Events)
 				}
 			}
-			hist, err := eventsBetween(a, first, a.LastSeq())
-			if err != nil || !equalEvents(hist, ra.Events) || ra.Events[len(ra.Events)-1].Seq != a.LastSeq() {
+			hist, err := eventsBetween(a, rev, rev)
+			if err != nil || !equalEvents(hist, ra.Events) {
 				t.Fatalf("history %v (%v), events %v", hist, err, ra.Events)
 			}
-		} else if a.LastSeq() != 4 {
-			t.Fatalf("no events but last seq %d", a.LastSeq())
+		} else if a.Revision() != 5 {
+			t.Fatalf("no events but revision %d, want the 4 puts' 5", a.Revision())
 		}
 		checkInvariants(t, a)
 	})
@@ -134,14 +135,9 @@ func FuzzRestore(f *testing.F) {
 		data := encode(f, sm)
 		f.Add(data)
 		f.Add(data[:len(data)/2])
-		f.Add(encodeVersion(f, sm, snapshotVersionV2))
 	}
 	f.Add([]byte(snapshotMagic))
 	f.Add([]byte{})
-	v1 := encode(f, New())
-	v1 = append(v1[:len(v1)-12:len(v1)-12], 0, 0, 0, 0)
-	v1[11] = snapshotVersionV1
-	f.Add(fixCRC(v1))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Most mutations break the checksum; also try each input with a
@@ -162,17 +158,9 @@ func FuzzRestore(f *testing.F) {
 				}
 				continue
 			}
-			// A valid snapshot has exactly one encoding (versions 1 and
-			// 2 are re-encoded as the current version).
+			// A valid snapshot has exactly one encoding.
 			checkInvariants(t, dst.sm)
 			out := encode(t, dst.sm)
-			if in[11] < snapshotVersion {
-				again := New(WithHistorySize(math.MaxInt))
-				if err := again.Restore(bytes.NewReader(out)); err != nil || again.Hash() != dst.sm.Hash() {
-					t.Fatalf("version %d re-encoded does not restore alike: %v", in[11], err)
-				}
-				continue
-			}
 			if !bytes.Equal(out, in) {
 				t.Fatalf("re-encoding differs:\n in %x\nout %x", in, out)
 			}

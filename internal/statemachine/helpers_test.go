@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
@@ -89,7 +90,7 @@ func opDelPrefix(prefix string) *metapb.TxnOp {
 	return &metapb.TxnOp{Request: &metapb.TxnOp_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: prefix}}}
 }
 
-func opIncr(key string, delta, maxValue uint64, m *metapb.MatchSeq) *metapb.TxnOp {
+func opIncr(key string, delta int64, maxValue uint64, m *metapb.MatchSeq) *metapb.TxnOp {
 	return &metapb.TxnOp{Request: &metapb.TxnOp_FetchIncreaseU64{FetchIncreaseU64: &metapb.FetchIncreaseU64{
 		Key: key, Delta: delta, MaxValue: maxValue, MatchSeq: m,
 	}}}
@@ -143,7 +144,7 @@ func respSeq(key string, cur *metapb.SeqV) *metapb.TxnOpResponse {
 	}}
 }
 
-// ev builds an expected event.
+// ev builds an expected event (equalEvents leaves its revision out).
 func ev(key string, seq uint64, prev, cur *metapb.SeqV) *metapb.Event {
 	return &metapb.Event{Key: key, Seq: seq, Prev: prev, Current: cur}
 }
@@ -163,7 +164,7 @@ func equalEvents(a, b []*metapb.Event) bool {
 		return false
 	}
 	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
+		if !equalSeqs(a[i], b[i]) {
 			return false
 		}
 	}
@@ -255,12 +256,13 @@ func dump(sm *StateMachine) []*metapb.KV {
 	return out
 }
 
+// equalKVs compares as equalSeqs does.
 func equalKVs(a, b []*metapb.KV) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
+		if !equalSeqs(a[i], b[i]) {
 			return false
 		}
 	}
@@ -309,9 +311,12 @@ func checkInvariants(t testing.TB, sm *StateMachine) {
 		if m.seq == 0 || m.seq > sm.mu.lastSeq || m.createSeq == 0 || m.createSeq > m.seq || m.version == 0 {
 			t.Errorf("key %q: bad seqs %+v (last seq %d)", key, m, sm.mu.lastSeq)
 		}
-		if m.expireAt != 0 {
+		if m.createRev <= FirstRevision || m.createRev > m.modRev || m.modRev > sm.mu.revision {
+			t.Errorf("key %q: bad revisions %+v (revision %d)", key, m, sm.mu.revision)
+		}
+		if e, ok := expKeyOf(v); ok {
 			expiring++
-			if _, ok := sm.mu.exp.Get(expKey{at: m.expireAt, key: key}); !ok {
+			if _, ok := sm.mu.exp.Get(e); !ok {
 				t.Errorf("key %q expiring at %d missing from expiry index", key, m.expireAt)
 			}
 		}
@@ -441,12 +446,12 @@ func randomTxn(r *rand.Rand, i int) *metapb.TxnRequest {
 				out[j] = opDelPrefix(fmt.Sprintf("k%d%d", r.IntN(4), r.IntN(10)))
 			case 5:
 				// Counters live apart from the v<n> values, except
-				// sometimes: then the txn is rejected at execution.
+				// sometimes: then the value reads as 0.
 				k := fmt.Sprintf("n%d", r.IntN(3))
 				if r.IntN(10) == 0 {
 					k = key()
 				}
-				out[j] = opIncr(k, uint64(r.IntN(5)), uint64(r.IntN(3)*r.IntN(100)), m)
+				out[j] = opIncr(k, int64(r.IntN(7)-2), uint64(r.IntN(3)*r.IntN(100)), m)
 			case 6:
 				out[j] = opSeq("q/", "n0", "x", uint64(r.IntN(2)*r.IntN(3000)))
 			default:
@@ -520,4 +525,45 @@ func applyEntry(t testing.TB, sm *StateMachine, e logEntry) string {
 		out += fmt.Sprintf(" %x", b)
 	}
 	return out
+}
+
+// equalSeqs is proto.Equal on copies of a and b without the fields that
+// the tests of seqs, values and expiry leave out of their expectations:
+// the revisions and KVMeta of values and the revision of events (tests of
+// their own check those).
+func equalSeqs(a, b proto.Message) bool {
+	return proto.Equal(withoutRevisions(a), withoutRevisions(b))
+}
+
+// withoutRevisions returns a copy of m with every SeqV's create_revision,
+// mod_revision and meta and every Event's revision cleared.
+func withoutRevisions(m proto.Message) proto.Message {
+	if m == nil || !m.ProtoReflect().IsValid() {
+		return m
+	}
+	c := proto.Clone(m)
+	clearRevisions(c.ProtoReflect())
+	return c
+}
+
+func clearRevisions(m protoreflect.Message) {
+	switch v := m.Interface().(type) {
+	case *metapb.SeqV:
+		v.CreateRevision, v.ModRevision, v.Meta = 0, 0, nil
+		return
+	case *metapb.Event:
+		v.Revision = 0
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := val.List()
+			for i := 0; i < l.Len(); i++ {
+				clearRevisions(l.Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			clearRevisions(val.Message())
+		}
+		return true
+	})
 }

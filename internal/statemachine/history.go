@@ -3,6 +3,7 @@ package statemachine
 import (
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -20,9 +21,9 @@ type options struct {
 }
 
 // WithHistorySize sets how many of the most recent events (changes of any
-// key) the state machine keeps so that a watch can resume from a seq with
-// EventsBetween. Default DefaultHistorySize; 0 (or less) keeps none, so
-// every resume older than the next change is ErrCompacted. The history is
+// key) the state machine keeps so that a watch can resume from a revision
+// with EventsBetween. Default DefaultHistorySize; 0 (or less) keeps none,
+// so every resume older than the next change is ErrCompacted. The history is
 // part of the replicated state (snapshot, Hash): give every node of a
 // cluster the same size. Memory: the events hold the previous and current
 // values, so a large size with large values costs a lot.
@@ -30,15 +31,20 @@ func WithHistorySize(n int) Option {
 	return func(o *options) { o.historySize = max(n, 0) }
 }
 
+// FirstRevision is the revision of an empty store, as etcd's: the first
+// entry that changes a key takes FirstRevision + 1.
+const FirstRevision = 1
+
 // histChunk is the number of changes in one chunk of the history.
 const histChunk = 256
 
-// history is the bounded list of the most recent changes, oldest first.
-// Every seq is taken by exactly one change, so the seqs in the history are
-// contiguous: it holds every change with seq in [lastSeq-n+1, lastSeq].
-// The floor (the first seq a resume may ask for) is therefore
-// lastSeq-n+1: 1 while nothing was dropped, and one more than the seq of
-// the newest dropped change after that.
+// history is the bounded list of the most recent changes, oldest first,
+// in the order they were made; their revisions ascend (the changes of one
+// entry share one). compacted is the largest revision some of whose
+// changes are missing: the history holds every change with a revision
+// above it and none at or below it. Dropping the oldest change raises it
+// to that change's revision, and drops the other changes of that
+// revision with it (so the history may hold a few less than its limit).
 //
 // The changes live in fixed-size chunks written append-only: a slot, once
 // written, never changes, and dropping the oldest only moves off. So a
@@ -47,14 +53,16 @@ const histChunk = 256
 type history struct {
 	// chunks[0][off:] ... chunks[len-1] hold the n changes; every chunk
 	// has capacity histChunk and only the last one may be partly filled.
-	chunks [][]change
-	off    int
-	n      int
+	chunks    [][]change
+	off       int
+	n         int
+	compacted uint64
 }
 
 // push appends c and drops the oldest changes beyond limit.
 func (h *history) push(c change, limit int) {
 	if limit <= 0 {
+		h.compacted = max(h.compacted, c.rev)
 		return
 	}
 	if k := len(h.chunks); k == 0 || len(h.chunks[k-1]) == histChunk {
@@ -63,7 +71,7 @@ func (h *history) push(c change, limit int) {
 	last := len(h.chunks) - 1
 	h.chunks[last] = append(h.chunks[last], c)
 	h.n++
-	for h.n > limit {
+	for h.n > limit || (h.n > 0 && h.at(0).rev <= h.compacted) {
 		h.dropOldest()
 	}
 }
@@ -71,6 +79,7 @@ func (h *history) push(c change, limit int) {
 // dropOldest forgets the oldest change. The slot is not cleared: a clone
 // may still read it.
 func (h *history) dropOldest() {
+	h.compacted = max(h.compacted, h.at(0).rev)
 	h.off++
 	h.n--
 	if h.off == histChunk {
@@ -79,7 +88,7 @@ func (h *history) dropOldest() {
 		h.off = 0
 	}
 	if h.n == 0 {
-		*h = history{}
+		*h = history{compacted: h.compacted}
 	}
 }
 
@@ -91,25 +100,28 @@ func (h *history) at(i int) *change {
 
 // clone returns a copy that later pushes and drops do not affect.
 func (h *history) clone() history {
-	return history{chunks: slices.Clone(h.chunks), off: h.off, n: h.n}
+	return history{chunks: slices.Clone(h.chunks), off: h.off, n: h.n, compacted: h.compacted}
 }
 
-// floor returns the smallest seq the history can replay from, given the
-// last seq taken: every change with seq >= floor is held.
-func (h *history) floor(lastSeq uint64) uint64 { return lastSeq - uint64(h.n) + 1 }
+// search returns the index of the oldest change with revision >= rev (n
+// when there is none).
+func (h *history) search(rev uint64) int {
+	return sort.Search(h.n, func(i int) bool { return h.at(i).rev >= rev })
+}
 
 // event returns c as a watch event; the caller owns it.
 func (c *change) event() *metapb.Event {
-	return &metapb.Event{Key: c.key, Seq: c.seq, Prev: c.prev.seqV(), Current: c.cur.seqV()}
+	return &metapb.Event{Key: c.key, Seq: c.seq(), Prev: c.prev.seqV(), Current: c.cur.seqV(), Revision: c.rev}
 }
 
-// recordChangesLocked adds the changes of this Apply to the history and,
-// if events, returns them as events, in seq order (nil when there are
-// none, or !events).
+// recordChangesLocked ends the entry: if it changed a key it takes its
+// revision, and its changes enter the history. If events, it returns them
+// as events, in the order made (nil when there are none, or !events).
 func (sm *StateMachine) recordChangesLocked(events bool) []*metapb.Event {
 	if len(sm.mu.changes) == 0 {
 		return nil
 	}
+	sm.mu.revision = sm.entryRevLocked()
 	var out []*metapb.Event
 	if events {
 		out = make([]*metapb.Event, len(sm.mu.changes))
@@ -124,39 +136,41 @@ func (sm *StateMachine) recordChangesLocked(events bool) []*metapb.Event {
 	return out
 }
 
-// EventsBetween calls fn for every change with from <= seq <= to, in seq
-// order, until fn returns false; the events come from the bounded history
-// (WithHistorySize). fn owns each event. No lock is held while fn runs (it
-// iterates a copy taken at one point of the log), so fn may call any
-// method; Apply goes on meanwhile and its events are not seen.
+// EventsBetween calls fn for every change with from <= revision <= to, in
+// the order made, until fn returns false; the events come from the
+// bounded history (WithHistorySize). fn owns each event. No lock is held
+// while fn runs (it iterates a copy taken at one point of the log), so fn
+// may call any method; Apply goes on meanwhile and its events are not
+// seen.
 //
-// from 0 is read as 1. When from is beyond LastSeq there is nothing to
+// from 0 is read as 1. When from is beyond Revision there is nothing to
 // replay: fn is not called and the result is nil. When the history no
-// longer holds every change with seq >= from (older ones were dropped to
-// keep it bounded), it returns an error wrapping ErrCompacted and calls
-// nothing. to beyond LastSeq is read as LastSeq.
+// longer holds every change with revision >= from (older ones were
+// dropped to keep it bounded, or the state was restored without them),
+// it returns an error wrapping ErrCompacted and calls nothing. to beyond
+// Revision is read as Revision.
 //
-// The history and LastSeq change together under one lock: a caller that
-// reads LastSeq (or a View) and then calls EventsBetween(x, that seq) sees
-// every change up to that seq, or ErrCompacted.
+// The history and Revision change together under one lock: a caller that
+// reads Revision (or a View) and then calls EventsBetween(x, that
+// revision) sees every change up to it, or ErrCompacted.
 func (sm *StateMachine) EventsBetween(from, to uint64, fn func(*metapb.Event) bool) error {
 	sm.mu.RLock()
-	lastSeq := sm.mu.lastSeq
+	rev := sm.mu.revision
 	h := sm.mu.hist.clone()
 	sm.mu.RUnlock()
 
 	from = max(from, 1)
-	if from > lastSeq {
+	if from > rev {
 		return nil
 	}
-	if floor := h.floor(lastSeq); from < floor {
-		return fmt.Errorf("%w: changes from seq %d were dropped; the history holds seq %d to %d; "+
-			"re-read the current state and watch from its seq + 1", ErrCompacted, from, floor, lastSeq)
+	if from <= h.compacted {
+		return fmt.Errorf("%w: changes from revision %d were dropped; the history holds revision %d to %d; "+
+			"re-read the current state and watch from its revision + 1", ErrCompacted, from, h.compacted+1, rev)
 	}
-	to = min(to, lastSeq)
-	first := h.floor(lastSeq)
-	for seq := from; seq <= to; seq++ {
-		if !fn(h.at(int(seq - first)).event()) {
+	to = min(to, rev)
+	for i := h.search(from); i < h.n; i++ {
+		c := h.at(i)
+		if c.rev > to || !fn(c.event()) {
 			return nil
 		}
 	}

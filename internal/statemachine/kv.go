@@ -11,13 +11,15 @@ import (
 
 // kv is one stored key and its value, in one immutable string:
 //
-//	s = key | seq | create_seq | version | expire_at_ms | data
+//	s = key | seq | create_seq | version | create_rev | mod_rev | flags
+//	    | [expire_at_ms] | [proposed_at_ms] | data
 //
-// where the four numbers are uvarints and keyLen = len(key). A key thus
+// where the numbers are uvarints, flags one byte (metaFlag*) saying which
+// of the two optional numbers follow, and keyLen = len(key). A key thus
 // costs one allocation (rounded up to a size class) and a 24-byte slot in
-// the tree, where a struct of key, data slice and four uint64s cost two
-// allocations and a 72-byte slot (at 1M keys of 256 bytes: ~320 against
-// ~400 bytes a key, see BenchmarkHeapPerKey).
+// the tree, where a struct of key, data slice and the numbers would cost
+// two allocations and a slot three times as large (see
+// BenchmarkHeapPerKey).
 //
 // Values are immutable: a write makes a new kv and replaces the item in
 // the tree, it never changes one, so a tree copy taken by Snapshot or List
@@ -33,16 +35,111 @@ type kv struct {
 	keyLen uint32
 }
 
+// Flags of a kv's meta: databend-meta's KVMeta of the value.
+const (
+	// metaFlagPresent: the value has a KVMeta (without it, databend-meta
+	// exports "meta":null; only data imported from it lacks one).
+	metaFlagPresent = 1
+	// metaFlagExpire: the KVMeta has expire_at (expireAt holds it in ms).
+	metaFlagExpire = 2
+	// metaFlagSeconds: expire_at was written in seconds (databend-meta's
+	// form for values <= 100_000_000_000); expireAt is that times 1000.
+	metaFlagSeconds = 4
+	// metaFlagProposed: the KVMeta has proposed_at_ms.
+	metaFlagProposed = 8
+
+	metaFlagsAll = metaFlagPresent | metaFlagExpire | metaFlagSeconds | metaFlagProposed
+)
+
+// secondsThreshold is databend-meta's bound between the two forms of
+// KVMeta.expire_at: a value up to it is seconds, above it milliseconds.
+const secondsThreshold = 100_000_000_000
+
 // kvMeta is everything a kv holds besides its key and data.
 type kvMeta struct {
 	seq       uint64
 	createSeq uint64
 	version   uint64
-	expireAt  uint64 // Unix ms; 0 = never
+	createRev uint64
+	modRev    uint64
+	flags     byte
+	// expireAt is the expiry in Unix ms when flags has metaFlagExpire.
+	expireAt uint64
+	// proposedAt is proposed_at_ms when flags has metaFlagProposed.
+	proposedAt uint64
 }
 
-// kvMaxMeta is the most bytes the four uvarints of a kvMeta take.
-const kvMaxMeta = 4 * binary.MaxVarintLen64
+// hasExpire reports whether the value expires.
+func (m kvMeta) hasExpire() bool { return m.flags&metaFlagExpire != 0 }
+
+// expireAtMs returns the expiry in Unix ms, 0 when there is none.
+func (m kvMeta) expireAtMs() uint64 {
+	if !m.hasExpire() {
+		return 0
+	}
+	return m.expireAt
+}
+
+// dbMeta returns the value's KVMeta as databend-meta holds it, nil when
+// it has none.
+func (m kvMeta) dbMeta() *metapb.KVMeta {
+	if m.flags&metaFlagPresent == 0 {
+		return nil
+	}
+	out := &metapb.KVMeta{}
+	if m.hasExpire() {
+		e := m.expireAt
+		if m.flags&metaFlagSeconds != 0 {
+			e /= 1000
+		}
+		out.ExpireAt = &e
+	}
+	if m.flags&metaFlagProposed != 0 {
+		p := m.proposedAt
+		out.ProposedAtMs = &p
+	}
+	return out
+}
+
+// setDBMeta sets m's flags, expireAt and proposedAt from databend-meta's
+// KVMeta (nil: none), reading expire_at by databend-meta's rule.
+func (m *kvMeta) setDBMeta(dm *metapb.KVMeta) {
+	m.flags, m.expireAt, m.proposedAt = 0, 0, 0
+	if dm == nil {
+		return
+	}
+	m.flags = metaFlagPresent
+	if dm.ExpireAt != nil {
+		m.setExpireAt(dm.GetExpireAt())
+	}
+	if dm.ProposedAtMs != nil {
+		m.flags |= metaFlagProposed
+		m.proposedAt = dm.GetProposedAtMs()
+	}
+}
+
+// setExpireAt sets the expiry from databend-meta's form of expire_at:
+// seconds when <= secondsThreshold, else milliseconds.
+func (m *kvMeta) setExpireAt(e uint64) {
+	m.flags |= metaFlagExpire
+	if e <= secondsThreshold {
+		m.flags |= metaFlagSeconds
+		m.expireAt = e * 1000
+		return
+	}
+	m.expireAt = e
+}
+
+// setExpireAtMs sets the expiry in milliseconds. A time up to
+// secondsThreshold (before 1973-03-03) stays in milliseconds here, where
+// databend-meta would read it as seconds.
+func (m *kvMeta) setExpireAtMs(ms uint64) {
+	m.flags |= metaFlagExpire
+	m.expireAt = ms
+}
+
+// kvMaxMeta is the most bytes the meta of a kv takes.
+const kvMaxMeta = 7*binary.MaxVarintLen64 + 1
 
 // newKV returns the kv of key with m and a copy of data. A key longer than
 // 4 GiB cannot be stored (nor carried: a protobuf message is under 2 GiB).
@@ -54,7 +151,15 @@ func newKV(key string, m kvMeta, data []byte) kv {
 	h := binary.AppendUvarint(meta[:0], m.seq)
 	h = binary.AppendUvarint(h, m.createSeq)
 	h = binary.AppendUvarint(h, m.version)
-	h = binary.AppendUvarint(h, m.expireAt)
+	h = binary.AppendUvarint(h, m.createRev)
+	h = binary.AppendUvarint(h, m.modRev)
+	h = append(h, m.flags)
+	if m.flags&metaFlagExpire != 0 {
+		h = binary.AppendUvarint(h, m.expireAt)
+	}
+	if m.flags&metaFlagProposed != 0 {
+		h = binary.AppendUvarint(h, m.proposedAt)
+	}
 	var b strings.Builder
 	b.Grow(len(key) + len(h) + len(data))
 	b.WriteString(key)
@@ -82,7 +187,16 @@ func (v kv) parts() (kvMeta, string) {
 	m.seq, i = uvarintAt(v.s, i)
 	m.createSeq, i = uvarintAt(v.s, i)
 	m.version, i = uvarintAt(v.s, i)
-	m.expireAt, i = uvarintAt(v.s, i)
+	m.createRev, i = uvarintAt(v.s, i)
+	m.modRev, i = uvarintAt(v.s, i)
+	m.flags = v.s[i]
+	i++
+	if m.flags&metaFlagExpire != 0 {
+		m.expireAt, i = uvarintAt(v.s, i)
+	}
+	if m.flags&metaFlagProposed != 0 {
+		m.proposedAt, i = uvarintAt(v.s, i)
+	}
 	return m, v.s[i:]
 }
 
@@ -110,10 +224,11 @@ func uvarintAt(s string, i int) (uint64, int) {
 	}
 }
 
-// expired reports whether v is invisible at nowMs.
+// expired reports whether v is invisible at nowMs: its expiry is past
+// (not at nowMs: databend-meta's rule).
 func (v kv) expired(nowMs uint64) bool {
-	e := v.meta().expireAt
-	return e != 0 && e <= nowMs
+	m := v.meta()
+	return m.hasExpire() && m.expireAt < nowMs
 }
 
 // seqV returns a copy of v as a SeqV; nil when v is absent.
@@ -127,11 +242,14 @@ func (v kv) seqV() *metapb.SeqV {
 		data = []byte(d)
 	}
 	return &metapb.SeqV{
-		Seq:        m.seq,
-		Data:       data,
-		ExpireAtMs: m.expireAt,
-		CreateSeq:  m.createSeq,
-		Version:    m.version,
+		Seq:            m.seq,
+		Data:           data,
+		ExpireAtMs:     m.expireAtMs(),
+		CreateSeq:      m.createSeq,
+		Version:        m.version,
+		CreateRevision: m.createRev,
+		ModRevision:    m.modRev,
+		Meta:           m.dbMeta(),
 	}
 }
 

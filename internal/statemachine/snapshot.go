@@ -10,28 +10,25 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/btree"
+
+	"github.com/metasrv/metasrv/api/metapb"
 )
 
 // Snapshot format constants; the format is described in doc.go.
 const (
 	snapshotMagic = "MSRVSNAP"
-	// snapshotVersion is the version written. Version 2 (every history
-	// event holds its values) and 1 (no event history: it restores with
-	// an empty history) are still read.
-	snapshotVersion   = 3
-	snapshotVersionV2 = 2
-	snapshotVersionV1 = 1
+	// snapshotVersion is the version written and the only one read.
+	snapshotVersion = 4
 
 	tagRecord = 1
 	tagEnd    = 0
 
-	// Flags of a history event: which of prev and cur are present.
-	histPrev = 1
-	histCur  = 2
-	// Version 3: a present value that is written elsewhere already is not
-	// written again. histPrevOfEvent: prev is the cur of the key's
-	// previous event in the history. histCurOfRecord: cur is the key's
-	// record in the key section.
+	// Flags of a history event: which of prev and cur are present, and
+	// which of them are written elsewhere already. histPrevOfEvent: prev
+	// is the cur of the key's previous event in the history.
+	// histCurOfRecord: cur is the key's record in the key section.
+	histPrev        = 1
+	histCur         = 2
 	histPrevOfEvent = 4
 	histCurOfRecord = 8
 )
@@ -64,20 +61,48 @@ func (s *Snapshot) Index() uint64 { return s.index }
 // the same state gives the same bytes. It may be called more than once and
 // from several goroutines at a time.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
-	return s.writeVersion(w, snapshotVersion)
+	e := newEncoder(w)
+	e.header(s.index, s.lastSeq, s.revision, s.nowMs, s.members)
+	var count uint64
+	s.tree.Scan(func(v kv) bool {
+		e.record(v)
+		count++
+		return e.err == nil
+	})
+	e.byte(tagEnd)
+	e.u64(count)
+	e.u64(s.hist.compacted)
+	e.u64(uint64(s.hist.n))
+	// The cur of each key's latest event so far: a later event's prev is
+	// usually that value, and the last event's cur the key's record.
+	lastCur := make(map[string]kv, s.hist.n)
+	for i := 0; i < s.hist.n && e.err == nil; i++ {
+		c := s.hist.at(i)
+		e.str(c.key)
+		e.uvarint(c.rev)
+		flags := s.eventFlags(c, lastCur)
+		lastCur[c.key] = c.cur
+		e.byte(flags)
+		if flags&(histPrev|histPrevOfEvent) == histPrev {
+			e.value(c.prev)
+		}
+		if flags&(histCur|histCurOfRecord) == histCur {
+			e.value(c.cur)
+		}
+	}
+	return e.finish()
 }
 
-// writeVersion writes the encoding of the given version: the current one,
-// or version 2 (for tests of reading it).
-func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
-	e := newEncoder(w)
+// header writes everything before the key records.
+func (e *encoder) header(index, lastSeq, revision, nowMs uint64, members []member) {
 	e.raw(snapshotMagic)
-	e.u32(version)
-	e.u64(s.index)
-	e.u64(s.lastSeq)
-	e.u64(s.nowMs)
-	e.u32(uint32(len(s.members)))
-	for _, m := range s.members {
+	e.u32(snapshotVersion)
+	e.u64(index)
+	e.u64(lastSeq)
+	e.u64(revision)
+	e.u64(nowMs)
+	e.u32(uint32(len(members)))
+	for _, m := range members {
 		e.u64(m.id)
 		if m.voter {
 			e.byte(1)
@@ -87,48 +112,35 @@ func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 		e.str(m.raftAddr)
 		e.str(m.grpcAddr)
 	}
-	var count uint64
-	s.tree.Scan(func(v kv) bool {
-		m, data := v.parts()
-		e.byte(tagRecord)
-		e.str(v.key())
-		e.str(data)
-		e.uvarint(m.seq)
-		e.uvarint(m.createSeq)
-		e.uvarint(m.version)
+}
+
+// record writes the key record of the present value v.
+func (e *encoder) record(v kv) {
+	e.byte(tagRecord)
+	e.str(v.key())
+	e.value(v)
+}
+
+// value writes the meta and data of the present value v.
+func (e *encoder) value(v kv) {
+	m, data := v.parts()
+	e.uvarint(m.seq)
+	e.uvarint(m.createSeq)
+	e.uvarint(m.version)
+	e.uvarint(m.createRev)
+	e.uvarint(m.modRev)
+	e.byte(m.flags)
+	if m.flags&metaFlagExpire != 0 {
 		e.uvarint(m.expireAt)
-		count++
-		return e.err == nil
-	})
-	e.byte(tagEnd)
-	e.u64(count)
-	e.u64(uint64(s.hist.n))
-	// The cur of each key's latest event so far: a later event's prev is
-	// usually that value, and the last event's cur the key's record.
-	lastCur := make(map[string]kv, s.hist.n)
-	for i := 0; i < s.hist.n && e.err == nil; i++ {
-		c := s.hist.at(i)
-		e.str(c.key)
-		e.uvarint(c.seq)
-		flags := s.eventFlags(c, lastCur, version)
-		lastCur[c.key] = c.cur
-		e.byte(flags)
-		if flags&(histPrev|histPrevOfEvent) == histPrev {
-			m, data := c.prev.parts()
-			e.str(data)
-			e.uvarint(m.seq)
-			e.uvarint(m.createSeq)
-			e.uvarint(m.version)
-			e.uvarint(m.expireAt)
-		}
-		if flags&(histCur|histCurOfRecord) == histCur {
-			m, data := c.cur.parts()
-			e.str(data)
-			e.uvarint(m.createSeq)
-			e.uvarint(m.version)
-			e.uvarint(m.expireAt)
-		}
 	}
+	if m.flags&metaFlagProposed != 0 {
+		e.uvarint(m.proposedAt)
+	}
+	e.str(data)
+}
+
+// finish flushes, writes the checksum and returns the byte count.
+func (e *encoder) finish() (int64, error) {
 	e.flush()
 	e.trailer()
 	if e.err != nil {
@@ -140,34 +152,106 @@ func (s *Snapshot) writeVersion(w io.Writer, version uint32) (int64, error) {
 // eventFlags returns the flags of history event c: which values it has,
 // and which of them need not be written (see histPrevOfEvent,
 // histCurOfRecord). lastCur holds the cur of each key's latest event
-// before c. Version 2 refers to no value.
-func (s *Snapshot) eventFlags(c *change, lastCur map[string]kv, version uint32) byte {
+// before c.
+func (s *Snapshot) eventFlags(c *change, lastCur map[string]kv) byte {
 	var flags byte
 	if c.prev.present() {
 		flags |= histPrev
-		if lc, ok := lastCur[c.key]; ok && version >= 3 && sameValue(lc, c.prev) {
+		if lc, ok := lastCur[c.key]; ok && sameValue(lc, c.prev) {
 			flags |= histPrevOfEvent
 		}
 	}
 	if c.cur.present() {
 		flags |= histCur
-		if rec, ok := s.tree.Get(keyOnly(c.key)); ok && version >= 3 && sameValue(rec, c.cur) {
+		if rec, ok := s.tree.Get(keyOnly(c.key)); ok && sameValue(rec, c.cur) {
 			flags |= histCurOfRecord
 		}
 	}
 	return flags
 }
 
-// Restore replaces the whole state (keys, applied index, last seq, clock,
-// members, event history) with the snapshot read from r, which must hold
-// exactly one snapshot encoding. The input is fully read and verified
-// before anything changes: on any error the state is unchanged. A truncated
-// or corrupt input gives an error wrapping ErrCorruptSnapshot; a read error
-// from r is wrapped as it is. Call it from the apply goroutine.
+// Record is one key of a state built outside the state machine (an
+// import), for SnapshotWriter.
+type Record struct {
+	Key  string
+	Data []byte
+	// Seq, CreateSeq and Version as in metapb.SeqV: 1 <= CreateSeq <=
+	// Seq <= the state's last seq, Version >= 1.
+	Seq, CreateSeq, Version uint64
+	// CreateRevision and ModRevision: 1 <= CreateRevision <= ModRevision
+	// <= the state's revision.
+	CreateRevision, ModRevision uint64
+	// Meta is databend-meta's KVMeta of the value (expire_at read by its
+	// rule: seconds when <= 100_000_000_000); nil: none.
+	Meta *metapb.KVMeta
+}
+
+// SnapshotHeader is the state around the keys of a SnapshotWriter.
+type SnapshotHeader struct {
+	// Index is the applied index; LastSeq the last seq handed out;
+	// Revision the revision (at least FirstRevision); NowMs the largest
+	// entry time applied.
+	Index, LastSeq, Revision, NowMs uint64
+	// Members is the member table, ascending ids.
+	Members []*metapb.Node
+}
+
+// SnapshotWriter writes the snapshot encoding of a state given key by
+// key, with an empty event history compacted at its revision (a watch
+// cannot resume from before it): what an import restores from. Restore
+// checks the result as it checks any snapshot.
+type SnapshotWriter struct {
+	e        *encoder
+	revision uint64
+	count    uint64
+	lastKey  string
+}
+
+// NewSnapshotWriter writes h to w and returns the writer of the keys.
+func NewSnapshotWriter(w io.Writer, h SnapshotHeader) *SnapshotWriter {
+	members := make([]member, len(h.Members))
+	for i, n := range h.Members {
+		members[i] = member{id: n.GetId(), raftAddr: n.GetRaftAddress(), grpcAddr: n.GetGrpcAddress(), voter: n.GetVoter()}
+	}
+	sw := &SnapshotWriter{e: newEncoder(w)}
+	sw.e.header(h.Index, h.LastSeq, max(h.Revision, FirstRevision), h.NowMs, members)
+	sw.revision = max(h.Revision, FirstRevision)
+	return sw
+}
+
+// Add writes the next key; keys must ascend strictly.
+func (sw *SnapshotWriter) Add(r Record) error {
+	if sw.count > 0 && r.Key <= sw.lastKey {
+		return fmt.Errorf("statemachine: snapshot key %q not after %q", r.Key, sw.lastKey)
+	}
+	m := kvMeta{seq: r.Seq, createSeq: r.CreateSeq, version: r.Version, createRev: r.CreateRevision, modRev: r.ModRevision}
+	m.setDBMeta(r.Meta)
+	sw.e.record(newKV(r.Key, m, r.Data))
+	sw.lastKey = r.Key
+	sw.count++
+	return sw.e.err
+}
+
+// Close ends the encoding (an empty history) and returns the bytes
+// written.
+func (sw *SnapshotWriter) Close() (int64, error) {
+	sw.e.byte(tagEnd)
+	sw.e.u64(sw.count)
+	sw.e.u64(sw.revision)
+	sw.e.u64(0)
+	return sw.e.finish()
+}
+
+// Restore replaces the whole state (keys, applied index, last seq,
+// revision, clock, members, event history) with the snapshot read from r,
+// which must hold exactly one snapshot encoding. The input is fully read
+// and verified before anything changes: on any error the state is
+// unchanged. A truncated or corrupt input, or one of another format
+// version, gives an error wrapping ErrCorruptSnapshot; a read error from
+// r is wrapped as it is. Call it from the apply goroutine.
 //
 // A history longer than this state machine's history size loses its
-// oldest events; a version 1 snapshot has none (EventsBetween is then
-// ErrCompacted for every seq up to its last seq).
+// oldest events.
 func (sm *StateMachine) Restore(r io.Reader) error {
 	st, err := decodeSnapshot(r)
 	if err != nil {
@@ -177,6 +261,7 @@ func (sm *StateMachine) Restore(r io.Reader) error {
 	defer sm.mu.Unlock()
 	sm.mu.applied = st.index
 	sm.mu.lastSeq = st.lastSeq
+	sm.mu.revision = st.revision
 	sm.mu.nowMs = st.nowMs
 	sm.mu.members = st.members
 	sm.mu.tree = st.tree
@@ -233,48 +318,23 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	if version < snapshotVersionV1 || version > snapshotVersion {
-		return nil, corruptf("format version %d, this binary reads versions %d to %d",
-			version, snapshotVersionV1, snapshotVersion)
+	if version != snapshotVersion {
+		return nil, corruptf("format version %d, this binary reads version %d only: "+
+			"a snapshot of a development build before the first release; export the data with that build and import it",
+			version, snapshotVersion)
 	}
 	st := &decoded{exp: newExpIndex()}
 	st.tree = newTree()
-	for _, p := range []*uint64{&st.index, &st.lastSeq, &st.nowMs} {
+	for _, p := range []*uint64{&st.index, &st.lastSeq, &st.revision, &st.nowMs} {
 		if *p, err = d.u64(); err != nil {
 			return nil, err
 		}
 	}
-	nMembers, err := d.u32()
-	if err != nil {
-		return nil, err
+	if st.revision < FirstRevision {
+		return nil, corruptf("revision %d, below the first revision %d", st.revision, FirstRevision)
 	}
-	st.members = make([]member, 0, min(nMembers, 64))
-	for i := range nMembers {
-		var m member
-		if m.id, err = d.u64(); err != nil {
-			return nil, err
-		}
-		if i > 0 && m.id <= st.members[i-1].id {
-			return nil, corruptf("member ids not ascending: %d after %d", m.id, st.members[i-1].id)
-		}
-		voter, err := d.byte()
-		if err != nil {
-			return nil, err
-		}
-		if voter > 1 {
-			return nil, corruptf("member %d: voter flag %d", m.id, voter)
-		}
-		m.voter = voter == 1
-		if m.raftAddr, err = d.str(); err != nil {
-			return nil, err
-		}
-		if m.grpcAddr, err = d.str(); err != nil {
-			return nil, err
-		}
-		if !utf8.ValidString(m.raftAddr) || !utf8.ValidString(m.grpcAddr) {
-			return nil, corruptf("member %d: address is not valid UTF-8", m.id)
-		}
-		st.members = append(st.members, m)
+	if st.members, err = decodeMembers(d); err != nil {
+		return nil, err
 	}
 
 	var (
@@ -294,26 +354,27 @@ func decodeBody(d *decoder) (*decoded, error) {
 		if tag != tagRecord {
 			return nil, corruptf("record %d: unknown tag %d", count, tag)
 		}
-		var v kv
-		if v, scratch, err = decodeRecord(d, scratch); err != nil {
+		key, err := d.str()
+		if err != nil {
 			return nil, err
 		}
-		key, m := v.key(), v.meta()
+		var v kv
+		if v, scratch, err = decodeValue(d, key, scratch); err != nil {
+			return nil, err
+		}
+		m := v.meta()
 		switch {
 		case key == "" || (count > 0 && key <= lastKey):
 			return nil, corruptf("record %d: key %q not after %q", count, key, lastKey)
 		case !utf8.ValidString(key):
 			return nil, corruptf("record %d: key %q is not valid UTF-8", count, key)
-		case m.seq == 0 || m.seq > st.lastSeq:
-			return nil, corruptf("record %d (key %q): seq %d outside [1, last seq %d]", count, key, m.seq, st.lastSeq)
-		case m.createSeq == 0 || m.createSeq > m.seq:
-			return nil, corruptf("record %d (key %q): create_seq %d outside [1, seq %d]", count, key, m.createSeq, m.seq)
-		case m.version == 0:
-			return nil, corruptf("record %d (key %q): version 0", count, key)
+		}
+		if err := checkValue(m, st); err != nil {
+			return nil, corruptf("record %d (key %q): %v", count, key, err)
 		}
 		st.tree.Load(v)
-		if m.expireAt != 0 {
-			exps = append(exps, expKey{at: m.expireAt, key: key})
+		if e, ok := expKeyOf(v); ok {
+			exps = append(exps, e)
 		}
 		lastKey = key
 		count++
@@ -325,13 +386,11 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if n != count {
 		return nil, corruptf("trailer counts %d records, found %d", n, count)
 	}
-	if version >= snapshotVersionV2 {
-		if err := decodeHistory(d, st, version); err != nil {
-			return nil, err
-		}
+	if err := decodeHistory(d, st); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(exps, func(a, b expKey) int {
-		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.key, b.key))
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.seq, b.seq), cmp.Compare(a.key, b.key))
 	})
 	for _, e := range exps {
 		st.exp.Load(e)
@@ -339,42 +398,109 @@ func decodeBody(d *decoder) (*decoded, error) {
 	return st, nil
 }
 
-// decodeHistory reads the event history into st.hist; the events' seqs
-// must run up to last_seq without a gap.
-func decodeHistory(d *decoder, st *decoded, version uint32) error {
+// decodeMembers reads the member table.
+func decodeMembers(d *decoder) ([]member, error) {
+	nMembers, err := d.u32()
+	if err != nil {
+		return nil, err
+	}
+	members := make([]member, 0, min(nMembers, 64))
+	for i := range nMembers {
+		var m member
+		if m.id, err = d.u64(); err != nil {
+			return nil, err
+		}
+		if i > 0 && m.id <= members[i-1].id {
+			return nil, corruptf("member ids not ascending: %d after %d", m.id, members[i-1].id)
+		}
+		voter, err := d.byte()
+		if err != nil {
+			return nil, err
+		}
+		if voter > 1 {
+			return nil, corruptf("member %d: voter flag %d", m.id, voter)
+		}
+		m.voter = voter == 1
+		if m.raftAddr, err = d.str(); err != nil {
+			return nil, err
+		}
+		if m.grpcAddr, err = d.str(); err != nil {
+			return nil, err
+		}
+		if !utf8.ValidString(m.raftAddr) || !utf8.ValidString(m.grpcAddr) {
+			return nil, corruptf("member %d: address is not valid UTF-8", m.id)
+		}
+		members = append(members, m)
+	}
+	return members, nil
+}
+
+// checkValue checks the meta of a value against the state it is in.
+func checkValue(m kvMeta, st *decoded) error {
+	switch {
+	case m.seq == 0 || m.seq > st.lastSeq:
+		return fmt.Errorf("seq %d outside [1, last seq %d]", m.seq, st.lastSeq)
+	case m.createSeq == 0 || m.createSeq > m.seq:
+		return fmt.Errorf("create_seq %d outside [1, seq %d]", m.createSeq, m.seq)
+	case m.version == 0:
+		return fmt.Errorf("version 0")
+	case m.createRev == 0 || m.createRev > m.modRev || m.modRev > st.revision:
+		return fmt.Errorf("create_revision %d, mod_revision %d: want 1 <= create_revision <= mod_revision <= revision %d",
+			m.createRev, m.modRev, st.revision)
+	case m.flags&^metaFlagsAll != 0,
+		m.flags&(metaFlagExpire|metaFlagProposed) != 0 && m.flags&metaFlagPresent == 0,
+		m.flags&metaFlagSeconds != 0 && (m.flags&metaFlagExpire == 0 || m.expireAt%1000 != 0 || m.expireAt/1000 > secondsThreshold):
+		return fmt.Errorf("meta flags %#x with expiry %d", m.flags, m.expireAt)
+	}
+	return nil
+}
+
+// decodeHistory reads the event history into st.hist: revisions ascend
+// (the events of one revision keep their order), above the compacted
+// revision and at most the state's revision.
+func decodeHistory(d *decoder, st *decoded) error {
+	compacted, err := d.u64()
+	if err != nil {
+		return err
+	}
+	if compacted > st.revision {
+		return corruptf("history compacted at revision %d, beyond the revision %d", compacted, st.revision)
+	}
 	n, err := d.u64()
 	if err != nil {
 		return err
 	}
-	if n > st.lastSeq {
-		return corruptf("history holds %d events, more than last seq %d", n, st.lastSeq)
-	}
-	first := st.lastSeq - n + 1
+	st.hist.compacted = compacted
 	lastCur := make(map[string]kv, min(n, 1<<16))
-	var scratch []byte
+	var (
+		scratch []byte
+		lastRev = compacted
+	)
 	for i := range n {
 		var c change
-		if c, scratch, err = decodeEvent(d, st, version, lastCur, scratch); err != nil {
+		if c, scratch, err = decodeEvent(d, st, lastCur, scratch); err != nil {
 			return err
 		}
 		lastCur[c.key] = c.cur
-		want := first + i
 		pm, cm := c.prev.meta(), c.cur.meta()
 		switch {
 		case c.key == "" || !utf8.ValidString(c.key):
-			return corruptf("event %d: key %q is empty or not valid UTF-8", want, c.key)
-		case c.seq != want:
-			return corruptf("event %d: seq %d, want %d (history seqs run to last seq %d without gaps)",
-				i, c.seq, want, st.lastSeq)
-		case c.prev.present() && (pm.seq >= c.seq || pm.createSeq == 0 ||
-			pm.createSeq > pm.seq || pm.version == 0):
-			return corruptf("event %d (key %q): bad previous value seq %d, create_seq %d, version %d",
-				c.seq, c.key, pm.seq, pm.createSeq, pm.version)
-		case c.cur.present() && (cm.createSeq == 0 || cm.createSeq > c.seq || cm.version == 0):
-			return corruptf("event %d (key %q): bad current value create_seq %d, version %d",
-				c.seq, c.key, cm.createSeq, cm.version)
+			return corruptf("event %d: key %q is empty or not valid UTF-8", i, c.key)
+		case c.rev <= compacted || c.rev < lastRev || c.rev > st.revision:
+			return corruptf("event %d (key %q): revision %d after %d, want ascending in (%d, %d]",
+				i, c.key, c.rev, lastRev, compacted, st.revision)
+		case c.prev.present() && pm.modRev > c.rev:
+			return corruptf("event %d (key %q): previous value of mod_revision %d, after the event's revision %d",
+				i, c.key, pm.modRev, c.rev)
+		case c.cur.present() && cm.modRev != c.rev:
+			return corruptf("event %d (key %q): current value of mod_revision %d, not the event's revision %d",
+				i, c.key, cm.modRev, c.rev)
 		}
+		lastRev = c.rev
 		st.hist.push(c, math.MaxInt)
+	}
+	if n > 0 && lastRev != st.revision {
+		return corruptf("the last history event has revision %d, the state is at revision %d", lastRev, st.revision)
 	}
 	return nil
 }
@@ -382,93 +508,88 @@ func decodeHistory(d *decoder, st *decoded, version uint32) error {
 // decodeEvent reads one history event. lastCur holds the cur of each
 // key's latest event before it; st's key records are decoded already.
 // scratch is a buffer to reuse; it returns the buffer, grown.
-func decodeEvent(d *decoder, st *decoded, version uint32, lastCur map[string]kv, scratch []byte) (change, []byte, error) {
+func decodeEvent(d *decoder, st *decoded, lastCur map[string]kv, scratch []byte) (change, []byte, error) {
 	var c change
 	var err error
 	if c.key, err = d.str(); err != nil {
 		return c, scratch, err
 	}
-	if c.seq, err = d.uvarint(); err != nil {
+	if c.rev, err = d.uvarint(); err != nil {
 		return c, scratch, err
 	}
 	flags, err := d.byte()
 	if err != nil {
 		return c, scratch, err
 	}
-	maxFlags := byte(histPrev | histCur)
-	if version >= 3 {
-		maxFlags |= histPrevOfEvent | histCurOfRecord
-	}
-	if flags&(histPrev|histCur) == 0 || flags > maxFlags ||
+	if flags&(histPrev|histCur) == 0 || flags > histPrev|histCur|histPrevOfEvent|histCurOfRecord ||
 		(flags&histPrevOfEvent != 0 && flags&histPrev == 0) || (flags&histCurOfRecord != 0 && flags&histCur == 0) {
-		return c, scratch, corruptf("event %d (key %q): flags %d", c.seq, c.key, flags)
+		return c, scratch, corruptf("event at revision %d (key %q): flags %d", c.rev, c.key, flags)
 	}
 	lc, hasLast := lastCur[c.key]
 	rec, hasRec := st.tree.Get(keyOnly(c.key))
 	if flags&histPrevOfEvent != 0 {
 		if !hasLast || !lc.present() {
-			return c, scratch, corruptf("event %d (key %q): previous value of an earlier event, but none holds one", c.seq, c.key)
+			return c, scratch, corruptf("event at revision %d (key %q): previous value of an earlier event, but none holds one", c.rev, c.key)
 		}
 		c.prev = lc
 	} else if flags&histPrev != 0 {
-		var m kvMeta
-		if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+		if c.prev, scratch, err = decodeValue(d, c.key, scratch); err != nil {
 			return c, scratch, err
 		}
-		for _, p := range []*uint64{&m.seq, &m.createSeq, &m.version, &m.expireAt} {
-			if *p, err = d.uvarint(); err != nil {
-				return c, scratch, err
-			}
+		if err := checkValue(c.prev.meta(), st); err != nil {
+			return c, scratch, corruptf("event at revision %d (key %q): previous value: %v", c.rev, c.key, err)
 		}
-		if m.seq == 0 {
-			return c, scratch, corruptf("event %d (key %q): previous value with seq 0", c.seq, c.key)
-		}
-		c.prev = newKV(c.key, m, scratch)
-		if version >= 3 && hasLast && sameValue(lc, c.prev) {
-			return c, scratch, corruptf("event %d (key %q): previous value written out instead of referred to", c.seq, c.key)
+		if hasLast && sameValue(lc, c.prev) {
+			return c, scratch, corruptf("event at revision %d (key %q): previous value written out instead of referred to", c.rev, c.key)
 		}
 	}
 	if flags&histCurOfRecord != 0 {
-		if !hasRec || rec.meta().seq != c.seq {
-			return c, scratch, corruptf("event %d (key %q): current value of the key's record, but the record has another seq", c.seq, c.key)
+		if !hasRec || rec.meta().modRev != c.rev {
+			return c, scratch, corruptf("event at revision %d (key %q): current value of the key's record, but the record has another revision", c.rev, c.key)
 		}
 		c.cur = rec
 	} else if flags&histCur != 0 {
-		m := kvMeta{seq: c.seq}
-		if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+		if c.cur, scratch, err = decodeValue(d, c.key, scratch); err != nil {
 			return c, scratch, err
 		}
-		for _, p := range []*uint64{&m.createSeq, &m.version, &m.expireAt} {
-			if *p, err = d.uvarint(); err != nil {
-				return c, scratch, err
-			}
+		if err := checkValue(c.cur.meta(), st); err != nil {
+			return c, scratch, corruptf("event at revision %d (key %q): current value: %v", c.rev, c.key, err)
 		}
-		c.cur = newKV(c.key, m, scratch)
-		if version >= 3 && hasRec && sameValue(rec, c.cur) {
-			return c, scratch, corruptf("event %d (key %q): current value written out instead of referred to", c.seq, c.key)
+		if hasRec && sameValue(rec, c.cur) {
+			return c, scratch, corruptf("event at revision %d (key %q): current value written out instead of referred to", c.rev, c.key)
 		}
 	}
 	return c, scratch, nil
 }
 
-// decodeRecord reads one key record, the key and data through scratch (a
-// buffer to reuse; it returns it, grown), into a kv of its own.
-func decodeRecord(d *decoder, scratch []byte) (kv, []byte, error) {
+// decodeValue reads the meta and data of a value of key (what
+// encoder.value writes), the data through scratch (a buffer to reuse; it
+// returns it, grown), into a kv of its own.
+func decodeValue(d *decoder, key string, scratch []byte) (kv, []byte, error) {
 	var m kvMeta
 	var err error
-	if scratch, err = d.appendBytes(scratch[:0]); err != nil {
-		return kv{}, scratch, err
-	}
-	keyLen := len(scratch)
-	if scratch, err = d.appendBytes(scratch); err != nil {
-		return kv{}, scratch, err
-	}
-	for _, p := range []*uint64{&m.seq, &m.createSeq, &m.version, &m.expireAt} {
+	for _, p := range []*uint64{&m.seq, &m.createSeq, &m.version, &m.createRev, &m.modRev} {
 		if *p, err = d.uvarint(); err != nil {
 			return kv{}, scratch, err
 		}
 	}
-	return newKV(string(scratch[:keyLen]), m, scratch[keyLen:]), scratch, nil
+	if m.flags, err = d.byte(); err != nil {
+		return kv{}, scratch, err
+	}
+	if m.flags&metaFlagExpire != 0 {
+		if m.expireAt, err = d.uvarint(); err != nil {
+			return kv{}, scratch, err
+		}
+	}
+	if m.flags&metaFlagProposed != 0 {
+		if m.proposedAt, err = d.uvarint(); err != nil {
+			return kv{}, scratch, err
+		}
+	}
+	if scratch, err = d.appendBytes(scratch[:0]); err != nil {
+		return kv{}, scratch, err
+	}
+	return newKV(key, m, scratch), scratch, nil
 }
 
 // wrap turns a decoding error into the error Restore returns.

@@ -7,16 +7,6 @@ import (
 	"testing"
 )
 
-// encodeVersion encodes sm's snapshot in the given format version.
-func encodeVersion(t testing.TB, sm *StateMachine, version uint32) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := sm.Snapshot().writeVersion(&buf, version); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // historyState applies keys*rounds writes of size-byte values, cycling over
 // the keys, plus deletes, expiring keys and re-creations, so the history
 // holds every kind of event.
@@ -36,9 +26,9 @@ func historyState(t testing.TB, keys, rounds, size int, opts ...Option) *applier
 	return a
 }
 
-// Version 3 stores each value of the history once: a 10-key state whose
-// history holds 100 writes of 256 bytes is far smaller than in version 2,
-// and restores to the same state (history included) from either version.
+// The snapshot stores each value of the history once: a 10-key state
+// whose history holds 100 writes of 256 bytes is far smaller than those
+// values, and restores to the same state, history included.
 func TestSnapshotHistoryCompact(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -52,75 +42,60 @@ func TestSnapshotHistoryCompact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src := historyState(t, tt.keys, tt.rounds, 256, WithHistorySize(tt.historySize))
-			v3 := encode(t, src.sm)
-			v2 := encodeVersion(t, src.sm, snapshotVersionV2)
-			if tt.historySize > 0 && tt.rounds > 1 && len(v3) > len(v2)*2/3 {
-				t.Errorf("version 3 is %d bytes, version 2 %d: the history is not stored compactly", len(v3), len(v2))
+			const size = 256
+			src := historyState(t, tt.keys, tt.rounds, size, WithHistorySize(tt.historySize))
+			data := encode(t, src.sm)
+			// Written out, each event's two values (prev and cur) would
+			// take 2*size bytes, and each key another size.
+			events := min(tt.historySize, tt.keys*tt.rounds)
+			if tt.rounds > 1 && events > 0 && len(data) > (tt.keys+2*events)*size*2/3 {
+				t.Errorf("%d bytes for %d keys and %d events of %d bytes: the history is not stored compactly",
+					len(data), tt.keys, events, size)
 			}
-			for version, data := range map[uint32][]byte{3: v3, 2: v2} {
-				dst := New(WithHistorySize(tt.historySize))
-				if err := dst.Restore(bytes.NewReader(data)); err != nil {
-					t.Fatalf("restore version %d: %v", version, err)
-				}
-				checkInvariants(t, dst)
-				if dst.Hash() != src.sm.Hash() {
-					t.Fatalf("version %d restores another state", version)
-				}
-				from := max(src.sm.LastSeq()-uint64(min(tt.historySize, int(src.sm.LastSeq())))+1, 1)
-				if tt.historySize == 0 {
-					continue
-				}
-				want, err := eventsBetween(src.sm, from, src.sm.LastSeq())
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := eventsBetween(dst, from, src.sm.LastSeq())
-				if err != nil {
-					t.Fatalf("version %d: events %d..%d: %v", version, from, src.sm.LastSeq(), err)
-				}
-				if fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Fatalf("version %d: restored history differs:\n got %v\nwant %v", version, got, want)
-				}
+			dst := New(WithHistorySize(tt.historySize))
+			if err := dst.Restore(bytes.NewReader(data)); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			checkInvariants(t, dst)
+			if dst.Hash() != src.sm.Hash() {
+				t.Fatal("restored another state")
+			}
+			rev := src.sm.Revision()
+			want, wantErr := eventsBetween(src.sm, 1, rev)
+			got, err := eventsBetween(dst, 1, rev)
+			if !errors.Is(err, ErrCompacted) != !errors.Is(wantErr, ErrCompacted) || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("restored history differs:\n got %v (%v)\nwant %v (%v)", got, err, want, wantErr)
+			}
+			from := src.sm.mu.hist.compacted + 1
+			want, _ = eventsBetween(src.sm, from, rev)
+			got, err = eventsBetween(dst, from, rev)
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(want) || (tt.historySize > 0 && len(got) == 0) {
+				t.Fatalf("restored history from revision %d differs (%v):\n got %v\nwant %v", from, err, got, want)
 			}
 		})
 	}
 }
 
-// A version 3 snapshot that writes out a value it must refer to, or that
-// refers to a value that is not there, is corrupt.
+// A snapshot that writes out a value it must refer to, or that refers to
+// a value that is not there, is corrupt.
 func TestSnapshotHistoryRefsChecked(t *testing.T) {
-	key := func(e *encoder, k, v string, seq uint64) {
-		e.byte(tagRecord)
-		e.str(k)
-		e.str(v)
-		e.uvarint(seq)
-		e.uvarint(1)
-		e.uvarint(2)
-		e.uvarint(0)
-	}
+	const rev = buildRevision
+	m1 := kvMeta{seq: 1, createSeq: 1, version: 1, createRev: rev - 1, modRev: rev - 1}
+	m2 := kvMeta{seq: 2, createSeq: 1, version: 2, createRev: rev - 1, modRev: rev}
 	keys := func(e *encoder) {
-		key(e, "a", "2", 2)
+		e.record(newKV("a", m2, []byte("2")))
 		e.byte(tagEnd)
 		e.u64(1)
 	}
-	value := func(e *encoder, v string, seq, version uint64) {
-		e.str(v)
-		if seq != 0 {
-			e.uvarint(seq)
-		}
-		e.uvarint(1)
-		e.uvarint(version)
-		e.uvarint(0)
-	}
-	// firstEvent writes the history count 2 and the event that created
-	// "a" with the value "1".
+	// firstEvent writes the compacted revision, the history count 2 and
+	// the event that created "a" with the value "1".
 	firstEvent := func(e *encoder) {
+		e.u64(rev - 2)
 		e.u64(2)
 		e.str("a")
-		e.uvarint(1)
+		e.uvarint(rev - 1)
 		e.byte(histCur)
-		value(e, "1", 0, 1)
+		e.value(newKV("a", m1, []byte("1")))
 	}
 	tests := []struct {
 		name string
@@ -130,42 +105,45 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 		{"canonical", func(e *encoder) {
 			firstEvent(e)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, true},
 		{"prev written out", func(e *encoder) {
 			firstEvent(e)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histPrev | histCur | histCurOfRecord)
-			value(e, "1", 1, 1)
+			e.value(newKV("a", m1, []byte("1")))
 		}, false},
 		{"cur written out", func(e *encoder) {
 			firstEvent(e)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histPrev | histPrevOfEvent | histCur)
-			value(e, "2", 0, 2)
+			e.value(newKV("a", m2, []byte("2")))
 		}, false},
 		{"prev of no earlier event", func(e *encoder) {
+			e.u64(rev - 1)
 			e.u64(1)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, false},
-		{"cur of a record with another seq", func(e *encoder) {
+		{"cur of a record with another revision", func(e *encoder) {
+			e.u64(rev - 2)
 			e.u64(2)
 			e.str("a")
-			e.uvarint(1)
+			e.uvarint(rev - 1)
 			e.byte(histCur | histCurOfRecord)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, false},
 		{"ref flag without its value", func(e *encoder) {
+			e.u64(rev - 1)
 			e.u64(1)
 			e.str("a")
-			e.uvarint(2)
+			e.uvarint(rev)
 			e.byte(histCurOfRecord)
 		}, false},
 	}
@@ -185,27 +163,23 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 // BenchmarkSnapshotHistory encodes the bench's state: 10,000 keys of 256
 // bytes written at random, and a full history of 10,000 events.
 func BenchmarkSnapshotHistory(b *testing.B) {
-	for _, version := range []uint32{snapshotVersionV2, snapshotVersion} {
-		b.Run(fmt.Sprintf("v%d", version), func(b *testing.B) {
-			a := newApplier(b)
-			value := bytes.Repeat([]byte("v"), 256)
-			for i := range 20_000 {
-				k := (i * 7919) % 10_000
-				a.upsert(t0, put(fmt.Sprintf("bench/key/%08d", k), string(value)))
-			}
-			n, err := a.sm.Snapshot().writeVersion(discard{}, version)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(n)
-			for b.Loop() {
-				if _, err := a.sm.Snapshot().writeVersion(discard{}, version); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(n)/(1<<20), "snapshot-MB")
-		})
+	a := newApplier(b)
+	value := bytes.Repeat([]byte("v"), 256)
+	for i := range 20_000 {
+		k := (i * 7919) % 10_000
+		a.upsert(t0, put(fmt.Sprintf("bench/key/%08d", k), string(value)))
 	}
+	n, err := a.sm.Snapshot().WriteTo(discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		if _, err := a.sm.Snapshot().WriteTo(discard{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/(1<<20), "snapshot-MB")
 }
 
 type discard struct{}

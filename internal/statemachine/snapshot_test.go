@@ -205,53 +205,64 @@ func TestRestoreCorrupt(t *testing.T) {
 // break one structural rule each.
 func TestRestoreInvalidStructure(t *testing.T) {
 	type rec struct {
-		key                            string
-		seq, createSeq, version, expAt uint64
+		key string
+		m   kvMeta
 	}
+	r := func(key string, seq, createSeq, version uint64) rec {
+		return rec{key, kvMeta{seq: seq, createSeq: createSeq, version: version, createRev: 2, modRev: 3}}
+	}
+	with := func(x rec, f func(*kvMeta)) rec { f(&x.m); return x }
 	build := func(lastSeq uint64, nodeIDs []uint64, voter byte, recs []rec, count int, tag byte) []byte {
 		return buildSnapshot(lastSeq, nodeIDs, voter, func(e *encoder) {
 			for _, r := range recs {
 				e.byte(tag)
 				e.str(r.key)
-				e.str("v")
-				e.uvarint(r.seq)
-				e.uvarint(r.createSeq)
-				e.uvarint(r.version)
-				e.uvarint(r.expAt)
+				e.value(newKV(r.key, r.m, []byte("v")))
 			}
 			e.byte(tagEnd)
 			e.u64(uint64(count))
-		}, func(e *encoder) { e.u64(0) })
+		}, func(e *encoder) { e.u64(0); e.u64(0) })
 	}
-	good := []rec{{"a", 1, 1, 1, 0}, {"b", 2, 2, 1, t0 + 5}}
+	expiring := with(r("b", 2, 2, 1), func(m *kvMeta) {
+		m.flags, m.expireAt, m.proposedAt = metaFlagPresent|metaFlagExpire|metaFlagProposed, t0+5, t0
+	})
+	good := []rec{r("a", 1, 1, 1), expiring}
 	if err := New().Restore(bytes.NewReader(build(2, []uint64{1, 2}, 1, good, 2, tagRecord))); err != nil {
 		t.Fatalf("the valid base case: %v", err)
 	}
-	nonMinimal := build(2, nil, 1, []rec{{"a", 1, 1, 1, 0}}, 1, tagRecord)
-	// Re-encode the last uvarint of the record (expire_at 0) as 0x80 0x00.
-	i := len(nonMinimal) - 4 - 8 - 8 - 1 - 1
-	nonMinimal = append(nonMinimal[:i:i], append([]byte{0x80, 0x00}, nonMinimal[i+1:]...)...)
+	nonMinimal := build(2, nil, 1, []rec{r("a", 1, 1, 1)}, 1, tagRecord)
+	// Re-encode the seq of the record (1, just after the key) as 0x81 0x00.
+	i := bytes.Index(nonMinimal, []byte{1, 'a', 1, 1, 1})
+	nonMinimal = append(nonMinimal[:i+2:i+2], append([]byte{0x81, 0x00}, nonMinimal[i+3:]...)...)
 
 	tests := map[string][]byte{
-		"keys out of order": build(2, nil, 1, []rec{{"b", 1, 1, 1, 0}, {"a", 2, 2, 1, 0}}, 2, tagRecord),
-		"duplicate key":     build(2, nil, 1, []rec{{"a", 1, 1, 1, 0}, {"a", 2, 2, 1, 0}}, 2, tagRecord),
-		"empty key":         build(2, nil, 1, []rec{{"", 1, 1, 1, 0}}, 1, tagRecord),
-		"key not UTF-8":     build(2, nil, 1, []rec{{"a\xff", 1, 1, 1, 0}}, 1, tagRecord),
-		"seq 0":             build(2, nil, 1, []rec{{"a", 0, 1, 1, 0}}, 1, tagRecord),
-		"seq > last seq":    build(2, nil, 1, []rec{{"a", 3, 1, 1, 0}}, 1, tagRecord),
-		"create_seq > seq":  build(2, nil, 1, []rec{{"a", 1, 2, 1, 0}}, 1, tagRecord),
-		"create_seq 0":      build(2, nil, 1, []rec{{"a", 1, 0, 1, 0}}, 1, tagRecord),
-		"version 0":         build(2, nil, 1, []rec{{"a", 1, 1, 0, 0}}, 1, tagRecord),
-		"count mismatch":    build(2, nil, 1, good, 3, tagRecord),
-		"unknown tag":       build(2, nil, 1, good, 2, 7),
-		"voter flag 2":      build(2, []uint64{1}, 2, good, 2, tagRecord),
-		"nodes unsorted":    build(2, []uint64{2, 1}, 1, good, 2, tagRecord),
-		"duplicate node":    build(2, []uint64{1, 1}, 1, good, 2, tagRecord),
-		"non-minimal":       fixCRC(nonMinimal),
-		"bad magic":         fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"bad version":       fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 4), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
-		"v1 with history":   fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 1), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
-		"empty":             {},
+		"keys out of order":        build(2, nil, 1, []rec{r("b", 1, 1, 1), r("a", 2, 2, 1)}, 2, tagRecord),
+		"duplicate key":            build(2, nil, 1, []rec{r("a", 1, 1, 1), r("a", 2, 2, 1)}, 2, tagRecord),
+		"empty key":                build(2, nil, 1, []rec{r("", 1, 1, 1)}, 1, tagRecord),
+		"key not UTF-8":            build(2, nil, 1, []rec{r("a\xff", 1, 1, 1)}, 1, tagRecord),
+		"seq 0":                    build(2, nil, 1, []rec{r("a", 0, 1, 1)}, 1, tagRecord),
+		"seq > last seq":           build(2, nil, 1, []rec{r("a", 3, 1, 1)}, 1, tagRecord),
+		"create_seq > seq":         build(2, nil, 1, []rec{r("a", 1, 2, 1)}, 1, tagRecord),
+		"create_seq 0":             build(2, nil, 1, []rec{r("a", 1, 0, 1)}, 1, tagRecord),
+		"version 0":                build(2, nil, 1, []rec{r("a", 1, 1, 0)}, 1, tagRecord),
+		"create_revision 0":        build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.createRev = 0 })}, 1, tagRecord),
+		"create > mod revision":    build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.createRev = 4 })}, 1, tagRecord),
+		"mod revision > revision":  build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.modRev = buildRevision + 1 })}, 1, tagRecord),
+		"unknown meta flag":        build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.flags = metaFlagPresent | 16 })}, 1, tagRecord),
+		"expiry without meta":      build(2, nil, 1, []rec{with(expiring, func(m *kvMeta) { m.flags = metaFlagExpire })}, 1, tagRecord),
+		"seconds without expiry":   build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.flags = metaFlagPresent | metaFlagSeconds })}, 1, tagRecord),
+		"seconds not whole":        build(2, nil, 1, []rec{with(expiring, func(m *kvMeta) { m.flags |= metaFlagSeconds; m.expireAt = 1_500 })}, 1, tagRecord),
+		"seconds beyond the bound": build(2, nil, 1, []rec{with(expiring, func(m *kvMeta) { m.flags |= metaFlagSeconds; m.expireAt = (secondsThreshold + 1) * 1000 })}, 1, tagRecord),
+		"count mismatch":           build(2, nil, 1, good, 3, tagRecord),
+		"unknown tag":              build(2, nil, 1, good, 2, 7),
+		"voter flag 2":             build(2, []uint64{1}, 2, good, 2, tagRecord),
+		"nodes unsorted":           build(2, []uint64{2, 1}, 1, good, 2, tagRecord),
+		"duplicate node":           build(2, []uint64{1, 1}, 1, good, 2, tagRecord),
+		"non-minimal":              fixCRC(nonMinimal),
+		"bad magic":                fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
+		"version 5":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 5), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 3":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 3), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"empty":                    {},
 	}
 	for name, data := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -263,23 +274,24 @@ func TestRestoreInvalidStructure(t *testing.T) {
 	}
 }
 
-// buildSnapshot encodes a snapshot at applied index 7 and clock t0 whose
-// key records and history sections are written by keys and hist, with a
-// valid checksum.
+// buildRevision is the revision of the snapshots buildSnapshot writes.
+const buildRevision = 10
+
+// buildSnapshot encodes a snapshot at applied index 7, revision
+// buildRevision and clock t0 whose key records and history sections
+// (compacted revision, count, events) are written by keys and hist, with
+// a valid checksum.
 func buildSnapshot(lastSeq uint64, nodeIDs []uint64, voter byte, keys, hist func(e *encoder)) []byte {
 	var buf bytes.Buffer
 	e := newEncoder(&buf)
-	e.raw(snapshotMagic)
-	e.u32(snapshotVersion)
-	e.u64(7)
-	e.u64(lastSeq)
-	e.u64(t0)
-	e.u32(uint32(len(nodeIDs)))
-	for _, id := range nodeIDs {
-		e.u64(id)
-		e.byte(voter)
-		e.str("r")
-		e.str("g")
+	members := make([]member, len(nodeIDs))
+	for i, id := range nodeIDs {
+		members[i] = member{id: id, voter: voter == 1, raftAddr: "r", grpcAddr: "g"}
+	}
+	e.header(7, lastSeq, buildRevision, t0, members)
+	if voter > 1 { // an invalid flag: patch the byte after the first id
+		b := e.buf
+		b[len(snapshotMagic)+4+8*4+4+8] = voter
 	}
 	keys(e)
 	if hist != nil {

@@ -10,9 +10,12 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// expKey is an entry of the expiry index, ordered by (at, key).
+// expKey is an entry of the expiry index, ordered by (at, seq, key):
+// databend-meta's order (its index is keyed by expiry and seq); the key
+// breaks ties between keys of imported data that share a seq.
 type expKey struct {
 	at  uint64
+	seq uint64
 	key string
 }
 
@@ -20,7 +23,20 @@ func expLess(a, b expKey) bool {
 	if a.at != b.at {
 		return a.at < b.at
 	}
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
 	return a.key < b.key
+}
+
+// expKeyOf returns the expiry index entry of the present value v, and
+// false when v does not expire.
+func expKeyOf(v kv) (expKey, bool) {
+	m := v.meta()
+	if !m.hasExpire() {
+		return expKey{}, false
+	}
+	return expKey{at: m.expireAt, seq: m.seq, key: v.key()}, true
 }
 
 // member is one row of the member table.
@@ -36,15 +52,24 @@ func (m member) node() *metapb.Node {
 }
 
 // change is one modification made by an Apply, in the order it happened:
-// an update (prev may be absent), a delete, or the removal of an expired
-// key. Every change took seq, and every seq is taken by exactly one
-// change. The changes of the current Apply collect in mu.changes; at its
-// end they become the Result's events and enter the history.
+// a put (prev may be absent), a delete, or the removal of an expired key.
+// All changes of one entry share its revision. The changes of the current
+// Apply collect in mu.changes; at its end they become the Result's events
+// and enter the history.
 type change struct {
 	key  string
 	prev kv // absent: the key did not exist
 	cur  kv // absent: the key was deleted or expired
-	seq  uint64
+	rev  uint64
+}
+
+// seq returns the key's seq after the change: cur's, or the deleted
+// value's.
+func (c *change) seq() uint64 {
+	if c.cur.present() {
+		return c.cur.meta().seq
+	}
+	return c.prev.meta().seq
 }
 
 // StateMachine is the replicated key-value state. Apply, ApplyEmpty,
@@ -58,9 +83,17 @@ type StateMachine struct {
 	mu struct {
 		sync.RWMutex
 		applied uint64
+		// lastSeq is the last seq handed out (databend-meta's Sequences
+		// generic-kv): only puts take one.
 		lastSeq uint64
-		// nowMs is the state machine's clock: the maximum entry time seen.
+		// revision is the revision of the last entry that changed keys;
+		// FirstRevision while none has.
+		revision uint64
+		// nowMs is the largest entry time applied (Unix ms), for
+		// information: a command runs at its own entry's time (entryMs).
 		nowMs uint64
+		// entryMs is the time of the entry being applied.
+		entryMs uint64
 		// tree holds the keys, ordered by key. Readers that iterate take
 		// an O(1) Copy under the write lock (Copy mutates the source tree).
 		tree *btree.BTreeG[kv]
@@ -82,6 +115,7 @@ func New(opts ...Option) *StateMachine {
 		opt(&o)
 	}
 	sm := &StateMachine{historySize: o.historySize}
+	sm.mu.revision = FirstRevision
 	sm.mu.tree = newTree()
 	sm.mu.exp = newExpIndex()
 	return sm
@@ -182,15 +216,16 @@ func rangeTree(tree *btree.BTreeG[kv], key, keyEnd string, nowMs uint64, fn func
 // O(1) by StateMachine.View. Apply never changes what a View sees. Its
 // methods are safe from any goroutine.
 type View struct {
-	index   uint64
-	lastSeq uint64
-	nowMs   uint64
-	tree    *btree.BTreeG[kv]
+	index    uint64
+	lastSeq  uint64
+	revision uint64
+	nowMs    uint64
+	tree     *btree.BTreeG[kv]
 }
 
 // View returns a read-only copy of the current state. A watcher sends the
-// values it ranges as of exactly LastSeq, then the events from LastSeq + 1
-// (EventsBetween, then the live ones). It takes the write lock for an O(1)
+// values it ranges as of exactly Revision, then the events from Revision
+// + 1 (EventsBetween, then the live ones). It takes the write lock for an O(1)
 // tree copy; later Applies copy the tree nodes they change.
 func (sm *StateMachine) View() *View {
 	sm.mu.Lock()
@@ -200,12 +235,15 @@ func (sm *StateMachine) View() *View {
 }
 
 func (sm *StateMachine) viewLocked() View {
-	return View{index: sm.mu.applied, lastSeq: sm.mu.lastSeq, nowMs: sm.mu.nowMs, tree: sm.mu.tree.Copy()}
+	return View{index: sm.mu.applied, lastSeq: sm.mu.lastSeq, revision: sm.mu.revision, nowMs: sm.mu.nowMs, tree: sm.mu.tree.Copy()}
 }
 
-// LastSeq returns the last seq taken when the view was made: the view holds
-// every change up to it and none after.
+// LastSeq returns the last seq handed out when the view was made.
 func (v *View) LastSeq() uint64 { return v.lastSeq }
+
+// Revision returns the revision when the view was made: the view holds
+// every change up to it and none after.
+func (v *View) Revision() uint64 { return v.revision }
 
 // AppliedIndex returns the applied index when the view was made.
 func (v *View) AppliedIndex() uint64 { return v.index }
@@ -223,15 +261,23 @@ func (sm *StateMachine) AppliedIndex() uint64 {
 	return sm.mu.applied
 }
 
-// LastSeq returns the last sequence number taken (0: none yet).
+// LastSeq returns the last sequence number handed out (0: none yet):
+// databend-meta's Sequences generic-kv. The next put takes LastSeq + 1.
 func (sm *StateMachine) LastSeq() uint64 {
 	sm.mu.RLock()
 	defer sm.mu.RUnlock()
 	return sm.mu.lastSeq
 }
 
-// NowMs returns the state machine's clock: the largest entry time applied
-// so far (Unix ms).
+// Revision returns the revision of the last entry that changed keys
+// (FirstRevision: none yet).
+func (sm *StateMachine) Revision() uint64 {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.revision
+}
+
+// NowMs returns the largest entry time applied so far (Unix ms).
 func (sm *StateMachine) NowMs() uint64 {
 	sm.mu.RLock()
 	defer sm.mu.RUnlock()
@@ -264,9 +310,8 @@ func membersToNodes(ms []member) []*metapb.Node {
 var crcECMA = crc64.MakeTable(crc64.ECMA)
 
 // Hash returns a deterministic 64-bit hash of the whole state: every key
-// with its data, seq, create_seq, version and expiry, the last seq, the
-// clock (NowMs), the member table and the event history; not the applied
-// index. Two nodes that applied the same log up to the same index (with
+// with its data and meta, the last seq, the revision, the clock (NowMs),
+// the member table and the event history; not the applied index. Two nodes that applied the same log up to the same index (with
 // the same history size) have the same Hash. It is the CRC-64 (ECMA) of the
 // snapshot encoding with the applied index written as 0, computed on a copy
 // without holding the lock; O(state size).

@@ -176,8 +176,8 @@ func (v *txnValidator) op(op *metapb.TxnOp) error {
 		if err := nonEmpty("put", "key", p.GetKey()); err != nil {
 			return err
 		}
-		if p.GetTtlMs() != 0 && p.GetExpireAtMs() != 0 {
-			return fmt.Errorf("put key %q: ttl_ms and expire_at_ms are both set; set at most one", p.GetKey())
+		if p.GetExpireAtMs() != 0 && p.ExpireAt != nil {
+			return fmt.Errorf("put key %q: expire_at_ms and expire_at are both set; set at most one", p.GetKey())
 		}
 		return validMatchSeq("put", p.GetKey(), p.GetMatchSeq())
 	case *metapb.TxnOp_Delete:
@@ -233,17 +233,14 @@ func (sm *StateMachine) checkpointLocked() checkpoint {
 
 // rollbackLocked undoes every change made since cp, newest first, using
 // the change list as an undo log (each change holds the key's value
-// before it), and gives back their seqs. O(changes undone).
+// before it), and gives back the seqs taken since (puts whose value
+// expired at once took one without a change). O(changes undone).
 func (sm *StateMachine) rollbackLocked(cp checkpoint) {
 	for i := len(sm.mu.changes) - 1; i >= cp.changes; i-- {
 		c := sm.mu.changes[i]
-		if at := c.cur.meta().expireAt; at != 0 {
-			sm.mu.exp.Delete(expKey{at: at, key: c.cur.key()})
-		}
+		sm.unindexLocked(c.cur)
 		if c.prev.present() {
-			if at := c.prev.meta().expireAt; at != 0 {
-				sm.mu.exp.Set(expKey{at: at, key: c.prev.key()})
-			}
+			sm.indexLocked(c.prev)
 			sm.mu.tree.Set(c.prev)
 		} else {
 			sm.mu.tree.Delete(keyOnly(c.key))
@@ -408,16 +405,10 @@ func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, er
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_DeleteByPrefix{DeleteByPrefix: resp}}, nil
 	case *metapb.TxnOp_FetchIncreaseU64:
 		f := r.FetchIncreaseU64
-		resp, err := sm.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
-		if err != nil {
-			return nil, fmt.Errorf("fetch_increase_u64: %w", err)
-		}
+		resp := sm.fetchIncreaseLocked(f.GetKey(), f.GetDelta(), f.GetMaxValue(), f.GetMatchSeq())
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_FetchIncreaseU64{FetchIncreaseU64: resp}}, nil
 	case *metapb.TxnOp_PutSequential:
-		resp, err := sm.putSequentialLocked(r.PutSequential)
-		if err != nil {
-			return nil, fmt.Errorf("put_sequential: %w", err)
-		}
+		resp := sm.putSequentialLocked(r.PutSequential)
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_PutSequential{PutSequential: resp}}, nil
 	}
 	return nil, fmt.Errorf("no request") // unreachable after ValidateTxn
@@ -430,7 +421,7 @@ func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) *metapb.TxnPutResponse {
 	if !matchSeq(p.GetMatchSeq(), prev.meta().seq) {
 		return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: prev.seqV()}
 	}
-	v := sm.writeLocked(prev, p.GetKey(), p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), p.GetExpireAtMs()))
+	v := sm.writeLocked(prev, p.GetKey(), p.GetValue(), sm.metaLocked(p.GetTtlMs(), p.GetExpireAtMs(), p.ExpireAt))
 	return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: v.seqV(), Applied: true}
 }
 
@@ -448,7 +439,7 @@ func (sm *StateMachine) txnDeleteLocked(d *metapb.TxnDelete) *metapb.TxnDeleteRe
 }
 
 // deletePrefixLocked deletes every stored key with prefix, in key order,
-// each taking a seq, and returns how many.
+// and returns how many.
 func (sm *StateMachine) deletePrefixLocked(prefix string) uint64 {
 	var doomed []kv
 	sm.mu.tree.Ascend(keyOnly(prefix), func(v kv) bool {
@@ -464,68 +455,90 @@ func (sm *StateMachine) deletePrefixLocked(prefix string) uint64 {
 	return uint64(len(doomed))
 }
 
-// fetchIncreaseLocked reads key as a decimal u64 counter (absent or empty
-// = 0) and, when match_seq matches, writes max(counter, maxValue) + delta,
-// keeping the key's expiry. On a mismatch nothing is written, applied is
-// false and after = before. A value that is not a decimal u64, or an
-// overflow, is an error (the caller rolls the transaction back).
-func (sm *StateMachine) fetchIncreaseLocked(key string, delta, maxValue uint64, m *metapb.MatchSeq) (*metapb.FetchIncreaseU64Response, error) {
+// fetchIncreaseLocked reads key as a u64 counter written as a JSON number
+// (absent, or anything else: 0, as databend-meta reads it) and, when
+// match_seq matches, writes max(counter, maxValue) + delta, saturating at
+// 0 and 2^64-1, as a JSON number, with a meta of its own (the key's
+// expiry is not kept, as in databend-meta). On a mismatch nothing is
+// written, applied is false and after = before.
+func (sm *StateMachine) fetchIncreaseLocked(key string, delta int64, maxValue uint64, m *metapb.MatchSeq) *metapb.FetchIncreaseU64Response {
 	prev, _ := sm.mu.tree.Get(keyOnly(key))
 	pm, data := prev.parts()
-	before, err := parseCounter(data)
-	if err != nil {
-		return nil, fmt.Errorf("key %q holds %s, not a decimal u64 counter; fix or delete the key", key, abbrev(data))
-	}
+	before := parseJSONU64(data)
 	resp := &metapb.FetchIncreaseU64Response{
 		Key: key, BeforeSeq: pm.seq, Before: before, AfterSeq: pm.seq, After: before,
 	}
 	if !matchSeq(m, pm.seq) {
-		return resp, nil
+		return resp
 	}
-	base := max(before, maxValue)
-	if delta > math.MaxUint64-base {
-		return nil, fmt.Errorf("key %q: max(%d, max_value %d) + delta %d overflows u64", key, before, maxValue, delta)
-	}
-	after := base + delta
-	v := sm.writeLocked(prev, key, strconv.AppendUint(nil, after, 10), pm.expireAt)
+	after := addSaturating(max(before, maxValue), delta)
+	v := sm.writeLocked(prev, key, strconv.AppendUint(nil, after, 10), sm.metaLocked(0, 0, nil))
 	resp.AfterSeq, resp.After, resp.Applied = v.meta().seq, after, true
-	return resp, nil
+	return resp
 }
 
-// parseCounter parses a counter value: empty is 0, otherwise decimal digits
-// only (no sign, no spaces), at most math.MaxUint64.
-func parseCounter(data string) (uint64, error) {
-	if len(data) == 0 {
-		return 0, nil
+// addSaturating returns x + d, saturating at 0 and math.MaxUint64 (Rust's
+// u64::saturating_add_signed).
+func addSaturating(x uint64, d int64) uint64 {
+	if d >= 0 {
+		if uint64(d) > math.MaxUint64-x {
+			return math.MaxUint64
+		}
+		return x + uint64(d)
 	}
-	return strconv.ParseUint(data, 10, 64)
-}
-
-// abbrev quotes a value for an error message, cut to 64 bytes.
-func abbrev(data string) string {
-	const most = 64
-	if len(data) > most {
-		return fmt.Sprintf("%q... (%d bytes)", data[:most], len(data))
+	neg := uint64(-(d + 1)) + 1 // |d| without overflow at math.MinInt64
+	if neg > x {
+		return 0
 	}
-	return fmt.Sprintf("%q", data)
+	return x - neg
 }
 
-// sequentialKey is the key put_sequential writes for counter value n: the
-// number is zero-padded to 20 digits (the width of the largest u64), so
-// the keys sort in the order they were created.
-func sequentialKey(prefix string, n uint64) string {
-	return fmt.Sprintf("%s%020d", prefix, n)
+// parseJSONU64 reads data as databend-meta's counters do
+// (serde_json::from_slice::<u64>): one JSON number that is a u64
+// (no sign, fraction, exponent or leading zero), JSON white space around
+// it allowed. Anything else, and empty data, read as 0.
+func parseJSONU64(data string) uint64 {
+	s := strings.Trim(data, " \t\n\r")
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// SequentialKey is the key put_sequential writes for counter value n, as
+// databend-meta formats it: prefix, then n in 21 digits, zero-padded, in
+// groups of 3 joined by "_" (000_000_000_000_000_000_007), so the keys
+// sort in the order they were created.
+func SequentialKey(prefix string, n uint64) string {
+	d := fmt.Sprintf("%021d", n)
+	var b strings.Builder
+	b.Grow(len(prefix) + len(d) + len(d)/3)
+	b.WriteString(prefix)
+	for i := 0; i < len(d); i += 3 {
+		if i > 0 {
+			b.WriteByte('_')
+		}
+		b.WriteString(d[i : i+3])
+	}
+	return b.String()
 }
 
 // putSequentialLocked increases the counter at sequence_key by 1 and puts
-// value at prefix + the zero-padded new counter value.
-func (sm *StateMachine) putSequentialLocked(p *metapb.PutSequential) (*metapb.PutSequentialResponse, error) {
-	fi, err := sm.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
-	if err != nil {
-		return nil, err
-	}
-	key := sequentialKey(p.GetPrefix(), fi.GetAfter())
+// value at prefix + the counter's value before the increase, formatted by
+// SequentialKey, as databend-meta does.
+func (sm *StateMachine) putSequentialLocked(p *metapb.PutSequential) *metapb.PutSequentialResponse {
+	fi := sm.fetchIncreaseLocked(p.GetSequenceKey(), 1, 0, nil)
+	key := SequentialKey(p.GetPrefix(), fi.GetBefore())
 	prev, _ := sm.mu.tree.Get(keyOnly(key))
-	v := sm.writeLocked(prev, key, p.GetValue(), sm.expireAtLocked(p.GetTtlMs(), 0))
-	return &metapb.PutSequentialResponse{Key: key, Current: v.seqV()}, nil
+	v := sm.writeLocked(prev, key, p.GetValue(), sm.metaLocked(p.GetTtlMs(), 0, p.ExpireAt))
+	return &metapb.PutSequentialResponse{Key: key, Current: v.seqV()}
 }

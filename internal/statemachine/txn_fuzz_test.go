@@ -32,10 +32,10 @@ func FuzzTxn(f *testing.F) {
 			{Predicate: &metapb.BoolExpression{Combiner: metapb.BoolExpression_OR, Children: []*metapb.BoolExpression{
 				{Conditions: []*metapb.TxnCondition{condSeq("a", NE, 0)}},
 			}}, Ops: []*metapb.TxnOp{opPut("x", "1")}},
-			{Ops: []*metapb.TxnOp{opIncr("n", math.MaxUint64, 0, nil), opIncr("n", 1, 0, nil)}},
+			{Ops: []*metapb.TxnOp{opIncr("n", math.MaxInt64, 0, nil), opIncr("n", 1, 0, nil)}},
 		}},
 		// Fails in the branch that runs after changing keys: rolled back.
-		{IfThen: []*metapb.TxnOp{opPut("a", "2"), opDelPrefix("p/"), opIncr("n", math.MaxUint64, 0, nil)}},
+		{IfThen: []*metapb.TxnOp{opPut("a", "2"), opDelPrefix("p/"), opIncr("n", math.MaxInt64, 0, nil)}},
 		{IfThen: []*metapb.TxnOp{{}}, Branches: []*metapb.ConditionalOps{{}}},
 	} {
 		b, err := proto.Marshal(req)

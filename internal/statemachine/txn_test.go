@@ -43,7 +43,7 @@ func condState(t *testing.T) *applier {
 	a.upsert(t0, put("p/1", "x"))
 	a.upsert(t0, put("p/2", "x"))
 	a.upsert(t0, put("p2", "x"))
-	a.upsert(t0, ttl(put("p/3", "x"), 10))
+	a.upsert(t0, ttl(put("p/3", "x"), 9)) // past at t0+10
 	a.upsert(t0, put("e", ""))
 	return a
 }
@@ -188,8 +188,8 @@ func TestTxnBranches(t *testing.T) {
 			if !equalStrings(ran, want) || len(reply.Responses) != len(want) {
 				t.Fatalf("ops of %v ran, want %v; responses %v", ran, want, reply.Responses)
 			}
-			// p/3 swept (1 seq) plus the put, if a branch ran.
-			if got := a.sm.LastSeq() - before; got != uint64(1+len(want)) {
+			// The put, if a branch ran (the sweep of p/3 takes no seq).
+			if got := a.sm.LastSeq() - before; got != uint64(len(want)) {
 				t.Fatalf("%d seqs taken", got)
 			}
 		})
@@ -202,8 +202,10 @@ func TestTxnOps(t *testing.T) {
 		setup []*metapb.UpsertRequest // at t0: seqs 1, 2, ...
 		ops   []*metapb.TxnOp         // at t0 + 10
 		want  []*metapb.TxnOpResponse
-		// state is every key afterwards with its value.
+		// state is every key afterwards with its value; seq, if set,
+		// the last seq.
 		state []*metapb.KV
+		seq   uint64
 	}{
 		{
 			name:  "get present and absent",
@@ -301,27 +303,44 @@ func TestTxnOps(t *testing.T) {
 				respDelPrefix("p/", 3), respDelPrefix("zz", 0), respGet("p/1", nil),
 			},
 			state: []*metapb.KV{{Key: "p", Value: seqV(3, "1", 3, 1, 0)}, {Key: "q", Value: seqV(4, "1", 4, 1, 0)}},
+			seq:   5, // the deletes took none
 		},
 		{
+			name:  "put with an expiry already past: takes its seq, deleted at once",
+			setup: []*metapb.UpsertRequest{put("a", "1")},
+			ops: []*metapb.TxnOp{
+				opPutReq(&metapb.TxnPut{Key: "a", Value: []byte("2"), ExpireAtMs: t0}),
+				opGet("a"),
+				opPutReq(&metapb.TxnPut{Key: "b", Value: []byte("2"), ExpireAtMs: t0 + 9}),
+			},
+			want: []*metapb.TxnOpResponse{
+				respPut("a", seqV(1, "1", 1, 1, 0), nil, true), respGet("a", nil), respPut("b", nil, nil, true),
+			},
+			state: []*metapb.KV{},
+			seq:   3,
+		},
+		{
+			// The key takes the counter's value before the increase, as
+			// databend-meta's execute_put_sequential.
 			name:  "put_sequential",
 			setup: []*metapb.UpsertRequest{put("seq", "41")},
 			ops:   []*metapb.TxnOp{opSeq("q/", "seq", "a", 0), opSeq("q/", "seq", "b", 100)},
 			want: []*metapb.TxnOpResponse{
-				respSeq("q/00000000000000000042", seqV(3, "a", 3, 1, 0)),
-				respSeq("q/00000000000000000043", seqV(5, "b", 5, 1, t0+110)),
+				respSeq("q/000_000_000_000_000_000_041", seqV(3, "a", 3, 1, 0)),
+				respSeq("q/000_000_000_000_000_000_042", seqV(5, "b", 5, 1, t0+110)),
 			},
 			state: []*metapb.KV{
-				{Key: "q/00000000000000000042", Value: seqV(3, "a", 3, 1, 0)},
-				{Key: "q/00000000000000000043", Value: seqV(5, "b", 5, 1, t0+110)},
+				{Key: "q/000_000_000_000_000_000_041", Value: seqV(3, "a", 3, 1, 0)},
+				{Key: "q/000_000_000_000_000_000_042", Value: seqV(5, "b", 5, 1, t0+110)},
 				{Key: "seq", Value: seqV(4, "43", 1, 3, 0)},
 			},
 		},
 		{
-			name: "put_sequential with an absent counter starts at 1",
+			name: "put_sequential with an absent counter starts at 0",
 			ops:  []*metapb.TxnOp{opSeq("", "n", "v", 0)},
-			want: []*metapb.TxnOpResponse{respSeq("00000000000000000001", seqV(2, "v", 2, 1, 0))},
+			want: []*metapb.TxnOpResponse{respSeq("000_000_000_000_000_000_000", seqV(2, "v", 2, 1, 0))},
 			state: []*metapb.KV{
-				{Key: "00000000000000000001", Value: seqV(2, "v", 2, 1, 0)},
+				{Key: "000_000_000_000_000_000_000", Value: seqV(2, "v", 2, 1, 0)},
 				{Key: "n", Value: seqV(1, "1", 1, 1, 0)},
 			},
 		},
@@ -337,19 +356,27 @@ func TestTxnOps(t *testing.T) {
 				t.Fatalf("reply %v", reply)
 			}
 			for i := range tt.want {
-				if !proto.Equal(reply.Responses[i], tt.want[i]) {
+				if !equalSeqs(reply.Responses[i], tt.want[i]) {
 					t.Errorf("response %d\n got %v\nwant %v", i, reply.Responses[i], tt.want[i])
 				}
 			}
 			if got := dump(a.sm); tt.state != nil && !equalKVs(got, tt.state) {
 				t.Errorf("state\n got %v\nwant %v", got, tt.state)
 			}
+			if tt.seq != 0 && a.sm.LastSeq() != tt.seq {
+				t.Errorf("last seq %d, want %d", a.sm.LastSeq(), tt.seq)
+			}
 			checkInvariants(t, a.sm)
 		})
 	}
 }
 
+// TestFetchIncreaseU64 follows databend-meta's execute_fetch_increase_u64:
+// the value is read as a JSON u64 (anything else, and absent, is 0),
+// after = max(before, max_value) + delta saturating at 0 and 2^64-1,
+// written as a JSON number.
 func TestFetchIncreaseU64(t *testing.T) {
+	const maxU = math.MaxUint64
 	tests := []struct {
 		name  string
 		value string // the counter's value at seq 1; "-" = absent
@@ -361,15 +388,32 @@ func TestFetchIncreaseU64(t *testing.T) {
 		{"absent with max_value", "-", opIncr("n", 1, 100, nil), respIncr("n", 0, 0, 1, 101, true), "101"},
 		{"empty value is 0", "", opIncr("n", 3, 0, nil), respIncr("n", 1, 0, 2, 3, true), "3"},
 		{"increase", "10", opIncr("n", 1, 0, nil), respIncr("n", 1, 10, 2, 11, true), "11"},
-		{"leading zeros", "007", opIncr("n", 1, 0, nil), respIncr("n", 1, 7, 2, 8, true), "8"},
+		{"JSON white space", " \t10\n", opIncr("n", 1, 0, nil), respIncr("n", 1, 10, 2, 11, true), "11"},
 		{"max_value above", "3", opIncr("n", 1, 100, nil), respIncr("n", 1, 3, 2, 101, true), "101"},
 		{"max_value below", "10", opIncr("n", 2, 5, nil), respIncr("n", 1, 10, 2, 12, true), "12"},
 		{"delta 0 still writes", "10", opIncr("n", 0, 0, nil), respIncr("n", 1, 10, 2, 10, true), "10"},
+		{"negative delta", "10", opIncr("n", -3, 0, nil), respIncr("n", 1, 10, 2, 7, true), "7"},
+		{"saturates at 0", "2", opIncr("n", -3, 0, nil), respIncr("n", 1, 2, 2, 0, true), "0"},
+		{"saturates at 0 from the smallest delta", "2", opIncr("n", math.MinInt64, 0, nil), respIncr("n", 1, 2, 2, 0, true), "0"},
 		{"match_seq matches", "10", opIncr("n", 1, 0, matchExact(1)), respIncr("n", 1, 10, 2, 11, true), "11"},
 		{"match_seq mismatch", "10", opIncr("n", 1, 0, matchExact(3)), respIncr("n", 1, 10, 1, 10, false), "10"},
 		{"match_seq exact 0 on absent", "-", opIncr("n", 4, 0, matchExact(0)), respIncr("n", 0, 0, 1, 4, true), "4"},
-		{"up to the largest u64", fmt.Sprint(uint64(math.MaxUint64 - 1)), opIncr("n", 1, 0, nil),
-			respIncr("n", 1, math.MaxUint64-1, 2, math.MaxUint64, true), fmt.Sprint(uint64(math.MaxUint64))},
+		{"up to the largest u64", fmt.Sprint(uint64(maxU - 1)), opIncr("n", 1, 0, nil),
+			respIncr("n", 1, maxU-1, 2, maxU, true), fmt.Sprint(uint64(maxU))},
+		{"saturates at the largest u64", fmt.Sprint(uint64(maxU)), opIncr("n", 1, 0, nil),
+			respIncr("n", 1, maxU, 2, maxU, true), fmt.Sprint(uint64(maxU))},
+		{"saturates by max_value", "0", opIncr("n", 1, maxU, nil), respIncr("n", 1, 0, 2, maxU, true), fmt.Sprint(uint64(maxU))},
+		{"saturates by delta", "2", opIncr("n", math.MaxInt64, maxU-5, nil), respIncr("n", 1, 2, 2, maxU, true), fmt.Sprint(uint64(maxU))},
+		// Not a JSON u64: read as 0 (databend-meta logs a warning).
+		{"letters", "abc", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"negative", "-1", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"plus sign", "+1", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"leading zeros", "007", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"fraction", "1.5", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"exponent", "1e3", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"quoted", `"5"`, opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"beyond u64", "18446744073709551616", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
+		{"trailing garbage", "5 x", opIncr("n", 1, 0, nil), respIncr("n", 1, 0, 2, 1, true), "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,7 +422,7 @@ func TestFetchIncreaseU64(t *testing.T) {
 				a.upsert(t0, put("n", tt.value))
 			}
 			reply := a.txn(t0, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{tt.op}})
-			if !proto.Equal(reply.Responses[0], tt.want) {
+			if !equalSeqs(reply.Responses[0], tt.want) {
 				t.Fatalf("response\n got %v\nwant %v", reply.Responses[0], tt.want)
 			}
 			if got := a.sm.Get("n", t0); string(got.GetData()) != tt.after {
@@ -387,99 +431,14 @@ func TestFetchIncreaseU64(t *testing.T) {
 		})
 	}
 
-	// An increase keeps the counter's expiry.
+	// An increase writes a value of its own: the key's expiry is gone, as
+	// in databend-meta (an update without value_meta).
 	a := newApplier(t)
 	a.upsert(t0, ttl(put("n", "1"), 100))
 	a.txn(t0+10, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opIncr("n", 1, 0, nil)}})
-	if got := a.sm.Get("n", t0); !proto.Equal(got, seqV(2, "2", 1, 2, t0+100)) {
-		t.Fatalf("counter %v", got)
-	}
-}
-
-// TestTxnRejectedAtExecution: a counter that is not a decimal u64, or an
-// overflow, rejects the whole transaction deterministically, even when
-// earlier ops already ran: state, seq and history are unchanged (apart
-// from the sweep, which always runs).
-func TestTxnRejectedAtExecution(t *testing.T) {
-	bad := []struct {
-		name  string
-		value string
-		op    *metapb.TxnOp
-	}{
-		{"letters", "abc", opIncr("n", 1, 0, nil)},
-		{"negative", "-1", opIncr("n", 1, 0, nil)},
-		{"plus sign", "+1", opIncr("n", 1, 0, nil)},
-		{"space", " 1", opIncr("n", 1, 0, nil)},
-		{"fraction", "1.5", opIncr("n", 1, 0, nil)},
-		{"underscore", "1_000", opIncr("n", 1, 0, nil)},
-		{"beyond u64", "18446744073709551616", opIncr("n", 1, 0, nil)},
-		{"long garbage", strings.Repeat("x", 1000), opIncr("n", 1, 0, nil)},
-		{"overflow", fmt.Sprint(uint64(math.MaxUint64)), opIncr("n", 1, 0, nil)},
-		{"overflow by max_value", "0", opIncr("n", 1, math.MaxUint64, nil)},
-		{"overflow by delta", "2", opIncr("n", math.MaxUint64-1, 0, nil)},
-		{"sequence counter not decimal", "abc", opSeq("q/", "n", "v", 0)},
-		{"sequence counter at the largest u64", fmt.Sprint(uint64(math.MaxUint64)), opSeq("q/", "n", "v", 0)},
-	}
-	for _, tt := range bad {
-		t.Run(tt.name, func(t *testing.T) {
-			a := newApplier(t)
-			a.upsert(t0, put("n", tt.value))        // seq 1
-			a.upsert(t0, put("a", "1"))             // seq 2
-			a.upsert(t0, ttl(put("gone", "1"), 50)) // seq 3, expires at t0+50
-			a.upsert(t0, ttl(put("x", "1"), 1000))  // seq 4
-			before := dump(a.sm)
-			// The 3rd op fails; the first two already changed a, p/*, x and
-			// the expiry index.
-			req := &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
-				opPutReq(&metapb.TxnPut{Key: "a", Value: []byte("2"), TtlMs: 5}),
-				opDel("x", nil),
-				tt.op,
-				opPut("c", "1"),
-			}}
-			res := a.apply(t0+50, txnCmd(req))
-			if !errors.Is(res.Err, ErrInvalidTxn) || res.Txn != nil {
-				t.Fatalf("result %+v, want ErrInvalidTxn", res)
-			}
-			if !strings.Contains(res.Err.Error(), "if_then[2]") {
-				t.Errorf("the error does not name the op: %v", res.Err)
-			}
-			if len(res.Err.Error()) > 400 {
-				t.Errorf("the error is %d bytes long", len(res.Err.Error()))
-			}
-			// Only the sweep of "gone" (seq 5) happened.
-			wantEvents := []*metapb.Event{ev("gone", 5, seqV(3, "1", 3, 1, t0+50), nil)}
-			if !equalEvents(res.Events, wantEvents) {
-				t.Fatalf("events %v, want only the sweep %v", res.Events, wantEvents)
-			}
-			if got := a.sm.LastSeq(); got != 5 {
-				t.Fatalf("LastSeq = %d, want 5", got)
-			}
-			if got := dump(a.sm); !equalKVs(got, slicesDelete(before, "gone")) {
-				t.Fatalf("state\n got %v\nwant %v", got, before)
-			}
-			hist, err := eventsBetween(a.sm, 1, 100)
-			if err != nil || len(hist) != 5 {
-				t.Fatalf("history %v (%v)", hist, err)
-			}
-			checkInvariants(t, a.sm)
-			// The expiry index was rolled back too: a (ttl 5 in the
-			// rejected txn) does not expire, x (deleted in it) does.
-			a.upsert(t0+2000, del("zz"))
-			if got := keysOf(dump(a.sm)); !equalStrings(got, []string{"a", "n"}) {
-				t.Fatalf("keys after expiry %v, want [a n]", got)
-			}
-			// A state machine that never saw the rejected txn is identical.
-			ref := newApplier(t)
-			ref.upsert(t0, put("n", tt.value))
-			ref.upsert(t0, put("a", "1"))
-			ref.upsert(t0, ttl(put("gone", "1"), 50))
-			ref.upsert(t0, ttl(put("x", "1"), 1000))
-			ref.upsert(t0+50, del("zz"))
-			ref.upsert(t0+2000, del("zz"))
-			if ref.sm.Hash() != a.sm.Hash() {
-				t.Fatal("Hash differs from a replay without the rejected txn")
-			}
-		})
+	got := a.sm.Get("n", t0)
+	if !equalSeqs(got, seqV(2, "2", 1, 2, 0)) || got.GetMeta().GetExpireAt() != 0 || got.GetMeta().GetProposedAtMs() != t0+10 {
+		t.Fatalf("counter %v, want no expiry, proposed at %d", got, t0+10)
 	}
 }
 
@@ -493,33 +452,12 @@ func slicesDelete(kvs []*metapb.KV, key string) []*metapb.KV {
 	return out
 }
 
-// TestTxnExecutionErrorsOnlyInTheBranchThatRuns: ops of a branch that
-// does not run are never executed, so they cannot fail; a match_seq
-// mismatch does not rescue a counter that is not decimal (the value is
-// read first).
-func TestTxnExecutionErrorsOnlyInTheBranchThatRuns(t *testing.T) {
-	a := newApplier(t)
-	a.upsert(t0, put("n", "abc"))
-	reply := a.txn(t0, &metapb.TxnRequest{
-		Condition: []*metapb.TxnCondition{condSeq("n", EQ, 1)},
-		IfThen:    []*metapb.TxnOp{opPut("ok", "1")},
-		ElseThen:  []*metapb.TxnOp{opIncr("n", 1, 0, nil)},
-	})
-	if reply.ExecutionPath != "then" {
-		t.Fatalf("reply %v", reply)
-	}
-	res := a.apply(t0, txnCmd(&metapb.TxnRequest{IfThen: []*metapb.TxnOp{opIncr("n", 1, 0, matchExact(9))}}))
-	if !errors.Is(res.Err, ErrInvalidTxn) {
-		t.Fatalf("a mismatch on a non-decimal counter: %+v", res)
-	}
-}
-
 func TestPutSequentialOrder(t *testing.T) {
 	a := newApplier(t)
 	const n = 25 // crosses 9 -> 10 and 19 -> 20
 	for i := range n {
 		reply := a.txn(t0, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opSeq("queue/", "queue-seq", fmt.Sprint(i), 0)}})
-		want := fmt.Sprintf("queue/%020d", i+1)
+		want := fmt.Sprintf("queue/000_000_000_000_000_000_%03d", i)
 		if got := reply.Responses[0].GetPutSequential().GetKey(); got != want {
 			t.Fatalf("key %q, want %q", got, want)
 		}
@@ -537,12 +475,20 @@ func TestPutSequentialOrder(t *testing.T) {
 	if len(values) != n || string(a.sm.Get("queue-seq", t0).Data) != fmt.Sprint(n) {
 		t.Fatalf("%d values, counter %s", len(values), a.sm.Get("queue-seq", t0).Data)
 	}
-	if got := sequentialKey("", math.MaxUint64); got != "18446744073709551615" || len(sequentialKey("", 1)) != len(got) {
-		t.Fatalf("sequentialKey pads to %q", got)
+	for n, want := range map[uint64]string{
+		math.MaxUint64:             "018_446_744_073_709_551_615",
+		10_100_000_000_001_200_000: "010_100_000_000_001_200_000",
+		1_200_000:                  "000_000_000_000_001_200_000",
+		0:                          "000_000_000_000_000_000_000",
+	} {
+		if got := SequentialKey("p/", n); got != "p/"+want {
+			t.Errorf("SequentialKey(p/, %d) = %q, want %q", n, got, "p/"+want)
+		}
 	}
 }
 
-// TestTxnSeqOrder: every changed key takes the next seq, in op order.
+// TestTxnSeqOrder: every put takes the next seq, in op order; deletes take
+// none; every change has the entry's revision.
 func TestTxnSeqOrder(t *testing.T) {
 	a := newApplier(t)
 	a.upsert(t0, put("p/a", "1"))
@@ -552,9 +498,9 @@ func TestTxnSeqOrder(t *testing.T) {
 	}}))
 	var got []string
 	for _, e := range res.Events {
-		got = append(got, fmt.Sprintf("%d:%s", e.Seq, e.Key))
+		got = append(got, fmt.Sprintf("%d:%s@%d", e.Seq, e.Key, e.Revision))
 	}
-	want := []string{"3:z", "4:p/a", "5:p/b", "6:a", "7:c", "8:s/00000000000000000001"}
+	want := []string{"3:z@4", "1:p/a@4", "2:p/b@4", "4:a@4", "5:c@4", "6:s/000_000_000_000_000_000_000@4"}
 	if !equalStrings(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
@@ -600,7 +546,8 @@ func TestValidateTxn(t *testing.T) {
 		{"op without request", &metapb.TxnRequest{ElseThen: []*metapb.TxnOp{opGet("k"), {}}}, "else_then[1]: no request"},
 		{"get empty key", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opGet("")}}, "if_then[0]: get: key is empty"},
 		{"put empty key", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opPut("", "v")}}, "put: key is empty"},
-		{"put ttl and expire_at", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opPutReq(&metapb.TxnPut{Key: "k", TtlMs: 1, ExpireAtMs: 1})}}, "both set"},
+		{"put expire_at_ms and expire_at", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opPutReq(&metapb.TxnPut{Key: "k", ExpireAt: proto.Uint64(1), ExpireAtMs: 1})}}, "both set"},
+		{"put ttl and expire_at_ms: ttl wins", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opPutReq(&metapb.TxnPut{Key: "k", TtlMs: 1, ExpireAtMs: 1})}}, ""},
 		{"put unknown match kind", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opPutReq(&metapb.TxnPut{Key: "k", MatchSeq: &metapb.MatchSeq{Kind: 7}})}}, "unknown match_seq kind 7"},
 		{"delete empty key", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opDel("", nil)}}, "delete: key is empty"},
 		{"delete unknown match kind", &metapb.TxnRequest{IfThen: []*metapb.TxnOp{opDel("k", &metapb.MatchSeq{Kind: 3})}}, "unknown match_seq kind 3"},
@@ -691,8 +638,9 @@ func TestRandomLogExercisesTxns(t *testing.T) {
 	}
 }
 
-// TestTxnRollbackProperty: a transaction whose last op fails leaves the
-// same state as a command that changes nothing, whatever ran before it.
+// TestTxnRollbackProperty: a transaction refused once its ops ran (its
+// reply over the command's bound) leaves the same state as a command that
+// changes nothing, whatever ran before it.
 func TestTxnRollbackProperty(t *testing.T) {
 	for seed := range uint64(30) {
 		r := rand.New(rand.NewPCG(seed, 99))
@@ -712,8 +660,10 @@ func TestTxnRollbackProperty(t *testing.T) {
 			continue
 		}
 		now := a.NowMs() + uint64(r.IntN(2000))
-		res := a.Apply(a.AppliedIndex()+1, now, txnCmd(req))
-		if !errors.Is(res.Err, ErrInvalidTxn) {
+		cmd := txnCmd(req)
+		cmd.MaxReplyBytes = 1
+		res := a.Apply(a.AppliedIndex()+1, now, cmd)
+		if !errors.Is(res.Err, ErrReplyTooLarge) {
 			t.Fatalf("seed %d: %+v", seed, res)
 		}
 		ref := b.Apply(b.AppliedIndex()+1, now, upsertCmd(del("bad")))

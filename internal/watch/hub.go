@@ -110,14 +110,14 @@ func NewHub(opts ...Option) *Hub {
 	return h
 }
 
-// Register adds a watcher that gets every published event with seq >
-// afterSeq that spec matches. The caller must make sure no event with seq
-// > afterSeq was published before Register returns (see the package doc)
-// and must Close the watcher when done.
+// Register adds a watcher that gets every published event with revision
+// > afterRev that spec matches. The caller must make sure no event with
+// revision > afterRev was published before Register returns (see the
+// package doc) and must Close the watcher when done.
 //
 // It returns ErrClosed after Close and an error wrapping
 // ErrTooManyWatchers when the hub is full.
-func (h *Hub) Register(spec Spec, afterSeq uint64) (*Watcher, error) {
+func (h *Hub) Register(spec Spec, afterRev uint64) (*Watcher, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.mu.closed {
@@ -130,16 +130,17 @@ func (h *Hub) Register(spec Spec, afterSeq uint64) (*Watcher, error) {
 	w := &Watcher{
 		hub:    h,
 		spec:   spec,
-		after:  afterSeq,
+		after:  afterRev,
 		readyC: make(chan struct{}, 1),
 		doneC:  make(chan struct{}),
 	}
-	w.mu.seen = afterSeq
+	w.mu.seen = afterRev
 	h.mu.watchers[w] = struct{}{}
 	return w, nil
 }
 
-// Publish hands events, in seq order, to every watcher they match. It
+// Publish hands the events of one or more entries, in the order they were
+// made (ascending revisions), to every watcher they match. It
 // never blocks: a watcher whose buffer cannot take its share is cancelled
 // with ErrSlowWatcher and removed. The hub keeps the events (shared by the
 // watchers, read-only from now on); the caller must not modify them.
@@ -199,10 +200,10 @@ type Watcher struct {
 	doneC chan struct{}
 	mu    struct {
 		sync.Mutex
-		// pending are the matching events not yet taken, in seq order.
+		// pending are the matching events not yet taken, in order.
 		pending []*metapb.Event
-		// seen is the seq of the last event offered to this watcher,
-		// matching or not (afterSeq before the first).
+		// seen is the revision of the last event offered to this
+		// watcher, matching or not (afterRev before the first).
 		seen uint64
 		err  error
 		done bool
@@ -212,9 +213,9 @@ type Watcher struct {
 // Spec returns what the watcher watches.
 func (w *Watcher) Spec() Spec { return w.spec }
 
-// AfterSeq returns the seq the watcher was registered at: it gets the
-// events after it.
-func (w *Watcher) AfterSeq() uint64 { return w.after }
+// AfterRevision returns the revision the watcher was registered at: it
+// gets the events after it.
+func (w *Watcher) AfterRevision() uint64 { return w.after }
 
 // Done is closed when the hub cancelled the watcher (Err says why) or its
 // owner closed it.
@@ -267,10 +268,10 @@ func (w *Watcher) offer(events []*metapb.Event, limit int) bool {
 	}
 	before := len(w.mu.pending)
 	for _, ev := range events {
-		if ev.GetSeq() <= w.mu.seen {
+		if ev.GetRevision() <= w.after {
 			continue // published before the registration point
 		}
-		w.mu.seen = ev.GetSeq()
+		w.mu.seen = ev.GetRevision()
 		if w.spec.Matches(ev) {
 			w.mu.pending = append(w.mu.pending, ev)
 		}
@@ -290,9 +291,10 @@ func (w *Watcher) offer(events []*metapb.Event, limit int) bool {
 	return true
 }
 
-// take removes and returns the pending events, with the seq of the last
-// event offered: once the events are sent, the stream has sent every
-// matching change up to seen.
+// take removes and returns the pending events, with the revision of the
+// last event offered: once the events are sent, the stream has sent every
+// matching change up to seen. Publish offers whole entries, so the events
+// taken are every matching change of their revisions.
 func (w *Watcher) take() (events []*metapb.Event, seen uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

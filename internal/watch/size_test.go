@@ -17,8 +17,8 @@ import (
 func TestEventTooLarge(t *testing.T) {
 	const limit = 1000
 	value := func(n int) *metapb.SeqV { return &metapb.SeqV{Seq: 1, Data: make([]byte, n)} }
-	fits := &metapb.Event{Key: "k", Seq: 1, Prev: value(300), Current: value(300)}
-	over := &metapb.Event{Key: "k", Seq: 2, Prev: value(500), Current: value(500)}
+	fits := &metapb.Event{Key: "k", Seq: 1, Revision: 1, Prev: value(300), Current: value(300)}
+	over := &metapb.Event{Key: "k", Seq: 2, Revision: 2, Prev: value(500), Current: value(500)}
 	tests := []struct {
 		name    string
 		prelude func(*history) Prelude
@@ -26,12 +26,12 @@ func TestEventTooLarge(t *testing.T) {
 		want    string
 	}{
 		{"live", func(*history) Prelude { return Prelude{} },
-			[]*metapb.Event{fits, over}, "start_seq = 3"},
+			[]*metapb.Event{fits, over}, "start_revision = 3"},
 		{"replayed", func(h *history) Prelude {
 			h.add(fits)
 			h.add(over)
 			return Prelude{ReplayFrom: 1, History: h}
-		}, nil, "start_seq = 3"},
+		}, nil, "start_revision = 3"},
 		{"initial flush", func(*history) Prelude {
 			return Prelude{Flush: snapshot{{Key: "k", Value: value(limit)}}}
 		}, nil, "without initial_flush"},
@@ -58,12 +58,12 @@ func TestEventTooLarge(t *testing.T) {
 				t.Fatalf("Serve = %v, want ErrEventTooLarge saying %q", err, tt.want)
 			}
 			for _, r := range c.resps {
-				if r.GetEvent().GetSeq() == over.GetSeq() && !r.GetIsInitialization() {
+				if r.GetEvent().GetRevision() == over.GetRevision() && !r.GetIsInitialization() {
 					t.Fatalf("sent the event over the limit")
 				}
 			}
 			if tt.name != "initial flush" {
-				if s := eventSeqs(c.resps); len(s) != 1 || s[0] != fits.GetSeq() {
+				if s := eventSeqs(c.resps); len(s) != 1 || s[0] != fits.GetRevision() {
 					t.Fatalf("sent events %v, want the one that fits", s)
 				}
 			}

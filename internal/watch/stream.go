@@ -15,8 +15,8 @@ import (
 // stream is broken and ends Serve.
 type Send func(*metapb.WatchResponse) error
 
-// Snapshot is the state at the watcher's AfterSeq, read for the initial
-// flush (internal/server adapts a statemachine.View).
+// Snapshot is the state at the watcher's AfterRevision, read for the
+// initial flush (internal/server adapts a statemachine.View).
 type Snapshot interface {
 	// Range calls fn for every present key in [key, keyEnd), in ascending
 	// key order, until fn returns false. fn owns the KV.
@@ -25,10 +25,10 @@ type Snapshot interface {
 
 // History replays past changes (statemachine.StateMachine implements it).
 type History interface {
-	// EventsBetween calls fn for every change with from <= seq <= to, in
-	// seq order, until fn returns false; fn owns each event. It returns an
-	// error (statemachine.ErrCompacted) when it no longer holds every
-	// change from from on.
+	// EventsBetween calls fn for every change with from <= revision <=
+	// to, in the order made, until fn returns false; fn owns each event.
+	// It returns an error (statemachine.ErrCompacted) when it no longer
+	// holds every change from from on.
 	EventsBetween(from, to uint64, fn func(*metapb.Event) bool) error
 }
 
@@ -48,9 +48,12 @@ var errOwnerClosed = errors.New("watcher closed")
 type stream struct {
 	w    *Watcher
 	send Send
-	// covered: every matching change with seq <= covered has been sent
-	// (or the client had it already: start_seq - 1). Events at or below
-	// it are never sent again.
+	// covered: every matching change with revision <= covered has been
+	// sent (or the client had it already: start_revision - 1). Events at
+	// or below it are never sent again. While the events of a revision
+	// are being sent, covered is the revision before it: a stream that
+	// ends then resumes at that revision, and the client drops the events
+	// of it that it already has.
 	covered uint64
 	// flushing: the initial flush has started and not completed; a
 	// stream that ends now cannot be resumed from a seq.
@@ -62,7 +65,8 @@ type stream struct {
 // doc), then the live events, with a progress marker whenever nothing was
 // sent for progressEvery (<= 0: DefaultProgressInterval). It returns
 // ctx's error, send's error, the history's error (ErrCompacted) or the
-// cancellation reason wrapped with the start_seq that resumes the watch.
+// cancellation reason wrapped with the start_revision that resumes the
+// watch.
 // The caller still closes the watcher.
 func (w *Watcher) Serve(ctx context.Context, p Prelude, send Send, progressEvery time.Duration) error {
 	if progressEvery <= 0 {
@@ -97,9 +101,9 @@ func limitSize(send Send, maxBytes int) Send {
 				"it was stored under a larger limit; raise grpc_api_max_message_size, or watch without initial_flush",
 				ErrEventTooLarge, ev.GetKey(), n, maxBytes)
 		}
-		return fmt.Errorf("%w: the event of seq %d (key %q) is %d bytes with its previous and current value, over the message limit of %d bytes (grpc_api_max_message_size): "+
-			"a value was stored under a larger limit; raise grpc_api_max_message_size, or watch again with start_seq = %d to skip it",
-			ErrEventTooLarge, ev.GetSeq(), ev.GetKey(), n, maxBytes, ev.GetSeq()+1)
+		return fmt.Errorf("%w: the event of revision %d (key %q) is %d bytes with its previous and current value, over the message limit of %d bytes (grpc_api_max_message_size): "+
+			"a value was stored under a larger limit; raise grpc_api_max_message_size, or watch again with start_revision = %d to skip it (and the rest of revision %d)",
+			ErrEventTooLarge, ev.GetRevision(), ev.GetKey(), n, maxBytes, ev.GetRevision()+1, ev.GetRevision())
 	}
 }
 
@@ -125,7 +129,7 @@ func (st *stream) prelude(ctx context.Context, p Prelude) error {
 		if err := st.interrupted(ctx); err != nil {
 			return err
 		}
-		if err := st.send(&metapb.WatchResponse{FlushDone: true, ProgressSeq: w.after}); err != nil {
+		if err := st.send(&metapb.WatchResponse{FlushDone: true, ProgressRevision: w.after}); err != nil {
 			return err
 		}
 		st.flushing = false
@@ -137,6 +141,9 @@ func (st *stream) prelude(ctx context.Context, p Prelude) error {
 		if p.ReplayFrom <= w.after {
 			var err error
 			herr := p.History.EventsBetween(p.ReplayFrom, w.after, func(ev *metapb.Event) bool {
+				// The history is in order: every change before ev's
+				// revision has been sent or does not match.
+				st.covered = max(st.covered, ev.GetRevision()-1)
 				if err = st.interrupted(ctx); err != nil {
 					return false
 				}
@@ -193,13 +200,13 @@ func (st *stream) live(ctx context.Context, every time.Duration) error {
 }
 
 // sendPending sends the events waiting in the buffer; sent reports
-// whether anything went out, seen is the last seq published to the
+// whether anything went out, seen is the last revision published to the
 // watcher when they were taken: every matching change up to it has now
 // been sent.
 func (st *stream) sendPending() (sent bool, seen uint64, err error) {
 	events, seen := st.w.take()
 	for _, ev := range events {
-		if ev.GetSeq() <= st.covered {
+		if ev.GetRevision() <= st.covered {
 			continue
 		}
 		if err := st.sendEvent(ev); err != nil {
@@ -211,25 +218,25 @@ func (st *stream) sendPending() (sent bool, seen uint64, err error) {
 	return sent, seen, nil
 }
 
+// sendEvent sends ev, of a revision above covered; covered becomes the
+// revision before it (the events of ev's revision may go on).
 func (st *stream) sendEvent(ev *metapb.Event) error {
-	if ev.GetSeq() <= st.covered {
+	rev := ev.GetRevision()
+	if rev <= st.covered {
 		return nil
 	}
-	if err := st.send(&metapb.WatchResponse{Event: ev}); err != nil {
-		return err
-	}
-	st.covered = ev.GetSeq()
-	return nil
+	st.covered = rev - 1
+	return st.send(&metapb.WatchResponse{Event: ev})
 }
 
-// sendProgress sends a marker: every change up to seq (or up to what the
+// sendProgress sends a marker: every change up to rev (or up to what the
 // stream covered, if more) has been sent.
-func (st *stream) sendProgress(seq uint64) error {
-	seq = max(st.covered, seq)
-	if err := st.send(&metapb.WatchResponse{ProgressSeq: seq}); err != nil {
+func (st *stream) sendProgress(rev uint64) error {
+	rev = max(st.covered, rev)
+	if err := st.send(&metapb.WatchResponse{ProgressRevision: rev}); err != nil {
 		return err
 	}
-	st.covered = seq
+	st.covered = rev
 	return nil
 }
 
@@ -253,5 +260,5 @@ func (st *stream) ended() error {
 	if st.flushing {
 		return fmt.Errorf("%w; the initial flush did not complete: watch again with initial_flush", reason)
 	}
-	return fmt.Errorf("%w; resume the watch with start_seq = %d", reason, st.covered+1)
+	return fmt.Errorf("%w; resume the watch with start_revision = %d", reason, st.covered+1)
 }

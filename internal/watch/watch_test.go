@@ -16,11 +16,11 @@ import (
 const waitTimeout = 10 * time.Second
 
 func update(seq uint64, key string) *metapb.Event {
-	return &metapb.Event{Key: key, Seq: seq, Current: &metapb.SeqV{Seq: seq, Data: []byte(key)}}
+	return &metapb.Event{Key: key, Seq: seq, Revision: seq, Current: &metapb.SeqV{Seq: seq, Data: []byte(key)}}
 }
 
 func del(seq uint64, key string) *metapb.Event {
-	return &metapb.Event{Key: key, Seq: seq, Prev: &metapb.SeqV{Seq: seq - 1}}
+	return &metapb.Event{Key: key, Seq: seq - 1, Revision: seq, Prev: &metapb.SeqV{Seq: seq - 1}}
 }
 
 func TestSpecMatches(t *testing.T) {
@@ -102,7 +102,7 @@ func eventSeqs(resps []*metapb.WatchResponse) []uint64 {
 	var out []uint64
 	for _, r := range resps {
 		if r.GetEvent() != nil && !r.GetIsInitialization() {
-			out = append(out, r.GetEvent().GetSeq())
+			out = append(out, r.GetEvent().GetRevision())
 		}
 	}
 	return out
@@ -210,7 +210,7 @@ func TestPublishFansOutByRangeAndFilter(t *testing.T) {
 			got, seen := ws[i].take()
 			var seqs []uint64
 			for _, ev := range got {
-				seqs = append(seqs, ev.GetSeq())
+				seqs = append(seqs, ev.GetRevision())
 			}
 			if fmt.Sprint(seqs) != fmt.Sprint(tt.want) {
 				t.Errorf("events %v, want %v", seqs, tt.want)
@@ -230,7 +230,7 @@ func TestRegisterSkipsEventsAtOrBeforeItsSeq(t *testing.T) {
 	}
 	h.Publish([]*metapb.Event{update(4, "a"), update(5, "a"), update(6, "a")})
 	got, _ := w.take()
-	if len(got) != 1 || got[0].GetSeq() != 6 {
+	if len(got) != 1 || got[0].GetRevision() != 6 {
 		t.Fatalf("events %v, want only seq 6", got)
 	}
 }
@@ -279,8 +279,8 @@ func TestSlowWatcherCancelledOthersKeepReceiving(t *testing.T) {
 	}
 	close(slowC.block) // the client reads again: the stream ends
 	err := waitErr(t, slowErrC)
-	if !errors.Is(err, ErrSlowWatcher) || !strings.Contains(err.Error(), "resume the watch with start_seq = 1") {
-		t.Errorf("slow stream ended with %v; want ErrSlowWatcher saying to resume with start_seq = 1", err)
+	if !errors.Is(err, ErrSlowWatcher) || !strings.Contains(err.Error(), "resume the watch with start_revision = 1") {
+		t.Errorf("slow stream ended with %v; want ErrSlowWatcher saying to resume with start_revision = 1", err)
 	}
 
 	got := eventSeqs(fastC.waitFor(t, "every event", hasEvent(total)))
@@ -356,7 +356,7 @@ func TestRegisterRacesPublish(t *testing.T) {
 			for j, s := range got {
 				if s != start+uint64(j) {
 					t.Errorf("watcher from %d (registered at %d): event %d is seq %d; got %v",
-						start, w.AfterSeq(), j, s, got)
+						start, w.AfterRevision(), j, s, got)
 					return
 				}
 			}
@@ -389,7 +389,7 @@ func TestInitialFlushThenChanges(t *testing.T) {
 	rs := c.waitFor(t, "the delete", func(rs []*metapb.WatchResponse) bool { return len(rs) == 4 })
 
 	want := []string{
-		"init p/1 seq 3", "init p/2 seq 2", "flush_done progress 4", "event p/1 seq 6",
+		"init p/1 seq 3", "init p/2 seq 2", "flush_done progress 4", "event p/1 revision 6",
 	}
 	for i, r := range rs {
 		var got string
@@ -400,9 +400,9 @@ func TestInitialFlushThenChanges(t *testing.T) {
 				t.Errorf("initialization event %v: current's seq differs from the event's", r.GetEvent())
 			}
 		case r.GetFlushDone():
-			got = fmt.Sprintf("flush_done progress %d", r.GetProgressSeq())
+			got = fmt.Sprintf("flush_done progress %d", r.GetProgressRevision())
 		default:
-			got = fmt.Sprintf("event %s seq %d", r.GetEvent().GetKey(), r.GetEvent().GetSeq())
+			got = fmt.Sprintf("event %s revision %d", r.GetEvent().GetKey(), r.GetEvent().GetRevision())
 		}
 		if got != want[i] {
 			t.Errorf("response %d = %q, want %q", i, got, want[i])
@@ -452,12 +452,12 @@ func TestReplay(t *testing.T) {
 				return
 			}
 			rs := c.waitFor(t, "the marker", func(rs []*metapb.WatchResponse) bool {
-				return len(rs) > 0 && rs[len(rs)-1].GetProgressSeq() != 0
+				return len(rs) > 0 && rs[len(rs)-1].GetProgressRevision() != 0
 			})
 			if got := eventSeqs(rs); fmt.Sprint(got) != fmt.Sprint(tt.wantSeqs) {
 				t.Errorf("replayed %v, want %v", got, tt.wantSeqs)
 			}
-			if got := rs[len(rs)-1].GetProgressSeq(); got != tt.wantMark {
+			if got := rs[len(rs)-1].GetProgressRevision(); got != tt.wantMark {
 				t.Errorf("marker after replay = %d, want %d", got, tt.wantMark)
 			}
 			// Live events the client already has (a resume ahead of
@@ -471,7 +471,7 @@ func TestReplay(t *testing.T) {
 				}
 			}
 			if got := eventSeqs(rs); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("events %v, want %v (no repeat, nothing before start_seq)", got, want)
+				t.Errorf("events %v, want %v (no repeat, nothing before start_revision)", got, want)
 			}
 		})
 	}
@@ -488,21 +488,21 @@ func TestProgressMarkers(t *testing.T) {
 	defer cancel()
 	errC := serve(ctx, w, Prelude{}, c, 10*time.Millisecond)
 	rs := c.waitFor(t, "the initial marker", func(rs []*metapb.WatchResponse) bool { return len(rs) >= 1 })
-	if rs[0].GetProgressSeq() != 3 || rs[0].GetEvent() != nil {
+	if rs[0].GetProgressRevision() != 3 || rs[0].GetEvent() != nil {
 		t.Fatalf("first response %v, want a progress marker 3", rs[0])
 	}
 	h.Publish([]*metapb.Event{update(4, "mine"), update(5, "other"), update(6, "other")})
 	rs = c.waitFor(t, "a progress marker 6", func(rs []*metapb.WatchResponse) bool {
-		return rs[len(rs)-1].GetProgressSeq() == 6
+		return rs[len(rs)-1].GetProgressRevision() == 6
 	})
 	if got := eventSeqs(rs); fmt.Sprint(got) != "[4]" {
 		t.Errorf("events %v, want [4]", got)
 	}
 	for i := 1; i < len(rs); i++ {
-		if p := rs[i].GetProgressSeq(); p != 0 && p < rs[i-1].GetProgressSeq() {
+		if p := rs[i].GetProgressRevision(); p != 0 && p < rs[i-1].GetProgressRevision() {
 			t.Errorf("progress went back: %v", rs)
 		}
-		if rs[i].GetEvent() != nil && rs[i].GetProgressSeq() != 0 {
+		if rs[i].GetEvent() != nil && rs[i].GetProgressRevision() != 0 {
 			t.Errorf("a response carries both an event and progress: %v", rs[i])
 		}
 	}
@@ -526,8 +526,8 @@ func TestCancelAllAndClose(t *testing.T) {
 	h.CancelAll("installed a snapshot")
 	err := waitErr(t, errC)
 	if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "installed a snapshot") ||
-		!strings.Contains(err.Error(), "start_seq = 3") {
-		t.Errorf("stream ended with %v; want ErrInterrupted, the reason and start_seq = 3 (seq 2, of another key, was seen)", err)
+		!strings.Contains(err.Error(), "start_revision = 3") {
+		t.Errorf("stream ended with %v; want ErrInterrupted, the reason and start_revision = 3 (seq 2, of another key, was seen)", err)
 	}
 	if n := h.Count(); n != 0 {
 		t.Errorf("Count = %d after CancelAll", n)
@@ -594,5 +594,57 @@ func TestSendErrorEndsServe(t *testing.T) {
 	}, time.Hour)
 	if !errors.Is(err, broken) || calls != 1 {
 		t.Errorf("Serve = %v after %d sends, want the send error after 1", err, calls)
+	}
+}
+
+// revHistory is a History of events several of which share a revision.
+type revHistory []*metapb.Event
+
+func (h revHistory) EventsBetween(from, to uint64, fn func(*metapb.Event) bool) error {
+	for _, ev := range h {
+		if ev.GetRevision() >= from && ev.GetRevision() <= to && !fn(ev) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// A stream cut off in the middle of a revision names that revision to
+// resume from (the client drops the events of it it already has), and one
+// cut off after a whole revision the next.
+func TestResumeMidRevision(t *testing.T) {
+	ev := func(rev uint64, key string) *metapb.Event {
+		return &metapb.Event{Key: key, Revision: rev, Current: &metapb.SeqV{Seq: 1}}
+	}
+	hist := revHistory{ev(3, "k/a"), ev(5, "k/a"), ev(5, "k/b"), ev(5, "k/c"), ev(6, "k/a")}
+	for _, tt := range []struct {
+		name   string
+		cutAt  int // the number of events sent when the hub cancels the watcher
+		resume string
+	}{
+		{"in the middle of revision 5", 2, "start_revision = 5"},
+		{"at the end of revision 5", 4, "start_revision = 6"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hub := NewHub()
+			w, err := hub.Register(Spec{Key: "k/", KeyEnd: "k0"}, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var sent int
+			send := func(r *metapb.WatchResponse) error {
+				if r.GetEvent() != nil {
+					if sent++; sent == tt.cutAt {
+						hub.CancelAll("test")
+					}
+				}
+				return nil
+			}
+			err = w.Serve(context.Background(), Prelude{ReplayFrom: 1, History: hist}, send, time.Hour)
+			if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), tt.resume) {
+				t.Fatalf("Serve = %v, want ErrInterrupted saying %q", err, tt.resume)
+			}
+		})
 	}
 }

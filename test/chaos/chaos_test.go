@@ -159,7 +159,13 @@ func runChaos(t *testing.T, cfg runConfig) {
 		t.Fatalf("the members did not converge after the faults healed: %v", err)
 	}
 	lastSeq := st.GetLastSeq()
-	log.logf("converged: applied index %d, last_seq %d", st.GetAppliedIndex(), lastSeq)
+	// The revision, from the gRPC Status of a member that converged (the
+	// admin API's status does not carry it).
+	lastRev, err := c.revision(st.GetAppliedIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.logf("converged: applied index %d, last_seq %d, revision %d", st.GetAppliedIndex(), lastSeq, lastRev)
 
 	// Final linearizable reads of every key on every member pin down the
 	// writes whose outcome the clients did not learn.
@@ -208,11 +214,11 @@ func runChaos(t *testing.T, cfg runConfig) {
 
 	// The watchers catch up, then stop.
 	if err := poll(clusterTimeout, func() error {
-		if d := raw.delivered(); d < lastSeq {
-			return fmt.Errorf("raw watcher at seq %d of %d", d, lastSeq)
+		if d := raw.delivered(); d < lastRev {
+			return fmt.Errorf("raw watcher at revision %d of %d", d, lastRev)
 		}
-		if d := cw.delivered(); d < lastSeq {
-			return fmt.Errorf("client watcher at seq %d of %d", d, lastSeq)
+		if d := cw.delivered(); d < lastRev {
+			return fmt.Errorf("client watcher at revision %d of %d", d, lastRev)
 		}
 		return nil
 	}); err != nil {
@@ -233,11 +239,11 @@ func runChaos(t *testing.T, cfg runConfig) {
 
 	ops := h.ops()
 	rawOK := rawErr == nil
-	if err := checkWatch("(raw gRPC, resumed by the test)", rawEvents, ops, lastSeq, final); err != nil {
+	if err := checkWatch("(raw gRPC, resumed by the test)", rawEvents, ops, lastRev, final); err != nil {
 		t.Error(err)
 		rawOK = false
 	}
-	if err := checkWatch("(client.Watch)", cwEvents, ops, lastSeq, final); err != nil {
+	if err := checkWatch("(client.Watch)", cwEvents, ops, lastRev, final); err != nil {
 		t.Error(err)
 	}
 	if err := checkSeqOrder(ops); err != nil {

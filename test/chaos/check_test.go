@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // maxProblems caps how many problems of one kind a check reports.
@@ -118,36 +120,39 @@ func checkSeqOrder(ops []*op) error {
 
 // wevent is one change a watcher delivered.
 type wevent struct {
-	seq       uint64
+	rev       uint64
+	seq       uint64 // the key's seq after the change (a delete's: the deleted value's)
 	key       string
 	prev, cur val
 	node      uint64 // the node whose stream delivered it
 }
 
 func (e wevent) String() string {
-	return fmt.Sprintf("seq %d %s: %v -> %v (from node %d)", e.seq, e.key, e.prev, e.cur, e.node)
+	return fmt.Sprintf("revision %d %s: %v -> %v (from node %d)", e.rev, e.key, e.prev, e.cur, e.node)
 }
 
-// checkWatch checks the events a watcher delivered, from seq 1 on, against
-// the history and the final state (every key of the run and its value,
-// lastSeq the store's final seq):
+// checkWatch checks the events a watcher delivered, from the first
+// revision on, against the history and the final state (every key of the
+// run and its value, lastRev the store's final revision):
 //
-//   - ordered, no gap, no repeat: every seq of the run is a change of a
-//     watched key, so the events have seqs 1, 2, ..., lastSeq;
+//   - ordered, no gap, no repeat: every revision of the run is one change
+//     of a watched key (each op writes one key), so the events have
+//     revisions 2, 3, ..., lastRev;
 //   - replaying them gives the final state, and each event's prev is the
 //     value the replay holds for its key;
 //   - each event that writes a value is a write of the history (values are
 //     unique) that was sent to that key, not refused and not reported
 //     unapplied, applied once, with the seq its reply gave; every write
 //     acknowledged as applied is among the events.
-func checkWatch(name string, events []wevent, ops []*op, lastSeq uint64, final map[string]val) error {
+func checkWatch(name string, events []wevent, ops []*op, lastRev uint64, final map[string]val) error {
 	p := &problems{kind: "watch " + name}
-	if uint64(len(events)) != lastSeq {
-		p.addf("%d events, want %d (the final last_seq)", len(events), lastSeq)
+	first := uint64(statemachine.FirstRevision + 1)
+	if uint64(len(events)) != lastRev-first+1 {
+		p.addf("%d events, want %d (revisions %d to the final %d)", len(events), lastRev-first+1, first, lastRev)
 	}
 	for i, e := range events {
-		if e.seq != uint64(i)+1 {
-			p.addf("event %d has seq %d, want %d: %v", i, e.seq, i+1, e)
+		if e.rev != uint64(i)+first {
+			p.addf("event %d has revision %d, want %d: %v", i, e.rev, uint64(i)+first, e)
 			break // the rest follows from the first
 		}
 	}
@@ -201,8 +206,8 @@ func checkWatch(name string, events []wevent, ops []*op, lastSeq uint64, final m
 			p.addf("a write the server said was not proposed took effect: %v; %v", e, o)
 		case o.outcome == done && !o.applied:
 			p.addf("a write reported unapplied took effect: %v; %v", e, o)
-		case o.outcome == done && o.result.seq != e.seq:
-			p.addf("a write reported seq %d, the event has seq %d: %v; %v", o.result.seq, e.seq, e, o)
+		case o.outcome == done && o.result.seq != e.cur.seq:
+			p.addf("a write reported seq %d, the event has seq %d: %v; %v", o.result.seq, e.cur.seq, e, o)
 		}
 	}
 	for _, o := range ops {

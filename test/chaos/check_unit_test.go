@@ -156,12 +156,12 @@ func TestCheckWatch(t *testing.T) {
 		put(30, 40, "chaos/a", "z", v(1, "x"), 3),
 	)
 	events := []wevent{
-		{seq: 1, key: "chaos/a", cur: v(1, "x")},
-		{seq: 2, key: "chaos/b", cur: v(2, "y")},
-		{seq: 3, key: "chaos/a", prev: v(1, "x"), cur: v(3, "z")},
+		{rev: 2, seq: 1, key: "chaos/a", cur: v(1, "x")},
+		{rev: 3, seq: 2, key: "chaos/b", cur: v(2, "y")},
+		{rev: 4, seq: 3, key: "chaos/a", prev: v(1, "x"), cur: v(3, "z")},
 	}
 	final := map[string]val{"chaos/a": v(3, "z"), "chaos/b": v(2, "y")}
-	if err := checkWatch("ok", events, ops, 3, final); err != nil {
+	if err := checkWatch("ok", events, ops, 4, final); err != nil {
 		t.Errorf("correct events: %v", err)
 	}
 	for _, tt := range []struct {
@@ -169,13 +169,13 @@ func TestCheckWatch(t *testing.T) {
 		events []wevent
 		want   string
 	}{
-		{"gap", []wevent{events[0], events[2]}, "want 2"},
+		{"gap", []wevent{events[0], events[2]}, "want 3"},
 		{"repeat", []wevent{events[0], events[1], events[1], events[2]}, "want 3"},
-		{"wrong prev", []wevent{events[0], events[1], {seq: 3, key: "chaos/a", cur: v(3, "z")}}, "replaying"},
-		{"missing acknowledged write", []wevent{events[0], events[1], {seq: 3, key: "chaos/b", prev: v(2, "y"), cur: v(3, "q")}}, "no write"},
+		{"wrong prev", []wevent{events[0], events[1], {rev: 4, seq: 3, key: "chaos/a", cur: v(3, "z")}}, "replaying"},
+		{"missing acknowledged write", []wevent{events[0], events[1], {rev: 4, seq: 3, key: "chaos/b", prev: v(2, "y"), cur: v(3, "q")}}, "no write"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkWatch(tt.name, tt.events, ops, 3, final)
+			err := checkWatch(tt.name, tt.events, ops, 4, final)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want an error with %q", err, tt.want)
 			}
@@ -189,7 +189,7 @@ func TestResolveUnknown(t *testing.T) {
 		lost(put(5, 0, "chaos/a", "y", val{}, 0)),
 		get(20, 30, "chaos/a", v(1, "x")),
 	)
-	events := []wevent{{seq: 1, key: "chaos/a", cur: v(1, "x")}}
+	events := []wevent{{rev: 2, seq: 1, key: "chaos/a", cur: v(1, "x")}}
 	got := resolveUnknown(ops, events)
 	if len(got) != 2 || !got[0].resolved || got[0].result != v(1, "x") || got[1].kind != opGet {
 		t.Fatalf("resolveUnknown = %v, want the write of x resolved, y left out, the get kept", got)

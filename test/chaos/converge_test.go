@@ -217,3 +217,26 @@ func diffLines(a, b []byte) string {
 	}
 	return sb.String()
 }
+
+// revision returns the revision of the first serving member that has
+// applied index applied, from its gRPC Status.
+func (c *cluster) revision(applied uint64) (uint64, error) {
+	var errs []error
+	for _, n := range c.members() {
+		if !n.serving() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+		st, err := n.meta().Status(ctx, &metapb.StatusRequest{})
+		cancel()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%v: %w", n, err))
+		case st.GetAppliedIndex() != applied:
+			errs = append(errs, fmt.Errorf("%v at applied index %d, want %d", n, st.GetAppliedIndex(), applied))
+		default:
+			return st.GetRevision(), nil
+		}
+	}
+	return 0, fmt.Errorf("no member reports its revision at applied index %d: %v", applied, errors.Join(errs...))
+}

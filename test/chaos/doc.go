@@ -138,11 +138,13 @@
 //   - global seq order across keys: a write acknowledged as applied has a
 //     seq above every seq seen by any request that returned before it was
 //     sent; no two writes share a seq;
-//   - watches: a raw gRPC watcher that resumes with start_seq = last + 1 on
-//     a random node whenever its stream ends or stays silent, and a
-//     client.Watch, both from seq 1 over every key of the run. All seqs of
-//     the run belong to those keys, so the events must have seqs 1, 2, ...,
-//     last_seq: in order, no gap, no repeat. Each event's prev is what the
+//   - watches: a raw gRPC watcher that resumes with start_revision =
+//     last + 1 on a random node whenever its stream ends or stays silent,
+//     and a client.Watch, both from the first revision over every key of
+//     the run. Every entry of the run that changes something changes one of
+//     those keys (each op writes one key; deletes take no seq but a
+//     revision), so the events must have revisions 2, 3, ..., the final
+//     revision: in order, no gap, no repeat. Each event's prev is what the
 //     replay of the earlier events holds; the replay gives the final state;
 //     each event's value was written by a request of the history, once,
 //     with the seq its reply gave; every acknowledged write is there;

@@ -13,6 +13,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/client"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // watchIdle is how long a raw watch stream may stay silent (the server
@@ -24,10 +25,12 @@ const (
 )
 
 // rawWatcher watches every key of the run through the gRPC API directly,
-// resuming with start_seq = last seq + 1 on a random node whenever a
-// stream ends or goes silent. It checks as it goes that each event has the
-// next seq (no gap, no repeat) and that no progress marker claims a seq it
-// has not delivered.
+// resuming with start_revision = last revision + 1 on a random node
+// whenever a stream ends or goes silent. Every entry of the run that
+// changes something changes exactly one key (the workload's ops each write
+// one key, without expiry), so it checks as it goes that each event has
+// the next revision (no gap, no repeat) and that no progress marker claims
+// a revision it has not delivered.
 type rawWatcher struct {
 	c   *cluster
 	log *runLog
@@ -36,7 +39,7 @@ type rawWatcher struct {
 	mu struct {
 		sync.Mutex
 		events     []wevent
-		next       uint64 // the seq of the next event
+		next       uint64 // the revision of the next event
 		problems   problems
 		resumes    int
 		compacted  int
@@ -46,7 +49,7 @@ type rawWatcher struct {
 
 func newRawWatcher(c *cluster, log *runLog, seed uint64) *rawWatcher {
 	w := &rawWatcher{c: c, log: log, rng: rand.New(rand.NewPCG(seed, 0x3a7c))}
-	w.mu.next = 1
+	w.mu.next = statemachine.FirstRevision + 1
 	w.mu.problems.kind = "raw watch stream"
 	return w
 }
@@ -76,7 +79,7 @@ func (w *rawWatcher) run(stop <-chan struct{}) {
 		w.mu.lastReason = fmt.Sprintf("%v: %v", nd, err)
 		if isCode(err, codes.OutOfRange) {
 			w.mu.compacted++
-			w.log.logf("watch: %v: start_seq %d compacted: %v", nd, w.mu.next, err)
+			w.log.logf("watch: %v: start_revision %d compacted: %v", nd, w.mu.next, err)
 		}
 		w.mu.Unlock()
 		select {
@@ -104,7 +107,7 @@ func (w *rawWatcher) stream(nd *node, stop <-chan struct{}) error {
 	start := w.mu.next
 	w.mu.Unlock()
 	st, err := nd.meta().Watch(ctx, &metapb.WatchRequest{
-		Key: keyPrefix, KeyEnd: keyPrefixEnd, StartSeq: start,
+		Key: keyPrefix, KeyEnd: keyPrefixEnd, StartRevision: start,
 		ProgressIntervalMs: uint64(watchProgress / time.Millisecond),
 	})
 	if err != nil {
@@ -130,25 +133,25 @@ func (w *rawWatcher) handle(nd *node, r *metapb.WatchResponse) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if ev := r.GetEvent(); ev != nil {
-		e := wevent{seq: ev.GetSeq(), key: ev.GetKey(), prev: valOf(ev.GetPrev()), cur: valOf(ev.GetCurrent()), node: nd.id}
+		e := wevent{rev: ev.GetRevision(), seq: ev.GetSeq(), key: ev.GetKey(), prev: valOf(ev.GetPrev()), cur: valOf(ev.GetCurrent()), node: nd.id}
 		switch {
-		case e.seq < w.mu.next:
-			w.mu.problems.addf("repeat or out of order: got %v, after seq %d", e, w.mu.next-1)
+		case e.rev < w.mu.next:
+			w.mu.problems.addf("repeat or out of order: got %v, after revision %d", e, w.mu.next-1)
 			return
-		case e.seq > w.mu.next:
-			w.mu.problems.addf("gap: got %v, want seq %d next", e, w.mu.next)
+		case e.rev > w.mu.next:
+			w.mu.problems.addf("gap: got %v, want revision %d next", e, w.mu.next)
 		}
 		w.mu.events = append(w.mu.events, e)
-		w.mu.next = e.seq + 1
+		w.mu.next = e.rev + 1
 		return
 	}
-	if p := r.GetProgressSeq(); p >= w.mu.next {
-		w.mu.problems.addf("gap: node %d's progress marker says every change up to seq %d was sent; seq %d was not", nd.id, p, w.mu.next)
+	if p := r.GetProgressRevision(); p >= w.mu.next {
+		w.mu.problems.addf("gap: node %d's progress marker says every change up to revision %d was sent; revision %d was not", nd.id, p, w.mu.next)
 		w.mu.next = p + 1
 	}
 }
 
-// delivered returns the seq of the last event delivered.
+// delivered returns the revision of the last event delivered.
 func (w *rawWatcher) delivered() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -164,8 +167,8 @@ func (w *rawWatcher) result() ([]wevent, error, string) {
 }
 
 // clientWatcher watches every key of the run with client.Watch, the Go
-// client's self-resuming watch, from seq 1, on the endpoints of the
-// first members.
+// client's self-resuming watch, from the first revision, on the endpoints
+// of the first members.
 type clientWatcher struct {
 	cli *client.Client
 	w   *client.Watcher
@@ -188,7 +191,7 @@ func startClientWatcher(c *cluster) (*clientWatcher, error) {
 		return nil, err
 	}
 	w, err := cli.Watch(context.Background(), client.WatchOptions{
-		Key: keyPrefix, KeyEnd: keyPrefixEnd, StartSeq: 1, ProgressInterval: watchProgress,
+		Key: keyPrefix, KeyEnd: keyPrefixEnd, StartRevision: statemachine.FirstRevision, ProgressInterval: watchProgress,
 	})
 	if err != nil {
 		cli.Close()
@@ -205,7 +208,7 @@ func startClientWatcher(c *cluster) (*clientWatcher, error) {
 				cw.mu.Unlock()
 				return
 			}
-			cw.mu.events = append(cw.mu.events, wevent{seq: ev.Seq, key: ev.Key, prev: kvVal(ev.Prev), cur: kvVal(ev.Current)})
+			cw.mu.events = append(cw.mu.events, wevent{rev: ev.Revision, seq: ev.Seq, key: ev.Key, prev: kvVal(ev.Prev), cur: kvVal(ev.Current)})
 			cw.mu.Unlock()
 		}
 	}()
@@ -225,7 +228,7 @@ func (cw *clientWatcher) delivered() uint64 {
 	if len(cw.mu.events) == 0 {
 		return 0
 	}
-	return cw.mu.events[len(cw.mu.events)-1].seq
+	return cw.mu.events[len(cw.mu.events)-1].rev
 }
 
 // stop closes the watch and returns what it delivered and the error that

@@ -425,6 +425,23 @@ func (n *node) mustStatus() *metapb.StatusReply {
 	return st
 }
 
+// grpcStatus returns the node's Status over the gRPC API, which carries
+// the revision (the admin API's status does not).
+func (n *node) grpcStatus() (*metapb.StatusReply, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	return n.meta().Status(ctx, &metapb.StatusRequest{})
+}
+
+func (n *node) mustGrpcStatus() *metapb.StatusReply {
+	n.t.Helper()
+	st, err := n.grpcStatus()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return st
+}
+
 // ---- clusters ----
 
 // cluster is a set of nodes sharing one working directory, like the

@@ -277,6 +277,7 @@ type ctlTxnReply struct {
 // ctlWatchLine is one line of databend-metactl watch.
 type ctlWatchLine struct {
 	Key            string    `json:"key"`
+	Revision       uint64    `json:"revision"`
 	Seq            uint64    `json:"seq"`
 	Prev           *ctlValue `json:"prev"`
 	Current        *ctlValue `json:"current"`
@@ -399,20 +400,22 @@ func TestMetactlTxnWatch(t *testing.T) {
 		t.Errorf("cli-txn/typo after a refused file: %v, %v; want absent", v, err)
 	}
 
-	// watch --prefix: one JSON line per change, from --start-seq on.
-	st := c.node(1).mustStatus()
-	start := st.GetLastSeq() + 1
-	p := startProc(t, dir, metactlBin(t), append([]string{"watch", "--prefix", "cli-watch/", "--start-seq", fmt.Sprint(start)}, all...)...)
+	// watch --prefix: one JSON line per change, from --start-revision on.
+	st := c.node(1).mustGrpcStatus()
+	start := st.GetRevision() + 1
+	p := startProc(t, dir, metactlBin(t), append([]string{"watch", "--prefix", "cli-watch/", "--start-revision", fmt.Sprint(start)}, all...)...)
 	type change struct {
 		key, value string // value "" = delete
-		seq        uint64
+		seq, rev   uint64
 	}
 	var want []change
 	for i, n := range c.nodes {
 		key, val := fmt.Sprintf("cli-watch/%d", i), fmt.Sprintf("value %d", i)
-		want = append(want, change{key, val, n.mustUpsert(key, val).GetResult().GetSeq()})
+		r := n.mustUpsert(key, val).GetResult()
+		want = append(want, change{key, val, r.GetSeq(), r.GetModRevision()})
 	}
 	c.node(2).mustUpsert("cli-watch-not/x", "outside the prefix")
+	seqBefore := c.node(2).mustGrpcStatus().GetLastSeq()
 	del, err := c.node(2).meta().Upsert(context.Background(), &metapb.UpsertRequest{Key: "cli-watch/0", Op: metapb.UpsertRequest_DELETE})
 	if err != nil {
 		t.Fatal(err)
@@ -420,9 +423,14 @@ func TestMetactlTxnWatch(t *testing.T) {
 	if !del.GetApplied() {
 		t.Fatalf("delete cli-watch/0: %v", del)
 	}
-	// A delete's reply has no seq of its own: it took the last seq, as
+	// A delete takes no seq (as in databend-meta): its event carries the
+	// deleted value's seq, and the revision of its entry, the last one as
 	// nothing else is written.
-	want = append(want, change{"cli-watch/0", "", c.node(2).mustStatus().GetLastSeq()})
+	afterDel := c.node(2).mustGrpcStatus()
+	if afterDel.GetLastSeq() != seqBefore {
+		t.Errorf("last_seq %d after a delete, was %d: a delete takes no seq", afterDel.GetLastSeq(), seqBefore)
+	}
+	want = append(want, change{"cli-watch/0", "", want[0].seq, afterDel.GetRevision()})
 	for i, w := range want {
 		l, err := p.nextLine(10 * time.Second)
 		if err != nil {
@@ -434,7 +442,7 @@ func TestMetactlTxnWatch(t *testing.T) {
 		if err := dec.Decode(&ev); err != nil {
 			t.Fatalf("watch line %d is not a JSON event (%v): %s", i, err, l)
 		}
-		ok := ev.Key == w.key && ev.Seq == w.seq && !ev.Initialization
+		ok := ev.Key == w.key && ev.Seq == w.seq && ev.Revision == w.rev && !ev.Initialization
 		if w.value == "" {
 			ok = ok && ev.Current == nil && ev.Prev != nil && reflect.DeepEqual(ev.Prev.Value, strp("value 0"))
 		} else {

@@ -145,19 +145,27 @@ func TestTTL(t *testing.T) {
 	// The next write removes it: its entry's time has passed the key's.
 	trigger := upsert("ttl/trigger", "x", 0)
 
+	// The removal took no seq (as in databend-meta): the trigger's put has
+	// the next one after the key's.
+	if trigger.Result.Seq != key.Result.Seq+1 {
+		t.Errorf("the write after the expiry took seq %d, want %d: an expiry takes no seq", trigger.Result.Seq, key.Result.Seq+1)
+	}
 	// Every watcher sees the same changes, in order: the lease's two puts,
-	// the key's put, the key's removal, then the write that caused it.
+	// the key's put, the key's removal (with the removed value's seq),
+	// then the write that caused it, in the same revision.
 	for _, w := range watches {
 		var got []string
+		var revs []uint64
 		for range 5 {
 			ev := nextEvent(t, fmt.Sprintf("watch through %v", w.n), w.events, w.errC, 10*time.Second)
 			got = append(got, describeEvent(ev))
+			revs = append(revs, ev.Revision)
 		}
 		want := []string{
 			fmt.Sprintf("put ttl/lease=%q@%d", "node-a", lease.Result.Seq),
 			fmt.Sprintf("put ttl/lease=%q@%d", "node-a", renewed.Result.Seq),
 			fmt.Sprintf("put ttl/key=%q@%d", "short-lived", key.Result.Seq),
-			fmt.Sprintf("delete ttl/key@%d (was %q@%d)", trigger.Result.Seq-1, "short-lived", key.Result.Seq),
+			fmt.Sprintf("delete ttl/key@%d (was %q@%d)", key.Result.Seq, "short-lived", key.Result.Seq),
 			fmt.Sprintf("put ttl/trigger=%q@%d", "x", trigger.Result.Seq),
 		}
 		for i := range want {
@@ -165,6 +173,9 @@ func TestTTL(t *testing.T) {
 				t.Errorf("watch through %v: events\n%q\nwant\n%q", w.n, got, want)
 				break
 			}
+		}
+		if revs[3] != trigger.Result.ModRevision || revs[4] != trigger.Result.ModRevision || revs[2] != key.Result.ModRevision {
+			t.Errorf("watch through %v: revisions %v, want the removal and the trigger both at %d", w.n, revs, trigger.Result.ModRevision)
 		}
 	}
 	// And every node's state agrees.

@@ -217,10 +217,11 @@ func testWatchServingNodeKilled(t *testing.T, role string) {
 }
 
 // TestWatchResume runs a cluster with watch_history_size 5: a watch
-// started from a seq on one node, closed, and started again on another
-// node from the seq after the last event it got, sees every change once;
-// a start_seq older than the history is refused as compacted, through the
-// Go client (ErrCompacted) and the raw API (OUT_OF_RANGE).
+// started from a revision on one node, closed, and started again on
+// another node from the revision after the last event it got, sees every
+// change once; a start_revision older than the history is refused as
+// compacted, through the Go client (ErrCompacted) and the raw API
+// (OUT_OF_RANGE).
 func TestWatchResume(t *testing.T) {
 	t.Parallel()
 	const history = 5
@@ -230,10 +231,11 @@ func TestWatchResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	var seqs []uint64
+	var seqs, revs []uint64 // of each write (one key each: one revision each)
 	write := func(n *node, key string) {
 		t.Helper()
-		seqs = append(seqs, n.mustUpsert(key, "v-"+key).GetResult().GetSeq())
+		r := n.mustUpsert(key, "v-"+key).GetResult()
+		seqs, revs = append(seqs, r.GetSeq()), append(revs, r.GetModRevision())
 	}
 	for _, k := range []string{"a", "b", "c", "d"} {
 		write(n1, "res/"+k)
@@ -251,7 +253,7 @@ func TestWatchResume(t *testing.T) {
 	}
 
 	// Watch through node 2 from the first write; take two events; stop.
-	w, err := newClient(t, n2).Watch(ctx, client.WatchOptions{Prefix: "res/", StartSeq: seqs[0]})
+	w, err := newClient(t, n2).Watch(ctx, client.WatchOptions{Prefix: "res/", StartRevision: revs[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,9 +261,9 @@ func TestWatchResume(t *testing.T) {
 	expect("watch through node 2", evs, errC, []string{"res/a", "res/b"}, seqs[:2])
 	w.Close()
 
-	// Go on through node 3 from the seq after the last event: the rest
-	// from its history, then a live one.
-	w, err = newClient(t, n3).Watch(ctx, client.WatchOptions{Prefix: "res/", StartSeq: seqs[1] + 1})
+	// Go on through node 3 from the revision after the last event: the
+	// rest from its history, then a live one.
+	w, err = newClient(t, n3).Watch(ctx, client.WatchOptions{Prefix: "res/", StartRevision: revs[1] + 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,21 +277,21 @@ func TestWatchResume(t *testing.T) {
 	for i := range 50 {
 		write(c.nodes[i%3], fmt.Sprintf("res/more/%02d", i))
 	}
-	last := seqs[len(seqs)-1]
+	last := revs[len(revs)-1]
 	waitFor(t, clusterTimeout, "node 3 to apply every write", func() error {
-		st, err := n3.status()
+		st, err := n3.grpcStatus()
 		if err != nil {
 			return err
 		}
-		if st.GetLastSeq() < last {
-			return fmt.Errorf("node 3 at last_seq %d, want %d", st.GetLastSeq(), last)
+		if st.GetRevision() < last {
+			return fmt.Errorf("node 3 at revision %d, want %d", st.GetRevision(), last)
 		}
 		return nil
 	})
 
-	// The oldest seq the history holds still works.
+	// The oldest revision the history holds still works.
 	floor := last - history + 1
-	w, err = newClient(t, n3).Watch(ctx, client.WatchOptions{Prefix: "res/", StartSeq: floor})
+	w, err = newClient(t, n3).Watch(ctx, client.WatchOptions{Prefix: "res/", StartRevision: floor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +300,13 @@ func TestWatchResume(t *testing.T) {
 	for i := 50 - history; i < 50; i++ {
 		keys = append(keys, fmt.Sprintf("res/more/%02d", i))
 	}
-	expect(fmt.Sprintf("watch from seq %d, the oldest in the history", floor), evs, errC, keys, seqs[len(seqs)-history:])
+	expect(fmt.Sprintf("watch from revision %d, the oldest in the history", floor), evs, errC, keys, seqs[len(seqs)-history:])
 	w.Close()
 
 	// Older: compacted, on every node, through the client and raw gRPC.
 	for _, n := range c.nodes {
 		for _, start := range []uint64{1, floor - 1} {
-			w, err := newClient(t, n).Watch(ctx, client.WatchOptions{Prefix: "res/", StartSeq: start})
+			w, err := newClient(t, n).Watch(ctx, client.WatchOptions{Prefix: "res/", StartRevision: start})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,18 +318,18 @@ func TestWatchResume(t *testing.T) {
 			w.Close()
 			switch {
 			case err == nil:
-				t.Errorf("watch through %v from seq %d (history from %d): event %s, want ErrCompacted", n, start, floor, describeEvent(ev))
+				t.Errorf("watch through %v from revision %d (history from %d): event %s, want ErrCompacted", n, start, floor, describeEvent(ev))
 			case !errors.Is(err, client.ErrCompacted) && status.Code(err) != codes.OutOfRange:
-				t.Errorf("watch through %v from seq %d (history from %d): %v, want ErrCompacted", n, start, floor, err)
+				t.Errorf("watch through %v from revision %d (history from %d): %v, want ErrCompacted", n, start, floor, err)
 			case n == n3 && start == 1:
-				t.Logf("watch from seq 1: %v", err)
+				t.Logf("watch from revision 1: %v", err)
 			}
 		}
-		err := rawWatch(n, &metapb.WatchRequest{Key: "res/", KeyEnd: "res0", StartSeq: 1})
+		err := rawWatch(n, &metapb.WatchRequest{Key: "res/", KeyEnd: "res0", StartRevision: 1})
 		if status.Code(err) != codes.OutOfRange {
-			t.Errorf("raw watch through %v from seq 1: %v, want code OutOfRange", n, err)
+			t.Errorf("raw watch through %v from revision 1: %v, want code OutOfRange", n, err)
 		} else if msg := strings.ToLower(status.Convert(err).Message()); !strings.Contains(msg, "compacted") {
-			t.Errorf("raw watch through %v from seq 1: %v, want a message that says compacted", n, err)
+			t.Errorf("raw watch through %v from revision 1: %v, want a message that says compacted", n, err)
 		}
 	}
 }
