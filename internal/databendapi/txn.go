@@ -206,12 +206,8 @@ func opToNative(op *databendpb.TxnOp) (*metapb.TxnOp, error) {
 		return &metapb.TxnOp{Request: &metapb.TxnOp_DeleteByPrefix{DeleteByPrefix: &metapb.TxnDeleteByPrefix{Prefix: r.DeleteByPrefix.GetPrefix()}}}, nil
 	case *databendpb.TxnOp_FetchIncreaseU64:
 		f := r.FetchIncreaseU64
-		if f.GetDelta() < 0 {
-			return nil, unimplementedf("fetch_increase_u64 of key %q: a negative delta (%d) is not supported by metasrv yet; use a put with match_seq to lower a counter",
-				f.GetKey(), f.GetDelta())
-		}
 		return &metapb.TxnOp{Request: &metapb.TxnOp_FetchIncreaseU64{FetchIncreaseU64: &metapb.FetchIncreaseU64{
-			Key: f.GetKey(), Delta: uint64(f.GetDelta()), MaxValue: f.GetMaxValue(), MatchSeq: exactSeq(f.MatchSeq),
+			Key: f.GetKey(), Delta: f.GetDelta(), MaxValue: f.GetMaxValue(), MatchSeq: exactSeq(f.MatchSeq),
 		}}}, nil
 	case *databendpb.TxnOp_PutSequential:
 		p := r.PutSequential
