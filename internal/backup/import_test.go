@@ -5,10 +5,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/metasrv/metasrv/internal/statemachine"
 	"github.com/metasrv/metasrv/internal/storage"
@@ -28,7 +30,7 @@ func TestImportWritesNodeDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &ImportResult{ClusterName: "renamed", Keys: 9, LastSeq: src.LastSeq(), Index: 1, Term: 1, Voters: []uint64{11, 12, 13}}
+	want := &ImportResult{ClusterName: "renamed", ID: 12, Format: "metasrv", Keys: 9, LastSeq: src.LastSeq(), Index: 1, Term: 1, Voters: []uint64{11, 12, 13}}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
@@ -90,7 +92,9 @@ func TestImportRefuses(t *testing.T) {
 		want    string
 	}{
 		{"non-empty dir", ImportConfig{Dir: nonEmpty, ID: 11, InitialCluster: threeNodes}, dump, ErrDirNotEmpty, "holds file"},
-		{"no members", ImportConfig{ID: 11}, dump, ErrInvalidCluster, "no members"},
+		{"id not among the dump's members", ImportConfig{ID: 11}, dump, ErrInvalidCluster, "not a member of the dump's cluster (1, 2)"},
+		{"no id and no initial cluster", ImportConfig{}, dump, ErrInvalidCluster, "does not say which node"},
+		{"no members at all", ImportConfig{ID: 1}, regexp.MustCompile(`"nodes":\[.*?\]\}\n`).ReplaceAllString(dump, `"nodes":[]}`+"\n"), ErrInvalidCluster, "lists no members"},
 		{"id 0", ImportConfig{ID: 0, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "must not be 0"},
 		{"id not a member", ImportConfig{ID: 14, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "not in the initial cluster"},
 		{"id reserved by raft", ImportConfig{ID: math.MaxUint64, InitialCluster: threeNodes}, dump, ErrInvalidCluster, "raft keeps"},
@@ -123,6 +127,40 @@ func TestImportRefuses(t *testing.T) {
 	entries, _ := os.ReadDir(nonEmpty)
 	if len(entries) != 1 {
 		t.Errorf("the non-empty dir was changed: %v", entries)
+	}
+}
+
+// TestImportKeepsDumpMembers: without an initial cluster, the dump's
+// members are the new cluster's, with their addresses.
+func TestImportKeepsDumpMembers(t *testing.T) {
+	src := sampleState(t)
+	dir := filepath.Join(t.TempDir(), "raft")
+	res, err := Import(ImportConfig{Dir: dir, ID: 2}, strings.NewReader(dumpOf(t, src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID != 2 || !cmp.Equal(res.Voters, []uint64{1, 2}) || len(res.Learners) != 0 || res.ClusterName != "test" {
+		t.Errorf("result %+v", res)
+	}
+	ro, err := storage.OpenReadOnly(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got := ro.Snapshot.GetMetadata().GetConfState().GetVoters(); ro.ID != 2 || !cmp.Equal(got, []uint64{1, 2}) {
+		t.Errorf("node %d, voters %v", ro.ID, got)
+	}
+	sm := statemachine.New()
+	rc, err := ro.OpenSnapshotData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if err := sm.Restore(rc); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(src.Nodes(), sm.Nodes(), protocmp.Transform()); diff != "" {
+		t.Errorf("members (-exported +imported):\n%s", diff)
 	}
 }
 

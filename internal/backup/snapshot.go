@@ -33,16 +33,37 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // write to a buffer or a file that is discarded on error. members must be
 // in ascending id order (ErrInvalidCluster otherwise).
 func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Footer, error) {
-	if msg := checkNodes(members); msg != "" {
-		return Footer{}, fmt.Errorf("%w: %s", ErrInvalidCluster, msg)
-	}
 	h := r.Header()
+	if _, err := encodeState(w, stateHeader{index: index, lastSeq: h.LastSeq, clockMs: h.ClockMs}, members, r); err != nil {
+		return Footer{}, err
+	}
+	return *r.Footer(), nil
+}
+
+// stateHeader is the state around the keys of a snapshot.
+type stateHeader struct {
+	index, lastSeq, clockMs uint64
+}
+
+// keySource yields the keys of a state in strictly ascending key order;
+// Next returns io.EOF after the last. *Reader is one.
+type keySource interface {
+	Next() (KV, error)
+}
+
+// encodeState writes to w the state machine snapshot encoding of the state
+// h with members as the member table and the keys of src, and returns the
+// number of keys written. See EncodeSnapshot.
+func encodeState(w io.Writer, h stateHeader, members []Node, src keySource) (uint64, error) {
+	if msg := checkNodes(members); msg != "" {
+		return 0, fmt.Errorf("%w: %s", ErrInvalidCluster, msg)
+	}
 	e := &snapEncoder{w: bufio.NewWriterSize(w, 256<<10)}
 	e.raw([]byte(snapMagic))
 	e.u32(snapVersion)
-	e.u64(index)
-	e.u64(h.LastSeq)
-	e.u64(h.ClockMs)
+	e.u64(h.index)
+	e.u64(h.lastSeq)
+	e.u64(h.clockMs)
 	e.u32(uint32(len(members)))
 	for _, m := range members {
 		e.u64(m.ID)
@@ -56,12 +77,12 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 	}
 	var count uint64
 	for {
-		kv, err := r.Next()
+		kv, err := src.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return Footer{}, err
+			return 0, err
 		}
 		e.raw([]byte{snapTagKV})
 		e.str([]byte(kv.Key))
@@ -72,7 +93,7 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 		e.uvarint(kv.ExpireAtMs)
 		count++
 		if e.err != nil {
-			return Footer{}, e.err
+			return 0, e.err
 		}
 	}
 	e.raw([]byte{snapTagEnd})
@@ -87,9 +108,9 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 		e.err = e.w.Flush()
 	}
 	if e.err != nil {
-		return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", e.err)
+		return 0, fmt.Errorf("backup: write state machine snapshot: %w", e.err)
 	}
-	return *r.Footer(), nil
+	return count, nil
 }
 
 // snapEncoder writes through w keeping the CRC-32C of every byte. The first
