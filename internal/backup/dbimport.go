@@ -285,3 +285,13 @@ func (s *kvSlice) Next() (KV, error) {
 	s.i++
 	return s.kvs[s.i-1], nil
 }
+
+// VerifyDatabend reads a whole Databend dump and checks it as Import does
+// (without members); it returns the number of keys and the last seq.
+func VerifyDatabend(r io.Reader) (keys int, lastSeq uint64, err error) {
+	d, err := readDatabendDump(r)
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(d.kvs), d.lastSeq, nil
+}
