@@ -2,7 +2,6 @@ package backup
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -313,44 +312,26 @@ func TestImportDatabendRefuses(t *testing.T) {
 		return strings.Replace(smallDump, old, new, 1)
 	}
 	const pending = `["raft_log",{"LogEntry":{"log_id":{"leader_id":{"term":2,"node_id":0},"index":6},"payload":{"Normal":{"time_ms":2000,"cmd":{"UpsertKV":{"key":"c","seq":"Any","value":{"Update":[]},"value_meta":null}}}}}}]` + "\n"
-	tests := []struct {
-		name    string
-		cfg     ImportConfig
-		dump    string
-		wantErr error
-		want    string
-	}{
-		{"old version", ImportConfig{}, edit(`"V004"`, `"V001"`), ErrInvalidDump, "only V002, V003 and V004"},
-		{"no header", ImportConfig{}, smallDump[strings.Index(smallDump, "\n")+1:], ErrInvalidDump, "want the header first"},
-		{"a second header", ImportConfig{}, smallDump + strings.SplitAfter(smallDump, "\n")[0], ErrInvalidDump, "a second header"},
-		{"not JSON", ImportConfig{}, edit(`["raft_log",{"NodeId":2}]`, `["raft_log",{"NodeId":2}`), ErrInvalidDump, "line 2"},
-		{"unknown field", ImportConfig{}, edit(`"meta":null,`, `"meta":null,"x":1,`), databendjson.ErrShape, "unknown field"},
-		{"a command not applied", ImportConfig{}, edit(`["state_machine/0",{"Sequences"`, pending+`["state_machine/0",{"Sequences"`), ErrInvalidDump, "1 command entries after the state machine's last applied index 5 (indexes 6..6)"},
-		{"seq above the sequence", ImportConfig{}, edit(`"value":7}`, `"value":5}`), ErrInvalidDump, `key "b" has seq 6, above the Sequences "generic-kv" 5`},
-		{"no sequence", ImportConfig{}, edit(`["state_machine/0",{"Sequences":{"key":"generic-kv","value":7}}]`+"\n", ""), ErrInvalidDump, "no Sequences"},
-		{"unknown sequence", ImportConfig{}, edit(`"generic-kv"`, `"other"`), ErrInvalidDump, `sequence "other"`},
-		{"expiry index disagrees", ImportConfig{}, edit(`"time_ms":5000`, `"time_ms":6000`), ErrInvalidDump, "in the expiry index at time_ms 6000"},
-		{"expiry index lacks a key", ImportConfig{}, edit(`"meta":null`, `"meta":{"expire_at":9}`), ErrInvalidDump, `key "a" expires at 9000 ms but is not in the expiry index`},
-		{"expiry index of an absent key", ImportConfig{}, edit(`["state_machine/0",{"GenericKV"`, `["state_machine/0",{"Expire":{"key":{"time_ms":1,"seq":1},"value":{"seq":1,"key":"z"}}}]`+"\n"+`["state_machine/0",{"GenericKV"`), ErrInvalidDump, `has key "z", which the state machine does not hold`},
-		{"a deleted key", ImportConfig{}, edit(`"seq":2,"meta"`, `"seq":0,"meta"`), ErrInvalidDump, "seq 0"},
-		{"a key twice", ImportConfig{}, edit(`"key":"a"`, `"key":"b"`), ErrInvalidDump, "listed twice"},
-		{"two state machines", ImportConfig{}, edit(`["state_machine/0",{"GenericKV":{"key":"a"`, `["state_machine/1",{"GenericKV":{"key":"a"`), ErrInvalidDump, "a second state machine"},
-		{"a voter without address", ImportConfig{}, edit(`"configs":[[2]]`, `"configs":[[2,4]]`), ErrInvalidCluster, "voter 4"},
-		{"no node id", ImportConfig{}, edit(`["raft_log",{"NodeId":2}]`, `["raft_log",{"NodeId":null}]`), ErrInvalidCluster, "give the node's id"},
-		{"id not a member", ImportConfig{ID: 4}, smallDump, ErrInvalidCluster, "not a member of the dump's cluster (2, 3)"},
+	c := ImportConfig{DefaultClusterName: "c"}
+	runImportRefusals(t, []importRefusal{
+		{"old version", c, edit(`"V004"`, `"V001"`), ErrInvalidDump, "only V002, V003 and V004"},
+		{"no header", c, smallDump[strings.Index(smallDump, "\n")+1:], ErrInvalidDump, "want the header first"},
+		{"a second header", c, smallDump + strings.SplitAfter(smallDump, "\n")[0], ErrInvalidDump, "a second header"},
+		{"not JSON", c, edit(`["raft_log",{"NodeId":2}]`, `["raft_log",{"NodeId":2}`), ErrInvalidDump, "line 2"},
+		{"unknown field", c, edit(`"meta":null,`, `"meta":null,"x":1,`), databendjson.ErrShape, "unknown field"},
+		{"a command not applied", c, edit(`["state_machine/0",{"Sequences"`, pending+`["state_machine/0",{"Sequences"`), ErrInvalidDump, "1 command entries after the state machine's last applied index 5 (indexes 6..6)"},
+		{"seq above the sequence", c, edit(`"value":7}`, `"value":5}`), ErrInvalidDump, `key "b" has seq 6, above the Sequences "generic-kv" 5`},
+		{"no sequence", c, edit(`["state_machine/0",{"Sequences":{"key":"generic-kv","value":7}}]`+"\n", ""), ErrInvalidDump, "no Sequences"},
+		{"unknown sequence", c, edit(`"generic-kv"`, `"other"`), ErrInvalidDump, `sequence "other"`},
+		{"expiry index disagrees", c, edit(`"time_ms":5000`, `"time_ms":6000`), ErrInvalidDump, "in the expiry index at time_ms 6000"},
+		{"expiry index lacks a key", c, edit(`"meta":null`, `"meta":{"expire_at":9}`), ErrInvalidDump, `key "a" expires at 9000 ms but is not in the expiry index`},
+		{"expiry index of an absent key", c, edit(`["state_machine/0",{"GenericKV"`, `["state_machine/0",{"Expire":{"key":{"time_ms":1,"seq":1},"value":{"seq":1,"key":"z"}}}]`+"\n"+`["state_machine/0",{"GenericKV"`), ErrInvalidDump, `has key "z", which the state machine does not hold`},
+		{"a deleted key", c, edit(`"seq":2,"meta"`, `"seq":0,"meta"`), ErrInvalidDump, "seq 0"},
+		{"a key twice", c, edit(`"key":"a"`, `"key":"b"`), ErrInvalidDump, "listed twice"},
+		{"two state machines", c, edit(`["state_machine/0",{"GenericKV":{"key":"a"`, `["state_machine/1",{"GenericKV":{"key":"a"`), ErrInvalidDump, "a second state machine"},
+		{"a voter without address", c, edit(`"configs":[[2]]`, `"configs":[[2,4]]`), ErrInvalidCluster, "voter 4"},
+		{"no node id", c, edit(`["raft_log",{"NodeId":2}]`, `["raft_log",{"NodeId":null}]`), ErrInvalidCluster, "give the node's id"},
+		{"id not a member", ImportConfig{ID: 4, DefaultClusterName: "c"}, smallDump, ErrInvalidCluster, "not a member of the dump's cluster (2, 3)"},
 		{"no cluster name", ImportConfig{}, smallDump, nil, "names no cluster"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.Dir = filepath.Join(t.TempDir(), "raft")
-			if tt.name != "no cluster name" {
-				cfg.DefaultClusterName = "c"
-			}
-			_, err := Import(cfg, strings.NewReader(tt.dump))
-			if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want %v containing %q", err, tt.wantErr, tt.want)
-			}
-		})
-	}
+	})
 }
