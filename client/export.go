@@ -20,9 +20,20 @@ import (
 // error, as what was written to w cannot be taken back. Export returns the
 // endpoint that served it. Bound it with ctx: a large state takes a while.
 func (c *Client) Export(ctx context.Context, w io.Writer) (string, error) {
+	return c.export(ctx, w, metapb.ExportRequest_METASRV)
+}
+
+// ExportDatabend is Export in Databend's format: the lines of
+// databend-metactl export (data version V004), which databend-meta's
+// import reads.
+func (c *Client) ExportDatabend(ctx context.Context, w io.Writer) (string, error) {
+	return c.export(ctx, w, metapb.ExportRequest_DATABEND)
+}
+
+func (c *Client) export(ctx context.Context, w io.Writer, format metapb.ExportRequest_Format) (string, error) {
 	var errs []error
 	for _, ep := range c.endpoints {
-		wrote, err := c.exportFrom(ctx, ep, w)
+		wrote, err := c.exportFrom(ctx, ep, w, format)
 		if err == nil {
 			return ep, nil
 		}
@@ -35,7 +46,7 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (string, error) {
 	return "", errors.Join(errs...)
 }
 
-func (c *Client) exportFrom(ctx context.Context, ep string, w io.Writer) (wrote bool, err error) {
+func (c *Client) exportFrom(ctx context.Context, ep string, w io.Writer, format metapb.ExportRequest_Format) (wrote bool, err error) {
 	cc, err := c.conn(ep)
 	if err != nil {
 		return false, err
@@ -47,7 +58,7 @@ func (c *Client) exportFrom(ctx context.Context, ep string, w io.Writer) (wrote 
 	defer cancel()
 	for try := 0; ; try++ {
 		flag := new(sendFlag)
-		stream, err := metapb.NewMetaClient(cc).Export(context.WithValue(ctx, sendFlagKey{}, flag), &metapb.ExportRequest{})
+		stream, err := metapb.NewMetaClient(cc).Export(context.WithValue(ctx, sendFlagKey{}, flag), &metapb.ExportRequest{Format: format})
 		if err != nil {
 			return false, err
 		}

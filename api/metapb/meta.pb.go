@@ -332,6 +332,57 @@ func (WatchRequest_Filter) EnumDescriptor() ([]byte, []int) {
 	return file_meta_proto_rawDescGZIP(), []int{37, 0}
 }
 
+type ExportRequest_Format int32
+
+const (
+	// METASRV is metasrv's dump (internal/backup): every key with its
+	// seq, create_seq, version and expiry, the last seq, the clock and the
+	// members; what an import restores exactly.
+	ExportRequest_METASRV ExportRequest_Format = 0
+	// DATABEND is databend-metactl export's format, data version V004
+	// (docs/DATABEND.md), which databend-meta's import reads.
+	ExportRequest_DATABEND ExportRequest_Format = 1
+)
+
+// Enum value maps for ExportRequest_Format.
+var (
+	ExportRequest_Format_name = map[int32]string{
+		0: "METASRV",
+		1: "DATABEND",
+	}
+	ExportRequest_Format_value = map[string]int32{
+		"METASRV":  0,
+		"DATABEND": 1,
+	}
+)
+
+func (x ExportRequest_Format) Enum() *ExportRequest_Format {
+	p := new(ExportRequest_Format)
+	*p = x
+	return p
+}
+
+func (x ExportRequest_Format) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportRequest_Format) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[6].Descriptor()
+}
+
+func (ExportRequest_Format) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[6]
+}
+
+func (x ExportRequest_Format) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportRequest_Format.Descriptor instead.
+func (ExportRequest_Format) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{39, 0}
+}
+
 // SeqV is a stored value with its metadata.
 type SeqV struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3087,6 +3138,7 @@ func (x *WatchResponse) GetProgressRevision() uint64 {
 
 type ExportRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Format        ExportRequest_Format   `protobuf:"varint,1,opt,name=format,proto3,enum=metasrv.v1.ExportRequest_Format" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3119,6 +3171,13 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
 	return file_meta_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ExportRequest) GetFormat() ExportRequest_Format {
+	if x != nil {
+		return x.Format
+	}
+	return ExportRequest_METASRV
 }
 
 // ExportChunk is a piece of the export dump: JSON lines (see
@@ -3520,8 +3579,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x11is_initialization\x18\x02 \x01(\bR\x10isInitialization\x12\x1d\n" +
 	"\n" +
 	"flush_done\x18\x03 \x01(\bR\tflushDone\x12+\n" +
-	"\x11progress_revision\x18\x05 \x01(\x04R\x10progressRevisionJ\x04\b\x04\x10\x05R\fprogress_seq\"\x0f\n" +
-	"\rExportRequest\"!\n" +
+	"\x11progress_revision\x18\x05 \x01(\x04R\x10progressRevisionJ\x04\b\x04\x10\x05R\fprogress_seq\"n\n" +
+	"\rExportRequest\x128\n" +
+	"\x06format\x18\x01 \x01(\x0e2 .metasrv.v1.ExportRequest.FormatR\x06format\"#\n" +
+	"\x06Format\x12\v\n" +
+	"\aMETASRV\x10\x00\x12\f\n" +
+	"\bDATABEND\x10\x01\"!\n" +
 	"\vExportChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"B\n" +
 	"\x10HandshakeRequest\x12\x12\n" +
@@ -3559,7 +3622,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_meta_proto_goTypes = []any{
 	(ReadConsistency)(0),              // 0: metasrv.v1.ReadConsistency
@@ -3568,126 +3631,128 @@ var file_meta_proto_goTypes = []any{
 	(TxnCondition_Op)(0),              // 3: metasrv.v1.TxnCondition.Op
 	(BoolExpression_Combiner)(0),      // 4: metasrv.v1.BoolExpression.Combiner
 	(WatchRequest_Filter)(0),          // 5: metasrv.v1.WatchRequest.Filter
-	(*SeqV)(nil),                      // 6: metasrv.v1.SeqV
-	(*KVMeta)(nil),                    // 7: metasrv.v1.KVMeta
-	(*KV)(nil),                        // 8: metasrv.v1.KV
-	(*MatchSeq)(nil),                  // 9: metasrv.v1.MatchSeq
-	(*UpsertRequest)(nil),             // 10: metasrv.v1.UpsertRequest
-	(*UpsertReply)(nil),               // 11: metasrv.v1.UpsertReply
-	(*GetRequest)(nil),                // 12: metasrv.v1.GetRequest
-	(*GetReply)(nil),                  // 13: metasrv.v1.GetReply
-	(*MGetRequest)(nil),               // 14: metasrv.v1.MGetRequest
-	(*MGetReply)(nil),                 // 15: metasrv.v1.MGetReply
-	(*ListRequest)(nil),               // 16: metasrv.v1.ListRequest
-	(*ListReply)(nil),                 // 17: metasrv.v1.ListReply
-	(*Node)(nil),                      // 18: metasrv.v1.Node
-	(*MemberListRequest)(nil),         // 19: metasrv.v1.MemberListRequest
-	(*MemberListReply)(nil),           // 20: metasrv.v1.MemberListReply
-	(*StatusRequest)(nil),             // 21: metasrv.v1.StatusRequest
-	(*StatusReply)(nil),               // 22: metasrv.v1.StatusReply
-	(*TxnCondition)(nil),              // 23: metasrv.v1.TxnCondition
-	(*BoolExpression)(nil),            // 24: metasrv.v1.BoolExpression
-	(*TxnGet)(nil),                    // 25: metasrv.v1.TxnGet
-	(*TxnPut)(nil),                    // 26: metasrv.v1.TxnPut
-	(*TxnDelete)(nil),                 // 27: metasrv.v1.TxnDelete
-	(*TxnDeleteByPrefix)(nil),         // 28: metasrv.v1.TxnDeleteByPrefix
-	(*FetchIncreaseU64)(nil),          // 29: metasrv.v1.FetchIncreaseU64
-	(*PutSequential)(nil),             // 30: metasrv.v1.PutSequential
-	(*TxnOp)(nil),                     // 31: metasrv.v1.TxnOp
-	(*ConditionalOps)(nil),            // 32: metasrv.v1.ConditionalOps
-	(*TxnRequest)(nil),                // 33: metasrv.v1.TxnRequest
-	(*TxnGetResponse)(nil),            // 34: metasrv.v1.TxnGetResponse
-	(*TxnPutResponse)(nil),            // 35: metasrv.v1.TxnPutResponse
-	(*TxnDeleteResponse)(nil),         // 36: metasrv.v1.TxnDeleteResponse
-	(*TxnDeleteByPrefixResponse)(nil), // 37: metasrv.v1.TxnDeleteByPrefixResponse
-	(*FetchIncreaseU64Response)(nil),  // 38: metasrv.v1.FetchIncreaseU64Response
-	(*PutSequentialResponse)(nil),     // 39: metasrv.v1.PutSequentialResponse
-	(*TxnOpResponse)(nil),             // 40: metasrv.v1.TxnOpResponse
-	(*TxnReply)(nil),                  // 41: metasrv.v1.TxnReply
-	(*Event)(nil),                     // 42: metasrv.v1.Event
-	(*WatchRequest)(nil),              // 43: metasrv.v1.WatchRequest
-	(*WatchResponse)(nil),             // 44: metasrv.v1.WatchResponse
-	(*ExportRequest)(nil),             // 45: metasrv.v1.ExportRequest
-	(*ExportChunk)(nil),               // 46: metasrv.v1.ExportChunk
-	(*HandshakeRequest)(nil),          // 47: metasrv.v1.HandshakeRequest
-	(*HandshakeReply)(nil),            // 48: metasrv.v1.HandshakeReply
+	(ExportRequest_Format)(0),         // 6: metasrv.v1.ExportRequest.Format
+	(*SeqV)(nil),                      // 7: metasrv.v1.SeqV
+	(*KVMeta)(nil),                    // 8: metasrv.v1.KVMeta
+	(*KV)(nil),                        // 9: metasrv.v1.KV
+	(*MatchSeq)(nil),                  // 10: metasrv.v1.MatchSeq
+	(*UpsertRequest)(nil),             // 11: metasrv.v1.UpsertRequest
+	(*UpsertReply)(nil),               // 12: metasrv.v1.UpsertReply
+	(*GetRequest)(nil),                // 13: metasrv.v1.GetRequest
+	(*GetReply)(nil),                  // 14: metasrv.v1.GetReply
+	(*MGetRequest)(nil),               // 15: metasrv.v1.MGetRequest
+	(*MGetReply)(nil),                 // 16: metasrv.v1.MGetReply
+	(*ListRequest)(nil),               // 17: metasrv.v1.ListRequest
+	(*ListReply)(nil),                 // 18: metasrv.v1.ListReply
+	(*Node)(nil),                      // 19: metasrv.v1.Node
+	(*MemberListRequest)(nil),         // 20: metasrv.v1.MemberListRequest
+	(*MemberListReply)(nil),           // 21: metasrv.v1.MemberListReply
+	(*StatusRequest)(nil),             // 22: metasrv.v1.StatusRequest
+	(*StatusReply)(nil),               // 23: metasrv.v1.StatusReply
+	(*TxnCondition)(nil),              // 24: metasrv.v1.TxnCondition
+	(*BoolExpression)(nil),            // 25: metasrv.v1.BoolExpression
+	(*TxnGet)(nil),                    // 26: metasrv.v1.TxnGet
+	(*TxnPut)(nil),                    // 27: metasrv.v1.TxnPut
+	(*TxnDelete)(nil),                 // 28: metasrv.v1.TxnDelete
+	(*TxnDeleteByPrefix)(nil),         // 29: metasrv.v1.TxnDeleteByPrefix
+	(*FetchIncreaseU64)(nil),          // 30: metasrv.v1.FetchIncreaseU64
+	(*PutSequential)(nil),             // 31: metasrv.v1.PutSequential
+	(*TxnOp)(nil),                     // 32: metasrv.v1.TxnOp
+	(*ConditionalOps)(nil),            // 33: metasrv.v1.ConditionalOps
+	(*TxnRequest)(nil),                // 34: metasrv.v1.TxnRequest
+	(*TxnGetResponse)(nil),            // 35: metasrv.v1.TxnGetResponse
+	(*TxnPutResponse)(nil),            // 36: metasrv.v1.TxnPutResponse
+	(*TxnDeleteResponse)(nil),         // 37: metasrv.v1.TxnDeleteResponse
+	(*TxnDeleteByPrefixResponse)(nil), // 38: metasrv.v1.TxnDeleteByPrefixResponse
+	(*FetchIncreaseU64Response)(nil),  // 39: metasrv.v1.FetchIncreaseU64Response
+	(*PutSequentialResponse)(nil),     // 40: metasrv.v1.PutSequentialResponse
+	(*TxnOpResponse)(nil),             // 41: metasrv.v1.TxnOpResponse
+	(*TxnReply)(nil),                  // 42: metasrv.v1.TxnReply
+	(*Event)(nil),                     // 43: metasrv.v1.Event
+	(*WatchRequest)(nil),              // 44: metasrv.v1.WatchRequest
+	(*WatchResponse)(nil),             // 45: metasrv.v1.WatchResponse
+	(*ExportRequest)(nil),             // 46: metasrv.v1.ExportRequest
+	(*ExportChunk)(nil),               // 47: metasrv.v1.ExportChunk
+	(*HandshakeRequest)(nil),          // 48: metasrv.v1.HandshakeRequest
+	(*HandshakeReply)(nil),            // 49: metasrv.v1.HandshakeReply
 }
 var file_meta_proto_depIdxs = []int32{
-	7,  // 0: metasrv.v1.SeqV.meta:type_name -> metasrv.v1.KVMeta
-	6,  // 1: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
+	8,  // 0: metasrv.v1.SeqV.meta:type_name -> metasrv.v1.KVMeta
+	7,  // 1: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
 	1,  // 2: metasrv.v1.MatchSeq.kind:type_name -> metasrv.v1.MatchSeq.Kind
-	9,  // 3: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
+	10, // 3: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
 	2,  // 4: metasrv.v1.UpsertRequest.op:type_name -> metasrv.v1.UpsertRequest.Op
-	6,  // 5: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
-	6,  // 6: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
+	7,  // 5: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
+	7,  // 6: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
 	0,  // 7: metasrv.v1.GetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	6,  // 8: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
+	7,  // 8: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
 	0,  // 9: metasrv.v1.MGetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	8,  // 10: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
+	9,  // 10: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
 	0,  // 11: metasrv.v1.ListRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	8,  // 12: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
-	18, // 13: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
-	18, // 14: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
+	9,  // 12: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
+	19, // 13: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
+	19, // 14: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
 	3,  // 15: metasrv.v1.TxnCondition.op:type_name -> metasrv.v1.TxnCondition.Op
 	4,  // 16: metasrv.v1.BoolExpression.combiner:type_name -> metasrv.v1.BoolExpression.Combiner
-	23, // 17: metasrv.v1.BoolExpression.conditions:type_name -> metasrv.v1.TxnCondition
-	24, // 18: metasrv.v1.BoolExpression.children:type_name -> metasrv.v1.BoolExpression
-	9,  // 19: metasrv.v1.TxnPut.match_seq:type_name -> metasrv.v1.MatchSeq
-	9,  // 20: metasrv.v1.TxnDelete.match_seq:type_name -> metasrv.v1.MatchSeq
-	9,  // 21: metasrv.v1.FetchIncreaseU64.match_seq:type_name -> metasrv.v1.MatchSeq
-	25, // 22: metasrv.v1.TxnOp.get:type_name -> metasrv.v1.TxnGet
-	26, // 23: metasrv.v1.TxnOp.put:type_name -> metasrv.v1.TxnPut
-	27, // 24: metasrv.v1.TxnOp.delete:type_name -> metasrv.v1.TxnDelete
-	28, // 25: metasrv.v1.TxnOp.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefix
-	29, // 26: metasrv.v1.TxnOp.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64
-	30, // 27: metasrv.v1.TxnOp.put_sequential:type_name -> metasrv.v1.PutSequential
-	24, // 28: metasrv.v1.ConditionalOps.predicate:type_name -> metasrv.v1.BoolExpression
-	31, // 29: metasrv.v1.ConditionalOps.ops:type_name -> metasrv.v1.TxnOp
-	23, // 30: metasrv.v1.TxnRequest.condition:type_name -> metasrv.v1.TxnCondition
-	31, // 31: metasrv.v1.TxnRequest.if_then:type_name -> metasrv.v1.TxnOp
-	31, // 32: metasrv.v1.TxnRequest.else_then:type_name -> metasrv.v1.TxnOp
-	32, // 33: metasrv.v1.TxnRequest.branches:type_name -> metasrv.v1.ConditionalOps
-	6,  // 34: metasrv.v1.TxnGetResponse.value:type_name -> metasrv.v1.SeqV
-	6,  // 35: metasrv.v1.TxnPutResponse.prev:type_name -> metasrv.v1.SeqV
-	6,  // 36: metasrv.v1.TxnPutResponse.current:type_name -> metasrv.v1.SeqV
-	6,  // 37: metasrv.v1.TxnDeleteResponse.prev:type_name -> metasrv.v1.SeqV
-	6,  // 38: metasrv.v1.PutSequentialResponse.current:type_name -> metasrv.v1.SeqV
-	34, // 39: metasrv.v1.TxnOpResponse.get:type_name -> metasrv.v1.TxnGetResponse
-	35, // 40: metasrv.v1.TxnOpResponse.put:type_name -> metasrv.v1.TxnPutResponse
-	36, // 41: metasrv.v1.TxnOpResponse.delete:type_name -> metasrv.v1.TxnDeleteResponse
-	37, // 42: metasrv.v1.TxnOpResponse.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefixResponse
-	38, // 43: metasrv.v1.TxnOpResponse.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64Response
-	39, // 44: metasrv.v1.TxnOpResponse.put_sequential:type_name -> metasrv.v1.PutSequentialResponse
-	40, // 45: metasrv.v1.TxnReply.responses:type_name -> metasrv.v1.TxnOpResponse
-	6,  // 46: metasrv.v1.Event.prev:type_name -> metasrv.v1.SeqV
-	6,  // 47: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
+	24, // 17: metasrv.v1.BoolExpression.conditions:type_name -> metasrv.v1.TxnCondition
+	25, // 18: metasrv.v1.BoolExpression.children:type_name -> metasrv.v1.BoolExpression
+	10, // 19: metasrv.v1.TxnPut.match_seq:type_name -> metasrv.v1.MatchSeq
+	10, // 20: metasrv.v1.TxnDelete.match_seq:type_name -> metasrv.v1.MatchSeq
+	10, // 21: metasrv.v1.FetchIncreaseU64.match_seq:type_name -> metasrv.v1.MatchSeq
+	26, // 22: metasrv.v1.TxnOp.get:type_name -> metasrv.v1.TxnGet
+	27, // 23: metasrv.v1.TxnOp.put:type_name -> metasrv.v1.TxnPut
+	28, // 24: metasrv.v1.TxnOp.delete:type_name -> metasrv.v1.TxnDelete
+	29, // 25: metasrv.v1.TxnOp.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefix
+	30, // 26: metasrv.v1.TxnOp.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64
+	31, // 27: metasrv.v1.TxnOp.put_sequential:type_name -> metasrv.v1.PutSequential
+	25, // 28: metasrv.v1.ConditionalOps.predicate:type_name -> metasrv.v1.BoolExpression
+	32, // 29: metasrv.v1.ConditionalOps.ops:type_name -> metasrv.v1.TxnOp
+	24, // 30: metasrv.v1.TxnRequest.condition:type_name -> metasrv.v1.TxnCondition
+	32, // 31: metasrv.v1.TxnRequest.if_then:type_name -> metasrv.v1.TxnOp
+	32, // 32: metasrv.v1.TxnRequest.else_then:type_name -> metasrv.v1.TxnOp
+	33, // 33: metasrv.v1.TxnRequest.branches:type_name -> metasrv.v1.ConditionalOps
+	7,  // 34: metasrv.v1.TxnGetResponse.value:type_name -> metasrv.v1.SeqV
+	7,  // 35: metasrv.v1.TxnPutResponse.prev:type_name -> metasrv.v1.SeqV
+	7,  // 36: metasrv.v1.TxnPutResponse.current:type_name -> metasrv.v1.SeqV
+	7,  // 37: metasrv.v1.TxnDeleteResponse.prev:type_name -> metasrv.v1.SeqV
+	7,  // 38: metasrv.v1.PutSequentialResponse.current:type_name -> metasrv.v1.SeqV
+	35, // 39: metasrv.v1.TxnOpResponse.get:type_name -> metasrv.v1.TxnGetResponse
+	36, // 40: metasrv.v1.TxnOpResponse.put:type_name -> metasrv.v1.TxnPutResponse
+	37, // 41: metasrv.v1.TxnOpResponse.delete:type_name -> metasrv.v1.TxnDeleteResponse
+	38, // 42: metasrv.v1.TxnOpResponse.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefixResponse
+	39, // 43: metasrv.v1.TxnOpResponse.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64Response
+	40, // 44: metasrv.v1.TxnOpResponse.put_sequential:type_name -> metasrv.v1.PutSequentialResponse
+	41, // 45: metasrv.v1.TxnReply.responses:type_name -> metasrv.v1.TxnOpResponse
+	7,  // 46: metasrv.v1.Event.prev:type_name -> metasrv.v1.SeqV
+	7,  // 47: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
 	5,  // 48: metasrv.v1.WatchRequest.filter:type_name -> metasrv.v1.WatchRequest.Filter
-	42, // 49: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
-	47, // 50: metasrv.v1.Meta.Handshake:input_type -> metasrv.v1.HandshakeRequest
-	33, // 51: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
-	43, // 52: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
-	10, // 53: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
-	12, // 54: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
-	14, // 55: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
-	16, // 56: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
-	19, // 57: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
-	21, // 58: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
-	45, // 59: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
-	48, // 60: metasrv.v1.Meta.Handshake:output_type -> metasrv.v1.HandshakeReply
-	41, // 61: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
-	44, // 62: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
-	11, // 63: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
-	13, // 64: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
-	15, // 65: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
-	17, // 66: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
-	20, // 67: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
-	22, // 68: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
-	46, // 69: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
-	60, // [60:70] is the sub-list for method output_type
-	50, // [50:60] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	43, // 49: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
+	6,  // 50: metasrv.v1.ExportRequest.format:type_name -> metasrv.v1.ExportRequest.Format
+	48, // 51: metasrv.v1.Meta.Handshake:input_type -> metasrv.v1.HandshakeRequest
+	34, // 52: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
+	44, // 53: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
+	11, // 54: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
+	13, // 55: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
+	15, // 56: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
+	17, // 57: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
+	20, // 58: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
+	22, // 59: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
+	46, // 60: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
+	49, // 61: metasrv.v1.Meta.Handshake:output_type -> metasrv.v1.HandshakeReply
+	42, // 62: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
+	45, // 63: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
+	12, // 64: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
+	14, // 65: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
+	16, // 66: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
+	18, // 67: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
+	21, // 68: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
+	23, // 69: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
+	47, // 70: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
+	61, // [61:71] is the sub-list for method output_type
+	51, // [51:61] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -3725,7 +3790,7 @@ func file_meta_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,

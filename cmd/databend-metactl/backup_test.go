@@ -158,7 +158,7 @@ func TestImportCommand(t *testing.T) {
 			"--initial-cluster", "11="+clustertest.Addr(11)+",12="+clustertest.Addr(12),
 			"--initial-cluster", "13="+clustertest.Addr(13),
 			"--initial-grpc", "11=grpc-11:9191,12=grpc-12:9191,13=grpc-13:9191")
-		want := importJSON{RaftDir: dirs[id], ID: id, ClusterName: "test", Keys: 30, LastSeq: 30,
+		want := importJSON{RaftDir: dirs[id], ID: id, ClusterName: "test", Format: "metasrv", Keys: 30, LastSeq: 30,
 			Voters: []uint64{11, 12, 13}, Index: 1, Term: 1}
 		if diff := cmp.Diff(want, res); diff != "" {
 			t.Errorf("import summary (-want +got):\n%s", diff)
@@ -208,8 +208,9 @@ func TestImportCommand(t *testing.T) {
 		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11", "--initial-cluster", "eleven=a:1"}, 2, "want ID=HOST:PORT"},
 		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11", "--initial-cluster", "11=a"}, 2, "want ID=HOST:PORT"},
 		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11", "--initial-cluster", "11=a:1", "--initial-grpc", "12=b:2"}, 2, "not in --initial-cluster"},
-		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--initial-cluster", "11=a:1"}, 2, "--id is required"},
-		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11"}, 2, "--initial-cluster is required"},
+		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--initial-cluster", "11=a:1"}, 2, "--id is required with --initial-cluster"},
+		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11"}, 2, "node id 11 is not a member of the dump's cluster (1)"},
+		{[]string{"import", "--raft-dir", t.TempDir(), "--db", db, "--id", "11", "--initial-cluster", "11=a:1,b"}, 2, "want the node's gRPC address"},
 		{[]string{"import", "--db", db, "--id", "11", "--initial-cluster", "11=a:1"}, 2, "--raft-dir is required"},
 	} {
 		_, stderr, code := runCLI(t, tt.args...)

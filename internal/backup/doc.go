@@ -3,6 +3,12 @@
 // raft_dir's WAL for inspection. databend-metactl's export, import and
 // dump-raft-log-wal commands are thin wrappers around it.
 //
+// Besides its own format (below), it reads and writes the dumps of
+// databend-metactl (Databend's data versions V002 to V004 in, V004 out):
+// Import takes either, ExportDatabend and DatabendLines write Databend's.
+// docs/DATABEND.md (sections 2, 3 and 8) says what is kept and how;
+// databend.go is the one place values are translated.
+//
 // # Use
 //
 //	// Export, from a running node (internal/server: after a read barrier):

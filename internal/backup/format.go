@@ -3,6 +3,8 @@ package backup
 import (
 	"errors"
 	"fmt"
+
+	"github.com/metasrv/metasrv/api/metapb"
 )
 
 // FormatVersion is the dump format version written in the header, and the
@@ -102,6 +104,11 @@ type KV struct {
 	ExpireAtMs uint64
 	// Data is the value; any bytes.
 	Data []byte
+	// MetaAsWritten: Meta is the value's meta as it was written
+	// (Databend's dumps: expire_at in seconds or ms, proposed_at_ms; nil
+	// for "meta":null). Otherwise the value's meta holds ExpireAtMs.
+	MetaAsWritten bool
+	Meta          *metapb.KVMeta
 }
 
 // Footer is the last line of a dump.

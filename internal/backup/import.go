@@ -1,7 +1,9 @@
 package backup
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"go.etcd.io/raft/v3"
@@ -32,14 +36,21 @@ const (
 type ImportConfig struct {
 	// Dir is the new node's raft_dir. It must be missing or empty.
 	Dir string
-	// ID is the new node's id; it must be one of InitialCluster.
+	// ID is the new node's id; it must be one of the members. 0 takes
+	// the id of the node a Databend dump was taken from (its NodeId);
+	// metasrv dumps name none.
 	ID uint64
-	// ClusterName is the new cluster's name; "" takes the dump's. The
+	// ClusterName is the new cluster's name; "" takes the dump's, and
+	// DefaultClusterName when the dump names none (Databend's dumps). The
 	// node's configuration must use the same.
-	ClusterName string
+	ClusterName        string
+	DefaultClusterName string
 	// InitialCluster lists every node of the new cluster, each with its
 	// id and raft address; all of them become voters. GrpcAddress may be
-	// empty (see Import). Give every node the same list.
+	// empty (see Import). Give every node the same list. Empty: the
+	// dump's members are kept, voters and learners (a metasrv dump's
+	// header nodes; a Databend dump's Nodes table, the voters of its last
+	// membership).
 	InitialCluster []Node
 	// Logger may be nil.
 	Logger *slog.Logger
@@ -48,29 +59,58 @@ type ImportConfig struct {
 // ImportResult describes what Import wrote.
 type ImportResult struct {
 	ClusterName string
+	// ID is the node's id.
+	ID uint64
+	// Format is the dump's: "metasrv" or "databend V004" (its data
+	// version).
+	Format string
 	// Keys and LastSeq are the restored state's; the new cluster's next
 	// write takes seq LastSeq + 1.
 	Keys, LastSeq uint64
-	// Index and Term are the raft snapshot's (ImportIndex, ImportTerm).
+	// Index and Term are the raft snapshot's: ImportIndex and ImportTerm
+	// for a metasrv dump, the last applied log id of a Databend dump.
 	Index, Term uint64
-	// Voters are the ids of the new cluster.
-	Voters []uint64
+	// Voters and Learners are the ids of the new cluster.
+	Voters, Learners []uint64
+	// LogEntries is the number of raft log entries a Databend dump holds:
+	// all already in its state machine, so none is imported.
+	LogEntries int
+}
+
+// importedDump is a dump read for Import: its format, what it says of the
+// cluster, the state around its keys and the keys.
+type importedDump struct {
+	format      string
+	clusterName string
+	// nodeID is the node the dump was taken from, 0 when unknown.
+	nodeID  uint64
+	members []Node
+	state   stateHeader
+	term    uint64
+	keys    keySource
+	// lastSeq returns the state's last seq once keys is read.
+	lastSeq    func() uint64
+	logEntries int
 }
 
 // Import builds the raft_dir of one node of a new cluster whose state is
 // the dump read from r, so that the new cluster starts with exactly the
-// exported keys, seqs, expiries and last seq. Run it once per node, with
-// the same dump and InitialCluster, then start every node with plain
-// databend-meta: its raft_dir is bootstrapped, so single and join are
-// ignored, and the nodes elect a leader among InitialCluster.
+// exported keys, seqs, expiries and last seq. The dump is a metasrv dump
+// (see the package doc) or a databend-metactl export (data version V002,
+// V003 or V004: its state_machine section; see docs/DATABEND.md and
+// databend.go for what is kept); the first line tells which. Run it once
+// per node, with the same dump and InitialCluster, then start every node
+// with plain databend-meta: its raft_dir is bootstrapped, so single and
+// join are ignored, and the nodes elect a leader among the voters.
 //
 // The directory gets:
 //   - a WAL with metadata {"id":ID,"cluster_name":...};
-//   - a raft snapshot at index ImportIndex, term ImportTerm, whose
-//     ConfState has the InitialCluster ids as voters and whose data is
-//     the state machine snapshot of the dump (EncodeSnapshot) with
-//     applied index ImportIndex and the member table = InitialCluster;
-//   - the hard state {term: ImportTerm, vote: none, commit: ImportIndex}.
+//   - a raft snapshot whose ConfState has the voters and learners of the
+//     members and whose data is the state machine snapshot of the dump
+//     with the member table = the members: at index ImportIndex, term
+//     ImportTerm for a metasrv dump; at the last applied log id of a
+//     Databend dump, so that the log goes on from its index;
+//   - the hard state {term: the snapshot's, vote: none, commit: its index}.
 //
 // Member grpc addresses come from InitialCluster and may be empty: the
 // member table then lacks them (member-list shows none) until the server
@@ -83,56 +123,127 @@ func Import(cfg ImportConfig, r io.Reader) (*ImportResult, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	members, err := checkInitialCluster(cfg.ID, cfg.InitialCluster)
-	if err != nil {
-		return nil, err
+	if len(cfg.InitialCluster) > 0 {
+		if _, err := checkMembers(cfg.ID, cfg.InitialCluster, true); err != nil {
+			return nil, err
+		}
 	}
 	created, err := checkEmptyDir(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 
-	dump, err := NewReader(r)
+	dump, err := readImport(r)
 	if err != nil {
 		return nil, err
 	}
-	name := cfg.ClusterName
-	if name == "" {
-		name = dump.Header().ClusterName
+	id, members := cfg.ID, cfg.InitialCluster
+	if len(members) == 0 {
+		if id == 0 {
+			id = dump.nodeID
+		}
+		if id == 0 {
+			return nil, fmt.Errorf("%w: the dump does not say which node it was taken from: give the node's id", ErrInvalidCluster)
+		}
+		if len(dump.members) == 0 {
+			return nil, fmt.Errorf("%w: the dump lists no members: give the initial cluster", ErrInvalidCluster)
+		}
+		members = dump.members
 	}
+	members, err = checkMembers(id, members, len(cfg.InitialCluster) > 0)
+	if err != nil {
+		return nil, err
+	}
+	name := cmp.Or(cfg.ClusterName, dump.clusterName, cfg.DefaultClusterName)
 	if name == "" {
 		return nil, errors.New("backup: the dump names no cluster; give a cluster name")
 	}
 	var data bytes.Buffer
-	footer, err := EncodeSnapshot(&data, dump, ImportIndex, members)
+	keys, err := encodeState(&data, dump.state, members, dump.keys)
 	if err != nil {
 		return nil, err
 	}
 
-	voters := make([]uint64, len(members))
-	for i, m := range members {
-		voters[i] = m.ID
+	res := &ImportResult{
+		ClusterName: name, ID: id, Format: dump.format,
+		Keys: keys, LastSeq: dump.lastSeq(),
+		Index: dump.state.index, Term: dump.term,
+		LogEntries: dump.logEntries,
 	}
+	cs := &raftpb.ConfState{}
+	for _, m := range members {
+		if m.Voter {
+			res.Voters = append(res.Voters, m.ID)
+		} else {
+			res.Learners = append(res.Learners, m.ID)
+		}
+	}
+	cs.Voters, cs.Learners = res.Voters, res.Learners
 	snap := &raftpb.Snapshot{
 		Data: data.Bytes(),
 		Metadata: &raftpb.SnapshotMetadata{
-			Index:     proto.Uint64(ImportIndex),
-			Term:      proto.Uint64(ImportTerm),
-			ConfState: &raftpb.ConfState{Voters: voters},
+			Index:     proto.Uint64(res.Index),
+			Term:      proto.Uint64(res.Term),
+			ConfState: cs,
 		},
 	}
-	hs := &raftpb.HardState{Term: proto.Uint64(ImportTerm), Commit: proto.Uint64(ImportIndex)}
-	if err := writeNodeDir(cfg.Dir, cfg.ID, name, hs, snap, lg); err != nil {
+	hs := &raftpb.HardState{Term: proto.Uint64(res.Term), Commit: proto.Uint64(res.Index)}
+	if err := writeNodeDir(cfg.Dir, id, name, hs, snap, lg); err != nil {
 		cleanup(cfg.Dir, created)
 		return nil, err
 	}
-	return &ImportResult{
-		ClusterName: name,
-		Keys:        footer.Keys,
-		LastSeq:     footer.LastSeq,
-		Index:       ImportIndex,
-		Term:        ImportTerm,
-		Voters:      voters,
+	return res, nil
+}
+
+// readImport reads the start of a dump and returns it for Import: a
+// Databend dump is read whole (its keys need sorting and checking against
+// its expiry index), a metasrv dump as its keys are encoded.
+func readImport(r io.Reader) (*importedDump, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	first, err := br.Peek(1)
+	if err == io.EOF {
+		return nil, &LineError{Msg: "empty input: no header line; is this a dump?"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if first[0] == '[' {
+		d, err := readDatabendDump(br)
+		if err != nil {
+			return nil, err
+		}
+		members, err := d.members()
+		if err != nil {
+			return nil, err
+		}
+		index, term := uint64(ImportIndex), uint64(ImportTerm)
+		if d.lastApplied != nil && d.lastApplied.Index > 0 {
+			index, term = d.lastApplied.Index, max(d.lastApplied.LeaderID.Term, 1)
+		}
+		return &importedDump{
+			format:     "databend " + string(d.version),
+			nodeID:     d.nodeID,
+			members:    members,
+			state:      stateHeader{index: index, lastSeq: d.lastSeq, clockMs: d.clockMs()},
+			term:       term,
+			keys:       d.keys(),
+			lastSeq:    func() uint64 { return d.lastSeq },
+			logEntries: len(d.entries),
+		}, nil
+	}
+	rd, err := NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	h := rd.Header()
+	return &importedDump{
+		format:      "metasrv",
+		clusterName: h.ClusterName,
+		members:     h.Nodes,
+		state:       stateHeader{index: ImportIndex, lastSeq: h.LastSeq, clockMs: h.ClockMs},
+		term:        ImportTerm,
+		keys:        rd,
+		lastSeq:     func() uint64 { return h.LastSeq },
 	}, nil
 }
 
@@ -151,9 +262,10 @@ func writeNodeDir(dir string, id uint64, clusterName string, hs *raftpb.HardStat
 	return nil
 }
 
-// checkInitialCluster validates the members and returns them sorted by id,
-// all voters.
-func checkInitialCluster(id uint64, nodes []Node) ([]Node, error) {
+// checkMembers validates the members and returns them sorted by id, all
+// voters when allVoters (an initial cluster), else as they are (at least
+// one voter).
+func checkMembers(id uint64, nodes []Node, allVoters bool) ([]Node, error) {
 	if id == 0 {
 		return nil, fmt.Errorf("%w: node id must not be 0", ErrInvalidCluster)
 	}
@@ -176,7 +288,9 @@ func checkInitialCluster(id uint64, nodes []Node) ([]Node, error) {
 	addrs := map[string]uint64{}
 	for i := range members {
 		m := &members[i]
-		m.Voter = true
+		if allVoters {
+			m.Voter = true
+		}
 		switch {
 		case m.ID == 0:
 			return nil, fmt.Errorf("%w: member id 0: ids start at 1", ErrInvalidCluster)
@@ -195,9 +309,23 @@ func checkInitialCluster(id uint64, nodes []Node) ([]Node, error) {
 		addrs[m.RaftAddress] = m.ID
 	}
 	if !slices.ContainsFunc(members, func(m Node) bool { return m.ID == id }) {
-		return nil, fmt.Errorf("%w: node id %d is not in the initial cluster; list it there too", ErrInvalidCluster, id)
+		if allVoters {
+			return nil, fmt.Errorf("%w: node id %d is not in the initial cluster; list it there too", ErrInvalidCluster, id)
+		}
+		return nil, fmt.Errorf("%w: node id %d is not a member of the dump's cluster (%s): give one of them, or an initial cluster", ErrInvalidCluster, id, memberIDs(members))
+	}
+	if !slices.ContainsFunc(members, func(m Node) bool { return m.Voter }) {
+		return nil, fmt.Errorf("%w: no voter among the members: give an initial cluster", ErrInvalidCluster)
 	}
 	return members, nil
+}
+
+func memberIDs(members []Node) string {
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = strconv.FormatUint(m.ID, 10)
+	}
+	return strings.Join(ids, ", ")
 }
 
 // checkEmptyDir checks that dir is missing or an empty directory, and

@@ -47,6 +47,18 @@ type Loaded struct {
 	// Commit is the commit index recorded in the WAL (lazily synced, so it
 	// may lag what the cluster had committed).
 	Commit uint64
+	// AppliedTerm is the raft term of the entry at SM.AppliedIndex() (0
+	// when nothing is applied).
+	AppliedTerm uint64
+}
+
+// TermOf returns the term of the entry at index when it is the applied
+// one, else 0: what ExportDatabend asks.
+func (l *Loaded) TermOf(index uint64) uint64 {
+	if index == l.SM.AppliedIndex() {
+		return l.AppliedTerm
+	}
+	return 0
 }
 
 // LoadDir rebuilds the state machine of the stopped node whose raft_dir is
@@ -65,7 +77,9 @@ func LoadDir(dir string, lg *slog.Logger) (*Loaded, error) {
 	defer ro.Close()
 
 	sm := statemachine.New()
+	var term uint64
 	if !raft.IsEmptySnap(ro.Snapshot) {
+		term = ro.Snapshot.GetMetadata().GetTerm()
 		rc, err := ro.OpenSnapshotData()
 		if err == nil {
 			err = sm.Restore(rc)
@@ -87,8 +101,9 @@ func LoadDir(dir string, lg *slog.Logger) (*Loaded, error) {
 		if err := applyEntry(sm, e, lg); err != nil {
 			return nil, fmt.Errorf("backup: replay %s: %w", dir, err)
 		}
+		term = e.GetTerm()
 	}
-	return &Loaded{ID: ro.ID, ClusterName: ro.ClusterName, SM: sm, Commit: commit}, nil
+	return &Loaded{ID: ro.ID, ClusterName: ro.ClusterName, SM: sm, Commit: commit, AppliedTerm: term}, nil
 }
 
 // applyEntry applies one committed entry as internal/server's apply loop

@@ -25,38 +25,65 @@ const ImportRevision = statemachine.FirstRevision + 1
 // write to a buffer or a file that is discarded on error. members must be
 // in ascending id order (ErrInvalidCluster otherwise).
 func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Footer, error) {
-	if msg := checkNodes(members); msg != "" {
-		return Footer{}, fmt.Errorf("%w: %s", ErrInvalidCluster, msg)
-	}
 	h := r.Header()
+	if _, err := encodeState(w, stateHeader{index: index, lastSeq: h.LastSeq, clockMs: h.ClockMs}, members, r); err != nil {
+		return Footer{}, err
+	}
+	return *r.Footer(), nil
+}
+
+// stateHeader is the state around the keys of a snapshot.
+type stateHeader struct {
+	index, lastSeq, clockMs uint64
+}
+
+// keySource yields the keys of a state in strictly ascending key order;
+// Next returns io.EOF after the last. *Reader is one.
+type keySource interface {
+	Next() (KV, error)
+}
+
+// encodeState writes to w the state machine snapshot (statemachine's
+// SnapshotWriter) of the state h with members as the member table and the
+// keys of src, each at ImportRevision, and returns the number of keys
+// written. See EncodeSnapshot.
+func encodeState(w io.Writer, h stateHeader, members []Node, src keySource) (uint64, error) {
+	if msg := checkNodes(members); msg != "" {
+		return 0, fmt.Errorf("%w: %s", ErrInvalidCluster, msg)
+	}
 	nodes := make([]*metapb.Node, len(members))
 	for i, m := range members {
 		nodes[i] = &metapb.Node{Id: m.ID, RaftAddress: m.RaftAddress, GrpcAddress: m.GrpcAddress, Voter: m.Voter}
 	}
 	sw := statemachine.NewSnapshotWriter(w, statemachine.SnapshotHeader{
-		Index: index, LastSeq: h.LastSeq, Revision: ImportRevision, NowMs: h.ClockMs, Members: nodes,
+		Index: h.index, LastSeq: h.lastSeq, Revision: ImportRevision, NowMs: h.clockMs, Members: nodes,
 	})
+	var count uint64
 	for {
-		kv, err := r.Next()
+		kv, err := src.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return Footer{}, err
+			return 0, err
 		}
-		meta := &metapb.KVMeta{}
-		if kv.ExpireAtMs != 0 {
-			meta.ExpireAt = &kv.ExpireAtMs
+		meta := kv.Meta
+		if !kv.MetaAsWritten {
+			meta = &metapb.KVMeta{}
+			if kv.ExpireAtMs != 0 {
+				meta.ExpireAt = &kv.ExpireAtMs
+			}
 		}
 		if err := sw.Add(statemachine.Record{
 			Key: kv.Key, Data: kv.Data, Seq: kv.Seq, CreateSeq: kv.CreateSeq, Version: kv.Version,
 			CreateRevision: ImportRevision, ModRevision: ImportRevision, Meta: meta,
 		}); err != nil {
-			return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", err)
+			return 0, fmt.Errorf("backup: write state machine snapshot: %w", err)
 		}
+		count++
 	}
 	if _, err := sw.Close(); err != nil {
-		return Footer{}, fmt.Errorf("backup: write state machine snapshot: %w", err)
+		return 0, fmt.Errorf("backup: write state machine snapshot: %w", err)
 	}
-	return *r.Footer(), nil
+	return count, nil
 }

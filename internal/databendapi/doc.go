@@ -27,8 +27,7 @@
 //
 // # What is served
 //
-// Every RPC but Export and ExportV1 (Databend's dump format is written
-// elsewhere) and SnapshotKeysLayout (Unimplemented, naming KvList). Each
+// Every RPC but SnapshotKeysLayout (Unimplemented, naming KvList). Each
 // handler translates to the native server (Server) and back:
 //
 //   - KvApi and KvReadV1 read Databend's JSON (internal/databendjson);
@@ -39,6 +38,11 @@
 //     put_sequential expires_at_ms) is refused with Unimplemented.
 //   - Watch is the native watch (server.Watch), its markers dropped; its
 //     response headers go out once the watcher is registered.
+//   - Export and ExportV1 stream Databend's dump lines (data version
+//     V004, internal/backup's DatabendLines) of a copy of the state taken
+//     after a read barrier, 32 lines or chunk_size per chunk, as
+//     databend-meta does; the dump is the applied state, without log
+//     entries.
 //   - A follower serves every call and names the leader (LeaderKey).
 //
 // Errors map through the one table of errors.go, with the codes

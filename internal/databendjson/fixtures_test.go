@@ -2,11 +2,11 @@ package databendjson
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/metasrv/metasrv/internal/databendfixtures"
 )
 
 // The dumps a real 3-node databend-meta cluster wrote (issue 12): V004 and
@@ -14,38 +14,9 @@ import (
 // importing the V004 one.
 var fixtureFiles = []string{"meta_v004.txt", "meta_v003.txt", "want_exported_v004"}
 
-// fixturePath returns shared/fixtures/databend beside the repository (the
-// module root's parent), where CI clones it.
-func fixturePath() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(filepath.Dir(dir), "shared", "fixtures", "databend"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // fixtureDir returns the fixture directory, and skips the test when it is
 // not there.
-func fixtureDir(tb testing.TB) string {
-	tb.Helper()
-	fx, err := fixturePath()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := os.Stat(fx); errors.Is(err, fs.ErrNotExist) {
-		tb.Skipf("Databend fixtures not found at %s: clone the shared data beside the repository", fx)
-	}
-	return fx
-}
+func fixtureDir(tb testing.TB) string { return databendfixtures.Dir(tb) }
 
 // fixtureLines returns the lines of a fixture file, without their newlines.
 func fixtureLines(tb testing.TB, name string) [][]byte {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/metasrv/metasrv/internal/databendfixtures"
 )
 
 // FuzzDecodeLine checks that DecodeLine never panics, that every error is
@@ -33,7 +35,7 @@ func FuzzDecodeLine(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	if dir, err := fixturePath(); err == nil {
+	if dir, err := databendfixtures.Path(); err == nil {
 		for _, name := range fixtureFiles {
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if errors.Is(err, fs.ErrNotExist) {

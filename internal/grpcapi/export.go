@@ -3,12 +3,14 @@ package grpcapi
 import (
 	"bytes"
 	"context"
+	"io"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/backup"
+	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
@@ -23,6 +25,16 @@ type Exporter interface {
 	ExportSource(ctx context.Context) (sm *statemachine.StateMachine, clusterName string, nowMs uint64, err error)
 }
 
+// DatabendExporter is what Meta.Export needs besides Exporter for a dump
+// in Databend's format (internal/server.Server implements it).
+type DatabendExporter interface {
+	// TermOf returns the raft term of the entry at an index, 0 when
+	// unknown.
+	TermOf(index uint64) uint64
+	// AdminStatus describes this node (its id).
+	AdminStatus() server.AdminStatus
+}
+
 // exportChunkBytes bounds the data of one ExportChunk.
 const exportChunkBytes = 1 << 20
 
@@ -31,10 +43,29 @@ const exportChunkBytes = 1 << 20
 // over several chunks. The receiver concatenates the chunks. The default
 // request deadline, when the client sets none, bounds the read barrier
 // only; the stream itself lasts as long as the client reads it.
-func (m *Meta) Export(_ *metapb.ExportRequest, stream metapb.Meta_ExportServer) error {
+//
+// The dump is in req's format: metasrv's (internal/backup), or Databend's
+// export lines (backup.ExportDatabend).
+func (m *Meta) Export(req *metapb.ExportRequest, stream metapb.Meta_ExportServer) error {
 	ex, ok := m.kv.(Exporter)
 	if !ok {
 		return status.Error(codes.Unimplemented, "export is not available on this server")
+	}
+	write := func(w io.Writer, sm *statemachine.StateMachine, clusterName string, nowMs uint64) error {
+		return backup.ExportStateMachine(w, sm, clusterName, nowMs)
+	}
+	switch req.GetFormat() {
+	case metapb.ExportRequest_METASRV:
+	case metapb.ExportRequest_DATABEND:
+		dx, ok := m.kv.(DatabendExporter)
+		if !ok {
+			return status.Error(codes.Unimplemented, "export in Databend's format is not available on this server")
+		}
+		write = func(w io.Writer, sm *statemachine.StateMachine, _ string, _ uint64) error {
+			return backup.ExportDatabend(w, sm, dx.AdminStatus().ID, dx.TermOf)
+		}
+	default:
+		return status.Errorf(codes.InvalidArgument, "unknown export format %d: want METASRV (0) or DATABEND (1)", req.GetFormat())
 	}
 	ctx, cancel := m.withDeadline(stream.Context())
 	defer cancel()
@@ -43,7 +74,7 @@ func (m *Meta) Export(_ *metapb.ExportRequest, stream metapb.Meta_ExportServer) 
 	}}
 	sm, clusterName, nowMs, err := ex.ExportSource(ctx)
 	if err == nil {
-		err = backup.ExportStateMachine(cw, sm, clusterName, nowMs)
+		err = write(cw, sm, clusterName, nowMs)
 	}
 	if cw.sendErr != nil {
 		return cw.sendErr // the stream broke; its status says why

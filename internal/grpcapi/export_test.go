@@ -141,22 +141,59 @@ func TestExportStreamsChunks(t *testing.T) {
 	checkChunks(t, st.chunks, dump.Bytes(), exportChunkBytes)
 }
 
+// databendExportKV is an exportKV that can also export in Databend's
+// format.
+type databendExportKV struct{ exportKV }
+
+func (*databendExportKV) TermOf(uint64) uint64 { return 7 }
+func (*databendExportKV) AdminStatus() server.AdminStatus {
+	return server.AdminStatus{ID: 3}
+}
+
+// Export in Databend's format streams backup.ExportDatabend's lines, cut
+// at line ends like the native dump.
+func TestExportDatabendFormat(t *testing.T) {
+	sm := bigState(t)
+	var dump bytes.Buffer
+	if err := backup.ExportDatabend(&dump, sm, 3, func(uint64) uint64 { return 7 }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dump.String(), `["raft_log",{"NodeId":3}]`) || !strings.Contains(dump.String(), `"leader_id":{"term":7,"node_id":0},"index":20001}`) {
+		t.Fatalf("dump does not name node 3 and the applied log id:\n%.500s", dump.String())
+	}
+	m := NewMeta(&databendExportKV{exportKV{sm: sm}}, DefaultLimits(4<<20))
+	st := &exportStream{}
+	if err := m.Export(&metapb.ExportRequest{Format: metapb.ExportRequest_DATABEND}, st); err != nil {
+		t.Fatal(err)
+	}
+	checkChunks(t, st.chunks, dump.Bytes(), exportChunkBytes)
+}
+
 func TestExportErrors(t *testing.T) {
 	broken := status.Error(codes.Unavailable, "stream broke")
+	databend := &metapb.ExportRequest{Format: metapb.ExportRequest_DATABEND}
 	tests := []struct {
 		name    string
 		kv      KV
+		req     *metapb.ExportRequest // nil: metasrv's format
 		sendErr error
 		code    codes.Code
 	}{
-		{"not an exporter", &fakeExportlessKV{}, nil, codes.Unimplemented},
-		{"no leader", &exportKV{err: fmt.Errorf("%w: no leader", server.ErrNoLeader)}, nil, codes.Unavailable},
-		{"barrier timeout", &exportKV{err: fmt.Errorf("%w: slow", server.ErrTimeout)}, nil, codes.DeadlineExceeded},
-		{"send fails", &exportKV{sm: bigState(t)}, broken, codes.Unavailable},
+		{"not an exporter", &fakeExportlessKV{}, nil, nil, codes.Unimplemented},
+		{"no leader", &exportKV{err: fmt.Errorf("%w: no leader", server.ErrNoLeader)}, nil, nil, codes.Unavailable},
+		{"barrier timeout", &exportKV{err: fmt.Errorf("%w: slow", server.ErrTimeout)}, nil, nil, codes.DeadlineExceeded},
+		{"send fails", &exportKV{sm: bigState(t)}, nil, broken, codes.Unavailable},
+		{"unknown format", &exportKV{sm: statemachine.New()}, &metapb.ExportRequest{Format: 9}, nil, codes.InvalidArgument},
+		{"databend format not available", &exportKV{sm: statemachine.New()}, databend, nil, codes.Unimplemented},
+		{"databend format: send fails", &databendExportKV{exportKV{sm: bigState(t)}}, databend, broken, codes.Unavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewMeta(tt.kv, DefaultLimits(4<<20)).Export(&metapb.ExportRequest{}, &exportStream{sendErr: tt.sendErr})
+			req := tt.req
+			if req == nil {
+				req = &metapb.ExportRequest{}
+			}
+			err := NewMeta(tt.kv, DefaultLimits(4<<20)).Export(req, &exportStream{sendErr: tt.sendErr})
 			if status.Code(err) != tt.code {
 				t.Errorf("got %v, want code %v", err, tt.code)
 			}

@@ -18,3 +18,9 @@ func (s *Server) ExportSource(ctx context.Context) (sm *statemachine.StateMachin
 	}
 	return s.sm, s.cfg.ClusterName, s.nowMs(), nil
 }
+
+// TermOf returns the raft term of the entry at index in this node's log,
+// or of its snapshot when index is the snapshot's; 0 when index is 0 or
+// the log no longer holds it. A Databend export names its last applied
+// log id with it.
+func (s *Server) TermOf(index uint64) uint64 { return s.termOf(index) }
