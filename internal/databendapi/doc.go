@@ -45,6 +45,10 @@
 //     response headers go out once the watcher is registered.
 //   - A follower serves every call and names the leader (LeaderKey).
 //
+// CmdToNative (raftcmd.go) translates the commands of Databend's raft log
+// (its JSON Cmd) through the same translations, so that a Databend log
+// replays on the native state machine.
+//
 // Errors map through the one table of errors.go, with the codes
 // Databend's client retries (Unavailable, Unauthenticated) for what
 // another node or a later try may serve. internal/publicapi registers
