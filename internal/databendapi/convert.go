@@ -7,12 +7,12 @@ import (
 )
 
 // Values cross the face in three forms: ours (metapb.SeqV: seq, data,
-// expire_at_ms), Databend's protobuf SeqV (transactions, streams, watch
-// events: seq, data, meta{expire_at, proposed_at_ms}) and Databend's
-// serde SeqV (KvApi replies: {"seq","meta","data"}). A value that does not
-// expire has no meta; one that does has meta.expire_at in milliseconds,
-// which every Databend reader takes as such (expire_at above
-// databendjson.MillisThreshold is milliseconds).
+// meta), Databend's protobuf SeqV (transactions, streams, watch events:
+// seq, data, meta{expire_at, proposed_at_ms}) and Databend's serde SeqV
+// (KvApi replies: {"seq","meta","data"}). The meta is the stored KVMeta
+// as it is (metapb.SeqV.meta): expire_at in the form it was written
+// (seconds or milliseconds), proposed_at_ms the time of the entry that
+// wrote the value; a value without one (imported so) has none.
 
 // pbSeqV is v as Databend's protobuf SeqV; nil stays nil (an absent key).
 func pbSeqV(v *metapb.SeqV) *databendpb.SeqV {
@@ -20,8 +20,8 @@ func pbSeqV(v *metapb.SeqV) *databendpb.SeqV {
 		return nil
 	}
 	out := &databendpb.SeqV{Seq: v.GetSeq(), Data: v.GetData()}
-	if at := v.GetExpireAtMs(); at != 0 {
-		out.Meta = &databendpb.KVMeta{ExpireAt: &at}
+	if m := v.GetMeta(); m != nil {
+		out.Meta = &databendpb.KVMeta{ExpireAt: m.ExpireAt, ProposedAtMs: m.ProposedAtMs}
 	}
 	return out
 }
@@ -31,12 +31,22 @@ func jsonSeqV(v *metapb.SeqV) *databendjson.SeqV {
 	if v == nil {
 		return nil
 	}
-	out := &databendjson.SeqV{Seq: v.GetSeq(), Data: v.GetData()}
+	out := &databendjson.SeqV{Seq: v.GetSeq(), Data: v.GetData(), Meta: jsonKVMeta(v.GetMeta())}
 	if out.Data == nil {
 		out.Data = []byte{}
 	}
-	if at := v.GetExpireAtMs(); at != 0 {
-		out.Meta = &databendjson.KVMeta{ExpireAt: databendjson.Some(at)}
+	return out
+}
+
+// jsonKVMeta is m as Databend's serde KVMeta, in its current form
+// (expire_at left out when unset); nil stays nil.
+func jsonKVMeta(m *metapb.KVMeta) *databendjson.KVMeta {
+	if m == nil {
+		return nil
+	}
+	out := &databendjson.KVMeta{ProposedAtMs: m.ProposedAtMs}
+	if m.ExpireAt != nil {
+		out.ExpireAt = databendjson.Some(m.GetExpireAt())
 	}
 	return out
 }
@@ -44,13 +54,4 @@ func jsonSeqV(v *metapb.SeqV) *databendjson.SeqV {
 // streamItem is one key of a streamed read: value unset when absent.
 func streamItem(key string, v *metapb.SeqV) *databendpb.StreamItem {
 	return &databendpb.StreamItem{Key: key, Value: pbSeqV(v)}
-}
-
-// expireAtMs converts a Databend expire_at (seconds or milliseconds since
-// the epoch) to ours; nil is 0, no expiry.
-func expireAtMs(expireAt *uint64) uint64 {
-	if expireAt == nil {
-		return 0
-	}
-	return databendjson.ExpireAtMs(*expireAt)
 }

@@ -31,11 +31,15 @@
 // handler translates to the native server (Server) and back:
 //
 //   - KvApi and KvReadV1 read Databend's JSON (internal/databendjson);
-//     a KvApi failure is a gRPC status, as in databend-meta.
+//     a KvApi failure is a gRPC status, as in databend-meta. UpsertKV's
+//     AsIs is the native upsert AS_IS.
 //   - Transaction and KvTransaction become native branches, as
-//     databend-meta reads them (txn.go); what the native API cannot say
-//     yet (UpsertKV AsIs, a negative fetch_increase_u64 delta,
-//     put_sequential expires_at_ms) is refused with Unimplemented.
+//     databend-meta reads them (txn.go). A ttl and an expire_at (in
+//     Databend's seconds-or-milliseconds form; put_sequential's
+//     expires_at_ms too) go on as written: the core applies them as
+//     databend-meta does.
+//   - Every value goes out with its stored KVMeta (expire_at as written,
+//     proposed_at_ms), and without one when it has none (convert.go).
 //   - Watch is the native watch (server.Watch), its markers dropped; its
 //     response headers go out once the watcher is registered.
 //   - Export and ExportV1 stream Databend's dump lines (data version
@@ -44,6 +48,10 @@
 //     databend-meta does; the dump is the applied state, without log
 //     entries.
 //   - A follower serves every call and names the leader (LeaderKey).
+//
+// CmdToNative (raftcmd.go) translates the commands of Databend's raft log
+// (its JSON Cmd) through the same translations, so that a Databend log
+// replays on the native state machine.
 //
 // Errors map through the one table of errors.go, with the codes
 // Databend's client retries (Unavailable, Unauthenticated) for what

@@ -14,13 +14,8 @@ import (
 	"github.com/metasrv/metasrv/internal/watch"
 )
 
-var (
-	// ErrInvalidArgument marks a request that failed validation at the edge.
-	ErrInvalidArgument = errors.New("invalid argument")
-	// ErrUnimplemented marks a request Databend serves that metasrv does
-	// not serve yet; the message says what to do instead.
-	ErrUnimplemented = errors.New("not supported")
-)
+// ErrInvalidArgument marks a request that failed validation at the edge.
+var ErrInvalidArgument = errors.New("invalid argument")
 
 // errorCodes is the Databend face's one table from internal errors to
 // gRPC codes; the first entry whose sentinel matches (errors.Is) wins.
@@ -31,7 +26,6 @@ var (
 // serve is Unavailable.
 var errorCodes = []grpcapi.ErrorCode{
 	{Err: ErrInvalidArgument, Code: codes.InvalidArgument},
-	{Err: ErrUnimplemented, Code: codes.Unimplemented},
 	{Err: statemachine.ErrInvalidUpsert, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrInvalidTxn, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrReplyTooLarge, Code: codes.InvalidArgument},
@@ -61,8 +55,4 @@ func toStatus(err error) error { return grpcapi.StatusOf(err, errorCodes) }
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidArgument}, args...)...)
-}
-
-func unimplementedf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrUnimplemented}, args...)...)
 }

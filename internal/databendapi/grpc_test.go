@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/internal/clustertest"
@@ -131,23 +132,36 @@ func TestFollowerNamesLeader(t *testing.T) {
 }
 
 // KvApi: an UpsertKV and the older clients' reads, in Databend's JSON.
+// Every value carries its KVMeta as stored: proposed_at_ms the entry's
+// time (the test clock's), expire_at as written.
 func TestKvApi(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	const now = 1_700_000_000_123 // ms
+	clock := clustertest.NewClock(time.UnixMilli(now))
+	cl := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
 	lead := cl.WaitLeader()
 	kv := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
+	a1 := `{"seq":1,"meta":{"proposed_at_ms":1700000000123},"data":[118]}`
+	b2 := `{"seq":2,"meta":{"expire_at":2051518343,"proposed_at_ms":1700000000123},"data":[]}`
+	b3 := `{"seq":3,"meta":{"expire_at":2051518400000,"proposed_at_ms":1700000000123},"data":[]}`
 	for _, tt := range []struct{ req, reply string }{
 		{`{"UpsertKV":{"key":"a","seq":{"Exact":0},"value":{"Update":[118]},"value_meta":null}}`,
-			`{"ident":null,"prev":null,"result":{"seq":1,"meta":null,"data":[118]}}`},
+			`{"ident":null,"prev":null,"result":` + a1 + `}`},
 		{`{"UpsertKV":{"key":"a","seq":{"Exact":0},"value":{"Update":[119]},"value_meta":null}}`, // seq does not match: no change
-			`{"ident":null,"prev":{"seq":1,"meta":null,"data":[118]},"result":{"seq":1,"meta":null,"data":[118]}}`},
+			`{"ident":null,"prev":` + a1 + `,"result":` + a1 + `}`},
+		// expire_at in seconds stays in seconds.
 		{`{"UpsertKV":{"key":"b","seq":"Any","value":{"Update":[]},"value_meta":{"expire_at":2051518343}}}`,
-			`{"ident":null,"prev":null,"result":{"seq":2,"meta":{"expire_at":2051518343000},"data":[]}}`},
-		{`{"GetKV":{"key":"a"}}`, `{"seq":1,"meta":null,"data":[118]}`},
+			`{"ident":null,"prev":null,"result":` + b2 + `}`},
+		// AsIs keeps the value and writes the meta anew, with the next seq.
+		{`{"UpsertKV":{"key":"b","seq":"Any","value":"AsIs","value_meta":{"expire_at":2051518400000}}}`,
+			`{"ident":null,"prev":` + b2 + `,"result":` + b3 + `}`},
+		// AsIs on an absent key does nothing.
+		{`{"UpsertKV":{"key":"c","seq":"Any","value":"AsIs","value_meta":null}}`, `{"ident":null,"prev":null,"result":null}`},
+		{`{"GetKV":{"key":"a"}}`, a1},
 		{`{"GetKV":{"key":"x"}}`, `null`},
-		{`{"MGetKV":{"keys":["x","a"]}}`, `[null,{"seq":1,"meta":null,"data":[118]}]`},
-		{`{"ListKV":{"prefix":""}}`, `[["a",{"seq":1,"meta":null,"data":[118]}],["b",{"seq":2,"meta":{"expire_at":2051518343000},"data":[]}]]`},
+		{`{"MGetKV":{"keys":["x","a"]}}`, `[null,` + a1 + `]`},
+		{`{"ListKV":{"prefix":""}}`, `[["a",` + a1 + `],["b",` + b3 + `]]`},
 		{`{"UpsertKV":{"key":"a","seq":{"GE":1},"value":"Delete","value_meta":null}}`,
-			`{"ident":null,"prev":{"seq":1,"meta":null,"data":[118]},"result":null}`},
+			`{"ident":null,"prev":` + a1 + `,"result":null}`},
 	} {
 		r, err := kv.c.KvApi(kv.ctx, &databendpb.RaftRequest{Data: tt.req})
 		if err != nil {
@@ -162,7 +176,6 @@ func TestKvApi(t *testing.T) {
 		code  codes.Code
 		words []string
 	}{
-		{`{"UpsertKV":{"key":"a","seq":"Any","value":"AsIs","value_meta":null}}`, codes.Unimplemented, []string{"AsIs"}},
 		{`{"Upsert":{}}`, codes.InvalidArgument, []string{"RaftRequest.data"}},
 		{`not json`, codes.InvalidArgument, []string{"RaftRequest.data"}},
 	} {
@@ -332,4 +345,49 @@ func TestSnapshotKeysLayoutUnimplemented(t *testing.T) {
 		_, err = st.Recv()
 	}
 	wantCode(t, "SnapshotKeysLayout", err, codes.Unimplemented, "KvList")
+}
+
+// Every protobuf reply carries a value's KVMeta as stored: expire_at in
+// the form written (seconds here), proposed_at_ms the entry's time.
+func TestMetaInReplies(t *testing.T) {
+	const now = 1_700_000_000_123 // ms
+	clock := clustertest.NewClock(time.UnixMilli(now))
+	cl := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
+	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
+	w, err := kv.c.Watch(kv.ctx, &databendpb.WatchRequest{Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Header(); err != nil {
+		t.Fatal(err)
+	}
+	at, proposed := uint64(2051518343), uint64(now)
+	want := &databendpb.SeqV{Seq: 1, Data: []byte("v"), Meta: &databendpb.KVMeta{ExpireAt: &at, ProposedAtMs: &proposed}}
+	same := func(what string, got *databendpb.SeqV) {
+		t.Helper()
+		if !proto.Equal(got, want) {
+			t.Fatalf("%s: %v, want %v", what, got, want)
+		}
+	}
+	put := &databendpb.TxnPutRequest{Key: "k", Value: []byte("v"), ExpireAt: &at}
+	r := kv.txn(&databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{{Request: &databendpb.TxnOp_Put{Put: put}}, getOp("k")}})
+	same("Transaction put", r.GetResponses()[0].GetPut().GetCurrent())
+	same("Transaction get", r.GetResponses()[1].GetGet().GetValue())
+	kr, err := kv.c.KvTransaction(kv.ctx, &databendpb.KvTransactionRequest{Branches: []*databendpb.ConditionalOperation{{Operations: []*databendpb.TxnOp{getOp("k")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("KvTransaction get", kr.GetResponses()[0].GetGet().GetValue())
+	same("KvGetMany", kv.get("k"))
+	same("KvReadV1", kv.readV1(&databendjson.GetKV{Key: "k"})[0].GetValue())
+	ls, err := kv.c.KvList(kv.ctx, &databendpb.KvListRequest{Prefix: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("KvList", drain(t, ls.Recv)[0].GetValue())
+	ev, err := w.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("Watch", ev.GetEvent().GetCurrent())
 }

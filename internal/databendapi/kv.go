@@ -27,11 +27,7 @@ func (s *Service) KvApi(ctx context.Context, req *databendpb.RaftRequest) (*data
 	var data databendjson.Shape
 	switch r := r.(type) {
 	case *databendjson.UpsertKV:
-		up, err := upsertToNative(r)
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		reply, err := s.srv.Upsert(ctx, up)
+		reply, err := s.srv.Upsert(ctx, upsertToNative(r))
 		if err != nil {
 			return nil, s.fail(ctx, err)
 		}
@@ -70,9 +66,10 @@ func (s *Service) KvApi(ctx context.Context, req *databendpb.RaftRequest) (*data
 	return &databendpb.RaftReply{Data: string(b)}, nil
 }
 
-// upsertToNative translates an UpsertKV. A ttl wins over an expire_at, as
-// in databend-meta.
-func upsertToNative(u *databendjson.UpsertKV) (*metapb.UpsertRequest, error) {
+// upsertToNative translates an UpsertKV. Its value_meta goes on as
+// written: the ttl (which wins, as in databend-meta) and expire_at in
+// Databend's seconds-or-milliseconds form.
+func upsertToNative(u *databendjson.UpsertKV) *metapb.UpsertRequest {
 	out := &metapb.UpsertRequest{Key: u.Key}
 	switch u.Seq.Kind {
 	case databendjson.MatchExact:
@@ -86,16 +83,15 @@ func upsertToNative(u *databendjson.UpsertKV) (*metapb.UpsertRequest, error) {
 	case databendjson.OpDelete:
 		out.Op = metapb.UpsertRequest_DELETE
 	default:
-		return nil, unimplementedf("UpsertKV of key %q: the value \"AsIs\" (keep the value, change its expiry) is not supported by metasrv yet; write the value again with {\"Update\":[...]}", u.Key)
+		out.Op = metapb.UpsertRequest_AS_IS
 	}
 	if m := u.ValueMeta; m != nil {
+		out.ExpireAt = m.ExpireAt
 		if m.TTL != nil {
 			out.TtlMs = m.TTL.Millis
-		} else {
-			out.ExpireAtMs = expireAtMs(m.ExpireAt)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // mget reads keys, refusing more than one request may ask for.

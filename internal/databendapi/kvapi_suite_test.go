@@ -20,10 +20,6 @@ import (
 // protocol on the leader, with Databend's expected seqs and values. Time
 // is a clustertest.Clock, moved where Databend's suite sleeps.
 
-// needsDeleteNoSeq marks a case whose expected seqs assume that a delete
-// (or the removal of an expired key) takes no seq.
-const needsDeleteNoSeq = "needs delete-takes-no-seq (issue 12 section 2, branch i12-sem)"
-
 // suiteCluster starts a 3-node cluster on a test clock and dials its
 // leader through Databend's protocol.
 func suiteCluster(t *testing.T) (*dbClient, *clustertest.Clock) {
@@ -60,8 +56,8 @@ func TestSuiteKVTimeout(t *testing.T) {
 	if keys := itemKeys(kv.list("k")); !slices.Equal(keys, []string{"k2"}) {
 		t.Fatalf("list k: %v, want [k2]", keys)
 	}
-	if v2.GetSeq() != 3 {
-		t.Skipf("k2 has seq %d, Databend 3: %s", v2.GetSeq(), needsDeleteNoSeq)
+	if v2.GetSeq() != 3 { // the removal of expired k1 took no seq
+		t.Fatalf("k2 has seq %d, Databend 3", v2.GetSeq())
 	}
 	kv.upsert(upsertKV{key: "k2", seq: exact(3), value: "v2", expireAt: now - 1})
 	if v := kv.get("k2"); v != nil {
@@ -251,8 +247,8 @@ func TestSuiteTransaction(t *testing.T) {
 	// 4: conditions on the value.
 	k1 := "txn_4_K1"
 	kv.upsert(upsertKV{key: k1, value: "v1"})
-	if s := kv.get(k1).GetSeq(); s != 8 {
-		t.Skipf("case 4: %s has seq %d, Databend 8: %s", k1, s, needsDeleteNoSeq)
+	if s := kv.get(k1).GetSeq(); s != 8 { // case 3's delete took no seq
+		t.Fatalf("case 4: %s has seq %d, Databend 8", k1, s)
 	}
 	for _, tt := range []struct {
 		op      databendpb.TxnCondition_ConditionResult
@@ -289,8 +285,28 @@ func TestSuiteTransaction(t *testing.T) {
 	}
 }
 
+// kv_transaction_proposed_at: a value's meta carries the time of the
+// entry that wrote it. Databend checks prev > 0 and current >= prev; the
+// test clock makes both exact.
 func TestSuiteTxnProposedAt(t *testing.T) {
-	t.Skip("needs KVMeta.proposed_at_ms in stored values (issue 12 section 2, branch i12-sem): metapb.SeqV has no proposed_at_ms yet")
+	kv, clock := suiteCluster(t)
+	t0 := uint64(clock.Now().UnixMilli())
+	kv.upsert(upsertKV{key: "txn_1_K1", value: "v1"})
+	clock.Advance(5 * time.Millisecond)
+	r := kv.txn(&databendpb.TxnRequest{
+		Condition: []*databendpb.TxnCondition{seqCond("txn_1_K1", databendpb.TxnCondition_GT, 0)},
+		IfThen:    []*databendpb.TxnOp{putOp("txn_1_K1", "new_v1")},
+	})
+	put := r.GetResponses()[0].GetPut()
+	if !r.GetSuccess() || put == nil {
+		t.Fatalf("put: %v", r)
+	}
+	if got := put.GetPrevValue().GetMeta().ProposedAtMs; got == nil || *got != t0 {
+		t.Fatalf("prev proposed_at_ms %v, want %d", got, t0)
+	}
+	if got := put.GetCurrent().GetMeta().ProposedAtMs; got == nil || *got != t0+5 {
+		t.Fatalf("current proposed_at_ms %v, want %d", got, t0+5)
+	}
 }
 
 func TestSuiteTxnFetchAddU64(t *testing.T) {
@@ -300,12 +316,11 @@ func TestSuiteTxnFetchAddU64(t *testing.T) {
 	r = kv.txn(&databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{fetchAddOp("k1", 2, 0, nil), fetchAddOp("k2", 3, 0, nil)}})
 	wantProto(t, "existing keys increase", r, reply(true, "then", fetchResp("k1", 1, 2, 3, 4), fetchResp("k2", 2, 3, 4, 6)))
 
-	_, err := kv.c.Transaction(kv.ctx, &databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{
+	r = kv.txn(&databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{
 		fetchAddOp("k1", -10, 0, nil), fetchAddOp("k2", math.MaxInt64, 0, nil), fetchAddOp("k2", math.MaxInt64, 0, nil),
 	}})
-	if err != nil {
-		t.Skipf("a negative delta and saturation at u64::MAX: %v: needs fetch_increase_u64's saturation and a signed delta (issue 12 section 2, branch i12-sem)", err)
-	}
+	wantProto(t, "no underflow or overflow", r, reply(true, "then",
+		fetchResp("k1", 3, 4, 5, 0), fetchResp("k2", 4, 6, 6, math.MaxUint64/2+6), fetchResp("k2", 6, math.MaxUint64/2+6, 7, math.MaxUint64)))
 }
 
 func TestSuiteTxnFetchAddU64MatchSeq(t *testing.T) {
@@ -368,9 +383,6 @@ func TestSuiteTxnConditionNe(t *testing.T) {
 func TestSuiteTxnPutSequential(t *testing.T) {
 	kv, _ := suiteCluster(t)
 	r := kv.txn(&databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{putSeqOp("k1/", "seq1", "v1"), putSeqOp("k2/", "seq1", "v2")}})
-	if got := r.GetResponses()[0].GetPut().GetKey(); got != "k1/000_000_000_000_000_000_000" {
-		t.Skipf("put_sequential wrote %q, Databend k1/000_000_000_000_000_000_000: needs put_sequential's key format (issue 12 section 2, branch i12-sem)", got)
-	}
 	wantProto(t, "put_sequential", r, reply(true, "then",
 		putResp("k1/000_000_000_000_000_000_000", nil, sv(2, "v1")),
 		putResp("k2/000_000_000_000_000_000_001", nil, sv(4, "v2"))))
@@ -380,8 +392,31 @@ func TestSuiteTxnPutSequential(t *testing.T) {
 		putResp("k2/000_000_000_000_000_000_003", nil, sv(8, "v2"))))
 }
 
+// kv_txn_put_sequential_expire_and_ttl: expires_at_ms is kept as
+// expire_at; a ttl counts from the entry's time (Databend checks it is
+// within a second of now + 1000; the test clock makes it exact).
 func TestSuiteTxnPutSequentialExpireAndTTL(t *testing.T) {
-	t.Skip("needs put_sequential's key format and expires_at_ms (issue 12 section 2, branch i12-sem): metapb.PutSequential has no expires_at_ms yet")
+	kv, clock := suiteCluster(t)
+	at, ttl := uint64(clock.Now().UnixMilli())+1000, uint64(1000)
+	k1 := putSeqOp("k1/", "seq1", "v1")
+	k1.GetPutSequential().ExpiresAtMs = &at
+	k2 := putSeqOp("k2/", "seq1", "v2")
+	k2.GetPutSequential().TtlMs = &ttl
+	r := kv.txn(&databendpb.TxnRequest{IfThen: []*databendpb.TxnOp{k1, k2}})
+	expiring := func(seq uint64, data string) *databendpb.SeqV {
+		v := sv(seq, data)
+		v.Meta = &databendpb.KVMeta{ExpireAt: &at}
+		return v
+	}
+	wantProto(t, "put_sequential with expiry", r, reply(true, "then",
+		putResp("k1/000_000_000_000_000_000_000", nil, expiring(2, "v1")),
+		putResp("k2/000_000_000_000_000_000_001", nil, expiring(4, "v2"))))
+	clock.Advance(2 * time.Second)
+	for _, k := range []string{"k1/000_000_000_000_000_000_000", "k2/000_000_000_000_000_000_001"} {
+		if v := kv.get(k); v != nil {
+			t.Fatalf("%s after its expiry: %v, want none", k, v)
+		}
+	}
 }
 
 func TestSuiteTxnWithTTL(t *testing.T) {

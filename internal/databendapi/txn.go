@@ -186,18 +186,16 @@ func exactSeq(seq *uint64) *metapb.MatchSeq {
 	return &metapb.MatchSeq{Kind: metapb.MatchSeq_EXACT, Seq: *seq}
 }
 
-// opToNative translates one op. A ttl wins over an expire_at, as in
-// databend-meta.
+// opToNative translates one op. A put's ttl and expire_at go on as
+// written (the ttl wins, as in databend-meta; expire_at is in Databend's
+// seconds-or-milliseconds form, as the native expire_at).
 func opToNative(op *databendpb.TxnOp) (*metapb.TxnOp, error) {
 	switch r := op.GetRequest().(type) {
 	case *databendpb.TxnOp_Get:
 		return &metapb.TxnOp{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: r.Get.GetKey()}}}, nil
 	case *databendpb.TxnOp_Put:
 		p := r.Put
-		put := &metapb.TxnPut{Key: p.GetKey(), Value: p.GetValue(), TtlMs: p.GetTtlMs(), MatchSeq: exactSeq(p.MatchSeq)}
-		if put.TtlMs == 0 {
-			put.ExpireAtMs = expireAtMs(p.ExpireAt)
-		}
+		put := &metapb.TxnPut{Key: p.GetKey(), Value: p.GetValue(), TtlMs: p.GetTtlMs(), ExpireAt: p.ExpireAt, MatchSeq: exactSeq(p.MatchSeq)}
 		return &metapb.TxnOp{Request: &metapb.TxnOp_Put{Put: put}}, nil
 	case *databendpb.TxnOp_Delete:
 		d := r.Delete
@@ -211,11 +209,8 @@ func opToNative(op *databendpb.TxnOp) (*metapb.TxnOp, error) {
 		}}}, nil
 	case *databendpb.TxnOp_PutSequential:
 		p := r.PutSequential
-		if p.ExpiresAtMs != nil && p.GetTtlMs() == 0 {
-			return nil, unimplementedf("put_sequential under prefix %q: expires_at_ms is not supported by metasrv yet; give ttl_ms instead", p.GetPrefix())
-		}
 		return &metapb.TxnOp{Request: &metapb.TxnOp_PutSequential{PutSequential: &metapb.PutSequential{
-			Prefix: p.GetPrefix(), SequenceKey: p.GetSequenceKey(), Value: p.GetValue(), TtlMs: p.GetTtlMs(),
+			Prefix: p.GetPrefix(), SequenceKey: p.GetSequenceKey(), Value: p.GetValue(), TtlMs: p.GetTtlMs(), ExpireAt: p.ExpiresAtMs,
 		}}}, nil
 	}
 	return nil, invalidf("a TxnOp without a request: set one of get, put, delete, delete_by_prefix, fetch_increase_u64, put_sequential")
