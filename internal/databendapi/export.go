@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/internal/backup"
@@ -53,7 +55,7 @@ func (s *Service) ExportV1(req *databendpb.ExportRequest, stream grpc.ServerStre
 func (s *Service) export(stream grpc.ServerStreamingServer[databendpb.ExportedChunk], chunk uint64) error {
 	ex, ok := s.srv.(Exporter)
 	if !ok {
-		return toStatus(unimplementedf("export is not available on this server"))
+		return status.Error(codes.Unimplemented, "export is not available on this server")
 	}
 	ctx, cancel := s.withDeadline(stream.Context())
 	sm, _, _, err := ex.ExportSource(ctx)
