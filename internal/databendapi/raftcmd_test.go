@@ -1,48 +1,19 @@
 package databendapi_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/databendapi"
+	"github.com/metasrv/metasrv/internal/databendfixtures"
 	"github.com/metasrv/metasrv/internal/databendjson"
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
-
-// databendFixture opens a file of shared/fixtures/databend beside the
-// repository (the module root's parent), where databendjson's tests find
-// it too; it skips the test when the fixtures are not there.
-func databendFixture(t *testing.T, name string) *os.File {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	f, err := os.Open(filepath.Join(filepath.Dir(dir), "shared", "fixtures", "databend", name))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("Databend fixture %s not found: clone the shared data beside the repository", name)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
 
 // fixtureDump is what the replay needs of a Databend dump: its raft log
 // entries in order, and its keys and sequence.
@@ -54,7 +25,7 @@ type fixtureDump struct {
 
 func readFixtureDump(t *testing.T, name string) fixtureDump {
 	t.Helper()
-	r := databendjson.NewReader(databendFixture(t, name))
+	r := databendjson.NewReader(bytes.NewReader(databendfixtures.Read(t, name)))
 	var d fixtureDump
 	for {
 		l, err := r.Next()
