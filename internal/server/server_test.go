@@ -324,29 +324,12 @@ func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
 // A node stops once it applies its own removal (ErrRemoved), as an etcd
 // member does; the others go on.
 func TestRemovedNodeStops(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	mustPut(t, f.Server, "before", "x")
 	removeAndWaitStopped(t, c, lead, f)
 	mustPut(t, c.Node(c.WaitLeader(f.ID)).Server, "after", "x")
-}
-
-// removeAndWaitStopped has the leader remove nd and waits until nd stops
-// with ErrRemoved.
-func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
-	t.Helper()
-	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
-		t.Fatalf("leave %d: %v", nd.ID, err)
-	}
-	select {
-	case <-nd.Server.Done():
-	case <-time.After(clustertest.WaitTimeout):
-		t.Fatalf("node %d still runs after its removal", nd.ID)
-	}
-	if err := nd.Server.Err(); !errors.Is(err, server.ErrRemoved) {
-		t.Fatalf("node %d stopped with %v, want ErrRemoved", nd.ID, err)
-	}
 }
 
 // membersSpy records the Peer.Members calls each node made of its own
@@ -412,10 +395,10 @@ func (c spyClient) Members(ctx context.Context, addr string, req *peerpb.Members
 	return reply, err
 }
 
-// removeByTicks has the leader remove nd, on a cluster with manual ticks,
-// and waits until nd stops with ErrRemoved: the ticks make a removed node
-// that hears nothing leaderless, so that it asks the leader.
-func removeByTicks(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
+// removeAndWaitStopped has the leader remove nd, on a cluster with manual
+// ticks, and waits until nd stops with ErrRemoved: the ticks make a
+// removed node that hears nothing leaderless, so that it asks the leader.
+func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
 	t.Helper()
 	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
 		t.Fatalf("leave %d: %v", nd.ID, err)
@@ -485,7 +468,7 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 
 	// Removed while it hears nothing: it never applies its removal.
 	c.Isolate(removed.ID)
-	removeByTicks(t, c, lead, removed)
+	removeAndWaitStopped(t, c, lead, removed)
 	if m := removed.Server.Members(); !slices.ContainsFunc(m, func(n *metapb.Node) bool { return n.GetId() == removed.ID }) {
 		t.Fatalf("node %d's own member table %v: it should not have applied its removal", removed.ID, m)
 	}
@@ -500,7 +483,7 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: spy.configure})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
-	removeByTicks(t, c, lead, f)
+	removeAndWaitStopped(t, c, lead, f)
 	c.Stop(f.ID)
 	asked := spy.count(f.ID)
 	back := c.Start(f.ID, t.TempDir(), false)
