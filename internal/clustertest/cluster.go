@@ -6,18 +6,48 @@
 //	lead := c.WaitLeader()
 //	c.Isolate(lead)
 //	...
+//
+// # Manual time
+//
+// By default raft ticks every 10 ms of real time and tests wait by
+// polling (Eventually). With Options.ManualTicks raft's time moves only
+// when the test says so: c.Tick(n) gives every running node one tick, n
+// times, and settles after each; c.Settle() returns once the cluster is
+// quiet: every node's mailbox, append queue and apply channel are empty,
+// everything handed to the apply goroutines is applied, and no message is
+// queued or being handled anywhere (transport.MemNetwork's
+// DeliverUntilQuiet around server.Server.Settle). Messages still flow at
+// once (c.Net.SetHold holds them for a test that steps them by hand), so
+// writes and reads need no ticks; elections, heartbeats and the quorum
+// checks need them. A test then proves that something does not happen by
+// advancing raft's time, settling and asserting, which cannot pass
+// vacuously on a slow machine:
+//
+//	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
+//	lead := c.WaitLeader() // ticks until a leader is elected
+//	c.Isolate(f)
+//	c.Tick(10 * clustertest.ElectionTick) // nothing happens in between
+//	// assert
+//
+// The servers' own timers (read retries, the removal check, join and
+// membership retries, snapshots) still run on real time, at multiples of
+// 10 ms.
 package clustertest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/storage"
 	"github.com/metasrv/metasrv/internal/transport"
@@ -40,6 +70,9 @@ type Options struct {
 	// Configure, if set, adjusts the server config of every node started,
 	// before StartWith's own hook.
 	Configure func(*server.Config)
+	// ManualTicks makes raft's time move only with Tick (see the package
+	// comment); WaitLeader then ticks until a leader is elected.
+	ManualTicks bool
 }
 
 // Tick timing: 10 ms ticks, a heartbeat every tick, elections after 20-40
@@ -48,9 +81,14 @@ type Options struct {
 const (
 	tickInterval  = 10 * time.Millisecond
 	heartbeatTick = 1
-	electionTick  = 20
+	// ElectionTick is the election timeout in ticks: a follower that
+	// hears no leader campaigns after ElectionTick to 2*ElectionTick-1
+	// ticks.
+	ElectionTick = 20
 	// WaitTimeout bounds every wait of this package.
 	WaitTimeout = 20 * time.Second
+	// maxElectionTicks bounds how long WaitLeader ticks with ManualTicks.
+	maxElectionTicks = 10 * ElectionTick
 )
 
 // Cluster is a set of in-process nodes on one MemNetwork.
@@ -74,6 +112,8 @@ type Node struct {
 	Transport *transport.MemTransport
 	// JoinC gets the outcome of joining (nil at once for other nodes).
 	JoinC <-chan error
+	// ticks is raft's tick source with ManualTicks, else nil.
+	ticks chan time.Time
 }
 
 // Addr is the raft address of node id inside the test network.
@@ -121,7 +161,7 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	cfg := server.Config{
 		ID: id, ClusterName: "test", Version: "test",
 		RaftAddress: Addr(id), GrpcAddress: Addr(id),
-		TickInterval: tickInterval, HeartbeatTick: heartbeatTick, ElectionTick: electionTick,
+		TickInterval: tickInterval, HeartbeatTick: heartbeatTick, ElectionTick: ElectionTick,
 		SnapshotLogsSinceLast: c.opts.SnapshotLogsSinceLast,
 		MaxAppliedLogToKeep:   c.opts.MaxAppliedLogToKeep,
 		Single:                single,
@@ -134,6 +174,11 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	}
 	if !single {
 		cfg.Join = []string{Addr(1)}
+	}
+	var ticks chan time.Time
+	if c.opts.ManualTicks {
+		ticks = make(chan time.Time)
+		cfg.Ticks = ticks
 	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(&cfg)
@@ -150,7 +195,7 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	if err != nil {
 		c.t.Fatalf("start server %d: %v", id, err)
 	}
-	nd := &Node{ID: id, Dir: dir, Server: srv, Storage: st, Transport: tr, JoinC: joinC}
+	nd := &Node{ID: id, Dir: dir, Server: srv, Storage: st, Transport: tr, JoinC: joinC, ticks: ticks}
 	c.mu.Lock()
 	c.mu.nodes[id] = nd
 	c.mu.Unlock()
@@ -188,7 +233,7 @@ func (c *Cluster) Node(id uint64) *Node {
 	return c.mu.nodes[id]
 }
 
-// Nodes returns the running nodes.
+// Nodes returns the running nodes, by id.
 func (c *Cluster) Nodes() []*Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -196,6 +241,7 @@ func (c *Cluster) Nodes() []*Node {
 	for _, n := range c.mu.nodes {
 		out = append(out, n)
 	}
+	slices.SortFunc(out, func(a, b *Node) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -243,21 +289,83 @@ func (c *Cluster) Leader() uint64 {
 	return 0
 }
 
-// WaitLeader waits until some running node is leader and every running
-// node that is not isolated agrees, and returns its id.
+// WaitLeader waits until some running node other than exclude is leader,
+// and returns its id. With ManualTicks it settles, and ticks until then
+// (failing after maxElectionTicks ticks).
 func (c *Cluster) WaitLeader(exclude ...uint64) uint64 {
 	c.t.Helper()
+	elected := func() uint64 {
+		lead := c.Leader()
+		if slices.Contains(exclude, lead) {
+			return 0
+		}
+		return lead
+	}
+	if c.opts.ManualTicks {
+		for i := 0; ; i++ {
+			c.Settle()
+			if lead := elected(); lead != 0 {
+				return lead
+			}
+			if i == maxElectionTicks {
+				c.t.Fatalf("no leader elected after %d ticks", i)
+			}
+			c.tick()
+		}
+	}
 	var lead uint64
 	c.Eventually(func() bool {
-		lead = c.Leader()
-		for _, x := range exclude {
-			if lead == x {
-				return false
-			}
-		}
+		lead = elected()
 		return lead != 0
 	}, "a leader is elected")
 	return lead
+}
+
+// Tick advances raft's time by n ticks with ManualTicks: every running
+// node gets one tick and the cluster settles (Settle), n times.
+func (c *Cluster) Tick(n int) {
+	c.t.Helper()
+	if !c.opts.ManualTicks {
+		c.t.Fatal("clustertest: Tick needs Options.ManualTicks")
+	}
+	for range n {
+		c.tick()
+		c.Settle()
+	}
+}
+
+// tick gives every running node one tick.
+func (c *Cluster) tick() {
+	for _, nd := range c.Nodes() {
+		select {
+		case nd.ticks <- time.Time{}:
+		case <-nd.Server.Done():
+		}
+	}
+}
+
+// Settle returns once the cluster is quiet: every running node holds no
+// work and has applied what it committed, and no message is queued or
+// being handled (see the package comment). Messages held with
+// c.Net.SetHold are delivered.
+func (c *Cluster) Settle() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	var err error
+	quiet := c.Net.DeliverUntilQuiet(func() {
+		for _, nd := range c.Nodes() {
+			if e := nd.Server.Settle(ctx); e != nil && !errors.Is(e, raftnode.ErrStopped) && err == nil {
+				err = fmt.Errorf("settle node %d: %w", nd.ID, e)
+			}
+		}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if !quiet {
+		c.t.Fatal("the cluster never became quiet")
+	}
 }
 
 // Eventually polls cond until it holds, failing the test after WaitTimeout.

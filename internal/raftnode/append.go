@@ -17,6 +17,16 @@ type appendItem struct {
 	// after are a follower's messages to peers, sent once everything
 	// queued before them is durable.
 	after []*raftpb.Message
+	// barrier, when set, is closed once everything queued before it is
+	// saved and sent (Settle); the item carries nothing else.
+	barrier chan struct{}
+}
+
+// queueAppend queues it for the append goroutine and counts it as
+// activity (Settle).
+func (n *Node) queueAppend(it appendItem) {
+	n.activity.Add(1)
+	n.aq.push(it, 0)
 }
 
 // runAppender is the append goroutine: it persists what the Ready loop
@@ -49,6 +59,13 @@ func (n *Node) runAppender() {
 // first) is, then the responses go out.
 func (n *Node) persist(b *saveBatch, items []appendItem) error {
 	for _, it := range items {
+		if it.barrier != nil {
+			if err := n.flush(b); err != nil {
+				return err
+			}
+			close(it.barrier)
+			continue
+		}
 		if it.m != nil && !b.canTake(it.m) {
 			if err := n.flush(b); err != nil {
 				return err
@@ -72,6 +89,8 @@ func (n *Node) flush(b *saveBatch) error {
 			// after the snapshot until it has stepped them.
 			select {
 			case n.applyC <- Apply{Snapshot: b.snap}:
+				n.handedOff.Store(b.snap.GetMetadata().GetIndex())
+				n.activity.Add(1)
 			case <-n.stopC:
 				return ErrStopped
 			}
@@ -83,7 +102,7 @@ func (n *Node) flush(b *saveBatch) error {
 	if len(b.self) > 0 {
 		self := b.self
 		b.self = nil // now the loop's
-		n.mb.push(op{run: func(rn *raft.RawNode) error {
+		n.push(op{run: func(rn *raft.RawNode) error {
 			for _, m := range self {
 				if err := rn.Step(m); err != nil {
 					n.lg.Debug("raft did not take a storage response", "type", m.GetType(), "err", err)

@@ -1,5 +1,5 @@
 // Package raftnode owns the go.etcd.io/raft node of one metasrv server: the
-// Ready loop, the ticker, persistence before acknowledgement, and the
+// Ready loop, the ticker (or a tick source a test drives), persistence before acknowledgement, and the
 // hand-off of committed entries to the apply goroutine.
 //
 // # Goroutines
@@ -67,6 +67,35 @@
 // that carries the messages. The Restamp hook rewrites
 // each forwarded entry's time with the receiving node's clock so that the
 // leader's time is what reaches the log.
+//
+// # Time, and tests that move it by hand
+//
+// raft's only clock is its ticks. By default a ticker of
+// Config.TickInterval makes them; Config.Ticks replaces it with a channel,
+// every value received being one tick, so that a test advances raft's time
+// by hand (an unbuffered channel: a send returns once the loop took the
+// tick). Between ticks nothing times out: an election, a heartbeat or a
+// check of the quorum happens only after the ticks that make it due.
+//
+// Settle is the barrier that makes "advance N ticks, deliver, assert"
+// deterministic. It returns once the node holds no work: its mailbox is
+// empty and the loop has handled every Ready that followed what was in it
+// (or a tick it took), the append goroutine has saved and sent everything
+// queued to it, every batch is handed to ApplyC and, given the apply
+// goroutine's applied index as a wait function, applied. Work that one
+// goroutine passes to another while Settle runs (the appender's responses
+// to the loop, the apply goroutine's ApplyConfChange) is counted, and
+// Settle goes round again until a round sees none. What is outside the
+// node (messages in a transport, goroutines of its owner with timers of
+// their own) is the caller's: transport.MemNetwork.DeliverUntilQuiet
+// calls Settle on every node between rounds of delivery.
+//
+//	ticks := make(chan time.Time)
+//	n, _ := raftnode.Start(raftnode.Config{ID: 1, Ticks: ticks, ...})
+//	for range 10 {
+//		ticks <- time.Time{}
+//	}
+//	_ = n.Settle(ctx, appliedWait) // every effect of the 10 ticks has happened
 //
 // Usage:
 //

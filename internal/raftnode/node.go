@@ -54,6 +54,12 @@ type Config struct {
 	ID uint64
 	// TickInterval is the duration of one raft tick.
 	TickInterval time.Duration
+	// Ticks, when set, is the tick source instead of a ticker of
+	// TickInterval: every value received is one raft tick (the value is
+	// ignored). Tests give an unbuffered channel and send on it to advance
+	// raft's time by hand; a send returns once the Ready loop took the
+	// tick, and Settle then waits for its effects.
+	Ticks <-chan time.Time
 	// HeartbeatTick and ElectionTick are in ticks; see raft.Config.
 	HeartbeatTick, ElectionTick int
 	// Storage holds the log; already loaded (snapshot, hard state, entries).
@@ -106,6 +112,14 @@ type Node struct {
 	sendMu        sync.Mutex // Transport.Send is called by one goroutine at a time
 
 	appends *appendTracker // nil unless cfg.ObserveAppend is set
+
+	// activity counts the work that entered the node (mailbox ops, ticks,
+	// append items, hand-offs to ApplyC and ReadStateC); handing counts
+	// hand-offs under way; handedOff is the index of the last entry or
+	// snapshot handed to ApplyC. Settle reads them (settle.go).
+	activity  atomic.Uint64
+	handing   atomic.Int32
+	handedOff atomic.Uint64
 
 	leader        atomic.Uint64
 	leaderChanges atomic.Uint64
@@ -386,7 +400,7 @@ func (n *Node) Process(_ context.Context, m *raftpb.Message) error {
 			}
 		}
 	}
-	if !n.mb.push(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}, maxForwarded) {
+	if !n.push(op{run: func(rn *raft.RawNode) error { return n.stepForwarded(rn, m) }}, maxForwarded) {
 		n.dropped(m)
 		return ErrProposalDropped
 	}
@@ -439,8 +453,14 @@ func (n *Node) post(run func(rn *raft.RawNode) error) error {
 	if err := n.stopped(); err != nil {
 		return err
 	}
-	n.mb.push(op{run: run}, 0)
+	n.push(op{run: run}, 0)
 	return nil
+}
+
+// push queues o in the mailbox (see queue.push) and counts it as activity.
+func (n *Node) push(o op, limit int) bool {
+	n.activity.Add(1)
+	return n.mb.push(o, limit)
 }
 
 // call queues run for the Ready loop and returns its error once the loop
@@ -451,7 +471,12 @@ func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error
 		return err
 	}
 	c := newCall()
-	n.mb.push(op{run: run, c: c}, 0)
+	n.push(op{run: run, c: c}, 0)
+	return n.wait(ctx, c)
+}
+
+// wait waits for the outcome of c, an op in the mailbox: see call.
+func (n *Node) wait(ctx context.Context, c *call) error {
 	select {
 	case err := <-c.errC:
 		return err

@@ -108,10 +108,13 @@ type nopTransport struct{}
 
 func (nopTransport) Send([]*raftpb.Message) {}
 
+// startSingle starts node 1 alone, with raft's time moved by hand, and
+// ticks it until it is leader.
 func startSingle(t *testing.T, st Storage, restamp func([]byte)) *Node {
 	t.Helper()
+	ticks := make(chan time.Time)
 	n, err := Start(Config{
-		ID: 1, TickInterval: time.Millisecond, HeartbeatTick: 1, ElectionTick: 5,
+		ID: 1, Ticks: ticks, HeartbeatTick: 1, ElectionTick: 5,
 		Storage: st, Transport: nopTransport{}, Peers: []raft.Peer{{ID: 1}},
 		Restamp: restamp,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -120,17 +123,25 @@ func startSingle(t *testing.T, st Storage, restamp func([]byte)) *Node {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Stop)
+	// raft campaigns after ElectionTick to 2*ElectionTick-1 ticks.
+	for i := 0; !n.IsLeader(); i++ {
+		if i == 2*5 {
+			t.Fatalf("node 1 alone is not leader after %d ticks", i)
+		}
+		ticks <- time.Time{}
+		settleNode(t, n, nil)
+	}
 	return n
 }
 
-func waitLeader(t *testing.T, n *Node) {
+// settleNode waits until n holds no work (Node.Settle), and, with
+// applied set, until the entries it handed to ApplyC are applied.
+func settleNode(t *testing.T, n *Node, applied func(uint64) <-chan struct{}) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Settle(ctx, applied); err != nil {
+		t.Fatalf("settle node %d: %v", n.cfg.ID, err)
 	}
 }
 
@@ -158,7 +169,6 @@ func nextEntry(t *testing.T, n *Node) *raftpb.Entry {
 func TestProposeIsPersistedThenApplied(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	if err := n.Propose(context.Background(), []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +186,6 @@ func TestProposeIsPersistedThenApplied(t *testing.T) {
 func TestSaveFailureStopsNode(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	boom := errors.New("fsync: input/output error")
 	st.setFail(boom)
 	_ = n.Propose(context.Background(), []byte("x"))
@@ -214,7 +223,6 @@ func TestProcessRestampsForwardedProposals(t *testing.T) {
 			stamped := 0
 			st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 			n := startSingle(t, st, func([]byte) { mu.Lock(); stamped++; mu.Unlock() })
-			waitLeader(t, n)
 			_ = n.Process(context.Background(), tt.msg)
 			mu.Lock()
 			defer mu.Unlock()
@@ -231,7 +239,7 @@ func TestProcessRestampsForwardedProposals(t *testing.T) {
 func TestForwardedProposalWithoutLeaderIsDropped(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n, err := Start(Config{
-		ID: 1, TickInterval: time.Hour, HeartbeatTick: 1, ElectionTick: 5, // never elects
+		ID: 1, Ticks: make(chan time.Time), HeartbeatTick: 1, ElectionTick: 5, // never ticks: never elects
 		Storage: st, Transport: nopTransport{}, Peers: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -264,7 +272,6 @@ func TestForwardedProposalWithoutLeaderIsDropped(t *testing.T) {
 func TestRaftFatalStopsNode(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	lg := raftLogger{slog.New(slog.NewTextHandler(io.Discard, nil))}
 	err := n.call(context.Background(), func(*raft.RawNode) error {
 		lg.Fatalf("index %d out of range", 7)
@@ -276,5 +283,38 @@ func TestRaftFatalStopsNode(t *testing.T) {
 	<-n.Done()
 	if err := n.Err(); !errors.Is(err, ErrRaftFatal) || !strings.Contains(err.Error(), "index 7 out of range") {
 		t.Fatalf("Err() = %v, want ErrRaftFatal with raft's message", err)
+	}
+}
+
+// raft's time moves only with Config.Ticks: a node alone does not
+// campaign before ElectionTick ticks, however long it runs, and campaigns
+// (and wins) by 2*ElectionTick-1 ticks.
+func TestTicksDriveElections(t *testing.T) {
+	ticks := make(chan time.Time)
+	n, err := Start(Config{
+		ID: 1, Ticks: ticks, HeartbeatTick: 1, ElectionTick: 5,
+		Storage: &memStorage{MemoryStorage: raft.NewMemoryStorage()}, Transport: nopTransport{},
+		Peers:  []raft.Peer{{ID: 1}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	settleNode(t, n, nil)
+	term := n.Term()
+	for i := 1; i < 5; i++ {
+		ticks <- time.Time{}
+		settleNode(t, n, nil)
+		if n.State() != raft.StateFollower || n.Term() != term {
+			t.Fatalf("after %d ticks, fewer than ElectionTick: %v in term %d, want a follower in term %d", i, n.State(), n.Term(), term)
+		}
+	}
+	for i := 5; i < 10; i++ {
+		ticks <- time.Time{}
+	}
+	settleNode(t, n, nil)
+	if !n.IsLeader() {
+		t.Fatalf("after 2*ElectionTick-1 ticks: %v, want leader", n.State())
 	}
 }

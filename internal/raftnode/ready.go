@@ -28,8 +28,12 @@ func (n *Node) run(rn *raft.RawNode) {
 		}
 	}()
 
-	ticker := time.NewTicker(n.cfg.TickInterval)
-	defer ticker.Stop()
+	ticks := n.cfg.Ticks
+	if ticks == nil {
+		ticker := time.NewTicker(n.cfg.TickInterval)
+		defer ticker.Stop()
+		ticks = ticker.C
+	}
 	for {
 		for {
 			select {
@@ -46,7 +50,8 @@ func (n *Node) run(rn *raft.RawNode) {
 			}
 		}
 		select {
-		case <-ticker.C:
+		case <-ticks:
+			n.activity.Add(1)
 			rn.Tick()
 		case <-n.mb.wakeC:
 		case <-n.stopC:
@@ -105,7 +110,7 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 		// send before the append goroutine blocks the P in fsync. The
 		// other order delayed each MsgApp by ~100 µs (docs/PERFORMANCE.md).
 		if storageAppend != nil {
-			n.aq.push(appendItem{m: storageAppend}, 0)
+			n.queueAppend(appendItem{m: storageAppend})
 		}
 		if n.appends != nil {
 			n.appends.sent(peers, time.Now())
@@ -114,13 +119,17 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 	} else {
 		peers = n.sendRelayed(peers)
 		if storageAppend != nil || len(peers) > 0 {
-			n.aq.push(appendItem{m: storageAppend, after: peers}, 0)
+			n.queueAppend(appendItem{m: storageAppend, after: peers})
 		}
 	}
 	if storageApply != nil {
 		// raft hands out only entries that are durable here.
-		if err := handOff(n, rn, n.applyC, Apply{Entries: storageApply.GetEntries()}); err != nil {
+		ents := storageApply.GetEntries()
+		if err := handOff(n, rn, n.applyC, Apply{Entries: ents}); err != nil {
 			return err
+		}
+		if len(ents) > 0 {
+			n.handedOff.Store(ents[len(ents)-1].GetIndex())
 		}
 		// As raft.Node's Advance: the entries count as applied once
 		// they are handed over.
@@ -164,6 +173,9 @@ func (n *Node) send(msgs []*raftpb.Message) {
 // goroutine calls ApplyConfChange). raft.Node, too, stepped messages while
 // a Ready was out.
 func handOff[T any](n *Node, rn *raft.RawNode, c chan<- T, v T) error {
+	n.handing.Add(1)
+	defer n.handing.Add(-1)
+	defer n.activity.Add(1) // Settle sees a hand-off that ends during it
 	for {
 		select {
 		case <-n.stopC:

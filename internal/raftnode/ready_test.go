@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -16,42 +17,80 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// drainApply reads ApplyC in the background and returns the data of the
-// normal entries applied so far.
-func drainApply(t *testing.T, n *Node) (applied func() []string) {
+// applyLog is what drainApply read from ApplyC.
+type applyLog struct {
+	mu      sync.Mutex
+	data    []string // of the normal entries with data, in order
+	index   uint64   // of the last entry or snapshot read
+	waiters map[uint64]chan struct{}
+}
+
+// drainApply reads ApplyC in the background, as an apply goroutine would.
+func drainApply(t *testing.T, n *Node) *applyLog {
 	t.Helper()
-	var mu sync.Mutex
-	var got []string
+	l := &applyLog{waiters: map[uint64]chan struct{}{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ap := range n.ApplyC() {
-			mu.Lock()
+			l.mu.Lock()
+			if ap.Snapshot != nil {
+				l.index = ap.Snapshot.GetMetadata().GetIndex()
+			}
 			for _, e := range ap.Entries {
+				l.index = e.GetIndex()
 				if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
-					got = append(got, string(e.GetData()))
+					l.data = append(l.data, string(e.GetData()))
 				}
 			}
-			mu.Unlock()
+			for i, c := range l.waiters {
+				if i <= l.index {
+					close(c)
+					delete(l.waiters, i)
+				}
+			}
+			l.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { n.Stop(); <-done })
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
-	}
+	return l
 }
 
-// waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// applied returns the data of the normal entries read so far.
+func (l *applyLog) applied() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.data)
+}
+
+// wait returns a channel closed once the entry at index was read (the
+// applied argument of Node.Settle).
+func (l *applyLog) wait(index uint64) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := make(chan struct{})
+	if index <= l.index {
+		close(c)
+		return c
+	}
+	if w, ok := l.waiters[index]; ok {
+		return w
+	}
+	l.waiters[index] = c
+	return c
+}
+
+// waitQueued waits until k ops are in n's mailbox, pushed by other
+// goroutines while the loop is held. It yields to them: nothing here
+// waits for time to pass.
+func waitQueued(t *testing.T, n *Node, k int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for n.mb.len() < k {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("%d ops queued, want %d", n.mb.len(), k)
 		}
-		time.Sleep(time.Millisecond)
+		runtime.Gosched()
 	}
 }
 
@@ -131,7 +170,7 @@ func TestProposeWithoutLeaderFailsAtOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n, err := Start(Config{
-				ID: 1, TickInterval: time.Hour, HeartbeatTick: 1, ElectionTick: 5, // never elects
+				ID: 1, Ticks: make(chan time.Time), HeartbeatTick: 1, ElectionTick: 5, // never ticks: never elects
 				Storage: &memStorage{MemoryStorage: raft.NewMemoryStorage()}, Transport: nopTransport{},
 				Peers:  []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -152,13 +191,12 @@ func TestProposeWithoutLeaderFailsAtOnce(t *testing.T) {
 // startHeldInSave starts a single-node leader whose append goroutine is
 // held in the Save of the entry "first"; ApplyC is drained in the
 // background.
-func startHeldInSave(t *testing.T) (n *Node, st *memStorage, g *saveGate, applied func() []string) {
+func startHeldInSave(t *testing.T) (n *Node, st *memStorage, g *saveGate, applied *applyLog) {
 	t.Helper()
 	st = &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n = startSingle(t, st, nil)
-	waitLeader(t, n)
 	applied = drainApply(t, n)
-	settle(n)
+	settleNode(t, n, applied.wait)
 	g, entered := st.holdSaves(t)
 	if err := n.Propose(context.Background(), []byte("first")); err != nil {
 		t.Fatal(err)
@@ -187,7 +225,7 @@ func TestWorkArrivingWhileLoopBusySharesOneReady(t *testing.T) {
 			t.Fatalf("Process while the loop is busy: %v", err)
 		}
 	}
-	waitFor(t, "all proposals queued", func() bool { return n.mb.len() == local+forwarded })
+	waitQueued(t, n, local+forwarded)
 	release()
 	wg.Wait()
 	close(errC)
@@ -201,7 +239,10 @@ func TestWorkArrivingWhileLoopBusySharesOneReady(t *testing.T) {
 		t.Fatalf("entries per queued Ready %v: want one Ready of all %d proposals", got, local+forwarded)
 	}
 	st.releaseSaves(g)
-	waitFor(t, "all entries applied", func() bool { return len(applied()) == 1+local+forwarded })
+	settleNode(t, n, applied.wait)
+	if got := applied.applied(); len(got) != 1+local+forwarded {
+		t.Fatalf("applied %d entries, want %d", len(got), 1+local+forwarded)
+	}
 }
 
 // The loop goes on stepping while the append goroutine is in Save, and the
@@ -222,11 +263,14 @@ func TestStepsWhileSavingAndBatchesSaves(t *testing.T) {
 	if got := queuedEntries(n); len(got) != more {
 		t.Fatalf("queued Readys hold %v entries, want %d Readys of 1", got, more)
 	}
-	if got := applied(); len(got) != 0 {
+	if got := applied.applied(); len(got) != 0 {
 		t.Fatalf("applied %q before any of it was durable", got)
 	}
 	st.releaseSaves(g)
-	waitFor(t, "all entries applied", func() bool { return len(applied()) == 1+more })
+	settleNode(t, n, applied.wait)
+	if got := applied.applied(); len(got) != 1+more {
+		t.Fatalf("applied %d entries, want %d", len(got), 1+more)
+	}
 	if !slices.Contains(st.saveBatches(), more) {
 		t.Fatalf("entries per Save %v: want one Save of the %d queued Readys", st.saveBatches(), more)
 	}
@@ -241,15 +285,17 @@ func TestSendsAroundSave(t *testing.T) {
 		st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 		tr := &recordTransport{}
 		n, err := Start(Config{
-			ID: id, TickInterval: time.Hour, HeartbeatTick: 1, ElectionTick: 5, // elections by hand
+			ID: id, Ticks: make(chan time.Time), HeartbeatTick: 1, ElectionTick: 5, // never ticks: elections by hand
 			Storage: st, Transport: tr, Peers: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		drainApply(t, n)
-		waitFor(t, "bootstrap entries saved", func() bool { last, _ := st.LastIndex(); return last == 3 })
+		settleNode(t, n, drainApply(t, n).wait)
+		if last, _ := st.LastIndex(); last != 3 {
+			t.Fatalf("last saved index %d, want the 3 bootstrap entries", last)
+		}
 		return n, st, tr
 	}
 	msg := func(typ raftpb.MessageType, from, to, term uint64) *raftpb.Message {
@@ -286,12 +332,15 @@ func TestSendsAroundSave(t *testing.T) {
 			t.Fatal("the relayed proposal waited for the follower's Save")
 		}
 		st.releaseSaves(g)
-		waitFor(t, "the ack of entry 4", func() bool {
-			return tr.sent(func(m *raftpb.Message) bool {
-				return m.GetType() == raftpb.MsgAppResp && !m.GetReject() && m.GetIndex() == 4
-			})
-		})
-		waitFor(t, "the heartbeat answer", func() bool { return tr.sent(is(raftpb.MsgHeartbeatResp)) })
+		settleNode(t, n, nil)
+		if !tr.sent(func(m *raftpb.Message) bool {
+			return m.GetType() == raftpb.MsgAppResp && !m.GetReject() && m.GetIndex() == 4
+		}) {
+			t.Fatal("no ack of entry 4 once it was saved")
+		}
+		if !tr.sent(is(raftpb.MsgHeartbeatResp)) {
+			t.Fatal("no answer to the heartbeat once the Save returned")
+		}
 	})
 
 	t.Run("leader", func(t *testing.T) {
@@ -299,28 +348,40 @@ func TestSendsAroundSave(t *testing.T) {
 		if err := n.Campaign(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "pre-vote requests", func() bool { return tr.sent(is(raftpb.MsgPreVote)) })
+		settleNode(t, n, nil)
+		if !tr.sent(is(raftpb.MsgPreVote)) {
+			t.Fatal("no pre-vote request after Campaign")
+		}
 		_ = n.Process(context.Background(), msg(raftpb.MsgPreVoteResp, 2, 1, 2))
-		waitFor(t, "vote requests", func() bool { return tr.sent(is(raftpb.MsgVote)) })
+		settleNode(t, n, nil)
+		if !tr.sent(is(raftpb.MsgVote)) {
+			t.Fatal("no vote request after a pre-vote granted")
+		}
 		_ = n.Process(context.Background(), msg(raftpb.MsgVoteResp, 2, 1, 2))
-		waitLeader(t, n)
+		settleNode(t, n, nil)
+		if !n.IsLeader() {
+			t.Fatal("node 1 is not leader with its vote and node 2's")
+		}
 		ack := msg(raftpb.MsgAppResp, 2, 1, 2)
 		ack.Index = proto.Uint64(4) // the leader's empty entry
 		_ = n.Process(context.Background(), ack)
-		waitFor(t, "the empty entry saved", func() bool { last, _ := st.LastIndex(); return last == 4 })
-		settle(n)
+		settleNode(t, n, nil)
+		if last, _ := st.LastIndex(); last != 4 {
+			t.Fatalf("last saved index %d, want the leader's empty entry 4", last)
+		}
 
 		g, entered := st.holdSaves(t)
 		if err := n.Propose(context.Background(), []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 		entered(t)
-		waitFor(t, "entry x sent while the leader saves it", func() bool {
-			return tr.sent(func(m *raftpb.Message) bool {
-				return m.GetType() == raftpb.MsgApp && m.GetTo() == 2 &&
-					slices.ContainsFunc(m.GetEntries(), func(e *raftpb.Entry) bool { return string(e.GetData()) == "x" })
-			})
-		})
+		settle(n) // the loop only: the append goroutine is held in Save
+		if !tr.sent(func(m *raftpb.Message) bool {
+			return m.GetType() == raftpb.MsgApp && m.GetTo() == 2 &&
+				slices.ContainsFunc(m.GetEntries(), func(e *raftpb.Entry) bool { return string(e.GetData()) == "x" })
+		}) {
+			t.Fatal("entry x was not sent while the leader saved it")
+		}
 		st.releaseSaves(g)
 	})
 }
@@ -329,7 +390,6 @@ func TestSendsAroundSave(t *testing.T) {
 func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	applied := drainApply(t, n)
 
 	release := holdLoop(t, n)
@@ -342,8 +402,8 @@ func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
 	if err := n.Propose(context.Background(), []byte("last")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "last applied", func() bool { return slices.Contains(applied(), "last") })
-	if got, want := applied(), []string{"last"}; !slices.Equal(got, want) {
+	settleNode(t, n, applied.wait)
+	if got, want := applied.applied(), []string{"last"}; !slices.Equal(got, want) {
 		t.Fatalf("applied %q, want %q", got, want)
 	}
 }
@@ -353,7 +413,6 @@ func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
 func TestApplyConfChangeWhileApplyCIsFull(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	for i := 0; len(n.ApplyC()) < cap(n.applyC); i++ {
 		if i > 100*cap(n.applyC) {
 			t.Fatal("ApplyC never filled up")
@@ -390,13 +449,12 @@ func TestApplyConfChangeWhileApplyCIsFull(t *testing.T) {
 func TestStopEndsWaitingCalls(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	drainApply(t, n)
 
 	release := holdLoop(t, n)
 	errC := make(chan error, 1)
 	go func() { errC <- n.Propose(context.Background(), []byte("waiting")) }()
-	waitFor(t, "the proposal queued", func() bool { return n.mb.len() == 1 })
+	waitQueued(t, n, 1)
 	stopped := make(chan struct{})
 	go func() { n.Stop(); close(stopped) }()
 	<-n.stopC
@@ -425,7 +483,6 @@ func TestStopEndsWaitingCalls(t *testing.T) {
 func TestForwardedProposalsBounded(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
-	waitLeader(t, n)
 	applied := drainApply(t, n)
 
 	release := holdLoop(t, n)
@@ -442,7 +499,10 @@ func TestForwardedProposalsBounded(t *testing.T) {
 		t.Fatalf("forwarded proposal past the bound = %v, want ErrProposalDropped", err)
 	}
 	release()
-	waitFor(t, "forwarded proposals applied", func() bool { return len(applied()) == maxForwarded })
+	settleNode(t, n, applied.wait)
+	if got := applied.applied(); len(got) != maxForwarded {
+		t.Fatalf("applied %d forwarded proposals, want %d", len(got), maxForwarded)
+	}
 	if err := forward(maxForwarded + 1); err != nil {
 		t.Fatalf("forwarded proposal once the loop caught up: %v", err)
 	}

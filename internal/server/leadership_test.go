@@ -63,7 +63,7 @@ func TestTransferLeader(t *testing.T) {
 // the write at once as not proposed (safe to retry), instead of holding it
 // until its deadline with an unknown outcome.
 func TestForwardedProposalDroppedDuringTransfer(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	var other uint64
@@ -73,44 +73,38 @@ func TestForwardedProposalDroppedDuringTransfer(t *testing.T) {
 		}
 	}
 	mustPut(t, f.Server, "before", "x")
-	// The transfer to an isolated node cannot finish: the leader drops
-	// proposals until it gives up, an election timeout later.
+	// The transfer to an isolated node cannot finish, and with no tick
+	// the leader does not give up on it: it drops proposals meanwhile.
 	c.Isolate(other)
-	dropped := 0
-	for attempt := 0; attempt < 10 && dropped == 0; attempt++ {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			ctx, cancel := context.WithTimeout(c.Ctx(), 150*time.Millisecond)
-			defer cancel()
-			_, _ = c.Node(lead).Server.TransferLeader(ctx, other)
-		}()
-		time.Sleep(10 * time.Millisecond) // let the transfer start
-		ctx, cancel := context.WithTimeout(c.Ctx(), 5*time.Second)
-		_, err := f.Server.Upsert(ctx, put("during-transfer", "x"))
-		cancel()
-		<-done
-		switch {
-		case err == nil:
-			// The proposal reached the leader before or after the
-			// transfer: try again.
-		case errors.Is(err, server.ErrNotProposed):
-			dropped++
+	transferCtx, cancelTransfer := context.WithCancel(c.Ctx())
+	transferDone := make(chan struct{})
+	go func() {
+		defer close(transferDone)
+		_, _ = c.Node(lead).Server.TransferLeader(transferCtx, other)
+	}()
+	defer func() { cancelTransfer(); <-transferDone }()
+	for c.Node(lead).Server.LeadTransferee() != other {
+		select {
+		case <-transferDone:
+			t.Fatal("TransferLeader returned before the transfer started")
 		default:
-			t.Fatalf("write through node %d during a transfer: %v, want success or ErrNotProposed", f.ID, err)
 		}
-		c.Eventually(func() bool { return c.Node(lead).Server.Status().LeaderId == lead }, "the leader to keep its leadership")
+		c.Settle()
 	}
-	if dropped == 0 {
-		t.Fatal("no write was dropped during 10 transfers")
+	ctx, cancel := context.WithTimeout(c.Ctx(), 5*time.Second)
+	_, err := f.Server.Upsert(ctx, put("during-transfer", "x"))
+	cancel()
+	if !errors.Is(err, server.ErrNotProposed) {
+		t.Fatalf("write through node %d during a transfer: %v, want ErrNotProposed", f.ID, err)
 	}
-	// Once the transfer ends (given up, or done after the heal), writes
-	// go through again.
-	c.Heal()
-	c.Eventually(func() bool {
-		ctx, cancel := context.WithTimeout(c.Ctx(), time.Second)
-		defer cancel()
-		_, err := f.Server.Upsert(ctx, put("after", "x"))
-		return err == nil
-	}, "a write through the follower after the transfer")
+	// An election timeout later the leader gives up the transfer, keeps
+	// its leadership, and writes go through again.
+	c.Tick(clustertest.ElectionTick)
+	if got := c.Node(lead).Server.LeadTransferee(); got != 0 {
+		t.Fatalf("the leader still transfers to node %d after an election timeout", got)
+	}
+	if got := c.WaitLeader(); got != lead {
+		t.Fatalf("leader %d after the transfer was given up, want %d", got, lead)
+	}
+	mustPut(t, f.Server, "after", "x")
 }

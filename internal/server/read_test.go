@@ -1,7 +1,7 @@
 package server_test
 
 import (
-	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,13 +11,14 @@ import (
 )
 
 // A linearizable read that arrives while its node knows no leader is served
-// as soon as a leader is known, not after a whole ReadIndex attempt (an
-// election timeout): raft drops such a round without a word. Node 1 is
-// restarted alone with an election timeout of 10 s, so one lost round would
-// outlast the read's 3 s deadline; nodes 2 and 3 come back later and elect a
-// leader within a second.
+// as soon as a leader is known, in the ReadIndex round it started then, not
+// after a whole round (an election timeout: raft drops a round without a
+// word when it knows no leader). Node 1 is restarted alone, on manual
+// ticks: it knows no leader however long the read waits. Its election
+// timeout is 1000 ticks, so that a lost round would last 10 s. Nodes 2
+// and 3 come back and elect a leader.
 func TestReadWaitsForLeaderNotForAttempt(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	c.WaitLeader()
 	mustPut(t, c.Node(2).Server, "k", "v")
 
@@ -32,18 +33,26 @@ func TestReadWaitsForLeaderNotForAttempt(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	attempts := n1.Server.ReadAttempts()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		v, err := n1.Server.Get(ctx, "k", metapb.ReadConsistency_LINEARIZABLE)
+		v, err := n1.Server.Get(c.Ctx(), "k", metapb.ReadConsistency_LINEARIZABLE)
 		done <- result{v, err}
 	}()
-	time.Sleep(100 * time.Millisecond) // the read is waiting on a node with no leader
+	// The read's round has started, on a node that knows no leader (no
+	// tick has been given: none can be elected).
+	deadline := time.Now().Add(clustertest.WaitTimeout)
+	for n1.Server.ReadAttempts() == attempts {
+		if time.Now().After(deadline) {
+			t.Fatal("the read started no ReadIndex round")
+		}
+		runtime.Gosched()
+	}
 	if n1.Server.Status().GetLeaderId() != 0 {
 		t.Fatal("node 1 alone knows a leader")
 	}
 	c.Restart(2, dirs[2])
 	c.Restart(3, dirs[3])
+	c.WaitLeader()
 
 	r := <-done
 	if r.err != nil {
@@ -51,5 +60,8 @@ func TestReadWaitsForLeaderNotForAttempt(t *testing.T) {
 	}
 	if string(r.v.GetData()) != "v" {
 		t.Fatalf("read %v, want v", r.v)
+	}
+	if got := n1.Server.ReadAttempts() - attempts; got != 1 {
+		t.Fatalf("the read took %d ReadIndex rounds, want the one it started before a leader was known", got)
 	}
 }

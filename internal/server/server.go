@@ -108,7 +108,11 @@ type Config struct {
 	// transfer leadership can say where the leader's admin API is.
 	AdminAddress string
 	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
-	TickInterval                time.Duration
+	TickInterval time.Duration
+	// Ticks, when set, drives raft's ticks instead of a ticker (see
+	// raftnode.Config.Ticks); the server's own timers still use
+	// TickInterval. For tests that move raft's time by hand.
+	Ticks                       <-chan time.Time
 	HeartbeatTick, ElectionTick int
 	// SnapshotLogsSinceLast: take a snapshot once this many entries were
 	// applied since the last one and they hold at least as many bytes as
@@ -265,6 +269,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	rc := raftnode.Config{
 		ID:            s.cfg.ID,
 		TickInterval:  s.cfg.TickInterval,
+		Ticks:         s.cfg.Ticks,
 		HeartbeatTick: s.cfg.HeartbeatTick,
 		ElectionTick:  s.cfg.ElectionTick,
 		Storage:       s.storage,

@@ -324,7 +324,7 @@ func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
 // A node stops once it applies its own removal (ErrRemoved), as an etcd
 // member does; the others go on.
 func TestRemovedNodeStops(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	mustPut(t, f.Server, "before", "x")
@@ -332,13 +332,78 @@ func TestRemovedNodeStops(t *testing.T) {
 	mustPut(t, c.Node(c.WaitLeader(f.ID)).Server, "after", "x")
 }
 
-// removeAndWaitStopped has the leader remove nd and waits until nd stops
-// with ErrRemoved.
+// membersSpy records the Peer.Members calls each node made of its own
+// (the removal check, removal.go) once they returned.
+type membersSpy struct {
+	mu       sync.Mutex
+	asked    map[uint64]int
+	changedC chan struct{} // closed and replaced on each call recorded
+}
+
+func newMembersSpy() *membersSpy {
+	return &membersSpy{asked: map[uint64]int{}, changedC: make(chan struct{})}
+}
+
+// configure wraps a node's PeerClient (clustertest.Options.Configure).
+func (s *membersSpy) configure(cfg *server.Config) {
+	cfg.PeerClient = spyClient{PeerClient: cfg.PeerClient, id: cfg.ID, spy: s}
+}
+
+// count is the number of checks node id made so far.
+func (s *membersSpy) count(id uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.asked[id]
+}
+
+// wait waits until nd made k checks in all, failing at once if it stops.
+func (s *membersSpy) wait(t *testing.T, nd *clustertest.Node, k int) {
+	t.Helper()
+	deadline := time.After(clustertest.WaitTimeout)
+	for {
+		s.mu.Lock()
+		n, changedC := s.asked[nd.ID], s.changedC
+		s.mu.Unlock()
+		if n >= k {
+			return
+		}
+		select {
+		case <-changedC:
+		case <-nd.Server.Done():
+			t.Fatalf("node %d stopped after %d checks of its membership, waiting for %d: %v", nd.ID, n, k, nd.Server.Err())
+		case <-deadline:
+			t.Fatalf("node %d made %d checks of its membership, want %d", nd.ID, n, k)
+		}
+	}
+}
+
+type spyClient struct {
+	server.PeerClient
+	id  uint64
+	spy *membersSpy
+}
+
+func (c spyClient) Members(ctx context.Context, addr string, req *peerpb.MembersRequest) (*peerpb.MembersReply, error) {
+	reply, err := c.PeerClient.Members(ctx, addr, req)
+	if req.GetFrom() == c.id && !req.GetForwarded() {
+		c.spy.mu.Lock()
+		c.spy.asked[c.id]++
+		close(c.spy.changedC)
+		c.spy.changedC = make(chan struct{})
+		c.spy.mu.Unlock()
+	}
+	return reply, err
+}
+
+// removeAndWaitStopped has the leader remove nd, on a cluster with manual
+// ticks, and waits until nd stops with ErrRemoved: the ticks make a
+// removed node that hears nothing leaderless, so that it asks the leader.
 func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
 	t.Helper()
 	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
 		t.Fatalf("leave %d: %v", nd.ID, err)
 	}
+	c.Tick(2 * clustertest.ElectionTick)
 	select {
 	case <-nd.Server.Done():
 	case <-time.After(clustertest.WaitTimeout):
@@ -349,12 +414,25 @@ func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd 
 	}
 }
 
+// tickUntil ticks c, one tick at a time, until cond holds, for at most
+// two election timeouts.
+func tickUntil(t *testing.T, c *clustertest.Cluster, cond func() bool, what string) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i == 2*clustertest.ElectionTick {
+			t.Fatalf("not %s after %d ticks", what, i)
+		}
+		c.Tick(1)
+	}
+}
+
 // A follower removed while it hears nothing (the usual case: the leader
 // stops sending to it once it applies the removal) stops once the leader,
 // asked after a few leaderless election timeouts, no longer lists it. A
 // member that is only cut off does not.
 func TestRemovedWhileCutOffStops(t *testing.T) {
-	c := clustertest.New(t, 3)
+	spy := newMembersSpy()
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: spy.configure})
 	lead := c.WaitLeader()
 	var cut, removed *clustertest.Node
 	for _, n := range c.Nodes() {
@@ -369,18 +447,24 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 	}
 	mustPut(t, removed.Server, "before", "x")
 
-	// Cut off for 15 election timeouts, still a member: it keeps running.
-	// (The in-process peer client that Members goes through ignores the
+	// Cut off, still a member: once an election timeout of ticks has
+	// passed it knows no leader, asks the leader whether it is still a
+	// member, and keeps running; it asks again only if it did. (The
+	// in-process peer client that Members goes through ignores the
 	// network's faults, as a separate path to the leader would.)
 	c.Isolate(cut.ID)
-	time.Sleep(3 * time.Second)
+	c.Tick(2 * clustertest.ElectionTick)
+	if l := cut.Server.Status().GetLeaderId(); l != 0 {
+		t.Fatalf("node %d, cut off for two election timeouts, still follows node %d", cut.ID, l)
+	}
+	spy.wait(t, cut, spy.count(cut.ID)+2)
 	select {
 	case <-cut.Server.Done():
 		t.Fatalf("node %d stopped while only cut off: %v", cut.ID, cut.Server.Err())
 	default:
 	}
 	c.Heal()
-	c.Eventually(func() bool { return cut.Server.Status().LeaderId != 0 }, "the cut-off node to hear the leader again")
+	tickUntil(t, c, func() bool { return cut.Server.Status().GetLeaderId() != 0 }, "the cut-off node to hear the leader again")
 
 	// Removed while it hears nothing: it never applies its removal.
 	c.Isolate(removed.ID)
@@ -392,24 +476,31 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 }
 
 // A node added back under the same id (raft_dir emptied, started with
-// join) replays its old removal before its new addition: it keeps running,
-// since the leader lists it.
+// join) replays its old removal before its new addition: it asks the
+// leader, which lists it, and keeps running.
 func TestReaddedNodeKeepsRunning(t *testing.T) {
-	c := clustertest.New(t, 3)
+	spy := newMembersSpy()
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: spy.configure})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	removeAndWaitStopped(t, c, lead, f)
 	c.Stop(f.ID)
+	asked := spy.count(f.ID)
 	back := c.Start(f.ID, t.TempDir(), false)
 	c.WaitJoined(back)
-	// Long enough for the check after the replayed removal (one election
-	// timeout) and for an answer.
-	time.Sleep(time.Second)
+	// The check one election timeout after the replayed removal; then,
+	// cut off, it asks again only if it kept running after the first.
+	spy.wait(t, back, asked+1)
+	c.Isolate(back.ID)
+	c.Tick(2 * clustertest.ElectionTick)
+	spy.wait(t, back, asked+2)
 	select {
 	case <-back.Server.Done():
 		t.Fatalf("node %d, added back, stopped: %v", back.ID, back.Server.Err())
 	default:
 	}
+	c.Heal()
+	tickUntil(t, c, func() bool { return back.Server.Status().GetLeaderId() != 0 }, "the node added back to hear the leader again")
 	mustPut(t, back.Server, "back", "x")
 	if v := mustGet(t, back.Server, "back", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "x" {
 		t.Fatalf("read through the node added back: %v", v)

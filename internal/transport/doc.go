@@ -8,6 +8,30 @@
 //   - MemTransport on a MemNetwork, between nodes in one test process, with
 //     faults (Cut, Isolate, SetDrop, Heal) and no sleeps.
 //
+// # A quiet MemNetwork
+//
+// A MemNetwork delivers each message at once, on its receiver's goroutine,
+// or, once SetHold(true), holds every message until Deliver hands the held
+// ones over from the caller's goroutine, in the order sent (etcd-io/raft's
+// own tests step messages so). Either way it counts what is under way: the
+// messages queued at receivers or being handled, and the unreachable and
+// snapshot reports not yet made to senders.
+//
+// DeliverUntilQuiet(settle) is the barrier of tests that move raft's time
+// by hand ("advance N ticks, deliver, assert"). Each round it calls settle,
+// which returns once every node has handled what it was given (with
+// raftnode, Node.Settle on each), delivers what is held, waits until
+// nothing is under way, and it stops after a round in which nothing was
+// sent, delivered or reported. Then the cluster is quiet: no node holds
+// work, no message is anywhere, and nothing happens until a tick or a
+// call. Goroutines with timers of their own are not waited for.
+//
+//	net := transport.NewMemNetwork()
+//	... nodes with raftnode.Config.Ticks ...
+//	for _, c := range ticks { c <- time.Time{} }
+//	net.DeliverUntilQuiet(func() { for _, n := range nodes { _ = n.Settle(ctx, applied) } })
+//	// assert: every consequence of that tick has happened
+//
 // What arrives is handed to a Handler (the raft node's owner); the outcome
 // of sends comes back to it as ReportUnreachable and ReportSnapshot, and
 // its Snapshots give the snapshot files that MsgSnaps stand for.

@@ -22,6 +22,12 @@ const memQueueSize = DefaultQueueSize
 // SetDrop) apply to messages being sent and to those already queued; a
 // message they drop is reported to its sender as unreachable.
 //
+// Messages are delivered at once, each receiver's in order on its own
+// goroutine, unless the network holds them (SetHold): then they wait in
+// the network until Deliver, as in etcd-io/raft's own tests.
+// DeliverUntilQuiet is the network's half of the barrier behind "advance N
+// ticks, deliver, assert": see doc.go.
+//
 // A MemNetwork needs no stopping: each MemTransport is stopped on its own.
 type MemNetwork struct {
 	mu struct {
@@ -29,7 +35,16 @@ type MemNetwork struct {
 		nodes    map[uint64]*MemTransport
 		drop     map[link]bool // one-way faults (Cut sets both ways)
 		isolated map[uint64]bool
+		hold     bool       // SetHold: Send queues in held
+		held     []envelope // in the order sent
+		// inflight counts the messages queued at receivers or being
+		// handled, and the reports to senders not made yet; events counts
+		// every send, delivery and report. DeliverUntilQuiet reads both.
+		inflight int
+		events   uint64
 	}
+	// quietC is signalled (under mu) when inflight drops to 0.
+	quietC *sync.Cond
 }
 
 type link struct{ from, to uint64 }
@@ -40,7 +55,103 @@ func NewMemNetwork() *MemNetwork {
 	n.mu.nodes = make(map[uint64]*MemTransport)
 	n.mu.drop = make(map[link]bool)
 	n.mu.isolated = make(map[uint64]bool)
+	n.quietC = sync.NewCond(&n.mu.Mutex)
 	return n
+}
+
+// track counts one more message or report in flight.
+func (n *MemNetwork) track() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.inflight++
+	n.mu.events++
+}
+
+// untrack counts a message or report in flight as handled.
+func (n *MemNetwork) untrack() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mu.inflight--
+	n.mu.events++
+	if n.mu.inflight == 0 {
+		n.quietC.Broadcast()
+	}
+}
+
+// SetHold makes Send hold messages in the network (hold true) until
+// Deliver, or deliver them at once again (false); turning it off delivers
+// what is held. Faults apply on Send and again on delivery.
+func (n *MemNetwork) SetHold(hold bool) {
+	n.mu.Lock()
+	n.mu.hold = hold
+	n.mu.Unlock()
+	if !hold {
+		n.Deliver()
+	}
+}
+
+// Held is the number of messages held (SetHold) waiting for Deliver.
+func (n *MemNetwork) Held() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.mu.held)
+}
+
+// Deliver hands every message held now to its receiver, in the order they
+// were sent, from the calling goroutine, and returns how many it took.
+// Messages sent meanwhile (the receivers' Process returns before their
+// raft node steps them) wait for the next Deliver. A message that a fault
+// drops, or whose receiver is gone, is reported to its sender as
+// unreachable, as on Send.
+func (n *MemNetwork) Deliver() int {
+	n.mu.Lock()
+	held := n.mu.held
+	n.mu.held = nil
+	n.mu.events += uint64(len(held))
+	n.mu.Unlock()
+	for _, e := range held {
+		r := n.route(e.from.id, e.to)
+		if r == nil {
+			e.from.dropped(e.to, e.m)
+			continue
+		}
+		r.handleSync(e)
+	}
+	return len(held)
+}
+
+// maxQuietRounds bounds DeliverUntilQuiet: a cluster that is still busy
+// after that many rounds is not going to be quiet.
+const maxQuietRounds = 10000
+
+// DeliverUntilQuiet delivers until the network and its nodes are quiet:
+// each round calls settle (which must return once every node has handled
+// what it was given: raftnode.Node.Settle on each), delivers what is held
+// (SetHold) or waits until the messages and reports under way are handled,
+// and ends once a round saw nothing sent, delivered or reported. It
+// reports false if the network was still busy after maxQuietRounds rounds.
+// Nothing outside the nodes and the network (a goroutine with a timer of
+// its own that sends) is waited for.
+func (n *MemNetwork) DeliverUntilQuiet(settle func()) bool {
+	for range maxQuietRounds {
+		n.mu.Lock()
+		before := n.mu.events
+		n.mu.Unlock()
+		if settle != nil {
+			settle()
+		}
+		n.Deliver()
+		n.mu.Lock()
+		for n.mu.inflight > 0 {
+			n.quietC.Wait()
+		}
+		quiet := n.mu.events == before
+		n.mu.Unlock()
+		if quiet {
+			return true
+		}
+	}
+	return false
 }
 
 // Join attaches node id with handler h and returns its transport. Once
@@ -62,6 +173,7 @@ func (n *MemNetwork) Join(id uint64, h Handler) *MemTransport {
 		stopC: make(chan struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.rep.queued, t.rep.done = n.track, n.untrack
 	t.mu.peers = make(map[uint64]string)
 	n.mu.nodes[id] = t
 	t.wg.Add(2)
@@ -148,6 +260,9 @@ type MemTransport struct {
 	cancel context.CancelFunc
 	stopC  chan struct{}
 	wg     sync.WaitGroup
+	// handleMu is held while Deliver hands a message to h, so that Stop
+	// waits for it.
+	handleMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -161,6 +276,7 @@ var _ Transport = (*MemTransport)(nil)
 // envelope is one delivery: a message, or (m nil) a ReportDropped.
 type envelope struct {
 	from    *MemTransport
+	to      uint64 // the receiver's id, for a held envelope
 	m       *raftpb.Message
 	dropped []uint64
 }
@@ -176,10 +292,24 @@ func (t *MemTransport) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		to := m.GetTo()
 		r := t.net.route(t.id, to)
-		if r == nil || !r.enqueue(envelope{from: t, m: copyMessage(m)}) {
+		if r == nil || !t.net.send(r, envelope{from: t, to: to, m: copyMessage(m)}) {
 			t.dropped(to, m)
 		}
 	}
+}
+
+// send holds e in the network (SetHold) or queues it at r; false if r is
+// stopped or its queue is full.
+func (n *MemNetwork) send(r *MemTransport, e envelope) bool {
+	n.mu.Lock()
+	if n.mu.hold {
+		n.mu.held = append(n.mu.held, e)
+		n.mu.events++
+		n.mu.Unlock()
+		return true
+	}
+	n.mu.Unlock()
+	return r.enqueue(e)
 }
 
 // ReportDropped queues the report at to, in order with t's messages to it;
@@ -189,7 +319,7 @@ func (t *MemTransport) ReportDropped(to uint64, requestIDs []uint64) {
 		return
 	}
 	if r := t.net.route(t.id, to); r != nil {
-		r.enqueue(envelope{from: t, dropped: slices.Clone(requestIDs)})
+		t.net.send(r, envelope{from: t, to: to, dropped: slices.Clone(requestIDs)})
 	}
 }
 
@@ -213,6 +343,7 @@ func (t *MemTransport) enqueue(e envelope) bool {
 	}
 	select {
 	case t.inC <- e:
+		t.net.track()
 		return true
 	default:
 		return false
@@ -224,31 +355,50 @@ func (t *MemTransport) deliver() {
 	for {
 		select {
 		case e := <-t.inC:
-			if t.net.route(e.from.id, t.id) != t {
-				e.from.dropped(t.id, e.m)
-				continue
-			}
-			if e.m == nil {
-				t.h.ProposalsDropped(e.from.id, e.dropped)
-				continue
-			}
-			var err error
-			if e.m.GetType() == raftpb.MsgSnap {
-				err = t.fetchSnapshot(e)
-			}
-			if err == nil {
-				err = t.h.Process(t.ctx, e.m)
-			}
-			if e.m.GetType() == raftpb.MsgSnap {
-				status := raft.SnapshotFinish
-				if err != nil {
-					status = raft.SnapshotFailure
-				}
-				e.from.rep.snapshot(t.id, status)
-			}
+			t.handle(e)
+			t.net.untrack()
 		case <-t.stopC:
 			return
 		}
+	}
+}
+
+// handleSync hands e to the handler from the calling goroutine (Deliver),
+// unless t is stopped: then e is reported to its sender as unreachable.
+func (t *MemTransport) handleSync(e envelope) {
+	t.handleMu.Lock()
+	defer t.handleMu.Unlock()
+	if t.isStopped() {
+		e.from.dropped(t.id, e.m)
+		return
+	}
+	t.handle(e)
+}
+
+// handle hands one message or report to the handler, unless a fault now
+// stands between its sender and t.
+func (t *MemTransport) handle(e envelope) {
+	if t.net.route(e.from.id, t.id) != t {
+		e.from.dropped(t.id, e.m)
+		return
+	}
+	if e.m == nil {
+		t.h.ProposalsDropped(e.from.id, e.dropped)
+		return
+	}
+	var err error
+	if e.m.GetType() == raftpb.MsgSnap {
+		err = t.fetchSnapshot(e)
+	}
+	if err == nil {
+		err = t.h.Process(t.ctx, e.m)
+	}
+	if e.m.GetType() == raftpb.MsgSnap {
+		status := raft.SnapshotFinish
+		if err != nil {
+			status = raft.SnapshotFailure
+		}
+		e.from.rep.snapshot(t.id, status)
 	}
 }
 
@@ -307,10 +457,13 @@ func (t *MemTransport) Stop() {
 	t.cancel()
 	close(t.stopC)
 	t.wg.Wait()
+	t.handleMu.Lock() // a Deliver handing a message to h ends
+	t.handleMu.Unlock()
 	for {
 		select {
 		case e := <-t.inC:
 			e.from.dropped(t.id, e.m)
+			t.net.untrack()
 		default:
 			return
 		}

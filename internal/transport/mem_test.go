@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -200,5 +201,92 @@ func TestMemReportDropped(t *testing.T) {
 	trs[1].ReportDropped(2, []uint64{8})
 	if r := hs[2].recvDropped(t); !slices.Equal(r.ids, []uint64{8}) {
 		t.Fatalf("got report %+v, want ids [8]: the one sent across the cut must be lost", r)
+	}
+}
+
+// A network that holds messages delivers none until Deliver, which hands
+// them over in the order sent from the caller's goroutine; a fault made
+// meanwhile drops them on delivery.
+func TestMemHoldDeliversOnDeliver(t *testing.T) {
+	n, trs, hs := memCluster(t, 1, 2, 3)
+	n.SetHold(true)
+	for i := uint64(1); i <= 3; i++ {
+		trs[1].Send([]*raftpb.Message{app(1, 2, i, 8), app(1, 3, i, 8)})
+	}
+	hs[2].noMsg(t)
+	hs[3].noMsg(t)
+	if got := n.Held(); got != 6 {
+		t.Fatalf("Held() = %d, want 6", got)
+	}
+	if got := n.Deliver(); got != 6 {
+		t.Fatalf("Deliver() = %d, want 6", got)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		for _, to := range []uint64{2, 3} {
+			select {
+			case m := <-hs[to].msgC:
+				if m.GetIndex() != i {
+					t.Fatalf("node %d: index %d, want %d", to, m.GetIndex(), i)
+				}
+			default:
+				t.Fatalf("node %d: index %d not handed over when Deliver returned", to, i)
+			}
+		}
+	}
+	if got := n.Deliver(); got != 0 {
+		t.Fatalf("Deliver() with nothing held = %d", got)
+	}
+
+	trs[1].Send([]*raftpb.Message{app(1, 2, 4, 8)})
+	n.Cut(1, 2)
+	n.Deliver()
+	hs[2].noMsg(t)
+	hs[1].waitUnreachable(t, 2)
+	n.Heal()
+
+	// Turning hold off delivers what is held.
+	trs[1].Send([]*raftpb.Message{app(1, 3, 5, 8)})
+	n.SetHold(false)
+	select {
+	case m := <-hs[3].msgC:
+		if m.GetIndex() != 5 {
+			t.Fatalf("index %d, want 5", m.GetIndex())
+		}
+	default:
+		t.Fatal("SetHold(false) did not deliver the held message")
+	}
+	trs[1].Send([]*raftpb.Message{app(1, 3, 6, 8)})
+	expectIndex(t, hs[3], 1, 6)
+}
+
+// DeliverUntilQuiet returns only once the messages that deliveries caused
+// have arrived too, whether the network holds messages or not: here each
+// node answers a message of index i with one of index i-1, ten hops in all.
+func TestMemDeliverUntilQuiet(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hold=%v", hold), func(t *testing.T) {
+			n, trs, hs := memCluster(t, 1, 2)
+			n.SetHold(hold)
+			for id, h := range hs {
+				peer := 3 - id
+				h.process = func(m *raftpb.Message) error {
+					if i := m.GetIndex(); i > 1 {
+						trs[id].Send([]*raftpb.Message{app(id, peer, i-1, 8)})
+					}
+					return nil
+				}
+			}
+			rounds := 0
+			trs[1].Send([]*raftpb.Message{app(1, 2, 10, 8)})
+			if !n.DeliverUntilQuiet(func() { rounds++ }) {
+				t.Fatal("DeliverUntilQuiet gave up")
+			}
+			if got := len(hs[1].msgC) + len(hs[2].msgC); got != 10 {
+				t.Fatalf("%d messages arrived when DeliverUntilQuiet returned, want all 10", got)
+			}
+			if rounds == 0 {
+				t.Fatal("settle was never called")
+			}
+		})
 	}
 }

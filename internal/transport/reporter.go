@@ -14,11 +14,16 @@ import (
 type reporter struct {
 	h     Handler
 	wakeC chan struct{} // capacity 1: "something is pending"
-	mu    struct {
+	// queued and done, when set, are called as a report is queued (one
+	// that coalesces with a pending one is not) and once it was made or
+	// discarded: MemNetwork counts reports in flight with them.
+	queued, done func()
+	mu           struct {
 		sync.Mutex
 		unreachable []uint64 // ids in report order, each at most once
 		pending     map[uint64]bool
 		snapshots   []snapshotReport
+		stopped     bool // run returned: reports are dropped
 	}
 }
 
@@ -36,9 +41,10 @@ func newReporter(h Handler) *reporter {
 // unreachable queues a ReportUnreachable(id).
 func (r *reporter) unreachable(id uint64) {
 	r.mu.Lock()
-	if !r.mu.pending[id] {
+	if !r.mu.pending[id] && !r.mu.stopped {
 		r.mu.pending[id] = true
 		r.mu.unreachable = append(r.mu.unreachable, id)
+		r.count(r.queued)
 	}
 	r.mu.Unlock()
 	r.wake()
@@ -47,9 +53,21 @@ func (r *reporter) unreachable(id uint64) {
 // snapshot queues a ReportSnapshot(id, status).
 func (r *reporter) snapshot(id uint64, status raft.SnapshotStatus) {
 	r.mu.Lock()
+	if r.mu.stopped {
+		r.mu.Unlock()
+		return
+	}
 	r.mu.snapshots = append(r.mu.snapshots, snapshotReport{id, status})
+	r.count(r.queued)
 	r.mu.Unlock()
 	r.wake()
+}
+
+// count calls f (queued or done) if it is set.
+func (r *reporter) count(f func()) {
+	if f != nil {
+		f()
+	}
 }
 
 func (r *reporter) wake() {
@@ -66,6 +84,13 @@ func (r *reporter) run(stopC <-chan struct{}) {
 		select {
 		case <-r.wakeC:
 		case <-stopC:
+			r.mu.Lock()
+			for range len(r.mu.unreachable) + len(r.mu.snapshots) {
+				r.count(r.done)
+			}
+			r.mu.unreachable, r.mu.snapshots = nil, nil
+			r.mu.stopped = true
+			r.mu.Unlock()
 			return
 		}
 		r.mu.Lock()
@@ -75,9 +100,11 @@ func (r *reporter) run(stopC <-chan struct{}) {
 		r.mu.Unlock()
 		for _, id := range ids {
 			r.h.ReportUnreachable(id)
+			r.count(r.done)
 		}
 		for _, s := range snaps {
 			r.h.ReportSnapshot(s.id, s.status)
+			r.count(r.done)
 		}
 	}
 }
