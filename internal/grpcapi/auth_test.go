@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,12 +12,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/auth"
@@ -64,20 +61,10 @@ func (c *countingKV) Members() []*metapb.Node {
 // health service, on an in-memory listener.
 func startAuthMeta(t *testing.T, kv KV, a *auth.Authenticator) *grpc.ClientConn {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(AuthServerOptions(a)...)
 	metapb.RegisterMetaServer(srv, NewMeta(kv, DefaultLimits(1<<20), a))
 	healthpb.RegisterHealthServer(srv, health.NewServer())
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return serveInMemory(t, srv)
 }
 
 // everyCall makes one call of each kind with ctx and returns the errors by

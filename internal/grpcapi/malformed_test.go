@@ -83,9 +83,16 @@ func TestMalformedRequestInvalidArgument(t *testing.T) {
 // registered by register, and returns a connection to it.
 func serveMeta(t *testing.T, kv KV, opts []grpc.ServerOption, register func(grpc.ServiceRegistrar, metapb.MetaServer)) *grpc.ClientConn {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(opts...)
 	register(srv, NewMeta(kv, DefaultLimits(1<<20)))
+	return serveInMemory(t, srv)
+}
+
+// serveInMemory serves srv on an in-memory listener until the test ends
+// and returns a connection to it.
+func serveInMemory(t *testing.T, srv *grpc.Server) *grpc.ClientConn {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

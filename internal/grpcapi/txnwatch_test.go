@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -222,19 +219,9 @@ func TestWatchErrorCodes(t *testing.T) {
 // client.
 func startMeta(t *testing.T, kv KV) metapb.MetaClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
 	metapb.RegisterMetaServer(srv, NewMeta(kv, DefaultLimits(1<<20)))
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return metapb.NewMetaClient(conn)
+	return metapb.NewMetaClient(serveInMemory(t, srv))
 }
 
 // A write that never entered the log carries the not-proposed trailer, so
