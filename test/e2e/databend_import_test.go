@@ -45,13 +45,7 @@ func TestDatabendDumpImported(t *testing.T) {
 // want_exported_v004, as they are in the file.
 func wantExportedLines(t *testing.T) []string {
 	t.Helper()
-	var out []string
-	for _, l := range strings.Split(strings.TrimSuffix(string(databendfixtures.Read(t, databendfixtures.WantExported)), "\n"), "\n") {
-		if !strings.HasPrefix(l, `["raft_log",`) {
-			out = append(out, l)
-		}
-	}
-	return out
+	return withoutRaftLog(string(databendfixtures.Read(t, databendfixtures.WantExported)))
 }
 
 // withoutRaftLog returns the lines of a Databend dump but its raft_log
@@ -85,11 +79,10 @@ func testDatabendDumpImported(t *testing.T, fixture string, want []string) {
 
 	// A new cluster of nodes 4, 5 and 6, as in Databend's restore guide.
 	ids := []uint64{4, 5, 6}
-	type ports struct{ raft, grpc, admin, metric int }
-	p := map[uint64]ports{}
+	p := map[uint64]nodePorts{}
 	var initial []string
 	for _, id := range ids {
-		p[id] = ports{freePort(t), freePort(t), freePort(t), freePort(t)}
+		p[id] = newNodePorts(t)
 		initial = append(initial, "--initial-cluster", fmt.Sprintf("%d=localhost:%d,127.0.0.1:%d", id, p[id].raft, p[id].grpc))
 	}
 	var nodes []*node
@@ -108,18 +101,7 @@ func testDatabendDumpImported(t *testing.T, fixture string, want []string) {
 			args = append(args, "--db", fixture)
 		}
 		metactl(stdin, args...)
-		nodes = append(nodes, newNode(t, id, dir, []string{
-			"--id", strconv.FormatUint(id, 10),
-			"--raft-dir", raftDir,
-			"--log-dir", fmt.Sprintf("./_new_logs%d", id),
-			"--raft-api-port", strconv.Itoa(p[id].raft),
-			"--raft-listen-host", "127.0.0.1",
-			"--raft-advertise-host", "localhost",
-			"--grpc-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].grpc),
-			"--admin-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].admin),
-			"--metric-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].metric),
-			"--heartbeat-interval", strconv.Itoa(heartbeatMs),
-		}, p[id].raft, p[id].grpc, p[id].admin))
+		nodes = append(nodes, newRestoredNode(t, id, dir, raftDir, fmt.Sprintf("./_new_logs%d", id), p[id]))
 	}
 
 	// What the new cluster's export must be: want_exported_v004 with the
@@ -186,14 +168,7 @@ func testDatabendDumpImported(t *testing.T, fixture string, want []string) {
 		t.Fatal(err)
 	}
 	var rpcLines []string
-	for {
-		chunk, err := st.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Export: %v", err)
-		}
+	for _, chunk := range recvAll(t, "Export", st.Recv) {
 		rpcLines = append(rpcLines, chunk.GetData()...)
 	}
 	checkNewExport("Databend's Export RPC", rpcLines)
@@ -247,17 +222,7 @@ func testDatabendDumpImported(t *testing.T, fixture string, want []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var items []*databendpb.StreamItem
-	for {
-		it, err := rs.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("KvReadV1: %v", err)
-		}
-		items = append(items, it)
-	}
+	items := recvAll(t, "KvReadV1", rs.Recv)
 	if len(items) != len(keys) {
 		t.Fatalf("KvReadV1 MGetKV of %d keys answered %d items", len(keys), len(items))
 	}
@@ -301,6 +266,41 @@ func testDatabendDumpImported(t *testing.T, fixture string, want []string) {
 	}
 	if r.GetResult().GetSeq() != lastSeq+1 {
 		t.Errorf("the first put after the import took seq %d, want %d", r.GetResult().GetSeq(), lastSeq+1)
+	}
+}
+
+// newRestoredNode returns the unstarted node id of a new cluster whose
+// raft_dir (relative to dir) import built: databend-meta from flags alone,
+// its raft port advertised as localhost, its other ports on 127.0.0.1.
+func newRestoredNode(t testing.TB, id uint64, dir, raftDir, logDir string, p nodePorts) *node {
+	return newNode(t, id, dir, []string{
+		"--id", strconv.FormatUint(id, 10),
+		"--raft-dir", raftDir,
+		"--log-dir", logDir,
+		"--raft-api-port", strconv.Itoa(p.raft),
+		"--raft-listen-host", "127.0.0.1",
+		"--raft-advertise-host", "localhost",
+		"--grpc-api-address", fmt.Sprintf("127.0.0.1:%d", p.grpc),
+		"--admin-api-address", fmt.Sprintf("127.0.0.1:%d", p.admin),
+		"--metric-api-address", fmt.Sprintf("127.0.0.1:%d", p.metric),
+		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
+	}, p.raft, p.grpc, p.admin)
+}
+
+// recvAll receives from a server stream until its end; an error fails
+// the test, naming the call.
+func recvAll[T any](t *testing.T, call string, recv func() (T, error)) []T {
+	t.Helper()
+	var out []T
+	for {
+		m, err := recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", call, err)
+		}
+		out = append(out, m)
 	}
 }
 
