@@ -16,10 +16,11 @@ import (
 //
 //   - A Databend value has one seq and no create_seq or version: an
 //     imported key gets create_seq = seq and version 1.
-//   - metasrv keeps a key's expiry in ms (SeqV.expire_at_ms), not
-//     KVMeta: whether meta was null or an object, expire_at in seconds or
-//     ms, and proposed_at_ms are not kept. An export writes meta as {}
-//     for a key without expiry and {"expire_at":ms} for one with.
+//   - A key's KVMeta is kept as written (null or an object, expire_at in
+//     seconds or ms, proposed_at_ms) and exported the same; its expiry
+//     in ms besides (SeqV.expire_at_ms).
+//   - LastMembership's log id is kept with the member table (the state
+//     machine's Membership); an initial cluster is set at LastApplied's.
 //   - A node's name is its id (as Databend names them); its raft address
 //     is the endpoint host:port and its grpc address
 //     grpc_api_advertise_address (null when metasrv knows none).

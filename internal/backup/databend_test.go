@@ -12,6 +12,7 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/databendfixtures"
 	"github.com/metasrv/metasrv/internal/databendjson"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // fixtureLines decodes every line of a fixture dump.
@@ -107,19 +108,6 @@ func TestImportDatabendFixtures(t *testing.T) {
 	}
 }
 
-// normalizeRepresentable rewrites a line of a Databend dump into what
-// metasrv's state keeps of it, so that an export can be compared with it
-// byte for byte: metasrv does not keep the log id of the last membership
-// change (see databend.go); the export writes LastApplied's.
-func normalizeRepresentable(l databendjson.Line, lastApplied *databendjson.LogID) databendjson.Line {
-	if e, ok := l.Entry.(*databendjson.DumpStateMachineMeta); ok && e.Key == databendjson.LastMembership {
-		c := *e
-		c.Value.Membership.LogID = lastApplied
-		return databendjson.Line{Tree: l.Tree, Entry: &c}
-	}
-	return l
-}
-
 func encodeLine(t testing.TB, l databendjson.Line) string {
 	t.Helper()
 	b, err := databendjson.AppendLine(nil, l)
@@ -132,8 +120,10 @@ func encodeLine(t testing.TB, l databendjson.Line) string {
 // TestExportDatabendMatchesWantExported: importing meta_v004.txt and
 // exporting the node's directory gives want_exported_v004's header and
 // state_machine lines (what databend-metactl exports after the same
-// import): byte for byte where metasrv's state keeps the field, in the
-// form it writes where it does not (normalizeRepresentable).
+// import), byte for byte: every key's meta as written (null, {}, expire_at
+// in seconds), the expiry index, the Nodes, Sequences, LastApplied and
+// LastMembership with the log id of the last membership change (8, not
+// LastApplied's 83).
 func TestExportDatabendMatchesWantExported(t *testing.T) {
 	_, ld := importFixture(t, databendfixtures.V004)
 	var out bytes.Buffer
@@ -160,33 +150,18 @@ func TestExportDatabendMatchesWantExported(t *testing.T) {
 		got = append(got, strings.TrimSuffix(b, "\n"))
 	}
 
-	wantLines := fixtureLines(t, databendfixtures.WantExported)
-	var lastApplied *databendjson.LogID
-	for _, l := range wantLines {
-		if m, ok := l.Entry.(*databendjson.DumpStateMachineMeta); ok && m.Key == databendjson.LastApplied {
-			lastApplied = &m.Value.LogID
+	// The fixture's own lines, as they are in the file.
+	var want []string
+	for _, b := range strings.Split(strings.TrimSuffix(string(databendfixtures.Read(t, databendfixtures.WantExported)), "\n"), "\n") {
+		if !strings.HasPrefix(b, `["`+databendjson.TreeRaftLog+`"`) {
+			want = append(want, b)
 		}
 	}
-	var want []string
-	exact := 0
-	for _, l := range wantLines {
-		if l.Tree == databendjson.TreeRaftLog {
-			continue
-		}
-		n := encodeLine(t, normalizeRepresentable(l, lastApplied))
-		if n == encodeLine(t, l) {
-			exact++
-		}
-		want = append(want, n)
+	if len(want) != 81 {
+		t.Fatalf("%s has %d header and state_machine lines, want 81", databendfixtures.WantExported, len(want))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("header and state_machine lines (-want +got):\n%s", diff)
-	}
-	// The model keeps every line but LastMembership's log id: each key's
-	// meta as written (null, {}, expire_at in seconds), the expiry index,
-	// the Nodes, Sequences and LastApplied.
-	if exact != len(want)-1 {
-		t.Errorf("%d of %d lines need no normalization, want all but 1", exact, len(want))
 	}
 
 	// The raft state of a node whose log is all in its state machine.
@@ -289,6 +264,46 @@ func TestImportDatabendSmallDump(t *testing.T) {
 	if b := ld.SM.Get("b", 0); b.GetExpireAtMs() != 5000 || b.GetSeq() != 6 {
 		t.Errorf("b: %v", b)
 	}
+	// LastMembership's log id is null: none, and exported null again.
+	if _, id := ld.SM.Membership(); id != (statemachine.LogID{}) {
+		t.Errorf("membership log id %+v, want none", id)
+	}
+	var out bytes.Buffer
+	if err := ExportDatabend(&out, ld.SM, ld.ID, ld.TermOf); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"key":"LastMembership","value":{"Membership":{"log_id":null,`; !strings.Contains(out.String(), want) {
+		t.Errorf("export lacks %s:\n%s", want, out.String())
+	}
+}
+
+// TestImportDatabendMembershipLogID: the members' log id is the dump's
+// LastMembership's when they are kept, and the last applied log id when an
+// initial cluster replaces them (as databend-metactl import does).
+func TestImportDatabendMembershipLogID(t *testing.T) {
+	dump := databendfixtures.Read(t, databendfixtures.V004)
+	for _, tc := range []struct {
+		name    string
+		initial []Node
+		want    statemachine.LogID
+	}{
+		{"the dump's members", nil, statemachine.LogID{Index: 8, Term: 1}},
+		{"an initial cluster", []Node{{ID: 1, RaftAddress: "h1:1"}, {ID: 4, RaftAddress: "h4:4"}}, statemachine.LogID{Index: 83, Term: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "raft")
+			if _, err := Import(ImportConfig{Dir: dir, ID: 1, DefaultClusterName: "c", InitialCluster: tc.initial}, bytes.NewReader(dump)); err != nil {
+				t.Fatal(err)
+			}
+			ld, err := LoadDir(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, id := ld.SM.Membership(); id != tc.want {
+				t.Errorf("membership log id %+v, want %+v", id, tc.want)
+			}
+		})
+	}
 }
 
 func TestImportDatabendRefuses(t *testing.T) {
@@ -307,6 +322,7 @@ func TestImportDatabendRefuses(t *testing.T) {
 		{"not JSON", c, edit(`["raft_log",{"NodeId":2}]`, `["raft_log",{"NodeId":2}`), ErrInvalidDump, "line 2"},
 		{"unknown field", c, edit(`"meta":null,`, `"meta":null,"x":1,`), databendjson.ErrShape, "unknown field"},
 		{"a command not applied", c, edit(`["state_machine/0",{"Sequences"`, pending+`["state_machine/0",{"Sequences"`), ErrInvalidDump, "1 command entries after the state machine's last applied index 5 (indexes 6..6)"},
+		{"membership after applied", c, edit(`"log_id":null`, `"log_id":{"leader_id":{"term":2,"node_id":0},"index":6}`), ErrInvalidDump, "last membership is at log index 6, after the state machine's last applied index 5"},
 		{"seq above the sequence", c, edit(`"value":7}`, `"value":5}`), ErrInvalidDump, `key "b" has seq 6, above the Sequences "generic-kv" 5`},
 		{"no sequence", c, edit(`["state_machine/0",{"Sequences":{"key":"generic-kv","value":7}}]`+"\n", ""), ErrInvalidDump, "no Sequences"},
 		{"unknown sequence", c, edit(`"generic-kv"`, `"other"`), ErrInvalidDump, `sequence "other"`},

@@ -18,8 +18,10 @@ import (
 type DatabendState struct {
 	// Keys is a consistent copy of the keys (a statemachine View).
 	Keys Source
-	// Members is the member table, ascending ids.
-	Members []Node
+	// Members is the member table, ascending ids; Membership the log id
+	// of its last change (zero: none, written null).
+	Members    []Node
+	Membership statemachine.LogID
 	// NodeID is the exporting node's id.
 	NodeID uint64
 	// AppliedTerm is the raft term of the entry at Keys.AppliedIndex()
@@ -36,8 +38,8 @@ type DatabendState struct {
 // its state machine (NodeId, Vote, Committed and Purged at the last
 // applied log id, and no log entries: metasrv's entries are not Databend's
 // commands); then the state machine: Sequences generic-kv = the last seq,
-// LastApplied, LastMembership (at the last applied log id: metasrv does not
-// keep the index of the last membership change), the Nodes, the expiry
+// LastApplied, LastMembership (the members at the log id of their last
+// change), the Nodes, the expiry
 // index by (time, seq), and every key in byte order, expired ones not yet
 // removed included (see databend.go for how values are translated).
 func DatabendLines(st DatabendState, emit func([]byte) error) error {
@@ -63,9 +65,14 @@ func DatabendLines(st DatabendState, emit func([]byte) error) error {
 		lines = append(lines, databendjson.Line{Tree: databendjson.TreeStateMachine, Entry: &databendjson.DumpStateMachineMeta{
 			Key: databendjson.LastApplied, Value: databendjson.StateMachineMetaValue{Kind: databendjson.SMValueLogID, LogID: *appliedID}}})
 	}
+	var membershipID *databendjson.LogID
+	if st.Membership.Index > 0 {
+		id := logID(st.Membership.Index, st.Membership.Term)
+		membershipID = &id
+	}
 	lines = append(lines, databendjson.Line{Tree: databendjson.TreeStateMachine, Entry: &databendjson.DumpStateMachineMeta{
 		Key: databendjson.LastMembership, Value: databendjson.StateMachineMetaValue{Kind: databendjson.SMValueMembership,
-			Membership: databendjson.StoredMembership{LogID: appliedID, Membership: membership(st.Members)}}}})
+			Membership: databendjson.StoredMembership{LogID: membershipID, Membership: membership(st.Members)}}}})
 	for _, m := range st.Members {
 		n, err := nodeToDatabend(m)
 		if err != nil {
@@ -133,13 +140,15 @@ func ExportDatabend(w io.Writer, sm *statemachine.StateMachine, nodeID uint64, t
 }
 
 // DatabendStateOf takes a consistent copy of sm for DatabendLines. The
-// members are read just after the copy (a membership change in between
-// may show).
+// members and their log id are read just after the copy (a membership
+// change in between may show).
 func DatabendStateOf(sm *statemachine.StateMachine, nodeID uint64, termOf func(index uint64) uint64) DatabendState {
 	view := sm.View()
+	nodes, lm := sm.Membership()
 	return DatabendState{
 		Keys:        view,
-		Members:     NodesFromProto(sm.Nodes()),
+		Members:     NodesFromProto(nodes),
+		Membership:  lm,
 		NodeID:      nodeID,
 		AppliedTerm: termOf(view.AppliedIndex()),
 	}

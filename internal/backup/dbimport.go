@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/metasrv/metasrv/internal/databendjson"
+	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
 // genericKVSequence is the name of Databend's only sequence: the last seq
@@ -200,6 +201,10 @@ func (d *databendDump) check() error {
 		return fmt.Errorf("%w: the raft log holds %d command entries after the state machine's last applied index %d (indexes %d..%d): they are not in its state, and metasrv does not apply Databend's log; export again once the node has applied them (stop the writers, wait until status shows last_applied = last_log_index)",
 			ErrInvalidDump, len(pending), applied, pending[0], pending[len(pending)-1])
 	}
+	if m := d.membership; m != nil && m.LogID != nil && m.LogID.Index > applied {
+		return fmt.Errorf("%w: the last membership is at log index %d, after the state machine's last applied index %d: a state machine cannot hold a change it has not applied",
+			ErrInvalidDump, m.LogID.Index, applied)
+	}
 	if len(d.kvs) > 0 && !d.haveSeq {
 		return fmt.Errorf("%w: the state machine holds %d keys but no Sequences %q line: the next seq is unknown", ErrInvalidDump, len(d.kvs), genericKVSequence)
 	}
@@ -229,6 +234,17 @@ func (d *databendDump) check() error {
 		return fmt.Errorf("%w: the expiry index has key %q, which the state machine does not hold", ErrInvalidDump, k)
 	}
 	return nil
+}
+
+// membershipLogID is the log id of the dump's last membership: zero when
+// it has none, or none past openraft's initial one at index 0. check has
+// made sure it is not after LastApplied.
+func (d *databendDump) membershipLogID() statemachine.LogID {
+	if d.membership == nil || d.membership.LogID == nil || d.membership.LogID.Index == 0 {
+		return statemachine.LogID{}
+	}
+	id := d.membership.LogID
+	return statemachine.LogID{Index: id.Index, Term: max(id.LeaderID.Term, 1)}
 }
 
 // clockMs is the largest time_ms of the commands the state machine has

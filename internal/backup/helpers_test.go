@@ -47,7 +47,7 @@ func (a *applier) addNode(id uint64, raftAddr, grpcAddr string) {
 		Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id)}},
 		Context: ctx,
 	}
-	if err := a.sm.ApplyConfChange(a.index, cc); err != nil {
+	if err := a.sm.ApplyConfChange(a.index, 1, cc); err != nil {
 		a.t.Fatal(err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/metasrv/metasrv/internal/statemachine"
 	"github.com/metasrv/metasrv/internal/storage"
 )
 
@@ -107,7 +108,10 @@ type importedDump struct {
 //   - a WAL with metadata {"id":ID,"cluster_name":...};
 //   - a raft snapshot whose ConfState has the voters and learners of the
 //     members and whose data is the state machine snapshot of the dump
-//     with the member table = the members: at index ImportIndex, term
+//     with the member table = the members (their last change at the log
+//     id of a Databend dump's LastMembership when its members are kept,
+//     else at the snapshot's log id, as databend-metactl import
+//     --initial-cluster records it): at index ImportIndex, term
 //     ImportTerm for a metasrv dump; at the last applied log id of a
 //     Databend dump, so that the log goes on from its index;
 //   - the hard state {term: the snapshot's, vote: none, commit: its index}.
@@ -149,6 +153,10 @@ func Import(cfg ImportConfig, r io.Reader) (*ImportResult, error) {
 			return nil, fmt.Errorf("%w: the dump lists no members: give the initial cluster", ErrInvalidCluster)
 		}
 		members = dump.members
+	} else {
+		// The new cluster's members, set where its log starts (as
+		// databend-metactl import --initial-cluster records them).
+		dump.state.membership = statemachine.LogID{Index: dump.state.index, Term: dump.term}
 	}
 	members, err = checkMembers(id, members, len(cfg.InitialCluster) > 0)
 	if err != nil {
@@ -220,11 +228,12 @@ func readImport(r io.Reader) (*importedDump, error) {
 		if d.lastApplied != nil && d.lastApplied.Index > 0 {
 			index, term = d.lastApplied.Index, max(d.lastApplied.LeaderID.Term, 1)
 		}
+		state := stateHeader{index: index, lastSeq: d.lastSeq, clockMs: d.clockMs(), membership: d.membershipLogID()}
 		return &importedDump{
 			format:     "databend " + string(d.version),
 			nodeID:     d.nodeID,
 			members:    members,
-			state:      stateHeader{index: index, lastSeq: d.lastSeq, clockMs: d.clockMs()},
+			state:      state,
 			term:       term,
 			keys:       d.keys(),
 			lastSeq:    func() uint64 { return d.lastSeq },
@@ -240,10 +249,13 @@ func readImport(r io.Reader) (*importedDump, error) {
 		format:      "metasrv",
 		clusterName: h.ClusterName,
 		members:     h.Nodes,
-		state:       stateHeader{index: ImportIndex, lastSeq: h.LastSeq, clockMs: h.ClockMs},
-		term:        ImportTerm,
-		keys:        rd,
-		lastSeq:     func() uint64 { return h.LastSeq },
+		// A metasrv dump keeps no log ids: its members are taken to be
+		// set where the new log starts.
+		state: stateHeader{index: ImportIndex, lastSeq: h.LastSeq, clockMs: h.ClockMs,
+			membership: statemachine.LogID{Index: ImportIndex, Term: ImportTerm}},
+		term:    ImportTerm,
+		keys:    rd,
+		lastSeq: func() uint64 { return h.LastSeq },
 	}, nil
 }
 

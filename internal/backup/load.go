@@ -132,13 +132,13 @@ func applyEntry(sm *statemachine.StateMachine, e *raftpb.Entry, lg *slog.Logger)
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 		}
-		return confChangeErr(sm.ApplyConfChange(e.GetIndex(), cc.AsV2()), lg)
+		return confChangeErr(sm.ApplyConfChange(e.GetIndex(), e.GetTerm(), cc.AsV2()), lg)
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 			return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 		}
-		return confChangeErr(sm.ApplyConfChange(e.GetIndex(), &cc), lg)
+		return confChangeErr(sm.ApplyConfChange(e.GetIndex(), e.GetTerm(), &cc), lg)
 	default:
 		return fmt.Errorf("log entry %d has unknown type %v", e.GetIndex(), e.GetType())
 	}

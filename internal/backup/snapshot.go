@@ -16,7 +16,8 @@ const ImportRevision = statemachine.FirstRevision + 1
 // EncodeSnapshot reads the keys of the dump from r (whose header was read
 // by NewReader) up to its footer, and writes to w the state machine
 // snapshot encoding of that state at applied index index, with members as
-// the member table (statemachine.SnapshotWriter): every key with its seq,
+// the member table, set at log id (index, ImportTerm)
+// (statemachine.SnapshotWriter): every key with its seq,
 // create_seq, version, value and expiry, create and mod revision
 // ImportRevision, the dump's last seq and clock, and an empty event history
 // (a watch cannot resume from before the restore). It returns the footer.
@@ -26,7 +27,8 @@ const ImportRevision = statemachine.FirstRevision + 1
 // in ascending id order (ErrInvalidCluster otherwise).
 func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Footer, error) {
 	h := r.Header()
-	if _, err := encodeState(w, stateHeader{index: index, lastSeq: h.LastSeq, clockMs: h.ClockMs}, members, r); err != nil {
+	sh := stateHeader{index: index, lastSeq: h.LastSeq, clockMs: h.ClockMs, membership: statemachine.LogID{Index: index, Term: ImportTerm}}
+	if _, err := encodeState(w, sh, members, r); err != nil {
 		return Footer{}, err
 	}
 	return *r.Footer(), nil
@@ -35,6 +37,8 @@ func EncodeSnapshot(w io.Writer, r *Reader, index uint64, members []Node) (Foote
 // stateHeader is the state around the keys of a snapshot.
 type stateHeader struct {
 	index, lastSeq, clockMs uint64
+	// membership is the log id of the members' last change (zero: none).
+	membership statemachine.LogID
 }
 
 // keySource yields the keys of a state in strictly ascending key order;
@@ -56,7 +60,7 @@ func encodeState(w io.Writer, h stateHeader, members []Node, src keySource) (uin
 		nodes[i] = &metapb.Node{Id: m.ID, RaftAddress: m.RaftAddress, GrpcAddress: m.GrpcAddress, Voter: m.Voter}
 	}
 	sw := statemachine.NewSnapshotWriter(w, statemachine.SnapshotHeader{
-		Index: h.index, LastSeq: h.lastSeq, Revision: ImportRevision, NowMs: h.clockMs, Members: nodes,
+		Index: h.index, LastSeq: h.lastSeq, Revision: ImportRevision, NowMs: h.clockMs, Members: nodes, Membership: h.membership,
 	})
 	var count uint64
 	for {

@@ -65,8 +65,8 @@ func readFixture(t *testing.T, name string) fixtureState {
 
 // importedCluster imports a fixture dump into a new 3-node cluster (as
 // databend-metactl import --initial-cluster does, once per node) and
-// starts it with clock, as the nodes' wall clock.
-func importedCluster(t *testing.T, name string, clock *clustertest.Clock) *clustertest.Cluster {
+// starts it with now as the nodes' wall clock (nil: the real clock).
+func importedCluster(t *testing.T, name string, now func() time.Time) *clustertest.Cluster {
 	t.Helper()
 	var initial []backup.Node
 	for id := uint64(1); id <= 3; id++ {
@@ -81,78 +81,124 @@ func importedCluster(t *testing.T, name string, clock *clustertest.Clock) *clust
 			t.Fatalf("import %s into node %d: %v", name, id, err)
 		}
 	}
-	return clustertest.NewOnDirs(t, dirs, clustertest.Options{Now: clock.Now})
+	return clustertest.NewOnDirs(t, dirs, clustertest.Options{Now: now})
 }
 
 // TestImportedFixtureServed: a cluster started on the import of a real
 // databend-meta dump serves every key of its state_machine section
 // through both faces, native metasrv.v1.Meta and Databend's KvApi and
 // KvReadV1, with its seq, value and expiry; the next put takes the dump's
-// generic-kv + 1. The nodes' clock is set just after the dump's last
-// entry, before its leases expire, so that every key is live.
+// generic-kv + 1. Two clocks: just after the dump's last entry, before its
+// leases expire, every key is live; at the real clock the dump's leases
+// (the __fd_clusters keys, years old) have expired, both faces hide them,
+// and the next put still takes generic-kv + 1, since removing an expired
+// key takes no seq.
 func TestImportedFixtureServed(t *testing.T) {
 	for _, name := range []string{databendfixtures.V004, databendfixtures.V003} {
-		t.Run(name, func(t *testing.T) {
-			fx := readFixture(t, name)
-			if len(fx.keys) == 0 || fx.lastEntryMs >= fx.firstExpiryMs {
-				t.Fatalf("fixture: %d keys, last entry at %d, first expiry at %d", len(fx.keys), fx.lastEntryMs, fx.firstExpiryMs)
-			}
-			clock := clustertest.NewClock(time.UnixMilli(int64(fx.lastEntryMs + 1000)))
-			cl := importedCluster(t, name, clock)
-			lead := cl.WaitLeader()
-			kv := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
-			native := metapb.NewMetaClient(dialDatabend(t, cl, cl.Node(lead)).conn)
-
-			keys := make([]string, len(fx.keys))
-			for i, k := range fx.keys {
-				keys[i] = k.Key
-			}
-			items := kv.readV1(&databendjson.MGetKV{Keys: keys})
-			r, err := kv.c.KvApi(kv.ctx, &databendpb.RaftRequest{Data: `{"ListKV":{"prefix":""}}`})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var list databendjson.ListKVReply
-			if err := databendjson.Unmarshal([]byte(r.GetData()), &list); err != nil {
-				t.Fatalf("ListKV reply %q: %v", r.GetData(), err)
-			}
-			if len(items) != len(keys) || len(list.Items) != len(keys) {
-				t.Fatalf("KvReadV1 answered %d items, KvApi ListKV %d, want %d", len(items), len(list.Items), len(keys))
-			}
-			for i, k := range fx.keys {
-				wantMs, _ := k.Value.Meta.ExpireAtMs()
-				want := fmt.Sprintf("%s seq %d expire_at_ms %d data %q", k.Key, k.Value.Seq, wantMs, k.Value.Data)
-
-				g, err := native.Get(cl.Ctx(), &metapb.GetRequest{Key: k.Key})
-				if err != nil {
-					t.Fatal(err)
+		fx := readFixture(t, name)
+		if len(fx.keys) == 0 || fx.lastEntryMs >= fx.firstExpiryMs {
+			t.Fatalf("fixture: %d keys, last entry at %d, first expiry at %d", len(fx.keys), fx.lastEntryMs, fx.firstExpiryMs)
+		}
+		for _, tc := range []struct {
+			name        string
+			now         func() time.Time
+			wantExpired int
+		}{
+			{"before the leases expire", clustertest.NewClock(time.UnixMilli(int64(fx.lastEntryMs + 1000))).Now, 0},
+			{"at the real clock", nil, 3},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				now := tc.now
+				if now == nil {
+					now = time.Now
 				}
-				v := g.GetValue()
-				if got := fmt.Sprintf("%s seq %d expire_at_ms %d data %q", k.Key, v.GetSeq(), v.GetExpireAtMs(), v.GetData()); got != want {
-					t.Errorf("native Get:\n got %s\nwant %s", got, want)
-				}
+				testImportedServed(t, name, fx, now, tc.wantExpired)
+			})
+		}
+	}
+}
 
-				it := items[i]
-				ms := databendjson.ExpireAtMs(it.GetValue().GetMeta().GetExpireAt())
-				if got := fmt.Sprintf("%s seq %d expire_at_ms %d data %q", it.GetKey(), it.GetValue().GetSeq(), ms, it.GetValue().GetData()); got != want {
-					t.Errorf("KvReadV1 MGetKV:\n got %s\nwant %s", got, want)
-				}
+// testImportedServed checks the keys of fx on a cluster started on the
+// import of fixture name at clock now: each key that has not expired at
+// now (there must be wantExpired that have) through both faces, the
+// others through neither, then the seq of the next put.
+func testImportedServed(t *testing.T, name string, fx fixtureState, now func() time.Time, wantExpired int) {
+	cl := importedCluster(t, name, now)
+	lead := cl.WaitLeader()
+	kv := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
+	native := metapb.NewMetaClient(dialDatabend(t, cl, cl.Node(lead)).conn)
+	nowMs := uint64(now().UnixMilli())
 
-				li := list.Items[i]
-				ms, _ = li.Value.Meta.ExpireAtMs()
-				if got := fmt.Sprintf("%s seq %d expire_at_ms %d data %q", li.Key, li.Value.Seq, ms, li.Value.Data); got != want {
-					t.Errorf("KvApi ListKV:\n got %s\nwant %s", got, want)
-				}
-			}
+	keys := make([]string, len(fx.keys))
+	var live []*databendjson.DumpGenericKV
+	for i, k := range fx.keys {
+		keys[i] = k.Key
+		if ms, ok := k.Value.Meta.ExpireAtMs(); !ok || ms > nowMs {
+			live = append(live, k)
+		}
+	}
+	if expired := len(fx.keys) - len(live); expired != wantExpired {
+		t.Fatalf("%d of the fixture's keys have expired at %d, want %d", expired, nowMs, wantExpired)
+	}
+	items := kv.readV1(&databendjson.MGetKV{Keys: keys})
+	r, err := kv.c.KvApi(kv.ctx, &databendpb.RaftRequest{Data: `{"ListKV":{"prefix":""}}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list databendjson.ListKVReply
+	if err := databendjson.Unmarshal([]byte(r.GetData()), &list); err != nil {
+		t.Fatalf("ListKV reply %q: %v", r.GetData(), err)
+	}
+	if len(items) != len(keys) || len(list.Items) != len(live) {
+		t.Fatalf("KvReadV1 MGetKV answered %d items, want %d; KvApi ListKV %d, want %d", len(items), len(keys), len(list.Items), len(live))
+	}
+	show := func(key string, seq, expireMs uint64, data []byte) string {
+		if seq == 0 {
+			return key + " absent"
+		}
+		return fmt.Sprintf("%s seq %d expire_at_ms %d data %q", key, seq, expireMs, data)
+	}
+	li := 0
+	for i, k := range fx.keys {
+		wantMs, _ := k.Value.Meta.ExpireAtMs()
+		want := show(k.Key, k.Value.Seq, wantMs, k.Value.Data)
+		isLive := wantMs == 0 || wantMs > nowMs
+		if !isLive {
+			want = show(k.Key, 0, 0, nil)
+		}
 
-			put, err := native.Upsert(cl.Ctx(), &metapb.UpsertRequest{Key: "after-import", Value: []byte("x")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if put.GetResult().GetSeq() != fx.lastSeq+1 {
-				t.Errorf("the first put after the import took seq %d, want generic-kv %d + 1", put.GetResult().GetSeq(), fx.lastSeq)
-			}
-		})
+		g, err := native.Get(cl.Ctx(), &metapb.GetRequest{Key: k.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := g.GetValue()
+		if got := show(k.Key, v.GetSeq(), v.GetExpireAtMs(), v.GetData()); got != want {
+			t.Errorf("native Get:\n got %s\nwant %s", got, want)
+		}
+
+		it := items[i]
+		ms := databendjson.ExpireAtMs(it.GetValue().GetMeta().GetExpireAt())
+		if got := show(it.GetKey(), it.GetValue().GetSeq(), ms, it.GetValue().GetData()); got != want {
+			t.Errorf("KvReadV1 MGetKV:\n got %s\nwant %s", got, want)
+		}
+
+		if !isLive {
+			continue
+		}
+		l := list.Items[li]
+		li++
+		ms, _ = l.Value.Meta.ExpireAtMs()
+		if got := show(l.Key, l.Value.Seq, ms, l.Value.Data); got != want {
+			t.Errorf("KvApi ListKV:\n got %s\nwant %s", got, want)
+		}
+	}
+
+	put, err := native.Upsert(cl.Ctx(), &metapb.UpsertRequest{Key: "after-import", Value: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.GetResult().GetSeq() != fx.lastSeq+1 {
+		t.Errorf("the first put after the import took seq %d, want generic-kv %d + 1", put.GetResult().GetSeq(), fx.lastSeq)
 	}
 }
 
@@ -194,7 +240,7 @@ func keyLines(lines []string) []string {
 func TestExport(t *testing.T) {
 	fx := readFixture(t, databendfixtures.V004)
 	clock := clustertest.NewClock(time.UnixMilli(int64(fx.lastEntryMs + 1000)))
-	cl := importedCluster(t, databendfixtures.V004, clock)
+	cl := importedCluster(t, databendfixtures.V004, clock.Now)
 	lead := cl.WaitLeader()
 	nd := cl.Node(followerOf(cl, lead))
 	kv := dialDatabend(t, cl, nd)

@@ -77,13 +77,13 @@ func (s *Server) applyBatch(n *raftnode.Node, ap raftnode.Apply) error {
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
-			s.applyConfChange(n, e.GetIndex(), cc.AsV2())
+			s.applyConfChange(n, e.GetIndex(), e.GetTerm(), cc.AsV2())
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 				return fmt.Errorf("decode conf change at index %d: %w", e.GetIndex(), err)
 			}
-			s.applyConfChange(n, e.GetIndex(), &cc)
+			s.applyConfChange(n, e.GetIndex(), e.GetTerm(), &cc)
 		}
 	}
 	return nil
@@ -120,9 +120,9 @@ func (s *Server) applyNormal(e *raftpb.Entry) error {
 	return nil
 }
 
-func (s *Server) applyConfChange(n *raftnode.Node, index uint64, cc *raftpb.ConfChangeV2) {
+func (s *Server) applyConfChange(n *raftnode.Node, index, term uint64, cc *raftpb.ConfChangeV2) {
 	s.confState = n.ApplyConfChange(cc)
-	if err := s.sm.ApplyConfChange(index, cc); err != nil {
+	if err := s.sm.ApplyConfChange(index, term, cc); err != nil {
 		s.lg.Error("conf change context undecodable; membership addresses unchanged", "index", index, "err", err)
 	}
 	var ctx peerpb.ConfChangeContext

@@ -119,9 +119,11 @@ func (sm *StateMachine) ApplyEmpty(index uint64) {
 	_ = sm.advanceLocked(index)
 }
 
-// ApplyConfChange applies a committed ConfChangeV2 entry to the member
-// table. cc.Context is a marshaled peerpb.ConfChangeContext (may be empty,
-// as in the entry that leaves a joint configuration). For each change:
+// ApplyConfChange applies the committed ConfChangeV2 entry at index,
+// written in term, to the member table, and records (index, term) as the
+// log id of the last membership change (Membership) whatever it changes.
+// cc.Context is a marshaled peerpb.ConfChangeContext (may be empty, as in
+// the entry that leaves a joint configuration). For each change:
 //
 //   - AddNode: the node is added or updated with voter = true;
 //   - AddLearnerNode: likewise with voter = false;
@@ -134,12 +136,13 @@ func (sm *StateMachine) ApplyEmpty(index uint64) {
 // ErrInvalidConfChange, but the other changes are still applied so that the
 // table follows raft's own configuration, and the applied index always
 // advances (except for a stale index: ErrStaleIndex, nothing changes).
-func (sm *StateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChangeV2) error {
+func (sm *StateMachine) ApplyConfChange(index, term uint64, cc *raftpb.ConfChangeV2) error {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
 	if err := sm.advanceLocked(index); err != nil {
 		return err
 	}
+	sm.mu.membership = LogID{Index: index, Term: term}
 	var firstErr error
 	ctx := new(peerpb.ConfChangeContext)
 	if err := proto.Unmarshal(cc.GetContext(), ctx); err != nil {

@@ -292,7 +292,7 @@ func TestStaleIndex(t *testing.T) {
 	if res := a.sm.Apply(2, t0+100, upsertCmd(put("a", "2"))); !errors.Is(res.Err, ErrStaleIndex) {
 		t.Fatalf("Apply below the applied index: %+v", res)
 	}
-	if err := a.sm.ApplyConfChange(4, confChange(nil)); !errors.Is(err, ErrStaleIndex) {
+	if err := a.sm.ApplyConfChange(4, 1, confChange(nil)); !errors.Is(err, ErrStaleIndex) {
 		t.Fatalf("ApplyConfChange below the applied index: %v", err)
 	}
 	a.sm.ApplyEmpty(3)

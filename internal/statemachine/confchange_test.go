@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -136,5 +137,45 @@ func TestNodesAreCopies(t *testing.T) {
 	}
 	if got := s.members[0].raftAddr; got != "r1" {
 		t.Fatalf("an earlier snapshot sees %q", got)
+	}
+}
+
+// TestMembershipLogID: the state keeps the log id (index and term) of the
+// conf change entry applied last, whatever it changed, and not of other
+// entries; a snapshot carries it, and a stale conf change does not move it.
+func TestMembershipLogID(t *testing.T) {
+	sm := New()
+	if _, id := sm.Membership(); id != (LogID{}) {
+		t.Fatalf("a new state: membership log id %+v, want zero", id)
+	}
+	if err := sm.ApplyConfChange(1, 1, confChange(nodeCtx(1, "r1", "g1"), single(addVoter, 1))); err != nil {
+		t.Fatal(err)
+	}
+	sm.Apply(2, t0, upsertCmd(put("a", "1")))
+	sm.ApplyEmpty(3)
+	if nodes, id := sm.Membership(); id != (LogID{Index: 1, Term: 1}) || len(nodes) != 1 {
+		t.Fatalf("after a put and an empty entry: %v at %+v, want 1 node at {1 1}", nodes, id)
+	}
+	if err := sm.ApplyConfChange(4, 2, confChange(nodeCtx(1, "r1b", ""), single(updateNode, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.ApplyConfChange(5, 3, confChange(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, id := sm.Membership(); id != (LogID{Index: 5, Term: 3}) {
+		t.Fatalf("membership log id %+v, want {5 3}", id)
+	}
+	if err := sm.ApplyConfChange(4, 4, confChange(nil)); !errors.Is(err, ErrStaleIndex) {
+		t.Fatalf("stale conf change: %v", err)
+	}
+	if _, id := sm.Membership(); id != (LogID{Index: 5, Term: 3}) {
+		t.Fatalf("after a stale conf change: %+v", id)
+	}
+	restored := New()
+	if err := restored.Restore(bytes.NewReader(encode(t, sm))); err != nil {
+		t.Fatal(err)
+	}
+	if _, id := restored.Membership(); id != (LogID{Index: 5, Term: 3}) {
+		t.Fatalf("restored: membership log id %+v, want {5 3}", id)
 	}
 }

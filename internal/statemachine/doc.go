@@ -1,7 +1,7 @@
 // Package statemachine is metasrv's deterministic key-value state: the log
 // entry codec, Apply (upsert, transaction, expiry), the events of every
 // change and a bounded history of them for watches that resume, the member
-// table kept from conf changes, lock-free-for-the-caller reads, and the
+// table kept from conf changes (with the log id of the last one), lock-free-for-the-caller reads, and the
 // snapshot encoding.
 //
 // # Usage
@@ -12,7 +12,7 @@
 //	for each committed entry e, in log order:
 //	    switch {
 //	    case e.Type == EntryConfChangeV2:
-//	        err := sm.ApplyConfChange(e.Index, cc) // cc unmarshaled from e.Data
+//	        err := sm.ApplyConfChange(e.Index, e.Term, cc) // cc unmarshaled from e.Data
 //	    case len(e.Data) == 0:
 //	        sm.ApplyEmpty(e.Index)
 //	    default:
@@ -22,7 +22,7 @@
 //	    }
 //
 // Any goroutine may read at the same time: Get, MGet, List, Range,
-// AppliedIndex, LastSeq, Revision, KeyCount, Nodes, Hash, View, Snapshot,
+// AppliedIndex, LastSeq, Revision, KeyCount, Nodes, Membership, Hash, View, Snapshot,
 // EventsBetween. Reads pass the caller's wall clock (nowMs) so that keys
 // past their expiry are hidden even before the next Apply removes them.
 // List, Range, View and Snapshot work on an O(1) copy-on-write copy of the
@@ -168,7 +168,7 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 4; no
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 5; no
 // other version is read: metasrv has no release that wrote another).
 // Fixed-width integers are big endian; uvarint is encoding/binary's
 // unsigned varint, minimally encoded (a non-minimal one is corrupt), so a
@@ -193,11 +193,14 @@
 // The stream:
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   4
+//	version        uint32   5
 //	applied_index  uint64
 //	last_seq       uint64
 //	revision       uint64   >= 1
 //	now_ms         uint64   the largest entry time applied
+//	membership     uint64   index, then uint64 term, of the conf change
+//	               entry applied last (databend-meta's LastMembership):
+//	               index <= applied_index; both 0 when none was
 //	node_count     uint32
 //	node_count times, ascending id:
 //	    id             uint64

@@ -222,8 +222,9 @@ func (a *applier) txn(timeMs uint64, req *metapb.TxnRequest) *metapb.TxnReply {
 	return res.Txn
 }
 
+// conf applies cc as the next entry, written in term 1.
 func (a *applier) conf(cc *raftpb.ConfChangeV2) error {
-	return a.sm.ApplyConfChange(a.next(), cc)
+	return a.sm.ApplyConfChange(a.next(), 1, cc)
 }
 
 func confChange(ctx *peerpb.ConfChangeContext, changes ...*raftpb.ConfChangeSingle) *raftpb.ConfChangeV2 {
@@ -335,6 +336,7 @@ func checkInvariants(t testing.TB, sm *StateMachine) {
 // logEntry is one entry of a generated log.
 type logEntry struct {
 	index uint64
+	term  uint64               // >= 1
 	data  []byte               // normal entry; nil with cc nil: empty entry
 	cc    *raftpb.ConfChangeV2 // conf change entry
 }
@@ -348,7 +350,7 @@ func randomLog(seed uint64, n int) []logEntry {
 	timeMs := uint64(1_000_000)
 	out := make([]logEntry, 0, n)
 	for i := range n {
-		e := logEntry{index: uint64(i + 1)}
+		e := logEntry{index: uint64(i + 1), term: uint64(1 + i/256)}
 		switch p := r.IntN(100); {
 		case p < 3:
 			// empty entry
@@ -495,7 +497,7 @@ func applyEntry(t testing.TB, sm *StateMachine, e logEntry) string {
 	t.Helper()
 	switch {
 	case e.cc != nil:
-		return fmt.Sprint(sm.ApplyConfChange(e.index, e.cc))
+		return fmt.Sprint(sm.ApplyConfChange(e.index, e.term, e.cc))
 	case len(e.data) == 0:
 		sm.ApplyEmpty(e.index)
 		return "empty"

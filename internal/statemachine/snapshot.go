@@ -18,7 +18,7 @@ import (
 const (
 	snapshotMagic = "MSRVSNAP"
 	// snapshotVersion is the version written and the only one read.
-	snapshotVersion = 4
+	snapshotVersion = 5
 
 	tagRecord = 1
 	tagEnd    = 0
@@ -34,13 +34,14 @@ const (
 )
 
 // Snapshot is a consistent, read-only copy of the whole state at one
-// applied index: the keys (its View), the member table and the event
-// history. It is cheap to take and safe to write from any goroutine while
+// applied index: the keys (its View), the member table with the log id of
+// its last change, and the event history. It is cheap to take and safe to write from any goroutine while
 // Apply continues; Apply never changes what a Snapshot sees.
 type Snapshot struct {
 	View
-	members []member // shared, never modified (the state machine replaces its slice)
-	hist    history  // a clone: shares the append-only chunks
+	members    []member // shared, never modified (the state machine replaces its slice)
+	membership LogID
+	hist       history // a clone: shares the append-only chunks
 }
 
 // Snapshot returns a copy of the current state at AppliedIndex. It takes
@@ -50,7 +51,7 @@ type Snapshot struct {
 func (sm *StateMachine) Snapshot() *Snapshot {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	return &Snapshot{View: sm.viewLocked(), members: sm.mu.members, hist: sm.mu.hist.clone()}
+	return &Snapshot{View: sm.viewLocked(), members: sm.mu.members, membership: sm.mu.membership, hist: sm.mu.hist.clone()}
 }
 
 // Index returns the applied index the snapshot was taken at.
@@ -62,7 +63,7 @@ func (s *Snapshot) Index() uint64 { return s.index }
 // from several goroutines at a time.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e := newEncoder(w)
-	e.header(s.index, s.lastSeq, s.revision, s.nowMs, s.members)
+	e.header(s.index, s.lastSeq, s.revision, s.nowMs, s.membership, s.members)
 	var count uint64
 	s.tree.Scan(func(v kv) bool {
 		e.record(v)
@@ -94,13 +95,15 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 }
 
 // header writes everything before the key records.
-func (e *encoder) header(index, lastSeq, revision, nowMs uint64, members []member) {
+func (e *encoder) header(index, lastSeq, revision, nowMs uint64, membership LogID, members []member) {
 	e.raw(snapshotMagic)
 	e.u32(snapshotVersion)
 	e.u64(index)
 	e.u64(lastSeq)
 	e.u64(revision)
 	e.u64(nowMs)
+	e.u64(membership.Index)
+	e.u64(membership.Term)
 	e.u32(uint32(len(members)))
 	for _, m := range members {
 		e.u64(m.id)
@@ -192,8 +195,10 @@ type SnapshotHeader struct {
 	// Revision the revision (at least FirstRevision); NowMs the largest
 	// entry time applied.
 	Index, LastSeq, Revision, NowMs uint64
-	// Members is the member table, ascending ids.
-	Members []*metapb.Node
+	// Members is the member table, ascending ids; Membership the log id
+	// of its last change (zero: none; at most Index).
+	Members    []*metapb.Node
+	Membership LogID
 }
 
 // SnapshotWriter writes the snapshot encoding of a state given key by
@@ -214,7 +219,7 @@ func NewSnapshotWriter(w io.Writer, h SnapshotHeader) *SnapshotWriter {
 		members[i] = member{id: n.GetId(), raftAddr: n.GetRaftAddress(), grpcAddr: n.GetGrpcAddress(), voter: n.GetVoter()}
 	}
 	sw := &SnapshotWriter{e: newEncoder(w)}
-	sw.e.header(h.Index, h.LastSeq, max(h.Revision, FirstRevision), h.NowMs, members)
+	sw.e.header(h.Index, h.LastSeq, max(h.Revision, FirstRevision), h.NowMs, h.Membership, members)
 	sw.revision = max(h.Revision, FirstRevision)
 	return sw
 }
@@ -243,7 +248,7 @@ func (sw *SnapshotWriter) Close() (int64, error) {
 }
 
 // Restore replaces the whole state (keys, applied index, last seq,
-// revision, clock, members, event history) with the snapshot read from r,
+// revision, clock, members and their log id, event history) with the snapshot read from r,
 // which must hold exactly one snapshot encoding. The input is fully read
 // and verified before anything changes: on any error the state is
 // unchanged. A truncated or corrupt input, or one of another format
@@ -264,6 +269,7 @@ func (sm *StateMachine) Restore(r io.Reader) error {
 	sm.mu.revision = st.revision
 	sm.mu.nowMs = st.nowMs
 	sm.mu.members = st.members
+	sm.mu.membership = st.membership
 	sm.mu.tree = st.tree
 	sm.mu.exp = st.exp
 	sm.mu.hist = st.hist
@@ -332,6 +338,17 @@ func decodeBody(d *decoder) (*decoded, error) {
 	}
 	if st.revision < FirstRevision {
 		return nil, corruptf("revision %d, below the first revision %d", st.revision, FirstRevision)
+	}
+	for _, p := range []*uint64{&st.membership.Index, &st.membership.Term} {
+		if *p, err = d.u64(); err != nil {
+			return nil, err
+		}
+	}
+	switch m := st.membership; {
+	case m.Index > st.index:
+		return nil, corruptf("membership log id index %d, after the applied index %d", m.Index, st.index)
+	case (m.Index == 0) != (m.Term == 0):
+		return nil, corruptf("membership log id index %d, term %d: both or neither must be 0", m.Index, m.Term)
 	}
 	if st.members, err = decodeMembers(d); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,11 @@ func assertSameState(t *testing.T, a, b *StateMachine) {
 	if !equalKVs(dump(a), dump(b)) {
 		t.Errorf("contents differ")
 	}
-	na, nb := a.Nodes(), b.Nodes()
+	na, ma := a.Membership()
+	nb, mb := b.Membership()
+	if ma != mb {
+		t.Errorf("membership log id %+v vs %+v", ma, mb)
+	}
 	if len(na) != len(nb) {
 		t.Fatalf("nodes %v vs %v", na, nb)
 	}
@@ -234,6 +239,16 @@ func TestRestoreInvalidStructure(t *testing.T) {
 	// Re-encode the seq of the record (1, just after the key) as 0x81 0x00.
 	i := bytes.Index(nonMinimal, []byte{1, 'a', 1, 1, 1})
 	nonMinimal = append(nonMinimal[:i+2:i+2], append([]byte{0x81, 0x00}, nonMinimal[i+3:]...)...)
+	// membership sets the membership log id of the valid base case.
+	membership := func(index, term uint64) []byte {
+		b := bytes.Clone(build(2, nil, 1, good, 2, tagRecord))
+		binary.BigEndian.PutUint64(b[buildMembershipOffset:], index)
+		binary.BigEndian.PutUint64(b[buildMembershipOffset+8:], term)
+		return fixCRC(b)
+	}
+	if err := New().Restore(bytes.NewReader(membership(7, 3))); err != nil {
+		t.Fatalf("a membership log id at the applied index: %v", err)
+	}
 
 	tests := map[string][]byte{
 		"keys out of order":        build(2, nil, 1, []rec{r("b", 1, 1, 1), r("a", 2, 2, 1)}, 2, tagRecord),
@@ -259,9 +274,12 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"nodes unsorted":           build(2, []uint64{2, 1}, 1, good, 2, tagRecord),
 		"duplicate node":           build(2, []uint64{1, 1}, 1, good, 2, tagRecord),
 		"non-minimal":              fixCRC(nonMinimal),
+		"membership after applied": membership(8, 3),
+		"membership index 0":       membership(0, 3),
+		"membership term 0":        membership(4, 0),
 		"bad magic":                fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"version 5":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 5), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
-		"version 3":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 3), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 6":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 6), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 4":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 4), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"empty":                    {},
 	}
 	for name, data := range tests {
@@ -277,8 +295,12 @@ func TestRestoreInvalidStructure(t *testing.T) {
 // buildRevision is the revision of the snapshots buildSnapshot writes.
 const buildRevision = 10
 
+// buildMembershipOffset is where the membership log id (index, then term)
+// starts in a snapshot: after the magic, the version and four uint64s.
+const buildMembershipOffset = len(snapshotMagic) + 4 + 8*4
+
 // buildSnapshot encodes a snapshot at applied index 7, revision
-// buildRevision and clock t0 whose key records and history sections
+// buildRevision, clock t0 and membership log id (5, 2) whose key records and history sections
 // (compacted revision, count, events) are written by keys and hist, with
 // a valid checksum.
 func buildSnapshot(lastSeq uint64, nodeIDs []uint64, voter byte, keys, hist func(e *encoder)) []byte {
@@ -288,10 +310,10 @@ func buildSnapshot(lastSeq uint64, nodeIDs []uint64, voter byte, keys, hist func
 	for i, id := range nodeIDs {
 		members[i] = member{id: id, voter: voter == 1, raftAddr: "r", grpcAddr: "g"}
 	}
-	e.header(7, lastSeq, buildRevision, t0, members)
+	e.header(7, lastSeq, buildRevision, t0, LogID{Index: 5, Term: 2}, members)
 	if voter > 1 { // an invalid flag: patch the byte after the first id
 		b := e.buf
-		b[len(snapshotMagic)+4+8*4+4+8] = voter
+		b[buildMembershipOffset+8*2+4+8] = voter
 	}
 	keys(e)
 	if hist != nil {

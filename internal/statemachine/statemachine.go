@@ -101,6 +101,9 @@ type StateMachine struct {
 		exp *btree.BTreeG[expKey]
 		// members is sorted by id.
 		members []member
+		// membership is the log id of the conf change entry applied last
+		// (databend-meta's LastMembership); zero when none was.
+		membership LogID
 		// changes are the changes of the current Apply (reused buffer).
 		changes []change
 		// hist holds the most recent changes, up to historySize.
@@ -292,6 +295,22 @@ func (sm *StateMachine) KeyCount() int {
 	return sm.mu.tree.Len()
 }
 
+// LogID names a raft log entry: its index and the term it was written
+// in.
+type LogID struct {
+	Index, Term uint64
+}
+
+// Membership returns copies of the members, sorted by id, and the log id
+// of the conf change entry applied last (databend-meta's LastMembership),
+// read together. The log id is zero when no conf change was applied; a
+// restored snapshot carries its own (an import sets it).
+func (sm *StateMachine) Membership() ([]*metapb.Node, LogID) {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return membersToNodes(sm.mu.members), sm.mu.membership
+}
+
 // Nodes returns copies of the members, sorted by id.
 func (sm *StateMachine) Nodes() []*metapb.Node {
 	sm.mu.RLock()
@@ -311,7 +330,7 @@ var crcECMA = crc64.MakeTable(crc64.ECMA)
 
 // Hash returns a deterministic 64-bit hash of the whole state: every key
 // with its data and meta, the last seq, the revision, the clock (NowMs),
-// the member table and the event history; not the applied index. Two nodes that applied the same log up to the same index (with
+// the member table and its log id, and the event history; not the applied index. Two nodes that applied the same log up to the same index (with
 // the same history size) have the same Hash. It is the CRC-64 (ECMA) of the
 // snapshot encoding with the applied index written as 0, computed on a copy
 // without holding the lock; O(state size).

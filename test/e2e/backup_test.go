@@ -66,11 +66,10 @@ func TestBackupRestoreNewCluster(t *testing.T) {
 
 	// The new cluster: ids 11, 12, 13 on fresh ports.
 	ids := []uint64{11, 12, 13}
-	type ports struct{ raft, grpc, admin, metric int }
-	p := map[uint64]ports{}
+	p := map[uint64]nodePorts{}
 	var initial, grpcs []string
 	for _, id := range ids {
-		p[id] = ports{freePort(t), freePort(t), freePort(t), freePort(t)}
+		p[id] = newNodePorts(t)
 		initial = append(initial, fmt.Sprintf("%d=localhost:%d", id, p[id].raft))
 		grpcs = append(grpcs, fmt.Sprintf("%d=127.0.0.1:%d", id, p[id].grpc))
 	}
@@ -83,19 +82,7 @@ func TestBackupRestoreNewCluster(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("import node %d: exit %d: %s", id, res.code, res.stderr)
 		}
-		n := newNode(t, id, c.dir, []string{
-			"--id", strconv.FormatUint(id, 10),
-			"--raft-dir", dir,
-			"--log-dir", fmt.Sprintf("./_restored_logs%d", id),
-			"--raft-api-port", strconv.Itoa(p[id].raft),
-			"--raft-listen-host", "127.0.0.1",
-			"--raft-advertise-host", "localhost",
-			"--grpc-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].grpc),
-			"--admin-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].admin),
-			"--metric-api-address", fmt.Sprintf("127.0.0.1:%d", p[id].metric),
-			"--heartbeat-interval", strconv.Itoa(heartbeatMs),
-		}, p[id].raft, p[id].grpc, p[id].admin)
-		restored = append(restored, n)
+		restored = append(restored, newRestoredNode(t, id, c.dir, dir, fmt.Sprintf("./_restored_logs%d", id), p[id]))
 	}
 	startTogether(t, restored...)
 	leader := c.waitLeader(restored...)
