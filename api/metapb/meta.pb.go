@@ -283,6 +283,110 @@ func (BoolExpression_Combiner) EnumDescriptor() ([]byte, []int) {
 	return file_meta_proto_rawDescGZIP(), []int{18, 0}
 }
 
+type TxnRange_SortOrder int32
+
+const (
+	TxnRange_NONE    TxnRange_SortOrder = 0
+	TxnRange_ASCEND  TxnRange_SortOrder = 1
+	TxnRange_DESCEND TxnRange_SortOrder = 2
+)
+
+// Enum value maps for TxnRange_SortOrder.
+var (
+	TxnRange_SortOrder_name = map[int32]string{
+		0: "NONE",
+		1: "ASCEND",
+		2: "DESCEND",
+	}
+	TxnRange_SortOrder_value = map[string]int32{
+		"NONE":    0,
+		"ASCEND":  1,
+		"DESCEND": 2,
+	}
+)
+
+func (x TxnRange_SortOrder) Enum() *TxnRange_SortOrder {
+	p := new(TxnRange_SortOrder)
+	*p = x
+	return p
+}
+
+func (x TxnRange_SortOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TxnRange_SortOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[5].Descriptor()
+}
+
+func (TxnRange_SortOrder) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[5]
+}
+
+func (x TxnRange_SortOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TxnRange_SortOrder.Descriptor instead.
+func (TxnRange_SortOrder) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23, 0}
+}
+
+type TxnRange_SortTarget int32
+
+const (
+	TxnRange_KEY     TxnRange_SortTarget = 0
+	TxnRange_VERSION TxnRange_SortTarget = 1
+	TxnRange_CREATE  TxnRange_SortTarget = 2
+	TxnRange_MOD     TxnRange_SortTarget = 3
+	TxnRange_VALUE   TxnRange_SortTarget = 4
+)
+
+// Enum value maps for TxnRange_SortTarget.
+var (
+	TxnRange_SortTarget_name = map[int32]string{
+		0: "KEY",
+		1: "VERSION",
+		2: "CREATE",
+		3: "MOD",
+		4: "VALUE",
+	}
+	TxnRange_SortTarget_value = map[string]int32{
+		"KEY":     0,
+		"VERSION": 1,
+		"CREATE":  2,
+		"MOD":     3,
+		"VALUE":   4,
+	}
+)
+
+func (x TxnRange_SortTarget) Enum() *TxnRange_SortTarget {
+	p := new(TxnRange_SortTarget)
+	*p = x
+	return p
+}
+
+func (x TxnRange_SortTarget) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TxnRange_SortTarget) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[6].Descriptor()
+}
+
+func (TxnRange_SortTarget) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[6]
+}
+
+func (x TxnRange_SortTarget) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TxnRange_SortTarget.Descriptor instead.
+func (TxnRange_SortTarget) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23, 1}
+}
+
 type WatchRequest_Filter int32
 
 const (
@@ -316,11 +420,11 @@ func (x WatchRequest_Filter) String() string {
 }
 
 func (WatchRequest_Filter) Descriptor() protoreflect.EnumDescriptor {
-	return file_meta_proto_enumTypes[5].Descriptor()
+	return file_meta_proto_enumTypes[7].Descriptor()
 }
 
 func (WatchRequest_Filter) Type() protoreflect.EnumType {
-	return &file_meta_proto_enumTypes[5]
+	return &file_meta_proto_enumTypes[7]
 }
 
 func (x WatchRequest_Filter) Number() protoreflect.EnumNumber {
@@ -329,7 +433,7 @@ func (x WatchRequest_Filter) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchRequest_Filter.Descriptor instead.
 func (WatchRequest_Filter) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37, 0}
+	return file_meta_proto_rawDescGZIP(), []int{41, 0}
 }
 
 type ExportRequest_Format int32
@@ -367,11 +471,11 @@ func (x ExportRequest_Format) String() string {
 }
 
 func (ExportRequest_Format) Descriptor() protoreflect.EnumDescriptor {
-	return file_meta_proto_enumTypes[6].Descriptor()
+	return file_meta_proto_enumTypes[8].Descriptor()
 }
 
 func (ExportRequest_Format) Type() protoreflect.EnumType {
-	return &file_meta_proto_enumTypes[6]
+	return &file_meta_proto_enumTypes[8]
 }
 
 func (x ExportRequest_Format) Number() protoreflect.EnumNumber {
@@ -380,7 +484,7 @@ func (x ExportRequest_Format) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExportRequest_Format.Descriptor instead.
 func (ExportRequest_Format) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39, 0}
+	return file_meta_proto_rawDescGZIP(), []int{43, 0}
 }
 
 // SeqV is a stored value with its metadata.
@@ -1489,7 +1593,16 @@ type TxnCondition struct {
 	//	*TxnCondition_Seq
 	//	*TxnCondition_Value
 	//	*TxnCondition_KeysWithPrefix
-	Target        isTxnCondition_Target `protobuf_oneof:"target"`
+	//	*TxnCondition_Version
+	//	*TxnCondition_CreateRevision
+	//	*TxnCondition_ModRevision
+	Target isTxnCondition_Target `protobuf_oneof:"target"`
+	// range_end, when set, makes the condition compare every key in
+	// [key, range_end) (range_end "\0": every key >= key) as etcd's Compare
+	// does: it holds when it holds for each key; with no key in the range it
+	// is compared as for an absent key (value: never holds). Not with
+	// keys_with_prefix.
+	RangeEnd      []byte `protobuf:"bytes,9,opt,name=range_end,json=rangeEnd,proto3" json:"range_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1572,6 +1685,40 @@ func (x *TxnCondition) GetKeysWithPrefix() uint64 {
 	return 0
 }
 
+func (x *TxnCondition) GetVersion() uint64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_Version); ok {
+			return x.Version
+		}
+	}
+	return 0
+}
+
+func (x *TxnCondition) GetCreateRevision() uint64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_CreateRevision); ok {
+			return x.CreateRevision
+		}
+	}
+	return 0
+}
+
+func (x *TxnCondition) GetModRevision() uint64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_ModRevision); ok {
+			return x.ModRevision
+		}
+	}
+	return 0
+}
+
+func (x *TxnCondition) GetRangeEnd() []byte {
+	if x != nil {
+		return x.RangeEnd
+	}
+	return nil
+}
+
 type isTxnCondition_Target interface {
 	isTxnCondition_Target()
 }
@@ -1591,11 +1738,31 @@ type TxnCondition_KeysWithPrefix struct {
 	KeysWithPrefix uint64 `protobuf:"varint,5,opt,name=keys_with_prefix,json=keysWithPrefix,proto3,oneof"`
 }
 
+type TxnCondition_Version struct {
+	// version, create_revision and mod_revision compare the key's (0 when
+	// absent), as etcd's Compare does.
+	Version uint64 `protobuf:"varint,6,opt,name=version,proto3,oneof"`
+}
+
+type TxnCondition_CreateRevision struct {
+	CreateRevision uint64 `protobuf:"varint,7,opt,name=create_revision,json=createRevision,proto3,oneof"`
+}
+
+type TxnCondition_ModRevision struct {
+	ModRevision uint64 `protobuf:"varint,8,opt,name=mod_revision,json=modRevision,proto3,oneof"`
+}
+
 func (*TxnCondition_Seq) isTxnCondition_Target() {}
 
 func (*TxnCondition_Value) isTxnCondition_Target() {}
 
 func (*TxnCondition_KeysWithPrefix) isTxnCondition_Target() {}
+
+func (*TxnCondition_Version) isTxnCondition_Target() {}
+
+func (*TxnCondition_CreateRevision) isTxnCondition_Target() {}
+
+func (*TxnCondition_ModRevision) isTxnCondition_Target() {}
 
 // BoolExpression is an AND/OR tree of conditions.
 type BoolExpression struct {
@@ -1710,8 +1877,12 @@ type TxnPut struct {
 	TtlMs      uint64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
 	ExpireAtMs uint64 `protobuf:"varint,4,opt,name=expire_at_ms,json=expireAtMs,proto3" json:"expire_at_ms,omitempty"`
 	// match_seq unset = any. On a mismatch the put is skipped.
-	MatchSeq      *MatchSeq `protobuf:"bytes,5,opt,name=match_seq,json=matchSeq,proto3" json:"match_seq,omitempty"`
-	ExpireAt      *uint64   `protobuf:"varint,6,opt,name=expire_at,json=expireAt,proto3,oneof" json:"expire_at,omitempty"`
+	MatchSeq *MatchSeq `protobuf:"bytes,5,opt,name=match_seq,json=matchSeq,proto3" json:"match_seq,omitempty"`
+	ExpireAt *uint64   `protobuf:"varint,6,opt,name=expire_at,json=expireAt,proto3,oneof" json:"expire_at,omitempty"`
+	// ignore_value keeps the key's data (value must be empty): the put
+	// changes only its meta. The key must exist, else the transaction fails
+	// with nothing applied (etcd's "key not found").
+	IgnoreValue   bool `protobuf:"varint,7,opt,name=ignore_value,json=ignoreValue,proto3" json:"ignore_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1786,6 +1957,13 @@ func (x *TxnPut) GetExpireAt() uint64 {
 		return *x.ExpireAt
 	}
 	return 0
+}
+
+func (x *TxnPut) GetIgnoreValue() bool {
+	if x != nil {
+		return x.IgnoreValue
+	}
+	return false
 }
 
 type TxnDelete struct {
@@ -1885,6 +2063,210 @@ func (x *TxnDeleteByPrefix) GetPrefix() string {
 	return ""
 }
 
+// TxnRange reads the keys in [key, range_end), as etcd's Range: range_end
+// empty = the key alone, "\0" = every key >= key. count is the number of
+// keys in the range (before the revision filters and limit); the filters
+// (min/max mod/create revision, 0 = none) drop keys, the sort orders what
+// is left, and limit (0 = none) keeps the first ones (more: some were
+// dropped by it).
+type TxnRange struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Key      string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	RangeEnd []byte                 `protobuf:"bytes,2,opt,name=range_end,json=rangeEnd,proto3" json:"range_end,omitempty"`
+	Limit    uint64                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// revision: 0 = the current one. Only the current revision is served
+	// until the state keeps past revisions: an older one is refused as
+	// compacted, a later one as a future revision.
+	Revision   uint64              `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	SortOrder  TxnRange_SortOrder  `protobuf:"varint,5,opt,name=sort_order,json=sortOrder,proto3,enum=metasrv.v1.TxnRange_SortOrder" json:"sort_order,omitempty"`
+	SortTarget TxnRange_SortTarget `protobuf:"varint,6,opt,name=sort_target,json=sortTarget,proto3,enum=metasrv.v1.TxnRange_SortTarget" json:"sort_target,omitempty"`
+	// keys_only leaves out the values' data, count_only the keys.
+	KeysOnly          bool   `protobuf:"varint,7,opt,name=keys_only,json=keysOnly,proto3" json:"keys_only,omitempty"`
+	CountOnly         bool   `protobuf:"varint,8,opt,name=count_only,json=countOnly,proto3" json:"count_only,omitempty"`
+	MinModRevision    uint64 `protobuf:"varint,9,opt,name=min_mod_revision,json=minModRevision,proto3" json:"min_mod_revision,omitempty"`
+	MaxModRevision    uint64 `protobuf:"varint,10,opt,name=max_mod_revision,json=maxModRevision,proto3" json:"max_mod_revision,omitempty"`
+	MinCreateRevision uint64 `protobuf:"varint,11,opt,name=min_create_revision,json=minCreateRevision,proto3" json:"min_create_revision,omitempty"`
+	MaxCreateRevision uint64 `protobuf:"varint,12,opt,name=max_create_revision,json=maxCreateRevision,proto3" json:"max_create_revision,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TxnRange) Reset() {
+	*x = TxnRange{}
+	mi := &file_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRange) ProtoMessage() {}
+
+func (x *TxnRange) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRange.ProtoReflect.Descriptor instead.
+func (*TxnRange) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TxnRange) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnRange) GetRangeEnd() []byte {
+	if x != nil {
+		return x.RangeEnd
+	}
+	return nil
+}
+
+func (x *TxnRange) GetLimit() uint64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *TxnRange) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *TxnRange) GetSortOrder() TxnRange_SortOrder {
+	if x != nil {
+		return x.SortOrder
+	}
+	return TxnRange_NONE
+}
+
+func (x *TxnRange) GetSortTarget() TxnRange_SortTarget {
+	if x != nil {
+		return x.SortTarget
+	}
+	return TxnRange_KEY
+}
+
+func (x *TxnRange) GetKeysOnly() bool {
+	if x != nil {
+		return x.KeysOnly
+	}
+	return false
+}
+
+func (x *TxnRange) GetCountOnly() bool {
+	if x != nil {
+		return x.CountOnly
+	}
+	return false
+}
+
+func (x *TxnRange) GetMinModRevision() uint64 {
+	if x != nil {
+		return x.MinModRevision
+	}
+	return 0
+}
+
+func (x *TxnRange) GetMaxModRevision() uint64 {
+	if x != nil {
+		return x.MaxModRevision
+	}
+	return 0
+}
+
+func (x *TxnRange) GetMinCreateRevision() uint64 {
+	if x != nil {
+		return x.MinCreateRevision
+	}
+	return 0
+}
+
+func (x *TxnRange) GetMaxCreateRevision() uint64 {
+	if x != nil {
+		return x.MaxCreateRevision
+	}
+	return 0
+}
+
+// TxnDeleteRange deletes the keys in [key, range_end) (as TxnRange).
+type TxnDeleteRange struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Key      string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	RangeEnd []byte                 `protobuf:"bytes,2,opt,name=range_end,json=rangeEnd,proto3" json:"range_end,omitempty"`
+	// prev_kv: return the deleted keys and values.
+	PrevKv        bool `protobuf:"varint,3,opt,name=prev_kv,json=prevKv,proto3" json:"prev_kv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDeleteRange) Reset() {
+	*x = TxnDeleteRange{}
+	mi := &file_meta_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDeleteRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDeleteRange) ProtoMessage() {}
+
+func (x *TxnDeleteRange) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDeleteRange.ProtoReflect.Descriptor instead.
+func (*TxnDeleteRange) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TxnDeleteRange) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *TxnDeleteRange) GetRangeEnd() []byte {
+	if x != nil {
+		return x.RangeEnd
+	}
+	return nil
+}
+
+func (x *TxnDeleteRange) GetPrevKv() bool {
+	if x != nil {
+		return x.PrevKv
+	}
+	return false
+}
+
 // FetchIncreaseU64 treats the key's value as a u64 counter written as a
 // JSON number (absent, or not a JSON u64: 0): after = max(current,
 // max_value) + delta, saturating at 0 and 2^64-1, as in databend-meta.
@@ -1900,7 +2282,7 @@ type FetchIncreaseU64 struct {
 
 func (x *FetchIncreaseU64) Reset() {
 	*x = FetchIncreaseU64{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2294,7 @@ func (x *FetchIncreaseU64) String() string {
 func (*FetchIncreaseU64) ProtoMessage() {}
 
 func (x *FetchIncreaseU64) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2307,7 @@ func (x *FetchIncreaseU64) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchIncreaseU64.ProtoReflect.Descriptor instead.
 func (*FetchIncreaseU64) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchIncreaseU64) GetKey() string {
@@ -1974,7 +2356,7 @@ type PutSequential struct {
 
 func (x *PutSequential) Reset() {
 	*x = PutSequential{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2368,7 @@ func (x *PutSequential) String() string {
 func (*PutSequential) ProtoMessage() {}
 
 func (x *PutSequential) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2381,7 @@ func (x *PutSequential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSequential.ProtoReflect.Descriptor instead.
 func (*PutSequential) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutSequential) GetPrefix() string {
@@ -2047,6 +2429,9 @@ type TxnOp struct {
 	//	*TxnOp_DeleteByPrefix
 	//	*TxnOp_FetchIncreaseU64
 	//	*TxnOp_PutSequential
+	//	*TxnOp_Range
+	//	*TxnOp_DeleteRange
+	//	*TxnOp_Txn
 	Request       isTxnOp_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2054,7 +2439,7 @@ type TxnOp struct {
 
 func (x *TxnOp) Reset() {
 	*x = TxnOp{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2066,7 +2451,7 @@ func (x *TxnOp) String() string {
 func (*TxnOp) ProtoMessage() {}
 
 func (x *TxnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2079,7 +2464,7 @@ func (x *TxnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
 func (*TxnOp) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TxnOp) GetRequest() isTxnOp_Request {
@@ -2143,6 +2528,33 @@ func (x *TxnOp) GetPutSequential() *PutSequential {
 	return nil
 }
 
+func (x *TxnOp) GetRange() *TxnRange {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetDeleteRange() *TxnDeleteRange {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_DeleteRange); ok {
+			return x.DeleteRange
+		}
+	}
+	return nil
+}
+
+func (x *TxnOp) GetTxn() *TxnRequest {
+	if x != nil {
+		if x, ok := x.Request.(*TxnOp_Txn); ok {
+			return x.Txn
+		}
+	}
+	return nil
+}
+
 type isTxnOp_Request interface {
 	isTxnOp_Request()
 }
@@ -2171,6 +2583,22 @@ type TxnOp_PutSequential struct {
 	PutSequential *PutSequential `protobuf:"bytes,6,opt,name=put_sequential,json=putSequential,proto3,oneof"`
 }
 
+type TxnOp_Range struct {
+	Range *TxnRange `protobuf:"bytes,7,opt,name=range,proto3,oneof"`
+}
+
+type TxnOp_DeleteRange struct {
+	DeleteRange *TxnDeleteRange `protobuf:"bytes,8,opt,name=delete_range,json=deleteRange,proto3,oneof"`
+}
+
+type TxnOp_Txn struct {
+	// txn is a nested transaction. Its conditions (and those of the
+	// transactions nested in the ops that will run) are evaluated with the
+	// outer ones, before any op runs, as etcd does; its ops then run in
+	// place. It may not have branches.
+	Txn *TxnRequest `protobuf:"bytes,9,opt,name=txn,proto3,oneof"`
+}
+
 func (*TxnOp_Get) isTxnOp_Request() {}
 
 func (*TxnOp_Put) isTxnOp_Request() {}
@@ -2182,6 +2610,12 @@ func (*TxnOp_DeleteByPrefix) isTxnOp_Request() {}
 func (*TxnOp_FetchIncreaseU64) isTxnOp_Request() {}
 
 func (*TxnOp_PutSequential) isTxnOp_Request() {}
+
+func (*TxnOp_Range) isTxnOp_Request() {}
+
+func (*TxnOp_DeleteRange) isTxnOp_Request() {}
+
+func (*TxnOp_Txn) isTxnOp_Request() {}
 
 // ConditionalOps is one branch: ops run when predicate holds (an unset
 // predicate always holds).
@@ -2195,7 +2629,7 @@ type ConditionalOps struct {
 
 func (x *ConditionalOps) Reset() {
 	*x = ConditionalOps{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2641,7 @@ func (x *ConditionalOps) String() string {
 func (*ConditionalOps) ProtoMessage() {}
 
 func (x *ConditionalOps) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2654,7 @@ func (x *ConditionalOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConditionalOps.ProtoReflect.Descriptor instead.
 func (*ConditionalOps) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConditionalOps) GetPredicate() *BoolExpression {
@@ -2256,7 +2690,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2702,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2715,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TxnRequest) GetCondition() []*TxnCondition {
@@ -2322,7 +2756,7 @@ type TxnGetResponse struct {
 
 func (x *TxnGetResponse) Reset() {
 	*x = TxnGetResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2768,7 @@ func (x *TxnGetResponse) String() string {
 func (*TxnGetResponse) ProtoMessage() {}
 
 func (x *TxnGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2781,7 @@ func (x *TxnGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnGetResponse.ProtoReflect.Descriptor instead.
 func (*TxnGetResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TxnGetResponse) GetKey() string {
@@ -2376,7 +2810,7 @@ type TxnPutResponse struct {
 
 func (x *TxnPutResponse) Reset() {
 	*x = TxnPutResponse{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2822,7 @@ func (x *TxnPutResponse) String() string {
 func (*TxnPutResponse) ProtoMessage() {}
 
 func (x *TxnPutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2835,7 @@ func (x *TxnPutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnPutResponse.ProtoReflect.Descriptor instead.
 func (*TxnPutResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TxnPutResponse) GetKey() string {
@@ -2443,7 +2877,7 @@ type TxnDeleteResponse struct {
 
 func (x *TxnDeleteResponse) Reset() {
 	*x = TxnDeleteResponse{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2889,7 @@ func (x *TxnDeleteResponse) String() string {
 func (*TxnDeleteResponse) ProtoMessage() {}
 
 func (x *TxnDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2902,7 @@ func (x *TxnDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnDeleteResponse.ProtoReflect.Descriptor instead.
 func (*TxnDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TxnDeleteResponse) GetKey() string {
@@ -2502,7 +2936,7 @@ type TxnDeleteByPrefixResponse struct {
 
 func (x *TxnDeleteByPrefixResponse) Reset() {
 	*x = TxnDeleteByPrefixResponse{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2948,7 @@ func (x *TxnDeleteByPrefixResponse) String() string {
 func (*TxnDeleteByPrefixResponse) ProtoMessage() {}
 
 func (x *TxnDeleteByPrefixResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2961,7 @@ func (x *TxnDeleteByPrefixResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnDeleteByPrefixResponse.ProtoReflect.Descriptor instead.
 func (*TxnDeleteByPrefixResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TxnDeleteByPrefixResponse) GetPrefix() string {
@@ -2558,7 +2992,7 @@ type FetchIncreaseU64Response struct {
 
 func (x *FetchIncreaseU64Response) Reset() {
 	*x = FetchIncreaseU64Response{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +3004,7 @@ func (x *FetchIncreaseU64Response) String() string {
 func (*FetchIncreaseU64Response) ProtoMessage() {}
 
 func (x *FetchIncreaseU64Response) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +3017,7 @@ func (x *FetchIncreaseU64Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchIncreaseU64Response.ProtoReflect.Descriptor instead.
 func (*FetchIncreaseU64Response) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FetchIncreaseU64Response) GetKey() string {
@@ -2638,7 +3072,7 @@ type PutSequentialResponse struct {
 
 func (x *PutSequentialResponse) Reset() {
 	*x = PutSequentialResponse{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +3084,7 @@ func (x *PutSequentialResponse) String() string {
 func (*PutSequentialResponse) ProtoMessage() {}
 
 func (x *PutSequentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +3097,7 @@ func (x *PutSequentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSequentialResponse.ProtoReflect.Descriptor instead.
 func (*PutSequentialResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutSequentialResponse) GetKey() string {
@@ -2680,6 +3114,119 @@ func (x *PutSequentialResponse) GetCurrent() *SeqV {
 	return nil
 }
 
+type TxnRangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kvs           []*KV                  `protobuf:"bytes,1,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"`
+	Count         uint64                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnRangeResponse) Reset() {
+	*x = TxnRangeResponse{}
+	mi := &file_meta_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnRangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnRangeResponse) ProtoMessage() {}
+
+func (x *TxnRangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnRangeResponse.ProtoReflect.Descriptor instead.
+func (*TxnRangeResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TxnRangeResponse) GetKvs() []*KV {
+	if x != nil {
+		return x.Kvs
+	}
+	return nil
+}
+
+func (x *TxnRangeResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *TxnRangeResponse) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type TxnDeleteRangeResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Deleted uint64                 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// prev_kvs are the deleted keys and values, in key order, when asked.
+	PrevKvs       []*KV `protobuf:"bytes,2,rep,name=prev_kvs,json=prevKvs,proto3" json:"prev_kvs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnDeleteRangeResponse) Reset() {
+	*x = TxnDeleteRangeResponse{}
+	mi := &file_meta_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnDeleteRangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnDeleteRangeResponse) ProtoMessage() {}
+
+func (x *TxnDeleteRangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnDeleteRangeResponse.ProtoReflect.Descriptor instead.
+func (*TxnDeleteRangeResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TxnDeleteRangeResponse) GetDeleted() uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *TxnDeleteRangeResponse) GetPrevKvs() []*KV {
+	if x != nil {
+		return x.PrevKvs
+	}
+	return nil
+}
+
 type TxnOpResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Response:
@@ -2690,6 +3237,9 @@ type TxnOpResponse struct {
 	//	*TxnOpResponse_DeleteByPrefix
 	//	*TxnOpResponse_FetchIncreaseU64
 	//	*TxnOpResponse_PutSequential
+	//	*TxnOpResponse_Range
+	//	*TxnOpResponse_DeleteRange
+	//	*TxnOpResponse_Txn
 	Response      isTxnOpResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2697,7 +3247,7 @@ type TxnOpResponse struct {
 
 func (x *TxnOpResponse) Reset() {
 	*x = TxnOpResponse{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +3259,7 @@ func (x *TxnOpResponse) String() string {
 func (*TxnOpResponse) ProtoMessage() {}
 
 func (x *TxnOpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +3272,7 @@ func (x *TxnOpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOpResponse.ProtoReflect.Descriptor instead.
 func (*TxnOpResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TxnOpResponse) GetResponse() isTxnOpResponse_Response {
@@ -2786,6 +3336,33 @@ func (x *TxnOpResponse) GetPutSequential() *PutSequentialResponse {
 	return nil
 }
 
+func (x *TxnOpResponse) GetRange() *TxnRangeResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_Range); ok {
+			return x.Range
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetDeleteRange() *TxnDeleteRangeResponse {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_DeleteRange); ok {
+			return x.DeleteRange
+		}
+	}
+	return nil
+}
+
+func (x *TxnOpResponse) GetTxn() *TxnReply {
+	if x != nil {
+		if x, ok := x.Response.(*TxnOpResponse_Txn); ok {
+			return x.Txn
+		}
+	}
+	return nil
+}
+
 type isTxnOpResponse_Response interface {
 	isTxnOpResponse_Response()
 }
@@ -2814,6 +3391,18 @@ type TxnOpResponse_PutSequential struct {
 	PutSequential *PutSequentialResponse `protobuf:"bytes,6,opt,name=put_sequential,json=putSequential,proto3,oneof"`
 }
 
+type TxnOpResponse_Range struct {
+	Range *TxnRangeResponse `protobuf:"bytes,7,opt,name=range,proto3,oneof"`
+}
+
+type TxnOpResponse_DeleteRange struct {
+	DeleteRange *TxnDeleteRangeResponse `protobuf:"bytes,8,opt,name=delete_range,json=deleteRange,proto3,oneof"`
+}
+
+type TxnOpResponse_Txn struct {
+	Txn *TxnReply `protobuf:"bytes,9,opt,name=txn,proto3,oneof"`
+}
+
 func (*TxnOpResponse_Get) isTxnOpResponse_Response() {}
 
 func (*TxnOpResponse_Put) isTxnOpResponse_Response() {}
@@ -2826,6 +3415,12 @@ func (*TxnOpResponse_FetchIncreaseU64) isTxnOpResponse_Response() {}
 
 func (*TxnOpResponse_PutSequential) isTxnOpResponse_Response() {}
 
+func (*TxnOpResponse_Range) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_DeleteRange) isTxnOpResponse_Response() {}
+
+func (*TxnOpResponse_Txn) isTxnOpResponse_Response() {}
+
 type TxnReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// success: the conditions held (if_then ran) or a branch ran.
@@ -2833,13 +3428,16 @@ type TxnReply struct {
 	// execution_path: "then", "else", "branch:N" (0-based) or "none".
 	ExecutionPath string           `protobuf:"bytes,2,opt,name=execution_path,json=executionPath,proto3" json:"execution_path,omitempty"`
 	Responses     []*TxnOpResponse `protobuf:"bytes,3,rep,name=responses,proto3" json:"responses,omitempty"`
+	// revision is the store's revision once the transaction applied: the
+	// transaction's own when it changed a key. Set on the outermost reply.
+	Revision      uint64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TxnReply) Reset() {
 	*x = TxnReply{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +3449,7 @@ func (x *TxnReply) String() string {
 func (*TxnReply) ProtoMessage() {}
 
 func (x *TxnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +3462,7 @@ func (x *TxnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnReply.ProtoReflect.Descriptor instead.
 func (*TxnReply) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TxnReply) GetSuccess() bool {
@@ -2888,6 +3486,13 @@ func (x *TxnReply) GetResponses() []*TxnOpResponse {
 	return nil
 }
 
+func (x *TxnReply) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // Event is one change of one key.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2907,7 +3512,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3524,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3537,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Event) GetKey() string {
@@ -2994,7 +3599,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3611,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3624,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WatchRequest) GetKey() string {
@@ -3080,7 +3685,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3697,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3710,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchResponse) GetEvent() *Event {
@@ -3145,7 +3750,7 @@ type ExportRequest struct {
 
 func (x *ExportRequest) Reset() {
 	*x = ExportRequest{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3762,7 @@ func (x *ExportRequest) String() string {
 func (*ExportRequest) ProtoMessage() {}
 
 func (x *ExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3775,7 @@ func (x *ExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
 func (*ExportRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ExportRequest) GetFormat() ExportRequest_Format {
@@ -3191,7 +3796,7 @@ type ExportChunk struct {
 
 func (x *ExportChunk) Reset() {
 	*x = ExportChunk{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3808,7 @@ func (x *ExportChunk) String() string {
 func (*ExportChunk) ProtoMessage() {}
 
 func (x *ExportChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3821,7 @@ func (x *ExportChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportChunk.ProtoReflect.Descriptor instead.
 func (*ExportChunk) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ExportChunk) GetData() []byte {
@@ -3238,7 +3843,7 @@ type HandshakeRequest struct {
 
 func (x *HandshakeRequest) Reset() {
 	*x = HandshakeRequest{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3250,7 +3855,7 @@ func (x *HandshakeRequest) String() string {
 func (*HandshakeRequest) ProtoMessage() {}
 
 func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3263,7 +3868,7 @@ func (x *HandshakeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeRequest.ProtoReflect.Descriptor instead.
 func (*HandshakeRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HandshakeRequest) GetUser() string {
@@ -3298,7 +3903,7 @@ type HandshakeReply struct {
 
 func (x *HandshakeReply) Reset() {
 	*x = HandshakeReply{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3915,7 @@ func (x *HandshakeReply) String() string {
 func (*HandshakeReply) ProtoMessage() {}
 
 func (x *HandshakeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3928,7 @@ func (x *HandshakeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandshakeReply.ProtoReflect.Descriptor instead.
 func (*HandshakeReply) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HandshakeReply) GetToken() string {
@@ -3445,13 +4050,17 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\r \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12!\n" +
 	"\fraft_address\x18\x0e \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x0f \x01(\tR\vgrpcAddress\x12\x1a\n" +
-	"\brevision\x18\x10 \x01(\x04R\brevision\"\xe5\x01\n" +
+	"\brevision\x18\x10 \x01(\x04R\brevision\"\xee\x02\n" +
 	"\fTxnCondition\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x02op\x18\x02 \x01(\x0e2\x1b.metasrv.v1.TxnCondition.OpR\x02op\x12\x12\n" +
 	"\x03seq\x18\x03 \x01(\x04H\x00R\x03seq\x12\x16\n" +
 	"\x05value\x18\x04 \x01(\fH\x00R\x05value\x12*\n" +
-	"\x10keys_with_prefix\x18\x05 \x01(\x04H\x00R\x0ekeysWithPrefix\"4\n" +
+	"\x10keys_with_prefix\x18\x05 \x01(\x04H\x00R\x0ekeysWithPrefix\x12\x1a\n" +
+	"\aversion\x18\x06 \x01(\x04H\x00R\aversion\x12)\n" +
+	"\x0fcreate_revision\x18\a \x01(\x04H\x00R\x0ecreateRevision\x12#\n" +
+	"\fmod_revision\x18\b \x01(\x04H\x00R\vmodRevision\x12\x1b\n" +
+	"\trange_end\x18\t \x01(\fR\brangeEnd\"4\n" +
 	"\x02Op\x12\x06\n" +
 	"\x02EQ\x10\x00\x12\x06\n" +
 	"\x02NE\x10\x01\x12\x06\n" +
@@ -3470,7 +4079,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x03AND\x10\x00\x12\x06\n" +
 	"\x02OR\x10\x01\"\x1a\n" +
 	"\x06TxnGet\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\"\xcc\x01\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\xef\x01\n" +
 	"\x06TxnPut\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x15\n" +
@@ -3478,14 +4087,49 @@ const file_meta_proto_rawDesc = "" +
 	"\fexpire_at_ms\x18\x04 \x01(\x04R\n" +
 	"expireAtMs\x121\n" +
 	"\tmatch_seq\x18\x05 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\x12 \n" +
-	"\texpire_at\x18\x06 \x01(\x04H\x00R\bexpireAt\x88\x01\x01B\f\n" +
+	"\texpire_at\x18\x06 \x01(\x04H\x00R\bexpireAt\x88\x01\x01\x12!\n" +
+	"\fignore_value\x18\a \x01(\bR\vignoreValueB\f\n" +
 	"\n" +
 	"_expire_at\"P\n" +
 	"\tTxnDelete\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x121\n" +
 	"\tmatch_seq\x18\x02 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\"+\n" +
 	"\x11TxnDeleteByPrefix\x12\x16\n" +
-	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"\x8a\x01\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\"\xd0\x04\n" +
+	"\bTxnRange\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1b\n" +
+	"\trange_end\x18\x02 \x01(\fR\brangeEnd\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x04R\x05limit\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision\x12=\n" +
+	"\n" +
+	"sort_order\x18\x05 \x01(\x0e2\x1e.metasrv.v1.TxnRange.SortOrderR\tsortOrder\x12@\n" +
+	"\vsort_target\x18\x06 \x01(\x0e2\x1f.metasrv.v1.TxnRange.SortTargetR\n" +
+	"sortTarget\x12\x1b\n" +
+	"\tkeys_only\x18\a \x01(\bR\bkeysOnly\x12\x1d\n" +
+	"\n" +
+	"count_only\x18\b \x01(\bR\tcountOnly\x12(\n" +
+	"\x10min_mod_revision\x18\t \x01(\x04R\x0eminModRevision\x12(\n" +
+	"\x10max_mod_revision\x18\n" +
+	" \x01(\x04R\x0emaxModRevision\x12.\n" +
+	"\x13min_create_revision\x18\v \x01(\x04R\x11minCreateRevision\x12.\n" +
+	"\x13max_create_revision\x18\f \x01(\x04R\x11maxCreateRevision\".\n" +
+	"\tSortOrder\x12\b\n" +
+	"\x04NONE\x10\x00\x12\n" +
+	"\n" +
+	"\x06ASCEND\x10\x01\x12\v\n" +
+	"\aDESCEND\x10\x02\"B\n" +
+	"\n" +
+	"SortTarget\x12\a\n" +
+	"\x03KEY\x10\x00\x12\v\n" +
+	"\aVERSION\x10\x01\x12\n" +
+	"\n" +
+	"\x06CREATE\x10\x02\x12\a\n" +
+	"\x03MOD\x10\x03\x12\t\n" +
+	"\x05VALUE\x10\x04\"X\n" +
+	"\x0eTxnDeleteRange\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1b\n" +
+	"\trange_end\x18\x02 \x01(\fR\brangeEnd\x12\x17\n" +
+	"\aprev_kv\x18\x03 \x01(\bR\x06prevKv\"\x8a\x01\n" +
 	"\x10FetchIncreaseU64\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\x03R\x05delta\x12\x1b\n" +
@@ -3498,14 +4142,17 @@ const file_meta_proto_rawDesc = "" +
 	"\x06ttl_ms\x18\x04 \x01(\x04R\x05ttlMs\x12 \n" +
 	"\texpire_at\x18\x05 \x01(\x04H\x00R\bexpireAt\x88\x01\x01B\f\n" +
 	"\n" +
-	"_expire_at\"\xf0\x02\n" +
+	"_expire_at\"\x8b\x04\n" +
 	"\x05TxnOp\x12&\n" +
 	"\x03get\x18\x01 \x01(\v2\x12.metasrv.v1.TxnGetH\x00R\x03get\x12&\n" +
 	"\x03put\x18\x02 \x01(\v2\x12.metasrv.v1.TxnPutH\x00R\x03put\x12/\n" +
 	"\x06delete\x18\x03 \x01(\v2\x15.metasrv.v1.TxnDeleteH\x00R\x06delete\x12I\n" +
 	"\x10delete_by_prefix\x18\x04 \x01(\v2\x1d.metasrv.v1.TxnDeleteByPrefixH\x00R\x0edeleteByPrefix\x12L\n" +
 	"\x12fetch_increase_u64\x18\x05 \x01(\v2\x1c.metasrv.v1.FetchIncreaseU64H\x00R\x10fetchIncreaseU64\x12B\n" +
-	"\x0eput_sequential\x18\x06 \x01(\v2\x19.metasrv.v1.PutSequentialH\x00R\rputSequentialB\t\n" +
+	"\x0eput_sequential\x18\x06 \x01(\v2\x19.metasrv.v1.PutSequentialH\x00R\rputSequential\x12,\n" +
+	"\x05range\x18\a \x01(\v2\x14.metasrv.v1.TxnRangeH\x00R\x05range\x12?\n" +
+	"\fdelete_range\x18\b \x01(\v2\x1a.metasrv.v1.TxnDeleteRangeH\x00R\vdeleteRange\x12*\n" +
+	"\x03txn\x18\t \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txnB\t\n" +
 	"\arequest\"o\n" +
 	"\x0eConditionalOps\x128\n" +
 	"\tpredicate\x18\x01 \x01(\v2\x1a.metasrv.v1.BoolExpressionR\tpredicate\x12#\n" +
@@ -3541,20 +4188,31 @@ const file_meta_proto_rawDesc = "" +
 	"\aapplied\x18\x06 \x01(\bR\aapplied\"U\n" +
 	"\x15PutSequentialResponse\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
-	"\acurrent\x18\x02 \x01(\v2\x10.metasrv.v1.SeqVR\acurrent\"\xa9\x03\n" +
+	"\acurrent\x18\x02 \x01(\v2\x10.metasrv.v1.SeqVR\acurrent\"^\n" +
+	"\x10TxnRangeResponse\x12 \n" +
+	"\x03kvs\x18\x01 \x03(\v2\x0e.metasrv.v1.KVR\x03kvs\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x04R\x05count\"]\n" +
+	"\x16TxnDeleteRangeResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x04R\adeleted\x12)\n" +
+	"\bprev_kvs\x18\x02 \x03(\v2\x0e.metasrv.v1.KVR\aprevKvs\"\xd2\x04\n" +
 	"\rTxnOpResponse\x12.\n" +
 	"\x03get\x18\x01 \x01(\v2\x1a.metasrv.v1.TxnGetResponseH\x00R\x03get\x12.\n" +
 	"\x03put\x18\x02 \x01(\v2\x1a.metasrv.v1.TxnPutResponseH\x00R\x03put\x127\n" +
 	"\x06delete\x18\x03 \x01(\v2\x1d.metasrv.v1.TxnDeleteResponseH\x00R\x06delete\x12Q\n" +
 	"\x10delete_by_prefix\x18\x04 \x01(\v2%.metasrv.v1.TxnDeleteByPrefixResponseH\x00R\x0edeleteByPrefix\x12T\n" +
 	"\x12fetch_increase_u64\x18\x05 \x01(\v2$.metasrv.v1.FetchIncreaseU64ResponseH\x00R\x10fetchIncreaseU64\x12J\n" +
-	"\x0eput_sequential\x18\x06 \x01(\v2!.metasrv.v1.PutSequentialResponseH\x00R\rputSequentialB\n" +
+	"\x0eput_sequential\x18\x06 \x01(\v2!.metasrv.v1.PutSequentialResponseH\x00R\rputSequential\x124\n" +
+	"\x05range\x18\a \x01(\v2\x1c.metasrv.v1.TxnRangeResponseH\x00R\x05range\x12G\n" +
+	"\fdelete_range\x18\b \x01(\v2\".metasrv.v1.TxnDeleteRangeResponseH\x00R\vdeleteRange\x12(\n" +
+	"\x03txn\x18\t \x01(\v2\x14.metasrv.v1.TxnReplyH\x00R\x03txnB\n" +
 	"\n" +
-	"\bresponse\"\x84\x01\n" +
+	"\bresponse\"\xa0\x01\n" +
 	"\bTxnReply\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12%\n" +
 	"\x0eexecution_path\x18\x02 \x01(\tR\rexecutionPath\x127\n" +
-	"\tresponses\x18\x03 \x03(\v2\x19.metasrv.v1.TxnOpResponseR\tresponses\"\x99\x01\n" +
+	"\tresponses\x18\x03 \x03(\v2\x19.metasrv.v1.TxnOpResponseR\tresponses\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision\"\x99\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12$\n" +
@@ -3622,137 +4280,153 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_meta_proto_goTypes = []any{
 	(ReadConsistency)(0),              // 0: metasrv.v1.ReadConsistency
 	(MatchSeq_Kind)(0),                // 1: metasrv.v1.MatchSeq.Kind
 	(UpsertRequest_Op)(0),             // 2: metasrv.v1.UpsertRequest.Op
 	(TxnCondition_Op)(0),              // 3: metasrv.v1.TxnCondition.Op
 	(BoolExpression_Combiner)(0),      // 4: metasrv.v1.BoolExpression.Combiner
-	(WatchRequest_Filter)(0),          // 5: metasrv.v1.WatchRequest.Filter
-	(ExportRequest_Format)(0),         // 6: metasrv.v1.ExportRequest.Format
-	(*SeqV)(nil),                      // 7: metasrv.v1.SeqV
-	(*KVMeta)(nil),                    // 8: metasrv.v1.KVMeta
-	(*KV)(nil),                        // 9: metasrv.v1.KV
-	(*MatchSeq)(nil),                  // 10: metasrv.v1.MatchSeq
-	(*UpsertRequest)(nil),             // 11: metasrv.v1.UpsertRequest
-	(*UpsertReply)(nil),               // 12: metasrv.v1.UpsertReply
-	(*GetRequest)(nil),                // 13: metasrv.v1.GetRequest
-	(*GetReply)(nil),                  // 14: metasrv.v1.GetReply
-	(*MGetRequest)(nil),               // 15: metasrv.v1.MGetRequest
-	(*MGetReply)(nil),                 // 16: metasrv.v1.MGetReply
-	(*ListRequest)(nil),               // 17: metasrv.v1.ListRequest
-	(*ListReply)(nil),                 // 18: metasrv.v1.ListReply
-	(*Node)(nil),                      // 19: metasrv.v1.Node
-	(*MemberListRequest)(nil),         // 20: metasrv.v1.MemberListRequest
-	(*MemberListReply)(nil),           // 21: metasrv.v1.MemberListReply
-	(*StatusRequest)(nil),             // 22: metasrv.v1.StatusRequest
-	(*StatusReply)(nil),               // 23: metasrv.v1.StatusReply
-	(*TxnCondition)(nil),              // 24: metasrv.v1.TxnCondition
-	(*BoolExpression)(nil),            // 25: metasrv.v1.BoolExpression
-	(*TxnGet)(nil),                    // 26: metasrv.v1.TxnGet
-	(*TxnPut)(nil),                    // 27: metasrv.v1.TxnPut
-	(*TxnDelete)(nil),                 // 28: metasrv.v1.TxnDelete
-	(*TxnDeleteByPrefix)(nil),         // 29: metasrv.v1.TxnDeleteByPrefix
-	(*FetchIncreaseU64)(nil),          // 30: metasrv.v1.FetchIncreaseU64
-	(*PutSequential)(nil),             // 31: metasrv.v1.PutSequential
-	(*TxnOp)(nil),                     // 32: metasrv.v1.TxnOp
-	(*ConditionalOps)(nil),            // 33: metasrv.v1.ConditionalOps
-	(*TxnRequest)(nil),                // 34: metasrv.v1.TxnRequest
-	(*TxnGetResponse)(nil),            // 35: metasrv.v1.TxnGetResponse
-	(*TxnPutResponse)(nil),            // 36: metasrv.v1.TxnPutResponse
-	(*TxnDeleteResponse)(nil),         // 37: metasrv.v1.TxnDeleteResponse
-	(*TxnDeleteByPrefixResponse)(nil), // 38: metasrv.v1.TxnDeleteByPrefixResponse
-	(*FetchIncreaseU64Response)(nil),  // 39: metasrv.v1.FetchIncreaseU64Response
-	(*PutSequentialResponse)(nil),     // 40: metasrv.v1.PutSequentialResponse
-	(*TxnOpResponse)(nil),             // 41: metasrv.v1.TxnOpResponse
-	(*TxnReply)(nil),                  // 42: metasrv.v1.TxnReply
-	(*Event)(nil),                     // 43: metasrv.v1.Event
-	(*WatchRequest)(nil),              // 44: metasrv.v1.WatchRequest
-	(*WatchResponse)(nil),             // 45: metasrv.v1.WatchResponse
-	(*ExportRequest)(nil),             // 46: metasrv.v1.ExportRequest
-	(*ExportChunk)(nil),               // 47: metasrv.v1.ExportChunk
-	(*HandshakeRequest)(nil),          // 48: metasrv.v1.HandshakeRequest
-	(*HandshakeReply)(nil),            // 49: metasrv.v1.HandshakeReply
+	(TxnRange_SortOrder)(0),           // 5: metasrv.v1.TxnRange.SortOrder
+	(TxnRange_SortTarget)(0),          // 6: metasrv.v1.TxnRange.SortTarget
+	(WatchRequest_Filter)(0),          // 7: metasrv.v1.WatchRequest.Filter
+	(ExportRequest_Format)(0),         // 8: metasrv.v1.ExportRequest.Format
+	(*SeqV)(nil),                      // 9: metasrv.v1.SeqV
+	(*KVMeta)(nil),                    // 10: metasrv.v1.KVMeta
+	(*KV)(nil),                        // 11: metasrv.v1.KV
+	(*MatchSeq)(nil),                  // 12: metasrv.v1.MatchSeq
+	(*UpsertRequest)(nil),             // 13: metasrv.v1.UpsertRequest
+	(*UpsertReply)(nil),               // 14: metasrv.v1.UpsertReply
+	(*GetRequest)(nil),                // 15: metasrv.v1.GetRequest
+	(*GetReply)(nil),                  // 16: metasrv.v1.GetReply
+	(*MGetRequest)(nil),               // 17: metasrv.v1.MGetRequest
+	(*MGetReply)(nil),                 // 18: metasrv.v1.MGetReply
+	(*ListRequest)(nil),               // 19: metasrv.v1.ListRequest
+	(*ListReply)(nil),                 // 20: metasrv.v1.ListReply
+	(*Node)(nil),                      // 21: metasrv.v1.Node
+	(*MemberListRequest)(nil),         // 22: metasrv.v1.MemberListRequest
+	(*MemberListReply)(nil),           // 23: metasrv.v1.MemberListReply
+	(*StatusRequest)(nil),             // 24: metasrv.v1.StatusRequest
+	(*StatusReply)(nil),               // 25: metasrv.v1.StatusReply
+	(*TxnCondition)(nil),              // 26: metasrv.v1.TxnCondition
+	(*BoolExpression)(nil),            // 27: metasrv.v1.BoolExpression
+	(*TxnGet)(nil),                    // 28: metasrv.v1.TxnGet
+	(*TxnPut)(nil),                    // 29: metasrv.v1.TxnPut
+	(*TxnDelete)(nil),                 // 30: metasrv.v1.TxnDelete
+	(*TxnDeleteByPrefix)(nil),         // 31: metasrv.v1.TxnDeleteByPrefix
+	(*TxnRange)(nil),                  // 32: metasrv.v1.TxnRange
+	(*TxnDeleteRange)(nil),            // 33: metasrv.v1.TxnDeleteRange
+	(*FetchIncreaseU64)(nil),          // 34: metasrv.v1.FetchIncreaseU64
+	(*PutSequential)(nil),             // 35: metasrv.v1.PutSequential
+	(*TxnOp)(nil),                     // 36: metasrv.v1.TxnOp
+	(*ConditionalOps)(nil),            // 37: metasrv.v1.ConditionalOps
+	(*TxnRequest)(nil),                // 38: metasrv.v1.TxnRequest
+	(*TxnGetResponse)(nil),            // 39: metasrv.v1.TxnGetResponse
+	(*TxnPutResponse)(nil),            // 40: metasrv.v1.TxnPutResponse
+	(*TxnDeleteResponse)(nil),         // 41: metasrv.v1.TxnDeleteResponse
+	(*TxnDeleteByPrefixResponse)(nil), // 42: metasrv.v1.TxnDeleteByPrefixResponse
+	(*FetchIncreaseU64Response)(nil),  // 43: metasrv.v1.FetchIncreaseU64Response
+	(*PutSequentialResponse)(nil),     // 44: metasrv.v1.PutSequentialResponse
+	(*TxnRangeResponse)(nil),          // 45: metasrv.v1.TxnRangeResponse
+	(*TxnDeleteRangeResponse)(nil),    // 46: metasrv.v1.TxnDeleteRangeResponse
+	(*TxnOpResponse)(nil),             // 47: metasrv.v1.TxnOpResponse
+	(*TxnReply)(nil),                  // 48: metasrv.v1.TxnReply
+	(*Event)(nil),                     // 49: metasrv.v1.Event
+	(*WatchRequest)(nil),              // 50: metasrv.v1.WatchRequest
+	(*WatchResponse)(nil),             // 51: metasrv.v1.WatchResponse
+	(*ExportRequest)(nil),             // 52: metasrv.v1.ExportRequest
+	(*ExportChunk)(nil),               // 53: metasrv.v1.ExportChunk
+	(*HandshakeRequest)(nil),          // 54: metasrv.v1.HandshakeRequest
+	(*HandshakeReply)(nil),            // 55: metasrv.v1.HandshakeReply
 }
 var file_meta_proto_depIdxs = []int32{
-	8,  // 0: metasrv.v1.SeqV.meta:type_name -> metasrv.v1.KVMeta
-	7,  // 1: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
+	10, // 0: metasrv.v1.SeqV.meta:type_name -> metasrv.v1.KVMeta
+	9,  // 1: metasrv.v1.KV.value:type_name -> metasrv.v1.SeqV
 	1,  // 2: metasrv.v1.MatchSeq.kind:type_name -> metasrv.v1.MatchSeq.Kind
-	10, // 3: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
+	12, // 3: metasrv.v1.UpsertRequest.match_seq:type_name -> metasrv.v1.MatchSeq
 	2,  // 4: metasrv.v1.UpsertRequest.op:type_name -> metasrv.v1.UpsertRequest.Op
-	7,  // 5: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
-	7,  // 6: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
+	9,  // 5: metasrv.v1.UpsertReply.prev:type_name -> metasrv.v1.SeqV
+	9,  // 6: metasrv.v1.UpsertReply.result:type_name -> metasrv.v1.SeqV
 	0,  // 7: metasrv.v1.GetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	7,  // 8: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
+	9,  // 8: metasrv.v1.GetReply.value:type_name -> metasrv.v1.SeqV
 	0,  // 9: metasrv.v1.MGetRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	9,  // 10: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
+	11, // 10: metasrv.v1.MGetReply.kvs:type_name -> metasrv.v1.KV
 	0,  // 11: metasrv.v1.ListRequest.consistency:type_name -> metasrv.v1.ReadConsistency
-	9,  // 12: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
-	19, // 13: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
-	19, // 14: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
+	11, // 12: metasrv.v1.ListReply.kvs:type_name -> metasrv.v1.KV
+	21, // 13: metasrv.v1.MemberListReply.nodes:type_name -> metasrv.v1.Node
+	21, // 14: metasrv.v1.StatusReply.nodes:type_name -> metasrv.v1.Node
 	3,  // 15: metasrv.v1.TxnCondition.op:type_name -> metasrv.v1.TxnCondition.Op
 	4,  // 16: metasrv.v1.BoolExpression.combiner:type_name -> metasrv.v1.BoolExpression.Combiner
-	24, // 17: metasrv.v1.BoolExpression.conditions:type_name -> metasrv.v1.TxnCondition
-	25, // 18: metasrv.v1.BoolExpression.children:type_name -> metasrv.v1.BoolExpression
-	10, // 19: metasrv.v1.TxnPut.match_seq:type_name -> metasrv.v1.MatchSeq
-	10, // 20: metasrv.v1.TxnDelete.match_seq:type_name -> metasrv.v1.MatchSeq
-	10, // 21: metasrv.v1.FetchIncreaseU64.match_seq:type_name -> metasrv.v1.MatchSeq
-	26, // 22: metasrv.v1.TxnOp.get:type_name -> metasrv.v1.TxnGet
-	27, // 23: metasrv.v1.TxnOp.put:type_name -> metasrv.v1.TxnPut
-	28, // 24: metasrv.v1.TxnOp.delete:type_name -> metasrv.v1.TxnDelete
-	29, // 25: metasrv.v1.TxnOp.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefix
-	30, // 26: metasrv.v1.TxnOp.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64
-	31, // 27: metasrv.v1.TxnOp.put_sequential:type_name -> metasrv.v1.PutSequential
-	25, // 28: metasrv.v1.ConditionalOps.predicate:type_name -> metasrv.v1.BoolExpression
-	32, // 29: metasrv.v1.ConditionalOps.ops:type_name -> metasrv.v1.TxnOp
-	24, // 30: metasrv.v1.TxnRequest.condition:type_name -> metasrv.v1.TxnCondition
-	32, // 31: metasrv.v1.TxnRequest.if_then:type_name -> metasrv.v1.TxnOp
-	32, // 32: metasrv.v1.TxnRequest.else_then:type_name -> metasrv.v1.TxnOp
-	33, // 33: metasrv.v1.TxnRequest.branches:type_name -> metasrv.v1.ConditionalOps
-	7,  // 34: metasrv.v1.TxnGetResponse.value:type_name -> metasrv.v1.SeqV
-	7,  // 35: metasrv.v1.TxnPutResponse.prev:type_name -> metasrv.v1.SeqV
-	7,  // 36: metasrv.v1.TxnPutResponse.current:type_name -> metasrv.v1.SeqV
-	7,  // 37: metasrv.v1.TxnDeleteResponse.prev:type_name -> metasrv.v1.SeqV
-	7,  // 38: metasrv.v1.PutSequentialResponse.current:type_name -> metasrv.v1.SeqV
-	35, // 39: metasrv.v1.TxnOpResponse.get:type_name -> metasrv.v1.TxnGetResponse
-	36, // 40: metasrv.v1.TxnOpResponse.put:type_name -> metasrv.v1.TxnPutResponse
-	37, // 41: metasrv.v1.TxnOpResponse.delete:type_name -> metasrv.v1.TxnDeleteResponse
-	38, // 42: metasrv.v1.TxnOpResponse.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefixResponse
-	39, // 43: metasrv.v1.TxnOpResponse.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64Response
-	40, // 44: metasrv.v1.TxnOpResponse.put_sequential:type_name -> metasrv.v1.PutSequentialResponse
-	41, // 45: metasrv.v1.TxnReply.responses:type_name -> metasrv.v1.TxnOpResponse
-	7,  // 46: metasrv.v1.Event.prev:type_name -> metasrv.v1.SeqV
-	7,  // 47: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
-	5,  // 48: metasrv.v1.WatchRequest.filter:type_name -> metasrv.v1.WatchRequest.Filter
-	43, // 49: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
-	6,  // 50: metasrv.v1.ExportRequest.format:type_name -> metasrv.v1.ExportRequest.Format
-	48, // 51: metasrv.v1.Meta.Handshake:input_type -> metasrv.v1.HandshakeRequest
-	34, // 52: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
-	44, // 53: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
-	11, // 54: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
-	13, // 55: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
-	15, // 56: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
-	17, // 57: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
-	20, // 58: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
-	22, // 59: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
-	46, // 60: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
-	49, // 61: metasrv.v1.Meta.Handshake:output_type -> metasrv.v1.HandshakeReply
-	42, // 62: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
-	45, // 63: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
-	12, // 64: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
-	14, // 65: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
-	16, // 66: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
-	18, // 67: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
-	21, // 68: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
-	23, // 69: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
-	47, // 70: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
-	61, // [61:71] is the sub-list for method output_type
-	51, // [51:61] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	26, // 17: metasrv.v1.BoolExpression.conditions:type_name -> metasrv.v1.TxnCondition
+	27, // 18: metasrv.v1.BoolExpression.children:type_name -> metasrv.v1.BoolExpression
+	12, // 19: metasrv.v1.TxnPut.match_seq:type_name -> metasrv.v1.MatchSeq
+	12, // 20: metasrv.v1.TxnDelete.match_seq:type_name -> metasrv.v1.MatchSeq
+	5,  // 21: metasrv.v1.TxnRange.sort_order:type_name -> metasrv.v1.TxnRange.SortOrder
+	6,  // 22: metasrv.v1.TxnRange.sort_target:type_name -> metasrv.v1.TxnRange.SortTarget
+	12, // 23: metasrv.v1.FetchIncreaseU64.match_seq:type_name -> metasrv.v1.MatchSeq
+	28, // 24: metasrv.v1.TxnOp.get:type_name -> metasrv.v1.TxnGet
+	29, // 25: metasrv.v1.TxnOp.put:type_name -> metasrv.v1.TxnPut
+	30, // 26: metasrv.v1.TxnOp.delete:type_name -> metasrv.v1.TxnDelete
+	31, // 27: metasrv.v1.TxnOp.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefix
+	34, // 28: metasrv.v1.TxnOp.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64
+	35, // 29: metasrv.v1.TxnOp.put_sequential:type_name -> metasrv.v1.PutSequential
+	32, // 30: metasrv.v1.TxnOp.range:type_name -> metasrv.v1.TxnRange
+	33, // 31: metasrv.v1.TxnOp.delete_range:type_name -> metasrv.v1.TxnDeleteRange
+	38, // 32: metasrv.v1.TxnOp.txn:type_name -> metasrv.v1.TxnRequest
+	27, // 33: metasrv.v1.ConditionalOps.predicate:type_name -> metasrv.v1.BoolExpression
+	36, // 34: metasrv.v1.ConditionalOps.ops:type_name -> metasrv.v1.TxnOp
+	26, // 35: metasrv.v1.TxnRequest.condition:type_name -> metasrv.v1.TxnCondition
+	36, // 36: metasrv.v1.TxnRequest.if_then:type_name -> metasrv.v1.TxnOp
+	36, // 37: metasrv.v1.TxnRequest.else_then:type_name -> metasrv.v1.TxnOp
+	37, // 38: metasrv.v1.TxnRequest.branches:type_name -> metasrv.v1.ConditionalOps
+	9,  // 39: metasrv.v1.TxnGetResponse.value:type_name -> metasrv.v1.SeqV
+	9,  // 40: metasrv.v1.TxnPutResponse.prev:type_name -> metasrv.v1.SeqV
+	9,  // 41: metasrv.v1.TxnPutResponse.current:type_name -> metasrv.v1.SeqV
+	9,  // 42: metasrv.v1.TxnDeleteResponse.prev:type_name -> metasrv.v1.SeqV
+	9,  // 43: metasrv.v1.PutSequentialResponse.current:type_name -> metasrv.v1.SeqV
+	11, // 44: metasrv.v1.TxnRangeResponse.kvs:type_name -> metasrv.v1.KV
+	11, // 45: metasrv.v1.TxnDeleteRangeResponse.prev_kvs:type_name -> metasrv.v1.KV
+	39, // 46: metasrv.v1.TxnOpResponse.get:type_name -> metasrv.v1.TxnGetResponse
+	40, // 47: metasrv.v1.TxnOpResponse.put:type_name -> metasrv.v1.TxnPutResponse
+	41, // 48: metasrv.v1.TxnOpResponse.delete:type_name -> metasrv.v1.TxnDeleteResponse
+	42, // 49: metasrv.v1.TxnOpResponse.delete_by_prefix:type_name -> metasrv.v1.TxnDeleteByPrefixResponse
+	43, // 50: metasrv.v1.TxnOpResponse.fetch_increase_u64:type_name -> metasrv.v1.FetchIncreaseU64Response
+	44, // 51: metasrv.v1.TxnOpResponse.put_sequential:type_name -> metasrv.v1.PutSequentialResponse
+	45, // 52: metasrv.v1.TxnOpResponse.range:type_name -> metasrv.v1.TxnRangeResponse
+	46, // 53: metasrv.v1.TxnOpResponse.delete_range:type_name -> metasrv.v1.TxnDeleteRangeResponse
+	48, // 54: metasrv.v1.TxnOpResponse.txn:type_name -> metasrv.v1.TxnReply
+	47, // 55: metasrv.v1.TxnReply.responses:type_name -> metasrv.v1.TxnOpResponse
+	9,  // 56: metasrv.v1.Event.prev:type_name -> metasrv.v1.SeqV
+	9,  // 57: metasrv.v1.Event.current:type_name -> metasrv.v1.SeqV
+	7,  // 58: metasrv.v1.WatchRequest.filter:type_name -> metasrv.v1.WatchRequest.Filter
+	49, // 59: metasrv.v1.WatchResponse.event:type_name -> metasrv.v1.Event
+	8,  // 60: metasrv.v1.ExportRequest.format:type_name -> metasrv.v1.ExportRequest.Format
+	54, // 61: metasrv.v1.Meta.Handshake:input_type -> metasrv.v1.HandshakeRequest
+	38, // 62: metasrv.v1.Meta.Txn:input_type -> metasrv.v1.TxnRequest
+	50, // 63: metasrv.v1.Meta.Watch:input_type -> metasrv.v1.WatchRequest
+	13, // 64: metasrv.v1.Meta.Upsert:input_type -> metasrv.v1.UpsertRequest
+	15, // 65: metasrv.v1.Meta.Get:input_type -> metasrv.v1.GetRequest
+	17, // 66: metasrv.v1.Meta.MGet:input_type -> metasrv.v1.MGetRequest
+	19, // 67: metasrv.v1.Meta.List:input_type -> metasrv.v1.ListRequest
+	22, // 68: metasrv.v1.Meta.MemberList:input_type -> metasrv.v1.MemberListRequest
+	24, // 69: metasrv.v1.Meta.Status:input_type -> metasrv.v1.StatusRequest
+	52, // 70: metasrv.v1.Meta.Export:input_type -> metasrv.v1.ExportRequest
+	55, // 71: metasrv.v1.Meta.Handshake:output_type -> metasrv.v1.HandshakeReply
+	48, // 72: metasrv.v1.Meta.Txn:output_type -> metasrv.v1.TxnReply
+	51, // 73: metasrv.v1.Meta.Watch:output_type -> metasrv.v1.WatchResponse
+	14, // 74: metasrv.v1.Meta.Upsert:output_type -> metasrv.v1.UpsertReply
+	16, // 75: metasrv.v1.Meta.Get:output_type -> metasrv.v1.GetReply
+	18, // 76: metasrv.v1.Meta.MGet:output_type -> metasrv.v1.MGetReply
+	20, // 77: metasrv.v1.Meta.List:output_type -> metasrv.v1.ListReply
+	23, // 78: metasrv.v1.Meta.MemberList:output_type -> metasrv.v1.MemberListReply
+	25, // 79: metasrv.v1.Meta.Status:output_type -> metasrv.v1.StatusReply
+	53, // 80: metasrv.v1.Meta.Export:output_type -> metasrv.v1.ExportChunk
+	71, // [71:81] is the sub-list for method output_type
+	61, // [61:71] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -3766,32 +4440,41 @@ func file_meta_proto_init() {
 		(*TxnCondition_Seq)(nil),
 		(*TxnCondition_Value)(nil),
 		(*TxnCondition_KeysWithPrefix)(nil),
+		(*TxnCondition_Version)(nil),
+		(*TxnCondition_CreateRevision)(nil),
+		(*TxnCondition_ModRevision)(nil),
 	}
 	file_meta_proto_msgTypes[20].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[24].OneofWrappers = []any{}
-	file_meta_proto_msgTypes[25].OneofWrappers = []any{
+	file_meta_proto_msgTypes[26].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[27].OneofWrappers = []any{
 		(*TxnOp_Get)(nil),
 		(*TxnOp_Put)(nil),
 		(*TxnOp_Delete)(nil),
 		(*TxnOp_DeleteByPrefix)(nil),
 		(*TxnOp_FetchIncreaseU64)(nil),
 		(*TxnOp_PutSequential)(nil),
+		(*TxnOp_Range)(nil),
+		(*TxnOp_DeleteRange)(nil),
+		(*TxnOp_Txn)(nil),
 	}
-	file_meta_proto_msgTypes[34].OneofWrappers = []any{
+	file_meta_proto_msgTypes[38].OneofWrappers = []any{
 		(*TxnOpResponse_Get)(nil),
 		(*TxnOpResponse_Put)(nil),
 		(*TxnOpResponse_Delete)(nil),
 		(*TxnOpResponse_DeleteByPrefix)(nil),
 		(*TxnOpResponse_FetchIncreaseU64)(nil),
 		(*TxnOpResponse_PutSequential)(nil),
+		(*TxnOpResponse_Range)(nil),
+		(*TxnOpResponse_DeleteRange)(nil),
+		(*TxnOpResponse_Txn)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   43,
+			NumEnums:      9,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -164,7 +164,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 
 	// The metrics interceptors come first, so that refused calls count.
-	faces, err := publicapi.New(srv, publicapi.Config{Auth: sec.publicAuth(), MaxMessageSize: cfg.GrpcAPIMaxMessageSize})
+	faces, err := publicapi.New(srv, publicapi.Config{Auth: sec.publicAuth(), MaxMessageSize: cfg.GrpcAPIMaxMessageSize,
+		TLS: cfg.GrpcTLSServerCert != ""})
 	if err != nil {
 		return fail(err)
 	}

@@ -28,7 +28,7 @@ type ServeOptions struct {
 }
 
 // ServePublic serves the public gRPC API of nd on a new loopback port as
-// databend-meta does (publicapi: the native face and Databend's, with
+// databend-meta does (publicapi: the native face, Databend's and etcd's, with
 // their authentication; the health service), with databend-meta's
 // security options, and returns its address. The server stops when the
 // test ends.
@@ -38,7 +38,7 @@ func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	faces, err := publicapi.New(nd.Server, publicapi.Config{Auth: o.Auth, MaxMessageSize: c.maxMessageSize()})
+	faces, err := publicapi.New(nd.Server, publicapi.Config{Auth: o.Auth, MaxMessageSize: c.maxMessageSize(), TLS: o.TLS != nil})
 	if err != nil {
 		c.t.Fatal(err)
 	}

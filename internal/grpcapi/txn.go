@@ -86,6 +86,15 @@ func (m *Meta) checkTxnOps(where string, ops []*metapb.TxnOp) error {
 			err = m.checkTxnKey(at+".delete_by_prefix", "prefix", r.DeleteByPrefix.GetPrefix(), 0)
 		case *metapb.TxnOp_FetchIncreaseU64:
 			err = m.checkTxnKey(at+".fetch_increase_u64", "key", r.FetchIncreaseU64.GetKey(), 0)
+		case *metapb.TxnOp_Range:
+			err = m.checkTxnKey(at+".range", "key", r.Range.GetKey(), 0)
+		case *metapb.TxnOp_DeleteRange:
+			err = m.checkTxnKey(at+".delete_range", "key", r.DeleteRange.GetKey(), 0)
+		case *metapb.TxnOp_Txn:
+			err = m.checkTxnOps(at+".txn.if_then", r.Txn.GetIfThen())
+			if err == nil {
+				err = m.checkTxnOps(at+".txn.else_then", r.Txn.GetElseThen())
+			}
 		case *metapb.TxnOp_PutSequential:
 			p := r.PutSequential
 			err = m.checkTxnKey(at+".put_sequential", "prefix", p.GetPrefix(), sequentialSuffix)

@@ -1,8 +1,9 @@
 // Package publicapi puts the public faces of a node on one gRPC server,
 // as databend-meta serves its grpc_api_address: the native
-// metasrv.v1.Meta (internal/grpcapi) and Databend's meta.MetaService
-// (internal/databendapi), over the same server, with their
-// authentication. cmd/databend-meta and internal/clustertest both serve
+// metasrv.v1.Meta (internal/grpcapi), Databend's meta.MetaService
+// (internal/databendapi) and etcd's v3 API (internal/etcdapi), over the
+// same server, with their authentication (etcd's services under the
+// native face's: the metadata "authorization"). cmd/databend-meta and internal/clustertest both serve
 // the port through it, so tests serve exactly what the binary does.
 //
 //	faces, err := publicapi.New(srv, publicapi.Config{Auth: a, MaxMessageSize: n})
@@ -15,6 +16,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/internal/databendapi"
+	"github.com/metasrv/metasrv/internal/etcdapi"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/server"
 )
@@ -38,22 +40,29 @@ type Config struct {
 	// message received or sent, from which grpcapi.DefaultLimits derives
 	// the request limits of both faces.
 	MaxMessageSize int
+	// TLS: the port serves TLS (etcd's members then have https client
+	// URLs).
+	TLS bool
 }
 
-// Faces are the two faces of one node, ready to register.
+// Faces are the faces of one node, ready to register.
 type Faces struct {
 	native   *grpcapi.Meta
 	databend *databendapi.Service
+	etcd     *etcdapi.Service
 	opts     []grpc.ServerOption
 }
 
-// New builds both faces over srv. It fails only when the random key of
+// New builds the faces over srv. It fails only when the random key of
 // Databend's open tokens cannot be drawn.
 func New(srv *server.Server, cfg Config) (*Faces, error) {
 	limits := grpcapi.DefaultLimits(cfg.MaxMessageSize)
-	f := &Faces{opts: []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(cfg.MaxMessageSize), grpc.MaxSendMsgSize(cfg.MaxMessageSize), grpcapi.DecodeErrorsOption(),
-	}}
+	f := &Faces{
+		etcd: etcdapi.New(srv, etcdapi.Config{Limits: limits, TLS: cfg.TLS}),
+		opts: []grpc.ServerOption{
+			grpc.MaxRecvMsgSize(cfg.MaxMessageSize), grpc.MaxSendMsgSize(cfg.MaxMessageSize), grpcapi.DecodeErrorsOption(),
+		},
+	}
 	if cfg.Auth != nil {
 		f.native = grpcapi.NewMeta(srv, limits, cfg.Auth)
 		f.databend = databendapi.New(srv, cfg.Auth, limits)
@@ -78,8 +87,9 @@ func New(srv *server.Server, cfg Config) (*Faces, error) {
 // refused calls count.
 func (f *Faces) ServerOptions() []grpc.ServerOption { return f.opts }
 
-// Register registers both faces on gs, made with ServerOptions.
+// Register registers the faces on gs, made with ServerOptions.
 func (f *Faces) Register(gs *grpc.Server) {
 	grpcapi.RegisterMeta(gs, f.native)
 	grpcapi.RegisterDecoded(gs, &databendpb.MetaService_ServiceDesc, f.databend)
+	f.etcd.Register(gs)
 }

@@ -72,6 +72,9 @@ func (sm *StateMachine) ApplyWith(index, timeMs uint64, cmd *peerpb.Command, o A
 	sm.sweepLocked()
 	res := sm.execLocked(cmd, o.NoReply)
 	res.Events = sm.recordChangesLocked(!o.NoEvents)
+	if res.Txn != nil {
+		res.Txn.Revision = sm.mu.revision
+	}
 	return res
 }
 

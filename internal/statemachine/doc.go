@@ -98,6 +98,29 @@
 //     prev = current = the existing value; delete: success false, which it
 //     also is for an absent key; fetch_increase_u64: applied false, after =
 //     before).
+//   - etcd's operations, native here (the etcd face only translates):
+//     a condition may compare version, create_revision or mod_revision
+//     (0 for an absent key), and with range_end every key in [key,
+//     range_end) ("\x00": every key >= key): it holds when it holds for
+//     each key, and an empty range compares as an absent key (a value
+//     condition never holds). A range op (TxnRange, also a read:
+//     RangeKeys) counts the keys in range, drops those outside the
+//     min/max mod/create revision filters, sorts as etcd (a target other
+//     than KEY without an order ascends; ties stay in key order), then
+//     keeps limit (more: it dropped some); it sees the ops before it. Only
+//     the current revision is served (0 or equal): a later one is
+//     ErrFutureRevision, an earlier one ErrCompacted, until past
+//     revisions are kept (issue 13's history). A delete_range deletes
+//     every key in range in key order and returns the deleted values
+//     when asked. A put with ignore_value keeps the key's data; an absent
+//     key fails the transaction with ErrKeyNotFound. A nested txn
+//     (condition form only, within MaxTxnDepth) is decided, with the
+//     transactions nested in the ops it will run, before any op of the
+//     outer transaction runs (etcd's compareToPath); its ops run in
+//     place. An error of an op (ErrKeyNotFound, ErrFutureRevision,
+//     ErrCompacted) fails the transaction, wrapped in ErrInvalidTxn, and
+//     nothing applies. TxnReply.revision is the store's revision after
+//     the entry.
 //   - fetch_increase_u64 reads the value as databend-meta does: a JSON
 //     number that is a u64 (JSON white space around it; anything else,
 //     empty and absent read as 0), and writes max(value, max_value) +

@@ -115,19 +115,24 @@ func (v *txnValidator) limits(maxBytes int) error {
 
 func (v *txnValidator) condition(c *metapb.TxnCondition) error {
 	v.nConds++
-	v.nBytes += len(c.GetKey())
-	if c.GetKey() == "" {
+	v.nBytes += len(c.GetKey()) + len(c.GetRangeEnd())
+	if c.GetKey() == "" && len(c.GetRangeEnd()) == 0 {
 		return fmt.Errorf("key is empty")
 	}
 	if _, ok := metapb.TxnCondition_Op_name[int32(c.GetOp())]; !ok {
 		return fmt.Errorf("key %q: unknown op %d; use EQ, NE, GT, GE, LT or LE", c.GetKey(), c.GetOp())
 	}
 	switch t := c.GetTarget().(type) {
-	case *metapb.TxnCondition_Seq, *metapb.TxnCondition_KeysWithPrefix:
+	case *metapb.TxnCondition_Seq, *metapb.TxnCondition_Version,
+		*metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision:
+	case *metapb.TxnCondition_KeysWithPrefix:
+		if len(c.GetRangeEnd()) > 0 {
+			return fmt.Errorf("key %q: keys_with_prefix takes no range_end", c.GetKey())
+		}
 	case *metapb.TxnCondition_Value:
 		v.nBytes += len(t.Value)
 	default:
-		return fmt.Errorf("key %q: no target; set seq, value or keys_with_prefix", c.GetKey())
+		return fmt.Errorf("key %q: no target; set seq, value, keys_with_prefix, version, create_revision or mod_revision", c.GetKey())
 	}
 	return nil
 }
@@ -156,8 +161,19 @@ func (v *txnValidator) expr(e *metapb.BoolExpression, depth int) error {
 }
 
 func (v *txnValidator) ops(where string, ops []*metapb.TxnOp) error {
+	return v.opsAt(where, ops, 1)
+}
+
+// opsAt checks ops at a nesting depth (1: the outermost transaction).
+func (v *txnValidator) opsAt(where string, ops []*metapb.TxnOp, depth int) error {
 	for i, op := range ops {
 		v.nOps++
+		if n := op.GetTxn(); n != nil {
+			if err := v.nested(fmt.Sprintf("%s[%d].txn", where, i), n, depth+1); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := v.op(op); err != nil {
 			return txnErrorf("%s[%d]: %v", where, i, err)
 		}
@@ -178,6 +194,9 @@ func (v *txnValidator) op(op *metapb.TxnOp) error {
 		}
 		if p.GetExpireAtMs() != 0 && p.ExpireAt != nil {
 			return fmt.Errorf("put key %q: expire_at_ms and expire_at are both set; set at most one", p.GetKey())
+		}
+		if p.GetIgnoreValue() && len(p.GetValue()) > 0 {
+			return fmt.Errorf("put key %q: ignore_value with a value; leave the value empty to keep the key's", p.GetKey())
 		}
 		return validMatchSeq("put", p.GetKey(), p.GetMatchSeq())
 	case *metapb.TxnOp_Delete:
@@ -200,8 +219,14 @@ func (v *txnValidator) op(op *metapb.TxnOp) error {
 		p := r.PutSequential
 		v.nBytes += len(p.GetPrefix()) + len(p.GetSequenceKey()) + len(p.GetValue())
 		return nonEmpty("put_sequential", "sequence_key", p.GetSequenceKey())
+	case *metapb.TxnOp_Range:
+		return v.rangeOp(r.Range)
+	case *metapb.TxnOp_DeleteRange:
+		d := r.DeleteRange
+		v.nBytes += len(d.GetKey()) + len(d.GetRangeEnd())
+		return validateRangeBounds("delete_range", d.GetKey(), d.GetRangeEnd())
 	default:
-		return fmt.Errorf("no request; set one of get, put, delete, delete_by_prefix, fetch_increase_u64, put_sequential")
+		return fmt.Errorf("no request; set one of get, put, delete, delete_by_prefix, fetch_increase_u64, put_sequential, range, delete_range, txn")
 	}
 }
 
@@ -218,6 +243,37 @@ func validMatchSeq(op, key string, m *metapb.MatchSeq) error {
 		return nil
 	}
 	return fmt.Errorf("%s key %q: unknown match_seq kind %d; use ANY, EXACT or GE", op, key, m.GetKind())
+}
+
+func (v *txnValidator) rangeOp(r *metapb.TxnRange) error {
+	v.nBytes += len(r.GetKey()) + len(r.GetRangeEnd())
+	if _, ok := metapb.TxnRange_SortOrder_name[int32(r.GetSortOrder())]; !ok {
+		return fmt.Errorf("range: unknown sort_order %d; use NONE, ASCEND or DESCEND", r.GetSortOrder())
+	}
+	if _, ok := metapb.TxnRange_SortTarget_name[int32(r.GetSortTarget())]; !ok {
+		return fmt.Errorf("range: unknown sort_target %d; use KEY, VERSION, CREATE, MOD or VALUE", r.GetSortTarget())
+	}
+	return validateRangeBounds("range", r.GetKey(), r.GetRangeEnd())
+}
+
+// nested checks a nested transaction at depth (2: nested in the
+// outermost one): the condition form only, within MaxTxnDepth.
+func (v *txnValidator) nested(where string, n *metapb.TxnRequest, depth int) error {
+	if depth > MaxTxnDepth {
+		return txnErrorf("%s: transactions nested deeper than %d levels", where, MaxTxnDepth)
+	}
+	if len(n.GetBranches()) > 0 {
+		return txnErrorf("%s: a nested transaction has no branches; use condition, if_then and else_then", where)
+	}
+	for i, c := range n.GetCondition() {
+		if err := v.condition(c); err != nil {
+			return txnErrorf("%s.condition[%d]: %v", where, i, err)
+		}
+	}
+	if err := v.opsAt(where+".if_then", n.GetIfThen(), depth); err != nil {
+		return err
+	}
+	return v.opsAt(where+".else_then", n.GetElseThen(), depth)
 }
 
 // checkpoint marks a point of the current Apply that rollbackLocked can
@@ -286,13 +342,14 @@ func (sm *StateMachine) txnLocked(req *metapb.TxnRequest, maxReply uint64) (*met
 		return reply, nil
 	}
 
+	decided := sm.decideNestedLocked(ops, nil)
 	cp := sm.checkpointLocked()
 	reply.Responses = make([]*metapb.TxnOpResponse, len(ops))
 	for i, op := range ops {
-		r, err := sm.txnOpLocked(op)
+		r, err := sm.txnOpLocked(op, decided)
 		if err != nil {
 			sm.rollbackLocked(cp)
-			return nil, txnErrorf("%s[%d]: %v; nothing in the transaction was applied", where, i, err)
+			return nil, fmt.Errorf("%w: %s[%d]: %w; nothing in the transaction was applied", ErrInvalidTxn, where, i, err)
 		}
 		reply.Responses[i] = r
 	}
@@ -338,7 +395,12 @@ func (sm *StateMachine) exprHoldsLocked(e *metapb.BoolExpression) bool {
 // target: its seq (0 when absent), its value bytewise (false for every op
 // when absent), or the number of keys with the key as prefix.
 func (sm *StateMachine) conditionHoldsLocked(c *metapb.TxnCondition) bool {
+	if len(c.GetRangeEnd()) > 0 {
+		return sm.rangeConditionHoldsLocked(c)
+	}
 	switch t := c.GetTarget().(type) {
+	case *metapb.TxnCondition_Version, *metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision:
+		return sm.rangeConditionHoldsLocked(c)
 	case *metapb.TxnCondition_Seq:
 		v, _ := sm.mu.tree.Get(keyOnly(c.GetKey()))
 		return compareHolds(c.GetOp(), cmp.Compare(v.meta().seq, t.Seq))
@@ -385,16 +447,35 @@ func (sm *StateMachine) countPrefixLocked(prefix string) uint64 {
 	return n
 }
 
-// txnOpLocked executes one op of a validated transaction.
-func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, error) {
+// txnOpLocked executes one op of a validated transaction; d holds the
+// decisions of its nested transactions (decideNestedLocked).
+func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp, d txnDecisions) (*metapb.TxnOpResponse, error) {
 	switch r := op.GetRequest().(type) {
+	case *metapb.TxnOp_Range:
+		resp, err := sm.txnRangeLocked(r.Range)
+		if err != nil {
+			return nil, err
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Range{Range: resp}}, nil
+	case *metapb.TxnOp_DeleteRange:
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_DeleteRange{DeleteRange: sm.deleteRangeLocked(r.DeleteRange)}}, nil
+	case *metapb.TxnOp_Txn:
+		resp, err := sm.nestedTxnLocked(r.Txn, d)
+		if err != nil {
+			return nil, fmt.Errorf("txn: %w", err)
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Txn{Txn: resp}}, nil
 	case *metapb.TxnOp_Get:
 		v, _ := sm.mu.tree.Get(keyOnly(r.Get.GetKey()))
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Get{
 			Get: &metapb.TxnGetResponse{Key: r.Get.GetKey(), Value: v.seqV()},
 		}}, nil
 	case *metapb.TxnOp_Put:
-		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Put{Put: sm.txnPutLocked(r.Put)}}, nil
+		resp, err := sm.txnPutLocked(r.Put)
+		if err != nil {
+			return nil, err
+		}
+		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Put{Put: resp}}, nil
 	case *metapb.TxnOp_Delete:
 		return &metapb.TxnOpResponse{Response: &metapb.TxnOpResponse_Delete{Delete: sm.txnDeleteLocked(r.Delete)}}, nil
 	case *metapb.TxnOp_DeleteByPrefix:
@@ -415,14 +496,23 @@ func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp) (*metapb.TxnOpResponse, er
 }
 
 // txnPutLocked: on a match_seq mismatch nothing is written, applied is
-// false and prev = current = the existing value.
-func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) *metapb.TxnPutResponse {
+// false and prev = current = the existing value. With ignore_value the
+// key keeps its data; an absent key fails the transaction
+// (ErrKeyNotFound).
+func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) (*metapb.TxnPutResponse, error) {
 	prev, _ := sm.mu.tree.Get(keyOnly(p.GetKey()))
 	if !matchSeq(p.GetMatchSeq(), prev.meta().seq) {
-		return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: prev.seqV()}
+		return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: prev.seqV()}, nil
 	}
-	v := sm.writeLocked(prev, p.GetKey(), p.GetValue(), sm.metaLocked(p.GetTtlMs(), p.GetExpireAtMs(), p.ExpireAt))
-	return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: v.seqV(), Applied: true}
+	data := p.GetValue()
+	if p.GetIgnoreValue() {
+		if !prev.present() {
+			return nil, fmt.Errorf("%w: put key %q with ignore_value", ErrKeyNotFound, p.GetKey())
+		}
+		data = []byte(prev.data())
+	}
+	v := sm.writeLocked(prev, p.GetKey(), data, sm.metaLocked(p.GetTtlMs(), p.GetExpireAtMs(), p.ExpireAt))
+	return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: v.seqV(), Applied: true}, nil
 }
 
 // txnDeleteLocked: success is true when a key was deleted; false when it
