@@ -122,9 +122,13 @@ file.`,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.legacyAddress(cmd)
 			return a.prepare(cmd)
 		},
+		Args: cobra.NoArgs,
 	}
+	root.RunE = func(*cobra.Command, []string) error { return runLegacy(root) }
+	addLegacyFlags(root)
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError{err}
