@@ -62,3 +62,22 @@ func TestLuaNotSupported(t *testing.T) {
 		t.Errorf("--log-level DEBUG get: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// databend-metactl's commands and flags that do not apply here are
+// refused with what to use instead.
+func TestDatabendCommandsRefused(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench-client-num-conn", "--num", "3"}, "use bench --conns N"},
+		{[]string{"filter-tenant", "--tenant", "t1", "--input", "a", "--output", "b"}, "run Databend's databend-metactl filter-tenant"},
+		{[]string{"dump-raft-log-wal", "--raft-dir", t.TempDir(), "-V"}, "--decode-values is not supported"},
+		{[]string{"dump-raft-log-wal", "--raft-dir", t.TempDir(), "--raw"}, "--raw is not supported"},
+	} {
+		stdout, stderr, code := runCLI(t, tt.args...)
+		if code != exitUsage || stdout != "" || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 with %q", tt.args, code, stdout, stderr, tt.want)
+		}
+	}
+}

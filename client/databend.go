@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/grpc"
 
@@ -37,4 +38,33 @@ func (c *Client) KeysLayout(ctx context.Context, depth *uint32, fn func(KeysCoun
 				return fn(KeysCount{Prefix: kc.GetPrefix(), Count: kc.GetCount()})
 			})
 	})
+}
+
+// ClusterStatus returns the status of the node at endpoint in Databend's
+// form: what GetClusterStatus of meta.MetaService answers and
+// databend-metactl status prints. As Status, it asks that node only,
+// once (a refused token is renewed once).
+func (c *Client) ClusterStatus(ctx context.Context, endpoint string) (*databendpb.ClusterStatus, error) {
+	if err := validateEndpoint(endpoint); err != nil {
+		return nil, fmt.Errorf("cluster status: %w", err)
+	}
+	what := "cluster status of " + endpoint
+	cc, err := c.conn(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := c.waitConnected(ctx, cc); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	for try := 0; ; try++ {
+		flag := new(sendFlag)
+		reply, err := databendpb.NewMetaServiceClient(cc).GetClusterStatus(context.WithValue(ctx, sendFlagKey{}, flag), &databendpb.Empty{})
+		if try == 0 && c.renewAfter(endpoint, flag, err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return reply, nil
+	}
 }
