@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc"
 
@@ -45,26 +44,7 @@ func (c *Client) KeysLayout(ctx context.Context, depth *uint32, fn func(KeysCoun
 // databend-metactl status prints. As Status, it asks that node only,
 // once (a refused token is renewed once).
 func (c *Client) ClusterStatus(ctx context.Context, endpoint string) (*databendpb.ClusterStatus, error) {
-	if err := validateEndpoint(endpoint); err != nil {
-		return nil, fmt.Errorf("cluster status: %w", err)
-	}
-	what := "cluster status of " + endpoint
-	cc, err := c.conn(endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if err := c.waitConnected(ctx, cc); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	for try := 0; ; try++ {
-		flag := new(sendFlag)
-		reply, err := databendpb.NewMetaServiceClient(cc).GetClusterStatus(context.WithValue(ctx, sendFlagKey{}, flag), &databendpb.Empty{})
-		if try == 0 && c.renewAfter(endpoint, flag, err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		return reply, nil
-	}
+	return askNode(ctx, c, "cluster status", endpoint, func(ctx context.Context, cc *grpc.ClientConn) (*databendpb.ClusterStatus, error) {
+		return databendpb.NewMetaServiceClient(cc).GetClusterStatus(ctx, &databendpb.Empty{})
+	})
 }
