@@ -35,6 +35,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -110,11 +112,12 @@ var _ credentials.PerRPCCredentials = (*tokenCreds)(nil)
 // it for every call on the connection, with the call's context, before
 // anything is sent.
 func (t *tokenCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	if ri, ok := credentials.RequestInfoFromContext(ctx); ok && ri.Method == metapb.Meta_Handshake_FullMethodName {
+	ri, _ := credentials.RequestInfoFromContext(ctx)
+	if ri.Method == metapb.Meta_Handshake_FullMethodName {
 		return nil, nil
 	}
 	if t.user == "" {
-		return map[string]string{AuthorizationKey: "Bearer " + t.static}, nil
+		return tokenMetadata(ri.Method, t.static), nil
 	}
 	tok, err := t.get(ctx)
 	if err != nil {
@@ -126,7 +129,25 @@ func (t *tokenCreds) GetRequestMetadata(ctx context.Context, _ ...string) (map[s
 	if tok == "" {
 		return nil, nil
 	}
-	return map[string]string{AuthorizationKey: "Bearer " + tok}, nil
+	return tokenMetadata(ri.Method, tok), nil
+}
+
+// databendTokenKey is the binary metadata in which Databend's service
+// meta.MetaService takes a token. A node checks the tokens of both of its
+// services with the same users, so the token of the native Handshake is
+// good for both.
+const databendTokenKey = "auth-token-bin"
+
+// databendMethodPrefix starts the full name of every method of
+// meta.MetaService (KeysLayout calls one).
+var databendMethodPrefix = "/" + databendpb.MetaService_ServiceDesc.ServiceName + "/"
+
+// tokenMetadata is the metadata that carries tok on a call of method.
+func tokenMetadata(method, tok string) map[string]string {
+	if strings.HasPrefix(method, databendMethodPrefix) {
+		return map[string]string{databendTokenKey: tok}
+	}
+	return map[string]string{AuthorizationKey: "Bearer " + tok}
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials: the

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -31,14 +33,31 @@ func (c *Client) ExportDatabend(ctx context.Context, w io.Writer) (string, error
 }
 
 func (c *Client) export(ctx context.Context, w io.Writer, format metapb.ExportRequest_Format) (string, error) {
+	return c.fromFirstServing(ctx, "export", func(ep string) (bool, error) {
+		return recvStream(ctx, c, ep,
+			func(ctx context.Context, cc *grpc.ClientConn) (grpc.ServerStreamingClient[metapb.ExportChunk], error) {
+				return metapb.NewMetaClient(cc).Export(ctx, &metapb.ExportRequest{Format: format})
+			},
+			func(chunk *metapb.ExportChunk) error {
+				_, err := w.Write(chunk.GetData())
+				return err
+			})
+	})
+}
+
+// fromFirstServing calls from with each endpoint in order until one
+// serves: an endpoint that fails before from received anything is
+// skipped; a failure after that ends the call, since what was passed on
+// cannot be taken back. It returns the endpoint that served.
+func (c *Client) fromFirstServing(ctx context.Context, what string, from func(ep string) (got bool, err error)) (string, error) {
 	var errs []error
 	for _, ep := range c.endpoints {
-		wrote, err := c.exportFrom(ctx, ep, w, format)
+		got, err := from(ep)
 		if err == nil {
 			return ep, nil
 		}
-		err = fmt.Errorf("export from %s: %w", ep, err)
-		if wrote || ctx.Err() != nil {
+		err = fmt.Errorf("%s from %s: %w", what, ep, err)
+		if got || ctx.Err() != nil {
 			return ep, err
 		}
 		errs = append(errs, err)
@@ -46,7 +65,14 @@ func (c *Client) export(ctx context.Context, w io.Writer, format metapb.ExportRe
 	return "", errors.Join(errs...)
 }
 
-func (c *Client) exportFrom(ctx context.Context, ep string, w io.Writer, format metapb.ExportRequest_Format) (wrote bool, err error) {
+// recvStream opens a server stream on the connection to ep and passes
+// every message to fn until the stream ends. A refused token before the
+// first message is renewed and the stream opened once more. got reports
+// whether fn was called.
+func recvStream[T any](ctx context.Context, c *Client, ep string,
+	open func(context.Context, *grpc.ClientConn) (grpc.ServerStreamingClient[T], error),
+	fn func(*T) error,
+) (got bool, err error) {
 	cc, err := c.conn(ep)
 	if err != nil {
 		return false, err
@@ -58,25 +84,25 @@ func (c *Client) exportFrom(ctx context.Context, ep string, w io.Writer, format 
 	defer cancel()
 	for try := 0; ; try++ {
 		flag := new(sendFlag)
-		stream, err := metapb.NewMetaClient(cc).Export(context.WithValue(ctx, sendFlagKey{}, flag), &metapb.ExportRequest{Format: format})
+		stream, err := open(context.WithValue(ctx, sendFlagKey{}, flag), cc)
 		if err != nil {
 			return false, err
 		}
 		for {
-			chunk, err := stream.Recv()
+			msg, err := stream.Recv()
 			if err == io.EOF {
-				return wrote, nil
+				return got, nil
 			}
 			if err != nil {
-				if !wrote && try == 0 && c.renewAfter(ep, flag, err) {
+				if !got && try == 0 && c.renewAfter(ep, flag, err) {
 					break // refused token: once more with a new one
 				}
-				return wrote, err
+				return got, err
 			}
-			if _, err := w.Write(chunk.GetData()); err != nil {
+			got = true
+			if err := fn(msg); err != nil {
 				return true, err
 			}
-			wrote = true
 		}
 	}
 }

@@ -29,6 +29,33 @@ type KV struct {
 	// ProposedAtMs is the time, Unix ms, the leader stamped into the entry
 	// that wrote the value (0: not known, for data imported without it).
 	ProposedAtMs uint64
+	// Meta is the value's metadata in databend-meta's form, as stored.
+	Meta DatabendMeta
+}
+
+// DatabendMeta is a value's metadata as databend-meta keeps it (its
+// KVMeta): what databend-metactl prints of a value.
+type DatabendMeta struct {
+	// Set is false when the value has none (databend-meta's null: data
+	// imported without it); the other fields are then zero.
+	Set bool
+	// ExpireAt is the expiry as written, seconds since the epoch when
+	// <= 100_000_000_000, else milliseconds; valid when HasExpireAt.
+	ExpireAt    uint64
+	HasExpireAt bool
+	// ProposedAtMs is the time the leader stamped into the entry that
+	// wrote the value; valid when HasProposedAt.
+	ProposedAtMs  uint64
+	HasProposedAt bool
+}
+
+func databendMetaFromProto(m *metapb.KVMeta) DatabendMeta {
+	if m == nil {
+		return DatabendMeta{}
+	}
+	return DatabendMeta{Set: true,
+		ExpireAt: m.GetExpireAt(), HasExpireAt: m.ExpireAt != nil,
+		ProposedAtMs: m.GetProposedAtMs(), HasProposedAt: m.ProposedAtMs != nil}
 }
 
 // Exists reports whether the key was present (Seq != 0).
@@ -49,6 +76,7 @@ func kvFromProto(key string, v *metapb.SeqV) KV {
 		CreateRevision: v.GetCreateRevision(),
 		ModRevision:    v.GetModRevision(),
 		ProposedAtMs:   v.GetMeta().GetProposedAtMs(),
+		Meta:           databendMetaFromProto(v.GetMeta()),
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
+
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
@@ -170,25 +172,34 @@ func (c *Client) MemberList(ctx context.Context) ([]*metapb.Node, error) {
 // not be one of Config.Endpoints. It asks that node only: no other endpoint
 // is tried, and the call is not retried.
 func (c *Client) Status(ctx context.Context, endpoint string) (*metapb.StatusReply, error) {
+	return askNode(ctx, c, "status", endpoint, func(ctx context.Context, cc *grpc.ClientConn) (*metapb.StatusReply, error) {
+		return metapb.NewMetaClient(cc).Status(ctx, &metapb.StatusRequest{})
+	})
+}
+
+// askNode makes one call on the connection to endpoint only; a refused
+// token is renewed and the call made once more.
+func askNode[T any](ctx context.Context, c *Client, what, endpoint string, call func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
+	var zero T
 	if err := validateEndpoint(endpoint); err != nil {
-		return nil, fmt.Errorf("status: %w", err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
-	what := "status of " + endpoint
+	what += " of " + endpoint
 	cc, err := c.conn(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := c.waitConnected(ctx, cc); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
 	for try := 0; ; try++ {
 		flag := new(sendFlag)
-		reply, err := metapb.NewMetaClient(cc).Status(context.WithValue(ctx, sendFlagKey{}, flag), &metapb.StatusRequest{})
+		reply, err := call(context.WithValue(ctx, sendFlagKey{}, flag), cc)
 		if try == 0 && c.renewAfter(endpoint, flag, err) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return zero, fmt.Errorf("%s: %w", what, err)
 		}
 		return reply, nil
 	}

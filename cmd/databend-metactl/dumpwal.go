@@ -22,7 +22,14 @@ cannot be read ends the output with an error (exit 1).`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().String("raft-dir", "", "the node's raft_dir (required)")
+	cmd.Flags().BoolP("decode-values", "V", false, "databend-metactl's: decode Databend's protobuf values (not supported)")
+	cmd.Flags().BoolP("raw", "R", false, "databend-metactl's: the values' raw bytes (not supported)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
+		for _, name := range []string{"decode-values", "raw"} {
+			if cmd.Flags().Changed(name) {
+				return usagef("--%s is not supported: this WAL is metasrv's, and each record's command is printed decoded, values included", name)
+			}
+		}
 		dir, err := requireString(cmd, "raft-dir")
 		if err != nil {
 			return err

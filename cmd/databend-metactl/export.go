@@ -63,6 +63,8 @@ The dump is checked as it is written: a dump that is cut short is an error
 	cmd.Flags().String("raft-dir", "", "export from this stopped node's raft_dir instead of a running cluster")
 	cmd.Flags().String("db", "", "write the dump to this new file instead of stdout")
 	cmd.Flags().String("format", formatMetasrv, "metasrv (every field of the state) or databend (databend-metactl's format, for databend-meta)")
+	cmd.Flags().Uint64("chunk-size", 0, "accepted as databend-metactl takes it (lines per gRPC message); metasrv sizes its export messages itself")
+	cmd.Flags().Uint64("id", 0, "with --raft-dir: the node's id, checked against the raft_dir's (databend-metactl's --id; ignored for a running cluster, as there)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		raftDir, _ := cmd.Flags().GetString("raft-dir")
 		db, _ := cmd.Flags().GetString("db")
@@ -76,6 +78,11 @@ The dump is checked as it is written: a dump that is cut short is an error
 		if cmd.Flags().Changed("db") && db == "" {
 			return usagef("--db needs a file name")
 		}
+		if n, _ := cmd.Flags().GetUint64("chunk-size"); cmd.Flags().Changed("chunk-size") && n == 0 {
+			return usagef("--chunk-size 0: give at least 1 line per message, or leave it out")
+		}
+		wantID, _ := cmd.Flags().GetUint64("id")
+		checkID := raftDir != "" && cmd.Flags().Changed("id")
 		if format != formatMetasrv && format != formatDatabend {
 			return usagef("invalid --format %q: want %s or %s", format, formatMetasrv, formatDatabend)
 		}
@@ -100,6 +107,9 @@ The dump is checked as it is written: a dump that is cut short is an error
 				}
 				if err != nil {
 					return err
+				}
+				if checkID && ld.ID != wantID {
+					return usagef("--id %d: %s is the raft_dir of node %d; give --id %d or leave it out", wantID, raftDir, ld.ID, ld.ID)
 				}
 				if databend {
 					return backup.ExportDatabend(w, ld.SM, ld.ID, ld.TermOf)

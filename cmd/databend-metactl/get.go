@@ -38,8 +38,16 @@ it is not UTF-8.`,
 			return err
 		}
 		out := cmd.OutOrStdout()
-		if a.output == "json" {
+		switch a.output {
+		case "json":
 			return writeJSON(out, newKVJSON(kv))
+		case outputDatabend:
+			line, err := dbGetJSON(kv)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "%s\n", line)
+			return err
 		}
 		fmt.Fprintf(out, "key:          %s\n", kv.Key)
 		if !kv.Exists() {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +33,16 @@ JSON: [{"id":N,"raft_address":A,"grpc_address":A,"voter":B}, ...]`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if a.output == outputDatabend {
+				// databend-metactl prints MemberListReply.data: each
+				// member's gRPC address.
+				var b strings.Builder
+				for _, n := range nodes {
+					b.WriteString(n.GetGrpcAddress() + "\n")
+				}
+				_, err := io.WriteString(out, b.String())
+				return err
+			}
 			if a.output == "json" {
 				items := make([]nodeJSON, len(nodes))
 				for i, n := range nodes {

@@ -122,9 +122,13 @@ file.`,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.legacyAddress(cmd)
 			return a.prepare(cmd)
 		},
+		Args: cobra.NoArgs,
 	}
+	root.RunE = func(*cobra.Command, []string) error { return runLegacy(root) }
+	addLegacyFlags(root)
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usageError{err}
@@ -132,7 +136,8 @@ file.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.addresses, "grpc-api-address", "127.0.0.1:9191",
 		"comma-separated host:port list of metasrv gRPC API addresses")
-	pf.StringVar(&a.output, "output", "text", "output format: text or json")
+	pf.StringVar(&a.output, "output", "text",
+		"output format: text, json, or databend (what Databend's databend-metactl prints, for status, member-list, get, upsert and watch; the other commands print text)")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second,
 		"time limit for the whole command, including retries on other addresses")
 	pf.StringVar(&a.logLevel, "log-level", "INFO",
@@ -161,6 +166,8 @@ file.`,
 		newBenchCmd(a),
 		newRepairCmd(a),
 		newLuaCmd(),
+		newBenchClientNumConnCmd(),
+		newFilterTenantCmd(),
 		newVersionCmd(),
 	)
 	return root
@@ -170,9 +177,9 @@ file.`,
 // command's context.
 func (a *app) prepare(cmd *cobra.Command) error {
 	switch a.output {
-	case "text", "json":
+	case "text", "json", outputDatabend:
 	default:
-		return usagef("invalid --output %q: want text or json", a.output)
+		return usagef("invalid --output %q: want text, json or databend", a.output)
 	}
 	if a.timeout <= 0 {
 		return usagef("invalid --timeout %v: want a positive duration such as 10s", a.timeout)

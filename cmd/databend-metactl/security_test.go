@@ -112,6 +112,9 @@ func TestSecurityFlags(t *testing.T) {
 		{"no credentials", "", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "get", "--key", "k"), exitError, "--user"},
 		{"wrong password", "", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "--password", "no", "upsert", "--key", "k", "--value", "v"), exitError, "wrong user name or password"},
 		{"password from the environment", "pw", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "upsert", "--key", "k", "--value", "v"), exitOK, "applied: true"},
+		// keys-layout calls Databend's service, with the same token.
+		{"keys-layout with credentials", "pw", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "--user", "root", "keys-layout"), exitOK, " 1\n"},
+		{"keys-layout without credentials", "", append(slices.Clone(tlsFlags), "--grpc-api-address", grpcAddr, "keys-layout"), exitError, "Unauthenticated"},
 		{"admin without credentials", "", append(slices.Clone(tlsFlags), "trigger-snapshot", "--admin-api-address", adminAddr), exitError, "HTTP 401"},
 		{"admin with credentials", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", adminAddr), exitOK, "triggered snapshot successfully."},
 		{"admin with an https URL", "pw", append(slices.Clone(tlsFlags), "--user", "root", "trigger-snapshot", "--admin-api-address", admURL), exitOK, "triggered snapshot successfully."},

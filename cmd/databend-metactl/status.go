@@ -66,9 +66,20 @@ id, raft state, leader, term, commit and applied index, last seq, key count.
 
 JSON: an array with one object per node, sorted by id; a node that did not
 answer has {"endpoint":A,"error":E} (and "id" when the member list names it).
-Exit status 1 when any node did not answer.`,
+Exit status 1 when any node did not answer.
+
+--output databend: the first address's status as databend-metactl prints
+it ("BinaryVersion: ...", "State: Leader", "LastApplied: T2-N0.120", ...).`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command) error {
+			if a.output == outputDatabend {
+				// databend-metactl asks its one address.
+				st, err := a.cli.ClusterStatus(a.ctx, a.endpoints[0])
+				if err != nil {
+					return err
+				}
+				return writeDatabendStatus(cmd.OutOrStdout(), st)
+			}
 			nodes, err := a.collectStatus()
 			if werr := a.printStatus(cmd.OutOrStdout(), nodes); werr != nil {
 				return werr

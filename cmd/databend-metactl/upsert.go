@@ -127,6 +127,10 @@ deletes nothing ("deleted" false, prev seq 0).
 }
 
 func (a *app) printUpsert(out io.Writer, key string, res client.UpsertResult) error {
+	if a.output == outputDatabend {
+		_, err := fmt.Fprintln(out, dbUpsertLine(key, res))
+		return err
+	}
 	return a.printWrite(out, key, res, nil)
 }
 

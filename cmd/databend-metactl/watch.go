@@ -53,7 +53,10 @@ repeating an event; resumes are reported on stderr. If the history no
 longer reaches back to where it must resume, it fails (exit status 1): start
 again with --initial-flush.
 
-Output is JSON lines whatever --output says. --timeout does not apply
+Output is JSON lines whatever --output says, but --output databend prints
+databend-metactl's lines ("received-watch-event: INIT:(K: None -> (seq=N
+[...] 'V'))", then CHANGE:None ending the flush, then "CHANGE:(K: PREV ->
+CURRENT)"), always after an initial flush as databend-metactl does. --timeout does not apply
 unless given: then the watch ends after that long, with exit status 0.`,
 		Args: cobra.NoArgs,
 	}
@@ -68,6 +71,9 @@ unless given: then the watch ends after that long, with exit status 0.`,
 		opts, err := watchOptions(cmd)
 		if err != nil {
 			return err
+		}
+		if a.output == outputDatabend {
+			opts.InitialFlush = true // as databend-metactl's watch always does
 		}
 		ctx := cmd.Context()
 		if cmd.Flags().Changed("timeout") {
@@ -100,7 +106,8 @@ unless given: then the watch ends after that long, with exit status 0.`,
 			return err
 		}
 		defer w.Close()
-		enc := json.NewEncoder(cmd.OutOrStdout())
+		out := cmd.OutOrStdout()
+		enc := json.NewEncoder(out)
 		enc.SetEscapeHTML(false)
 		for {
 			ev, err := w.Next()
@@ -109,6 +116,12 @@ unless given: then the watch ends after that long, with exit status 0.`,
 					return nil // Ctrl-C or --timeout: the normal end
 				}
 				return err
+			}
+			if a.output == outputDatabend {
+				if _, err := fmt.Fprintln(out, dbWatchLine(ev)); err != nil {
+					return fmt.Errorf("write the event: %w", err)
+				}
+				continue
 			}
 			var line any = flushDoneJSON{FlushDone: true}
 			if !ev.FlushDone {

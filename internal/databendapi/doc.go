@@ -27,8 +27,8 @@
 //
 // # What is served
 //
-// Every RPC but SnapshotKeysLayout (Unimplemented, naming KvList). Each
-// handler translates to the native server (Server) and back:
+// Every RPC of meta.MetaService. Each handler translates to the native
+// server (Server) and back:
 //
 //   - KvApi and KvReadV1 read Databend's JSON (internal/databendjson);
 //     a KvApi failure is a gRPC status, as in databend-meta. UpsertKV's
@@ -47,6 +47,8 @@
 //     after a read barrier, 32 lines or chunk_size per chunk, as
 //     databend-meta does; the dump is the applied state, without log
 //     entries.
+//   - SnapshotKeysLayout counts the keys of the same copy by directory
+//     prefix, as databend-meta's count_prefix (keyslayout.go).
 //   - A follower serves every call and names the leader (LeaderKey).
 //
 // CmdToNative (raftcmd.go) translates the commands of Databend's raft log

@@ -1,8 +1,11 @@
 package databendapi_test
 
 import (
+	"fmt"
+	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,15 +339,60 @@ func TestGetClusterStatus(t *testing.T) {
 	}
 }
 
-// SnapshotKeysLayout is not served; the answer says what to use.
-func TestSnapshotKeysLayoutUnimplemented(t *testing.T) {
-	cl := clustertest.New(t, 1)
-	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
-	st, err := kv.c.SnapshotKeysLayout(kv.ctx, &databendpb.KeysLayoutRequest{})
-	if err == nil {
-		_, err = st.Recv()
+// SnapshotKeysLayout counts the keys every node holds after a read
+// barrier: a follower asked right after a write through the leader
+// counts it. The lines are databend-metactl keys-layout's example.
+func TestSnapshotKeysLayout(t *testing.T) {
+	cl := clustertest.New(t, 3)
+	lead := cl.WaitLeader()
+	kv := dialDatabend(t, cl, cl.Node(lead))
+	for _, k := range []string{"databases/1/tables/users/columns/id", "databases/1/tables/users/columns/name",
+		"databases/1/tables/orders/columns/id", "databases/2/tables/products/columns/id",
+		"system/config/max_connections", "system/stats/query_count"} {
+		kv.upsert(upsertKV{key: k, value: "v"})
 	}
-	wantCode(t, "SnapshotKeysLayout", err, codes.Unimplemented, "KvList")
+	fol := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
+	layout := func(depth *uint32) string {
+		t.Helper()
+		st, err := fol.c.SnapshotKeysLayout(fol.ctx, &databendpb.KeysLayoutRequest{Depth: depth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for {
+			kc, err := st.Recv()
+			if err == io.EOF {
+				return b.String()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %d\n", kc.GetPrefix(), kc.GetCount())
+		}
+	}
+	want := `databases/1/tables/orders/columns 1
+databases/1/tables/orders 1
+databases/1/tables/users/columns 2
+databases/1/tables/users 2
+databases/1/tables 3
+databases/1 3
+databases/2/tables/products/columns 1
+databases/2/tables/products 1
+databases/2/tables 1
+databases/2 1
+databases 4
+system/config 1
+system/stats 1
+system 2
+ 6
+`
+	if got := layout(nil); got != want {
+		t.Errorf("layout on a follower:\n%s\nwant\n%s", got, want)
+	}
+	one := uint32(1)
+	if got := layout(&one); got != "databases 4\nsystem 2\n 6\n" {
+		t.Errorf("layout depth 1: %q", got)
+	}
 }
 
 // Every protobuf reply carries a value's KVMeta as stored: expire_at in

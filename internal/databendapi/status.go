@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -102,11 +98,4 @@ func logID(term, node, index uint64) string {
 // its id.
 func nodeString(n *metapb.Node) string {
 	return "id=" + strconv.FormatUint(n.GetId(), 10) + " raft=" + n.GetRaftAddress() + " grpc=" + n.GetGrpcAddress()
-}
-
-// SnapshotKeysLayout is not served: metasrv keeps no snapshot apart from
-// its state to count. The answer says what to use instead.
-func (s *Service) SnapshotKeysLayout(*databendpb.KeysLayoutRequest, grpc.ServerStreamingServer[databendpb.KeysCount]) error {
-	return status.Error(codes.Unimplemented,
-		"SnapshotKeysLayout is not served by metasrv: list the keys with KvList (databend-metactl get or the native List) and count them by prefix")
 }
