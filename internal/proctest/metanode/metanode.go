@@ -62,7 +62,7 @@ type Node struct {
 	mu struct {
 		sync.Mutex
 		p    *proctest.Process // the last run, nil before the first
-		runs int
+		runs int               // how many times it was started, for the output's run marks
 		// expected: the test ended the last run (Kill, Stop, Dump), so
 		// its exit is no crash.
 		expected bool
@@ -100,13 +100,6 @@ func (n *Node) Process() *proctest.Process {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.mu.p
-}
-
-// Runs returns how many times the node was started.
-func (n *Node) Runs() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.mu.runs
 }
 
 // Alive returns nil if the process is running (paused or not), else an
