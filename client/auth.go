@@ -94,6 +94,7 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 type tokenCreds struct {
 	user, password string
 	static         string // Config.Token; then user is empty
+	now            func() time.Time
 	cc             atomic.Pointer[grpc.ClientConn]
 
 	mu struct {
@@ -160,7 +161,7 @@ func (t *tokenCreds) RequireTransportSecurity() bool { return false }
 func (t *tokenCreds) get(ctx context.Context) (string, error) {
 	for {
 		t.mu.Lock()
-		now := time.Now()
+		now := t.now()
 		if t.mu.valid && now.Before(t.mu.renewAt) {
 			tok := t.mu.token
 			t.mu.Unlock()

@@ -246,7 +246,7 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 	var opts []grpc.DialOption
 	var tc *tokenCreds
 	if c.user != "" || c.token != "" {
-		tc = &tokenCreds{user: c.user, password: c.password, static: c.token}
+		tc = &tokenCreds{user: c.user, password: c.password, static: c.token, now: c.timing.clock()}
 		opts = append(opts, grpc.WithPerRPCCredentials(tc))
 	}
 	cc, err := grpc.NewClient(addr, append(opts,

@@ -36,6 +36,16 @@ type retryTiming struct {
 	maxRounds      int           // without a deadline
 	watchIdleMin   time.Duration // see watchIdleTimeout
 	leaderPause    time.Duration // see leaderHint.learn
+	// now is the clock that renews tokens (tokenCreds); nil: time.Now.
+	now func() time.Time
+}
+
+// clock returns the clock that renews tokens.
+func (rt retryTiming) clock() func() time.Time {
+	if rt.now != nil {
+		return rt.now
+	}
+	return time.Now
 }
 
 var defaultRetryTiming = retryTiming{

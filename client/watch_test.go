@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,12 +76,30 @@ func putN(st *clienttest.Store, prefix string, n int) {
 type resumeLog struct {
 	mu    sync.Mutex
 	infos []ResumeInfo
+	first chan struct{} // closed by the first add (firstLocked)
 }
 
 func (l *resumeLog) add(i ResumeInfo) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.infos = append(l.infos, i)
+	if len(l.infos) == 1 {
+		close(l.firstLocked())
+	}
+}
+
+// resumed is closed once the watch has resumed (OnResume was called).
+func (l *resumeLog) resumed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.firstLocked()
+}
+
+func (l *resumeLog) firstLocked() chan struct{} {
+	if l.first == nil {
+		l.first = make(chan struct{})
+	}
+	return l.first
 }
 
 func (l *resumeLog) codes() []codes.Code {
@@ -279,10 +298,15 @@ func TestWatchResumeAcrossRestart(t *testing.T) {
 
 	s.Stop()
 	putN(cl.Store, "p/b", 5) // while the server is down
+	// The server comes back once the watch has found it down.
 	restarted := make(chan error, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
-		restarted <- s.Restart()
+		select {
+		case <-log.resumed():
+			restarted <- s.Restart()
+		case <-ctx.Done():
+			restarted <- ctx.Err()
+		}
 	}()
 	wantRevs(t, nextN(t, w, 5), 7, 11)
 	if err := <-restarted; err != nil {
@@ -313,28 +337,35 @@ func TestWatchFailover(t *testing.T) {
 	var log resumeLog
 	w := startWatch(t, c, ctx, WatchOptions{Prefix: "w/", OnResume: log.add})
 
-	const total = 400
+	// The writer stays at most `ahead` events ahead of the reader, so
+	// writes go on across every fault below, whatever the machine's pace.
+	const total, ahead = 400, 20
+	credit := make(chan struct{}, ahead)
+	for range ahead {
+		credit <- struct{}{}
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		for i := range total {
+			select {
+			case <-credit:
+			case <-ctx.Done():
+				return
+			}
 			cl.Store.Put(fmt.Sprintf("w/%03d", i), []byte("v"))
 			if i%2 == 0 {
 				cl.Store.Put(fmt.Sprintf("other/%03d", i), nil) // seqs outside the watch
 			}
-			time.Sleep(200 * time.Microsecond)
 		}
 	}()
 
 	serving := func() *clienttest.Server {
-		for {
-			for _, s := range cl.Servers {
-				if s.Watches() > 0 {
-					return s
-				}
-			}
-			time.Sleep(time.Millisecond)
+		s, err := cl.WaitWatching(ctx)
+		if err != nil {
+			t.Fatalf("waiting for a server serving the watch: %v", err)
 		}
+		return s
 	}
 	var got []WatchEvent
 	for len(got) < total {
@@ -343,6 +374,7 @@ func TestWatchFailover(t *testing.T) {
 			t.Fatalf("Next after %d events: %v", len(got), err)
 		}
 		got = append(got, ev)
+		credit <- struct{}{} // never blocks: the writer took one for each event
 		switch len(got) {
 		case 50: // the node dies
 			serving().Stop()
@@ -458,8 +490,22 @@ func TestWatchCompacted(t *testing.T) {
 func TestWatchProgress(t *testing.T) {
 	cl := clienttest.Start(t, 1)
 	c := newClient(t, cl.Addrs()...)
+	// markerOut is closed once a progress marker at revision 52 is out:
+	// the server calls the hook again only after that Send returned, and
+	// the client reads what was sent before the stream's end.
+	markerOut := make(chan struct{})
+	var marked, closed bool // only the stream's goroutine calls the hook
+	cl.Servers[0].SetWatchSendHook(func(r *metapb.WatchResponse) error {
+		if marked && !closed {
+			close(markerOut)
+			closed = true
+		}
+		marked = marked || r.GetProgressRevision() >= 52
+		return nil
+	})
+	ctx := ctxTimeout(t, 10*time.Second)
 	resumed := make(chan ResumeInfo, 10)
-	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{
+	w := startWatch(t, c, ctx, WatchOptions{
 		Prefix:           "mine/",
 		ProgressInterval: 10 * time.Millisecond,
 		OnResume:         func(i ResumeInfo) { resumed <- i },
@@ -476,7 +522,11 @@ func TestWatchProgress(t *testing.T) {
 		evs <- ev
 	}()
 	putN(cl.Store, "theirs/", 50) // revisions 3..52
-	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-markerOut:
+	case <-ctx.Done():
+		t.Fatal("no progress marker at revision 52")
+	}
 	cl.Store.Compact(52)
 	cl.Servers[0].EndWatches(status.Error(codes.Unavailable, "injected"))
 	if i := <-resumed; i.StartRevision != 53 {
@@ -499,9 +549,7 @@ func TestWatchCancelAndClose(t *testing.T) {
 		_, err := w.Next()
 		done <- err
 	}()
-	for cl.Servers[0].Watches() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitWatches(t, cl.Servers[0], func(n int) bool { return n > 0 })
 	cancel()
 	select {
 	case err := <-done:
@@ -518,9 +566,7 @@ func TestWatchCancelAndClose(t *testing.T) {
 		_, err := w.Next()
 		done <- err
 	}()
-	for cl.Servers[0].Watches() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitWatches(t, cl.Servers[0], func(n int) bool { return n > 0 })
 	w.Close()
 	w.Close()
 	if err := <-done; !errors.Is(err, ErrWatchClosed) {
@@ -538,12 +584,15 @@ func TestWatchCancelAndClose(t *testing.T) {
 
 func waitNoWatches(t *testing.T, s *clienttest.Server) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Watches() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server still serves %d watch streams", s.Watches())
-		}
-		time.Sleep(time.Millisecond)
+	waitWatches(t, s, func(n int) bool { return n == 0 })
+}
+
+// waitWatches waits until cond holds of the number of watch streams s
+// serves, failing t after 5s.
+func waitWatches(t *testing.T, s *clienttest.Server, cond func(n int) bool) {
+	t.Helper()
+	if err := s.WaitWatches(ctxTimeout(t, 5*time.Second), cond); err != nil {
+		t.Fatalf("the server serves %d watch streams: %v", s.Watches(), err)
 	}
 }
 
@@ -636,33 +685,62 @@ func TestWatchHandle(t *testing.T) {
 
 // TestWatchSilentNode: a node that stops sending without closing the
 // connection (a partition) is given up once the stream stays silent past
-// the idle timeout; the watch resumes on another node.
+// the idle timeout; the watch resumes on another node. Progress markers
+// keep an idle stream alive.
 func TestWatchSilentNode(t *testing.T) {
 	cl := clienttest.Start(t, 2)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	c := newClient(t, cl.Addrs()...)
-	c.timing.watchIdleMin = 300 * time.Millisecond
+	const idle, every = 300 * time.Millisecond, 10 * time.Millisecond
+	c.timing.watchIdleMin = idle
+	ctx := ctxTimeout(t, 10*time.Second)
 	var log resumeLog
-	w := startWatch(t, c, ctxTimeout(t, 10*time.Second), WatchOptions{Prefix: "s/", ProgressInterval: 10 * time.Millisecond, OnResume: log.add})
+	w := startWatch(t, c, ctx, WatchOptions{Prefix: "s/", ProgressInterval: every, OnResume: log.add})
 	cl.Store.Put("s/1", nil)
 	wantRevs(t, nextN(t, w, 1), 2, 2)
 
-	// Progress markers keep an idle stream alive.
-	time.Sleep(500 * time.Millisecond)
+	// While Next waits, the server sends markers for twice the idle
+	// timeout (counted, not slept: a slow server sends them later, which
+	// only makes the idle spans longer), then goes silent.
+	const markers = int(2 * idle / every)
+	kept := make(chan struct{})
+	var sent int
+	var silent atomic.Bool
+	cl.Servers[c.current()].SetWatchSendHook(func(r *metapb.WatchResponse) error {
+		if silent.Load() {
+			<-release // the node goes silent
+			return nil
+		}
+		if r.GetProgressRevision() > 0 {
+			if sent++; sent == markers {
+				close(kept)
+			}
+		}
+		return nil
+	})
+	type next struct {
+		ev  WatchEvent
+		err error
+	}
+	nextC := make(chan next, 1)
+	go func() {
+		ev, err := w.Next()
+		nextC <- next{ev, err}
+	}()
+	select {
+	case <-kept:
+	case <-ctx.Done():
+		t.Fatalf("%d progress markers not sent", markers)
+	}
 	if w.Resumes() != 0 {
 		t.Fatalf("an idle stream with progress markers was given up: %v", log.codes())
 	}
 
-	cl.Servers[c.current()].SetWatchSendHook(func(*metapb.WatchResponse) error {
-		<-release // the node goes silent
-		return nil
-	})
+	silent.Store(true)
 	cl.Store.Put("s/2", nil)
-	start := time.Now()
-	wantRevs(t, nextN(t, w, 1), 3, 3)
-	if took := time.Since(start); took < 300*time.Millisecond || took > 3*time.Second {
-		t.Errorf("resumed after %v, want about the idle timeout (300ms)", took)
+	if n := <-nextC; n.err != nil || n.ev.Revision != 3 {
+		t.Fatalf("Next = %+v, %v; want revision 3", n.ev, n.err)
 	}
 	if infos := log.infos; len(infos) != 1 || status.Code(infos[0].Err) != codes.Unavailable || !strings.Contains(infos[0].Err.Error(), "no message") {
 		t.Fatalf("resumes %+v, want one for the silent stream", infos)

@@ -16,7 +16,9 @@
 // then live events and idle progress markers. A stream whose buffer of
 // Options.WatchBuffer events fills up (the client does not read) ends with
 // codes.ResourceExhausted; Server.EndWatches ends the streams of one server
-// on demand, and Stop breaks them as a dying node would.
+// on demand, and Stop breaks them as a dying node would. Server.WaitWatches
+// and Cluster.WaitWatching wait for streams to come or go, so a test need
+// not poll.
 //
 //	c := clienttest.Start(t, 3)
 //	cli, _ := client.New(client.Config{Endpoints: c.Addrs()})

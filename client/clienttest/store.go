@@ -39,6 +39,9 @@ type Store struct {
 	historySize int
 	compacted   uint64
 	watchers    map[*watcher]struct{}
+	// watchersChanged is closed, and replaced, when a watcher is added or
+	// removed (watchersChangedLocked).
+	watchersChanged chan struct{}
 }
 
 // DefaultHistorySize is the number of events a Store keeps for watches
@@ -53,6 +56,8 @@ func NewStore() *Store {
 		historySize: DefaultHistorySize,
 		rev:         1,
 		watchers:    make(map[*watcher]struct{}),
+
+		watchersChanged: make(chan struct{}),
 	}
 }
 

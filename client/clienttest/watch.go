@@ -1,6 +1,7 @@
 package clienttest
 
 import (
+	"context"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,7 +65,7 @@ func (st *Store) offerLocked(w *watcher, ev *metapb.Event) {
 
 // cutLocked ends w's stream with err and unregisters it.
 func (st *Store) cutLocked(w *watcher, err error) {
-	delete(st.watchers, w)
+	st.unwatchLocked(w)
 	select {
 	case w.cut <- err:
 	default:
@@ -74,7 +75,44 @@ func (st *Store) cutLocked(w *watcher, err error) {
 func (st *Store) removeWatcher(w *watcher) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	delete(st.watchers, w)
+	st.unwatchLocked(w)
+}
+
+func (st *Store) watchLocked(w *watcher) {
+	st.watchers[w] = struct{}{}
+	st.watchersChangedLocked()
+}
+
+func (st *Store) unwatchLocked(w *watcher) {
+	if _, ok := st.watchers[w]; ok {
+		delete(st.watchers, w)
+		st.watchersChangedLocked()
+	}
+}
+
+// watchersChangedLocked wakes the callers of WaitWatches.
+func (st *Store) watchersChangedLocked() {
+	close(st.watchersChanged)
+	st.watchersChanged = make(chan struct{})
+}
+
+// waitWatchers waits until cond, called with the store locked, holds; it
+// is checked again each time a watcher comes or goes. It returns ctx's
+// error if ctx ends first.
+func (st *Store) waitWatchers(ctx context.Context, cond func() bool) error {
+	for {
+		st.mu.Lock()
+		ok, changed := cond(), st.watchersChanged
+		st.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // progress returns the revision up to which w has been sent every
@@ -115,13 +153,41 @@ func (s *Server) Watches() int {
 	st := s.cluster.Store
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	return s.watchesLocked()
+}
+
+func (s *Server) watchesLocked() int {
 	n := 0
-	for w := range st.watchers {
+	for w := range s.cluster.Store.watchers {
 		if w.server == s {
 			n++
 		}
 	}
 	return n
+}
+
+// WaitWatches waits until cond holds of the number of Watch streams this
+// server is serving (Watches), checked now and each time a stream comes
+// or goes, and returns nil; or ctx's error if ctx ends first. cond must
+// not call the server's methods.
+func (s *Server) WaitWatches(ctx context.Context, cond func(n int) bool) error {
+	return s.cluster.Store.waitWatchers(ctx, func() bool { return cond(s.watchesLocked()) })
+}
+
+// WaitWatching waits until a server of the cluster serves a Watch stream
+// and returns it (the first by index if several do), or ctx's error.
+func (c *Cluster) WaitWatching(ctx context.Context) (*Server, error) {
+	var serving *Server
+	err := c.Store.waitWatchers(ctx, func() bool {
+		for _, s := range c.Servers {
+			if s.watchesLocked() > 0 {
+				serving = s
+				return true
+			}
+		}
+		return false
+	})
+	return serving, err
 }
 
 // Watch is the metapb.MetaServer method: initial flush (the values, then
@@ -179,7 +245,7 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 			}
 		}
 	}
-	st.watchers[w] = struct{}{}
+	st.watchLocked(w)
 	st.mu.Unlock()
 	defer st.removeWatcher(w)
 

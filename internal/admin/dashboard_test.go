@@ -72,7 +72,9 @@ func tail(s string, n int) string {
 }
 
 // load runs writes and reads through the cluster until the test ends, so
-// the dashboard shows rates.
+// the dashboard shows rates. Its sleeps pace the load over real time, as
+// the rates are per second of it: they wait for nothing, and keep the
+// loops from taking every core while Chromium renders.
 func load(t *testing.T, c *clustertest.Cluster, lead uint64, reads *atomic.Uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -1,7 +1,9 @@
 // Package proctest helps tests that run real binaries (test/e2e,
 // test/chaos, the dashboard's browser test): it finds the module, builds a
 // command into a directory, hands out loopback ports for the nodes (Ports),
-// and skips or fails a test whose tool is not installed (MissingTool).
+// runs a process with its output in a file and waits for it (Process,
+// Poll), and skips or fails a test whose tool is not installed
+// (MissingTool). Its subpackage metanode runs databend-meta nodes on it.
 package proctest
 
 import (

@@ -53,11 +53,12 @@ func (p *keyPair) stampsNow() [2]fileStamp {
 func newKeyPair(certFile, keyFile string, o options) (*keyPair, error) {
 	p := &keyPair{certFile: certFile, keyFile: keyFile, o: o}
 	p.loaded = p.stampsNow() // before reading: a change meanwhile is seen later
-	cert, err := loadPair(certFile, keyFile)
+	now := o.now()
+	cert, err := loadPair(certFile, keyFile, now)
 	if err != nil {
 		return nil, err
 	}
-	p.cert, p.checked = &cert, time.Now()
+	p.cert, p.checked = &cert, now
 	return p, nil
 }
 
@@ -66,7 +67,7 @@ func newKeyPair(certFile, keyFile string, o options) (*keyPair, error) {
 func (p *keyPair) current() *tls.Certificate {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	now := p.o.now()
 	if now.Sub(p.checked) < p.o.every {
 		return p.cert
 	}
@@ -75,7 +76,7 @@ func (p *keyPair) current() *tls.Certificate {
 	if stamps == p.loaded {
 		return p.cert
 	}
-	cert, err := loadPair(p.certFile, p.keyFile)
+	cert, err := loadPair(p.certFile, p.keyFile, now)
 	if err != nil {
 		if stamps != p.failed {
 			p.failed = stamps

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,8 +159,11 @@ func TestReloadNotValidYet(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 	install(t, first, cert, key, 0)
+	var clock atomic.Int64 // the reload's clock, moved by the test
+	clock.Store(time.Now().UnixNano())
 	o := newOptions(nil)
 	o.every = 0
+	o.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	p, err := newKeyPair(cert, key, o)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +173,7 @@ func TestReloadNotValidYet(t *testing.T) {
 	if got := leaf(); got != serial(t, first) {
 		t.Fatalf("before the new certificate is valid: %s, want the first pair %s", got, serial(t, first))
 	}
-	time.Sleep(1600 * time.Millisecond)
+	clock.Add(int64(1600 * time.Millisecond))
 	if got := leaf(); got != serial(t, soon) {
 		t.Fatalf("once the new certificate is valid: %s, want %s", got, serial(t, soon))
 	}

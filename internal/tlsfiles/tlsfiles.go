@@ -33,13 +33,17 @@ type Option func(*options)
 type options struct {
 	lg    *slog.Logger
 	every time.Duration // how often, at most, a pair's files are checked
+	// now is the clock that says whether a certificate is valid yet and
+	// when a pair's files are due for a check: time.Now; tests set
+	// another.
+	now func() time.Time
 }
 
 // WithLogger has reloads of certificates logged to lg (default: discarded).
 func WithLogger(lg *slog.Logger) Option { return func(o *options) { o.lg = lg } }
 
 func newOptions(opts []Option) options {
-	o := options{lg: slog.New(slog.DiscardHandler), every: reloadCheckInterval}
+	o := options{lg: slog.New(slog.DiscardHandler), every: reloadCheckInterval, now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -124,7 +128,7 @@ func readFile(what, path string) ([]byte, error) {
 
 // loadPair loads a certificate and its key and checks that they match and
 // that the certificate is valid now.
-func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+func loadPair(certFile, keyFile string, now time.Time) (tls.Certificate, error) {
 	certPEM, err := readFile("certificate", certFile)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -148,7 +152,7 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 		}
 		cert.Leaf = leaf
 	}
-	if err := checkValidity(certFile, leaf, time.Now()); err != nil {
+	if err := checkValidity(certFile, leaf, now); err != nil {
 		return tls.Certificate{}, err
 	}
 	return cert, nil

@@ -86,10 +86,15 @@ func sendNeverDelivered(t *testing.T, n1, n2 *node) {
 		n1.tr.Send([]*raftpb.Message{app(1, 2, i, 0)})
 		select {
 		case <-n1.h.unreachableC:
-			// A few more rounds, to be sure nothing slips through.
+			// A few more rounds, each until its refusal is reported, to
+			// be sure nothing slips through.
 			for j := range 5 {
 				n1.tr.Send([]*raftpb.Message{app(1, 2, i+1+uint64(j), 0)})
-				time.Sleep(20 * time.Millisecond)
+				select {
+				case <-n1.h.unreachableC:
+				case <-deadline:
+					t.Fatalf("no refusal reported for round %d", j+1)
+				}
 			}
 			n2.h.noMsg(t)
 			return

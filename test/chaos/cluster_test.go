@@ -3,7 +3,6 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,13 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
-
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/proctest"
+	"github.com/metasrv/metasrv/internal/proctest/metanode"
 )
 
 const (
@@ -51,25 +46,16 @@ func freePort() (int, error) { return ports.Free() }
 
 // node is one databend-meta process slot: an id, its ports, directory and
 // proxy. A node id is never reused: a wiped node comes back as a new node.
+// The process, its connection and its status are mn's (metanode, shared
+// with the e2e suite).
 type node struct {
 	id                                     uint64
 	dir                                    string // working dir; raft_dir is dir/raft
 	raftPort, grpcPort, adminPort, metPort int
-	out                                    string // stdout+stderr of every run
-
-	mu struct {
-		sync.Mutex
-		cmd    *exec.Cmd
-		done   chan struct{} // closed when cmd has exited
-		exit   error         // cmd.Wait's result, set before done is closed
-		killed bool          // the test killed it: an exit is expected
-		paused bool
-		runs   int
-		conn   *grpc.ClientConn
-	}
+	mn                                     *metanode.Node
 }
 
-func (n *node) String() string { return fmt.Sprintf("node %d", n.id) }
+func (n *node) String() string { return n.mn.String() }
 
 // raftAddr is the advertised raft address: the node's proxy.
 func (n *node) raftAddr() string { return fmt.Sprintf("%s:%d", proxyHost(n.id), n.raftPort) }
@@ -113,188 +99,42 @@ func (n *node) writeConfig(join []string, snapshotEvery uint64) error {
 }
 
 // start starts the node's process; it does not wait for it to serve.
-func (n *node) start(bin string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.cmd != nil && !closed(n.mu.done) {
-		return fmt.Errorf("%v: start: already running", n)
-	}
-	n.mu.runs++
-	f, err := os.OpenFile(n.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(f, "==== %s run %d\n", time.Now().Format(time.RFC3339Nano), n.mu.runs)
-	cmd := exec.Command(bin, "-c", "node.toml", "--log-stderr-on")
-	cmd.Dir = n.dir
-	cmd.Stdout, cmd.Stderr = f, f
-	// SIGQUIT (dumpGoroutines) prints every goroutine.
-	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("%v: start: %w", n, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		err := cmd.Wait()
-		f.Close()
-		n.mu.Lock()
-		n.mu.exit = err
-		n.mu.Unlock()
-		close(done)
-	}()
-	n.mu.cmd, n.mu.done, n.mu.paused, n.mu.killed, n.mu.exit = cmd, done, false, false, nil
-	return nil
-}
-
-func closed(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
+func (n *node) start(bin string) error { return n.mn.Start(bin, "-c", "node.toml", "--log-stderr-on") }
 
 // running reports whether the process is alive (paused counts).
-func (n *node) running() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.mu.cmd != nil && !closed(n.mu.done)
-}
+func (n *node) running() bool { return n.mn.Running() }
 
 // serving reports whether the process is alive and not paused.
-func (n *node) serving() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.mu.cmd != nil && !closed(n.mu.done) && !n.mu.paused
-}
+func (n *node) serving() bool { return n.mn.Serving() == nil }
 
 // pid returns the process id, 0 if not running.
 func (n *node) pid() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.cmd == nil || closed(n.mu.done) {
-		return 0
+	if p := n.mn.Process(); p != nil && !p.Exited() {
+		return p.Pid()
 	}
-	return n.mu.cmd.Process.Pid
+	return 0
 }
 
-// crashed returns why the process exited if it did so without the test
-// killing it, else nil.
-func (n *node) crashed() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.cmd == nil || !closed(n.mu.done) || n.mu.killed {
-		return nil
-	}
-	return fmt.Errorf("%v exited by itself: %v (see %s)", n, n.mu.exit, n.out)
-}
+// signal sends sig to the process; SIGSTOP pauses it until SIGCONT.
+func (n *node) signal(sig syscall.Signal) error { return n.mn.Signal(sig) }
 
-// signal sends sig to the process and tracks SIGSTOP and SIGCONT.
-func (n *node) signal(sig syscall.Signal) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.cmd == nil || closed(n.mu.done) {
-		return fmt.Errorf("%v: %v: not running", n, sig)
-	}
-	if err := n.mu.cmd.Process.Signal(sig); err != nil {
-		return err
-	}
-	switch sig {
-	case syscall.SIGSTOP:
-		n.mu.paused = true
-	case syscall.SIGCONT:
-		n.mu.paused = false
-	}
-	return nil
-}
+// kill sends SIGKILL (a paused node too) and waits for the exit.
+func (n *node) kill() error { return n.mn.Kill() }
 
-// kill sends SIGKILL (after SIGCONT if paused) and waits for the exit.
-func (n *node) kill() error {
-	n.mu.Lock()
-	cmd, done := n.mu.cmd, n.mu.done
-	n.mu.Unlock()
-	if cmd == nil || closed(done) {
-		return nil
-	}
-	n.mu.Lock()
-	n.mu.killed = true
-	n.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%v: still running 10s after SIGKILL", n)
-	}
-	n.mu.Lock()
-	n.mu.paused = false
-	n.mu.Unlock()
-	return nil
-}
+func (n *node) meta() metapb.MetaClient { return n.mn.Meta() }
 
-// conn returns a gRPC connection to the node's public API that survives
-// restarts.
-func (n *node) conn() *grpc.ClientConn {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.conn == nil {
-		cc, err := grpc.NewClient(n.grpcAddr(),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: 300 * time.Millisecond},
-				MinConnectTimeout: time.Second,
-			}))
-		if err != nil {
-			panic(fmt.Sprintf("%v: grpc.NewClient: %v", n, err)) // a malformed target: a harness bug
-		}
-		n.mu.conn = cc
-	}
-	return n.mu.conn
-}
-
-func (n *node) meta() metapb.MetaClient { return metapb.NewMetaClient(n.conn()) }
-
-var httpClient = &http.Client{Timeout: statusTimeout}
-
-// status returns the node's /v1/cluster/status.
+// status returns the node's /v1/cluster/status, State set to the raft
+// state (leader, follower, ...).
 func (n *node) status() (*metapb.StatusReply, error) {
-	if !n.serving() {
-		return nil, fmt.Errorf("%v is not serving", n)
-	}
-	resp, err := httpClient.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/cluster/status", n.adminPort))
-	if err != nil {
-		return nil, fmt.Errorf("%v: status: %w", n, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%v: status: %w", n, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%v: status: %d %s", n, resp.StatusCode, b)
-	}
-	var st metapb.StatusReply
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%v: status: %v in %s", n, err, b)
-	}
-	// state is databend-meta's (Leader, Follower, ...); raft_state is
-	// StatusReply's (leader, follower, ...).
-	var raft struct {
-		State string `json:"raft_state"`
-	}
-	if err := json.Unmarshal(b, &raft); err != nil {
-		return nil, fmt.Errorf("%v: status: %v in %s", n, err, b)
-	}
-	st.State = raft.State
-	return &st, nil
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	return n.mn.Status(ctx)
 }
 
 // transferLeader asks the node (the leader) to hand leadership to `to`
 // (0: the most caught-up voter).
 func (n *node) transferLeader(to uint64) (string, error) {
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/ctrl/trigger_transfer_leader", n.adminPort)
+	url := n.mn.AdminURL("/v1/ctrl/trigger_transfer_leader")
 	if to != 0 {
 		url += fmt.Sprintf("?to=%d", to)
 	}
@@ -336,34 +176,20 @@ func newCluster(t testing.TB, log *runLog, snapshotEvery uint64, keepDir string)
 	c.nw = newNetwork(log.logf, c.pids, c.owner)
 	t.Cleanup(func() {
 		for _, n := range c.allNodes() {
-			_ = n.kill()
-			n.mu.Lock()
-			if n.mu.conn != nil {
-				n.mu.conn.Close()
+			if err := n.mn.Close(); err != nil {
+				t.Error(err)
 			}
-			n.mu.Unlock()
 		}
 		if t.Failed() {
 			t.Logf("---- network ----\n%s", c.nw.describe())
 		}
 		c.nw.close()
 		for _, n := range c.allNodes() {
-			b, err := os.ReadFile(n.out)
-			if err != nil {
-				continue
-			}
-			for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
-				if bytes.Contains(b, []byte(bad)) {
-					t.Errorf("%v output (%s) holds %q", n, n.out, strings.TrimSpace(bad))
-				}
-			}
-			if t.Failed() {
-				t.Logf("---- %v output (%s), last 60 lines ----\n%s", n, n.out, tail(string(b), 60))
-				if c.keepDir != "" {
-					keep := filepath.Join(c.keepDir, fmt.Sprintf("node%d.out", n.id))
-					if err := os.MkdirAll(c.keepDir, 0o755); err == nil && os.WriteFile(keep, b, 0o644) == nil {
-						t.Logf("%v output kept in %s", n, keep)
-					}
+			n.mn.Report(t, 60)
+			if t.Failed() && c.keepDir != "" {
+				keep := filepath.Join(c.keepDir, fmt.Sprintf("node%d.out", n.id))
+				if b, err := os.ReadFile(n.mn.Out); err == nil && os.MkdirAll(c.keepDir, 0o755) == nil && os.WriteFile(keep, b, 0o644) == nil {
+					t.Logf("%v output kept in %s", n, keep)
 				}
 			}
 		}
@@ -442,9 +268,7 @@ func (c *cluster) newNode(grpcPort int) (*node, error) {
 	id := c.mu.nextID
 	c.mu.nextID++
 	c.mu.Unlock()
-	n := &node{id: id, dir: filepath.Join(c.dir, fmt.Sprintf("n%d", id))}
-	n.out = filepath.Join(n.dir, "node.out")
-	n.grpcPort = grpcPort
+	n := &node{id: id, dir: filepath.Join(c.dir, fmt.Sprintf("n%d", id)), grpcPort: grpcPort}
 	for _, p := range []*int{&n.raftPort, &n.grpcPort, &n.adminPort, &n.metPort} {
 		if *p != 0 {
 			continue
@@ -454,6 +278,11 @@ func (c *cluster) newNode(grpcPort int) (*node, error) {
 			return nil, err
 		}
 		*p = port
+	}
+	n.mn = &metanode.Node{
+		ID: id, Dir: n.dir, Out: filepath.Join(n.dir, "node.out"),
+		GRPCAddr:  n.grpcAddr(),
+		AdminAddr: fmt.Sprintf("127.0.0.1:%d", n.adminPort),
 	}
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, err
@@ -532,32 +361,17 @@ func (c *cluster) leader() *node {
 func (c *cluster) waitLeader(timeout time.Duration) (*node, error) {
 	var lead *node
 	err := poll(timeout, func() error {
-		var id uint64
+		var serving []*metanode.Node
 		for _, n := range c.members() {
-			if !n.serving() {
-				continue
+			if n.serving() {
+				serving = append(serving, n.mn)
 			}
-			st, err := n.status()
-			if err != nil {
-				return err
-			}
-			if st.GetLeaderId() == 0 || (id != 0 && st.GetLeaderId() != id) {
-				return fmt.Errorf("%v says the leader is %d, others %d", n, st.GetLeaderId(), id)
-			}
-			id = st.GetLeaderId()
 		}
-		l := c.node(id)
-		if l == nil || !slices.Contains(c.memberIDs(), id) {
-			return fmt.Errorf("the leader %d is not a member", id)
-		}
-		st, err := l.status()
+		l, err := metanode.Leader(serving, statusTimeout)
 		if err != nil {
 			return err
 		}
-		if st.GetState() != "leader" {
-			return fmt.Errorf("%v is named leader but is %s", l, st.GetState())
-		}
-		lead = l
+		lead = c.node(l.ID)
 		return nil
 	})
 	return lead, err
@@ -576,14 +390,10 @@ func (c *cluster) waitVoters(timeout time.Duration) error {
 			if err != nil {
 				return err
 			}
-			var got []uint64
-			for _, m := range st.GetNodes() {
-				if !m.GetVoter() {
-					return fmt.Errorf("%v lists %d as a learner", n, m.GetId())
-				}
-				got = append(got, m.GetId())
+			got, err := metanode.VoterIDs(st.GetNodes())
+			if err != nil {
+				return fmt.Errorf("%v lists %w", n, err)
 			}
-			slices.Sort(got)
 			if !slices.Equal(got, want) {
 				return fmt.Errorf("%v lists members %v, want %v", n, got, want)
 			}
@@ -639,19 +449,8 @@ const leaveNotMember = 3
 // exit (SIGQUIT), for the report of a cluster that did not recover.
 func (c *cluster) dumpGoroutines() {
 	for _, n := range c.allNodes() {
-		n.mu.Lock()
-		cmd, done := n.mu.cmd, n.mu.done
-		if cmd != nil && !closed(done) {
-			n.mu.killed = true
-			_ = cmd.Process.Signal(syscall.SIGCONT)
-			_ = cmd.Process.Signal(syscall.SIGQUIT)
-		}
-		n.mu.Unlock()
-		if cmd != nil {
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-			}
+		if err := n.mn.Dump(); err != nil {
+			c.log.logf("%v: dump goroutines: %v", n, err)
 		}
 	}
 	c.log.logf("every node dumped its goroutines (SIGQUIT) into its output")
@@ -662,23 +461,5 @@ func (c *cluster) dumpGoroutines() {
 // poll calls cond every pollEvery until it returns nil or timeout passes;
 // it returns cond's last error then.
 func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
+	return proctest.Poll(timeout, pollEvery, cond)
 }

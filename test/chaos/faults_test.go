@@ -342,13 +342,11 @@ func (c *cluster) healAll() error {
 	c.nw.heal()
 	var errs []error
 	for _, n := range c.members() {
-		n.mu.Lock()
-		paused := n.mu.paused
-		n.mu.Unlock()
+		paused := n.mn.Paused()
 		if paused {
 			errs = append(errs, n.signal(syscall.SIGCONT))
 		}
-		if err := n.crashed(); err != nil {
+		if err := n.mn.Crashed(); err != nil {
 			errs = append(errs, err)
 		}
 		if !n.running() {

@@ -553,17 +553,12 @@ func TestSnapshotJoinLeave(t *testing.T) {
 	}
 	// Node 4 stops by itself once it applied its removal, with exit code
 	// 0 and a line that says what to do.
-	p := n4.process()
-	select {
-	case <-p.done:
-	case <-time.After(clusterTimeout):
-		t.Fatalf("node 4 still runs %v after its removal", clusterTimeout)
-	}
+	code := n4.waitExited(clusterTimeout)
 	out, err := os.ReadFile(n4.out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := p.exitCode(); code != 0 || !strings.Contains(string(out), "node 4 stopped: this node was removed from the cluster") {
+	if code != 0 || !strings.Contains(string(out), "node 4 stopped: this node was removed from the cluster") {
 		t.Errorf("node 4 after its removal: exit code %d, want 0 and a line saying it was removed; output:\n%s", code, out)
 	}
 }

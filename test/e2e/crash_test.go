@@ -31,24 +31,19 @@ import (
 // errors, as opposed to log lines).
 func waitExit(t testing.TB, n *node, timeout time.Duration) (int, []string) {
 	t.Helper()
-	p := n.process()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("%v still running %v after it should have stopped", n, timeout)
-	}
+	code := n.waitExited(timeout)
 	b, err := os.ReadFile(n.out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := strings.Split(string(b), "==== ")
+	runs := strings.Split(string(b), proctest.RunMark)
 	var lines []string
 	for _, l := range strings.Split(runs[len(runs)-1], "\n") {
 		if strings.HasPrefix(l, "databend-meta: ") {
 			lines = append(lines, l)
 		}
 	}
-	return p.exitCode(), lines
+	return code, lines
 }
 
 // walRecordRe matches a line of dump-raft-log-wal: FILE@OFFSET entry term=T index=I.
@@ -326,7 +321,7 @@ func TestCrashFsyncFails(t *testing.T) {
 
 	// From now on every fdatasync of the process fails with EIO.
 	var stderr syncBuffer
-	cmd := exec.Command(strace, "-f", "-p", strconv.Itoa(n.process().cmd.Process.Pid),
+	cmd := exec.Command(strace, "-f", "-p", strconv.Itoa(n.process().Pid()),
 		"-e", "trace=fdatasync", "-e", "inject=fdatasync:error=EIO", "-o", filepath.Join(dir, "strace.out"))
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -1,36 +1,28 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/client"
 	"github.com/metasrv/metasrv/internal/proctest"
+	"github.com/metasrv/metasrv/internal/proctest/metanode"
 )
 
 const (
@@ -75,59 +67,26 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 
 // poll is waitFor without the test: it returns cond's last error on timeout.
 func poll(timeout time.Duration, cond func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(pollEvery)
-	}
+	return proctest.Poll(timeout, pollEvery, cond)
 }
 
 // ---- node processes ----
 
 // node is one databend-meta process, started and restarted with the same
-// command line in the same working directory.
+// command line in the same working directory. The process itself, its
+// connection and its status are mn's (metanode, shared with the chaos
+// suite); node adds the test, the ports and the command line.
 type node struct {
 	t    testing.TB
 	id   uint64
 	dir  string   // working directory: relative paths in the config resolve here
-	args []string // command line after the binary
+	args []string // command line after the binary, read at each start
 	// Ports it listens on; clients connect through 127.0.0.1.
 	raftPort, grpcPort, adminPort int
 	out                           string // file collecting stdout and stderr of every run
-	runs                          int
 
-	mu struct {
-		sync.Mutex
-		p    *process
-		conn *grpc.ClientConn
-	}
+	mn *metanode.Node
 }
-
-// process is one run of a node.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // cmd.Wait's result, set before done is closed
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitCode returns the exit code of an exited process, -1 if a signal
-// killed it.
-func (p *process) exitCode() int { return p.cmd.ProcessState.ExitCode() }
 
 // newNode returns a node that is not started yet. On cleanup the node is
 // killed, and if the test failed its output is printed.
@@ -142,38 +101,25 @@ func newNode(t testing.TB, id uint64, dir string, args []string, raftPort, grpcP
 		raftPort: raftPort, grpcPort: grpcPort, adminPort: adminPort,
 		out: filepath.Join(dir, fmt.Sprintf("node%d.out", id)),
 	}
+	n.mn = &metanode.Node{
+		ID: id, Dir: dir, Out: n.out,
+		GRPCAddr:  n.grpcAddr(),
+		AdminAddr: fmt.Sprintf("127.0.0.1:%d", adminPort),
+	}
 	t.Cleanup(func() {
-		n.mu.Lock()
-		p, conn := n.mu.p, n.mu.conn
-		n.mu.Unlock()
-		if p != nil && !p.exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
+		if err := n.mn.Close(); err != nil {
+			t.Error(err)
 		}
-		if conn != nil {
-			conn.Close()
-		}
-		if b, err := os.ReadFile(n.out); err == nil {
-			for _, bad := range []string{"WARNING: DATA RACE", "\npanic: ", "\nfatal error: "} {
-				if bytes.Contains(b, []byte(bad)) {
-					t.Errorf("%v output (%s) holds %q", n, n.out, strings.TrimSpace(bad))
-				}
-			}
-		}
-		if t.Failed() {
-			t.Logf("---- node %d output (%s), last %d lines ----\n%s", n.id, n.out, outputLines, tailFile(n.out, outputLines))
-		}
+		n.mn.Report(t, outputLines)
 	})
 	return n
 }
 
-func (n *node) String() string { return fmt.Sprintf("node %d", n.id) }
+func (n *node) String() string { return n.mn.String() }
 
-func (n *node) raftAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.raftPort) }
-func (n *node) grpcAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.grpcPort) }
-func (n *node) adminURL(path string) string {
-	return fmt.Sprintf("http://127.0.0.1:%d%s", n.adminPort, path)
-}
+func (n *node) raftAddr() string            { return fmt.Sprintf("127.0.0.1:%d", n.raftPort) }
+func (n *node) grpcAddr() string            { return fmt.Sprintf("127.0.0.1:%d", n.grpcPort) }
+func (n *node) adminURL(path string) string { return n.mn.AdminURL(path) }
 
 // start starts the node's process; it does not wait for it to serve.
 func (n *node) start() {
@@ -184,73 +130,25 @@ func (n *node) start() {
 }
 
 // tryStart is start for any goroutine: it returns the error.
-func (n *node) tryStart(bin string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.p != nil && !n.mu.p.exited() {
-		return fmt.Errorf("%v: start: already running", n)
-	}
-	n.runs++
-	f, err := os.OpenFile(n.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(f, "==== %s run %d: databend-meta %s\n", time.Now().Format(time.RFC3339Nano), n.runs, strings.Join(n.args, " "))
-	cmd := exec.Command(bin, n.args...)
-	cmd.Dir = n.dir
-	cmd.Stdout, cmd.Stderr = f, f
-	// If the test binary dies (a timeout panic), take the node with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("%v: start: %w", n, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	n.mu.p = p
-	return nil
-}
+func (n *node) tryStart(bin string) error { return n.mn.Start(bin, n.args...) }
 
-func (n *node) process() *process {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.mu.p
-}
+// process returns the node's last run, nil if it was never started.
+func (n *node) process() *proctest.Process { return n.mn.Process() }
 
 // running reports whether the node's process is alive.
-func (n *node) running() bool {
-	p := n.process()
-	return p != nil && !p.exited()
-}
+func (n *node) running() bool { return n.mn.Running() }
 
 // alive returns an error if the node's process is not running.
-func (n *node) alive() error {
-	p := n.process()
-	switch {
-	case p == nil:
-		return fmt.Errorf("%v was never started", n)
-	case p.exited():
-		return fmt.Errorf("%v exited: %v", n, p.err)
-	}
-	return nil
-}
+func (n *node) alive() error { return n.mn.Alive() }
 
 // kill sends SIGKILL and waits for the process to be gone.
 func (n *node) kill() {
 	n.t.Helper()
-	p := n.process()
-	if p == nil || p.exited() {
-		n.t.Fatalf("%v: kill: not running", n)
+	if err := n.alive(); err != nil {
+		n.t.Fatalf("kill: %v", err)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		n.t.Fatalf("%v: still running 10s after SIGKILL", n)
+	if err := n.mn.Kill(); err != nil {
+		n.t.Fatal(err)
 	}
 }
 
@@ -258,45 +156,32 @@ func (n *node) kill() {
 // code. It fails the test if the process does not exit in time.
 func (n *node) stop() int {
 	n.t.Helper()
+	code, err := n.mn.Stop(20 * time.Second)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return code
+}
+
+// waitExited waits up to timeout for the node's last run to exit by
+// itself and returns its exit code; it fails the test if it still runs.
+func (n *node) waitExited(timeout time.Duration) int {
+	n.t.Helper()
 	p := n.process()
-	if p == nil || p.exited() {
-		n.t.Fatalf("%v: stop: not running", n)
+	if p == nil {
+		n.t.Fatalf("%v was never started", n)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		n.t.Fatalf("%v: still running 20s after SIGTERM; killed", n)
-		return -1
+	if err := p.Wait(timeout); err != nil {
+		n.t.Fatalf("%v still running %v after it should have stopped", n, timeout)
 	}
+	return p.ExitCode()
 }
 
 // conn returns the gRPC connection to the node's public API. It survives
 // restarts: it reconnects with a short backoff.
-func (n *node) conn() *grpc.ClientConn {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.mu.conn == nil {
-		cc, err := grpc.NewClient(n.grpcAddr(),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithConnectParams(grpc.ConnectParams{
-				Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, MaxDelay: 500 * time.Millisecond},
-				MinConnectTimeout: time.Second,
-			}))
-		if err != nil {
-			// Only a malformed target or option fails here: a bug in
-			// the harness, and this may run on any goroutine.
-			panic(fmt.Sprintf("%v: grpc.NewClient: %v", n, err))
-		}
-		n.mu.conn = cc
-	}
-	return n.mu.conn
-}
+func (n *node) conn() *grpc.ClientConn { return n.mn.Conn() }
 
-func (n *node) meta() metapb.MetaClient { return metapb.NewMetaClient(n.conn()) }
+func (n *node) meta() metapb.MetaClient { return n.mn.Meta() }
 
 // upsert writes key = value with match_seq any through this node.
 func (n *node) upsert(key, value string) (*metapb.UpsertReply, error) {
@@ -371,48 +256,19 @@ func (n *node) members() ([]*metapb.Node, error) {
 	return r.GetNodes(), nil
 }
 
-var httpClient = &http.Client{Timeout: rpcTimeout}
-
 // adminGet fetches an admin API path and returns the status code and body.
 func (n *node) adminGet(path string) (int, []byte, error) {
-	if err := n.alive(); err != nil {
-		return 0, nil, err
-	}
-	resp, err := httpClient.Get(n.adminURL(path))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%v: GET %s: %w", n, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%v: GET %s: read body: %w", n, path, err)
-	}
-	return resp.StatusCode, b, nil
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	return n.mn.AdminGet(ctx, path)
 }
 
-// status returns the node's status from the admin API.
+// status returns the node's status from the admin API, State set to the
+// raft state (leader, follower, ...).
 func (n *node) status() (*metapb.StatusReply, error) {
-	code, b, err := n.adminGet("/v1/cluster/status")
-	if err != nil {
-		return nil, err
-	}
-	if code != http.StatusOK {
-		return nil, fmt.Errorf("%v: GET /v1/cluster/status: %d %s", n, code, b)
-	}
-	var st metapb.StatusReply
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%v: GET /v1/cluster/status: %v in %s", n, err, b)
-	}
-	// state is databend-meta's (Leader, Follower, ...); raft_state is
-	// StatusReply's (leader, follower, ...).
-	var raft struct {
-		State string `json:"raft_state"`
-	}
-	if err := json.Unmarshal(b, &raft); err != nil {
-		return nil, fmt.Errorf("%v: GET /v1/cluster/status: %v in %s", n, err, b)
-	}
-	st.State = raft.State
-	return &st, nil
+	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+	defer cancel()
+	return n.mn.Status(ctx)
 }
 
 // mustStatus is status that fails the test on an error.
@@ -561,34 +417,17 @@ func (c *cluster) ids() []uint64 {
 // of nodes, and that leader reports itself leader; it returns the leader.
 func (c *cluster) waitLeader(nodes ...*node) *node {
 	c.t.Helper()
+	mns := make([]*metanode.Node, len(nodes))
+	for i, n := range nodes {
+		mns[i] = n.mn
+	}
 	var leader *node
 	waitFor(c.t, clusterTimeout, fmt.Sprintf("a leader among %v", nodes), func() error {
-		var lead uint64
-		for _, n := range nodes {
-			st, err := n.status()
-			if err != nil {
-				return err
-			}
-			switch {
-			case st.GetLeaderId() == 0:
-				return fmt.Errorf("%v knows no leader (state %s, term %d)", n, st.GetState(), st.GetTerm())
-			case lead != 0 && st.GetLeaderId() != lead:
-				return fmt.Errorf("%v says the leader is %d, another node says %d", n, st.GetLeaderId(), lead)
-			}
-			lead = st.GetLeaderId()
-		}
-		i := slices.IndexFunc(nodes, func(n *node) bool { return n.id == lead })
-		if i < 0 {
-			return fmt.Errorf("the leader is %d, not one of %v", lead, nodes)
-		}
-		st, err := nodes[i].status()
+		l, err := metanode.Leader(mns, rpcTimeout)
 		if err != nil {
 			return err
 		}
-		if st.GetState() != "leader" {
-			return fmt.Errorf("%v is named leader but is %q", nodes[i], st.GetState())
-		}
-		leader = nodes[i]
+		leader = nodes[slices.Index(mns, l)]
 		return nil
 	})
 	return leader
@@ -609,14 +448,10 @@ func (c *cluster) waitVoters(via []*node, ids ...uint64) {
 			if err != nil {
 				return err
 			}
-			var got []uint64
-			for _, m := range ms {
-				if !m.GetVoter() {
-					return fmt.Errorf("%v lists %d as a learner: %v", n, m.GetId(), ms)
-				}
-				got = append(got, m.GetId())
+			got, err := metanode.VoterIDs(ms)
+			if err != nil {
+				return fmt.Errorf("%v lists %v: %w", n, ms, err)
 			}
-			slices.Sort(got)
 			if !slices.Equal(got, want) {
 				return fmt.Errorf("%v lists members %v, want %v", n, got, want)
 			}
@@ -701,46 +536,27 @@ func diffListings(a, b []string) string {
 }
 
 // tailFile returns the last n lines of a file.
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", path, err)
-	}
-	return tail(string(b), n)
-}
+func tailFile(path string, n int) string { return proctest.TailFile(path, n) }
 
-func tail(s string, n int) string {
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string, n int) string { return proctest.Tail(s, n) }
 
 // killTogether sends SIGKILL to every node at once, then waits until all
 // are gone.
 func killTogether(t testing.TB, nodes ...*node) {
 	t.Helper()
-	var ps []*process
 	for _, n := range nodes {
-		p := n.process()
-		if p == nil || p.exited() {
-			t.Fatalf("%v: kill: not running", n)
+		if err := n.alive(); err != nil {
+			t.Fatalf("kill: %v", err)
 		}
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		ps = append(ps, p)
 	}
-	for i, p := range ps {
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%v: still running 10s after SIGKILL", nodes[i])
-		}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = n.mn.Kill() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
 
