@@ -19,7 +19,7 @@ const EnvGrpcAPIAddress = "METASRV_GRPC_API_ADDRESS"
 // root's own flags, so a subcommand does not take them.
 func addLegacyFlags(root *cobra.Command) {
 	f := root.Flags()
-	f.Bool("export", false, "deprecated form of the export command (as databend-metactl --export): takes --grpc-api-address or --raft-dir, --db, --export-chunk-size, --id")
+	f.Bool("export", false, "deprecated form of the export command (as databend-metactl --export), in Databend's format: takes --grpc-api-address or --raft-dir, --db, --export-chunk-size, --id")
 	f.Bool("import", false, "deprecated form of the import command (as databend-metactl --import): takes --raft-dir, --db, --id, --initial-cluster")
 	f.String("raft-dir", "", "with --export or --import: the node's raft_dir")
 	f.String("db", "", "with --export: the file to write (default stdout); with --import: the dump to read (default stdin)")
@@ -56,7 +56,10 @@ func runLegacy(root *cobra.Command) error {
 		if f.Changed("initial-cluster") {
 			return usagef("--initial-cluster applies to --import, not --export")
 		}
+		// Only Databend's operators use this form: it writes Databend's
+		// format, which databend-metactl --import reads.
 		sub = "export"
+		args = append(args, "--format="+formatDatabend)
 		pass("raft-dir", "raft-dir")
 		pass("db", "db")
 		passUint("export-chunk-size", "chunk-size")
