@@ -123,8 +123,8 @@ func TestHandshake(t *testing.T) {
 		if err != nil {
 			t.Fatalf("client %s: %v", client, err)
 		}
-		if resp.GetProtocolVersion() != 260_629_000_000 || len(resp.GetPayload()) == 0 {
-			t.Fatalf("client %s: answer %v, want protocol_version 260629000000 and a token", client, resp)
+		if resp.GetProtocolVersion() != 260_629_002_000 || len(resp.GetPayload()) == 0 {
+			t.Fatalf("client %s: answer %v, want protocol_version 260629002000 and a token", client, resp)
 		}
 	}
 

@@ -32,13 +32,14 @@ func (v Version) String() string {
 //
 //	260629.0.0      1.2.676                260217.0.0
 var (
-	// ServerVersion is what Handshake answers: the newest release of
-	// the file. A Databend client refuses a server older than its
+	// ServerVersion is what Handshake answers: 260629.2.0, the version
+	// issue 12 names, at or above the newest release of the file (a test
+	// checks). A Databend client refuses a server older than its
 	// MIN_SERVER, which is at most 260217.0.0 in every row, so every
 	// current client accepts it; answering as the newest release also
 	// tells a client that every RPC it knows of is served. It is not
 	// metasrv's own version (Status, the admin API).
-	ServerVersion = Version{260629, 0, 0}
+	ServerVersion = Version{260629, 2, 0}
 	// MinClientVersion is the oldest client Handshake accepts: MIN_CLIENT,
 	// 1.2.676 in every row.
 	MinClientVersion = Version{1, 2, 676}

@@ -29,7 +29,7 @@ func TestVersionDigits(t *testing.T) {
 			t.Errorf("VersionFromDigit(%d) = %s, want %s", tt.digit, got, tt.v)
 		}
 	}
-	if ServerVersion.Digit() != 260_629_000_000 {
+	if ServerVersion.Digit() != 260_629_002_000 {
 		t.Errorf("ServerVersion %s = %d", ServerVersion, ServerVersion.Digit())
 	}
 }
@@ -69,8 +69,8 @@ func TestVersionsMatchDatabendTable(t *testing.T) {
 	if last == nil {
 		t.Fatal("no rows")
 	}
-	if last[0] != ServerVersion.String() {
-		t.Errorf("the newest release is %s, ServerVersion is %s", last[0], ServerVersion)
+	if newest := parse(t, last[0]); newest.Digit() > ServerVersion.Digit() {
+		t.Errorf("the newest release is %s, ServerVersion %s is older", newest, ServerVersion)
 	}
 }
 
