@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl
 
 all: build
 
@@ -56,6 +56,19 @@ test: build vet test-deps
 CHAOS_DURATION ?= 5m
 chaos:
 	METASRV_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -v -run TestChaos ./test/chaos/
+
+# etcd's compatibility checks (issue 13) with etcd's own clients, built
+# from the Go module proxy at the version of metasrv's etcd modules
+# (test/etcdtools): for now the etcdctl smoke test of test/e2e, which
+# make test runs too; what does not fit make test's time comes here as
+# it is made to pass.
+compat: build
+	$(GO) test -count=1 -timeout 20m -v -run 'TestEtcdctl' ./test/e2e/
+
+# etcdctl v3.7.x (test/etcdtools) into bin/, to try by hand:
+# bin/etcdctl --endpoints=127.0.0.1:9191 member list
+etcdctl:
+	cd test/etcdtools && $(GO) build -o ../../$(BIN)/etcdctl go.etcd.io/etcd/etcdctl/v3
 
 # Tools the tests need beyond Go: headless Chromium for the dashboard test
 # (internal/admin), strace for the fsync failure test (test/e2e). Installs

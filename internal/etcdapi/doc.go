@@ -7,8 +7,8 @@
 // errors in its one table (errors.go). The semantics (ranges, counts,
 // sorting, revision filters, compares over ranges, delete ranges, nested
 // transactions, ignore_value) live in internal/statemachine as native
-// transaction features; internal/publicapi registers this face, with the
-// native face's authentication (the metadata "authorization").
+// transaction features; internal/publicapi registers this face, with its
+// authentication (ServerOptions, auth.go).
 //
 // # What is served (this step of issue 13)
 //
@@ -25,20 +25,41 @@
 //     only at the current one: a later one is etcd's ErrFutureRev, an
 //     earlier one ErrCompacted, until the history of past revisions of
 //     issue 13 lands.
-//   - Cluster: MemberList (learners included; names node-<id>, peer URLs
-//     the raft addresses, client URLs the public gRPC addresses).
-//   - Maintenance: Status (version: the etcd API module's, 3.7.3;
-//     db_size: the size of the state as a snapshot holds it; leader; raft
-//     term, commit and applied index).
+//   - Cluster (cluster.go): MemberList (learners included; names
+//     node-<id>, peer URLs the raft addresses, client URLs the public
+//     gRPC addresses); MemberRemove is a leave (as --leave-id);
+//     MemberPromote finishes the join of a learner (waits until it has
+//     caught up, where etcd answers ErrLearnerNotReady). MemberAdd and
+//     MemberUpdate answer Unimplemented saying what to do instead: a
+//     node adds itself when started with join and its own
+//     raft_config.id, and updates its own addresses when restarted with
+//     new ones.
+//   - Maintenance (maintenance.go): Status (version: the etcd API
+//     module's, 3.7.3; db_size: the size of the state as a snapshot
+//     holds it; leader; raft term, commit and applied index; is_learner);
+//     Alarm (none: list and deactivate answer none, activate is
+//     refused); Defragment (a no-op); Hash (the whole state's,
+//     StateMachine.Hash); HashKV (the keys' at the current revision,
+//     Snapshot.HashKV: equal on nodes at the same hash_revision; an older
+//     revision is refused); MoveLeader (the leader's transfer; elsewhere
+//     etcd's ErrNotLeader); Snapshot (the state machine snapshot of
+//     internal/statemachine/doc.go, zero-padded to a multiple of 512
+//     bytes, then the SHA-256 of all before it, as etcd's stream ends,
+//     so that etcdctl snapshot save takes it).
+//   - Auth (auth.go): Authenticate (metasrv's users, [auth]; a token
+//     etcd's clients send in the metadata "token"; without [auth],
+//     etcd's ErrAuthNotEnabled, which clientv3 takes as "no token") and
+//     AuthStatus. With [auth], ServerOptions check every other call of
+//     etcd's services: the metadata "token", else "authorization" as on
+//     the native face; none is etcd's ErrUserEmpty, an invalid token
+//     ErrInvalidAuthToken (clientv3 then authenticates again).
 //
-// Everything else answers codes.Unimplemented with a message naming the
-// part of issue 13 that will serve it (notserved.go): KV's Compact and
-// RangeStream; Watch; Lease (a Put with a lease and a LEASE compare are
-// refused alike, Unimplemented); Cluster's MemberAdd, MemberRemove,
-// MemberUpdate and MemberPromote; Maintenance's Alarm, Defragment, Hash,
-// HashKV, Snapshot, MoveLeader and Downgrade; Auth (Authenticate
-// included: with [auth] enabled, send the metadata "authorization" as
-// for the native API).
+// Everything else answers codes.Unimplemented with a message (notserved.go):
+// KV's Compact and RangeStream and Watch and Lease name the part of issue
+// 13 that will serve them (a Put with a lease and a LEASE compare are
+// refused alike, Unimplemented); Maintenance's Downgrade does not apply;
+// the rest of Auth (users, roles, enabling auth) says that users are
+// configured in the config file.
 //
 // # Keys
 //
@@ -55,6 +76,9 @@
 // ErrGRPCNoLeader, ErrGRPCLeaderChanged, ErrGRPCStopped, ErrGRPCTimeout,
 // and the validation errors etcd's v3rpc returns (ErrGRPCEmptyKey,
 // ErrGRPCValueProvided, ErrGRPCLeaseProvided, ErrGRPCTooManyOps,
-// ErrGRPCDuplicateKey, ErrGRPCInvalidSortOption, ErrGRPCRequestTooLarge).
+// ErrGRPCDuplicateKey, ErrGRPCInvalidSortOption, ErrGRPCRequestTooLarge),
+// and those of the other services (ErrGRPCMemberNotFound,
+// ErrGRPCMemberNotLearner, ErrGRPCNotLeader, ErrGRPCUserEmpty,
+// ErrGRPCInvalidAuthToken, ErrGRPCAuthFailed, ErrGRPCAuthNotEnabled).
 // The rest keep metasrv's message with a code (errorCodes).
 package etcdapi

@@ -31,6 +31,8 @@ var etcdErrors = []struct {
 	{server.ErrStopped, rpctypes.ErrGRPCStopped},
 	{server.ErrTimeout, rpctypes.ErrGRPCTimeout},
 	{context.DeadlineExceeded, rpctypes.ErrGRPCTimeout},
+	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{server.ErrNotMember, rpctypes.ErrGRPCMemberNotFound},
 }
 
 // errorCodes maps what etcd has no message of its own for, keeping
@@ -42,6 +44,8 @@ var errorCodes = []grpcapi.ErrorCode{
 	{Err: statemachine.ErrEmptyCommand, Code: codes.InvalidArgument},
 	{Err: server.ErrNotStarted, Code: codes.Unavailable},
 	{Err: context.Canceled, Code: codes.Canceled},
+	{Err: server.ErrInvalidMember, Code: codes.FailedPrecondition},
+	{Err: server.ErrInvalidTransfer, Code: codes.FailedPrecondition},
 }
 
 // errInvalid marks a request this face refuses that etcd would take
@@ -53,19 +57,20 @@ func invalidf(format string, args ...any) error {
 }
 
 // toStatus maps err to the status error the client gets: etcd's own where
-// it has one, else a code from errorCodes with metasrv's message. A
-// status error stays as it is.
+// it has one (a status error that stands for one of the errors of the
+// table too: the peer API's, server.ErrNotMember), else a status error as
+// it is, else a code from errorCodes with metasrv's message.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
 	}
 	for _, e := range etcdErrors {
 		if errors.Is(err, e.err) {
 			return e.status
 		}
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
 	}
 	return grpcapi.StatusOf(err, errorCodes)
 }

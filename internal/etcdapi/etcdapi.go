@@ -14,6 +14,9 @@ import (
 // Server is what the face needs of a node (implemented by
 // *server.Server). Called concurrently from gRPC goroutines.
 type Server interface {
+	// Operations are the member changes, leadership transfer and state
+	// copies of the Cluster and Maintenance handlers (cluster.go).
+	Operations
 	// Range reads keys as etcd's Range, after the read barrier of c, and
 	// returns the revision read at.
 	Range(ctx context.Context, req *metapb.TxnRange, c metapb.ReadConsistency) (*metapb.TxnRangeResponse, uint64, error)
@@ -41,6 +44,9 @@ type Config struct {
 	MaxTxnOps int
 	// TLS: the port serves TLS, so members' client URLs are https.
 	TLS bool
+	// Auth holds the users of [auth]; nil when [auth] is disabled. It
+	// serves Authenticate (auth.go); give the same one to ServerOptions.
+	Auth Authenticator
 }
 
 // DefaultMaxTxnOps is etcd's default --max-txn-ops.
@@ -88,7 +94,7 @@ func (s *Service) Register(gs grpc.ServiceRegistrar) {
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Maintenance_ServiceDesc, "Maintenance"), &maintenance{s: s})
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Watch_ServiceDesc, "Watch"), &pb.UnimplementedWatchServer{})
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Lease_ServiceDesc, "Lease"), &pb.UnimplementedLeaseServer{})
-	grpcapi.RegisterDecoded(gs, notServed(&pb.Auth_ServiceDesc, "Auth"), &pb.UnimplementedAuthServer{})
+	grpcapi.RegisterDecoded(gs, notServed(&pb.Auth_ServiceDesc, "Auth"), &authService{s: s})
 }
 
 // header is the response header of this node at revision rev.

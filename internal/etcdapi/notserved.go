@@ -12,24 +12,39 @@ import (
 // served lists the methods this step of issue 13 serves, by full name;
 // every other method of etcd's services answers Unimplemented.
 var served = map[string]bool{
-	"/etcdserverpb.KV/Range":           true,
-	"/etcdserverpb.KV/Put":             true,
-	"/etcdserverpb.KV/DeleteRange":     true,
-	"/etcdserverpb.KV/Txn":             true,
-	"/etcdserverpb.Cluster/MemberList": true,
-	"/etcdserverpb.Maintenance/Status": true,
+	"/etcdserverpb.KV/Range":               true,
+	"/etcdserverpb.KV/Put":                 true,
+	"/etcdserverpb.KV/DeleteRange":         true,
+	"/etcdserverpb.KV/Txn":                 true,
+	"/etcdserverpb.Cluster/MemberList":     true,
+	"/etcdserverpb.Cluster/MemberAdd":      true,
+	"/etcdserverpb.Cluster/MemberRemove":   true,
+	"/etcdserverpb.Cluster/MemberUpdate":   true,
+	"/etcdserverpb.Cluster/MemberPromote":  true,
+	"/etcdserverpb.Maintenance/Status":     true,
+	"/etcdserverpb.Maintenance/Alarm":      true,
+	"/etcdserverpb.Maintenance/Defragment": true,
+	"/etcdserverpb.Maintenance/Hash":       true,
+	"/etcdserverpb.Maintenance/HashKV":     true,
+	"/etcdserverpb.Maintenance/MoveLeader": true,
+	"/etcdserverpb.Maintenance/Snapshot":   true,
+	"/etcdserverpb.Auth/Authenticate":      true,
+	"/etcdserverpb.Auth/AuthStatus":        true,
 }
 
 // notServedMessage says which part of issue 13 will serve a method.
 func notServedMessage(service, method string) string {
 	part := map[string]string{
-		"KV":          "Compact and RangeStream come with the history of past revisions",
-		"Watch":       "Watch comes with the watch part",
-		"Lease":       "leases come with the lease part",
-		"Cluster":     "member changes come with the cluster part (MemberAdd/Remove/Promote mapped to join, leave and learners)",
-		"Maintenance": "Alarm, Defragment, HashKV, MoveLeader and Snapshot come with the maintenance part",
-		"Auth":        "Authenticate and AuthStatus come with the auth part; use the metadata \"authorization\" meanwhile",
+		"KV":    "Compact and RangeStream come with the history of past revisions",
+		"Watch": "Watch comes with the watch part",
+		"Lease": "leases come with the lease part",
 	}[service]
+	switch service {
+	case "Auth":
+		return fmt.Sprintf("etcdserverpb.Auth/%s is not served by metasrv: %s; Authenticate and AuthStatus are served", method, usersHint)
+	case "Maintenance":
+		return fmt.Sprintf("etcdserverpb.Maintenance/%s is not served by metasrv: its nodes do not change versions in place; replace the binary and restart each node in turn", method)
+	}
 	return fmt.Sprintf("etcdserverpb.%s/%s is not served by metasrv yet: %s of metasrv's issue 13", service, method, part)
 }
 

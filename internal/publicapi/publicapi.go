@@ -2,8 +2,9 @@
 // as databend-meta serves its grpc_api_address: the native
 // metasrv.v1.Meta (internal/grpcapi), Databend's meta.MetaService
 // (internal/databendapi) and etcd's v3 API (internal/etcdapi), over the
-// same server, with their authentication (etcd's services under the
-// native face's: the metadata "authorization"). cmd/databend-meta and internal/clustertest both serve
+// same server, with their authentication (etcd's services with a token
+// from etcd's Authenticate in the metadata "token", or the native face's
+// metadata "authorization"). cmd/databend-meta and internal/clustertest both serve
 // the port through it, so tests serve exactly what the binary does.
 //
 //	faces, err := publicapi.New(srv, publicapi.Config{Auth: a, MaxMessageSize: n})
@@ -21,7 +22,7 @@ import (
 	"github.com/metasrv/metasrv/internal/server"
 )
 
-// Authenticator is what both faces need of the users of [auth]
+// Authenticator is what the faces need of the users of [auth]
 // (implemented by *auth.Authenticator): the native face's credentials and
 // Databend's tokens. Called concurrently from gRPC goroutines.
 type Authenticator interface {
@@ -58,7 +59,7 @@ type Faces struct {
 func New(srv *server.Server, cfg Config) (*Faces, error) {
 	limits := grpcapi.DefaultLimits(cfg.MaxMessageSize)
 	f := &Faces{
-		etcd: etcdapi.New(srv, etcdapi.Config{Limits: limits, TLS: cfg.TLS}),
+		etcd: etcdapi.New(srv, etcdapi.Config{Limits: limits, TLS: cfg.TLS, Auth: cfg.Auth}),
 		opts: []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(cfg.MaxMessageSize), grpc.MaxSendMsgSize(cfg.MaxMessageSize), grpcapi.DecodeErrorsOption(),
 		},
@@ -66,7 +67,8 @@ func New(srv *server.Server, cfg Config) (*Faces, error) {
 	if cfg.Auth != nil {
 		f.native = grpcapi.NewMeta(srv, limits, cfg.Auth)
 		f.databend = databendapi.New(srv, cfg.Auth, limits)
-		f.opts = append(f.opts, grpcapi.AuthServerOptions(cfg.Auth, databendapi.ServiceName)...)
+		f.opts = append(f.opts, grpcapi.AuthServerOptions(cfg.Auth, append([]string{databendapi.ServiceName}, etcdapi.ServiceNames...)...)...)
+		f.opts = append(f.opts, etcdapi.ServerOptions(cfg.Auth)...)
 		f.opts = append(f.opts, databendapi.ServerOptions(cfg.Auth, databendapi.TokenEveryCall)...)
 		return f, nil
 	}
