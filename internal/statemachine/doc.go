@@ -191,8 +191,9 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 5; no
-// other version is read: metasrv has no release that wrote another).
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 6; no
+// other version is read: metasrv has no release that wrote another;
+// version 6 added each history event's time).
 // Fixed-width integers are big endian; uvarint is encoding/binary's
 // unsigned varint, minimally encoded (a non-minimal one is corrupt), so a
 // given state has exactly one encoding (a value written out where flag 4
@@ -216,7 +217,7 @@
 // The stream:
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   5
+//	version        uint32   6
 //	applied_index  uint64
 //	last_seq       uint64
 //	revision       uint64   >= 1
@@ -243,6 +244,8 @@
 //	above compacted, the last one = revision):
 //	    key            string   non-empty, valid UTF-8
 //	    revision       uvarint
+//	    time_ms        uvarint  its entry's time (<= now_ms; the same for
+//	                            every event of a revision)
 //	    flags          byte     1: prev present, 2: current present (at
 //	                            least one), plus
 //	                            4 (with 1): prev is the current value of
