@@ -107,10 +107,10 @@
 //     RangeKeys) counts the keys in range, drops those outside the
 //     min/max mod/create revision filters, sorts as etcd (a target other
 //     than KEY without an order ascends; ties stay in key order), then
-//     keeps limit (more: it dropped some); it sees the ops before it. Only
-//     the current revision is served (0 or equal): a later one is
-//     ErrFutureRevision, an earlier one ErrCompacted, until past
-//     revisions are kept (issue 13's history). A delete_range deletes
+//     keeps limit (more: it dropped some); it sees the ops before it. A
+//     past revision is read from the history (the ops before it not
+//     seen; no key hidden as expired), a later one is
+//     ErrFutureRevision, one below the compact revision ErrCompacted. A delete_range deletes
 //     every key in range in key order and returns the deleted values
 //     when asked. A put with ignore_value keeps the key's data; an absent
 //     key fails the transaction with ErrKeyNotFound. A nested txn
@@ -155,7 +155,15 @@
 // The most recent WithHistorySize (default DefaultHistorySize) events are
 // kept in a ring, with the largest revision some of whose events were
 // dropped (compacted; dropping one event of a revision drops the others
-// with it). It is part of the replicated state: in the snapshot and in
+// with it). At the end of every entry, the events older than
+// WithHistoryRetention (default DefaultHistoryRetention, 10 minutes) by
+// the largest entry time are dropped too, and a compact command
+// (peerpb.CompactRequest, etcd's KV.Compact: ErrFutureRevision beyond
+// the revision, a CompactedError at or below the compact revision once
+// anything was dropped) drops the events below its revision. etcd's
+// compact revision (CompactRevision, CompactedError) is compacted + 1:
+// the oldest revision a RangeKeys or a watch may ask for. RangeKeys at a
+// past revision undoes the changes after it on an O(1) copy of the tree. It is part of the replicated state: in the snapshot and in
 // Hash (give every node the same size). EventsBetween(from, to) replays
 // the revisions from..to from it; from <= compacted is ErrCompacted. The
 // history, Revision and the keys change together under one lock: after a
