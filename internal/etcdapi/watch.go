@@ -309,22 +309,19 @@ func (ws *watchStream) run(ctx context.Context, wt *etcdWatcher, req *metapb.Wat
 	}
 }
 
-// remove forgets watcher id; false if it was not there.
-func (ws *watchStream) remove(id int64) bool {
+// remove forgets watcher id and returns it (nil if it was not there).
+func (ws *watchStream) remove(id int64) *etcdWatcher {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	_, ok := ws.mu.watchers[id]
+	wt := ws.mu.watchers[id]
 	delete(ws.mu.watchers, id)
-	return ok
+	return wt
 }
 
 // cancel ends watcher id and answers Canceled, as etcd does; an unknown
 // id gets no answer.
 func (ws *watchStream) cancel(id int64) error {
-	ws.mu.Lock()
-	wt := ws.mu.watchers[id]
-	delete(ws.mu.watchers, id)
-	ws.mu.Unlock()
+	wt := ws.remove(id)
 	if wt == nil {
 		return nil
 	}
