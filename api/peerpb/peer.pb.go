@@ -45,6 +45,7 @@ type Command struct {
 	//
 	//	*Command_Upsert
 	//	*Command_Txn
+	//	*Command_Compact
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -126,6 +127,15 @@ func (x *Command) GetTxn() *metapb.TxnRequest {
 	return nil
 }
 
+func (x *Command) GetCompact() *CompactRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Compact); ok {
+			return x.Compact
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -138,9 +148,62 @@ type Command_Txn struct {
 	Txn *metapb.TxnRequest `protobuf:"bytes,11,opt,name=txn,proto3,oneof"`
 }
 
+type Command_Compact struct {
+	Compact *CompactRequest `protobuf:"bytes,12,opt,name=compact,proto3,oneof"`
+}
+
 func (*Command_Upsert) isCommand_Body() {}
 
 func (*Command_Txn) isCommand_Body() {}
+
+func (*Command_Compact) isCommand_Body() {}
+
+// CompactRequest drops the event history below revision (etcd's
+// KV.Compact): a Range at a revision below it, or a watch that starts
+// below it, is refused as compacted from then on.
+type CompactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactRequest) Reset() {
+	*x = CompactRequest{}
+	mi := &file_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactRequest) ProtoMessage() {}
+
+func (x *CompactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
+func (*CompactRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CompactRequest) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
 
 // ConfChangeContext is the Context of every ConfChangeV2 entry.
 type ConfChangeContext struct {
@@ -155,7 +218,7 @@ type ConfChangeContext struct {
 
 func (x *ConfChangeContext) Reset() {
 	*x = ConfChangeContext{}
-	mi := &file_peer_proto_msgTypes[1]
+	mi := &file_peer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -167,7 +230,7 @@ func (x *ConfChangeContext) String() string {
 func (*ConfChangeContext) ProtoMessage() {}
 
 func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[1]
+	mi := &file_peer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -180,7 +243,7 @@ func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeContext.ProtoReflect.Descriptor instead.
 func (*ConfChangeContext) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{1}
+	return file_peer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConfChangeContext) GetProposer() uint64 {
@@ -221,7 +284,7 @@ type RaftBatch struct {
 
 func (x *RaftBatch) Reset() {
 	*x = RaftBatch{}
-	mi := &file_peer_proto_msgTypes[2]
+	mi := &file_peer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +296,7 @@ func (x *RaftBatch) String() string {
 func (*RaftBatch) ProtoMessage() {}
 
 func (x *RaftBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[2]
+	mi := &file_peer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +309,7 @@ func (x *RaftBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftBatch.ProtoReflect.Descriptor instead.
 func (*RaftBatch) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{2}
+	return file_peer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RaftBatch) GetClusterName() string {
@@ -292,7 +355,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_peer_proto_msgTypes[3]
+	mi := &file_peer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +367,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[3]
+	mi := &file_peer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +380,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{3}
+	return file_peer_proto_rawDescGZIP(), []int{4}
 }
 
 // SnapshotChunk is one piece of a MsgSnap raft message: the marshaled
@@ -337,7 +400,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_peer_proto_msgTypes[4]
+	mi := &file_peer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +412,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[4]
+	mi := &file_peer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +425,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{4}
+	return file_peer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SnapshotChunk) GetClusterName() string {
@@ -415,7 +478,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +490,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +503,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{5}
+	return file_peer_proto_rawDescGZIP(), []int{6}
 }
 
 type JoinRequest struct {
@@ -453,7 +516,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +528,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +541,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{6}
+	return file_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JoinRequest) GetClusterName() string {
@@ -506,7 +569,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +581,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +594,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{7}
+	return file_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JoinReply) GetNodes() []*metapb.Node {
@@ -558,7 +621,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +633,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +646,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{8}
+	return file_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LeaveRequest) GetClusterName() string {
@@ -609,7 +672,7 @@ type LeaveReply struct {
 
 func (x *LeaveReply) Reset() {
 	*x = LeaveReply{}
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +684,7 @@ func (x *LeaveReply) String() string {
 func (*LeaveReply) ProtoMessage() {}
 
 func (x *LeaveReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +697,7 @@ func (x *LeaveReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveReply.ProtoReflect.Descriptor instead.
 func (*LeaveReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{9}
+	return file_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LeaveReply) GetNodes() []*metapb.Node {
@@ -662,7 +725,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +737,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +750,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{10}
+	return file_peer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MembersRequest) GetClusterName() string {
@@ -730,7 +793,7 @@ type MembersReply struct {
 
 func (x *MembersReply) Reset() {
 	*x = MembersReply{}
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +805,7 @@ func (x *MembersReply) String() string {
 func (*MembersReply) ProtoMessage() {}
 
 func (x *MembersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +818,7 @@ func (x *MembersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersReply.ProtoReflect.Descriptor instead.
 func (*MembersReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{11}
+	return file_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MembersReply) GetNodes() []*metapb.Node {
@@ -804,7 +867,7 @@ type ProposalsDroppedRequest struct {
 
 func (x *ProposalsDroppedRequest) Reset() {
 	*x = ProposalsDroppedRequest{}
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +879,7 @@ func (x *ProposalsDroppedRequest) String() string {
 func (*ProposalsDroppedRequest) ProtoMessage() {}
 
 func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +892,7 @@ func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedRequest.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{12}
+	return file_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposalsDroppedRequest) GetClusterName() string {
@@ -868,7 +931,7 @@ type ProposalsDroppedReply struct {
 
 func (x *ProposalsDroppedReply) Reset() {
 	*x = ProposalsDroppedReply{}
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +943,7 @@ func (x *ProposalsDroppedReply) String() string {
 func (*ProposalsDroppedReply) ProtoMessage() {}
 
 func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +956,7 @@ func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedReply.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{13}
+	return file_peer_proto_rawDescGZIP(), []int{14}
 }
 
 var File_peer_proto protoreflect.FileDescriptor
@@ -902,7 +965,7 @@ const file_peer_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"peer.proto\x12\x0fmetasrv.peer.v1\x1a\n" +
-	"meta.proto\"\xd5\x01\n" +
+	"meta.proto\"\x92\x02\n" +
 	"\aCommand\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
 	"\n" +
@@ -910,8 +973,11 @@ const file_peer_proto_rawDesc = "" +
 	"\x0fmax_reply_bytes\x18\x03 \x01(\x04R\rmaxReplyBytes\x123\n" +
 	"\x06upsert\x18\n" +
 	" \x01(\v2\x19.metasrv.v1.UpsertRequestH\x00R\x06upsert\x12*\n" +
-	"\x03txn\x18\v \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txnB\x06\n" +
-	"\x04body\"t\n" +
+	"\x03txn\x18\v \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txn\x12;\n" +
+	"\acompact\x18\f \x01(\v2\x1f.metasrv.peer.v1.CompactRequestH\x00R\acompactB\x06\n" +
+	"\x04body\",\n" +
+	"\x0eCompactRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"t\n" +
 	"\x11ConfChangeContext\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
 	"\n" +
@@ -981,51 +1047,53 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_peer_proto_goTypes = []any{
 	(*Command)(nil),                 // 0: metasrv.peer.v1.Command
-	(*ConfChangeContext)(nil),       // 1: metasrv.peer.v1.ConfChangeContext
-	(*RaftBatch)(nil),               // 2: metasrv.peer.v1.RaftBatch
-	(*RaftAck)(nil),                 // 3: metasrv.peer.v1.RaftAck
-	(*SnapshotChunk)(nil),           // 4: metasrv.peer.v1.SnapshotChunk
-	(*SnapshotAck)(nil),             // 5: metasrv.peer.v1.SnapshotAck
-	(*JoinRequest)(nil),             // 6: metasrv.peer.v1.JoinRequest
-	(*JoinReply)(nil),               // 7: metasrv.peer.v1.JoinReply
-	(*LeaveRequest)(nil),            // 8: metasrv.peer.v1.LeaveRequest
-	(*LeaveReply)(nil),              // 9: metasrv.peer.v1.LeaveReply
-	(*MembersRequest)(nil),          // 10: metasrv.peer.v1.MembersRequest
-	(*MembersReply)(nil),            // 11: metasrv.peer.v1.MembersReply
-	(*ProposalsDroppedRequest)(nil), // 12: metasrv.peer.v1.ProposalsDroppedRequest
-	(*ProposalsDroppedReply)(nil),   // 13: metasrv.peer.v1.ProposalsDroppedReply
-	(*metapb.UpsertRequest)(nil),    // 14: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),       // 15: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),             // 16: metasrv.v1.Node
+	(*CompactRequest)(nil),          // 1: metasrv.peer.v1.CompactRequest
+	(*ConfChangeContext)(nil),       // 2: metasrv.peer.v1.ConfChangeContext
+	(*RaftBatch)(nil),               // 3: metasrv.peer.v1.RaftBatch
+	(*RaftAck)(nil),                 // 4: metasrv.peer.v1.RaftAck
+	(*SnapshotChunk)(nil),           // 5: metasrv.peer.v1.SnapshotChunk
+	(*SnapshotAck)(nil),             // 6: metasrv.peer.v1.SnapshotAck
+	(*JoinRequest)(nil),             // 7: metasrv.peer.v1.JoinRequest
+	(*JoinReply)(nil),               // 8: metasrv.peer.v1.JoinReply
+	(*LeaveRequest)(nil),            // 9: metasrv.peer.v1.LeaveRequest
+	(*LeaveReply)(nil),              // 10: metasrv.peer.v1.LeaveReply
+	(*MembersRequest)(nil),          // 11: metasrv.peer.v1.MembersRequest
+	(*MembersReply)(nil),            // 12: metasrv.peer.v1.MembersReply
+	(*ProposalsDroppedRequest)(nil), // 13: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),   // 14: metasrv.peer.v1.ProposalsDroppedReply
+	(*metapb.UpsertRequest)(nil),    // 15: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),       // 16: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),             // 17: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	14, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	15, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
-	16, // 2: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	16, // 3: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	16, // 4: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	16, // 5: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	16, // 6: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
-	2,  // 7: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
-	4,  // 8: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
-	6,  // 9: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
-	8,  // 10: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	10, // 11: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
-	12, // 12: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
-	3,  // 13: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	5,  // 14: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	7,  // 15: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	9,  // 16: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	11, // 17: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
-	13, // 18: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	15, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	16, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	1,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
+	17, // 3: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	17, // 4: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	17, // 5: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	17, // 6: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	17, // 7: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
+	3,  // 8: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
+	5,  // 9: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
+	7,  // 10: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
+	9,  // 11: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
+	11, // 12: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
+	13, // 13: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
+	4,  // 14: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	6,  // 15: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	8,  // 16: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	10, // 17: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	12, // 18: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
+	14, // 19: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_peer_proto_init() }
@@ -1036,6 +1104,7 @@ func file_peer_proto_init() {
 	file_peer_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_Upsert)(nil),
 		(*Command_Txn)(nil),
+		(*Command_Compact)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1043,7 +1112,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

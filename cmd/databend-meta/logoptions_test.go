@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -55,5 +56,8 @@ func TestLogOptions(t *testing.T) {
 func TestWatchHistoryDefault(t *testing.T) {
 	if got, want := config.Default().WatchHistorySize, statemachine.DefaultHistorySize; got != want {
 		t.Errorf("watch_history_size defaults to %d, the state machine to %d", got, want)
+	}
+	if got, want := time.Duration(config.Default().WatchHistoryRetention)*time.Second, statemachine.DefaultHistoryRetention; got != want {
+		t.Errorf("watch_history_retention defaults to %v, the state machine to %v", got, want)
 	}
 }

@@ -126,6 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		WaitLeaderTimeout:     cfg.WaitLeaderTimeout(),
 		JoinRetrying:          sayRetry(stderr),
 		HistorySize:           cfg.WatchHistorySize,
+		HistoryRetention:      time.Duration(cfg.WatchHistoryRetention) * time.Second,
 		MaxMessageBytes:       cfg.GrpcAPIMaxMessageSize,
 		PeerDialOptions:       sec.raftDial,
 		Logger:                lg,

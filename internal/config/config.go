@@ -80,6 +80,16 @@ type Config struct {
 	// and new value, so raise it with care when values are large.
 	WatchHistorySize int `toml:"watch_history_size"`
 
+	// WatchHistoryRetention is how long, in seconds, a change stays in
+	// that history (by the leader's clock of the entries): older changes
+	// are dropped, so a watch or an etcd Range at a revision further back
+	// is refused as compacted. Default DefaultWatchHistoryRetention (600:
+	// twice Kubernetes' compaction interval, so its own KV.Compact
+	// decides); 0 keeps changes until watch_history_size or a Compact
+	// drops them; at most 604800 (a week). The same on every node.
+	// watch_history_size still bounds the memory.
+	WatchHistoryRetention int `toml:"watch_history_retention"`
+
 	// GCPercent is the Go garbage collector's GOGC for this node: how far
 	// the heap may grow between collections, in percent of the heap live
 	// after the last one. Default 50 (Go's own default is 100); 10..1000.
@@ -214,6 +224,10 @@ type RaftConfig struct {
 // of cmd/databend-meta checks that they agree).
 const DefaultWatchHistorySize = 10000
 
+// DefaultWatchHistoryRetention is watch_history_retention's default in
+// seconds, the state machine's own (statemachine.DefaultHistoryRetention).
+const DefaultWatchHistoryRetention = 600
+
 // MinMaxMessageSize is the smallest grpc_api_max_message_size, 1 MiB: it
 // leaves a request 448 KiB of keys and values.
 const MinMaxMessageSize = 1 << 20
@@ -240,6 +254,7 @@ func Default() Config {
 		MetricAPIAddress:      "127.0.0.1:28001",
 		GrpcAPIMaxMessageSize: 32 << 20,
 		WatchHistorySize:      DefaultWatchHistorySize,
+		WatchHistoryRetention: DefaultWatchHistoryRetention,
 		GCPercent:             50,
 		Raft: RaftConfig{
 			ID:                    1,

@@ -55,6 +55,7 @@ func TestDefault(t *testing.T) {
 		MetricAPIAddress:      "127.0.0.1:28001",
 		GrpcAPIMaxMessageSize: 33554432,
 		WatchHistorySize:      10000,
+		WatchHistoryRetention: 600,
 		GCPercent:             50,
 		Raft: RaftConfig{
 			ID:                    1,

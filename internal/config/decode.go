@@ -196,6 +196,7 @@ type fileConfig struct {
 	MetricAPIAddress      fileValue `toml:"metric_api_address"`
 	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
 	WatchHistorySize      fileValue `toml:"watch_history_size"`
+	WatchHistoryRetention fileValue `toml:"watch_history_retention"`
 	GCPercent             fileValue `toml:"gc_percent"`
 	Raft                  struct {
 		ID                    fileValue `toml:"id"`
@@ -236,6 +237,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		MetricAPIAddress:      v(&c.MetricAPIAddress),
 		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
 		WatchHistorySize:      v(&c.WatchHistorySize),
+		WatchHistoryRetention: v(&c.WatchHistoryRetention),
 		GCPercent:             v(&c.GCPercent),
 	}
 	r := &f.Raft

@@ -108,8 +108,15 @@ func (c *Config) validateWatch() error {
 		return keyErrorf("watch_history_size", "%w %d: use a number of events in 1..%d; the default is %d",
 			ErrInvalidValue, n, maxWatchHistorySize, DefaultWatchHistorySize)
 	}
+	if s := c.WatchHistoryRetention; s < 0 || s > maxWatchHistoryRetention {
+		return keyErrorf("watch_history_retention", "%w %d: use seconds in 0..%d (0: no limit by time); the default is %d",
+			ErrInvalidValue, s, maxWatchHistoryRetention, DefaultWatchHistoryRetention)
+	}
 	return nil
 }
+
+// maxWatchHistoryRetention bounds watch_history_retention: a week.
+const maxWatchHistoryRetention = 7 * 24 * 3600
 
 // Bounds of gc_percent: below 10 the GC runs nearly all the time; above
 // 1000 a node takes more than ten times its state.

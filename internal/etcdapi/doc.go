@@ -21,10 +21,37 @@
 //     duplicate-key rule, checkIntervals). Every write, Put and
 //     DeleteRange included, is one native transaction entry.
 //   - Revisions: the store's (one per entry that changes keys; an empty
-//     store is at 1) in every header. A Range at a revision is served
-//     only at the current one: a later one is etcd's ErrFutureRev, an
-//     earlier one ErrCompacted, until the history of past revisions of
-//     issue 13 lands.
+//     store is at 1) in every header. A Range at a past revision (and a
+//     Txn's range op) is served from the state machine's history of
+//     changes: below its compact revision it is etcd's ErrCompacted, a
+//     later one than the store's ErrFutureRev. KV.Compact (physical
+//     accepted: compaction is immediate) is a replicated command; the
+//     history also drops changes by count and by time
+//     (watch_history_size, watch_history_retention).
+//   - Watch (watch.go): the bidirectional stream, many watchers on one
+//     stream, each a native watcher of the server's machinery
+//     (server.WatchGrouped: the same registration, history and hub as
+//     the native Watch, its output grouped by revision). Create (start
+//     revision, prev_kv, progress_notify, the NOPUT and NODELETE
+//     filters, fragment, watch_id or one given from 0 up), cancel, and
+//     the progress request (one response with watch id -1 once every
+//     watcher of the stream delivered what the node applied, or after a
+//     second, at the revision all reached). A Created response goes out
+//     before the watcher's events; each response holds one revision's
+//     events with etcd's create/mod revision and version (a delete: the
+//     key and its revision). A start below the compact revision gets a
+//     response with compact_revision and canceled; one beyond the
+//     store's revision + 1, canceled with etcd's future-revision reason.
+//     An interruption of the node's watches (a snapshot installed, a
+//     watcher too slow, a stop) ends the stream with Unavailable: clientv3
+//     resumes each watcher after what it received. With the metadata
+//     hasleader (clientv3.WithRequireLeader) a stream is refused
+//     (ErrGRPCNoLeader) when the node knows no leader, and ends so when
+//     it knows none for three checks a second apart. A progress
+//     notification comes after DefaultProgressReportInterval (10
+//     minutes, etcd's) of silence; SetProgressReportInterval is etcd's
+//     test knob. No message size check: a response over the gRPC limit
+//     fails the stream (use fragment).
 //   - Cluster (cluster.go): MemberList (learners included; names
 //     node-<id>, peer URLs the raft addresses, client URLs the public
 //     gRPC addresses); MemberRemove is a leave (as --leave-id);
@@ -55,11 +82,11 @@
 //     ErrInvalidAuthToken (clientv3 then authenticates again).
 //
 // Everything else answers codes.Unimplemented with a message (notserved.go):
-// KV's Compact and RangeStream and Watch and Lease name the part of issue
-// 13 that will serve them (a Put with a lease and a LEASE compare are
-// refused alike, Unimplemented); Maintenance's Downgrade does not apply;
-// the rest of Auth (users, roles, enabling auth) says that users are
-// configured in the config file.
+// KV's RangeStream and Lease name the part of issue 13 that will serve
+// them (a Put with a lease and a LEASE compare are refused alike,
+// Unimplemented); Maintenance's Downgrade does not apply; the rest of Auth
+// (users, roles, enabling auth) says that users are configured in the
+// config file.
 //
 // # Keys
 //

@@ -76,6 +76,21 @@ func (k *kv) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error)
 	return k.s.txnResponse(r, reply, reply.GetRevision()), nil
 }
 
+// Compact drops the history below the revision (etcd's KV.Compact); the
+// compaction is immediate, so physical is accepted and changes nothing.
+func (k *kv) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if r.Revision <= 0 {
+		return nil, rpctypes.ErrGRPCCompacted
+	}
+	ctx, cancel := k.s.withDeadline(ctx)
+	defer cancel()
+	rev, err := k.s.srv.Compact(ctx, uint64(r.Revision))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CompactionResponse{Header: k.s.header(rev)}, nil
+}
+
 // txn applies a native transaction with the default deadline.
 func (s *Service) txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
 	ctx, cancel := s.withDeadline(ctx)

@@ -126,6 +126,20 @@ func (s *Server) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnRe
 	return res.Txn, nil
 }
 
+// Compact drops the history below rev through raft (etcd's KV.Compact):
+// from then on a Range at a revision below it, or a watch that starts
+// below it, is refused as compacted. It returns the store's revision.
+// Errors: statemachine.ErrFutureRevision beyond the revision, a
+// *statemachine.CompactedError when rev is compacted already, and
+// propose's.
+func (s *Server) Compact(ctx context.Context, rev uint64) (uint64, error) {
+	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_Compact{Compact: &peerpb.CompactRequest{Revision: rev}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.Compact.Revision, nil
+}
+
 // barrier makes a read see every write acknowledged before it started:
 // linearizable waits for a ReadIndex round; serializable does nothing.
 func (s *Server) barrier(ctx context.Context, c metapb.ReadConsistency) error {

@@ -145,6 +145,10 @@ type Config struct {
 	// node of a cluster must use the same value: the history is part of
 	// the replicated state.
 	HistorySize int
+	// HistoryRetention is how long a change stays in that history, by
+	// the entries' time (watch_history_retention); 0 = no limit by time.
+	// The same on every node.
+	HistoryRetention time.Duration
 	// MaxMessageBytes is the largest message the public API sends
 	// (grpc_api_max_message_size); 0 = no bound. Every write carries it
 	// (peerpb.Command.max_reply_bytes), so that one whose reply would be
@@ -235,7 +239,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		cfg:       cfg,
 		lg:        cfg.Logger,
 		storage:   st,
-		sm:        statemachine.New(statemachine.WithHistorySize(cfg.HistorySize)),
+		sm:        statemachine.New(statemachine.WithHistorySize(cfg.HistorySize), statemachine.WithHistoryRetention(cfg.HistoryRetention)),
 		hub:       watch.NewHub(watch.WithMaxMessageBytes(cfg.MaxMessageBytes)),
 		proposals: newProposals(),
 		readReqC:  make(chan *readWaiter, 4096),

@@ -33,14 +33,43 @@ import (
 // watch.ErrInterrupted (this node installed a snapshot) or
 // watch.ErrClosed (the server is stopping).
 func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(*metapb.WatchResponse) error) error {
-	if s.node.Load() == nil {
-		return ErrNotStarted
-	}
-	if err := s.checkStartRevision(ctx, req.GetStartRevision()); err != nil {
+	w, p, err := s.registerWatch(ctx, req)
+	if err != nil {
 		return err
 	}
-	spec := watch.Spec{Key: req.GetKey(), KeyEnd: req.GetKeyEnd(), Filter: req.GetFilter()}
+	defer w.Close()
+	every := time.Duration(req.GetProgressIntervalMs()) * time.Millisecond
+	return w.Serve(ctx, p, send, every)
+}
+
+// WatchGrouped is Watch with the output grouped by revision
+// (watch.Watcher.ServeGrouped), for etcd's watch: the same registration,
+// history and errors; initial_flush is not served (an etcd watch has
+// none) and no size limit applies.
+func (s *Server) WatchGrouped(ctx context.Context, req *metapb.WatchRequest, g watch.Grouped) error {
+	if req.GetInitialFlush() {
+		return fmt.Errorf("server: a grouped watch has no initial flush")
+	}
+	w, p, err := s.registerWatch(ctx, req)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	every := time.Duration(req.GetProgressIntervalMs()) * time.Millisecond
+	return w.ServeGrouped(ctx, p, g, every)
+}
+
+// registerWatch checks req's start_revision and registers its watcher
+// between two applies, with the prelude that leads up to it.
+func (s *Server) registerWatch(ctx context.Context, req *metapb.WatchRequest) (*watch.Watcher, watch.Prelude, error) {
 	var p watch.Prelude
+	if s.node.Load() == nil {
+		return nil, p, ErrNotStarted
+	}
+	if err := s.checkStartRevision(ctx, req.GetStartRevision()); err != nil {
+		return nil, p, err
+	}
+	spec := watch.Spec{Key: req.GetKey(), KeyEnd: req.GetKeyEnd(), Filter: req.GetFilter()}
 
 	s.applyMu.Lock()
 	at := s.sm.Revision()
@@ -52,14 +81,15 @@ func (s *Server) Watch(ctx context.Context, req *metapb.WatchRequest, send func(
 	}
 	w, err := s.hub.Register(spec, at)
 	s.applyMu.Unlock()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-
-	every := time.Duration(req.GetProgressIntervalMs()) * time.Millisecond
-	return w.Serve(ctx, p, send, every)
+	return w, p, err
 }
+
+// Revision returns the revision this node applied last; cheap.
+func (s *Server) Revision() uint64 { return s.sm.Revision() }
+
+// CompactRevision returns the oldest revision a Range at a revision or a
+// watch may ask for on this node (etcd's compact revision); cheap.
+func (s *Server) CompactRevision() uint64 { return s.sm.CompactRevision() }
 
 // checkStartRevision refuses a start_revision beyond the revision + 1
 // with ErrFutureRevision. Only such a start_revision costs a linearizable

@@ -13,12 +13,14 @@ import (
 )
 
 // Result is the outcome of applying one command. Exactly one of Upsert,
-// Txn and Err is set; Events may accompany any of them.
+// Txn, Compact and Err is set; Events may accompany any of them.
 type Result struct {
 	// Upsert is the reply of an upsert command.
 	Upsert *metapb.UpsertReply
 	// Txn is the reply of a transaction.
 	Txn *metapb.TxnReply
+	// Compact is the reply of a compact command.
+	Compact *CompactReply
 	// Err is a deterministic rejection (wrapping ErrEmptyCommand,
 	// ErrInvalidUpsert, ErrInvalidTxn) or ErrStaleIndex; the state did not
 	// change apart from the applied index, the clock and the expiry sweep.
@@ -72,6 +74,7 @@ func (sm *StateMachine) ApplyWith(index, timeMs uint64, cmd *peerpb.Command, o A
 	sm.sweepLocked()
 	res := sm.execLocked(cmd, o.NoReply)
 	res.Events = sm.recordChangesLocked(!o.NoEvents)
+	sm.pruneLocked()
 	if res.Txn != nil {
 		res.Txn.Revision = sm.mu.revision
 	}
@@ -104,6 +107,12 @@ func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
 			return &Result{Err: err}
 		}
 		return &Result{Txn: reply}
+	case *peerpb.Command_Compact:
+		reply, err := sm.compactLocked(body.Compact)
+		if err != nil {
+			return &Result{Err: err}
+		}
+		return &Result{Compact: reply}
 	case nil:
 		return &Result{Err: fmt.Errorf("%w: the command may come from a newer metasrv version", ErrEmptyCommand)}
 	default:
@@ -275,7 +284,7 @@ func (sm *StateMachine) putLocked(prev, v kv) {
 	sm.unindexLocked(prev)
 	sm.indexLocked(v)
 	sm.mu.tree.Set(v)
-	sm.mu.changes = append(sm.mu.changes, change{key: v.key(), prev: prev, cur: v, rev: sm.entryRevLocked()})
+	sm.mu.changes = append(sm.mu.changes, change{key: v.key(), prev: prev, cur: v, rev: sm.entryRevLocked(), ms: sm.mu.entryMs})
 }
 
 // deleteLocked removes the present key prev. A delete takes no seq
@@ -283,7 +292,7 @@ func (sm *StateMachine) putLocked(prev, v kv) {
 func (sm *StateMachine) deleteLocked(prev kv) {
 	sm.unindexLocked(prev)
 	sm.mu.tree.Delete(prev)
-	sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, rev: sm.entryRevLocked()})
+	sm.mu.changes = append(sm.mu.changes, change{key: prev.key(), prev: prev, rev: sm.entryRevLocked(), ms: sm.mu.entryMs})
 }
 
 // validateUpsert checks what does not depend on the state.

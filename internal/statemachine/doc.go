@@ -107,10 +107,10 @@
 //     RangeKeys) counts the keys in range, drops those outside the
 //     min/max mod/create revision filters, sorts as etcd (a target other
 //     than KEY without an order ascends; ties stay in key order), then
-//     keeps limit (more: it dropped some); it sees the ops before it. Only
-//     the current revision is served (0 or equal): a later one is
-//     ErrFutureRevision, an earlier one ErrCompacted, until past
-//     revisions are kept (issue 13's history). A delete_range deletes
+//     keeps limit (more: it dropped some); it sees the ops before it. A
+//     past revision is read from the history (the ops before it not
+//     seen; no key hidden as expired), a later one is
+//     ErrFutureRevision, one below the compact revision ErrCompacted. A delete_range deletes
 //     every key in range in key order and returns the deleted values
 //     when asked. A put with ignore_value keeps the key's data; an absent
 //     key fails the transaction with ErrKeyNotFound. A nested txn
@@ -155,7 +155,15 @@
 // The most recent WithHistorySize (default DefaultHistorySize) events are
 // kept in a ring, with the largest revision some of whose events were
 // dropped (compacted; dropping one event of a revision drops the others
-// with it). It is part of the replicated state: in the snapshot and in
+// with it). At the end of every entry, the events older than
+// WithHistoryRetention (default DefaultHistoryRetention, 10 minutes) by
+// the largest entry time are dropped too, and a compact command
+// (peerpb.CompactRequest, etcd's KV.Compact: ErrFutureRevision beyond
+// the revision, a CompactedError at or below the compact revision once
+// anything was dropped) drops the events below its revision. etcd's
+// compact revision (CompactRevision, CompactedError) is compacted + 1:
+// the oldest revision a RangeKeys or a watch may ask for. RangeKeys at a
+// past revision undoes the changes after it on an O(1) copy of the tree. It is part of the replicated state: in the snapshot and in
 // Hash (give every node the same size). EventsBetween(from, to) replays
 // the revisions from..to from it; from <= compacted is ErrCompacted. The
 // history, Revision and the keys change together under one lock: after a
@@ -191,8 +199,9 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 5; no
-// other version is read: metasrv has no release that wrote another).
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 6; no
+// other version is read: metasrv has no release that wrote another;
+// version 6 added each history event's time).
 // Fixed-width integers are big endian; uvarint is encoding/binary's
 // unsigned varint, minimally encoded (a non-minimal one is corrupt), so a
 // given state has exactly one encoding (a value written out where flag 4
@@ -216,7 +225,7 @@
 // The stream:
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   5
+//	version        uint32   6
 //	applied_index  uint64
 //	last_seq       uint64
 //	revision       uint64   >= 1
@@ -243,6 +252,8 @@
 //	above compacted, the last one = revision):
 //	    key            string   non-empty, valid UTF-8
 //	    revision       uvarint
+//	    time_ms        uvarint  its entry's time (<= now_ms; the same for
+//	                            every event of a revision)
 //	    flags          byte     1: prev present, 2: current present (at
 //	                            least one), plus
 //	                            4 (with 1): prev is the current value of

@@ -41,9 +41,12 @@ var (
 	// command applies.
 	ErrReplyTooLarge = errors.New("statemachine: reply too large")
 
-	// ErrCompacted: EventsBetween was asked for changes that the bounded
-	// event history no longer holds. The caller must re-read the current
-	// state (a View) and continue from its LastSeq + 1.
+	// ErrCompacted: EventsBetween, a range at a revision or a compact
+	// was asked for changes that the bounded event history no longer
+	// holds (dropped by its size, its retention or a Compact). The caller
+	// must re-read the current state (a View) and continue from its
+	// revision + 1. The error is a *CompactedError, which carries the
+	// oldest revision still held.
 	ErrCompacted = errors.New("statemachine: event history compacted")
 
 	// ErrStaleIndex: Apply, ApplyEmpty or ApplyConfChange was called with a
@@ -61,3 +64,15 @@ var (
 	// checksum, or is not a valid snapshot. Restore left the state unchanged.
 	ErrCorruptSnapshot = errors.New("statemachine: corrupt snapshot")
 )
+
+// CompactedError wraps ErrCompacted with etcd's compact revision: the
+// oldest revision that a Range at a revision or a watch may ask for.
+type CompactedError struct {
+	CompactRevision uint64
+	detail          string
+}
+
+func (e *CompactedError) Error() string { return ErrCompacted.Error() + ": " + e.detail }
+
+// Unwrap returns ErrCompacted.
+func (e *CompactedError) Unwrap() error { return ErrCompacted }

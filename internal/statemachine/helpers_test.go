@@ -206,8 +206,14 @@ func (a *applier) upsert(timeMs uint64, req *metapb.UpsertRequest) *metapb.Upser
 func (a *applier) apply(timeMs uint64, cmd *peerpb.Command) *Result {
 	a.t.Helper()
 	res := a.sm.Apply(a.next(), timeMs, cmd)
-	if (res.Err == nil) == (res.Upsert == nil && res.Txn == nil) || (res.Upsert != nil && res.Txn != nil) {
-		a.t.Fatalf("result must have exactly one of Upsert, Txn, Err: %+v", res)
+	set := 0
+	for _, ok := range []bool{res.Upsert != nil, res.Txn != nil, res.Compact != nil, res.Err != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		a.t.Fatalf("result must have exactly one of Upsert, Txn, Compact, Err: %+v", res)
 	}
 	return res
 }

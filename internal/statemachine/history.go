@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
+
+	"github.com/tidwall/btree"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
 )
 
 // DefaultHistorySize is the number of most recent events a state machine
@@ -18,6 +22,24 @@ type Option func(*options)
 
 type options struct {
 	historySize int
+	retentionMs uint64
+}
+
+// DefaultHistoryRetention is how long a change stays in the history
+// when New is not given WithHistoryRetention: twice Kubernetes'
+// compaction interval (its apiserver compacts every 5 minutes to the
+// revision of 5 minutes before), so the revision a Kubernetes compaction
+// names is still held, and its own Compact decides.
+const DefaultHistoryRetention = 10 * time.Minute
+
+// WithHistoryRetention sets how long, by the entries' time (the leader's
+// clock, so every node drops the same changes at the same entry), a
+// change stays in the history: at every entry, the changes older than
+// the largest entry time less d are dropped. 0 (or less) keeps them
+// until WithHistorySize or a Compact drops them. Default
+// DefaultHistoryRetention; give every node the same value.
+func WithHistoryRetention(d time.Duration) Option {
+	return func(o *options) { o.retentionMs = uint64(max(d.Milliseconds(), 0)) }
 }
 
 // WithHistorySize sets how many of the most recent events (changes of any
@@ -76,6 +98,27 @@ func (h *history) push(c change, limit int) {
 	}
 }
 
+// pruneBefore drops the oldest changes made before the entry time
+// cutoffMs, with the other changes of their revisions.
+func (h *history) pruneBefore(cutoffMs uint64) {
+	for h.n > 0 && (h.at(0).ms < cutoffMs || h.at(0).rev <= h.compacted) {
+		h.dropOldest()
+	}
+}
+
+// compactTo drops every change below rev: the history then holds every
+// change at rev or above, and none below (compacted >= rev - 1).
+func (h *history) compactTo(rev uint64) {
+	h.compacted = max(h.compacted, rev-1)
+	for h.n > 0 && h.at(0).rev <= h.compacted {
+		h.dropOldest()
+	}
+}
+
+// compactRevision is etcd's compact revision: the oldest revision that
+// can be read (Range at it) or watched from.
+func (h *history) compactRevision() uint64 { return h.compacted + 1 }
+
 // dropOldest forgets the oldest change. The slot is not cleared: a clone
 // may still read it.
 func (h *history) dropOldest() {
@@ -112,6 +155,75 @@ func (h *history) search(rev uint64) int {
 // event returns c as a watch event; the caller owns it.
 func (c *change) event() *metapb.Event {
 	return &metapb.Event{Key: c.key, Seq: c.seq(), Prev: c.prev.seqV(), Current: c.cur.seqV(), Revision: c.rev}
+}
+
+// pruneLocked drops the changes older than the retention
+// (WithHistoryRetention) by the largest entry time.
+func (sm *StateMachine) pruneLocked() {
+	if r := sm.retentionMs; r > 0 && sm.mu.nowMs > r {
+		sm.mu.hist.pruneBefore(sm.mu.nowMs - r)
+	}
+}
+
+// CompactReply is the result of a compact command.
+type CompactReply struct {
+	// CompactRevision is etcd's compact revision after the command: the
+	// oldest revision a Range or a watch may ask for.
+	CompactRevision uint64
+	// Revision is the store's revision (a compaction takes none).
+	Revision uint64
+}
+
+// compactLocked drops the history below rev (etcd's Compact): a rev
+// beyond the revision is ErrFutureRevision, one already compacted (below
+// the compact revision, or at it once anything was dropped) ErrCompacted.
+func (sm *StateMachine) compactLocked(req *peerpb.CompactRequest) (*CompactReply, error) {
+	rev, cur := req.GetRevision(), sm.mu.revision
+	h := &sm.mu.hist
+	switch {
+	case rev > cur:
+		return nil, fmt.Errorf("%w: compact at revision %d, the store is at %d", ErrFutureRevision, rev, cur)
+	case rev < h.compactRevision() || (rev == h.compactRevision() && h.compacted > 0):
+		return nil, &CompactedError{CompactRevision: h.compactRevision(), detail: fmt.Sprintf(
+			"compact at revision %d: the history is compacted up to revision %d already", rev, h.compactRevision())}
+	}
+	h.compactTo(rev)
+	return &CompactReply{CompactRevision: h.compactRevision(), Revision: cur}, nil
+}
+
+// CompactRevision returns etcd's compact revision: the oldest revision a
+// Range at a revision or a watch may ask for (the history holds every
+// change from it on).
+func (sm *StateMachine) CompactRevision() uint64 {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.mu.hist.compactRevision()
+}
+
+// treeAt returns a copy of tree (the current keys, changed by pending
+// since the history's last change) as of revision rev, undoing the
+// changes after it, newest first: O(changes after rev). A rev the history
+// no longer reaches is a CompactedError.
+func treeAt(tree *btree.BTreeG[kv], h *history, pending []change, rev uint64) (*btree.BTreeG[kv], error) {
+	if rev <= h.compacted {
+		return nil, &CompactedError{CompactRevision: h.compactRevision(), detail: fmt.Sprintf(
+			"revision %d: the history holds revision %d on", rev, h.compactRevision())}
+	}
+	t := tree.Copy()
+	undo := func(c *change) {
+		if c.prev.present() {
+			t.Set(c.prev)
+		} else {
+			t.Delete(keyOnly(c.key))
+		}
+	}
+	for i := len(pending) - 1; i >= 0; i-- {
+		undo(&pending[i])
+	}
+	for i := h.n - 1; i >= 0 && h.at(i).rev > rev; i-- {
+		undo(h.at(i))
+	}
+	return t, nil
 }
 
 // recordChangesLocked ends the entry: if it changed a key it takes its
@@ -164,8 +276,9 @@ func (sm *StateMachine) EventsBetween(from, to uint64, fn func(*metapb.Event) bo
 		return nil
 	}
 	if from <= h.compacted {
-		return fmt.Errorf("%w: changes from revision %d were dropped; the history holds revision %d to %d; "+
-			"re-read the current state and watch from its revision + 1", ErrCompacted, from, h.compacted+1, rev)
+		return &CompactedError{CompactRevision: h.compactRevision(), detail: fmt.Sprintf(
+			"changes from revision %d were dropped; the history holds revision %d to %d; "+
+				"re-read the current state and watch from its revision + 1", from, h.compacted+1, rev)}
 	}
 	to = min(to, rev)
 	for i := h.search(from); i < h.n; i++ {

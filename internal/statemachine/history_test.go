@@ -333,6 +333,7 @@ func TestRestoreInvalidHistory(t *testing.T) {
 			for _, ev := range evs {
 				e.str(ev.key)
 				e.uvarint(ev.rev)
+				e.uvarint(0)
 				e.byte(ev.flags)
 				if ev.flags&histPrev != 0 {
 					e.value(newKV(ev.key, ev.prev, []byte("p")))

@@ -68,22 +68,39 @@ func validateRangeBounds(op, key string, rangeEnd []byte) error {
 
 // RangeKeys reads the keys req selects (etcd's Range, see
 // metapb.TxnRange) not expired at nowMs, at one point of the log, and
-// returns them with the revision of that point. A revision other than 0
-// and the current one is refused: a later one with ErrFutureRevision, an
-// earlier one with ErrCompacted (past revisions are not kept yet).
+// returns them with the revision of that point. A past revision (below
+// the current one) is read from the history: the keys as they were then
+// (no key hidden as expired: the history holds their removals), or a
+// CompactedError (ErrCompacted) below the compact revision; a later one
+// is ErrFutureRevision.
 func (sm *StateMachine) RangeKeys(req *metapb.TxnRange, nowMs uint64) (*metapb.TxnRangeResponse, uint64, error) {
 	if err := validateRangeBounds("range", req.GetKey(), req.GetRangeEnd()); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrInvalidTxn, err)
 	}
+	at := req.GetRevision()
 	sm.mu.Lock()
 	tree := sm.mu.tree.Copy()
 	rev := sm.mu.revision
+	past := at != 0 && at < rev
+	var h history
+	if past {
+		h = sm.mu.hist.clone()
+	}
 	sm.mu.Unlock()
-	resp, err := rangeKeys(tree, req, nowMs, rev)
+	if !past {
+		resp, err := rangeKeys(tree, req, nowMs, rev)
+		return resp, rev, err
+	}
+	tree, err := treeAt(tree, &h, nil, at)
+	if err != nil {
+		return nil, rev, err
+	}
+	resp, err := rangeKeys(tree, req, 0, at)
 	return resp, rev, err
 }
 
-// checkRevision refuses a revision that is not 0 or cur.
+// checkRevision refuses a revision that is not 0 or cur (the caller
+// serves a past one from a tree at it, treeAt).
 func checkRevision(rev, cur uint64) error {
 	switch {
 	case rev == 0 || rev == cur:
@@ -91,8 +108,7 @@ func checkRevision(rev, cur uint64) error {
 	case rev > cur:
 		return fmt.Errorf("%w: revision %d, the store is at %d", ErrFutureRevision, rev, cur)
 	default:
-		return fmt.Errorf("%w: revision %d: only the current revision %d is served (past revisions are not kept yet)",
-			ErrCompacted, rev, cur)
+		return fmt.Errorf("%w: revision %d: a past revision reached the current-state range (a bug)", ErrCompacted, rev)
 	}
 }
 
@@ -279,6 +295,15 @@ func (sm *StateMachine) nestedTxnLocked(n *metapb.TxnRequest, d txnDecisions) (*
 
 // txnRangeLocked serves a range op at the transaction's point: it sees
 // the ops before it.
+// A past revision (below the store's revision before the entry) is read
+// from the history, without the ops before it.
 func (sm *StateMachine) txnRangeLocked(r *metapb.TxnRange) (*metapb.TxnRangeResponse, error) {
+	if at := r.GetRevision(); at != 0 && at < sm.mu.revision {
+		tree, err := treeAt(sm.mu.tree, &sm.mu.hist, sm.mu.changes, at)
+		if err != nil {
+			return nil, err
+		}
+		return rangeKeys(tree, r, 0, at)
+	}
 	return rangeKeys(sm.mu.tree, r, sm.mu.entryMs, sm.mu.revision)
 }

@@ -67,7 +67,10 @@ func TestRangeKeys(t *testing.T) {
 		{"max create revision", &metapb.TxnRange{RangeEnd: all, MaxCreateRevision: 3}, "a,b", 5, false, t0, nil},
 		{"current revision", &metapb.TxnRange{Key: "a", Revision: 7}, "a", 1, false, t0, nil},
 		{"future revision", &metapb.TxnRange{Key: "a", Revision: 8}, "", 0, false, t0, ErrFutureRevision},
-		{"past revision", &metapb.TxnRange{Key: "a", Revision: 6}, "", 0, false, t0, ErrCompacted},
+		{"past revision: x not yet put", &metapb.TxnRange{RangeEnd: all, Revision: 6}, "a,b,c,d", 4, false, t0, nil},
+		{"past revision: b and d not yet put", &metapb.TxnRange{RangeEnd: all, Revision: 4}, "a,b,c", 3, false, t0, nil},
+		{"past revision: expired keys shown", &metapb.TxnRange{RangeEnd: all, Revision: 6}, "a,b,c,d", 4, false, t0 + 6, nil},
+		{"past revision: the empty store", &metapb.TxnRange{RangeEnd: all, Revision: 1}, "", 0, false, t0, nil},
 		{"no key", &metapb.TxnRange{}, "", 0, false, t0, ErrInvalidTxn},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,7 @@ import (
 const (
 	snapshotMagic = "MSRVSNAP"
 	// snapshotVersion is the version written and the only one read.
-	snapshotVersion = 5
+	snapshotVersion = 6
 
 	tagRecord = 1
 	tagEnd    = 0
@@ -81,6 +81,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		c := s.hist.at(i)
 		e.str(c.key)
 		e.uvarint(c.rev)
+		e.uvarint(c.ms)
 		flags := s.eventFlags(c, lastCur)
 		lastCur[c.key] = c.cur
 		e.byte(flags)
@@ -492,6 +493,7 @@ func decodeHistory(d *decoder, st *decoded) error {
 	var (
 		scratch []byte
 		lastRev = compacted
+		lastMs  uint64
 	)
 	for i := range n {
 		var c change
@@ -513,7 +515,11 @@ func decodeHistory(d *decoder, st *decoded) error {
 			return corruptf("event %d (key %q): current value of mod_revision %d, not the event's revision %d",
 				i, c.key, cm.modRev, c.rev)
 		}
-		lastRev = c.rev
+		if c.ms > st.nowMs || (i > 0 && c.rev == lastRev && c.ms != lastMs) {
+			return corruptf("event %d (key %q): time %d, after the clock %d or not that of its revision's other events (%d)",
+				i, c.key, c.ms, st.nowMs, lastMs)
+		}
+		lastRev, lastMs = c.rev, c.ms
 		st.hist.push(c, math.MaxInt)
 	}
 	if n > 0 && lastRev != st.revision {
@@ -532,6 +538,9 @@ func decodeEvent(d *decoder, st *decoded, lastCur map[string]kv, scratch []byte)
 		return c, scratch, err
 	}
 	if c.rev, err = d.uvarint(); err != nil {
+		return c, scratch, err
+	}
+	if c.ms, err = d.uvarint(); err != nil {
 		return c, scratch, err
 	}
 	flags, err := d.byte()

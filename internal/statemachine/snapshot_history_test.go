@@ -94,6 +94,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 		e.u64(2)
 		e.str("a")
 		e.uvarint(rev - 1)
+		e.uvarint(0)
 		e.byte(histCur)
 		e.value(newKV("a", m1, []byte("1")))
 	}
@@ -106,12 +107,14 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 			firstEvent(e)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, true},
 		{"prev written out", func(e *encoder) {
 			firstEvent(e)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histPrev | histCur | histCurOfRecord)
 			e.value(newKV("a", m1, []byte("1")))
 		}, false},
@@ -119,6 +122,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 			firstEvent(e)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histPrev | histPrevOfEvent | histCur)
 			e.value(newKV("a", m2, []byte("2")))
 		}, false},
@@ -127,6 +131,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 			e.u64(1)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, false},
 		{"cur of a record with another revision", func(e *encoder) {
@@ -134,9 +139,11 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 			e.u64(2)
 			e.str("a")
 			e.uvarint(rev - 1)
+			e.uvarint(0)
 			e.byte(histCur | histCurOfRecord)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histPrev | histPrevOfEvent | histCur | histCurOfRecord)
 		}, false},
 		{"ref flag without its value", func(e *encoder) {
@@ -144,6 +151,7 @@ func TestSnapshotHistoryRefsChecked(t *testing.T) {
 			e.u64(1)
 			e.str("a")
 			e.uvarint(rev)
+			e.uvarint(0)
 			e.byte(histCurOfRecord)
 		}, false},
 	}

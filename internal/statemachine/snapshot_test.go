@@ -278,8 +278,8 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"membership index 0":       membership(0, 3),
 		"membership term 0":        membership(4, 0),
 		"bad magic":                fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"version 6":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 6), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
-		"version 4":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 4), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 7":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 7), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 5":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 5), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"empty":                    {},
 	}
 	for name, data := range tests {

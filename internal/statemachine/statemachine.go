@@ -61,6 +61,8 @@ type change struct {
 	prev kv // absent: the key did not exist
 	cur  kv // absent: the key was deleted or expired
 	rev  uint64
+	// ms is the entry's time (Unix ms), for the retention by time.
+	ms uint64
 }
 
 // seq returns the key's seq after the change: cur's, or the deleted
@@ -79,6 +81,9 @@ func (c *change) seq() uint64 {
 type StateMachine struct {
 	// historySize is the most changes hist keeps (WithHistorySize).
 	historySize int
+	// retentionMs is how long hist keeps a change, by entry time
+	// (WithHistoryRetention); 0: no limit.
+	retentionMs uint64
 
 	mu struct {
 		sync.RWMutex
@@ -113,11 +118,11 @@ type StateMachine struct {
 
 // New returns an empty state machine at applied index 0.
 func New(opts ...Option) *StateMachine {
-	o := options{historySize: DefaultHistorySize}
+	o := options{historySize: DefaultHistorySize, retentionMs: uint64(DefaultHistoryRetention.Milliseconds())}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sm := &StateMachine{historySize: o.historySize}
+	sm := &StateMachine{historySize: o.historySize, retentionMs: o.retentionMs}
 	sm.mu.revision = FirstRevision
 	sm.mu.tree = newTree()
 	sm.mu.exp = newExpIndex()

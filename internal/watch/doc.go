@@ -56,6 +56,15 @@
 // from: the events of one revision come in the same order on every node,
 // so the client drops those it already has (the Go client does).
 //
+// # Grouped streams
+//
+// ServeGrouped sends the same stream grouped by revision (Grouped.Events
+// gets one revision's matching events at once) and reports every marker,
+// and how far the stream got after each delivery, to Grouped.Progress;
+// Grouped.WakeC makes it deliver and report at once. etcd's watch
+// (internal/etcdapi) is built on it. It has no initial flush and no size
+// check.
+//
 // # Slow watchers and limits
 //
 // Publish never blocks and takes no lock a stream holds while sending.

@@ -41,6 +41,24 @@ type Prelude struct {
 	History    History
 }
 
+// Grouped receives the output of ServeGrouped: whole revisions instead of
+// one response per event (etcd's watch responses). Both functions are
+// called from the serving goroutine only.
+type Grouped struct {
+	// Events sends the matching events of one revision, in the order
+	// made; the stream owns nothing of the slice after the call (the
+	// events themselves are shared and read-only).
+	Events func(evs []*metapb.Event) error
+	// Progress says that every matching change up to rev has been sent.
+	// idle: nothing was sent for the progress interval (a marker the
+	// client may want); else it comes after the prelude and after every
+	// delivery, for the caller to know how far the stream got.
+	Progress func(rev uint64, idle bool) error
+	// WakeC, if not nil, makes the stream deliver what is pending and
+	// report Progress at once (etcd's progress request).
+	WakeC <-chan struct{}
+}
+
 // errOwnerClosed ends Serve when the watcher's owner closed it meanwhile.
 var errOwnerClosed = errors.New("watcher closed")
 
@@ -58,6 +76,10 @@ type stream struct {
 	// flushing: the initial flush has started and not completed; a
 	// stream that ends now cannot be resumed from a seq.
 	flushing bool
+	// group, when set, takes the output by revision (ServeGrouped);
+	// batch holds the events of the revision being collected.
+	group *Grouped
+	batch []*metapb.Event
 }
 
 // Serve sends the watch's responses until ctx ends, send fails or the
@@ -73,6 +95,24 @@ func (w *Watcher) Serve(ctx context.Context, p Prelude, send Send, progressEvery
 		progressEvery = DefaultProgressInterval
 	}
 	st := &stream{w: w, send: limitSize(send, w.hub.opts.maxMessageBytes)}
+	if err := st.prelude(ctx, p); err != nil {
+		return err
+	}
+	return st.live(ctx, progressEvery)
+}
+
+// ServeGrouped is Serve with the output grouped by revision (g): the
+// same events in the same order, each revision's in one call, and the
+// markers as Progress calls. The initial flush is not served (Prelude
+// without Flush); no size limit applies (the caller fragments).
+func (w *Watcher) ServeGrouped(ctx context.Context, p Prelude, g Grouped, progressEvery time.Duration) error {
+	if progressEvery <= 0 {
+		progressEvery = DefaultProgressInterval
+	}
+	if p.Flush != nil {
+		return errors.New("watch: a grouped stream has no initial flush")
+	}
+	st := &stream{w: w, group: &g}
 	if err := st.prelude(ctx, p); err != nil {
 		return err
 	}
@@ -158,6 +198,9 @@ func (st *stream) prelude(ctx context.Context, p Prelude) error {
 			if err != nil {
 				return err
 			}
+			if err := st.flushBatch(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := st.interrupted(ctx); err != nil {
@@ -170,12 +213,22 @@ func (st *stream) live(ctx context.Context, every time.Duration) error {
 	w := st.w
 	timer := time.NewTimer(every)
 	defer timer.Stop()
+	var wakeC <-chan struct{}
+	if st.group != nil {
+		wakeC = st.group.WakeC
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-w.doneC:
 			return st.ended()
+		case <-wakeC:
+			if _, seen, err := st.sendPending(); err != nil {
+				return err
+			} else if err := st.group.Progress(max(st.covered, seen), false); err != nil {
+				return err
+			}
 		case <-w.readyC:
 			sent, _, err := st.sendPending()
 			if err != nil {
@@ -190,7 +243,7 @@ func (st *stream) live(ctx context.Context, every time.Duration) error {
 				return err
 			}
 			if !sent {
-				if err := st.sendProgress(seen); err != nil {
+				if err := st.sendMarker(seen, true); err != nil {
 					return err
 				}
 			}
@@ -214,7 +267,15 @@ func (st *stream) sendPending() (sent bool, seen uint64, err error) {
 		}
 		sent = true
 	}
+	if err := st.flushBatch(); err != nil {
+		return sent, seen, err
+	}
 	st.covered = max(st.covered, seen)
+	if sent && st.group != nil {
+		if err := st.group.Progress(st.covered, false); err != nil {
+			return sent, seen, err
+		}
+	}
 	return sent, seen, nil
 }
 
@@ -225,15 +286,45 @@ func (st *stream) sendEvent(ev *metapb.Event) error {
 	if rev <= st.covered {
 		return nil
 	}
+	if st.group != nil {
+		if len(st.batch) > 0 && st.batch[0].GetRevision() != rev {
+			if err := st.flushBatch(); err != nil {
+				return err
+			}
+		}
+		st.batch = append(st.batch, ev)
+		st.covered = rev - 1
+		return nil
+	}
 	st.covered = rev - 1
 	return st.send(&metapb.WatchResponse{Event: ev})
 }
 
-// sendProgress sends a marker: every change up to rev (or up to what the
-// stream covered, if more) has been sent.
-func (st *stream) sendProgress(rev uint64) error {
+// flushBatch sends the revision collected in a grouped stream.
+func (st *stream) flushBatch() error {
+	if len(st.batch) == 0 {
+		return nil
+	}
+	evs := st.batch
+	st.batch = nil
+	return st.group.Events(evs)
+}
+
+// sendProgress sends the marker that ends the prelude.
+func (st *stream) sendProgress(rev uint64) error { return st.sendMarker(rev, false) }
+
+// sendMarker sends a marker: every change up to rev (or up to what the
+// stream covered, if more) has been sent; idle: nothing else was sent
+// for the interval.
+func (st *stream) sendMarker(rev uint64, idle bool) error {
 	rev = max(st.covered, rev)
-	if err := st.send(&metapb.WatchResponse{ProgressRevision: rev}); err != nil {
+	var err error
+	if st.group != nil {
+		err = st.group.Progress(rev, idle)
+	} else {
+		err = st.send(&metapb.WatchResponse{ProgressRevision: rev})
+	}
+	if err != nil {
 		return err
 	}
 	st.covered = rev
