@@ -44,6 +44,11 @@ func mustGet(t *testing.T, s *server.Server, key string, c metapb.ReadConsistenc
 	return v
 }
 
+// manualTicks runs a test cluster on raft ticks the test gives
+// (clustertest's manual time): it waits for nothing but the ticks it
+// gives and the cluster settling.
+var manualTicks = clustertest.Options{ManualTicks: true}
+
 func follower(c *clustertest.Cluster, lead uint64) *clustertest.Node {
 	for _, n := range c.Nodes() {
 		if n.ID != lead {
@@ -54,7 +59,7 @@ func follower(c *clustertest.Cluster, lead uint64) *clustertest.Node {
 }
 
 func TestWriteOnFollowerReadEverywhere(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 
@@ -74,7 +79,7 @@ func TestWriteOnFollowerReadEverywhere(t *testing.T) {
 }
 
 func TestCompareAndSwapBySeq(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	s := c.Node(2).Server
 	ctx := c.Ctx()
@@ -98,7 +103,7 @@ func TestCompareAndSwapBySeq(t *testing.T) {
 // An isolated leader must not serve a stale linearizable read, and the
 // majority must elect a new leader and go on writing.
 func TestIsolatedLeader(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	old := c.WaitLeader()
 	mustPut(t, c.Node(old).Server, "k", "before")
 
@@ -106,7 +111,9 @@ func TestIsolatedLeader(t *testing.T) {
 	lead := c.WaitLeader(old)
 	mustPut(t, c.Node(lead).Server, "k", "after")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// Raft's time stands still while the read waits: only a heartbeat
+	// round that a majority answers could serve it, however long it waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	v, err := c.Node(old).Server.Get(ctx, "k", metapb.ReadConsistency_LINEARIZABLE)
 	if err == nil {
@@ -116,11 +123,13 @@ func TestIsolatedLeader(t *testing.T) {
 		t.Errorf("isolated read error = %v, want ErrTimeout", err)
 	}
 
+	// One heartbeat of the new leader brings the old one back, and the
+	// append that follows catches it up.
 	c.Heal()
-	c.Eventually(func() bool {
-		v := c.Node(old).Server.StateMachine().Get("k", uint64(time.Now().UnixMilli()))
-		return string(v.GetData()) == "after"
-	}, "the old leader catches up")
+	c.Tick(1)
+	if v := c.Node(old).Server.StateMachine().Get("k", uint64(time.Now().UnixMilli())); string(v.GetData()) != "after" {
+		t.Fatalf("the old leader, one heartbeat after the heal, holds %v, want after", v)
+	}
 	if v := mustGet(t, c.Node(old).Server, "k", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "after" {
 		t.Errorf("old leader after heal reads %q, want after", v.GetData())
 	}
@@ -128,21 +137,32 @@ func TestIsolatedLeader(t *testing.T) {
 
 // A node that has lost the majority refuses writes rather than hanging.
 func TestMinorityCannotWrite(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	c.Isolate(f.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// Raft's time stands still while the write waits: the proposal the
+	// follower forwards is lost, and nothing else can commit it.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := f.Server.Upsert(ctx, put("x", "y")); err == nil {
 		t.Fatal("isolated follower acknowledged a write")
 	}
+	// Two election timeouts later it knows no leader: a write fails as
+	// not proposed.
+	c.Tick(2 * clustertest.ElectionTick)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := f.Server.Upsert(ctx, put("x", "y")); !errors.Is(err, server.ErrNotProposed) {
+		t.Fatalf("isolated follower without a leader: %v, want ErrNotProposed", err)
+	}
 	c.Heal()
+	c.Tick(1) // the leader's heartbeat
 	mustPut(t, f.Server, "x", "y")
 }
 
 func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	acked := writeConcurrently(t, c, 4, 50)
 
@@ -212,16 +232,17 @@ func joinAndCatchUp(t *testing.T, c *clustertest.Cluster, id uint64) (*clusterte
 	t.Helper()
 	nd := c.Start(id, t.TempDir(), false)
 	c.WaitJoined(nd)
+	c.Settle()
 	leader := c.Node(c.WaitLeader()).Server.StateMachine()
-	c.Eventually(func() bool {
-		return nd.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
-	}, fmt.Sprintf("node %d catches up", id))
+	if got, want := nd.Server.StateMachine().AppliedIndex(), leader.AppliedIndex(); got < want {
+		t.Fatalf("node %d, joined and settled, applied %d, the leader %d", id, got, want)
+	}
 	return nd, leader
 }
 
 // A node that joins after the log was compacted catches up from a snapshot.
 func TestJoinCatchesUpFromSnapshot(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	lead := c.WaitLeader()
 	writeConcurrently(t, c, 3, 40)
 	c.Eventually(func() bool {
@@ -248,7 +269,7 @@ func TestJoinCatchesUpFromSnapshot(t *testing.T) {
 }
 
 func TestLeaveAndRejoinRules(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	ctx := c.Ctx()
@@ -286,7 +307,7 @@ func TestLeaveAndRejoinRules(t *testing.T) {
 // fails as soon as a new leader's first entry is applied, with an error that
 // says its outcome is unknown, instead of hanging until the deadline.
 func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	for _, n := range c.Nodes() {
@@ -294,11 +315,20 @@ func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
 			c.Net.SetDrop(lead, n.ID, true) // the leader hears, but nobody hears it
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
-	defer cancel()
-	_, err := f.Server.Upsert(ctx, put("lost", "x"))
-	if !errors.Is(err, server.ErrLeaderChanged) {
-		t.Fatalf("write through a follower whose leader vanished: %v, want ErrLeaderChanged", err)
+	errC := make(chan error, 1)
+	go func() {
+		_, err := f.Server.Upsert(c.Ctx(), put("lost", "x"))
+		errC <- err
+	}()
+	// The followers elect another leader, whose first entry f applies.
+	c.WaitLeader(lead)
+	select {
+	case err := <-errC:
+		if !errors.Is(err, server.ErrLeaderChanged) {
+			t.Fatalf("write through a follower whose leader vanished: %v, want ErrLeaderChanged", err)
+		}
+	case <-time.After(clustertest.WaitTimeout):
+		t.Fatal("the write lost with its leader still waits after a new leader's first entry")
 	}
 	c.Isolate(lead)
 	newLead := c.WaitLeader(lead)
@@ -511,7 +541,7 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 // node asked as the leader that is not answers with ErrNoLeader instead
 // of passing it on again.
 func TestLeaderMembersForwardsOnce(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	reply, err := f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "test", From: 9})
@@ -530,7 +560,7 @@ func TestLeaderMembersForwardsOnce(t *testing.T) {
 // An entry that does not decode stops the node with an error naming its
 // index, instead of being applied as empty while its proposer waits.
 func TestUndecodableEntryStopsNode(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, manualTicks)
 	s := c.Node(c.WaitLeader()).Server
 	mustPut(t, s, "k", "v")
 	// A valid header (version 1, time 0) and a command that is not protobuf.
