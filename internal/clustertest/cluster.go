@@ -29,9 +29,10 @@
 //	c.Tick(10 * clustertest.ElectionTick) // nothing happens in between
 //	// assert
 //
-// The servers' own timers (read retries, the removal check, join and
-// membership retries, snapshots) still run on real time, at multiples of
-// 10 ms.
+// The servers' removal check and address refresh count raft's ticks too
+// (server's tick clock), and Settle waits for what they set off. Their
+// other timers (read retries, join and membership retries, snapshot
+// retries) still run on real time, at multiples of 10 ms.
 package clustertest
 
 import (

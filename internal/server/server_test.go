@@ -335,20 +335,19 @@ func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
 	mustPut(t, c.Node(newLead).Server, "after", "y")
 }
 
-// A node restarted with another gRPC address updates its member entry.
+// A node restarted with another gRPC address updates its member entry, one
+// election timeout after it starts (its check runs on raft's ticks).
 func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	dir := c.Stop(3)
 	c.StartWith(3, dir, false, func(cfg *server.Config) { cfg.GrpcAddress = "new-host:9191" })
-	c.Eventually(func() bool {
-		for _, m := range c.Node(1).Server.Members() {
-			if m.GetId() == 3 {
-				return m.GetGrpcAddress() == "new-host:9191" && m.GetVoter()
-			}
+	c.Tick(clustertest.ElectionTick)
+	for _, m := range c.Node(1).Server.Members() {
+		if m.GetId() == 3 && (m.GetGrpcAddress() != "new-host:9191" || !m.GetVoter()) {
+			t.Fatalf("node 3 one election timeout after its restart: %v, want a voter at new-host:9191", m)
 		}
-		return false
-	}, "node 3's new gRPC address reaches the member table")
+	}
 }
 
 // A node stops once it applies its own removal (ErrRemoved), as an etcd
@@ -365,13 +364,12 @@ func TestRemovedNodeStops(t *testing.T) {
 // membersSpy records the Peer.Members calls each node made of its own
 // (the removal check, removal.go) once they returned.
 type membersSpy struct {
-	mu       sync.Mutex
-	asked    map[uint64]int
-	changedC chan struct{} // closed and replaced on each call recorded
+	mu    sync.Mutex
+	asked map[uint64]int
 }
 
 func newMembersSpy() *membersSpy {
-	return &membersSpy{asked: map[uint64]int{}, changedC: make(chan struct{})}
+	return &membersSpy{asked: map[uint64]int{}}
 }
 
 // configure wraps a node's PeerClient (clustertest.Options.Configure).
@@ -386,24 +384,18 @@ func (s *membersSpy) count(id uint64) int {
 	return s.asked[id]
 }
 
-// wait waits until nd made k checks in all, failing at once if it stops.
-func (s *membersSpy) wait(t *testing.T, nd *clustertest.Node, k int) {
+// checked fails unless nd made at least k checks in all and still runs.
+// The checks run on the tick clock, which Settle waits for: a cluster that
+// ticked and settled has made every check its ticks were due for.
+func (s *membersSpy) checked(t *testing.T, nd *clustertest.Node, k int) {
 	t.Helper()
-	deadline := time.After(clustertest.WaitTimeout)
-	for {
-		s.mu.Lock()
-		n, changedC := s.asked[nd.ID], s.changedC
-		s.mu.Unlock()
-		if n >= k {
-			return
-		}
-		select {
-		case <-changedC:
-		case <-nd.Server.Done():
-			t.Fatalf("node %d stopped after %d checks of its membership, waiting for %d: %v", nd.ID, n, k, nd.Server.Err())
-		case <-deadline:
-			t.Fatalf("node %d made %d checks of its membership, want %d", nd.ID, n, k)
-		}
+	select {
+	case <-nd.Server.Done():
+		t.Fatalf("node %d stopped after %d checks of its membership: %v", nd.ID, s.count(nd.ID), nd.Server.Err())
+	default:
+	}
+	if n := s.count(nd.ID); n < k {
+		t.Fatalf("node %d made %d checks of its membership, want %d", nd.ID, n, k)
 	}
 }
 
@@ -418,26 +410,32 @@ func (c spyClient) Members(ctx context.Context, addr string, req *peerpb.Members
 	if req.GetFrom() == c.id && !req.GetForwarded() {
 		c.spy.mu.Lock()
 		c.spy.asked[c.id]++
-		close(c.spy.changedC)
-		c.spy.changedC = make(chan struct{})
 		c.spy.mu.Unlock()
 	}
 	return reply, err
 }
 
+// leaderlessCheckTicks is how many ticks a member cut off takes, at most,
+// to ask the leader whether it is still one (removal.go): it loses the
+// leader within 2*ElectionTick-1 ticks, and its check comes at the second
+// of its election-timeout timers that find no leader, one election
+// timeout at most after it lost it, then another.
+const leaderlessCheckTicks = 4 * clustertest.ElectionTick
+
 // removeAndWaitStopped has the leader remove nd, on a cluster with manual
-// ticks, and waits until nd stops with ErrRemoved: the ticks make a
-// removed node that hears nothing leaderless, so that it asks the leader.
+// ticks, and checks that nd has stopped with ErrRemoved after
+// leaderlessCheckTicks ticks: the ticks make a removed node that hears
+// nothing leaderless, so that it asks the leader.
 func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
 	t.Helper()
 	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
 		t.Fatalf("leave %d: %v", nd.ID, err)
 	}
-	c.Tick(2 * clustertest.ElectionTick)
+	c.Tick(leaderlessCheckTicks)
 	select {
 	case <-nd.Server.Done():
-	case <-time.After(clustertest.WaitTimeout):
-		t.Fatalf("node %d still runs after its removal", nd.ID)
+	default:
+		t.Fatalf("node %d still runs %d ticks after its removal", nd.ID, leaderlessCheckTicks)
 	}
 	if err := nd.Server.Err(); !errors.Is(err, server.ErrRemoved) {
 		t.Fatalf("node %d stopped with %v, want ErrRemoved", nd.ID, err)
@@ -477,22 +475,19 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 	}
 	mustPut(t, removed.Server, "before", "x")
 
-	// Cut off, still a member: once an election timeout of ticks has
-	// passed it knows no leader, asks the leader whether it is still a
-	// member, and keeps running; it asks again only if it did. (The
-	// in-process peer client that Members goes through ignores the
-	// network's faults, as a separate path to the leader would.)
+	// Cut off, still a member: once it knows no leader it asks the
+	// leader whether it is still a member, and keeps running; it asks
+	// again only if it did. (The in-process peer client that Members goes
+	// through ignores the network's faults, as a separate path to the
+	// leader would.)
+	asked := spy.count(cut.ID)
 	c.Isolate(cut.ID)
 	c.Tick(2 * clustertest.ElectionTick)
 	if l := cut.Server.Status().GetLeaderId(); l != 0 {
 		t.Fatalf("node %d, cut off for two election timeouts, still follows node %d", cut.ID, l)
 	}
-	spy.wait(t, cut, spy.count(cut.ID)+2)
-	select {
-	case <-cut.Server.Done():
-		t.Fatalf("node %d stopped while only cut off: %v", cut.ID, cut.Server.Err())
-	default:
-	}
+	c.Tick(leaderlessCheckTicks)
+	spy.checked(t, cut, asked+2)
 	c.Heal()
 	tickUntil(t, c, func() bool { return cut.Server.Status().GetLeaderId() != 0 }, "the cut-off node to hear the leader again")
 
@@ -520,15 +515,11 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 	c.WaitJoined(back)
 	// The check one election timeout after the replayed removal; then,
 	// cut off, it asks again only if it kept running after the first.
-	spy.wait(t, back, asked+1)
+	c.Tick(clustertest.ElectionTick)
+	spy.checked(t, back, asked+1)
 	c.Isolate(back.ID)
-	c.Tick(2 * clustertest.ElectionTick)
-	spy.wait(t, back, asked+2)
-	select {
-	case <-back.Server.Done():
-		t.Fatalf("node %d, added back, stopped: %v", back.ID, back.Server.Err())
-	default:
-	}
+	c.Tick(leaderlessCheckTicks)
+	spy.checked(t, back, asked+2)
 	c.Heal()
 	tickUntil(t, c, func() bool { return back.Server.Status().GetLeaderId() != 0 }, "the node added back to hear the leader again")
 	mustPut(t, back.Server, "back", "x")
