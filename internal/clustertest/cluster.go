@@ -214,9 +214,29 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	return nd
 }
 
-// WaitJoined waits for a joining node's join to succeed.
+// WaitJoined waits for a joining node's join to succeed. With ManualTicks
+// it gives a tick every tickInterval of waiting: the join's retries and
+// its polls of the learner's progress run on real time, and a learner
+// that catches up from a snapshot needs the leader's heartbeats to go on.
 func (c *Cluster) WaitJoined(nd *Node) {
 	c.t.Helper()
+	if c.opts.ManualTicks {
+		deadline := time.After(WaitTimeout)
+		for {
+			select {
+			case err := <-nd.JoinC:
+				if err != nil {
+					c.t.Fatalf("node %d could not join: %v", nd.ID, err)
+				}
+				c.Settle()
+				return
+			case <-deadline:
+				c.t.Fatalf("node %d did not join within %s", nd.ID, WaitTimeout)
+			case <-time.After(tickInterval):
+				c.Tick(1)
+			}
+		}
+	}
 	select {
 	case err := <-nd.JoinC:
 		if err != nil {
