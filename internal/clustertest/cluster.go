@@ -401,6 +401,17 @@ func (c *Cluster) Eventually(cond func() bool, what string) {
 	}
 }
 
+// Settled settles the cluster (Settle) and fails the test unless cond
+// then holds: with ManualTicks, the counterpart of Eventually, which
+// cannot pass by waiting long enough.
+func (c *Cluster) Settled(cond func() bool, what string) {
+	c.t.Helper()
+	c.Settle()
+	if !cond() {
+		c.t.Fatalf("the cluster settled, and not %s", what)
+	}
+}
+
 // Ctx returns a context bounded by WaitTimeout.
 func (c *Cluster) Ctx() context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
