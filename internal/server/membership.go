@@ -314,7 +314,7 @@ func RequestLeave(ctx context.Context, addrs []string, clusterName string, id ui
 // timeout (ElectionTick ticks, on the tick clock) until the table matches
 // or the node stops.
 // t is its first timer, set when the node started, so that no tick goes
-// uncounted; each next one is set before the last is released.
+// uncounted; each next one is set before the last is released (renew).
 func (s *Server) refreshSelfAddress(t *tickTimer) {
 	n := s.node.Load()
 	for {
@@ -328,9 +328,7 @@ func (s *Server) refreshSelfAddress(t *tickTimer) {
 			s.clock.release(t)
 			return
 		}
-		next := s.clock.after(s.cfg.ElectionTick)
-		s.clock.release(t)
-		t = next
+		t = s.clock.renew(t, s.cfg.ElectionTick)
 	}
 }
 

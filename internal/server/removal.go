@@ -61,7 +61,7 @@ func (s *Server) electionTimeout() time.Duration {
 // ElectionTick ticks.
 //
 // t is its first timer, set when the node started, so that no tick goes
-// uncounted; each next one is set before the last is released.
+// uncounted; each next one is set before the last is released (renew).
 func (s *Server) watchRemoval(t *tickTimer) {
 	n := s.node.Load()
 	leaderless := 0
@@ -72,9 +72,7 @@ func (s *Server) watchRemoval(t *tickTimer) {
 			s.clock.release(t)
 			return
 		case <-s.removedC:
-			grace := s.clock.after(s.cfg.ElectionTick)
-			s.clock.release(t)
-			t = grace
+			t = s.clock.renew(t, s.cfg.ElectionTick) // the grace period
 			select {
 			case <-n.Done():
 				s.clock.release(t)
@@ -97,9 +95,7 @@ func (s *Server) watchRemoval(t *tickTimer) {
 				return
 			}
 		}
-		next := s.clock.after(s.cfg.ElectionTick)
-		s.clock.release(t)
-		t = next
+		t = s.clock.renew(t, s.cfg.ElectionTick)
 	}
 }
 

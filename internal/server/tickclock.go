@@ -26,7 +26,7 @@ import (
 //	case <-t.C: // k ticks passed: do the work
 //	case <-other:
 //	}
-//	s.clock.release(t) // after the work
+//	s.clock.release(t) // after the work; or t = s.clock.renew(t, k) to wait again
 type tickClock struct {
 	mu struct {
 		sync.Mutex
@@ -92,6 +92,15 @@ func (c *tickClock) release(t *tickTimer) {
 		close(c.mu.idleC)
 		c.mu.idleC = nil
 	}
+}
+
+// renew sets the next timer, of k ticks, then releases t: no tick falls
+// between the two, and a goroutine that waits on timer after timer counts
+// every tick.
+func (c *tickClock) renew(t *tickTimer, k int) *tickTimer {
+	next := c.after(k)
+	c.release(t)
+	return next
 }
 
 // idle returns nil when no timer that fired is being handled, else a
