@@ -131,15 +131,14 @@ func ids[T any](xs []T, id func(T) uint64) []uint64 {
 }
 
 func TestClusterStatus(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	nodes := serveAdmin(t, c)
 	put(t, c, nodes[lead].Node, 10, "k")
 
 	// The leader sees every follower catch up.
 	var ls status
-	c.Eventually(func() bool {
-		lead = c.WaitLeader() // it may change on a loaded machine
+	c.Settled(func() bool {
 		ls = nodes[lead].status(t)
 		if len(ls.Progress) != 2 || len(ls.Replication) != 3 {
 			return false
@@ -176,7 +175,7 @@ func TestClusterStatus(t *testing.T) {
 			continue
 		}
 		var fs status
-		c.Eventually(func() bool {
+		c.Settled(func() bool {
 			fs = n.status(t)
 			return fs.LastApplied >= ls.LastApplied && fs.LeaderID == lead
 		}, fmt.Sprintf("node %d applies what leader %d applied", id, lead))
@@ -212,7 +211,7 @@ func TestClusterStatus(t *testing.T) {
 }
 
 func TestClusterHealth(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	nodes := serveAdmin(t, c)
 	for id, n := range nodes {
@@ -229,8 +228,9 @@ func TestClusterHealth(t *testing.T) {
 		}
 	}
 	c.Isolate(cut)
+	c.Tick(2 * clustertest.ElectionTick)
 	var body []byte
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		var code int
 		code, body = nodes[cut].call(t, "GET", "/v1/health")
 		return code == http.StatusServiceUnavailable
@@ -252,7 +252,8 @@ func TestClusterHealth(t *testing.T) {
 	}
 
 	c.Heal()
-	c.Eventually(func() bool {
+	c.Tick(1) // the leader's heartbeat
+	c.Settled(func() bool {
 		code, _ := nodes[cut].call(t, "GET", "/v1/health")
 		return code == 200
 	}, fmt.Sprintf("node %d healthy again after the partition heals", cut))
@@ -289,7 +290,7 @@ func TestClusterTriggerSnapshot(t *testing.T) {
 }
 
 func TestClusterTransferLeader(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: func(cfg *server.Config) {
 		cfg.AdminAddress = fmt.Sprintf("admin-%d:28101", cfg.ID)
 	}})
 	lead := c.WaitLeader()

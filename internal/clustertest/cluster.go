@@ -29,9 +29,10 @@
 //	c.Tick(10 * clustertest.ElectionTick) // nothing happens in between
 //	// assert
 //
-// The servers' own timers (read retries, the removal check, join and
-// membership retries, snapshots) still run on real time, at multiples of
-// 10 ms.
+// The servers' removal check and address refresh count raft's ticks too
+// (server's tick clock), and Settle waits for what they set off. Their
+// other timers (read retries, join and membership retries, snapshot
+// retries) still run on real time, at multiples of 10 ms.
 package clustertest
 
 import (
@@ -213,9 +214,29 @@ func (c *Cluster) StartWith(id uint64, dir string, single bool, configure func(*
 	return nd
 }
 
-// WaitJoined waits for a joining node's join to succeed.
+// WaitJoined waits for a joining node's join to succeed. With ManualTicks
+// it gives a tick every tickInterval of waiting: the join's retries and
+// its polls of the learner's progress run on real time, and a learner
+// that catches up from a snapshot needs the leader's heartbeats to go on.
 func (c *Cluster) WaitJoined(nd *Node) {
 	c.t.Helper()
+	if c.opts.ManualTicks {
+		deadline := time.After(WaitTimeout)
+		for {
+			select {
+			case err := <-nd.JoinC:
+				if err != nil {
+					c.t.Fatalf("node %d could not join: %v", nd.ID, err)
+				}
+				c.Settle()
+				return
+			case <-deadline:
+				c.t.Fatalf("node %d did not join within %s", nd.ID, WaitTimeout)
+			case <-time.After(tickInterval):
+				c.Tick(1)
+			}
+		}
+	}
 	select {
 	case err := <-nd.JoinC:
 		if err != nil {
@@ -377,6 +398,17 @@ func (c *Cluster) Eventually(cond func() bool, what string) {
 			c.t.Fatalf("timed out after %s waiting until %s", WaitTimeout, what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Settled settles the cluster (Settle) and fails the test unless cond
+// then holds: with ManualTicks, the counterpart of Eventually, which
+// cannot pass by waiting long enough.
+func (c *Cluster) Settled(cond func() bool, what string) {
+	c.t.Helper()
+	c.Settle()
+	if !cond() {
+		c.t.Fatalf("the cluster settled, and not %s", what)
 	}
 }
 

@@ -18,15 +18,16 @@ import (
 // grpc_address in the member table) in LeaderTrailer; the leader's answer,
 // and answers to reads, carry no such trailer.
 func TestLeaderTrailer(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	ctx := cl.Ctx()
 	leadAddr := clustertest.Addr(lead) // the grpc_address clustertest advertises
 	for _, nd := range cl.Nodes() {
 		// Every node must know the leader, or a follower rightly sets
-		// nothing.
-		cl.Eventually(func() bool { return nd.Server.LeaderGrpcAddress() != "" || nd.ID == lead },
-			"every follower knows the leader's address")
+		// nothing: the leader's first append, settled, told them.
+		if nd.ID != lead && nd.Server.LeaderGrpcAddress() == "" {
+			t.Fatalf("node %d, settled, does not know the leader's address", nd.ID)
+		}
 	}
 
 	calls := []struct {
@@ -85,7 +86,7 @@ func dialPublic(t *testing.T, addr string) metapb.MetaClient {
 // The leader's address comes from the member table: a node with no raft
 // node yet, or one that knows no leader, names none.
 func TestLeaderGrpcAddressWithoutLeader(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	var follower uint64
 	for _, nd := range cl.Nodes() {
@@ -96,10 +97,13 @@ func TestLeaderGrpcAddressWithoutLeader(t *testing.T) {
 	// An isolated follower campaigns, and a candidate knows no leader.
 	cl.Isolate(follower)
 	nd := cl.Node(follower)
-	cl.Eventually(func() bool { return nd.Server.LeaderGrpcAddress() == "" }, "the isolated follower forgets the leader")
+	cl.Tick(2 * clustertest.ElectionTick)
+	if got := nd.Server.LeaderGrpcAddress(); got != "" {
+		t.Fatalf("node %d, cut off for two election timeouts, names leader address %q", follower, got)
+	}
 	mc := dialPublic(t, cl.ServePublic(nd, clustertest.ServeOptions{}))
 	var md metadata.MD
-	ctx, cancel := context.WithTimeout(cl.Ctx(), 200*time.Millisecond) // the write cannot commit
+	ctx, cancel := context.WithTimeout(cl.Ctx(), 100*time.Millisecond) // the write cannot commit: no ticks, no leader
 	defer cancel()
 	_, _ = mc.Upsert(ctx, &metapb.UpsertRequest{Key: "k"}, grpc.Trailer(&md))
 	if got := md.Get(grpcapi.LeaderTrailer); len(got) != 0 {

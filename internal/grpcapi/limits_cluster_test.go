@@ -29,7 +29,7 @@ const limitsMaxMsg = 1 << 20
 // and a plain gRPC client of it.
 func serveLimited(t *testing.T) (*client.Client, metapb.MetaClient) {
 	t.Helper()
-	c := clustertest.New(t, 1, clustertest.Options{MaxMessageSize: limitsMaxMsg})
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true, MaxMessageSize: limitsMaxMsg})
 	addr := c.ServePublic(c.Node(c.WaitLeader()), clustertest.ServeOptions{})
 	cli, err := client.New(client.Config{Endpoints: []string{addr}, MaxMessageSize: limitsMaxMsg})
 	if err != nil {

@@ -60,6 +60,11 @@ type Config struct {
 	// raft's time by hand; a send returns once the Ready loop took the
 	// tick, and Settle then waits for its effects.
 	Ticks <-chan time.Time
+	// OnTick, if set, is called by the Ready loop after each tick it
+	// takes (from the ticker or Ticks), before it takes any other work:
+	// the owner's timers that count raft's ticks. It must not block.
+	// Settle returns after the OnTick of every tick taken before it.
+	OnTick func()
 	// HeartbeatTick and ElectionTick are in ticks; see raft.Config.
 	HeartbeatTick, ElectionTick int
 	// Storage holds the log; already loaded (snapshot, hard state, entries).

@@ -53,6 +53,9 @@ func (n *Node) run(rn *raft.RawNode) {
 		case <-ticks:
 			n.activity.Add(1)
 			rn.Tick()
+			if n.cfg.OnTick != nil {
+				n.cfg.OnTick()
+			}
 		case <-n.mb.wakeC:
 		case <-n.stopC:
 			return

@@ -14,7 +14,7 @@ import (
 // (a node's public port) fails at once, saying what raft_config.join
 // takes, instead of retrying until wait_leader_timeout.
 func TestJoinViaGRPCPortFailsAtOnce(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, manualTicks)
 	public := c.ServePublic(c.Node(1), clustertest.ServeOptions{})
 	var retries []server.Retry
 	nd := c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {
@@ -44,7 +44,7 @@ func TestJoinViaGRPCPortFailsAtOnce(t *testing.T) {
 // A join reports each attempt it retries, and once joined shows no join
 // status any more.
 func TestJoinReportsRetries(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, manualTicks)
 	var mu sync.Mutex
 	var retries []server.Retry
 	nd := c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {

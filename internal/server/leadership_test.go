@@ -13,7 +13,7 @@ import (
 )
 
 func TestTransferLeader(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: func(cfg *server.Config) {
 		cfg.AdminAddress = fmt.Sprintf("admin-%d:28101", cfg.ID)
 	}})
 	lead := c.WaitLeader()

@@ -22,7 +22,7 @@ import (
 // ErrNotMember and the list of members, whichever node is asked, and over
 // the Peer gRPC API (--leave-via) too; nothing changes.
 func TestLeaveNotMember(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	before := c.Node(lead).Server.Members()
@@ -63,7 +63,7 @@ func TestLeaveNotMember(t *testing.T) {
 // do, and reports no retry: a public gRPC port, a raft port whose TLS
 // certificate this side does not trust, another cluster name.
 func TestRequestLeaveFailsAtOnce(t *testing.T) {
-	c := clustertest.New(t, 2)
+	c := clustertest.New(t, 2, manualTicks)
 	nd := c.Node(c.WaitLeader())
 	ca := tlstest.NewCA(t)
 	nodePair := ca.Issue(t, "node")
@@ -121,7 +121,7 @@ func TestRequestLeaveFailsAtOnce(t *testing.T) {
 // A leave retries what may pass (here an address nobody listens on), and
 // says so to its caller, before it gets through another address.
 func TestRequestLeaveReportsRetries(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	addr := c.ServePeer(c.Node(lead), &recordingStreams{}, clustertest.ServeOptions{})
 	dead := deadAddr(t)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
 )
 
 // membershipPoll is how often a membership change checks whether it has
@@ -309,44 +310,59 @@ func RequestLeave(ctx context.Context, addrs []string, clusterName string, id ui
 // refreshSelfAddress makes the member table hold this node's configured
 // addresses: a node restarted with another raft or gRPC address, or one
 // restored by import without its gRPC address, proposes an UpdateNode change
-// for itself (raft forwards it to the leader). It retries until the table
-// matches or the node stops.
-func (s *Server) refreshSelfAddress() {
+// for itself (raft forwards it to the leader). It checks every election
+// timeout (ElectionTick ticks, on the tick clock) until the table matches
+// or the node stops.
+// t is its first timer, set when the node started, so that no tick goes
+// uncounted; each next one is set before the last is released (renew).
+func (s *Server) refreshSelfAddress(t *tickTimer) {
 	n := s.node.Load()
-	retry := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
 	for {
 		select {
 		case <-n.Done():
+			s.clock.release(t)
 			return
-		case <-time.After(retry):
+		case <-t.C:
 		}
-		m := s.member(s.cfg.ID)
-		if m == nil {
-			continue // not a member yet (joining) or not applied yet
-		}
-		if m.GetRaftAddress() == s.cfg.RaftAddress && m.GetGrpcAddress() == s.cfg.GrpcAddress {
+		if s.maybeUpdateSelfAddress(n) {
+			s.clock.release(t)
 			return
 		}
-		if n.Leader() == 0 {
-			continue
-		}
-		self := s.self(m.GetVoter())
-		cctx, err := proto.Marshal(&peerpb.ConfChangeContext{Proposer: s.cfg.ID, Node: self})
-		if err != nil {
-			s.lg.Error("encode address update", "err", err)
-			return
-		}
-		cc := &raftpb.ConfChangeV2{
-			Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeUpdateNode.Enum(), NodeId: proto.Uint64(s.cfg.ID)}},
-			Context: cctx,
-		}
-		s.lg.Info("updating this node's addresses in the member table",
-			"old_raft", m.GetRaftAddress(), "raft", self.GetRaftAddress(),
-			"old_grpc", m.GetGrpcAddress(), "grpc", self.GetGrpcAddress())
-		ctx, cancel := context.WithTimeout(context.Background(), retry)
-		if err := n.ProposeConfChange(ctx, cc); err != nil {
-			s.lg.Debug("address update not proposed; retrying", "err", err)
-		}
-		cancel()
+		t = s.clock.renew(t, s.cfg.ElectionTick)
 	}
+}
+
+// maybeUpdateSelfAddress proposes this node's addresses when the member
+// table holds others; it reports whether the table matches (or the
+// change cannot be encoded: nothing more to try).
+func (s *Server) maybeUpdateSelfAddress(n *raftnode.Node) bool {
+	m := s.member(s.cfg.ID)
+	if m == nil {
+		return false // not a member yet (joining) or not applied yet
+	}
+	if m.GetRaftAddress() == s.cfg.RaftAddress && m.GetGrpcAddress() == s.cfg.GrpcAddress {
+		return true
+	}
+	if n.Leader() == 0 {
+		return false
+	}
+	self := s.self(m.GetVoter())
+	cctx, err := proto.Marshal(&peerpb.ConfChangeContext{Proposer: s.cfg.ID, Node: self})
+	if err != nil {
+		s.lg.Error("encode address update", "err", err)
+		return true
+	}
+	cc := &raftpb.ConfChangeV2{
+		Changes: []*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeUpdateNode.Enum(), NodeId: proto.Uint64(s.cfg.ID)}},
+		Context: cctx,
+	}
+	s.lg.Info("updating this node's addresses in the member table",
+		"old_raft", m.GetRaftAddress(), "raft", self.GetRaftAddress(),
+		"old_grpc", m.GetGrpcAddress(), "grpc", self.GetGrpcAddress())
+	ctx, cancel := context.WithTimeout(context.Background(), s.electionTimeout())
+	defer cancel()
+	if err := n.ProposeConfChange(ctx, cc); err != nil {
+		s.lg.Debug("address update not proposed; retrying", "err", err)
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/raftnode"
 )
 
 // A node removed from the cluster stops (ErrRemoved), as an etcd member
@@ -46,54 +47,71 @@ func (s *Server) noteRemoved(index uint64) {
 	}
 }
 
+// electionTimeout is ElectionTick ticks of TickInterval: the bound of the
+// calls the removal check and the address refresh make.
 func (s *Server) electionTimeout() time.Duration {
 	return s.cfg.TickInterval * time.Duration(s.cfg.ElectionTick)
 }
 
-// watchRemoval asks the leader whether this node is still a member after
-// noteRemoved, and each time it has heard no leader for
-// removalCheckElections election timeouts; it stops the node when the
-// leader's answer leaves it out.
-func (s *Server) watchRemoval() {
+// watchRemoval asks the leader whether this node is still a member one
+// election timeout after noteRemoved, and each time it has heard no
+// leader at removalCheckElections checks in a row, one every election
+// timeout; it stops the node when the leader's answer leaves it out. Its
+// timers count raft's ticks (tickClock): an election timeout is
+// ElectionTick ticks.
+//
+// t is its first timer, set when the node started, so that no tick goes
+// uncounted; each next one is set before the last is released (renew).
+func (s *Server) watchRemoval(t *tickTimer) {
 	n := s.node.Load()
-	every := s.electionTimeout()
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
 	leaderless := 0
 	for {
 		due := false
 		select {
 		case <-n.Done():
+			s.clock.release(t)
 			return
 		case <-s.removedC:
-			select { // the grace period
+			t = s.clock.renew(t, s.cfg.ElectionTick) // the grace period
+			select {
 			case <-n.Done():
+				s.clock.release(t)
 				return
-			case <-time.After(every):
+			case <-t.C:
 			}
 			due = true
-		case <-ticker.C:
+		case <-t.C:
 			if n.Leader() != 0 {
 				leaderless = 0
-				continue
+			} else {
+				leaderless++
+				due = leaderless >= removalCheckElections
 			}
-			leaderless++
-			due = leaderless >= removalCheckElections
 		}
-		if !due || !s.mayAsk.Load() {
-			continue
+		if due && s.mayAsk.Load() {
+			leaderless = 0
+			if s.checkRemoved(n) {
+				s.clock.release(t)
+				return
+			}
 		}
-		leaderless = 0
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		leader, removed := s.askRemoved(ctx)
-		cancel()
-		if removed {
-			s.lg.Warn("this node was removed from the cluster: the leader no longer lists it; it stops",
-				"id", s.cfg.ID, "leader", leader)
-			n.StopWith(fmt.Errorf("%w (the leader, node %d, no longer lists it)", ErrRemoved, leader))
-			return
-		}
+		t = s.clock.renew(t, s.cfg.ElectionTick)
 	}
+}
+
+// checkRemoved asks the leader whether this node is still a member, and
+// stops the node if it is not; it reports whether it did.
+func (s *Server) checkRemoved(n *raftnode.Node) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.electionTimeout())
+	defer cancel()
+	leader, removed := s.askRemoved(ctx)
+	if !removed {
+		return false
+	}
+	s.lg.Warn("this node was removed from the cluster: the leader no longer lists it; it stops",
+		"id", s.cfg.ID, "leader", leader)
+	n.StopWith(fmt.Errorf("%w (the leader, node %d, no longer lists it)", ErrRemoved, leader))
+	return true
 }
 
 // askRemoved asks the other members, in turn, for the leader's

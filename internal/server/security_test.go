@@ -81,7 +81,7 @@ func peerCalls(t *testing.T, ctx context.Context, conn *grpc.ClientConn, victim 
 // or remove a node, and nothing it sent changes the cluster; a caller with
 // both can.
 func TestRaftPortRefusesNonMembers(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	nd := c.Node(lead)
 	mustPut(t, nd.Server, "k", "v")

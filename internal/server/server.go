@@ -110,8 +110,10 @@ type Config struct {
 	// TickInterval is one raft tick; HeartbeatTick and ElectionTick count ticks.
 	TickInterval time.Duration
 	// Ticks, when set, drives raft's ticks instead of a ticker (see
-	// raftnode.Config.Ticks); the server's own timers still use
-	// TickInterval. For tests that move raft's time by hand.
+	// raftnode.Config.Ticks), and with them the removal check and the
+	// address refresh (tickclock.go); the other timers of the server
+	// (read and join retries, snapshot retries) still use TickInterval.
+	// For tests that move raft's time by hand.
 	Ticks                       <-chan time.Time
 	HeartbeatTick, ElectionTick int
 	// SnapshotLogsSinceLast: take a snapshot once this many entries were
@@ -198,6 +200,9 @@ type Server struct {
 	// leader's membership decides whether it was removed (removal.go).
 	removedC chan struct{}
 	mayAsk   atomic.Bool
+	// clock runs the removal check and the address refresh on raft's
+	// ticks (tickclock.go).
+	clock *tickClock
 	// join is where joining stands (AdminStatus.Join); nil once joined,
 	// or when not joining.
 	join       atomic.Pointer[JoinStatus]
@@ -247,6 +252,7 @@ func New(cfg Config, st Storage) (*Server, error) {
 		confState: &raftpb.ConfState{},
 		snapSlack: drawSnapshotSlack(),
 		removedC:  make(chan struct{}, 1),
+		clock:     newTickClock(),
 	}
 	// Request ids must not repeat across restarts: a replayed entry of an
 	// earlier incarnation must not match a new waiter.
@@ -274,6 +280,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 		ID:            s.cfg.ID,
 		TickInterval:  s.cfg.TickInterval,
 		Ticks:         s.cfg.Ticks,
+		OnTick:        s.clock.tick,
 		HeartbeatTick: s.cfg.HeartbeatTick,
 		ElectionTick:  s.cfg.ElectionTick,
 		Storage:       s.storage,
@@ -305,6 +312,9 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	default:
 		return nil, fmt.Errorf("%w: set single = true to initialize a new cluster, or join = [\"host:raft_port\"] to join one", ErrNoCluster)
 	}
+	// The first timers of the tick clock, set before the node takes its
+	// first tick.
+	refreshT, removalT := s.clock.after(s.cfg.ElectionTick), s.clock.after(s.cfg.ElectionTick)
 	n, err := raftnode.Start(rc)
 	if err != nil {
 		return nil, err
@@ -313,8 +323,8 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 
 	s.goFunc(s.applyLoop)
 	s.goFunc(s.readLoop)
-	s.goFunc(s.refreshSelfAddress)
-	s.goFunc(s.watchRemoval)
+	s.goFunc(func() { s.refreshSelfAddress(refreshT) })
+	s.goFunc(func() { s.watchRemoval(removalT) })
 	if s.storage.Bootstrapped() || s.cfg.Single {
 		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
 	}

@@ -44,6 +44,11 @@ func mustGet(t *testing.T, s *server.Server, key string, c metapb.ReadConsistenc
 	return v
 }
 
+// manualTicks runs a test cluster on raft ticks the test gives
+// (clustertest's manual time): it waits for nothing but the ticks it
+// gives and the cluster settling.
+var manualTicks = clustertest.Options{ManualTicks: true}
+
 func follower(c *clustertest.Cluster, lead uint64) *clustertest.Node {
 	for _, n := range c.Nodes() {
 		if n.ID != lead {
@@ -54,7 +59,7 @@ func follower(c *clustertest.Cluster, lead uint64) *clustertest.Node {
 }
 
 func TestWriteOnFollowerReadEverywhere(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 
@@ -74,7 +79,7 @@ func TestWriteOnFollowerReadEverywhere(t *testing.T) {
 }
 
 func TestCompareAndSwapBySeq(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	s := c.Node(2).Server
 	ctx := c.Ctx()
@@ -98,7 +103,7 @@ func TestCompareAndSwapBySeq(t *testing.T) {
 // An isolated leader must not serve a stale linearizable read, and the
 // majority must elect a new leader and go on writing.
 func TestIsolatedLeader(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	old := c.WaitLeader()
 	mustPut(t, c.Node(old).Server, "k", "before")
 
@@ -106,7 +111,9 @@ func TestIsolatedLeader(t *testing.T) {
 	lead := c.WaitLeader(old)
 	mustPut(t, c.Node(lead).Server, "k", "after")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// Raft's time stands still while the read waits: only a heartbeat
+	// round that a majority answers could serve it, however long it waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	v, err := c.Node(old).Server.Get(ctx, "k", metapb.ReadConsistency_LINEARIZABLE)
 	if err == nil {
@@ -116,11 +123,13 @@ func TestIsolatedLeader(t *testing.T) {
 		t.Errorf("isolated read error = %v, want ErrTimeout", err)
 	}
 
+	// One heartbeat of the new leader brings the old one back, and the
+	// append that follows catches it up.
 	c.Heal()
-	c.Eventually(func() bool {
-		v := c.Node(old).Server.StateMachine().Get("k", uint64(time.Now().UnixMilli()))
-		return string(v.GetData()) == "after"
-	}, "the old leader catches up")
+	c.Tick(1)
+	if v := c.Node(old).Server.StateMachine().Get("k", uint64(time.Now().UnixMilli())); string(v.GetData()) != "after" {
+		t.Fatalf("the old leader, one heartbeat after the heal, holds %v, want after", v)
+	}
 	if v := mustGet(t, c.Node(old).Server, "k", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "after" {
 		t.Errorf("old leader after heal reads %q, want after", v.GetData())
 	}
@@ -128,21 +137,32 @@ func TestIsolatedLeader(t *testing.T) {
 
 // A node that has lost the majority refuses writes rather than hanging.
 func TestMinorityCannotWrite(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	c.Isolate(f.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// Raft's time stands still while the write waits: the proposal the
+	// follower forwards is lost, and nothing else can commit it.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := f.Server.Upsert(ctx, put("x", "y")); err == nil {
 		t.Fatal("isolated follower acknowledged a write")
 	}
+	// Two election timeouts later it knows no leader: a write fails as
+	// not proposed.
+	c.Tick(2 * clustertest.ElectionTick)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := f.Server.Upsert(ctx, put("x", "y")); !errors.Is(err, server.ErrNotProposed) {
+		t.Fatalf("isolated follower without a leader: %v, want ErrNotProposed", err)
+	}
 	c.Heal()
+	c.Tick(1) // the leader's heartbeat
 	mustPut(t, f.Server, "x", "y")
 }
 
 func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	acked := writeConcurrently(t, c, 4, 50)
 
@@ -212,16 +232,17 @@ func joinAndCatchUp(t *testing.T, c *clustertest.Cluster, id uint64) (*clusterte
 	t.Helper()
 	nd := c.Start(id, t.TempDir(), false)
 	c.WaitJoined(nd)
+	c.Settle()
 	leader := c.Node(c.WaitLeader()).Server.StateMachine()
-	c.Eventually(func() bool {
-		return nd.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
-	}, fmt.Sprintf("node %d catches up", id))
+	if got, want := nd.Server.StateMachine().AppliedIndex(), leader.AppliedIndex(); got < want {
+		t.Fatalf("node %d, joined and settled, applied %d, the leader %d", id, got, want)
+	}
 	return nd, leader
 }
 
 // A node that joins after the log was compacted catches up from a snapshot.
 func TestJoinCatchesUpFromSnapshot(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	lead := c.WaitLeader()
 	writeConcurrently(t, c, 3, 40)
 	c.Eventually(func() bool {
@@ -248,7 +269,7 @@ func TestJoinCatchesUpFromSnapshot(t *testing.T) {
 }
 
 func TestLeaveAndRejoinRules(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	ctx := c.Ctx()
@@ -286,7 +307,7 @@ func TestLeaveAndRejoinRules(t *testing.T) {
 // fails as soon as a new leader's first entry is applied, with an error that
 // says its outcome is unknown, instead of hanging until the deadline.
 func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	for _, n := range c.Nodes() {
@@ -294,31 +315,39 @@ func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
 			c.Net.SetDrop(lead, n.ID, true) // the leader hears, but nobody hears it
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
-	defer cancel()
-	_, err := f.Server.Upsert(ctx, put("lost", "x"))
-	if !errors.Is(err, server.ErrLeaderChanged) {
-		t.Fatalf("write through a follower whose leader vanished: %v, want ErrLeaderChanged", err)
+	errC := make(chan error, 1)
+	go func() {
+		_, err := f.Server.Upsert(c.Ctx(), put("lost", "x"))
+		errC <- err
+	}()
+	// The followers elect another leader, whose first entry f applies.
+	c.WaitLeader(lead)
+	select {
+	case err := <-errC:
+		if !errors.Is(err, server.ErrLeaderChanged) {
+			t.Fatalf("write through a follower whose leader vanished: %v, want ErrLeaderChanged", err)
+		}
+	case <-time.After(clustertest.WaitTimeout):
+		t.Fatal("the write lost with its leader still waits after a new leader's first entry")
 	}
 	c.Isolate(lead)
 	newLead := c.WaitLeader(lead)
 	mustPut(t, c.Node(newLead).Server, "after", "y")
 }
 
-// A node restarted with another gRPC address updates its member entry.
+// A node restarted with another gRPC address updates its member entry, one
+// election timeout after it starts (its check runs on raft's ticks).
 func TestRestartWithNewAddressUpdatesMemberTable(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
 	dir := c.Stop(3)
 	c.StartWith(3, dir, false, func(cfg *server.Config) { cfg.GrpcAddress = "new-host:9191" })
-	c.Eventually(func() bool {
-		for _, m := range c.Node(1).Server.Members() {
-			if m.GetId() == 3 {
-				return m.GetGrpcAddress() == "new-host:9191" && m.GetVoter()
-			}
+	c.Tick(clustertest.ElectionTick)
+	for _, m := range c.Node(1).Server.Members() {
+		if m.GetId() == 3 && (m.GetGrpcAddress() != "new-host:9191" || !m.GetVoter()) {
+			t.Fatalf("node 3 one election timeout after its restart: %v, want a voter at new-host:9191", m)
 		}
-		return false
-	}, "node 3's new gRPC address reaches the member table")
+	}
 }
 
 // A node stops once it applies its own removal (ErrRemoved), as an etcd
@@ -335,13 +364,12 @@ func TestRemovedNodeStops(t *testing.T) {
 // membersSpy records the Peer.Members calls each node made of its own
 // (the removal check, removal.go) once they returned.
 type membersSpy struct {
-	mu       sync.Mutex
-	asked    map[uint64]int
-	changedC chan struct{} // closed and replaced on each call recorded
+	mu    sync.Mutex
+	asked map[uint64]int
 }
 
 func newMembersSpy() *membersSpy {
-	return &membersSpy{asked: map[uint64]int{}, changedC: make(chan struct{})}
+	return &membersSpy{asked: map[uint64]int{}}
 }
 
 // configure wraps a node's PeerClient (clustertest.Options.Configure).
@@ -356,24 +384,18 @@ func (s *membersSpy) count(id uint64) int {
 	return s.asked[id]
 }
 
-// wait waits until nd made k checks in all, failing at once if it stops.
-func (s *membersSpy) wait(t *testing.T, nd *clustertest.Node, k int) {
+// checked fails unless nd made at least k checks in all and still runs.
+// The checks run on the tick clock, which Settle waits for: a cluster that
+// ticked and settled has made every check its ticks were due for.
+func (s *membersSpy) checked(t *testing.T, nd *clustertest.Node, k int) {
 	t.Helper()
-	deadline := time.After(clustertest.WaitTimeout)
-	for {
-		s.mu.Lock()
-		n, changedC := s.asked[nd.ID], s.changedC
-		s.mu.Unlock()
-		if n >= k {
-			return
-		}
-		select {
-		case <-changedC:
-		case <-nd.Server.Done():
-			t.Fatalf("node %d stopped after %d checks of its membership, waiting for %d: %v", nd.ID, n, k, nd.Server.Err())
-		case <-deadline:
-			t.Fatalf("node %d made %d checks of its membership, want %d", nd.ID, n, k)
-		}
+	select {
+	case <-nd.Server.Done():
+		t.Fatalf("node %d stopped after %d checks of its membership: %v", nd.ID, s.count(nd.ID), nd.Server.Err())
+	default:
+	}
+	if n := s.count(nd.ID); n < k {
+		t.Fatalf("node %d made %d checks of its membership, want %d", nd.ID, n, k)
 	}
 }
 
@@ -388,26 +410,32 @@ func (c spyClient) Members(ctx context.Context, addr string, req *peerpb.Members
 	if req.GetFrom() == c.id && !req.GetForwarded() {
 		c.spy.mu.Lock()
 		c.spy.asked[c.id]++
-		close(c.spy.changedC)
-		c.spy.changedC = make(chan struct{})
 		c.spy.mu.Unlock()
 	}
 	return reply, err
 }
 
+// leaderlessCheckTicks is how many ticks a member cut off takes, at most,
+// to ask the leader whether it is still one (removal.go): it loses the
+// leader within 2*ElectionTick-1 ticks, and its check comes at the second
+// of its election-timeout timers that find no leader, one election
+// timeout at most after it lost it, then another.
+const leaderlessCheckTicks = 4 * clustertest.ElectionTick
+
 // removeAndWaitStopped has the leader remove nd, on a cluster with manual
-// ticks, and waits until nd stops with ErrRemoved: the ticks make a
-// removed node that hears nothing leaderless, so that it asks the leader.
+// ticks, and checks that nd has stopped with ErrRemoved after
+// leaderlessCheckTicks ticks: the ticks make a removed node that hears
+// nothing leaderless, so that it asks the leader.
 func removeAndWaitStopped(t *testing.T, c *clustertest.Cluster, lead uint64, nd *clustertest.Node) {
 	t.Helper()
 	if _, err := c.Node(lead).Server.Leave(c.Ctx(), &peerpb.LeaveRequest{ClusterName: "test", NodeId: nd.ID}); err != nil {
 		t.Fatalf("leave %d: %v", nd.ID, err)
 	}
-	c.Tick(2 * clustertest.ElectionTick)
+	c.Tick(leaderlessCheckTicks)
 	select {
 	case <-nd.Server.Done():
-	case <-time.After(clustertest.WaitTimeout):
-		t.Fatalf("node %d still runs after its removal", nd.ID)
+	default:
+		t.Fatalf("node %d still runs %d ticks after its removal", nd.ID, leaderlessCheckTicks)
 	}
 	if err := nd.Server.Err(); !errors.Is(err, server.ErrRemoved) {
 		t.Fatalf("node %d stopped with %v, want ErrRemoved", nd.ID, err)
@@ -447,22 +475,19 @@ func TestRemovedWhileCutOffStops(t *testing.T) {
 	}
 	mustPut(t, removed.Server, "before", "x")
 
-	// Cut off, still a member: once an election timeout of ticks has
-	// passed it knows no leader, asks the leader whether it is still a
-	// member, and keeps running; it asks again only if it did. (The
-	// in-process peer client that Members goes through ignores the
-	// network's faults, as a separate path to the leader would.)
+	// Cut off, still a member: once it knows no leader it asks the
+	// leader whether it is still a member, and keeps running; it asks
+	// again only if it did. (The in-process peer client that Members goes
+	// through ignores the network's faults, as a separate path to the
+	// leader would.)
+	asked := spy.count(cut.ID)
 	c.Isolate(cut.ID)
 	c.Tick(2 * clustertest.ElectionTick)
 	if l := cut.Server.Status().GetLeaderId(); l != 0 {
 		t.Fatalf("node %d, cut off for two election timeouts, still follows node %d", cut.ID, l)
 	}
-	spy.wait(t, cut, spy.count(cut.ID)+2)
-	select {
-	case <-cut.Server.Done():
-		t.Fatalf("node %d stopped while only cut off: %v", cut.ID, cut.Server.Err())
-	default:
-	}
+	c.Tick(leaderlessCheckTicks)
+	spy.checked(t, cut, asked+2)
 	c.Heal()
 	tickUntil(t, c, func() bool { return cut.Server.Status().GetLeaderId() != 0 }, "the cut-off node to hear the leader again")
 
@@ -490,15 +515,11 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 	c.WaitJoined(back)
 	// The check one election timeout after the replayed removal; then,
 	// cut off, it asks again only if it kept running after the first.
-	spy.wait(t, back, asked+1)
+	c.Tick(clustertest.ElectionTick)
+	spy.checked(t, back, asked+1)
 	c.Isolate(back.ID)
-	c.Tick(2 * clustertest.ElectionTick)
-	spy.wait(t, back, asked+2)
-	select {
-	case <-back.Server.Done():
-		t.Fatalf("node %d, added back, stopped: %v", back.ID, back.Server.Err())
-	default:
-	}
+	c.Tick(leaderlessCheckTicks)
+	spy.checked(t, back, asked+2)
 	c.Heal()
 	tickUntil(t, c, func() bool { return back.Server.Status().GetLeaderId() != 0 }, "the node added back to hear the leader again")
 	mustPut(t, back.Server, "back", "x")
@@ -511,7 +532,7 @@ func TestReaddedNodeKeepsRunning(t *testing.T) {
 // node asked as the leader that is not answers with ErrNoLeader instead
 // of passing it on again.
 func TestLeaderMembersForwardsOnce(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	reply, err := f.Server.LeaderMembers(c.Ctx(), &peerpb.MembersRequest{ClusterName: "test", From: 9})
@@ -530,7 +551,7 @@ func TestLeaderMembersForwardsOnce(t *testing.T) {
 // An entry that does not decode stops the node with an error naming its
 // index, instead of being applied as empty while its proposer waits.
 func TestUndecodableEntryStopsNode(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, manualTicks)
 	s := c.Node(c.WaitLeader()).Server
 	mustPut(t, s, "k", "v")
 	// A valid header (version 1, time 0) and a command that is not protobuf.

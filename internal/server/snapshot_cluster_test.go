@@ -12,7 +12,7 @@ import (
 // A snapshot is taken once the log since the last one is as large as that
 // snapshot, not merely after snapshot_logs_since_last entries.
 func TestSnapshotTakenByLogSize(t *testing.T) {
-	c := clustertest.New(t, 1, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	n := c.Node(c.WaitLeader())
 	big := strings.Repeat("v", 8<<10)
 	for i := range 30 {
@@ -53,6 +53,7 @@ func TestSnapshotTakenByLogSize(t *testing.T) {
 	for i := 0; int64(i)*8<<10 < size*3/2+8<<10; i++ {
 		mustPut(t, n.Server, fmt.Sprintf("big/%02d", i%30), big)
 	}
+	// The snapshot is written in the background, on no timer: wait for it.
 	c.Eventually(func() bool { return snapIndex() > first }, "a snapshot once the log is as large as the last one")
 }
 
@@ -60,7 +61,7 @@ func TestSnapshotTakenByLogSize(t *testing.T) {
 // file streamed into its own raft_dir, restores from it, and restarts from
 // it.
 func TestCatchUpFromSnapshotFileThenRestart(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	lead := c.WaitLeader()
 	writeConcurrently(t, c, 3, 40)
 	if _, err := c.Node(lead).Server.TriggerSnapshot(c.Ctx()); err != nil {
@@ -80,9 +81,10 @@ func TestCatchUpFromSnapshotFileThenRestart(t *testing.T) {
 			len(sn.GetData()), n4.Storage.SnapshotSize())
 	}
 	mustPut(t, n4.Server, "after/install", "x")
-	c.Eventually(func() bool {
-		return n4.Server.StateMachine().AppliedIndex() >= leader.AppliedIndex()
-	}, "node 4 applies the write")
+	c.Settle()
+	if got, want := n4.Server.StateMachine().AppliedIndex(), leader.AppliedIndex(); got < want {
+		t.Fatalf("node 4, settled after a write, applied %d, the leader %d", got, want)
+	}
 	want := n4.Server.StateMachine().Hash()
 
 	dir := c.Stop(4)
@@ -90,9 +92,10 @@ func TestCatchUpFromSnapshotFileThenRestart(t *testing.T) {
 	if got := n4.Storage.LoadedSnapshot().GetMetadata().GetIndex(); got != sn.GetMetadata().GetIndex() {
 		t.Fatalf("restarted node 4 loaded snapshot %d, want the installed %d", got, sn.GetMetadata().GetIndex())
 	}
-	c.Eventually(func() bool {
-		return n4.Server.StateMachine().Hash() == want
-	}, "restarted node 4 rebuilds the same state")
+	c.Tick(1) // the leader's heartbeat: node 4 learns the commit index again
+	if got := n4.Server.StateMachine().Hash(); got != want {
+		t.Fatalf("restarted node 4, one heartbeat later, has state hash %x, want %x", got, want)
+	}
 	if v := mustGet(t, n4.Server, "after/install", metapb.ReadConsistency_LINEARIZABLE); string(v.GetData()) != "x" {
 		t.Fatalf("after/install = %q", v.GetData())
 	}

@@ -193,7 +193,7 @@ func checkEvents(t *testing.T, got []*metapb.Event, want []uint64, a *acked) {
 }
 
 func TestTxnThroughFollower(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	ctx := c.Ctx()
@@ -246,18 +246,23 @@ func TestTxnThroughFollower(t *testing.T) {
 
 // A write that never entered the log says so, for safe retries.
 func TestNotProposedWithoutLeader(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	c.Isolate(f.ID)
-	c.Eventually(func() bool { return f.Server.Status().GetLeaderId() == 0 }, "the isolated follower loses the leader")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	c.Tick(2 * clustertest.ElectionTick)
+	if l := f.Server.Status().GetLeaderId(); l != 0 {
+		t.Fatalf("node %d, cut off for two election timeouts, still follows node %d", f.ID, l)
+	}
+	// Raft's time stands still while the calls wait: no leader can be
+	// elected meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := f.Server.Upsert(ctx, put("k", "v"))
 	if !errors.Is(err, server.ErrNotProposed) || !errors.Is(err, server.ErrNoLeader) {
 		t.Errorf("upsert without a leader: %v, want ErrNoLeader and ErrNotProposed", err)
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err = f.Server.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
 		{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: "k"}}}}})
@@ -270,7 +275,7 @@ func TestNotProposedWithoutLeader(t *testing.T) {
 // A watch on one node sees the writes made through every node, in seq
 // order, with no gap and no repeat, and nothing outside its range.
 func TestWatchSeesWritesFromEveryNode(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	w := startWatch(t, f.Server, &metapb.WatchRequest{Key: "w/", KeyEnd: "w0"}, nil)
@@ -292,7 +297,7 @@ func TestWatchSeesWritesFromEveryNode(t *testing.T) {
 }
 
 func TestWatchInitialFlushThenChanges(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	s := c.Node(lead).Server
 	mustPut(t, s, "a", "a")
@@ -300,7 +305,10 @@ func TestWatchInitialFlushThenChanges(t *testing.T) {
 	b2 := mustPut(t, s, "b/2", "2").GetResult().GetSeq()
 	cRev := mustPut(t, s, "c", "c").GetResult().GetModRevision()
 	f := follower(c, lead)
-	c.Eventually(func() bool { return f.Server.StateMachine().Revision() >= cRev }, "the follower applies the writes")
+	c.Settle()
+	if got := f.Server.StateMachine().Revision(); got < cRev {
+		t.Fatalf("the follower, settled, is at revision %d, want %d", got, cRev)
+	}
 
 	w := startWatch(t, f.Server, &metapb.WatchRequest{Key: "b/", KeyEnd: "b0", InitialFlush: true}, nil)
 	for _, want := range []struct {
@@ -335,7 +343,7 @@ func TestWatchInitialFlushThenChanges(t *testing.T) {
 // A watch cancelled mid-stream and resumed from its last revision + 1, on
 // another node, loses nothing and repeats nothing.
 func TestWatchResumeFromStartRevision(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	nodes := c.Nodes()
 	first := startWatch(t, nodes[0].Server, &metapb.WatchRequest{Key: "r/", KeyEnd: "r0"}, nil)
@@ -365,7 +373,7 @@ func TestWatchResumeFromStartRevision(t *testing.T) {
 }
 
 func TestWatchCompacted(t *testing.T) {
-	c := clustertest.New(t, 1, clustertest.Options{HistorySize: 5})
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true, HistorySize: 5})
 	s := c.Node(c.WaitLeader()).Server
 	var a acked
 	writeKeys(t, s, &a, "h/", 20)
@@ -387,7 +395,7 @@ func TestWatchCompacted(t *testing.T) {
 // A watcher that does not read is cut off while writes go on; the other
 // watchers keep receiving everything, and the slow one can resume.
 func TestSlowWatcherCutOff(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, manualTicks)
 	lead := c.WaitLeader()
 	s := c.Node(lead).Server
 	f := follower(c, lead)
@@ -435,7 +443,7 @@ func TestSlowWatcherCutOff(t *testing.T) {
 // from reads at once, and every watcher gets its delete event.
 func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 	clock := clustertest.NewClock(time.Now())
-	c := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Now: clock.Now})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	r, err := f.Server.Upsert(c.Ctx(), &metapb.UpsertRequest{Key: "lease", Value: []byte("me"), TtlMs: 1000})
@@ -467,10 +475,13 @@ func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 	if tick.GetSeq() != putSeq+1 {
 		t.Errorf("the write after the expiry took seq %d, want %d: an expiry takes no seq", tick.GetSeq(), putSeq+1)
 	}
+	c.Settle()
 	leader := c.Node(lead).Server.StateMachine()
 	for _, nd := range c.Nodes() {
 		sm := nd.Server.StateMachine()
-		c.Eventually(func() bool { return sm.AppliedIndex() == leader.AppliedIndex() }, "every node applies the same log")
+		if sm.AppliedIndex() != leader.AppliedIndex() {
+			t.Errorf("node %d, settled, applied %d, the leader %d", nd.ID, sm.AppliedIndex(), leader.AppliedIndex())
+		}
 		if sm.Hash() != leader.Hash() {
 			t.Errorf("node %d state hash %x, leader %x", nd.ID, sm.Hash(), leader.Hash())
 		}
@@ -483,7 +494,7 @@ func TestTTLExpiryIdenticalOnEveryNode(t *testing.T) {
 // A follower that falls behind the leader's log installs a snapshot: its
 // watchers are cut off, and resume from their last revision without a gap.
 func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
-	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 20, MaxAppliedLogToKeep: 5})
 	lead := c.WaitLeader()
 	f := follower(c, lead)
 	w := startWatch(t, f.Server, &metapb.WatchRequest{Key: "p/", KeyEnd: "p0"}, nil)
@@ -499,7 +510,9 @@ func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
 		first, _ := c.Node(lead).Storage.FirstIndex()
 		return first > applied+1
 	}, "the leader compacts its log past the follower")
+	// The leader's next heartbeat finds the follower; it gets the snapshot.
 	c.Heal()
+	c.Tick(1)
 
 	err, _ := w.end(t)
 	if !errors.Is(err, watch.ErrInterrupted) || !strings.Contains(err.Error(), "snapshot") {
@@ -513,7 +526,7 @@ func TestSnapshotInstallInterruptsWatchers(t *testing.T) {
 }
 
 func TestStopEndsWatches(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, manualTicks)
 	id := c.WaitLeader()
 	w := startWatch(t, c.Node(id).Server, &metapb.WatchRequest{Key: "k"}, nil)
 	w.next(t)

@@ -1,9 +1,7 @@
 package chaos
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/metasrv/metasrv/internal/proctest"
@@ -11,41 +9,15 @@ import (
 
 // bins holds the databend-meta binary TestMain built, or why the build
 // failed; metaBin fails the test that needs it with the build output.
-var bins struct {
-	root    string // the module's, for proctest.ConsultSources
-	meta    string
-	metaErr error
-}
+var bins *proctest.Binaries
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
+	os.Exit(proctest.RunWithBinaries(m, "chaos", "METASRV_CHAOS_RACE", &bins, "./cmd/databend-meta"))
 }
 
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "metasrv-chaos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	root, err := proctest.ModuleRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	bins.root = root
-	bins.meta = filepath.Join(dir, "databend-meta")
-	bins.metaErr = proctest.GoBuild(root, bins.meta, "./cmd/databend-meta", os.Getenv("METASRV_CHAOS_RACE") == "1")
-	return m.Run()
-}
-
+// metaBin returns the path of the databend-meta binary, failing the test if
+// it did not build.
 func metaBin(t testing.TB) string {
 	t.Helper()
-	if bins.metaErr != nil {
-		t.Fatalf("databend-meta did not build:\n%v", bins.metaErr)
-	}
-	if err := proctest.ConsultSources(bins.root); err != nil {
-		t.Fatalf("stat the sources the binaries were built from: %v", err)
-	}
-	return bins.meta
+	return bins.Path(t, "./cmd/databend-meta")
 }
