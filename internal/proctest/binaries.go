@@ -54,6 +54,9 @@ func RunWithBinaries(m *testing.M, suite, raceEnv string, bins **Binaries, pkgs 
 	return m.Run()
 }
 
+// Root returns the module root the binaries were built from.
+func (b *Binaries) Root() string { return b.root }
+
 // Path returns the binary built from pkg, failing the test if it did not
 // build (or was not asked for). It also has go test consult the module's
 // sources (ConsultSources), so that a change to them runs the test again.

@@ -37,7 +37,7 @@ func etcdctlBin(t testing.TB) string {
 			return
 		}
 		etcdctlBuild.path = filepath.Join(dir, "etcdctl")
-		etcdctlBuild.err = proctest.GoBuild(filepath.Join(bins.root, "test", "etcdtools"), etcdctlBuild.path, "go.etcd.io/etcd/etcdctl/v3", false)
+		etcdctlBuild.err = proctest.GoBuild(filepath.Join(bins.Root(), "test", "etcdtools"), etcdctlBuild.path, "go.etcd.io/etcd/etcdctl/v3", false)
 	})
 	if etcdctlBuild.err != nil {
 		t.Fatalf("etcdctl did not build (test/etcdtools):\n%v", etcdctlBuild.err)
