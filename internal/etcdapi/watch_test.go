@@ -152,8 +152,10 @@ func TestWatchManyOnOneStream(t *testing.T) {
 
 	// Cancel one watcher through its own context on the same stream.
 	cctx, ccancel := context.WithCancel(wctx)
-	cwch := c.cli.Watch(cctx, "gone")
-	time.Sleep(100 * time.Millisecond)
+	cwch := c.cli.Watch(cctx, "gone", clientv3.WithCreatedNotify())
+	if r := next(t, cwch); !r.Created {
+		t.Fatalf("watch gone: %+v, want its Created response first", r)
+	}
 	ccancel()
 	for range cwch { //nolint:revive // drain until closed
 	}
