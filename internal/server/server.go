@@ -211,6 +211,10 @@ type Server struct {
 	// applies: it reads the last seq and registers for the events after
 	// it with nothing published in between.
 	applyMu sync.Mutex
+	// leaseTerm is the term in which this node, as the leader, extended
+	// the leases (or found none): it proposes expiries only in that term
+	// (lease.go).
+	leaseTerm atomic.Uint64
 	// snapshotRequested: TriggerSnapshot (admin.go) asks the apply
 	// goroutine for a snapshot now.
 	snapshotRequested atomic.Bool
@@ -315,6 +319,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	s.goFunc(s.readLoop)
 	s.goFunc(s.refreshSelfAddress)
 	s.goFunc(s.watchRemoval)
+	s.goFunc(s.lessorLoop)
 	if s.storage.Bootstrapped() || s.cfg.Single {
 		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
 	}
