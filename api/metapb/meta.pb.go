@@ -506,7 +506,11 @@ type SeqV struct {
 	ModRevision    uint64 `protobuf:"varint,7,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
 	// meta is the value's metadata in databend-meta's form; unset when the
 	// value has none (data imported from databend-meta written without it).
-	Meta          *KVMeta `protobuf:"bytes,8,opt,name=meta,proto3" json:"meta,omitempty"`
+	Meta *KVMeta `protobuf:"bytes,8,opt,name=meta,proto3" json:"meta,omitempty"`
+	// lease is the id of the lease the key is attached to (etcd's
+	// KeyValue.lease); 0: none. Revoking or expiring the lease deletes the
+	// key.
+	Lease         int64 `protobuf:"varint,9,opt,name=lease,proto3" json:"lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +599,13 @@ func (x *SeqV) GetMeta() *KVMeta {
 		return x.Meta
 	}
 	return nil
+}
+
+func (x *SeqV) GetLease() int64 {
+	if x != nil {
+		return x.Lease
+	}
+	return 0
 }
 
 // KVMeta is databend-meta's metadata of a value.
@@ -1596,6 +1607,7 @@ type TxnCondition struct {
 	//	*TxnCondition_Version
 	//	*TxnCondition_CreateRevision
 	//	*TxnCondition_ModRevision
+	//	*TxnCondition_Lease
 	Target isTxnCondition_Target `protobuf_oneof:"target"`
 	// range_end, when set, makes the condition compare every key in
 	// [key, range_end) (range_end "\0": every key >= key) as etcd's Compare
@@ -1712,6 +1724,15 @@ func (x *TxnCondition) GetModRevision() uint64 {
 	return 0
 }
 
+func (x *TxnCondition) GetLease() int64 {
+	if x != nil {
+		if x, ok := x.Target.(*TxnCondition_Lease); ok {
+			return x.Lease
+		}
+	}
+	return 0
+}
+
 func (x *TxnCondition) GetRangeEnd() []byte {
 	if x != nil {
 		return x.RangeEnd
@@ -1752,6 +1773,12 @@ type TxnCondition_ModRevision struct {
 	ModRevision uint64 `protobuf:"varint,8,opt,name=mod_revision,json=modRevision,proto3,oneof"`
 }
 
+type TxnCondition_Lease struct {
+	// lease compares the id of the key's lease (0 when absent or without
+	// one), as etcd's LEASE compare does.
+	Lease int64 `protobuf:"varint,10,opt,name=lease,proto3,oneof"`
+}
+
 func (*TxnCondition_Seq) isTxnCondition_Target() {}
 
 func (*TxnCondition_Value) isTxnCondition_Target() {}
@@ -1763,6 +1790,8 @@ func (*TxnCondition_Version) isTxnCondition_Target() {}
 func (*TxnCondition_CreateRevision) isTxnCondition_Target() {}
 
 func (*TxnCondition_ModRevision) isTxnCondition_Target() {}
+
+func (*TxnCondition_Lease) isTxnCondition_Target() {}
 
 // BoolExpression is an AND/OR tree of conditions.
 type BoolExpression struct {
@@ -1882,7 +1911,14 @@ type TxnPut struct {
 	// ignore_value keeps the key's data (value must be empty): the put
 	// changes only its meta. The key must exist, else the transaction fails
 	// with nothing applied (etcd's "key not found").
-	IgnoreValue   bool `protobuf:"varint,7,opt,name=ignore_value,json=ignoreValue,proto3" json:"ignore_value,omitempty"`
+	IgnoreValue bool `protobuf:"varint,7,opt,name=ignore_value,json=ignoreValue,proto3" json:"ignore_value,omitempty"`
+	// lease attaches the key to that lease (0: none; a put without it
+	// detaches the key from its lease, as etcd's). A lease that does not
+	// exist fails the transaction (etcd's "requested lease not found").
+	Lease int64 `protobuf:"varint,8,opt,name=lease,proto3" json:"lease,omitempty"`
+	// ignore_lease keeps the key's lease (lease must be 0); the key must
+	// exist, as with ignore_value.
+	IgnoreLease   bool `protobuf:"varint,9,opt,name=ignore_lease,json=ignoreLease,proto3" json:"ignore_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1962,6 +1998,20 @@ func (x *TxnPut) GetExpireAt() uint64 {
 func (x *TxnPut) GetIgnoreValue() bool {
 	if x != nil {
 		return x.IgnoreValue
+	}
+	return false
+}
+
+func (x *TxnPut) GetLease() int64 {
+	if x != nil {
+		return x.Lease
+	}
+	return 0
+}
+
+func (x *TxnPut) GetIgnoreLease() bool {
+	if x != nil {
+		return x.IgnoreLease
 	}
 	return false
 }
@@ -3958,7 +4008,7 @@ const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"meta.proto\x12\n" +
-	"metasrv.v1\"\xfb\x01\n" +
+	"metasrv.v1\"\x91\x02\n" +
 	"\x04SeqV\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12 \n" +
@@ -3969,7 +4019,8 @@ const file_meta_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\x04R\aversion\x12'\n" +
 	"\x0fcreate_revision\x18\x06 \x01(\x04R\x0ecreateRevision\x12!\n" +
 	"\fmod_revision\x18\a \x01(\x04R\vmodRevision\x12&\n" +
-	"\x04meta\x18\b \x01(\v2\x12.metasrv.v1.KVMetaR\x04meta\"v\n" +
+	"\x04meta\x18\b \x01(\v2\x12.metasrv.v1.KVMetaR\x04meta\x12\x14\n" +
+	"\x05lease\x18\t \x01(\x03R\x05lease\"v\n" +
 	"\x06KVMeta\x12 \n" +
 	"\texpire_at\x18\x01 \x01(\x04H\x00R\bexpireAt\x88\x01\x01\x12)\n" +
 	"\x0eproposed_at_ms\x18\x02 \x01(\x04H\x01R\fproposedAtMs\x88\x01\x01B\f\n" +
@@ -4050,7 +4101,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\r \x03(\v2\x10.metasrv.v1.NodeR\x05nodes\x12!\n" +
 	"\fraft_address\x18\x0e \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x0f \x01(\tR\vgrpcAddress\x12\x1a\n" +
-	"\brevision\x18\x10 \x01(\x04R\brevision\"\xee\x02\n" +
+	"\brevision\x18\x10 \x01(\x04R\brevision\"\x86\x03\n" +
 	"\fTxnCondition\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
 	"\x02op\x18\x02 \x01(\x0e2\x1b.metasrv.v1.TxnCondition.OpR\x02op\x12\x12\n" +
@@ -4059,7 +4110,9 @@ const file_meta_proto_rawDesc = "" +
 	"\x10keys_with_prefix\x18\x05 \x01(\x04H\x00R\x0ekeysWithPrefix\x12\x1a\n" +
 	"\aversion\x18\x06 \x01(\x04H\x00R\aversion\x12)\n" +
 	"\x0fcreate_revision\x18\a \x01(\x04H\x00R\x0ecreateRevision\x12#\n" +
-	"\fmod_revision\x18\b \x01(\x04H\x00R\vmodRevision\x12\x1b\n" +
+	"\fmod_revision\x18\b \x01(\x04H\x00R\vmodRevision\x12\x16\n" +
+	"\x05lease\x18\n" +
+	" \x01(\x03H\x00R\x05lease\x12\x1b\n" +
 	"\trange_end\x18\t \x01(\fR\brangeEnd\"4\n" +
 	"\x02Op\x12\x06\n" +
 	"\x02EQ\x10\x00\x12\x06\n" +
@@ -4079,7 +4132,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x03AND\x10\x00\x12\x06\n" +
 	"\x02OR\x10\x01\"\x1a\n" +
 	"\x06TxnGet\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\"\xef\x01\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\xa8\x02\n" +
 	"\x06TxnPut\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x15\n" +
@@ -4088,7 +4141,9 @@ const file_meta_proto_rawDesc = "" +
 	"expireAtMs\x121\n" +
 	"\tmatch_seq\x18\x05 \x01(\v2\x14.metasrv.v1.MatchSeqR\bmatchSeq\x12 \n" +
 	"\texpire_at\x18\x06 \x01(\x04H\x00R\bexpireAt\x88\x01\x01\x12!\n" +
-	"\fignore_value\x18\a \x01(\bR\vignoreValueB\f\n" +
+	"\fignore_value\x18\a \x01(\bR\vignoreValue\x12\x14\n" +
+	"\x05lease\x18\b \x01(\x03R\x05lease\x12!\n" +
+	"\fignore_lease\x18\t \x01(\bR\vignoreLeaseB\f\n" +
 	"\n" +
 	"_expire_at\"P\n" +
 	"\tTxnDelete\x12\x10\n" +
@@ -4443,6 +4498,7 @@ func file_meta_proto_init() {
 		(*TxnCondition_Version)(nil),
 		(*TxnCondition_CreateRevision)(nil),
 		(*TxnCondition_ModRevision)(nil),
+		(*TxnCondition_Lease)(nil),
 	}
 	file_meta_proto_msgTypes[20].OneofWrappers = []any{}
 	file_meta_proto_msgTypes[26].OneofWrappers = []any{}

@@ -46,6 +46,11 @@ type Command struct {
 	//	*Command_Upsert
 	//	*Command_Txn
 	//	*Command_Compact
+	//	*Command_LeaseGrant
+	//	*Command_LeaseRevoke
+	//	*Command_LeaseKeepAlive
+	//	*Command_LeaseExtend
+	//	*Command_Expire
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -136,6 +141,51 @@ func (x *Command) GetCompact() *CompactRequest {
 	return nil
 }
 
+func (x *Command) GetLeaseGrant() *LeaseGrantRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseRevoke() *LeaseRevokeRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseKeepAlive() *LeaseKeepAliveRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_LeaseKeepAlive); ok {
+			return x.LeaseKeepAlive
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseExtend() *LeaseExtendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_LeaseExtend); ok {
+			return x.LeaseExtend
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetExpire() *ExpireRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Expire); ok {
+			return x.Expire
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -152,11 +202,273 @@ type Command_Compact struct {
 	Compact *CompactRequest `protobuf:"bytes,12,opt,name=compact,proto3,oneof"`
 }
 
+type Command_LeaseGrant struct {
+	LeaseGrant *LeaseGrantRequest `protobuf:"bytes,13,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type Command_LeaseRevoke struct {
+	LeaseRevoke *LeaseRevokeRequest `protobuf:"bytes,14,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type Command_LeaseKeepAlive struct {
+	LeaseKeepAlive *LeaseKeepAliveRequest `protobuf:"bytes,15,opt,name=lease_keep_alive,json=leaseKeepAlive,proto3,oneof"`
+}
+
+type Command_LeaseExtend struct {
+	LeaseExtend *LeaseExtendRequest `protobuf:"bytes,16,opt,name=lease_extend,json=leaseExtend,proto3,oneof"`
+}
+
+type Command_Expire struct {
+	Expire *ExpireRequest `protobuf:"bytes,17,opt,name=expire,proto3,oneof"`
+}
+
 func (*Command_Upsert) isCommand_Body() {}
 
 func (*Command_Txn) isCommand_Body() {}
 
 func (*Command_Compact) isCommand_Body() {}
+
+func (*Command_LeaseGrant) isCommand_Body() {}
+
+func (*Command_LeaseRevoke) isCommand_Body() {}
+
+func (*Command_LeaseKeepAlive) isCommand_Body() {}
+
+func (*Command_LeaseExtend) isCommand_Body() {}
+
+func (*Command_Expire) isCommand_Body() {}
+
+// LeaseGrantRequest creates lease id (chosen by the proposer, never 0)
+// with a TTL in seconds, expiring at the entry's time + ttl.
+type LeaseGrantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Ttl           int64                  `protobuf:"varint,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseGrantRequest) Reset() {
+	*x = LeaseGrantRequest{}
+	mi := &file_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseGrantRequest) ProtoMessage() {}
+
+func (x *LeaseGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseGrantRequest.ProtoReflect.Descriptor instead.
+func (*LeaseGrantRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LeaseGrantRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseGrantRequest) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+// LeaseRevokeRequest deletes lease id and every key attached to it, in
+// one revision.
+type LeaseRevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevokeRequest) Reset() {
+	*x = LeaseRevokeRequest{}
+	mi := &file_peer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevokeRequest) ProtoMessage() {}
+
+func (x *LeaseRevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevokeRequest.ProtoReflect.Descriptor instead.
+func (*LeaseRevokeRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LeaseRevokeRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// LeaseKeepAliveRequest renews lease id: it then expires at the entry's
+// time + its TTL.
+type LeaseKeepAliveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseKeepAliveRequest) Reset() {
+	*x = LeaseKeepAliveRequest{}
+	mi := &file_peer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseKeepAliveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseKeepAliveRequest) ProtoMessage() {}
+
+func (x *LeaseKeepAliveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseKeepAliveRequest.ProtoReflect.Descriptor instead.
+func (*LeaseKeepAliveRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LeaseKeepAliveRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// LeaseExtendRequest is proposed by a new leader (of term) before it
+// expires any lease: every lease gets at least its TTL from the entry's
+// time, as etcd's lessor does on Promote.
+type LeaseExtendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Term          uint64                 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseExtendRequest) Reset() {
+	*x = LeaseExtendRequest{}
+	mi := &file_peer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseExtendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseExtendRequest) ProtoMessage() {}
+
+func (x *LeaseExtendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseExtendRequest.ProtoReflect.Descriptor instead.
+func (*LeaseExtendRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LeaseExtendRequest) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+// ExpireRequest is proposed by the leader when an expiry is due: the
+// entry's sweep removes the keys past their expiry, and it revokes every
+// lease whose expiry is at or before the entry's time.
+type ExpireRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireRequest) Reset() {
+	*x = ExpireRequest{}
+	mi := &file_peer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireRequest) ProtoMessage() {}
+
+func (x *ExpireRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireRequest.ProtoReflect.Descriptor instead.
+func (*ExpireRequest) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{5}
+}
 
 // CompactRequest drops the event history below revision (etcd's
 // KV.Compact): a Range at a revision below it, or a watch that starts
@@ -170,7 +482,7 @@ type CompactRequest struct {
 
 func (x *CompactRequest) Reset() {
 	*x = CompactRequest{}
-	mi := &file_peer_proto_msgTypes[1]
+	mi := &file_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +494,7 @@ func (x *CompactRequest) String() string {
 func (*CompactRequest) ProtoMessage() {}
 
 func (x *CompactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[1]
+	mi := &file_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +507,7 @@ func (x *CompactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
 func (*CompactRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{1}
+	return file_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CompactRequest) GetRevision() uint64 {
@@ -218,7 +530,7 @@ type ConfChangeContext struct {
 
 func (x *ConfChangeContext) Reset() {
 	*x = ConfChangeContext{}
-	mi := &file_peer_proto_msgTypes[2]
+	mi := &file_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +542,7 @@ func (x *ConfChangeContext) String() string {
 func (*ConfChangeContext) ProtoMessage() {}
 
 func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[2]
+	mi := &file_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +555,7 @@ func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeContext.ProtoReflect.Descriptor instead.
 func (*ConfChangeContext) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{2}
+	return file_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfChangeContext) GetProposer() uint64 {
@@ -284,7 +596,7 @@ type RaftBatch struct {
 
 func (x *RaftBatch) Reset() {
 	*x = RaftBatch{}
-	mi := &file_peer_proto_msgTypes[3]
+	mi := &file_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +608,7 @@ func (x *RaftBatch) String() string {
 func (*RaftBatch) ProtoMessage() {}
 
 func (x *RaftBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[3]
+	mi := &file_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +621,7 @@ func (x *RaftBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftBatch.ProtoReflect.Descriptor instead.
 func (*RaftBatch) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{3}
+	return file_peer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RaftBatch) GetClusterName() string {
@@ -355,7 +667,7 @@ type RaftAck struct {
 
 func (x *RaftAck) Reset() {
 	*x = RaftAck{}
-	mi := &file_peer_proto_msgTypes[4]
+	mi := &file_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +679,7 @@ func (x *RaftAck) String() string {
 func (*RaftAck) ProtoMessage() {}
 
 func (x *RaftAck) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[4]
+	mi := &file_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +692,7 @@ func (x *RaftAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftAck.ProtoReflect.Descriptor instead.
 func (*RaftAck) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{4}
+	return file_peer_proto_rawDescGZIP(), []int{9}
 }
 
 // SnapshotChunk is one piece of a MsgSnap raft message: the marshaled
@@ -400,7 +712,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +724,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[5]
+	mi := &file_peer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +737,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{5}
+	return file_peer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SnapshotChunk) GetClusterName() string {
@@ -478,7 +790,7 @@ type SnapshotAck struct {
 
 func (x *SnapshotAck) Reset() {
 	*x = SnapshotAck{}
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +802,7 @@ func (x *SnapshotAck) String() string {
 func (*SnapshotAck) ProtoMessage() {}
 
 func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[6]
+	mi := &file_peer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +815,7 @@ func (x *SnapshotAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotAck.ProtoReflect.Descriptor instead.
 func (*SnapshotAck) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{6}
+	return file_peer_proto_rawDescGZIP(), []int{11}
 }
 
 type JoinRequest struct {
@@ -516,7 +828,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +840,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[7]
+	mi := &file_peer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +853,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{7}
+	return file_peer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinRequest) GetClusterName() string {
@@ -569,7 +881,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +893,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[8]
+	mi := &file_peer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +906,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{8}
+	return file_peer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JoinReply) GetNodes() []*metapb.Node {
@@ -621,7 +933,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +945,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[9]
+	mi := &file_peer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +958,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{9}
+	return file_peer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LeaveRequest) GetClusterName() string {
@@ -672,7 +984,7 @@ type LeaveReply struct {
 
 func (x *LeaveReply) Reset() {
 	*x = LeaveReply{}
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +996,7 @@ func (x *LeaveReply) String() string {
 func (*LeaveReply) ProtoMessage() {}
 
 func (x *LeaveReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[10]
+	mi := &file_peer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +1009,7 @@ func (x *LeaveReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveReply.ProtoReflect.Descriptor instead.
 func (*LeaveReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{10}
+	return file_peer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LeaveReply) GetNodes() []*metapb.Node {
@@ -725,7 +1037,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +1049,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[11]
+	mi := &file_peer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +1062,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{11}
+	return file_peer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MembersRequest) GetClusterName() string {
@@ -793,7 +1105,7 @@ type MembersReply struct {
 
 func (x *MembersReply) Reset() {
 	*x = MembersReply{}
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1117,7 @@ func (x *MembersReply) String() string {
 func (*MembersReply) ProtoMessage() {}
 
 func (x *MembersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[12]
+	mi := &file_peer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1130,7 @@ func (x *MembersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersReply.ProtoReflect.Descriptor instead.
 func (*MembersReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{12}
+	return file_peer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MembersReply) GetNodes() []*metapb.Node {
@@ -867,7 +1179,7 @@ type ProposalsDroppedRequest struct {
 
 func (x *ProposalsDroppedRequest) Reset() {
 	*x = ProposalsDroppedRequest{}
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1191,7 @@ func (x *ProposalsDroppedRequest) String() string {
 func (*ProposalsDroppedRequest) ProtoMessage() {}
 
 func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[13]
+	mi := &file_peer_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1204,7 @@ func (x *ProposalsDroppedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedRequest.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedRequest) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{13}
+	return file_peer_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProposalsDroppedRequest) GetClusterName() string {
@@ -931,7 +1243,7 @@ type ProposalsDroppedReply struct {
 
 func (x *ProposalsDroppedReply) Reset() {
 	*x = ProposalsDroppedReply{}
-	mi := &file_peer_proto_msgTypes[14]
+	mi := &file_peer_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1255,7 @@ func (x *ProposalsDroppedReply) String() string {
 func (*ProposalsDroppedReply) ProtoMessage() {}
 
 func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
-	mi := &file_peer_proto_msgTypes[14]
+	mi := &file_peer_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1268,7 @@ func (x *ProposalsDroppedReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalsDroppedReply.ProtoReflect.Descriptor instead.
 func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
-	return file_peer_proto_rawDescGZIP(), []int{14}
+	return file_peer_proto_rawDescGZIP(), []int{19}
 }
 
 var File_peer_proto protoreflect.FileDescriptor
@@ -965,7 +1277,7 @@ const file_peer_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
 	"peer.proto\x12\x0fmetasrv.peer.v1\x1a\n" +
-	"meta.proto\"\x92\x02\n" +
+	"meta.proto\"\xfb\x04\n" +
 	"\aCommand\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\x04R\bproposer\x12\x1d\n" +
 	"\n" +
@@ -974,8 +1286,24 @@ const file_peer_proto_rawDesc = "" +
 	"\x06upsert\x18\n" +
 	" \x01(\v2\x19.metasrv.v1.UpsertRequestH\x00R\x06upsert\x12*\n" +
 	"\x03txn\x18\v \x01(\v2\x16.metasrv.v1.TxnRequestH\x00R\x03txn\x12;\n" +
-	"\acompact\x18\f \x01(\v2\x1f.metasrv.peer.v1.CompactRequestH\x00R\acompactB\x06\n" +
-	"\x04body\",\n" +
+	"\acompact\x18\f \x01(\v2\x1f.metasrv.peer.v1.CompactRequestH\x00R\acompact\x12E\n" +
+	"\vlease_grant\x18\r \x01(\v2\".metasrv.peer.v1.LeaseGrantRequestH\x00R\n" +
+	"leaseGrant\x12H\n" +
+	"\flease_revoke\x18\x0e \x01(\v2#.metasrv.peer.v1.LeaseRevokeRequestH\x00R\vleaseRevoke\x12R\n" +
+	"\x10lease_keep_alive\x18\x0f \x01(\v2&.metasrv.peer.v1.LeaseKeepAliveRequestH\x00R\x0eleaseKeepAlive\x12H\n" +
+	"\flease_extend\x18\x10 \x01(\v2#.metasrv.peer.v1.LeaseExtendRequestH\x00R\vleaseExtend\x128\n" +
+	"\x06expire\x18\x11 \x01(\v2\x1e.metasrv.peer.v1.ExpireRequestH\x00R\x06expireB\x06\n" +
+	"\x04body\"5\n" +
+	"\x11LeaseGrantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\"$\n" +
+	"\x12LeaseRevokeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"'\n" +
+	"\x15LeaseKeepAliveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"(\n" +
+	"\x12LeaseExtendRequest\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\"\x0f\n" +
+	"\rExpireRequest\",\n" +
 	"\x0eCompactRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\"t\n" +
 	"\x11ConfChangeContext\x12\x1a\n" +
@@ -1047,53 +1375,63 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_peer_proto_goTypes = []any{
 	(*Command)(nil),                 // 0: metasrv.peer.v1.Command
-	(*CompactRequest)(nil),          // 1: metasrv.peer.v1.CompactRequest
-	(*ConfChangeContext)(nil),       // 2: metasrv.peer.v1.ConfChangeContext
-	(*RaftBatch)(nil),               // 3: metasrv.peer.v1.RaftBatch
-	(*RaftAck)(nil),                 // 4: metasrv.peer.v1.RaftAck
-	(*SnapshotChunk)(nil),           // 5: metasrv.peer.v1.SnapshotChunk
-	(*SnapshotAck)(nil),             // 6: metasrv.peer.v1.SnapshotAck
-	(*JoinRequest)(nil),             // 7: metasrv.peer.v1.JoinRequest
-	(*JoinReply)(nil),               // 8: metasrv.peer.v1.JoinReply
-	(*LeaveRequest)(nil),            // 9: metasrv.peer.v1.LeaveRequest
-	(*LeaveReply)(nil),              // 10: metasrv.peer.v1.LeaveReply
-	(*MembersRequest)(nil),          // 11: metasrv.peer.v1.MembersRequest
-	(*MembersReply)(nil),            // 12: metasrv.peer.v1.MembersReply
-	(*ProposalsDroppedRequest)(nil), // 13: metasrv.peer.v1.ProposalsDroppedRequest
-	(*ProposalsDroppedReply)(nil),   // 14: metasrv.peer.v1.ProposalsDroppedReply
-	(*metapb.UpsertRequest)(nil),    // 15: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),       // 16: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),             // 17: metasrv.v1.Node
+	(*LeaseGrantRequest)(nil),       // 1: metasrv.peer.v1.LeaseGrantRequest
+	(*LeaseRevokeRequest)(nil),      // 2: metasrv.peer.v1.LeaseRevokeRequest
+	(*LeaseKeepAliveRequest)(nil),   // 3: metasrv.peer.v1.LeaseKeepAliveRequest
+	(*LeaseExtendRequest)(nil),      // 4: metasrv.peer.v1.LeaseExtendRequest
+	(*ExpireRequest)(nil),           // 5: metasrv.peer.v1.ExpireRequest
+	(*CompactRequest)(nil),          // 6: metasrv.peer.v1.CompactRequest
+	(*ConfChangeContext)(nil),       // 7: metasrv.peer.v1.ConfChangeContext
+	(*RaftBatch)(nil),               // 8: metasrv.peer.v1.RaftBatch
+	(*RaftAck)(nil),                 // 9: metasrv.peer.v1.RaftAck
+	(*SnapshotChunk)(nil),           // 10: metasrv.peer.v1.SnapshotChunk
+	(*SnapshotAck)(nil),             // 11: metasrv.peer.v1.SnapshotAck
+	(*JoinRequest)(nil),             // 12: metasrv.peer.v1.JoinRequest
+	(*JoinReply)(nil),               // 13: metasrv.peer.v1.JoinReply
+	(*LeaveRequest)(nil),            // 14: metasrv.peer.v1.LeaveRequest
+	(*LeaveReply)(nil),              // 15: metasrv.peer.v1.LeaveReply
+	(*MembersRequest)(nil),          // 16: metasrv.peer.v1.MembersRequest
+	(*MembersReply)(nil),            // 17: metasrv.peer.v1.MembersReply
+	(*ProposalsDroppedRequest)(nil), // 18: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),   // 19: metasrv.peer.v1.ProposalsDroppedReply
+	(*metapb.UpsertRequest)(nil),    // 20: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),       // 21: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),             // 22: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	15, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	16, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
-	1,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
-	17, // 3: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	17, // 4: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	17, // 5: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	17, // 6: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	17, // 7: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
-	3,  // 8: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
-	5,  // 9: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
-	7,  // 10: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
-	9,  // 11: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	11, // 12: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
-	13, // 13: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
-	4,  // 14: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	6,  // 15: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	8,  // 16: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	10, // 17: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	12, // 18: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
-	14, // 19: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	21, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	6,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
+	1,  // 3: metasrv.peer.v1.Command.lease_grant:type_name -> metasrv.peer.v1.LeaseGrantRequest
+	2,  // 4: metasrv.peer.v1.Command.lease_revoke:type_name -> metasrv.peer.v1.LeaseRevokeRequest
+	3,  // 5: metasrv.peer.v1.Command.lease_keep_alive:type_name -> metasrv.peer.v1.LeaseKeepAliveRequest
+	4,  // 6: metasrv.peer.v1.Command.lease_extend:type_name -> metasrv.peer.v1.LeaseExtendRequest
+	5,  // 7: metasrv.peer.v1.Command.expire:type_name -> metasrv.peer.v1.ExpireRequest
+	22, // 8: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	22, // 9: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	22, // 10: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	22, // 11: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	22, // 12: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
+	8,  // 13: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
+	10, // 14: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
+	12, // 15: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
+	14, // 16: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
+	16, // 17: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
+	18, // 18: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
+	9,  // 19: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	11, // 20: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	13, // 21: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	15, // 22: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	17, // 23: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
+	19, // 24: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_peer_proto_init() }
@@ -1105,6 +1443,11 @@ func file_peer_proto_init() {
 		(*Command_Upsert)(nil),
 		(*Command_Txn)(nil),
 		(*Command_Compact)(nil),
+		(*Command_LeaseGrant)(nil),
+		(*Command_LeaseRevoke)(nil),
+		(*Command_LeaseKeepAlive)(nil),
+		(*Command_LeaseExtend)(nil),
+		(*Command_Expire)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1112,7 +1455,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

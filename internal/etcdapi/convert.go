@@ -65,8 +65,7 @@ func (s *Service) rangeResponse(r *metapb.TxnRangeResponse, rev uint64) *pb.Rang
 	return out
 }
 
-// keyValue is a native KV as etcd's KeyValue (no lease: leases are not
-// served yet).
+// keyValue is a native KV as etcd's KeyValue.
 func keyValue(kv *metapb.KV) *mvccpb.KeyValue {
 	v := kv.GetValue()
 	return &mvccpb.KeyValue{
@@ -75,12 +74,14 @@ func keyValue(kv *metapb.KV) *mvccpb.KeyValue {
 		ModRevision:    int64(v.GetModRevision()),
 		Version:        int64(v.GetVersion()),
 		Value:          v.GetData(),
+		Lease:          v.GetLease(),
 	}
 }
 
 func nativePut(r *pb.PutRequest) *metapb.TxnOp {
 	return &metapb.TxnOp{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{
 		Key: string(r.Key), Value: r.Value, IgnoreValue: r.IgnoreValue,
+		Lease: r.Lease, IgnoreLease: r.IgnoreLease,
 	}}}
 }
 
@@ -133,8 +134,13 @@ func nativeCompare(c *pb.Compare) *metapb.TxnCondition {
 	case pb.Compare_NOT_EQUAL:
 		out.Op = metapb.TxnCondition_NE
 	}
-	if c.Target == pb.Compare_VALUE {
+	switch c.Target {
+	case pb.Compare_VALUE:
 		out.Target = &metapb.TxnCondition_Value{Value: c.GetValue()}
+		return out
+	case pb.Compare_LEASE:
+		// Lease ids are int64s on both sides: compared as they are.
+		out.Target = &metapb.TxnCondition_Lease{Lease: c.GetLease()}
 		return out
 	}
 	u := uint64(max(n, 0))

@@ -14,9 +14,9 @@
 //
 //   - KV: Range (key, range_end with etcd's prefix and "\x00" rules,
 //     limit, count, more, keys_only, count_only, serializable, sort,
-//     min/max mod/create revision), Put (prev_kv, ignore_value,
+//     min/max mod/create revision), Put (prev_kv, ignore_value, lease,
 //     ignore_lease), DeleteRange (prev_kv), Txn (compares on VERSION,
-//     CREATE, MOD and VALUE with every result and range_end; Range, Put,
+//     CREATE, MOD, VALUE and LEASE with every result and range_end; Range, Put,
 //     DeleteRange and nested Txn ops; etcd's --max-txn-ops 128 and
 //     duplicate-key rule, checkIntervals). Every write, Put and
 //     DeleteRange included, is one native transaction entry.
@@ -52,6 +52,19 @@
 //     minutes, etcd's) of silence; SetProgressReportInterval is etcd's
 //     test knob. No message size check: a response over the gRPC limit
 //     fails the stream (use fragment).
+//   - Lease (lease.go): LeaseGrant (an id given, or the server's choice;
+//     etcd's ErrGRPCLeaseExist and ErrGRPCLeaseTTLTooLarge; a TTL below
+//     the server's minimum, 1.5 election timeouts, raised to it),
+//     LeaseRevoke (every attached key deleted in one revision: one watch
+//     response), LeaseKeepAlive (the stream, answered in order: the
+//     granted TTL, 0 for an unknown lease), LeaseTimeToLive (the time
+//     left truncated to seconds, the granted TTL, the keys when asked;
+//     TTL -1 for an unknown lease), LeaseLeases. A Put with a lease (or
+//     ignore_lease) and the LEASE compare are native transaction
+//     features; KeyValue.lease is the key's. The leases are replicated
+//     state machine objects, expired by the leader (internal/server's
+//     lessor loop; internal/statemachine's doc says why keep-alives go
+//     through the log).
 //   - Cluster (cluster.go): MemberList (learners included; names
 //     node-<id>, peer URLs the raft addresses, client URLs the public
 //     gRPC addresses); MemberRemove is a leave (as --leave-id);
@@ -82,9 +95,8 @@
 //     ErrInvalidAuthToken (clientv3 then authenticates again).
 //
 // Everything else answers codes.Unimplemented with a message (notserved.go):
-// KV's RangeStream and Lease name the part of issue 13 that will serve
-// them (a Put with a lease and a LEASE compare are refused alike,
-// Unimplemented); Maintenance's Downgrade does not apply; the rest of Auth
+// KV's RangeStream names the part of issue 13 that will serve it;
+// Maintenance's Downgrade does not apply; the rest of Auth
 // (users, roles, enabling auth) says that users are configured in the
 // config file.
 //
@@ -99,7 +111,8 @@
 // # Errors
 //
 // Errors that clientv3 maps by their text (rpctypes.Error) carry etcd's
-// exact status: ErrGRPCKeyNotFound, ErrGRPCFutureRev, ErrGRPCCompacted,
+// exact status: ErrGRPCKeyNotFound, ErrGRPCLeaseNotFound,
+// ErrGRPCLeaseExist, ErrGRPCLeaseTTLTooLarge, ErrGRPCFutureRev, ErrGRPCCompacted,
 // ErrGRPCNoLeader, ErrGRPCLeaderChanged, ErrGRPCStopped, ErrGRPCTimeout,
 // and the validation errors etcd's v3rpc returns (ErrGRPCEmptyKey,
 // ErrGRPCValueProvided, ErrGRPCLeaseProvided, ErrGRPCTooManyOps,

@@ -24,6 +24,9 @@ var etcdErrors = []struct {
 	status error
 }{
 	{statemachine.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{statemachine.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{statemachine.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
+	{statemachine.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{statemachine.ErrFutureRevision, rpctypes.ErrGRPCFutureRev},
 	{statemachine.ErrCompacted, rpctypes.ErrGRPCCompacted},
 	{server.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
@@ -42,6 +45,7 @@ var errorCodes = []grpcapi.ErrorCode{
 	{Err: statemachine.ErrInvalidTxn, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrReplyTooLarge, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrEmptyCommand, Code: codes.InvalidArgument},
+	{Err: statemachine.ErrInvalidLease, Code: codes.InvalidArgument},
 	{Err: server.ErrNotStarted, Code: codes.Unavailable},
 	{Err: context.Canceled, Code: codes.Canceled},
 	{Err: server.ErrInvalidMember, Code: codes.FailedPrecondition},
@@ -49,7 +53,7 @@ var errorCodes = []grpcapi.ErrorCode{
 }
 
 // errInvalid marks a request this face refuses that etcd would take
-// (a key that is not UTF-8, a lease): codes.InvalidArgument.
+// (a key that is not UTF-8): codes.InvalidArgument.
 var errInvalid = errors.New("invalid argument")
 
 func invalidf(format string, args ...any) error {
@@ -74,7 +78,3 @@ func toStatus(err error) error {
 	}
 	return grpcapi.StatusOf(err, errorCodes)
 }
-
-// errLeaseNotServed refuses a put with a lease until leases exist.
-var errLeaseNotServed = status.Error(codes.Unimplemented,
-	"etcdserver: leases are not served by metasrv yet (the lease part of metasrv's issue 13): put without a lease")

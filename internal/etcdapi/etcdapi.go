@@ -32,6 +32,7 @@ type Server interface {
 	// RaftTerm is the current term; cheap.
 	RaftTerm() uint64
 	watchBackend
+	leaseBackend
 }
 
 // Config is what the face needs of the node's configuration.
@@ -94,7 +95,7 @@ func (s *Service) Register(gs grpc.ServiceRegistrar) {
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Cluster_ServiceDesc, "Cluster"), &cluster{s: s})
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Maintenance_ServiceDesc, "Maintenance"), &maintenance{s: s})
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Watch_ServiceDesc, "Watch"), &watchService{s: s})
-	grpcapi.RegisterDecoded(gs, notServed(&pb.Lease_ServiceDesc, "Lease"), &pb.UnimplementedLeaseServer{})
+	grpcapi.RegisterDecoded(gs, notServed(&pb.Lease_ServiceDesc, "Lease"), &leaseService{s: s})
 	grpcapi.RegisterDecoded(gs, notServed(&pb.Auth_ServiceDesc, "Auth"), &authService{s: s})
 }
 

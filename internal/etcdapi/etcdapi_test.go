@@ -380,8 +380,8 @@ func TestTxnChecks(t *testing.T) {
 		t.Errorf("txn range at a compacted revision (compacted at 3, store at %d): %v", cr.GetHeader().GetRevision(), err)
 	}
 
-	if _, err := c.kv.Put(ctx(t), &pb.PutRequest{Key: []byte("foo"), Value: []byte("bar"), Lease: 7}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "issue 13") {
-		t.Errorf("put with a lease: %v, want Unimplemented naming issue 13", err)
+	if _, err := c.kv.Put(ctx(t), &pb.PutRequest{Key: []byte("foo"), Value: []byte("bar"), Lease: 7}); !eqErr(err, rpctypes.ErrGRPCLeaseNotFound) {
+		t.Errorf("put with a lease that does not exist: %v, want %v", err, rpctypes.ErrGRPCLeaseNotFound)
 	}
 	if _, err := c.kv.Put(ctx(t), &pb.PutRequest{Key: []byte("\xff"), Value: []byte("bar")}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "UTF-8") {
 		t.Errorf("put of a key that is not UTF-8: %v, want InvalidArgument naming UTF-8", err)
@@ -440,8 +440,8 @@ func TestTxn(t *testing.T) {
 		}
 	}
 	lease := &pb.Compare{Key: []byte("/a/"), RangeEnd: []byte("/a0"), Target: pb.Compare_LEASE, Result: pb.Compare_EQUAL}
-	if _, err := c.kv.Txn(ctx(t), &pb.TxnRequest{Compare: []*pb.Compare{lease}}); status.Code(err) != codes.Unimplemented {
-		t.Errorf("lease compare: %v, want Unimplemented until leases exist", err)
+	if tresp, err := c.kv.Txn(ctx(t), &pb.TxnRequest{Compare: []*pb.Compare{lease}}); err != nil || !tresp.Succeeded {
+		t.Errorf("lease compare (no key has a lease: lease 0 everywhere): %v, %v", tresp, err)
 	}
 
 	// TestV3TxnNestedPath.
@@ -606,9 +606,6 @@ func TestClusterAndMaintenance(t *testing.T) {
 		if st.Version != "3.7.3" || st.DbSize <= 0 || st.Leader != lead || st.RaftTerm == 0 || st.RaftIndex == 0 || st.RaftAppliedIndex == 0 || st.Header.MemberId == 0 {
 			t.Errorf("status of %s = %v", ep, st)
 		}
-	}
-	if _, err := c.cli.Grant(ctx(t), 10); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "issue 13") {
-		t.Errorf("lease grant: %v, want Unimplemented naming issue 13", err)
 	}
 	if _, err := pb.NewKVClient(c.cli.ActiveConnection()).Compact(ctx(t), &pb.CompactionRequest{Revision: 1}); err != nil {
 		t.Errorf("compact at 1: %v", err)

@@ -5,8 +5,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -112,8 +110,7 @@ func (s *Service) checkRange(r *pb.RangeRequest) error {
 	return nil
 }
 
-// checkPut is etcd's checkPutRequest; a lease is refused until leases
-// exist.
+// checkPut is etcd's checkPutRequest.
 func (s *Service) checkPut(r *pb.PutRequest) error {
 	if err := s.checkKey("key", r.Key); err != nil {
 		return err
@@ -123,9 +120,6 @@ func (s *Service) checkPut(r *pb.PutRequest) error {
 	}
 	if r.IgnoreLease && r.Lease != 0 {
 		return rpctypes.ErrGRPCLeaseProvided
-	}
-	if r.Lease != 0 {
-		return errLeaseNotServed
 	}
 	if len(r.Value) > s.cfg.Limits.MaxRequestBytes {
 		return rpctypes.ErrGRPCRequestTooLarge
@@ -143,12 +137,9 @@ func (s *Service) checkCompare(c *pb.Compare) error {
 		return err
 	}
 	switch c.Target {
-	case pb.Compare_VERSION, pb.Compare_CREATE, pb.Compare_MOD, pb.Compare_VALUE:
-	case pb.Compare_LEASE:
-		return status.Error(codes.Unimplemented,
-			"etcdserver: compares on a key's lease are not served by metasrv yet (the lease part of metasrv's issue 13)")
+	case pb.Compare_VERSION, pb.Compare_CREATE, pb.Compare_MOD, pb.Compare_VALUE, pb.Compare_LEASE:
 	default:
-		return invalidf("compare target %d is unknown; use VERSION, CREATE, MOD or VALUE", c.Target)
+		return invalidf("compare target %d is unknown; use VERSION, CREATE, MOD, VALUE or LEASE", c.Target)
 	}
 	if _, ok := pb.Compare_CompareResult_name[int32(c.Result)]; !ok {
 		return invalidf("compare result %d is unknown; use EQUAL, GREATER, LESS or NOT_EQUAL", c.Result)

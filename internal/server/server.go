@@ -216,6 +216,10 @@ type Server struct {
 	// applies: it reads the last seq and registers for the events after
 	// it with nothing published in between.
 	applyMu sync.Mutex
+	// leaseTerm is the term in which this node, as the leader, extended
+	// the leases (or found none): it proposes expiries only in that term
+	// (lease.go).
+	leaseTerm atomic.Uint64
 	// snapshotRequested: TriggerSnapshot (admin.go) asks the apply
 	// goroutine for a snapshot now.
 	snapshotRequested atomic.Bool
@@ -314,7 +318,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	}
 	// The first timers of the tick clock, set before the node takes its
 	// first tick.
-	refreshT, removalT := s.clock.after(s.cfg.ElectionTick), s.clock.after(s.cfg.ElectionTick)
+	refreshT, removalT, lessorT := s.clock.after(s.cfg.ElectionTick), s.clock.after(s.cfg.ElectionTick), s.clock.after(1)
 	n, err := raftnode.Start(rc)
 	if err != nil {
 		return nil, err
@@ -325,6 +329,7 @@ func (s *Server) Start(peers Peers) (<-chan error, error) {
 	s.goFunc(s.readLoop)
 	s.goFunc(func() { s.refreshSelfAddress(refreshT) })
 	s.goFunc(func() { s.watchRemoval(removalT) })
+	s.goFunc(func() { s.lessorLoop(lessorT) })
 	if s.storage.Bootstrapped() || s.cfg.Single {
 		s.goFunc(func() { s.campaignIfAlone(n, max(s.storage.HardState().GetCommit(), uint64(len(rc.Peers)))) })
 	}

@@ -5,9 +5,9 @@ import (
 )
 
 // tickClock runs the server's own timers on raft's ticks rather than the
-// wall clock: the removal check (removal.go) and the address refresh
-// (refreshSelfAddress). A timer of k ticks fires once the raft node has
-// taken k more ticks (raftnode.Config.OnTick). In production the ticks
+// wall clock: the removal check (removal.go), the address refresh
+// (refreshSelfAddress) and the lessor (lease.go). A timer of k ticks fires
+// once the raft node has taken k more ticks (raftnode.Config.OnTick). In production the ticks
 // come from the node's ticker, one every TickInterval, so a wait of
 // ElectionTick ticks lasts an election timeout as it did on a wall-clock
 // timer; with Config.Ticks it lasts until a test has given that many

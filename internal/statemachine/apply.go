@@ -13,7 +13,7 @@ import (
 )
 
 // Result is the outcome of applying one command. Exactly one of Upsert,
-// Txn, Compact and Err is set; Events may accompany any of them.
+// Txn, Compact, Lease and Err is set; Events may accompany any of them.
 type Result struct {
 	// Upsert is the reply of an upsert command.
 	Upsert *metapb.UpsertReply
@@ -21,6 +21,9 @@ type Result struct {
 	Txn *metapb.TxnReply
 	// Compact is the reply of a compact command.
 	Compact *CompactReply
+	// Lease is the reply of a lease command (grant, revoke, keep-alive,
+	// extend) or of an expire command (zero).
+	Lease *LeaseReply
 	// Err is a deterministic rejection (wrapping ErrEmptyCommand,
 	// ErrInvalidUpsert, ErrInvalidTxn) or ErrStaleIndex; the state did not
 	// change apart from the applied index, the clock and the expiry sweep.
@@ -78,6 +81,9 @@ func (sm *StateMachine) ApplyWith(index, timeMs uint64, cmd *peerpb.Command, o A
 	if res.Txn != nil {
 		res.Txn.Revision = sm.mu.revision
 	}
+	if res.Lease != nil {
+		res.Lease.Revision = sm.mu.revision
+	}
 	return res
 }
 
@@ -113,6 +119,19 @@ func (sm *StateMachine) execLocked(cmd *peerpb.Command, noReply bool) *Result {
 			return &Result{Err: err}
 		}
 		return &Result{Compact: reply}
+	case *peerpb.Command_LeaseGrant:
+		return leaseResult(sm.grantLocked(body.LeaseGrant))
+	case *peerpb.Command_LeaseRevoke:
+		return leaseResult(sm.revokeLocked(body.LeaseRevoke.GetId()))
+	case *peerpb.Command_LeaseKeepAlive:
+		return leaseResult(sm.keepAliveLocked(body.LeaseKeepAlive.GetId()))
+	case *peerpb.Command_LeaseExtend:
+		sm.extendLocked()
+		return &Result{Lease: &LeaseReply{}}
+	case *peerpb.Command_Expire:
+		// The sweep at the start of the entry removed the expired keys.
+		sm.expireLeasesLocked()
+		return &Result{Lease: &LeaseReply{}}
 	case nil:
 		return &Result{Err: fmt.Errorf("%w: the command may come from a newer metasrv version", ErrEmptyCommand)}
 	default:
@@ -264,18 +283,22 @@ func (sm *StateMachine) sweepLocked() {
 	}
 }
 
-// unindexLocked removes the present value v from the expiry index.
+// unindexLocked removes the present value v from the expiry index and
+// from its lease's keys.
 func (sm *StateMachine) unindexLocked(v kv) {
 	if e, ok := expKeyOf(v); ok {
 		sm.mu.exp.Delete(e)
 	}
+	sm.detachLocked(v)
 }
 
-// indexLocked adds the present value v to the expiry index.
+// indexLocked adds the present value v to the expiry index and to its
+// lease's keys.
 func (sm *StateMachine) indexLocked(v kv) {
 	if e, ok := expKeyOf(v); ok {
 		sm.mu.exp.Set(e)
 	}
+	sm.attachLocked(v)
 }
 
 // putLocked stores v, keeping the expiry index in step with the previous
@@ -361,7 +384,10 @@ func (sm *StateMachine) upsertLocked(req *metapb.UpsertRequest, noReply bool, ma
 		}
 	case metapb.UpsertRequest_AS_IS:
 		if prev.present() {
-			cur = sm.writeLocked(prev, key, []byte(prev.data()), sm.metaLocked(req.GetTtlMs(), req.GetExpireAtMs(), req.ExpireAt))
+			// The key keeps its data and its lease.
+			m := sm.metaLocked(req.GetTtlMs(), req.GetExpireAtMs(), req.ExpireAt)
+			m.setLease(prev.meta().leaseID())
+			cur = sm.writeLocked(prev, key, []byte(prev.data()), m)
 		}
 	default:
 		cur = sm.writeLocked(prev, key, req.GetValue(), sm.metaLocked(req.GetTtlMs(), req.GetExpireAtMs(), req.ExpireAt))
@@ -417,4 +443,12 @@ func (sm *StateMachine) metaLocked(ttlMs, expireAtMs uint64, expireAt *uint64) k
 		m.setExpireAt(*expireAt)
 	}
 	return m
+}
+
+// leaseResult is the Result of a lease command.
+func leaseResult(r *LeaseReply, err error) *Result {
+	if err != nil {
+		return &Result{Err: err}
+	}
+	return &Result{Lease: r}
 }

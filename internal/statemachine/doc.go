@@ -1,5 +1,5 @@
 // Package statemachine is metasrv's deterministic key-value state: the log
-// entry codec, Apply (upsert, transaction, expiry), the events of every
+// entry codec, Apply (upsert, transaction, expiry, etcd's leases), the events of every
 // change and a bounded history of them for watches that resume, the member
 // table kept from conf changes (with the log id of the last one), lock-free-for-the-caller reads, and the
 // snapshot encoding.
@@ -131,6 +131,47 @@
 //     databend-meta's format (SequentialKey: 21 digits in groups of 3,
 //     000_000_000_000_000_000_007).
 //
+// # Leases (etcd's)
+//
+// A lease is replicated state: its id (an int64, never 0, chosen by the
+// proposer), the TTL it was granted (seconds, 1..MaxLeaseTTL; the
+// proposer raises a smaller one to its minimum) and its expiry, in the
+// entries' clock (the leader's), with the keys attached to it (an index
+// rebuilt from the keys' meta). peerpb's lease commands:
+//
+//   - LeaseGrantRequest: the lease expires at the entry's time + TTL;
+//     an existing id is ErrLeaseExists, a TTL over the bound
+//     ErrLeaseTTLTooLarge.
+//   - A transaction put with lease attaches the key (a lease that does
+//     not exist fails the transaction: ErrLeaseNotFound); a put without
+//     one detaches it, ignore_lease keeps the key's (the key must exist:
+//     ErrKeyNotFound), an upsert AS_IS keeps it too. A condition may
+//     compare a key's lease (0: none or absent).
+//   - LeaseRevokeRequest: every attached key is deleted, in key order,
+//     in the entry's one revision; the lease is gone.
+//   - LeaseKeepAliveRequest: the lease expires at the entry's time + its
+//     TTL. Keep-alives go through the log, unlike etcd's (which renews
+//     on the leader only and re-stamps every expiry when the leader
+//     changes): so every node holds the same expiry, the snapshot and
+//     Hash cover it, TimeToLive answers alike on every node, and a new
+//     leader needs nothing but the log to know when each lease is due.
+//     The cost is one small entry per keep-alive (clientv3 sends one
+//     every TTL/3).
+//   - LeaseExtendRequest: a new leader's first lease entry (etcd's
+//     lessor Promote): every lease expires no earlier than the entry's
+//     time + its TTL, so no lease is lost to the time without a leader.
+//   - ExpireRequest: the leader proposes it when an expiry is due. Like
+//     every entry it first sweeps the keys past their expiry; then it
+//     revokes every lease whose expiry is at or before the entry's time,
+//     in (expiry, id) order, all in the entry's one revision.
+//
+// Only ExpireRequest and LeaseRevokeRequest end a lease, never the sweep
+// of an ordinary entry: a new leader whose clock is past a lease's old
+// expiry extends it before it proposes an expire (internal/server), so
+// the time without a leader does not count against a lease. Until then
+// a lease past its expiry still holds its keys, and a keep-alive renews
+// it.
+//
 // # Reply bound
 //
 // A command carries the largest reply its proposer can send
@@ -199,9 +240,9 @@
 //
 // # Snapshot format
 //
-// Snapshot.WriteTo writes, and Restore reads, this stream (version 6; no
+// Snapshot.WriteTo writes, and Restore reads, this stream (version 7; no
 // other version is read: metasrv has no release that wrote another;
-// version 6 added each history event's time).
+// version 6 added each history event's time, version 7 the leases).
 // Fixed-width integers are big endian; uvarint is encoding/binary's
 // unsigned varint, minimally encoded (a non-minimal one is corrupt), so a
 // given state has exactly one encoding (a value written out where flag 4
@@ -217,15 +258,17 @@
 //	                        4: expire_at written in seconds (with 2; the
 //	                          expiry is then a multiple of 1000, at most
 //	                          100_000_000_000_000); 8: KVMeta.proposed_at_ms
-//	                          (with 1)
+//	                          (with 1); 16: attached to a lease
 //	expire_at_ms   uvarint  if flag 2: the expiry in Unix ms
 //	proposed_at_ms uvarint  if flag 8
+//	lease          uvarint  if flag 16: the lease id's int64 bits, not 0;
+//	                        a key record's lease is in the lease table
 //	data           string
 //
 // The stream:
 //
 //	magic          8 bytes  "MSRVSNAP"
-//	version        uint32   6
+//	version        uint32   7
 //	applied_index  uint64
 //	last_seq       uint64
 //	revision       uint64   >= 1
@@ -239,6 +282,11 @@
 //	    voter          byte     0 or 1
 //	    raft_address   string   valid UTF-8, as grpc_address
 //	    grpc_address   string
+//	lease_count    uint64
+//	lease_count times, ascending id (as int64):
+//	    id             uint64   the int64's bits, not 0
+//	    ttl            uvarint  seconds, 1..MaxLeaseTTL
+//	    expire_at_ms   uvarint
 //	per key, ascending key (strictly, no empty key, valid UTF-8):
 //	    tag            byte     1
 //	    key            string

@@ -49,6 +49,21 @@ var (
 	// oldest revision still held.
 	ErrCompacted = errors.New("statemachine: event history compacted")
 
+	// ErrLeaseNotFound: a lease command or a put names a lease that does
+	// not exist (never granted, revoked or expired). Deterministic
+	// rejection; nothing changes. etcd's "requested lease not found".
+	ErrLeaseNotFound = errors.New("statemachine: requested lease not found")
+
+	// ErrLeaseExists: a grant names a lease id that exists already.
+	ErrLeaseExists = errors.New("statemachine: lease already exists")
+
+	// ErrLeaseTTLTooLarge: a grant's TTL is over MaxLeaseTTL.
+	ErrLeaseTTLTooLarge = errors.New("statemachine: too large lease TTL")
+
+	// ErrInvalidLease: a grant of lease id 0 or of a TTL below 1 s (the
+	// proposer applies its minimum TTL first).
+	ErrInvalidLease = errors.New("statemachine: invalid lease request")
+
 	// ErrStaleIndex: Apply, ApplyEmpty or ApplyConfChange was called with a
 	// log index at or below the applied index. Nothing changes. This is a
 	// bug in the caller (an entry handed over twice, or after a newer

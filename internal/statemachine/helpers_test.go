@@ -207,13 +207,13 @@ func (a *applier) apply(timeMs uint64, cmd *peerpb.Command) *Result {
 	a.t.Helper()
 	res := a.sm.Apply(a.next(), timeMs, cmd)
 	set := 0
-	for _, ok := range []bool{res.Upsert != nil, res.Txn != nil, res.Compact != nil, res.Err != nil} {
+	for _, ok := range []bool{res.Upsert != nil, res.Txn != nil, res.Compact != nil, res.Lease != nil, res.Err != nil} {
 		if ok {
 			set++
 		}
 	}
 	if set != 1 {
-		a.t.Fatalf("result must have exactly one of Upsert, Txn, Compact, Err: %+v", res)
+		a.t.Fatalf("result must have exactly one of Upsert, Txn, Compact, Lease, Err: %+v", res)
 	}
 	return res
 }
@@ -332,6 +332,29 @@ func checkInvariants(t testing.TB, sm *StateMachine) {
 	if expiring != sm.mu.exp.Len() {
 		t.Errorf("expiry index has %d entries, tree has %d expiring keys", sm.mu.exp.Len(), expiring)
 	}
+	attached := 0
+	sm.mu.tree.Scan(func(v kv) bool {
+		if id := v.meta().leaseID(); id != 0 {
+			attached++
+			if l := sm.mu.leases[id]; l == nil {
+				t.Errorf("key %q attached to lease %d, which does not exist", v.key(), id)
+			} else if _, ok := l.keys[v.key()]; !ok {
+				t.Errorf("key %q missing from the keys of its lease %d", v.key(), id)
+			}
+		}
+		return true
+	})
+	inLeases := 0
+	for _, l := range sm.mu.leases {
+		inLeases += len(l.keys)
+		if _, ok := sm.mu.leaseExp.Get(leaseExpKey{at: l.expireAt, id: l.id}); !ok {
+			t.Errorf("lease %d expiring at %d missing from the lease expiry index", l.id, l.expireAt)
+		}
+	}
+	if inLeases != attached || sm.mu.leaseExp.Len() != len(sm.mu.leases) {
+		t.Errorf("leases hold %d keys, %d keys are attached; %d leases, %d in the expiry index",
+			inLeases, attached, len(sm.mu.leases), sm.mu.leaseExp.Len())
+	}
 	for i := 1; i < len(sm.mu.members); i++ {
 		if sm.mu.members[i].id <= sm.mu.members[i-1].id {
 			t.Errorf("members out of order: %v", sm.mu.members)
@@ -401,6 +424,9 @@ func randomLog(seed uint64, n int) []logEntry {
 			if r.IntN(5) == 0 {
 				cmd = txnCmd(randomTxn(r, i))
 			}
+			if r.IntN(6) == 0 {
+				cmd = randomLeaseCmd(r)
+			}
 			if r.IntN(50) == 0 {
 				cmd.Body = nil // rejected
 			}
@@ -447,7 +473,8 @@ func randomTxn(r *rand.Rand, i int) *metapb.TxnRequest {
 				out[j] = opGet(key())
 			case 1, 2:
 				out[j] = opPutReq(&metapb.TxnPut{Key: key(), Value: fmt.Appendf(nil, "v%d", r.IntN(1000)),
-					TtlMs: uint64(r.IntN(2) * r.IntN(2000)), MatchSeq: m})
+					TtlMs: uint64(r.IntN(2) * r.IntN(2000)), MatchSeq: m,
+					Lease: int64(r.IntN(2) * r.IntN(5)), IgnoreLease: r.IntN(20) == 0})
 			case 3:
 				out[j] = opDel(key(), m)
 			case 4:
@@ -574,4 +601,27 @@ func clearRevisions(m protoreflect.Message) {
 		}
 		return true
 	})
+}
+
+// randomLeaseCmd returns a lease command on leases 1..4: grant (TTL 1-3 s,
+// sometimes invalid), revoke, keep-alive, a new leader's extend, or the
+// leader's expire.
+func randomLeaseCmd(r *rand.Rand) *peerpb.Command {
+	id := int64(r.IntN(4) + 1)
+	switch r.IntN(6) {
+	case 0, 1:
+		ttl := int64(r.IntN(3) + 1)
+		if r.IntN(20) == 0 {
+			ttl = MaxLeaseTTL + 1 // rejected
+		}
+		return &peerpb.Command{Body: &peerpb.Command_LeaseGrant{LeaseGrant: &peerpb.LeaseGrantRequest{Id: id, Ttl: ttl}}}
+	case 2:
+		return &peerpb.Command{Body: &peerpb.Command_LeaseRevoke{LeaseRevoke: &peerpb.LeaseRevokeRequest{Id: id}}}
+	case 3:
+		return &peerpb.Command{Body: &peerpb.Command_LeaseKeepAlive{LeaseKeepAlive: &peerpb.LeaseKeepAliveRequest{Id: id}}}
+	case 4:
+		return &peerpb.Command{Body: &peerpb.Command_LeaseExtend{LeaseExtend: &peerpb.LeaseExtendRequest{Term: 1}}}
+	default:
+		return &peerpb.Command{Body: &peerpb.Command_Expire{Expire: &peerpb.ExpireRequest{}}}
+	}
 }

@@ -241,6 +241,8 @@ func compareKV(c *metapb.TxnCondition, v kv) bool {
 		return compareHolds(c.GetOp(), cmp.Compare(m.createRev, t.CreateRevision))
 	case *metapb.TxnCondition_ModRevision:
 		return compareHolds(c.GetOp(), cmp.Compare(m.modRev, t.ModRevision))
+	case *metapb.TxnCondition_Lease:
+		return compareHolds(c.GetOp(), cmp.Compare(m.leaseID(), t.Lease))
 	}
 	return false // unreachable after ValidateTxn
 }

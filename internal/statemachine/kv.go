@@ -12,7 +12,7 @@ import (
 // kv is one stored key and its value, in one immutable string:
 //
 //	s = key | seq | create_seq | version | create_rev | mod_rev | flags
-//	    | [expire_at_ms] | [proposed_at_ms] | data
+//	    | [expire_at_ms] | [proposed_at_ms] | [lease] | data
 //
 // where the numbers are uvarints, flags one byte (metaFlag*) saying which
 // of the two optional numbers follow, and keyLen = len(key). A key thus
@@ -47,8 +47,11 @@ const (
 	metaFlagSeconds = 4
 	// metaFlagProposed: the KVMeta has proposed_at_ms.
 	metaFlagProposed = 8
+	// metaFlagLease: the key is attached to a lease (lease holds its id);
+	// not part of databend-meta's KVMeta.
+	metaFlagLease = 16
 
-	metaFlagsAll = metaFlagPresent | metaFlagExpire | metaFlagSeconds | metaFlagProposed
+	metaFlagsAll = metaFlagPresent | metaFlagExpire | metaFlagSeconds | metaFlagProposed | metaFlagLease
 )
 
 // secondsThreshold is databend-meta's bound between the two forms of
@@ -67,6 +70,27 @@ type kvMeta struct {
 	expireAt uint64
 	// proposedAt is proposed_at_ms when flags has metaFlagProposed.
 	proposedAt uint64
+	// lease is the lease id (etcd's int64, as its bits) when flags has
+	// metaFlagLease.
+	lease uint64
+}
+
+// leaseID returns the id of the value's lease, 0 when it has none.
+func (m kvMeta) leaseID() int64 {
+	if m.flags&metaFlagLease == 0 {
+		return 0
+	}
+	return int64(m.lease)
+}
+
+// setLease attaches the value to lease id (0: none).
+func (m *kvMeta) setLease(id int64) {
+	m.flags &^= metaFlagLease
+	m.lease = 0
+	if id != 0 {
+		m.flags |= metaFlagLease
+		m.lease = uint64(id)
+	}
 }
 
 // hasExpire reports whether the value expires.
@@ -104,7 +128,7 @@ func (m kvMeta) dbMeta() *metapb.KVMeta {
 // setDBMeta sets m's flags, expireAt and proposedAt from databend-meta's
 // KVMeta (nil: none), reading expire_at by databend-meta's rule.
 func (m *kvMeta) setDBMeta(dm *metapb.KVMeta) {
-	m.flags, m.expireAt, m.proposedAt = 0, 0, 0
+	m.flags, m.expireAt, m.proposedAt, m.lease = 0, 0, 0, 0
 	if dm == nil {
 		return
 	}
@@ -139,7 +163,7 @@ func (m *kvMeta) setExpireAtMs(ms uint64) {
 }
 
 // kvMaxMeta is the most bytes the meta of a kv takes.
-const kvMaxMeta = 7*binary.MaxVarintLen64 + 1
+const kvMaxMeta = 8*binary.MaxVarintLen64 + 1
 
 // newKV returns the kv of key with m and a copy of data. A key longer than
 // 4 GiB cannot be stored (nor carried: a protobuf message is under 2 GiB).
@@ -159,6 +183,9 @@ func newKV(key string, m kvMeta, data []byte) kv {
 	}
 	if m.flags&metaFlagProposed != 0 {
 		h = binary.AppendUvarint(h, m.proposedAt)
+	}
+	if m.flags&metaFlagLease != 0 {
+		h = binary.AppendUvarint(h, m.lease)
 	}
 	var b strings.Builder
 	b.Grow(len(key) + len(h) + len(data))
@@ -196,6 +223,9 @@ func (v kv) parts() (kvMeta, string) {
 	}
 	if m.flags&metaFlagProposed != 0 {
 		m.proposedAt, i = uvarintAt(v.s, i)
+	}
+	if m.flags&metaFlagLease != 0 {
+		m.lease, i = uvarintAt(v.s, i)
 	}
 	return m, v.s[i:]
 }
@@ -250,6 +280,7 @@ func (v kv) seqV() *metapb.SeqV {
 		CreateRevision: m.createRev,
 		ModRevision:    m.modRev,
 		Meta:           m.dbMeta(),
+		Lease:          m.leaseID(),
 	}
 }
 

@@ -177,15 +177,15 @@ func TestKVOneAllocation(t *testing.T) {
 	}
 }
 
-// TestSnapshotGolden: testdata/snapshot-v6.bin holds the snapshot of
-// randomLog(11, 1500), written when format version 6 (the time of each
-// history event, for the retention by time) was introduced. Applying the same log must
+// TestSnapshotGolden: testdata/snapshot-v7.bin holds the snapshot of
+// randomLog(11, 1500), written when format version 7 (the lease table and
+// each key's lease) was introduced. Applying the same log must
 // give the same bytes, and restoring the file must give a state that
 // writes them again: the format, and what the log applies to, do not
 // drift. (After a deliberate change of either,
 // regenerate it with METASRV_WRITE_GOLDEN=1 and say why in the commit.)
 func TestSnapshotGolden(t *testing.T) {
-	const file = "testdata/snapshot-v6.bin"
+	const file = "testdata/snapshot-v7.bin"
 	sm := New()
 	for _, e := range randomLog(11, 1500) {
 		applyEntry(t, sm, e)

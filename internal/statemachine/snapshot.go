@@ -18,7 +18,7 @@ import (
 const (
 	snapshotMagic = "MSRVSNAP"
 	// snapshotVersion is the version written and the only one read.
-	snapshotVersion = 6
+	snapshotVersion = 7
 
 	tagRecord = 1
 	tagEnd    = 0
@@ -41,7 +41,10 @@ type Snapshot struct {
 	View
 	members    []member // shared, never modified (the state machine replaces its slice)
 	membership LogID
-	hist       history // a clone: shares the append-only chunks
+	// leases are the leases, ascending id, without their keys (the keys'
+	// meta names their lease).
+	leases []LeaseInfo
+	hist   history // a clone: shares the append-only chunks
 }
 
 // Snapshot returns a copy of the current state at AppliedIndex. It takes
@@ -51,7 +54,8 @@ type Snapshot struct {
 func (sm *StateMachine) Snapshot() *Snapshot {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	return &Snapshot{View: sm.viewLocked(), members: sm.mu.members, membership: sm.mu.membership, hist: sm.mu.hist.clone()}
+	return &Snapshot{View: sm.viewLocked(), members: sm.mu.members, membership: sm.mu.membership,
+		leases: sm.leaseRecsLocked(), hist: sm.mu.hist.clone()}
 }
 
 // Index returns the applied index the snapshot was taken at.
@@ -63,7 +67,7 @@ func (s *Snapshot) Index() uint64 { return s.index }
 // from several goroutines at a time.
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	e := newEncoder(w)
-	e.header(s.index, s.lastSeq, s.revision, s.nowMs, s.membership, s.members)
+	e.header(s.index, s.lastSeq, s.revision, s.nowMs, s.membership, s.members, s.leases)
 	var count uint64
 	s.tree.Scan(func(v kv) bool {
 		e.record(v)
@@ -96,7 +100,7 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 }
 
 // header writes everything before the key records.
-func (e *encoder) header(index, lastSeq, revision, nowMs uint64, membership LogID, members []member) {
+func (e *encoder) header(index, lastSeq, revision, nowMs uint64, membership LogID, members []member, leases []LeaseInfo) {
 	e.raw(snapshotMagic)
 	e.u32(snapshotVersion)
 	e.u64(index)
@@ -115,6 +119,12 @@ func (e *encoder) header(index, lastSeq, revision, nowMs uint64, membership LogI
 		}
 		e.str(m.raftAddr)
 		e.str(m.grpcAddr)
+	}
+	e.u64(uint64(len(leases)))
+	for _, l := range leases {
+		e.u64(uint64(l.ID))
+		e.uvarint(uint64(l.TTL))
+		e.uvarint(l.ExpireAtMs)
 	}
 }
 
@@ -139,6 +149,9 @@ func (e *encoder) value(v kv) {
 	}
 	if m.flags&metaFlagProposed != 0 {
 		e.uvarint(m.proposedAt)
+	}
+	if m.flags&metaFlagLease != 0 {
+		e.uvarint(m.lease)
 	}
 	e.str(data)
 }
@@ -220,7 +233,7 @@ func NewSnapshotWriter(w io.Writer, h SnapshotHeader) *SnapshotWriter {
 		members[i] = member{id: n.GetId(), raftAddr: n.GetRaftAddress(), grpcAddr: n.GetGrpcAddress(), voter: n.GetVoter()}
 	}
 	sw := &SnapshotWriter{e: newEncoder(w)}
-	sw.e.header(h.Index, h.LastSeq, max(h.Revision, FirstRevision), h.NowMs, h.Membership, members)
+	sw.e.header(h.Index, h.LastSeq, max(h.Revision, FirstRevision), h.NowMs, h.Membership, members, nil)
 	sw.revision = max(h.Revision, FirstRevision)
 	return sw
 }
@@ -273,6 +286,7 @@ func (sm *StateMachine) Restore(r io.Reader) error {
 	sm.mu.membership = st.membership
 	sm.mu.tree = st.tree
 	sm.mu.exp = st.exp
+	sm.mu.leases, sm.mu.leaseExp = restoreLeases(st.leases, st.tree)
 	sm.mu.hist = st.hist
 	for sm.mu.hist.n > sm.historySize {
 		sm.mu.hist.dropOldest()
@@ -354,6 +368,13 @@ func decodeBody(d *decoder) (*decoded, error) {
 	if st.members, err = decodeMembers(d); err != nil {
 		return nil, err
 	}
+	if st.leases, err = decodeLeases(d); err != nil {
+		return nil, err
+	}
+	leaseIDs := make(map[int64]bool, len(st.leases))
+	for _, l := range st.leases {
+		leaseIDs[l.ID] = true
+	}
 
 	var (
 		count   uint64
@@ -389,6 +410,9 @@ func decodeBody(d *decoder) (*decoded, error) {
 		}
 		if err := checkValue(m, st); err != nil {
 			return nil, corruptf("record %d (key %q): %v", count, key, err)
+		}
+		if id := m.leaseID(); id != 0 && !leaseIDs[id] {
+			return nil, corruptf("record %d (key %q): attached to lease %d, which the snapshot does not hold", count, key, id)
 		}
 		st.tree.Load(v)
 		if e, ok := expKeyOf(v); ok {
@@ -451,6 +475,40 @@ func decodeMembers(d *decoder) ([]member, error) {
 		members = append(members, m)
 	}
 	return members, nil
+}
+
+// decodeLeases reads the lease table: ids ascending (as int64s), none 0,
+// TTLs in [1, MaxLeaseTTL].
+func decodeLeases(d *decoder) ([]LeaseInfo, error) {
+	n, err := d.u64()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LeaseInfo, 0, min(n, 1024))
+	for i := range n {
+		var l LeaseInfo
+		id, err := d.u64()
+		if err != nil {
+			return nil, err
+		}
+		l.ID = int64(id)
+		ttl, err := d.uvarint()
+		if err != nil {
+			return nil, err
+		}
+		if l.ExpireAtMs, err = d.uvarint(); err != nil {
+			return nil, err
+		}
+		switch {
+		case l.ID == 0 || (i > 0 && l.ID <= out[i-1].ID):
+			return nil, corruptf("lease %d: id 0 or not after %d", l.ID, out[max(i, 1)-1].ID)
+		case ttl < 1 || ttl > MaxLeaseTTL:
+			return nil, corruptf("lease %d: TTL %d outside [1, %d]", l.ID, ttl, MaxLeaseTTL)
+		}
+		l.TTL = int64(ttl)
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 // checkValue checks the meta of a value against the state it is in.
@@ -610,6 +668,14 @@ func decodeValue(d *decoder, key string, scratch []byte) (kv, []byte, error) {
 	if m.flags&metaFlagProposed != 0 {
 		if m.proposedAt, err = d.uvarint(); err != nil {
 			return kv{}, scratch, err
+		}
+	}
+	if m.flags&metaFlagLease != 0 {
+		if m.lease, err = d.uvarint(); err != nil {
+			return kv{}, scratch, err
+		}
+		if m.lease == 0 {
+			return kv{}, scratch, corruptf("key %q: lease flag with lease 0", key)
 		}
 	}
 	if scratch, err = d.appendBytes(scratch[:0]); err != nil {

@@ -263,7 +263,7 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"create_revision 0":        build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.createRev = 0 })}, 1, tagRecord),
 		"create > mod revision":    build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.createRev = 4 })}, 1, tagRecord),
 		"mod revision > revision":  build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.modRev = buildRevision + 1 })}, 1, tagRecord),
-		"unknown meta flag":        build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.flags = metaFlagPresent | 16 })}, 1, tagRecord),
+		"unknown meta flag":        build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.flags = metaFlagPresent | 32 })}, 1, tagRecord),
 		"expiry without meta":      build(2, nil, 1, []rec{with(expiring, func(m *kvMeta) { m.flags = metaFlagExpire })}, 1, tagRecord),
 		"seconds without expiry":   build(2, nil, 1, []rec{with(r("a", 1, 1, 1), func(m *kvMeta) { m.flags = metaFlagPresent | metaFlagSeconds })}, 1, tagRecord),
 		"seconds not whole":        build(2, nil, 1, []rec{with(expiring, func(m *kvMeta) { m.flags |= metaFlagSeconds; m.expireAt = 1_500 })}, 1, tagRecord),
@@ -278,8 +278,8 @@ func TestRestoreInvalidStructure(t *testing.T) {
 		"membership index 0":       membership(0, 3),
 		"membership term 0":        membership(4, 0),
 		"bad magic":                fixCRC(append([]byte("XSRVSNAP"), build(2, nil, 1, good, 2, tagRecord)[8:]...)),
-		"version 7":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 7), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
-		"version 5":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 5), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 8":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 8), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
+		"version 6":                fixCRC(append(append([]byte(snapshotMagic), 0, 0, 0, 6), build(2, nil, 1, good, 2, tagRecord)[12:]...)),
 		"empty":                    {},
 	}
 	for name, data := range tests {
@@ -310,7 +310,7 @@ func buildSnapshot(lastSeq uint64, nodeIDs []uint64, voter byte, keys, hist func
 	for i, id := range nodeIDs {
 		members[i] = member{id: id, voter: voter == 1, raftAddr: "r", grpcAddr: "g"}
 	}
-	e.header(7, lastSeq, buildRevision, t0, LogID{Index: 5, Term: 2}, members)
+	e.header(7, lastSeq, buildRevision, t0, LogID{Index: 5, Term: 2}, members, nil)
 	if voter > 1 { // an invalid flag: patch the byte after the first id
 		b := e.buf
 		b[buildMembershipOffset+8*2+4+8] = voter

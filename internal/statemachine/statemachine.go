@@ -104,6 +104,10 @@ type StateMachine struct {
 		tree *btree.BTreeG[kv]
 		// exp indexes the keys with an expiry by (expireAt, key).
 		exp *btree.BTreeG[expKey]
+		// leases are the leases by id; leaseExp indexes them by (expiry,
+		// id). Maps are never iterated where the order reaches the state.
+		leases   map[int64]*lease
+		leaseExp *btree.BTreeG[leaseExpKey]
 		// members is sorted by id.
 		members []member
 		// membership is the log id of the conf change entry applied last
@@ -126,6 +130,8 @@ func New(opts ...Option) *StateMachine {
 	sm.mu.revision = FirstRevision
 	sm.mu.tree = newTree()
 	sm.mu.exp = newExpIndex()
+	sm.mu.leases = map[int64]*lease{}
+	sm.mu.leaseExp = newLeaseExpIndex()
 	return sm
 }
 

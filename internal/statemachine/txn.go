@@ -124,7 +124,7 @@ func (v *txnValidator) condition(c *metapb.TxnCondition) error {
 	}
 	switch t := c.GetTarget().(type) {
 	case *metapb.TxnCondition_Seq, *metapb.TxnCondition_Version,
-		*metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision:
+		*metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision, *metapb.TxnCondition_Lease:
 	case *metapb.TxnCondition_KeysWithPrefix:
 		if len(c.GetRangeEnd()) > 0 {
 			return fmt.Errorf("key %q: keys_with_prefix takes no range_end", c.GetKey())
@@ -132,7 +132,7 @@ func (v *txnValidator) condition(c *metapb.TxnCondition) error {
 	case *metapb.TxnCondition_Value:
 		v.nBytes += len(t.Value)
 	default:
-		return fmt.Errorf("key %q: no target; set seq, value, keys_with_prefix, version, create_revision or mod_revision", c.GetKey())
+		return fmt.Errorf("key %q: no target; set seq, value, keys_with_prefix, version, create_revision, mod_revision or lease", c.GetKey())
 	}
 	return nil
 }
@@ -197,6 +197,9 @@ func (v *txnValidator) op(op *metapb.TxnOp) error {
 		}
 		if p.GetIgnoreValue() && len(p.GetValue()) > 0 {
 			return fmt.Errorf("put key %q: ignore_value with a value; leave the value empty to keep the key's", p.GetKey())
+		}
+		if p.GetIgnoreLease() && p.GetLease() != 0 {
+			return fmt.Errorf("put key %q: ignore_lease with a lease; leave the lease 0 to keep the key's", p.GetKey())
 		}
 		return validMatchSeq("put", p.GetKey(), p.GetMatchSeq())
 	case *metapb.TxnOp_Delete:
@@ -399,7 +402,8 @@ func (sm *StateMachine) conditionHoldsLocked(c *metapb.TxnCondition) bool {
 		return sm.rangeConditionHoldsLocked(c)
 	}
 	switch t := c.GetTarget().(type) {
-	case *metapb.TxnCondition_Version, *metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision:
+	case *metapb.TxnCondition_Version, *metapb.TxnCondition_CreateRevision, *metapb.TxnCondition_ModRevision,
+		*metapb.TxnCondition_Lease:
 		return sm.rangeConditionHoldsLocked(c)
 	case *metapb.TxnCondition_Seq:
 		v, _ := sm.mu.tree.Get(keyOnly(c.GetKey()))
@@ -498,7 +502,8 @@ func (sm *StateMachine) txnOpLocked(op *metapb.TxnOp, d txnDecisions) (*metapb.T
 // txnPutLocked: on a match_seq mismatch nothing is written, applied is
 // false and prev = current = the existing value. With ignore_value the
 // key keeps its data; an absent key fails the transaction
-// (ErrKeyNotFound).
+// (ErrKeyNotFound), as it does with ignore_lease, which keeps the key's
+// lease. A lease that does not exist fails it (ErrLeaseNotFound).
 func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) (*metapb.TxnPutResponse, error) {
 	prev, _ := sm.mu.tree.Get(keyOnly(p.GetKey()))
 	if !matchSeq(p.GetMatchSeq(), prev.meta().seq) {
@@ -511,7 +516,13 @@ func (sm *StateMachine) txnPutLocked(p *metapb.TxnPut) (*metapb.TxnPutResponse, 
 		}
 		data = []byte(prev.data())
 	}
-	v := sm.writeLocked(prev, p.GetKey(), data, sm.metaLocked(p.GetTtlMs(), p.GetExpireAtMs(), p.ExpireAt))
+	leaseID, err := sm.putLeaseLocked(p.GetKey(), prev, p.GetLease(), p.GetIgnoreLease())
+	if err != nil {
+		return nil, err
+	}
+	m := sm.metaLocked(p.GetTtlMs(), p.GetExpireAtMs(), p.ExpireAt)
+	m.setLease(leaseID)
+	v := sm.writeLocked(prev, p.GetKey(), data, m)
 	return &metapb.TxnPutResponse{Key: p.GetKey(), Prev: prev.seqV(), Current: v.seqV(), Applied: true}, nil
 }
 

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// Leases (etcd's) are replicated state (internal/statemachine: grant,
+// revoke, keep-alive through the log). What is not in the log is when a
+// lease, or a native key, is due: the leader's lessor loop proposes an
+// ExpireRequest when something is, and, once it becomes leader, a
+// LeaseExtendRequest first, which gives every lease at least its TTL from
+// then (etcd's lessor Promote): the time without a leader does not count
+// against a lease.
+
+// MinLeaseTTL is the smallest TTL, in seconds, a lease is granted: a
+// shorter one gets it (etcd's minLeaseTTL: 1.5 election timeouts, rounded
+// up to a second), so that a lease outlives a leader election.
+func (s *Server) MinLeaseTTL() int64 {
+	election := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+	min := (3*election/2 + time.Second - 1) / time.Second
+	return max(int64(min), 1)
+}
+
+// LeaseGrant grants a lease of ttl seconds (raised to MinLeaseTTL) with id,
+// or, when id is 0, an id of its choosing, and returns the lease's id and
+// TTL. Errors: statemachine.ErrLeaseExists for an id in use,
+// statemachine.ErrLeaseTTLTooLarge, and propose's.
+func (s *Server) LeaseGrant(ctx context.Context, id, ttl int64) (*statemachine.LeaseReply, error) {
+	if ttl > statemachine.MaxLeaseTTL {
+		return nil, fmt.Errorf("%w: TTL %d s, at most %d s", statemachine.ErrLeaseTTLTooLarge, ttl, statemachine.MaxLeaseTTL)
+	}
+	ttl = max(ttl, s.MinLeaseTTL())
+	choose := id == 0
+	for attempt := 0; ; attempt++ {
+		if choose {
+			id = rand.Int64N(1<<63-1) + 1
+		}
+		res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_LeaseGrant{
+			LeaseGrant: &peerpb.LeaseGrantRequest{Id: id, Ttl: ttl}}})
+		if choose && errors.Is(err, statemachine.ErrLeaseExists) && attempt < 3 {
+			continue // a random id taken: draw another
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.Lease, nil
+	}
+}
+
+// LeaseRevoke deletes lease id and every key attached to it, in one
+// revision, which it returns. Errors: statemachine.ErrLeaseNotFound, and
+// propose's.
+func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
+	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_LeaseRevoke{
+		LeaseRevoke: &peerpb.LeaseRevokeRequest{Id: id}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.Lease.Revision, nil
+}
+
+// LeaseKeepAlive renews lease id through the log and returns its TTL.
+// Errors: statemachine.ErrLeaseNotFound, and propose's.
+func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
+	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_LeaseKeepAlive{
+		LeaseKeepAlive: &peerpb.LeaseKeepAliveRequest{Id: id}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.Lease.TTL, nil
+}
+
+// LeaseTimeToLive reads lease id after the read barrier of c: its
+// granted TTL, its expiry, its keys, and the time left by this node's
+// clock (0 once past). found is false when there is no such lease. It
+// returns the revision read at.
+func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, c metapb.ReadConsistency) (info statemachine.LeaseInfo, left time.Duration, found bool, rev uint64, err error) {
+	if err := s.barrier(ctx, c); err != nil {
+		return info, 0, false, 0, err
+	}
+	rev = s.sm.Revision()
+	info, found = s.sm.Lease(id)
+	if found {
+		if now := s.nowMs(); info.ExpireAtMs > now {
+			left = time.Duration(info.ExpireAtMs-now) * time.Millisecond
+		}
+	}
+	return info, left, found, rev, nil
+}
+
+// Leases lists every lease, ascending id, after the read barrier of c, and
+// the revision read at.
+func (s *Server) Leases(ctx context.Context, c metapb.ReadConsistency) ([]statemachine.LeaseInfo, uint64, error) {
+	if err := s.barrier(ctx, c); err != nil {
+		return nil, 0, err
+	}
+	rev := s.sm.Revision()
+	return s.sm.Leases(), rev, nil
+}
+
+// lessorLoop runs on every node; it acts only on the leader (lessorTick),
+// at every raft tick (the tick clock, tickclock.go, from t on): an expiry
+// is proposed within a tick of being due. A tick handled is work under way
+// for Server.Settle until lessorTick returns.
+func (s *Server) lessorLoop(t *tickTimer) {
+	for {
+		select {
+		case <-t.C:
+			s.lessorTick()
+			t = s.clock.renew(t, 1)
+		case <-s.stopC:
+			s.clock.release(t)
+			return
+		}
+	}
+}
+
+// lessorTick, on the leader: once per term, after a linearizable barrier
+// (every entry of earlier terms applied, so every lease known), propose a
+// LeaseExtendRequest if there are leases; then, when a key or a lease is
+// due, propose an ExpireRequest. Proposals are made and waited for one at
+// a time; a failure is tried again at the next tick.
+func (s *Server) lessorTick() {
+	n := s.node.Load()
+	if n == nil || !n.IsLeader() {
+		return
+	}
+	term := n.Term()
+	timeout := max(time.Duration(s.cfg.ElectionTick)*s.cfg.TickInterval, time.Second)
+	// Stop ends the waits below too: they return when the node stops.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if s.leaseTerm.Load() != term {
+		if err := s.linearizableRead(ctx); err != nil {
+			return
+		}
+		if !n.IsLeader() || n.Term() != term {
+			return
+		}
+		if s.sm.LeaseCount() > 0 {
+			if _, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_LeaseExtend{
+				LeaseExtend: &peerpb.LeaseExtendRequest{Term: term}}}); err != nil {
+				s.lg.Debug("lease extension not applied; retrying", "term", term, "err", err)
+				return
+			}
+			s.lg.Info("extended the leases as the new leader", "term", term, "leases", s.sm.LeaseCount())
+		}
+		s.leaseTerm.Store(term)
+	}
+	if !s.sm.ExpiryDue(s.nowMs(), true) {
+		return
+	}
+	if _, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_Expire{Expire: &peerpb.ExpireRequest{}}}); err != nil {
+		s.lg.Debug("expiry not applied; retrying", "err", err)
+	}
+}
