@@ -2,7 +2,9 @@ package etcdapi_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,18 +223,27 @@ func TestConcurrency(t *testing.T) {
 	}
 	defer s2.Close()
 
-	// Mutex: the second locker waits until the first unlocks.
+	// Mutex: the second locker waits until the first unlocks. It takes
+	// the lock only after the test has marked the unlock, once its own
+	// key is in (it is waiting then).
 	m1, m2 := concurrency.NewMutex(s1, "/mutex/"), concurrency.NewMutex(s2, "/mutex/")
 	if err := m1.Lock(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	wctx, wcancel := context.WithCancel(ctx(t))
+	defer wcancel()
+	puts := c.cli.Watch(wctx, "/mutex/", clientv3.WithPrefix(), clientv3.WithRev(m1.Header().Revision+1))
+	var unlocked atomic.Bool
 	locked := make(chan error, 1)
-	go func() { locked <- m2.Lock(context.Background()) }()
-	select {
-	case err := <-locked:
-		t.Fatalf("the second lock went through while the first held it: %v", err)
-	case <-time.After(200 * time.Millisecond):
-	}
+	go func() {
+		err := m2.Lock(context.Background())
+		if err == nil && !unlocked.Load() {
+			err = errors.New("the second lock went through while the first held it")
+		}
+		locked <- err
+	}()
+	next(t, puts) // m2's key: it waits for m1's to go
+	unlocked.Store(true)
 	if err := m1.Unlock(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
