@@ -50,3 +50,24 @@ func TestPortsFree(t *testing.T) {
 		}
 	}
 }
+
+// Two Ports, as in two test processes that run at once, never hand out
+// the same port: the first's reservations hold until its process ends.
+func TestPortsReservedAcrossInstances(t *testing.T) {
+	const lo = portFloor + 5000
+	a := Ports{lo: lo, hi: lo + 40}
+	b := Ports{lo: lo, hi: lo + 40}
+	got := map[int]string{}
+	for range 15 {
+		for name, p := range map[string]*Ports{"a": &a, "b": &b} {
+			port, err := p.Free()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other, ok := got[port]; ok {
+				t.Fatalf("port %d handed out by %s and by %s", port, other, name)
+			}
+			got[port] = name
+		}
+	}
+}
