@@ -63,7 +63,7 @@ func TestAuthHandshakeAndRenewal(t *testing.T) {
 	clock := &testClock{}
 	clock.ns.Store(time.Now().UnixNano())
 	a := newAuthenticator(t, clock, time.Hour)
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	addr := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{Auth: a})
 	ctx := ctxTimeout(t, 20*time.Second)
 
@@ -151,7 +151,7 @@ func TestAuthHandshakeAndRenewal(t *testing.T) {
 func TestAuthPerEndpointTokens(t *testing.T) {
 	clock := &testClock{}
 	clock.ns.Store(time.Now().UnixNano())
-	cl := clustertest.New(t, 2)
+	cl := clustertest.New(t, 2, clustertest.Options{ManualTicks: true})
 	a1, a2 := newAuthenticator(t, clock, time.Hour), newAuthenticator(t, clock, time.Hour)
 	addr1 := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{Auth: a1})
 	addr2 := cl.ServePublic(cl.Node(2), clustertest.ServeOptions{Auth: a2})
@@ -177,7 +177,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	addr := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{TLS: serverTLS})
 	ctx := ctxTimeout(t, 20*time.Second)
 
@@ -238,7 +238,7 @@ func TestAuthRenewsBeforeExpiry(t *testing.T) {
 	clock := &testClock{}
 	clock.ns.Store(time.Now().UnixNano())
 	a := newAuthenticator(t, clock, 400*time.Millisecond)
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	addr := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{Auth: a})
 	ctx := ctxTimeout(t, 20*time.Second)
 	c := newAuthClient(t, Config{Endpoints: []string{addr}, User: "root", Password: "pw"})

@@ -49,7 +49,7 @@ func TestLeaderWritesRealCluster(t *testing.T) {
 	clock.ns.Store(time.Now().UnixNano())
 	a := newAuthenticator(t, clock, time.Hour)
 
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	ctx := ctxTimeout(t, 60*time.Second)
 	nodes := map[uint64]*realNode{}
 	serve := func(nd *clustertest.Node, lis net.Listener) {
@@ -82,11 +82,11 @@ func TestLeaderWritesRealCluster(t *testing.T) {
 		cl.WaitJoined(nd)
 		serve(nd, lis)
 	}
-	// leaderKnown waits until every running node but the leader names
-	// the leader's advertised address.
+	// leaderKnown checks that, once the cluster settles, every running
+	// node but the leader names the leader's advertised address.
 	leaderKnown := func(lead uint64, addr string) {
 		t.Helper()
-		cl.Eventually(func() bool {
+		cl.Settled(func() bool {
 			for _, nd := range cl.Nodes() {
 				if nd.ID != lead && nd.Server.LeaderGrpcAddress() != addr {
 					return false

@@ -31,7 +31,7 @@ func adminServers(t *testing.T, c *clustertest.Cluster) map[uint64]string {
 }
 
 func TestAdminCommands(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	addrs := adminServers(t, c)
 
@@ -125,7 +125,7 @@ func TestTransferLeaderAsksTheLeader(t *testing.T) {
 		}
 		lis[id] = ln
 	}
-	c := clustertest.New(t, 3, clustertest.Options{Configure: func(cfg *server.Config) {
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Configure: func(cfg *server.Config) {
 		cfg.AdminAddress = lis[cfg.ID].Addr().String()
 	}})
 	for _, n := range c.Nodes() {

@@ -58,7 +58,7 @@ func fill(t *testing.T, c *clustertest.Cluster, n int) {
 }
 
 func TestExportCommand(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	fill(t, c, 50)
 	lead := c.WaitLeader()
 	var follower *clustertest.Node
@@ -109,7 +109,7 @@ func TestExportCommand(t *testing.T) {
 		t.Errorf("export of a running node's dir: exit %d, stderr %q", code, stderr)
 	}
 	// From a stopped node's directory: the same keys.
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		return follower.Server.StateMachine().AppliedIndex() == c.Node(lead).Server.StateMachine().AppliedIndex()
 	}, "the follower applies everything")
 	dir := c.Stop(follower.ID)
@@ -138,7 +138,7 @@ func TestExportCommand(t *testing.T) {
 }
 
 func TestImportCommand(t *testing.T) {
-	src := clustertest.New(t, 1)
+	src := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	fill(t, src, 30)
 	db := filepath.Join(t.TempDir(), "backup.db")
 	if _, stderr, code := runCLI(t, "--grpc-api-address", serveMeta(t, src.Node(1)), "export", "--db", db); code != 0 {
@@ -176,7 +176,7 @@ func TestImportCommand(t *testing.T) {
 		}
 	}
 
-	c := clustertest.NewOnDirs(t, dirs)
+	c := clustertest.NewOnDirs(t, dirs, clustertest.Options{ManualTicks: true})
 	for _, nd := range c.Nodes() {
 		var sb strings.Builder
 		if err := backup.ExportStateMachine(&sb, nd.Server.StateMachine(), "test", 1); err != nil {
@@ -221,7 +221,7 @@ func TestImportCommand(t *testing.T) {
 }
 
 func TestDumpWALCommand(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	fill(t, c, 3)
 	dir := c.Stop(1)
 	stdout, stderr, code := runCLI(t, "dump-raft-log-wal", "--raft-dir", dir)

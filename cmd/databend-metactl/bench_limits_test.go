@@ -18,7 +18,7 @@ import (
 // applied but its reply failed (ResourceExhausted), counted as an error.
 func TestBenchLargeValues(t *testing.T) {
 	const maxMsg = 32 << 20
-	c := clustertest.New(t, 1, clustertest.Options{MaxMessageSize: maxMsg})
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true, MaxMessageSize: maxMsg})
 	nd := c.Node(c.WaitLeader())
 	addr := c.ServePublic(nd, clustertest.ServeOptions{})
 	keyLen := len(benchKeys(benchKeyPrefix, 1, 18)[0])

@@ -66,7 +66,7 @@ func TestDatabendDumpCommands(t *testing.T) {
 	}
 
 	// From a running cluster, to a file.
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	fill(t, c, 20)
 	db := filepath.Join(t.TempDir(), "databend.txt")
 	var sum exportJSON

@@ -94,7 +94,7 @@ func strPtr(s string) *string { return &s }
 
 // The commands with --output databend against a node.
 func TestOutputDatabend(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	nd := c.Node(c.WaitLeader())
 	addr := c.ServePublic(nd, clustertest.ServeOptions{})
 	db := []string{"--grpc-api-address", addr, "--output", "databend", "--timeout", "10s"}

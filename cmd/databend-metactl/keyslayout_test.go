@@ -12,7 +12,7 @@ import (
 // keys-layout asks the node (SnapshotKeysLayout) and prints its counts as
 // databend-metactl does.
 func TestKeysLayoutCommand(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	nd := c.Node(c.WaitLeader())
 	for _, k := range []string{"databases/1/tables/users/columns/id", "databases/1/tables/users/columns/name",
 		"databases/1/tables/orders/columns/id", "databases/2/tables/products/columns/id",

@@ -16,7 +16,7 @@ import (
 // Databend's deprecated global form, databend-metactl --export / --import
 // with their global flags, runs the export and import commands.
 func TestLegacyExportImport(t *testing.T) {
-	src := clustertest.New(t, 1)
+	src := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	fill(t, src, 12)
 	addr := serveMeta(t, src.Node(1))
 

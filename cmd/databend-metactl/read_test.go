@@ -12,7 +12,7 @@ import (
 // follower cut off from the leader still answers them, while the same
 // reads without the flag (linearizable) cannot be confirmed and fail.
 func TestSerializableReads(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	if _, err := c.Node(lead).Server.Upsert(c.Ctx(), &metapb.UpsertRequest{Key: "s/k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func TestSerializableReads(t *testing.T) {
 			follower = nd
 		}
 	}
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		return follower.Server.StateMachine().AppliedIndex() == c.Node(lead).Server.StateMachine().AppliedIndex()
 	}, "the follower applies the write")
 	addr := serveMeta(t, follower)

@@ -79,7 +79,7 @@ func TestSecurityFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	grpcAddr := c.ServePublic(c.Node(1), clustertest.ServeOptions{TLS: serverTLS, Auth: a})
 	// Served as databend-meta serves it, not by httptest's StartTLS, which
 	// would present its own certificate to clients that send no server

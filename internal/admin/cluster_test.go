@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/admin"
@@ -260,7 +261,7 @@ func TestClusterHealth(t *testing.T) {
 }
 
 func TestClusterTriggerSnapshot(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	nodes := serveAdmin(t, c)
 	put(t, c, nodes[lead].Node, 20, "s")
@@ -351,22 +352,34 @@ func TestClusterTransferLeader(t *testing.T) {
 // A node that cannot reach the address it joins through says so in its
 // health and its status, instead of "an election is under way".
 func TestClusterHealthJoining(t *testing.T) {
-	c := clustertest.New(t, 1)
+	c := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
+	retried := make(chan struct{}, 1)
 	c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {
 		cfg.Join = []string{clustertest.Addr(9)} // nobody there
+		cfg.JoinRetrying = func(server.Retry) {
+			select {
+			case retried <- struct{}{}:
+			default:
+			}
+		}
 	})
 	n := serveAdmin(t, c)[2]
+	select {
+	case <-retried:
+	case <-time.After(clustertest.WaitTimeout):
+		t.Fatalf("node 2 did not retry its join within %s", clustertest.WaitTimeout)
+	}
 	want := "node 2 is not a member yet: joining via " + clustertest.Addr(9) + ": not reachable yet (attempt "
 	var h struct{ Status, Reason string }
-	c.Eventually(func() bool {
-		code, b := n.call(t, "GET", "/v1/health")
-		if err := json.Unmarshal(b, &h); err != nil {
-			t.Fatalf("health %d %s: %v", code, b, err)
-		}
-		return code == http.StatusServiceUnavailable && strings.Contains(h.Reason, want)
-	}, fmt.Sprintf("node 2's health says %q", want))
+	code, b := n.call(t, "GET", "/v1/health")
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatalf("health %d %s: %v", code, b, err)
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(h.Reason, want) {
+		t.Fatalf("node 2's health after a failed join attempt: %d %s, want 503 saying %q", code, b, want)
+	}
 
-	code, b := n.call(t, "GET", "/v1/cluster/status")
+	code, b = n.call(t, "GET", "/v1/cluster/status")
 	var st struct {
 		Join *struct {
 			Via       []string

@@ -97,7 +97,10 @@ func load(t *testing.T, c *clustertest.Cluster, lead uint64, reads *atomic.Uint6
 
 // TestDashboardInChromium opens the dashboard of a 3-node cluster's leader
 // and of a follower in headless Chromium: the page lists the three nodes
-// and who leads. It takes a screenshot of the leader's dashboard.
+// and who leads. It takes a screenshot of the leader's dashboard. Its
+// cluster runs on real ticks: the load it shows is paced over real time
+// for per-second rates, and a cluster under a load that never stops never
+// settles, as manual ticks would need it to.
 func TestDashboardInChromium(t *testing.T) {
 	chromiumPath(t) // fail early, before starting a cluster
 	c := clustertest.New(t, 3)

@@ -130,7 +130,7 @@ func checkMatches(t *testing.T, kvs map[string]backup.KV, want map[string]*metap
 }
 
 func TestExportFromCluster(t *testing.T) {
-	c := clustertest.New(t, 3)
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	want := writeSample(t, c)
 	lead := c.WaitLeader()
 	for _, nd := range c.Nodes() {
@@ -157,8 +157,8 @@ func TestExportFromCluster(t *testing.T) {
 // at exactly its last_seq, holding every write with a seq up to it and
 // none after.
 func TestExportUnderWrites(t *testing.T) {
-	c := clustertest.New(t, 3)
-	lead := c.Node(c.WaitLeader()).Server
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
+	lead := c.Node(c.WaitLeader()).Server // leader throughout: raft's time stands still
 	var (
 		mu      sync.Mutex
 		written = map[string]uint64{}
@@ -186,7 +186,7 @@ func TestExportUnderWrites(t *testing.T) {
 		}
 	}()
 	c.Eventually(func() bool { mu.Lock(); defer mu.Unlock(); return len(written) >= 20 }, "20 writes")
-	dump := exportFrom(t, c, c.Node(c.WaitLeader()).Server)
+	dump := exportFrom(t, c, lead)
 	c.Eventually(func() bool { mu.Lock(); defer mu.Unlock(); return len(written) >= 60 }, "more writes after the export")
 	close(stop)
 	if err := <-done; err != nil {
@@ -215,7 +215,7 @@ func TestExportUnderWrites(t *testing.T) {
 func TestExportFromStoppedDir(t *testing.T) {
 	// Small snapshot interval: the state comes from a snapshot and WAL
 	// entries after it.
-	c := clustertest.New(t, 3, clustertest.Options{SnapshotLogsSinceLast: 10, MaxAppliedLogToKeep: 5})
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 10, MaxAppliedLogToKeep: 5})
 	want := writeSample(t, c)
 	lead := c.WaitLeader()
 	var follower *clustertest.Node
@@ -225,7 +225,7 @@ func TestExportFromStoppedDir(t *testing.T) {
 		}
 	}
 	leadSM := c.Node(lead).Server.StateMachine()
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		return follower.Server.StateMachine().AppliedIndex() == leadSM.AppliedIndex()
 	}, "the follower applies everything")
 	// A snapshot now, then a few writes (fewer than
@@ -239,7 +239,7 @@ func TestExportFromStoppedDir(t *testing.T) {
 		k := fmt.Sprintf("after-snapshot/%d", i)
 		want[k] = put(t, c, srv, &metapb.UpsertRequest{Key: k, Value: []byte("a")})
 	}
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		return follower.Server.StateMachine().AppliedIndex() == leadSM.AppliedIndex()
 	}, "the follower applies the writes after its snapshot")
 	live := stateDump(t, follower)
@@ -284,7 +284,8 @@ func TestExportFromStoppedDir(t *testing.T) {
 
 	// The directory is unchanged and the node restarts on it.
 	nd := c.Restart(follower.ID, dir)
-	c.Eventually(func() bool { return nd.Server.StateMachine().AppliedIndex() >= leadSM.AppliedIndex() }, "the restarted node catches up")
+	c.Tick(1) // the leader's heartbeat: the node learns the commit index again
+	c.Settled(func() bool { return nd.Server.StateMachine().AppliedIndex() >= leadSM.AppliedIndex() }, "the restarted node catches up")
 
 	if _, err := backup.LoadDir(filepath.Join(t.TempDir(), "none"), nil); !errors.Is(err, storage.ErrNotRaftDir) {
 		t.Errorf("LoadDir of a missing dir: %v, want ErrNotRaftDir", err)
@@ -292,7 +293,7 @@ func TestExportFromStoppedDir(t *testing.T) {
 }
 
 func TestImportIntoNewCluster(t *testing.T) {
-	src := clustertest.New(t, 3)
+	src := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	want := writeSample(t, src)
 	dump := exportFrom(t, src, src.Node(src.WaitLeader()).Server)
 	srcHeader, _, _ := parse(t, dump)
@@ -315,7 +316,7 @@ func TestImportIntoNewCluster(t *testing.T) {
 		}
 	}
 
-	c := clustertest.NewOnDirs(t, dirs)
+	c := clustertest.NewOnDirs(t, dirs, clustertest.Options{ManualTicks: true})
 	lead := c.WaitLeader()
 	for _, nd := range c.Nodes() {
 		sm := nd.Server.StateMachine()
@@ -355,5 +356,7 @@ func TestImportIntoNewCluster(t *testing.T) {
 	// A restart keeps the imported state (snapshot plus log).
 	dir := c.Stop(12)
 	nd := c.Restart(12, dir)
-	c.Eventually(func() bool { return nd.Server.StateMachine().LastSeq() == v.GetSeq() }, "node 12 restarts with the state")
+	c.WaitLeader() // ticks until another node is elected, if node 12 led
+	c.Tick(1)      // the leader's heartbeat: node 12 learns the commit index again
+	c.Settled(func() bool { return nd.Server.StateMachine().LastSeq() == v.GetSeq() }, "node 12 restarts with the state")
 }

@@ -12,14 +12,14 @@ import (
 )
 
 func TestDumpWAL(t *testing.T) {
-	c := clustertest.New(t, 2, clustertest.Options{SnapshotLogsSinceLast: 5, MaxAppliedLogToKeep: 100})
+	c := clustertest.New(t, 2, clustertest.Options{ManualTicks: true, SnapshotLogsSinceLast: 5, MaxAppliedLogToKeep: 100})
 	srv := c.Node(c.WaitLeader()).Server
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
 		put(t, c, srv, &metapb.UpsertRequest{Key: k, Value: []byte("v")})
 	}
 	put(t, c, srv, &metapb.UpsertRequest{Key: "dumped-key", Value: []byte("hello"), TtlMs: 60_000})
 	put(t, c, srv, &metapb.UpsertRequest{Key: "dumped-key", Op: metapb.UpsertRequest_DELETE})
-	c.Eventually(func() bool {
+	c.Settled(func() bool {
 		return c.Node(2).Server.StateMachine().AppliedIndex() == srv.StateMachine().AppliedIndex()
 	}, "node 2 applies everything")
 	dir := c.Stop(1)

@@ -81,7 +81,7 @@ func importedCluster(t *testing.T, name string, now func() time.Time) *clusterte
 			t.Fatalf("import %s into node %d: %v", name, id, err)
 		}
 	}
-	return clustertest.NewOnDirs(t, dirs, clustertest.Options{Now: now})
+	return clustertest.NewOnDirs(t, dirs, clustertest.Options{ManualTicks: true, Now: now})
 }
 
 // TestImportedFixtureServed: a cluster started on the import of a real

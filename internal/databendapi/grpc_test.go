@@ -52,7 +52,7 @@ func checkReadV1(t *testing.T, kv *dbClient, nowSec uint64) {
 }
 
 func TestKvReadV1OnLeaderAndFollower(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	leader := dialDatabend(t, cl, cl.Node(lead))
 	now := uint64(time.Now().Unix())
@@ -66,7 +66,7 @@ func TestKvReadV1OnLeaderAndFollower(t *testing.T) {
 // reads it to switch to the leader; the leader names none. So do
 // Transaction, KvList, KvGetMany and KvTransaction.
 func TestFollowerNamesLeader(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	fol := followerOf(cl, lead)
 	leaderAddr := cl.Node(lead).Server.Members()[lead-1].GetGrpcAddress()
@@ -75,9 +75,9 @@ func TestFollowerNamesLeader(t *testing.T) {
 		want []string
 	}{{fol, []string{leaderAddr}}, {lead, nil}} {
 		kv := dialDatabend(t, cl, cl.Node(tt.id))
-		// A member table is applied from the log: a new follower may not
-		// know the leader's address at once.
-		cl.Eventually(func() bool { return cl.Node(tt.id).Server.LeaderGrpcAddress() != "" || tt.id == lead }, "the follower knows the leader")
+		// A member table is applied from the log: once the cluster
+		// settles, a new follower knows the leader's address.
+		cl.Settled(func() bool { return cl.Node(tt.id).Server.LeaderGrpcAddress() != "" || tt.id == lead }, "the follower knows the leader")
 		check := func(what string, hdr metadata.MD) {
 			t.Helper()
 			if got := hdr.Get(databendapi.LeaderKey); !slices.Equal(got, tt.want) {
@@ -140,7 +140,7 @@ func TestFollowerNamesLeader(t *testing.T) {
 func TestKvApi(t *testing.T) {
 	const now = 1_700_000_000_123 // ms
 	clock := clustertest.NewClock(time.UnixMilli(now))
-	cl := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Now: clock.Now})
 	lead := cl.WaitLeader()
 	kv := dialDatabend(t, cl, cl.Node(followerOf(cl, lead)))
 	a1 := `{"seq":1,"meta":{"proposed_at_ms":1700000000123},"data":[118]}`
@@ -190,7 +190,7 @@ func TestKvApi(t *testing.T) {
 // test_watch_initialization_flush: the keys of the range with
 // is_initialization, one response without an event, then the changes.
 func TestWatchInitialFlush(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
 	for _, k := range []string{"a", "b", "c", "d", "z"} {
 		kv.upsert(upsertKV{key: k, value: k})
@@ -232,7 +232,7 @@ func TestWatchInitialFlush(t *testing.T) {
 // client returns from watch() only then, and writes after it must reach
 // the watcher.
 func TestWatch(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
 	watch := func(req *databendpb.WatchRequest) grpc.ServerStreamingClient[databendpb.WatchResponse] {
 		t.Helper()
@@ -307,7 +307,7 @@ func TestWatch(t *testing.T) {
 // GetClusterStatus describes the node from our status, in Databend's
 // fields and forms.
 func TestGetClusterStatus(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	kv := dialDatabend(t, cl, cl.Node(lead))
 	kv.upsert(upsertKV{key: "k", value: "v"})
@@ -343,7 +343,7 @@ func TestGetClusterStatus(t *testing.T) {
 // barrier: a follower asked right after a write through the leader
 // counts it. The lines are databend-metactl keys-layout's example.
 func TestSnapshotKeysLayout(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	lead := cl.WaitLeader()
 	kv := dialDatabend(t, cl, cl.Node(lead))
 	for _, k := range []string{"databases/1/tables/users/columns/id", "databases/1/tables/users/columns/name",
@@ -400,7 +400,7 @@ system 2
 func TestMetaInReplies(t *testing.T) {
 	const now = 1_700_000_000_123 // ms
 	clock := clustertest.NewClock(time.UnixMilli(now))
-	cl := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Now: clock.Now})
 	kv := dialDatabend(t, cl, cl.Node(cl.WaitLeader()))
 	w, err := kv.c.Watch(kv.ctx, &databendpb.WatchRequest{Key: "k"})
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 func suiteCluster(t *testing.T) (*dbClient, *clustertest.Clock) {
 	t.Helper()
 	clock := clustertest.NewClock(time.Now())
-	cl := clustertest.New(t, 3, clustertest.Options{Now: clock.Now})
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Now: clock.Now})
 	return dialDatabend(t, cl, cl.Node(cl.WaitLeader())), clock
 }
 
@@ -566,11 +566,11 @@ func TestSuiteTxnDeleteMatchSeq(t *testing.T) {
 
 // kv_write_read_across_nodes: written on node i, read on node i+1.
 func TestSuiteWriteReadAcrossNodes(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	cl.WaitLeader()
 	for i := uint64(1); i < 3; i++ {
 		if i > 1 {
-			cl = clustertest.New(t, 3)
+			cl = clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 			cl.WaitLeader()
 		}
 		kv1, kv2 := dialDatabend(t, cl, cl.Node(i)), dialDatabend(t, cl, cl.Node(i+1))

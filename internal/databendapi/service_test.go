@@ -111,7 +111,7 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, words ...st
 // A client handshakes as root, whatever the password, on a node without
 // [auth], as on databend-meta; the answer is ServerVersion and a token.
 func TestHandshake(t *testing.T) {
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	n := serve(t, cl, cl.Node(1), nil)
 	ctx := cl.Ctx()
 
@@ -143,7 +143,7 @@ func TestHandshake(t *testing.T) {
 // The calls databend-meta checks need the handshake's token in
 // auth-token-bin; the others do not, on a node without [auth].
 func TestTokenWithoutAuth(t *testing.T) {
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	n := serve(t, cl, cl.Node(1), nil)
 	ctx := cl.Ctx()
 
@@ -186,7 +186,7 @@ func TestTokenWithAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	n := serve(t, cl, cl.Node(1), a)
 	ctx := cl.Ctx()
 
@@ -224,7 +224,7 @@ func TestTokenWithAuth(t *testing.T) {
 }
 
 func TestGetClientInfo(t *testing.T) {
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	n := serve(t, cl, cl.Node(1), nil)
 	before := uint64(time.Now().UnixMilli())
 	info, err := n.db.GetClientInfo(cl.Ctx(), &databendpb.Empty{})
@@ -246,7 +246,7 @@ func TestGetClientInfo(t *testing.T) {
 // Every node of a 3-node cluster lists the public address of each member,
 // in id order.
 func TestMemberList(t *testing.T) {
-	cl := clustertest.New(t, 3)
+	cl := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
 	cl.WaitLeader()
 	want := []string{clustertest.Addr(1), clustertest.Addr(2), clustertest.Addr(3)} // clustertest advertises these as grpc addresses
 	ctx := cl.Ctx()
@@ -256,8 +256,9 @@ func TestMemberList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A member table is applied from the log: a node may lag.
-		cl.Eventually(func() bool {
+		// A member table is applied from the log: once the cluster
+		// settles, every node has applied it.
+		cl.Settled(func() bool {
 			r, err := n.db.MemberList(withToken(ctx, resp.GetPayload()), &databendpb.MemberListRequest{})
 			if err != nil {
 				t.Fatalf("node %d: %v", id, err)
@@ -271,7 +272,7 @@ func TestMemberList(t *testing.T) {
 // InvalidArgument naming the request type, on the Databend face as on the
 // native one; gRPC alone would answer Internal.
 func TestMalformedRequest(t *testing.T) {
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	n := serve(t, cl, cl.Node(cl.WaitLeader()), nil)
 	ctx := cl.Ctx()
 	resp, err := handshake(ctx, n.db, databendapi.ServerVersion, "root", "")

@@ -33,9 +33,15 @@ type etcdCluster struct {
 	eps []string
 }
 
-func newEtcdCluster(t *testing.T) *etcdCluster {
+// Its raft time moves only with c.cl.Tick (clustertest's manual ticks)
+// unless opts say otherwise.
+func newEtcdCluster(t *testing.T, opts ...clustertest.Options) *etcdCluster {
 	t.Helper()
-	cl := clustertest.New(t, 3)
+	o := clustertest.Options{ManualTicks: true}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	cl := clustertest.New(t, 3, o)
 	c := &etcdCluster{cl: cl}
 	for _, nd := range cl.Nodes() {
 		c.eps = append(c.eps, cl.ServePublic(nd, clustertest.ServeOptions{}))

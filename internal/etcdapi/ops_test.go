@@ -92,9 +92,10 @@ func TestMaintenanceCalls(t *testing.T) {
 		}
 	}
 
-	// HashKV: equal on every node once they are at the same revision.
+	// HashKV: equal on every node once the cluster settles (every node at
+	// the same revision).
 	var hashes []*clientv3.HashKVResponse
-	c.cl.Eventually(func() bool {
+	c.cl.Settled(func() bool {
 		hashes = hashes[:0]
 		for _, ep := range c.eps {
 			h, err := c.cli.HashKV(ctx(t), ep, 0)
@@ -178,7 +179,7 @@ func TestEtcdAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := clustertest.New(t, 1)
+	cl := clustertest.New(t, 1, clustertest.Options{ManualTicks: true})
 	ep := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{Auth: a})
 	open := cl.ServePublic(cl.Node(1), clustertest.ServeOptions{})
 	dial := func(ep, user, password string) (*clientv3.Client, error) {
