@@ -315,12 +315,17 @@ func TestWriteLostWithLeaderFailsOnNewTerm(t *testing.T) {
 			c.Net.SetDrop(lead, n.ID, true) // the leader hears, but nobody hears it
 		}
 	}
+	before := c.Node(lead).Server.AdminStatus().LastLogIndex
 	errC := make(chan error, 1)
 	go func() {
 		_, err := f.Server.Upsert(c.Ctx(), put("lost", "x"))
 		errC <- err
 	}()
-	// The followers elect another leader, whose first entry f applies.
+	// The write reaches the old leader's log (no tick is given: f still
+	// has its leader) before the followers elect another leader, whose
+	// first entry f applies.
+	c.Eventually(func() bool { return c.Node(lead).Server.AdminStatus().LastLogIndex > before },
+		"the old leader appended the write forwarded to it")
 	c.WaitLeader(lead)
 	select {
 	case err := <-errC:
