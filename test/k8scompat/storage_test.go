@@ -3,8 +3,8 @@ package k8scompat
 import (
 	"context"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/kubernetes"
