@@ -3,7 +3,6 @@ package k8scompat
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"k8s.io/apiserver/pkg/features"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
@@ -301,5 +300,3 @@ func TestWatch(t *testing.T) {
 		storagetesting.RunWatchErrorIsBlockingFurtherEvents(ctx, t, s)
 	})
 }
-
-var _ = time.Second
