@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl etcd-benchmark
 
 all: build
 
@@ -69,6 +69,14 @@ chaos:
 compat: build
 	$(GO) test -count=1 -timeout 20m -v -run 'TestEtcdctl' ./test/e2e/
 	cd test/k8scompat && $(GO) test -count=1 -timeout 40m -v .
+
+# etcd's own benchmark tool (test/etcdbench: tools/benchmark of
+# go.etcd.io/etcd/v3 v3.6.8, the newest on the module proxy) against etcd
+# v3.7.3 ($(PEERS)/etcd-cluster.sh), then right after against a 3-node
+# metasrv cluster: put, range, txn-mixed, watch, lease-keepalive
+# (scripts/etcd-benchmark.sh). Run it on a quiet machine.
+etcd-benchmark: build
+	BIN=$(BIN) PEERS=$(PEERS) ./scripts/etcd-benchmark.sh
 
 # etcdctl v3.7.x (test/etcdtools) into bin/, to try by hand:
 # bin/etcdctl --endpoints=127.0.0.1:9191 member list
