@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl etcd-benchmark
 
 all: build
 
@@ -57,13 +57,26 @@ CHAOS_DURATION ?= 5m
 chaos:
 	METASRV_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -timeout 60m -v -run TestChaos ./test/chaos/
 
-# etcd's compatibility checks (issue 13) with etcd's own clients, built
-# from the Go module proxy at the version of metasrv's etcd modules
-# (test/etcdtools): for now the etcdctl smoke test of test/e2e, which
-# make test runs too; what does not fit make test's time comes here as
-# it is made to pass.
+# etcd's compatibility checks (issue 13) with clients we did not write,
+# built from the Go module proxy: the etcdctl smoke test of test/e2e
+# (etcdctl at the version of metasrv's etcd modules, test/etcdtools),
+# which make test runs too; then test/k8scompat, a module of its own
+# that make test does not run (its time is in the README): Kubernetes'
+# storage tests (k8s.io/apiserver's etcd3 store) and clientv3's examples
+# and concurrency recipes, each test on a 3-node cluster of the real
+# binary. Its known failures are skipped, each with its reason
+# (test/k8scompat/known_test.go); METASRV_COMPAT_RUN_KNOWN=1 runs them.
 compat: build
 	$(GO) test -count=1 -timeout 20m -v -run 'TestEtcdctl' ./test/e2e/
+	cd test/k8scompat && $(GO) test -count=1 -timeout 40m -v .
+
+# etcd's own benchmark tool (test/etcdbench: tools/benchmark of
+# go.etcd.io/etcd/v3 v3.6.8, the newest on the module proxy) against etcd
+# v3.7.3 ($(PEERS)/etcd-cluster.sh), then right after against a 3-node
+# metasrv cluster: put, range, txn-mixed, watch, lease-keepalive
+# (scripts/etcd-benchmark.sh). Run it on a quiet machine.
+etcd-benchmark: build
+	BIN=$(BIN) PEERS=$(PEERS) ./scripts/etcd-benchmark.sh
 
 # etcdctl v3.7.x (test/etcdtools) into bin/, to try by hand:
 # bin/etcdctl --endpoints=127.0.0.1:9191 member list
