@@ -30,6 +30,9 @@ type watchBackend interface {
 	WatchGrouped(ctx context.Context, req *metapb.WatchRequest, g watch.Grouped) error
 	// Revision is the revision this node applied last; cheap.
 	Revision() uint64
+	// CompactRevision is the oldest revision the history reaches back
+	// to (a Range at it is served, below it is compacted); cheap.
+	CompactRevision() uint64
 	// Compact drops the history below rev through raft and returns the
 	// store's revision.
 	Compact(ctx context.Context, rev uint64) (uint64, error)
@@ -333,12 +336,16 @@ func (ws *watchStream) cancel(id int64) error {
 // etcd's events (fragmented when asked and too large).
 func (ws *watchStream) sendEvents(wt *etcdWatcher, evs []*metapb.Event) error {
 	out := make([]*mvccpb.Event, 0, len(evs))
+	// etcd reads an event's prev_kv at its revision - 1, and leaves it out
+	// when that revision is compacted; so does this face, though the
+	// history still holds it (Kubernetes' watch cache relies on it).
+	prevKV := wt.req.PrevKv && (len(evs) == 0 || evs[0].GetRevision() > ws.s.srv.CompactRevision())
 	for _, ev := range evs {
 		put := ev.GetCurrent() != nil
 		if (put && wt.noPut) || (!put && wt.noDelete) {
 			continue
 		}
-		out = append(out, etcdEvent(ev, wt.req.PrevKv))
+		out = append(out, etcdEvent(ev, prevKV))
 	}
 	if len(out) == 0 {
 		return nil

@@ -232,6 +232,16 @@ func TestWatchCompacted(t *testing.T) {
 	if got := collect(t, c.cli.Watch(wctx, "foo", clientv3.WithRev(compactAt)), 3); len(got) != 3 {
 		t.Fatalf("watch from the compact revision: %q", got)
 	}
+	// prev_kv as etcd reads it, at the event's revision - 1: left out for
+	// the event at the compact revision (its previous version is
+	// compacted), there for the next.
+	pw := c.cli.Watch(wctx, "foo", clientv3.WithRev(compactAt), clientv3.WithPrevKV())
+	for i, rev := range revs[2:4] {
+		r := next(t, pw)
+		if len(r.Events) != 1 || r.Events[0].Kv.ModRevision != rev || (r.Events[0].PrevKv != nil) != (i == 1) {
+			t.Fatalf("watch with prev_kv from the compact revision, event %d: %+v; want revision %d, prev_kv only above the compact revision", i, r.Events, rev)
+		}
+	}
 
 	if _, err := c.cli.Get(ctx(t), "foo", clientv3.WithRev(compactAt-1)); !errors.Is(err, rpctypes.ErrCompacted) {
 		t.Fatalf("range below the compact revision: %v, want %v", err, rpctypes.ErrCompacted)
