@@ -27,14 +27,17 @@ cluster: build
 
 # The reference runs of ../shared/peers/compare.sh against a 3-node cluster
 # on loopback (scripts/bench.sh); bench-compare runs etcd and the no-op
-# ceiling (compare.sh) right before, so the numbers can be compared.
+# ceiling (compare.sh) right before, then put 1/1 with writes to the leader
+# (as the Go client sends them), and prints metasrv's numbers as ratios of
+# etcd's and of the no-op server's (scripts/benchratio).
 PEERS ?= ../shared/peers
 bench: build
 	BIN=$(BIN) ./scripts/bench.sh
 
 bench-compare: build
-	$(PEERS)/compare.sh
-	BIN=$(BIN) ./scripts/bench.sh
+	bash -o pipefail -c '{ $(PEERS)/compare.sh && BIN=$(BIN) ./scripts/bench.sh && \
+	  BIN=$(BIN) BENCH_FLAGS=--writes-to-leader ./scripts/bench.sh put 1 1 2000 | sed "s/\"system\":\"metasrv\"/\"system\":\"metasrv-leader\"/"; } | \
+	  $(GO) run ./scripts/benchratio'
 
 # Issue 5's large-state measurements (scripts/bench-state.sh) on a 3-node
 # cluster holding KEYS keys: RSS, snapshot size and time, restart and

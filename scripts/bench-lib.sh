@@ -141,3 +141,35 @@ leader_id() {
     if admin_status "$i" 2>/dev/null | grep -q '"is_leader": true'; then echo "$i"; return; fi
   done
 }
+
+# cpu_ticks I... prints the CPU time (user + system, clock ticks) each node
+# I has used so far, one number per node, in the order given.
+cpu_ticks() {
+  local i
+  for i in "$@"; do
+    awk '{ print $14 + $15 }' "/proc/${pid[$i]}/stat"
+  done | tr '\n' ' '
+}
+
+# cpu_report RUN TOTAL LEADER BEFORE AFTER CLIENT prints a JSON line: the
+# CPU µs a request of RUN (TOTAL requests) cost the leader, each follower
+# (BEFORE and AFTER from cpu_ticks 1 2 3) and the client (CLIENT: "user
+# system" seconds).
+cpu_report() {
+  local run=$1 total=$2 leader=$3 hz
+  hz=$(getconf CLK_TCK)
+  awk -v run="$run" -v total="$total" -v leader="$leader" -v hz="$hz" \
+    -v before="$4" -v after="$5" -v client="$6" 'BEGIN {
+      nb = split(before, b, " "); split(after, a, " "); split(client, c, " ")
+      printf "{\"cpu_us_per_op\":{\"run\":\"%s\"", run
+      f = 0
+      for (i = 1; i <= nb; i++) {
+        us = (a[i] - b[i]) / hz * 1e6 / total
+        if (i == leader) printf ",\"leader\":%.1f", us
+        else printf ",\"follower%d\":%.1f", ++f, us
+        sum += us
+      }
+      cl = (c[1] + c[2]) * 1e6 / total
+      printf ",\"client\":%.1f,\"all\":%.1f}}\n", cl, sum + cl
+    }'
+}

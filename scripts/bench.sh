@@ -13,13 +13,17 @@
 #        BENCH_FLAGS=...  more flags for every bench run (e.g. --keys 1000;
 #                         --writes-to-leader: writes to the leader, as the
 #                         Go client sends them, reads still to all three)
-#        BENCH_PPROF=dir  during each run, a CPU profile of the leader
-#                         (BENCH_PPROF_SECONDS, default 10) into dir
+#        BENCH_PPROF=dir  during each run, a CPU profile of each node
+#                         (BENCH_PPROF_SECONDS, default 10) into dir, named
+#                         RUN-leaderI.pprof or RUN-followerI.pprof
 #        BENCH_HEARTBEAT=ms  heartbeat_interval (default: the server's, 300)
 #        BENCH_TARGET=all|leader|follower  the nodes the bench sends to
 #                         (default all three, as compare.sh does with etcd)
 #        BENCH_NODE_FLAGS=...  more flags for every node (e.g.
 #                         --gc-percent 100)
+#        BENCH_CPU=1      after each run, a JSON line on stderr with the CPU
+#                         time (user + system, /proc/PID/stat) each node
+#                         and the bench client spent in it, in µs a request
 set -euo pipefail
 name=bench.sh
 runs=("put 1 1 2000" "put 100 10 50000" "put 1000 100 100000" "get 100 10 100000")
@@ -47,11 +51,21 @@ for r in "${runs[@]}"; do
   prof=
   if [ -n "${BENCH_PPROF:-}" ]; then
     mkdir -p "$BENCH_PPROF"
-    out="$BENCH_PPROF/$n-$1-$2-$3-$4.pprof"
     l=$(leader_id 1 2 3)
-    curl -sf -o "$out" "http://127.0.0.1:${admin[$l]}/debug/pprof/profile?seconds=${BENCH_PPROF_SECONDS:-10}" & prof=$!
+    for i in 1 2 3; do
+      role=follower; [ "$i" = "$l" ] && role=leader
+      out="$BENCH_PPROF/$n-$1-$2-$3-$4-$role$i.pprof"
+      curl -sf -o "$out" "http://127.0.0.1:${admin[$i]}/debug/pprof/profile?seconds=${BENCH_PPROF_SECONDS:-10}" & prof="$prof $!"
+    done
   fi
+  [ -n "${BENCH_CPU:-}" ] && { l=$(leader_id 1 2 3); before=$(cpu_ticks 1 2 3); }
   # shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags
-  "$ctl" --grpc-api-address "$eps" bench --workload "$1" --clients "$2" --conns "$3" --total "$4" --keys 10000 ${BENCH_FLAGS:-}
-  if [ -n "$prof" ]; then wait "$prof" && echo "bench.sh: leader CPU profile in $out" >&2; fi
+  TIMEFORMAT='%U %S'
+  { time "$ctl" --grpc-api-address "$eps" bench --workload "$1" --clients "$2" --conns "$3" --total "$4" --keys 10000 ${BENCH_FLAGS:-} 2>&3; } 3>&2 2>"$dir/client.time"
+  if [ -n "${BENCH_CPU:-}" ]; then
+    after=$(cpu_ticks 1 2 3)
+    cpu_report "$1 $2 $3 $4" "$4" "$l" "$before" "$after" "$(cat "$dir/client.time")" >&2
+  fi
+  # shellcheck disable=SC2086 # prof is a list of pids
+  if [ -n "$prof" ]; then wait $prof && echo "bench.sh: CPU profiles of the nodes in $BENCH_PPROF/$n-$1-$2-$3-$4-*.pprof" >&2; fi
 done

@@ -259,13 +259,17 @@ func (n *Node) ReadStateC() <-chan raft.ReadState { return n.readStateC }
 // raft.ErrProposalDropped means there is no leader to take it (or this node
 // was removed, or leadership is being transferred). It does not wait for the
 // entry to be persisted or committed.
+//
+// The proposals that wait in the mailbox together are stepped as one
+// MsgProp (ready.go, proposeBatch): one append, and one MsgApp to each
+// follower, for all of them.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
-	return n.call(ctx, func(rn *raft.RawNode) error {
-		if n.removed {
-			return raft.ErrProposalDropped
-		}
-		return rn.Propose(data)
-	})
+	if err := n.stopped(); err != nil {
+		return err
+	}
+	c := newCall()
+	n.push(op{isProp: true, prop: data, c: c}, 0)
+	return n.wait(ctx, c)
 }
 
 // ProposeConfChange proposes a membership change, as Propose.

@@ -26,10 +26,14 @@ type queue[T any] struct {
 }
 
 // op is one piece of work for the loop. run is called with the RawNode on
-// the loop's goroutine; when c is set, a caller waits for the outcome.
+// the loop's goroutine; when c is set, a caller waits for the outcome. An
+// op with isProp set (and c) is a proposal of a normal entry of data prop
+// instead: the loop steps the proposals queued together as one MsgProp.
 type op struct {
-	run func(rn *raft.RawNode) error
-	c   *call
+	run    func(rn *raft.RawNode) error
+	isProp bool
+	prop   []byte
+	c      *call
 }
 
 // call is the caller's side of an op it waits for. Whoever first moves

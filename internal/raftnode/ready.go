@@ -5,6 +5,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // run is the Ready loop, the only goroutine that touches rn. It steps
@@ -63,12 +64,24 @@ func (n *Node) run(rn *raft.RawNode) {
 	}
 }
 
-// serve runs every op in the mailbox, in order.
+// serve runs every op in the mailbox, in order; the proposals that follow
+// one another are stepped together (proposeBatch).
 func (n *Node) serve(rn *raft.RawNode) {
 	ops := n.mb.take(n.spare)
-	for i := range ops {
+	for i := 0; i < len(ops); {
+		if ops[i].isProp {
+			j := i + 1
+			for j < len(ops) && ops[j].isProp {
+				j++
+			}
+			n.proposeBatch(rn, ops[i:j])
+			clear(ops[i:j]) // let the callers' data go
+			i = j
+			continue
+		}
 		o := ops[i]
 		ops[i] = op{} // let the messages and callers' data go
+		i++
 		if o.c == nil {
 			_ = o.run(rn) // fire and forget: run logs what it must
 			continue
@@ -79,6 +92,50 @@ func (n *Node) serve(rn *raft.RawNode) {
 		o.c.errC <- o.run(rn)
 	}
 	n.spare = ops
+}
+
+// maxProposalBatchBytes bounds the data of the proposals stepped as one
+// MsgProp (raft's MaxSizePerMsg): a follower forwards the batch to the
+// leader as one message. A larger proposal goes alone.
+const maxProposalBatchBytes = 1 << 20
+
+// proposeBatch steps the proposals of ops (each with isProp and c set) whose
+// callers still wait, as few MsgProps of at most maxProposalBatchBytes as
+// it can, in order, and tells each caller the outcome of its MsgProp.
+// raft takes or refuses a MsgProp whole: on the leader it appends every
+// entry and sends each follower one MsgApp for them, not one each; on a
+// follower it forwards them to the leader in one message.
+func (n *Node) proposeBatch(rn *raft.RawNode, ops []op) {
+	var (
+		ents  []*raftpb.Entry
+		calls []*call
+		size  int
+	)
+	flush := func() {
+		if len(ents) == 0 {
+			return
+		}
+		err := raft.ErrProposalDropped
+		if !n.removed {
+			err = rn.Step(&raftpb.Message{Type: raftpb.MsgProp.Enum(), From: proto.Uint64(n.cfg.ID), Entries: ents})
+		}
+		for _, c := range calls {
+			c.errC <- err
+		}
+		ents, calls, size = nil, nil, 0
+	}
+	for _, o := range ops {
+		if !o.c.state.CompareAndSwap(callPending, callTaken) {
+			continue // the caller gave up before raft saw it
+		}
+		if size > 0 && size+len(o.prop) > maxProposalBatchBytes {
+			flush()
+		}
+		ents = append(ents, &raftpb.Entry{Data: o.prop})
+		calls = append(calls, o.c)
+		size += len(o.prop)
+	}
+	flush()
 }
 
 // handleReady sends, queues for persisting and hands off one Ready (raft

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -505,5 +506,82 @@ func TestForwardedProposalsBounded(t *testing.T) {
 	}
 	if err := forward(maxForwarded + 1); err != nil {
 		t.Fatalf("forwarded proposal once the loop caught up: %v", err)
+	}
+}
+
+// The proposals that wait in the mailbox together are stepped as one
+// MsgProp, split where their data would pass maxProposalBatchBytes: a
+// follower forwards each batch to the leader as one message (a leader
+// appends it and sends each follower one MsgApp). A proposal whose caller
+// gave up is left out.
+func TestProposalsQueuedTogetherAreOneMsgProp(t *testing.T) {
+	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
+	tr := &recordTransport{}
+	n, err := Start(Config{
+		ID: 2, Ticks: make(chan time.Time), HeartbeatTick: 1, ElectionTick: 5, // never ticks
+		Storage: st, Transport: tr, Peers: []raft.Peer{{ID: 1}, {ID: 2}, {ID: 3}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settleNode(t, n, drainApply(t, n).wait)
+	// Node 1 leads term 2.
+	hb := &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(1), To: proto.Uint64(2),
+		Term: proto.Uint64(2), Commit: proto.Uint64(3)}
+	if err := n.Process(context.Background(), hb); err != nil {
+		t.Fatal(err)
+	}
+	settleNode(t, n, nil)
+	if n.Leader() != 1 {
+		t.Fatalf("leader %d, want 1", n.Leader())
+	}
+
+	release := holdLoop(t, n)
+	const small = 20
+	var wg sync.WaitGroup
+	errC := make(chan error, 2*small+1)
+	propose := func(data []byte) { wg.Go(func() { errC <- n.Propose(context.Background(), data) }) }
+	for i := range small {
+		propose(fmt.Appendf(nil, "a%d", i))
+	}
+	waitQueued(t, n, small)
+	propose(slices.Repeat([]byte("b"), maxProposalBatchBytes))
+	waitQueued(t, n, small+1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Propose(ctx, []byte("cancelled")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose with an ended ctx = %v, want context.Canceled", err)
+	}
+	for i := range small {
+		propose(fmt.Appendf(nil, "c%d", i))
+	}
+	waitQueued(t, n, 2*small+2)
+	release()
+	wg.Wait()
+	close(errC)
+	for err := range errC {
+		if err != nil {
+			t.Fatalf("Propose: %v", err)
+		}
+	}
+	settle(n)
+
+	var got []string // per MsgProp to the leader: the first letters of its entries
+	tr.mu.Lock()
+	for _, m := range tr.msgs {
+		if m.GetType() != raftpb.MsgProp || m.GetTo() != 1 {
+			continue
+		}
+		var letters []byte
+		for _, e := range m.GetEntries() {
+			letters = append(letters, e.GetData()[0])
+		}
+		got = append(got, string(letters))
+	}
+	tr.mu.Unlock()
+	want := []string{strings.Repeat("a", small), "b", strings.Repeat("c", small)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("MsgProps to the leader, by their entries' first letters: %q, want %q", got, want)
 	}
 }
