@@ -94,12 +94,9 @@ etcdctl:
 test-deps:
 	./scripts/install-test-deps.sh
 
-# Regenerate api/*/*.pb.go (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
-# The committed code was made by protoc 3.21.12 (/usr/bin/protoc), protoc-gen-go
-# v1.36.12 (the google.golang.org/protobuf of go.mod) and protoc-gen-go-grpc
-# v1.6.2 (for grpc v1.85.0): go install
-# google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-# google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+# Regenerate api/*/*.pb.go: see api/gen.go for the tools (buf for metapb
+# and peerpb, protoc for databendpb, protoc-gen-go, protoc-gen-go-grpc) and
+# how to install them.
 proto:
 	cd api && $(GO) generate .
 

@@ -8,11 +8,10 @@
 # Compare the two systems from one run, on a quiet machine: ratios, never
 # absolute numbers from different times.
 #
-# Against metasrv, put and txn-mixed are refused for most requests: the
-# tool writes random binary keys, and metasrv refuses a key that is not
-# UTF-8 (README, "Keys"); the summary line then counts only the requests
-# that succeeded, and the errors line says so. lease-keepalive fails until
-# metasrv serves leases.
+# put and txn-mixed write random binary keys, which metasrv stores as etcd
+# does (README, "Keys"). When requests fail, the summary line counts only
+# those that succeeded, and the errors line says so. lease-keepalive fails
+# until metasrv serves leases.
 #
 # usage: scripts/etcd-benchmark.sh
 # env:   BIN=dir      databend-meta and databend-metactl (default ./bin);

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/databendjson"
@@ -41,7 +42,9 @@ type DatabendState struct {
 // LastApplied, LastMembership (the members at the log id of their last
 // change), the Nodes, the expiry
 // index by (time, seq), and every key in byte order, expired ones not yet
-// removed included (see databend.go for how values are translated).
+// removed included (see databend.go for how values are translated). A key
+// that is not UTF-8 has no Databend form: the export fails with
+// ErrNoDatabendForm, naming it, before the first line.
 func DatabendLines(st DatabendState, emit func([]byte) error) error {
 	src := st.Keys
 	applied := src.AppliedIndex()
@@ -83,14 +86,24 @@ func DatabendLines(st DatabendState, emit func([]byte) error) error {
 
 	// The expiry index: the keys that expire, by (time, seq). nowMs 0:
 	// nothing counts as expired.
+	// It also finds a key that is not UTF-8 before any line goes out.
 	var expires []databendjson.DumpExpire
+	var badKey *string
 	src.Range("", allKeysEnd, 0, func(kv *metapb.KV) bool {
+		if !utf8.ValidString(kv.GetKey()) {
+			badKey = &kv.Key
+			return false
+		}
 		if kv.GetValue().GetExpireAtMs() != 0 {
 			expires = append(expires, databendjson.DumpExpire{Key: expireKey(kv.GetValue()),
 				Value: databendjson.ExpireValue{Seq: expireSeq, Key: kv.GetKey()}})
 		}
 		return true
 	})
+	if badKey != nil {
+		return fmt.Errorf("%w: key %q is not valid UTF-8 (written through etcd's API), and Databend's format holds UTF-8 keys only: export in metasrv's format, which keeps every key, or delete the key",
+			ErrNoDatabendForm, *badKey)
+	}
 	slices.SortFunc(expires, func(a, b databendjson.DumpExpire) int {
 		return cmp.Or(cmp.Compare(a.Key.TimeMs, b.Key.TimeMs), cmp.Compare(a.Key.Seq, b.Key.Seq), strings.Compare(a.Value.Key, b.Value.Key))
 	})

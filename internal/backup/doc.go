@@ -36,7 +36,8 @@
 //	 "nodes":[{"id":1,"raft_address":"10.0.0.1:28103","grpc_address":"10.0.0.1:9191","voter":true}, ...]}
 //	{"type":"kv","key":"a","seq":40,"create_seq":3,"version":7,"expire_at_ms":1700000100000,"value":"text"}
 //	{"type":"kv","key":"b","seq":41,"create_seq":41,"version":1,"value_base64":"AAEC"}
-//	{"type":"footer","keys":2,"last_seq":42}
+//	{"type":"kv","key_base64":"/w==","seq":39,"create_seq":39,"version":1,"value":""}
+//	{"type":"footer","keys":3,"last_seq":42}
 //
 // (The header is one line; it is wrapped here.)
 //
@@ -48,7 +49,10 @@
 //     machine's clock (the largest log entry time it had applied): a
 //     restored cluster's clock starts there, so it never goes back.
 //     exported_at_ms is the exporter's wall clock.
-//   - kv, one per key, in strictly ascending byte order of the keys: seq is
+//   - kv, one per key, in strictly ascending byte order of the keys: the
+//     key is under "key" when it is valid UTF-8, else under "key_base64"
+//     (RFC 4648 standard, padded; etcd's API writes keys that are any
+//     bytes), exactly one of the two, never empty; seq is
 //     the seq of the key's last change, create_seq the seq that created it
 //     (1 <= create_seq <= seq <= last_seq), version the number of updates
 //     since it was created (>= 1), expire_at_ms the expiry in Unix ms

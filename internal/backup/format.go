@@ -40,6 +40,12 @@ var (
 	// (no members, a zero or repeated id, an empty or repeated raft
 	// address, or it does not include the node's own id).
 	ErrInvalidCluster = errors.New("backup: invalid initial cluster")
+
+	// ErrNoDatabendForm: an export in Databend's format met a key that is
+	// not UTF-8 (written through etcd's API, which takes any bytes);
+	// Databend's dump holds keys as JSON strings, UTF-8 text. metasrv's
+	// own format keeps every key.
+	ErrNoDatabendForm = errors.New("backup: key has no Databend form")
 )
 
 // LineError is a problem at one line of a dump read by Reader. It wraps
@@ -95,6 +101,8 @@ type Node struct {
 // KV is one key of a dump with its value and metadata, exactly as the
 // state machine holds it.
 type KV struct {
+	// Key is any non-empty bytes (etcd's API writes keys that are not
+	// UTF-8; the dump holds those under "key_base64").
 	Key string
 	// Seq is the seq of the key's last change, CreateSeq the seq that
 	// created it (1 <= CreateSeq <= Seq <= Header.LastSeq), Version the
@@ -139,7 +147,8 @@ type nodeJSON struct {
 
 type kvJSON struct {
 	Type        string  `json:"type"`
-	Key         string  `json:"key"`
+	Key         *string `json:"key,omitempty"`
+	KeyBase64   *string `json:"key_base64,omitempty"`
 	Seq         uint64  `json:"seq"`
 	CreateSeq   uint64  `json:"create_seq"`
 	Version     uint64  `json:"version"`

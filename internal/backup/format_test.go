@@ -27,7 +27,11 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		{Key: "a/b", Seq: 7, CreateSeq: 2, Version: 5, ExpireAtMs: 1_800_000_000_000, Data: []byte{0, 1, 2, 0xff}},
 		{Key: "empty", Seq: 8, CreateSeq: 8, Version: 1},
 		{Key: "html", Seq: 9, CreateSeq: 9, Version: 1, Data: []byte("<a href=\"x\">&amp;</a>\n\x00\x1f")},
+		// Keys that are not UTF-8 (etcd's API takes any bytes) go under
+		// key_base64, in byte order with the others.
+		{Key: "\xc3(", Seq: 10, CreateSeq: 10, Version: 1, Data: []byte("bin")},
 		{Key: "日本", Seq: 100, CreateSeq: 50, Version: 3, Data: []byte("ü")},
+		{Key: "\xff\x00", Seq: 11, CreateSeq: 11, Version: 1},
 	}
 	var buf bytes.Buffer
 	w, err := NewWriter(&buf, h)
@@ -51,6 +55,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 	if strings.Contains(dump, `"key":"a","seq":1,"create_seq":1,"version":1,"expire_at_ms"`) {
 		t.Errorf("expire_at_ms 0 not omitted:\n%s", dump)
+	}
+	if !strings.Contains(dump, `{"type":"kv","key_base64":"/wA=","seq":11,`) || !strings.Contains(dump, `"key_base64":"wyg=","seq":10,`) {
+		t.Errorf("keys that are not UTF-8 not in base64:\n%s", dump)
 	}
 	if got := strings.Count(dump, "\n"); got != len(kvs)+2 {
 		t.Errorf("%d lines, want %d", got, len(kvs)+2)
@@ -96,7 +103,6 @@ func TestWriterRefusesInvalid(t *testing.T) {
 		{"unsorted", []KV{{Key: "b", Seq: 1, CreateSeq: 1, Version: 1}, {Key: "a", Seq: 2, CreateSeq: 2, Version: 1}}, "not after"},
 		{"duplicate", []KV{{Key: "a", Seq: 1, CreateSeq: 1, Version: 1}, {Key: "a", Seq: 2, CreateSeq: 2, Version: 1}}, "not after"},
 		{"seq over last", []KV{{Key: "a", Seq: 11, CreateSeq: 1, Version: 1}}, "outside [1, last_seq 10]"},
-		{"invalid utf-8 key", []KV{{Key: "\xff", Seq: 1, CreateSeq: 1, Version: 1}}, "not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,6 +192,11 @@ func TestReaderErrors(t *testing.T) {
 		{"kv empty key", lines(hdr, `{"type":"kv","key":"","seq":2,"create_seq":1,"version":1,"value":"x"}`), 2, "empty key"},
 		{"kv no value", lines(hdr, `{"type":"kv","key":"a","seq":2,"create_seq":1,"version":1}`), 2, `neither "value" nor "value_base64"`},
 		{"kv both values", lines(hdr, `{"type":"kv","key":"a","seq":2,"create_seq":1,"version":1,"value":"x","value_base64":"eA=="}`), 2, "both"},
+		{"kv no key", lines(hdr, `{"type":"kv","seq":2,"create_seq":1,"version":1,"value":"x"}`), 2, `kv: neither "key" nor "key_base64"`},
+		{"kv both keys", lines(hdr, `{"type":"kv","key":"a","key_base64":"YQ==","seq":2,"create_seq":1,"version":1,"value":"x"}`), 2, `kv: both "key" and "key_base64"`},
+		{"kv bad key base64", lines(hdr, `{"type":"kv","key_base64":"/w","seq":2,"create_seq":1,"version":1,"value":"x"}`), 2, "key_base64 is not standard padded base64"},
+		{"kv empty key base64", lines(hdr, `{"type":"kv","key_base64":"","seq":2,"create_seq":1,"version":1,"value":"x"}`), 2, "empty key"},
+		{"kv binary keys unsorted", lines(hdr, `{"type":"kv","key_base64":"/w==","seq":1,"create_seq":1,"version":1,"value":"x"}`, kvA), 3, `key "a" is not after the previous key "\xff"`},
 		{"kv bad base64", lines(hdr, `{"type":"kv","key":"a","seq":2,"create_seq":1,"version":1,"value_base64":"eA"}`), 2, "not standard padded base64"},
 		{"kv unsorted", lines(hdr, kvB, kvA, footer), 3, `key "a" is not after the previous key "b"`},
 		{"kv duplicate", lines(hdr, kvA, kvA, footer), 3, `key "a" is not after the previous key "a"`},

@@ -329,15 +329,20 @@ func (r *Reader) parseHeader(obj *object) error {
 }
 
 func (r *Reader) parseKV(obj *object) (KV, error) {
-	if err := r.fieldSet(obj, []string{"key", "seq", "create_seq", "version"},
-		[]string{"expire_at_ms", "value", "value_base64"}); err != nil {
+	if err := r.fieldSet(obj, []string{"seq", "create_seq", "version"},
+		[]string{"key", "key_base64", "expire_at_ms", "value", "value_base64"}); err != nil {
 		return KV{}, err
 	}
 	var kv KV
+	key, err := r.textOrBase64(obj, "kv", "key")
+	if err != nil {
+		return KV{}, err
+	}
+	kv.Key = string(key)
 	for _, f := range []struct {
 		name string
 		v    any
-	}{{"key", &kv.Key}, {"seq", &kv.Seq}, {"create_seq", &kv.CreateSeq}, {"version", &kv.Version}} {
+	}{{"seq", &kv.Seq}, {"create_seq", &kv.CreateSeq}, {"version", &kv.Version}} {
 		if err := r.decodeField(obj.fields, "kv", f.name, f.v); err != nil {
 			return KV{}, err
 		}
@@ -350,29 +355,8 @@ func (r *Reader) parseKV(obj *object) (KV, error) {
 			return KV{}, r.errorf("key %q: expire_at_ms 0: a key without expiry omits the field", kv.Key)
 		}
 	}
-	_, hasValue := obj.fields["value"]
-	_, hasB64 := obj.fields["value_base64"]
-	switch {
-	case hasValue && hasB64:
-		return KV{}, r.errorf("key %q: both \"value\" and \"value_base64\": give one", kv.Key)
-	case hasValue:
-		var s string
-		if err := r.decodeField(obj.fields, "kv", "value", &s); err != nil {
-			return KV{}, err
-		}
-		kv.Data = []byte(s)
-	case hasB64:
-		var s string
-		if err := r.decodeField(obj.fields, "kv", "value_base64", &s); err != nil {
-			return KV{}, err
-		}
-		d, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil {
-			return KV{}, r.errorf("key %q: value_base64 is not standard padded base64: %v", kv.Key, err)
-		}
-		kv.Data = d
-	default:
-		return KV{}, r.errorf("key %q: neither \"value\" nor \"value_base64\"", kv.Key)
+	if kv.Data, err = r.textOrBase64(obj, fmt.Sprintf("key %q", kv.Key), "value"); err != nil {
+		return KV{}, err
 	}
 	if len(kv.Data) == 0 {
 		kv.Data = nil
@@ -383,6 +367,35 @@ func (r *Reader) parseKV(obj *object) (KV, error) {
 	r.lastKey = kv.Key
 	r.keys++
 	return kv, nil
+}
+
+// textOrBase64 reads the bytes of obj's field name (UTF-8 text) or
+// name_base64 (RFC 4648 standard, padded): exactly one of them. what
+// starts the errors.
+func (r *Reader) textOrBase64(obj *object, what, name string) ([]byte, error) {
+	b64Name := name + "_base64"
+	_, hasText := obj.fields[name]
+	_, hasB64 := obj.fields[b64Name]
+	var s string
+	switch {
+	case hasText && hasB64:
+		return nil, r.errorf("%s: both %q and %q: give one", what, name, b64Name)
+	case hasText:
+		if err := r.decodeField(obj.fields, "kv", name, &s); err != nil {
+			return nil, err
+		}
+		return []byte(s), nil
+	case hasB64:
+		if err := r.decodeField(obj.fields, "kv", b64Name, &s); err != nil {
+			return nil, err
+		}
+		d, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil {
+			return nil, r.errorf("%s: %s is not standard padded base64: %v", what, b64Name, err)
+		}
+		return d, nil
+	}
+	return nil, r.errorf("%s: neither %q nor %q", what, name, b64Name)
 }
 
 func (r *Reader) parseFooter(obj *object) error {

@@ -75,25 +75,30 @@ func (w *Writer) Write(kv KV) error {
 	}
 	kj := kvJSON{
 		Type:       typeKV,
-		Key:        kv.Key,
 		Seq:        kv.Seq,
 		CreateSeq:  kv.CreateSeq,
 		Version:    kv.Version,
 		ExpireAtMs: kv.ExpireAtMs,
 	}
-	if utf8.Valid(kv.Data) {
-		s := string(kv.Data)
-		kj.Value = &s
-	} else {
-		s := base64.StdEncoding.EncodeToString(kv.Data)
-		kj.ValueBase64 = &s
-	}
+	kj.Key, kj.KeyBase64 = textOrBase64([]byte(kv.Key))
+	kj.Value, kj.ValueBase64 = textOrBase64(kv.Data)
 	if err := w.line(kj); err != nil {
 		return err
 	}
 	w.lastKey = kv.Key
 	w.keys++
 	return nil
+}
+
+// textOrBase64 returns b as text when it is valid UTF-8, else as base64
+// (RFC 4648 standard, padded): JSON strings hold UTF-8 text only.
+func textOrBase64(b []byte) (text, b64 *string) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
 }
 
 // Close writes the footer and flushes. It does not close the underlying
@@ -135,9 +140,8 @@ type Source interface {
 	Range(key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool)
 }
 
-// allKeysEnd is above every key: keys are valid UTF-8 (protobuf strings),
-// and no valid UTF-8 string contains the byte 0xff.
-const allKeysEnd = "\xff"
+// allKeysEnd is the end of a Range over every key ("" to the end).
+const allKeysEnd = "\x00"
 
 // Export writes the dump of src to w: h with its LastSeq and AppliedIndex
 // taken from src, then every key src holds, including keys that have
@@ -195,8 +199,6 @@ func checkKV(kv KV, lastSeq uint64, prevKey string, notFirst bool) string {
 	switch {
 	case kv.Key == "":
 		return "empty key"
-	case !utf8.ValidString(kv.Key):
-		return fmt.Sprintf("key %q is not valid UTF-8", kv.Key)
 	case notFirst && kv.Key <= prevKey:
 		return fmt.Sprintf("key %q is not after the previous key %q: keys must be unique and in ascending byte order", kv.Key, prevKey)
 	case kv.Seq == 0 || kv.Seq > lastSeq:

@@ -1,6 +1,8 @@
 package databendapi
 
 import (
+	"unicode/utf8"
+
 	"github.com/metasrv/metasrv/api/databendpb"
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/databendjson"
@@ -50,6 +52,14 @@ func jsonKVMeta(m *metapb.KVMeta) *databendjson.KVMeta {
 	}
 	return out
 }
+
+// databendKey reports whether key can go out on Databend's API: its keys
+// are protobuf and JSON strings, UTF-8 text (Rust strings). A key that is
+// not UTF-8 (written through etcd's API, which takes any bytes) has no
+// Databend form: lists, watches and SnapshotKeysLayout leave it out (the
+// native and etcd APIs see it), and an export in Databend's format is
+// refused (internal/backup).
+func databendKey(key string) bool { return utf8.ValidString(key) }
 
 // streamItem is one key of a streamed read: value unset when absent.
 func streamItem(key string, v *metapb.SeqV) *databendpb.StreamItem {

@@ -49,6 +49,9 @@
 //     entries.
 //   - SnapshotKeysLayout counts the keys of the same copy by directory
 //     prefix, as databend-meta's count_prefix (keyslayout.go).
+//   - Keys are UTF-8 strings on this API; a stored key that is not (etcd's
+//     API takes any bytes) is left out of lists, watches and
+//     SnapshotKeysLayout, and refused by an export (databendKey).
 //   - A follower serves every call and names the leader (LeaderKey).
 //
 // CmdToNative (raftcmd.go) translates the commands of Databend's raft log

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/metasrv/metasrv/internal/auth"
+	"github.com/metasrv/metasrv/internal/backup"
 	"github.com/metasrv/metasrv/internal/grpcapi"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
@@ -30,6 +31,8 @@ var errorCodes = []grpcapi.ErrorCode{
 	{Err: statemachine.ErrInvalidTxn, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrReplyTooLarge, Code: codes.InvalidArgument},
 	{Err: statemachine.ErrEmptyCommand, Code: codes.InvalidArgument},
+	// An export of a key that is not UTF-8: Databend's dump cannot hold it.
+	{Err: backup.ErrNoDatabendForm, Code: codes.FailedPrecondition},
 	// A watch cut off: the client watches again (with initial_flush).
 	{Err: watch.ErrEventTooLarge, Code: codes.FailedPrecondition},
 	{Err: watch.ErrSlowWatcher, Code: codes.ResourceExhausted},

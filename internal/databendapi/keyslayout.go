@@ -11,8 +11,8 @@ import (
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// allKeysEnd is past every key: keys are UTF-8, which has no byte 0xff.
-const allKeysEnd = "\xff"
+// allKeysEnd is the end of a Range over every key ("" to the end).
+const allKeysEnd = "\x00"
 
 // SnapshotKeysLayout counts the keys under each '/'-separated directory
 // prefix, as databend-meta's count_prefix does (prefixCounter), and
@@ -23,9 +23,10 @@ const allKeysEnd = "\xff"
 // The keys are those of the state after a read barrier (bounded by the
 // default timeout when the client sets no deadline), as in an export:
 // every key the state machine holds, an expired one not yet removed
-// included. databend-meta counts those of its last persisted snapshot,
-// and sends nothing when it has none; metasrv has no separate snapshot
-// to count, and always sends at least the total.
+// included, but those that are not UTF-8 (databendKey). databend-meta
+// counts those of its last persisted snapshot, and sends nothing when it
+// has none; metasrv has no separate snapshot to count, and always sends
+// at least the total.
 func (s *Service) SnapshotKeysLayout(req *databendpb.KeysLayoutRequest, stream grpc.ServerStreamingServer[databendpb.KeysCount]) error {
 	ex, ok := s.srv.(Exporter)
 	if !ok {
@@ -46,6 +47,9 @@ func (s *Service) SnapshotKeysLayout(req *databendpb.KeysLayoutRequest, stream g
 	}}
 	var sendErr error
 	sm.View().Range("", allKeysEnd, 0, func(kv *metapb.KV) bool {
+		if !databendKey(kv.GetKey()) {
+			return true
+		}
 		sendErr = c.add(kv.GetKey())
 		return sendErr == nil
 	})

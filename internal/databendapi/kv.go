@@ -51,7 +51,9 @@ func (s *Service) KvApi(ctx context.Context, req *databendpb.RaftRequest) (*data
 	case *databendjson.ListKV:
 		out := &databendjson.ListKVReply{Items: []databendjson.KeySeqV{}}
 		err := s.srv.List(ctx, r.Prefix, 0, metapb.ReadConsistency_LINEARIZABLE, func(kv *metapb.KV) bool {
-			out.Items = append(out.Items, databendjson.KeySeqV{Key: kv.GetKey(), Value: *jsonSeqV(kv.GetValue())})
+			if databendKey(kv.GetKey()) {
+				out.Items = append(out.Items, databendjson.KeySeqV{Key: kv.GetKey(), Value: *jsonSeqV(kv.GetValue())})
+			}
 			return true
 		})
 		if err != nil {
@@ -137,18 +139,24 @@ func (s *Service) sendKeys(stream grpc.ServerStreamingServer[databendpb.StreamIt
 	return nil
 }
 
-// sendList streams the live keys under prefix, at most limit (0: all).
+// sendList streams the live keys under prefix, at most limit (0: all),
+// those with a Databend form (databendKey) only.
 func (s *Service) sendList(stream grpc.ServerStreamingServer[databendpb.StreamItem], prefix string, limit uint64) error {
 	ctx := stream.Context()
 	var sendErr error
 	named := false
-	err := s.srv.List(ctx, prefix, limit, metapb.ReadConsistency_LINEARIZABLE, func(kv *metapb.KV) bool {
+	var sent uint64
+	err := s.srv.List(ctx, prefix, 0, metapb.ReadConsistency_LINEARIZABLE, func(kv *metapb.KV) bool {
 		if !named {
 			s.nameLeader(ctx)
 			named = true
 		}
+		if !databendKey(kv.GetKey()) {
+			return true
+		}
 		sendErr = stream.Send(streamItem(kv.GetKey(), kv.GetValue()))
-		return sendErr == nil
+		sent++
+		return sendErr == nil && (limit == 0 || sent < limit)
 	})
 	if err != nil {
 		return s.fail(ctx, err)

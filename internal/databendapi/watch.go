@@ -53,6 +53,9 @@ func (s *Service) Watch(req *databendpb.WatchRequest, stream grpc.ServerStreamin
 			return nil
 		}
 		ev := r.GetEvent()
+		if !databendKey(ev.GetKey()) {
+			return nil
+		}
 		return stream.Send(&databendpb.WatchResponse{
 			Event:            &databendpb.Event{Key: ev.GetKey(), Prev: pbSeqV(ev.GetPrev()), Current: pbSeqV(ev.GetCurrent())},
 			IsInitialization: r.GetIsInitialization(),

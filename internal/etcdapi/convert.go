@@ -1,8 +1,6 @@
 package etcdapi
 
 import (
-	"unicode/utf8"
-
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -11,20 +9,13 @@ import (
 )
 
 // Translations between etcd's requests and the native ones. Keys are
-// bytes on etcd's API and UTF-8 strings in metasrv (the native and
-// Databend APIs carry them as protobuf strings): a key, or the start of a
-// range, that is not valid UTF-8 is refused; a range_end may be any
-// bytes.
+// bytes on etcd's API and Go strings in metasrv, which hold any bytes (the
+// native API's key fields carry them unchecked, see api/metapb).
 
-// checkKey refuses an empty key (etcd's error), a key that is not UTF-8
-// and one over the key limit.
+// checkKey refuses an empty key (etcd's error) and one over the key limit.
 func (s *Service) checkKey(what string, key []byte) error {
 	if len(key) == 0 {
 		return rpctypes.ErrGRPCEmptyKey
-	}
-	if !utf8.Valid(key) {
-		return invalidf("%s %q is not valid UTF-8: metasrv keeps keys as UTF-8 strings, so that every API sees every key (README, \"The etcd v3 API\"); use UTF-8 keys",
-			what, key)
 	}
 	if len(key) > s.cfg.Limits.MaxKeyBytes {
 		return invalidf("%s of %d bytes is longer than the limit of %d bytes: use a shorter key", what, len(key), s.cfg.Limits.MaxKeyBytes)

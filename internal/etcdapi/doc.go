@@ -102,11 +102,12 @@
 //
 // # Keys
 //
-// Keys are bytes on etcd's API and UTF-8 strings in metasrv (the native
-// and Databend APIs carry them as protobuf strings, and snapshots and
-// dumps hold UTF-8). A key, range start or compare key that is not valid
-// UTF-8 is refused (InvalidArgument); a range_end may be any bytes. So
-// every stored key is seen by every API.
+// Keys are bytes on etcd's API and Go strings in metasrv, which hold any
+// bytes: any non-empty key up to the key limit is stored, ranges and
+// range_end compare bytes, and the raft log, snapshots and metasrv's dumps
+// keep keys as they are. The native API sees every key (its string fields
+// may hold bytes that are not UTF-8); Databend's API carries UTF-8 strings
+// and leaves out the keys that are not UTF-8 (internal/databendapi).
 //
 // # Errors
 //

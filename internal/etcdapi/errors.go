@@ -53,7 +53,7 @@ var errorCodes = []grpcapi.ErrorCode{
 }
 
 // errInvalid marks a request this face refuses that etcd would take
-// (a key that is not UTF-8): codes.InvalidArgument.
+// (a key over metasrv's key limit): codes.InvalidArgument.
 var errInvalid = errors.New("invalid argument")
 
 func invalidf(format string, args ...any) error {

@@ -226,14 +226,9 @@ func (ws *watchStream) create(creq *pb.WatchCreateRequest) error {
 	if err := ws.s.checkKey("watch key", key); err != nil {
 		return refuse(err.Error())
 	}
-	spec := &metapb.WatchRequest{Key: string(key), StartRevision: uint64(creq.StartRevision)}
-	switch {
-	case len(creq.RangeEnd) == 1 && creq.RangeEnd[0] == 0:
-		// Every key >= key: no UTF-8 key reaches byte 0xff.
-		spec.KeyEnd = "\xff"
-	case len(creq.RangeEnd) > 0:
-		spec.KeyEnd = string(creq.RangeEnd)
-	}
+	// range_end as etcd's: empty is the key alone, "\x00" every key >= key
+	// (watch.Spec reads them so).
+	spec := &metapb.WatchRequest{Key: string(key), KeyEnd: string(creq.RangeEnd), StartRevision: uint64(creq.StartRevision)}
 	wt := &etcdWatcher{req: creq, wakeC: make(chan struct{}, 1)}
 	for _, f := range creq.Filters {
 		switch f {

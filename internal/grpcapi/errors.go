@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/metasrv/metasrv/internal/auth"
+	"github.com/metasrv/metasrv/internal/backup"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
 	"github.com/metasrv/metasrv/internal/watch"
@@ -36,6 +37,8 @@ type ErrorCode struct {
 // first entry whose sentinel matches (errors.Is) wins.
 var errorCodes = []ErrorCode{
 	{ErrInvalidArgument, codes.InvalidArgument},
+	// An export in Databend's format of a key that is not UTF-8.
+	{backup.ErrNoDatabendForm, codes.FailedPrecondition},
 	{ErrTooManyStreams, codes.ResourceExhausted},
 	{statemachine.ErrInvalidUpsert, codes.InvalidArgument},
 	{statemachine.ErrInvalidTxn, codes.InvalidArgument},

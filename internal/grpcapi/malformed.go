@@ -6,8 +6,8 @@ package grpcapi
 // fails it answers codes.Internal ("grpc: failed to unmarshal the received
 // message") itself: serverStream.RecvMsg writes that status before it
 // returns, so nothing later can change the code. Yet a request whose
-// string field (a key, a prefix) is not valid UTF-8, or whose bytes are
-// not the request message, is the caller's mistake. Two pieces answer it
+// bytes are not the request message is the caller's mistake (metapb's
+// string fields hold any bytes: a key that is not UTF-8 decodes). Two pieces answer it
 // with codes.InvalidArgument:
 //
 //   - DecodeErrorsOption makes the server's codec decodeCodec, gRPC's proto
@@ -127,7 +127,7 @@ func decodeInto(m any, recv func(any) error) error {
 	if t.err != nil {
 		name := pm.ProtoReflect().Descriptor().FullName()
 		return status.Error(codes.InvalidArgument, fmt.Sprintf(
-			"malformed %s: %v; keys and the other string fields must be valid UTF-8, and the bytes a serialized %s",
+			"malformed %s: %v; send a serialized %s",
 			name, t.err, name))
 	}
 	return nil

@@ -12,23 +12,23 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
 
-// A raw client sends messages the server cannot decode: ExportChunk's
-// field 1 is bytes, the same number as the string key or prefix of the
-// requests (and as TxnRequest's repeated condition), so its bytes arrive
-// as a key that is not UTF-8, or as a condition that is not protobuf. The
-// server answers InvalidArgument naming the request type, not Internal,
-// for unary calls and for streams, and no handler runs.
+// A raw client sends bytes the server cannot decode as any message: field
+// 1, length-delimited, of 5 bytes, with 1 byte left (malformed(), sent as
+// an unknown field of an empty message). The server answers
+// InvalidArgument naming the request type, not Internal, for unary calls
+// and for streams, and no handler runs.
 func TestMalformedRequestInvalidArgument(t *testing.T) {
 	kv := &fakeKV{}
 	conn := serveMeta(t, kv, []grpc.ServerOption{DecodeErrorsOption()}, RegisterMeta)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	bad := &metapb.ExportChunk{Data: []byte("a\xffb")}
+	bad := malformed()
 	unary := func(method string, reply any) func() error {
 		return func() error { return conn.Invoke(ctx, "/metasrv.v1.Meta/"+method, bad, reply) }
 	}
@@ -77,6 +77,15 @@ func TestMalformedRequestInvalidArgument(t *testing.T) {
 	if _, err := metapb.NewMetaClient(conn).Get(ctx, &metapb.GetRequest{Key: "k"}); err != nil {
 		t.Errorf("Get: %v", err)
 	}
+}
+
+// malformed returns a message whose encoding is truncated protobuf (field
+// 1, length-delimited, 5 bytes announced, 1 present). A key that is not
+// UTF-8 is not malformed: metapb's strings hold any bytes.
+func malformed() *metapb.ExportChunk {
+	m := &metapb.ExportChunk{}
+	m.ProtoReflect().SetUnknown(protoreflect.RawFields{0x0a, 0x05, 'a'})
+	return m
 }
 
 // serveMeta serves Meta over kv on an in-memory listener, with opts and
@@ -129,7 +138,7 @@ func TestDecodeErrorsPiecesAlone(t *testing.T) {
 				t.Fatalf("Upsert: %v, the handler saw %v", err, kv.upserted)
 			}
 			kv.upserted = nil
-			err := conn.Invoke(ctx, "/metasrv.v1.Meta/Upsert", &metapb.ExportChunk{Data: []byte("a\xffb")}, &metapb.UpsertReply{})
+			err := conn.Invoke(ctx, "/metasrv.v1.Meta/Upsert", malformed(), &metapb.UpsertReply{})
 			if status.Code(err) != codes.Internal || kv.upserted != nil {
 				t.Errorf("malformed Upsert: %v, the handler saw %v; want Internal and no handler", err, kv.upserted)
 			}

@@ -287,7 +287,7 @@
 //	    id             uint64   the int64's bits, not 0
 //	    ttl            uvarint  seconds, 1..MaxLeaseTTL
 //	    expire_at_ms   uvarint
-//	per key, ascending key (strictly, no empty key, valid UTF-8):
+//	per key, ascending key (strictly, bytewise; no empty key):
 //	    tag            byte     1
 //	    key            string
 //	    value
@@ -298,7 +298,7 @@
 //	history_count  uint64
 //	history_count times, in the order made (revisions ascending, each
 //	above compacted, the last one = revision):
-//	    key            string   non-empty, valid UTF-8
+//	    key            string   non-empty, any bytes
 //	    revision       uvarint
 //	    time_ms        uvarint  its entry's time (<= now_ms; the same for
 //	                            every event of a revision)

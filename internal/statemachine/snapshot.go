@@ -405,8 +405,6 @@ func decodeBody(d *decoder) (*decoded, error) {
 		switch {
 		case key == "" || (count > 0 && key <= lastKey):
 			return nil, corruptf("record %d: key %q not after %q", count, key, lastKey)
-		case !utf8.ValidString(key):
-			return nil, corruptf("record %d: key %q is not valid UTF-8", count, key)
 		}
 		if err := checkValue(m, st); err != nil {
 			return nil, corruptf("record %d (key %q): %v", count, key, err)
@@ -561,8 +559,8 @@ func decodeHistory(d *decoder, st *decoded) error {
 		lastCur[c.key] = c.cur
 		pm, cm := c.prev.meta(), c.cur.meta()
 		switch {
-		case c.key == "" || !utf8.ValidString(c.key):
-			return corruptf("event %d: key %q is empty or not valid UTF-8", i, c.key)
+		case c.key == "":
+			return corruptf("event %d: empty key", i)
 		case c.rev <= compacted || c.rev < lastRev || c.rev > st.revision:
 			return corruptf("event %d (key %q): revision %d after %d, want ascending in (%d, %d]",
 				i, c.key, c.rev, lastRev, compacted, st.revision)

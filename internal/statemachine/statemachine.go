@@ -199,8 +199,10 @@ func (sm *StateMachine) List(prefix string, limit uint64, nowMs uint64, fn func(
 
 // Range calls fn for every key in [key, keyEnd) that is not expired at
 // nowMs, in ascending key order, until fn returns false; keyEnd "" means
-// the key alone. Like List, it iterates an O(1) copy taken at one point of
-// the log and holds no lock while fn runs; fn owns the KV it receives.
+// the key alone and "\x00" every key >= key (etcd's range_end; keys are
+// any bytes, so no other end is above them all). Like List, it iterates
+// an O(1) copy taken at one point of the log and holds no lock while fn
+// runs; fn owns the KV it receives.
 func (sm *StateMachine) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
 	sm.mu.Lock()
 	tree := sm.mu.tree.Copy()
@@ -209,16 +211,7 @@ func (sm *StateMachine) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.
 }
 
 func rangeTree(tree *btree.BTreeG[kv], key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
-	if keyEnd == "" {
-		if v, ok := tree.Get(keyOnly(key)); ok && !v.expired(nowMs) {
-			fn(&metapb.KV{Key: v.key(), Value: v.seqV()})
-		}
-		return
-	}
-	tree.Ascend(keyOnly(key), func(v kv) bool {
-		if v.key() >= keyEnd {
-			return false
-		}
+	keyBounds{key: key, end: keyEnd}.ascend(tree, func(v kv) bool {
 		if v.expired(nowMs) {
 			return true
 		}
@@ -263,7 +256,8 @@ func (v *View) Revision() uint64 { return v.revision }
 func (v *View) AppliedIndex() uint64 { return v.index }
 
 // Range is StateMachine.Range on the view: keys in [key, keyEnd) (keyEnd ""
-// = the key alone) not expired at nowMs, ascending, until fn returns false.
+// = the key alone, "\x00" = every key >= key) not expired at nowMs,
+// ascending, until fn returns false.
 func (v *View) Range(key, keyEnd string, nowMs uint64, fn func(*metapb.KV) bool) {
 	rangeTree(v.tree, key, keyEnd, nowMs, fn)
 }

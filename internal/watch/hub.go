@@ -47,7 +47,8 @@ func WithMaxWatchers(n int) Option { return func(o *options) { o.maxWatchers = m
 func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessageBytes = max(n, 0) } }
 
 // Spec is what a watcher watches: the keys in [Key, KeyEnd) (KeyEnd empty:
-// Key alone) and the kind of change.
+// Key alone; "\x00": every key >= Key, as etcd's range_end) and the kind
+// of change.
 type Spec struct {
 	Key, KeyEnd string
 	// Filter: ALL, UPDATE (events with a current value) or DELETE (events
@@ -57,8 +58,11 @@ type Spec struct {
 
 // InRange reports whether key is in the watched range.
 func (s Spec) InRange(key string) bool {
-	if s.KeyEnd == "" {
+	switch s.KeyEnd {
+	case "":
 		return key == s.Key
+	case "\x00":
+		return s.Key <= key
 	}
 	return s.Key <= key && key < s.KeyEnd
 }
@@ -79,8 +83,9 @@ func (s Spec) Matches(ev *metapb.Event) bool {
 	}
 }
 
-// rangeEnd is the exclusive end of the range as a key: KeyEnd, or the
-// smallest key after Key when KeyEnd is empty.
+// rangeEnd is the exclusive end of the range as Flush.Range takes it:
+// KeyEnd ("\x00": to the end), or the smallest key after Key when KeyEnd
+// is empty.
 func (s Spec) rangeEnd() string {
 	if s.KeyEnd == "" {
 		return s.Key + "\x00"

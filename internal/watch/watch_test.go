@@ -38,6 +38,9 @@ func TestSpecMatches(t *testing.T) {
 		{"range inside", Spec{Key: "a/", KeyEnd: "a0"}, update(1, "a/x/y"), true},
 		{"range end is exclusive", Spec{Key: "a/", KeyEnd: "a0"}, update(1, "a0"), false},
 		{"before range", Spec{Key: "a/", KeyEnd: "a0"}, update(1, "a"), false},
+		{"to the end, binary key", Spec{Key: "a", KeyEnd: "\x00"}, update(1, "\xff\xff"), true},
+		{"to the end, before the start", Spec{Key: "a", KeyEnd: "\x00"}, update(1, "\x00\xff"), false},
+		{"binary range", Spec{Key: "\x00", KeyEnd: "\xff"}, update(1, "\xc3("), true},
 		{"all passes update", Spec{Key: "a", Filter: all}, update(1, "a"), true},
 		{"all passes delete", Spec{Key: "a", Filter: all}, del(2, "a"), true},
 		{"update passes update", Spec{Key: "a", Filter: upd}, update(1, "a"), true},
@@ -190,7 +193,7 @@ func TestPublishFansOutByRangeAndFilter(t *testing.T) {
 		{"prefix range", Spec{Key: "a/", KeyEnd: "a0"}, []uint64{2, 4, 5}},
 		{"prefix updates", Spec{Key: "a/", KeyEnd: "a0", Filter: metapb.WatchRequest_UPDATE}, []uint64{2, 5}},
 		{"prefix deletes", Spec{Key: "a/", KeyEnd: "a0", Filter: metapb.WatchRequest_DELETE}, []uint64{4}},
-		{"everything", Spec{Key: "\x00", KeyEnd: "\xff"}, []uint64{1, 2, 3, 4, 5, 6, 7}},
+		{"everything", Spec{Key: "\x00", KeyEnd: "\x00"}, []uint64{1, 2, 3, 4, 5, 6, 7}},
 		{"nothing", Spec{Key: "c"}, nil},
 	}
 	h := NewHub()

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/metasrv/metasrv/api/metapb"
 )
@@ -210,19 +211,25 @@ func TestMetactl(t *testing.T) {
 		t.Errorf("list of an empty prefix: %+v, want []", list)
 	}
 
-	// A key that is not UTF-8 cannot be sent: exit 2 and one line. A raw
-	// client that sends one anyway (ExportChunk's bytes field 1 stands for
-	// GetRequest's string key) gets InvalidArgument from the node, not
-	// Internal.
+	// databend-metactl does not send a key that is not UTF-8: exit 2 and
+	// one line. The node takes one (keys are bytes): a raw Get of it reads
+	// an absent key; bytes that are not protobuf get InvalidArgument from
+	// the node, not Internal.
 	bad := metactl(t, dir, append([]string{"get", "--key", "cli/\xff"}, all...)...)
 	if bad.code != 2 || bad.stdout != "" || !strings.Contains(bad.stderr, `--key "cli/\xff" is not valid UTF-8`) {
 		t.Errorf("get of a key that is not UTF-8: exit code %d, stdout %q, stderr %q; want 2 and the key's error", bad.code, bad.stdout, bad.stderr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := c.node(1).conn().Invoke(ctx, metapb.Meta_Get_FullMethodName, &metapb.ExportChunk{Data: []byte("cli/\xff")}, &metapb.GetReply{})
+	var got metapb.GetReply
+	if err := c.node(1).conn().Invoke(ctx, metapb.Meta_Get_FullMethodName, &metapb.GetRequest{Key: "cli/\xff"}, &got); err != nil || got.GetValue() != nil {
+		t.Errorf("raw Get of an absent key that is not UTF-8: %v, %v; want no value", &got, err)
+	}
+	truncated := &metapb.ExportChunk{} // field 1: 5 bytes announced, 1 present
+	truncated.ProtoReflect().SetUnknown(protoreflect.RawFields{0x0a, 0x05, 'c'})
+	err := c.node(1).conn().Invoke(ctx, metapb.Meta_Get_FullMethodName, truncated, &metapb.GetReply{})
 	if st := grpcstatus.Convert(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "malformed metasrv.v1.GetRequest: ") {
-		t.Errorf("raw Get with a key that is not UTF-8: %v, want InvalidArgument \"malformed metasrv.v1.GetRequest: ...\"", err)
+		t.Errorf("raw Get of truncated protobuf: %v, want InvalidArgument \"malformed metasrv.v1.GetRequest: ...\"", err)
 	}
 
 	// A dead first address: reads go to the next one.
