@@ -48,10 +48,10 @@
 //     hasleader (clientv3.WithRequireLeader) a stream is refused
 //     (ErrGRPCNoLeader) when the node knows no leader, and ends so when
 //     it knows none for three checks a second apart. A progress
-//     notification comes after DefaultProgressReportInterval (10
-//     minutes, etcd's) of silence; SetProgressReportInterval is etcd's
-//     test knob. No message size check: a response over the gRPC limit
-//     fails the stream (use fragment).
+//     notification comes after Config.ProgressNotifyInterval of silence
+//     (watch_progress_notify_interval; 10 minutes by default, etcd's).
+//     No message size check: a response over the gRPC limit fails the
+//     stream (use fragment).
 //   - Lease (lease.go): LeaseGrant (an id given, or the server's choice;
 //     etcd's ErrGRPCLeaseExist and ErrGRPCLeaseTTLTooLarge; a TTL below
 //     the server's minimum, 1.5 election timeouts, raised to it),

@@ -42,13 +42,6 @@ var knownFailures = map[string]string{
 	// Range by itself, so Kubernetes' tests pass with EtcdRangeStream on.
 	"TestClientv3Examples/KV_getStream": "clientv3's GetStream needs KV/RangeStream, which metasrv answers Unimplemented",
 
-	// Progress notifications: etcd's tests run etcd with
-	// WatchProgressNotifyInterval = 1s; metasrv sends them at etcd's
-	// default, every 10 minutes (internal/etcdapi
-	// DefaultProgressReportInterval), and has no setting for it.
-	"TestWatch/ProgressNotify":                             slowProgress,
-	"TestClientv3Examples/Watcher_watchWithProgressNotify": slowProgress,
-
 	// prev_kv below the compaction: after a compaction at revision C, etcd
 	// sends an event at revision C without its prev_kv when the previous
 	// version is below C (v3rpc reads it with a Range at mod_revision-1,
@@ -60,8 +53,7 @@ var knownFailures = map[string]string{
 }
 
 const (
-	noLeases     = "needs leases: metasrv answers etcdserverpb.Lease Unimplemented until issue 13's lease part lands"
-	slowProgress = "needs a watch progress notification within seconds (etcd's test sets WatchProgressNotifyInterval = 1s); metasrv sends one after 10 minutes of silence, etcd's default, with no setting to shorten it"
+	noLeases = "needs leases: metasrv answers etcdserverpb.Lease Unimplemented until issue 13's lease part lands"
 )
 
 // skipKnownFailure skips t, with the reason, if it is a known failure.
