@@ -37,11 +37,6 @@ var knownFailures = map[string]string{
 	"TestConcurrency/Session_TTL":              noLeases + " (a concurrency.Session is a lease)",
 	"TestConcurrency/Session_Close":            noLeases + " (a concurrency.Session is a lease)",
 
-	// RangeStream (etcd 3.7's streamed Range): answered Unimplemented
-	// ("RangeStream comes later"). The etcd3 store falls back to a paged
-	// Range by itself, so Kubernetes' tests pass with EtcdRangeStream on.
-	"TestClientv3Examples/KV_getStream": "clientv3's GetStream needs KV/RangeStream, which metasrv answers Unimplemented",
-
 	// prev_kv below the compaction: after a compaction at revision C, etcd
 	// sends an event at revision C without its prev_kv when the previous
 	// version is below C (v3rpc reads it with a Range at mod_revision-1,
