@@ -32,7 +32,6 @@ var knownFailures = map[string]string{
 	"TestClientv3Examples/Lease_keepAliveOnce": noLeases,
 	"TestConcurrency/Mutex_Lock":               noLeases + " (a concurrency.Session is a lease)",
 	"TestConcurrency/Mutex_TryLock":            noLeases + " (a concurrency.Session is a lease)",
-	"TestConcurrency/Mutex_LockSessionExpired": noLeases + " (a concurrency.Session is a lease)",
 	"TestConcurrency/Election_Campaign":        noLeases + " (a concurrency.Session is a lease)",
 	"TestConcurrency/Session_TTL":              noLeases + " (a concurrency.Session is a lease)",
 	"TestConcurrency/Session_Close":            noLeases + " (a concurrency.Session is a lease)",
