@@ -212,20 +212,28 @@ func TestLeaseLeaderChange(t *testing.T) {
 	}
 }
 
+// twoSessions opens two concurrency sessions (leases of 5 s) that the
+// test's end closes.
+func (c *etcdCluster) twoSessions(t *testing.T) (*concurrency.Session, *concurrency.Session) {
+	t.Helper()
+	var ss [2]*concurrency.Session
+	for i := range ss {
+		s, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A session the test closed already has no lease to revoke.
+		t.Cleanup(func() { _ = s.Close() })
+		ss[i] = s
+	}
+	return ss[0], ss[1]
+}
+
 // TestConcurrency: clientv3's concurrency package (sessions on leases,
 // Mutex, Election) works against metasrv.
 func TestConcurrency(t *testing.T) {
 	c := newEtcdCluster(t)
-	s1, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := c.twoSessions(t)
 
 	// Mutex: the second locker waits until the first unlocks. It takes
 	// the lock only after the test has marked the unlock, once its own
@@ -303,15 +311,7 @@ func TestConcurrency(t *testing.T) {
 // its wait), and no key is left.
 func TestMutexLockSessionExpired(t *testing.T) {
 	c := newEtcdCluster(t)
-	s1, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1, s2 := c.twoSessions(t)
 	m1, m2 := concurrency.NewMutex(s1, "/my-lock/"), concurrency.NewMutex(s2, "/my-lock/")
 	if err := m1.Lock(ctx(t)); err != nil {
 		t.Fatal(err)
