@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/metasrv/metasrv/internal/config"
+	"github.com/metasrv/metasrv/internal/etcdapi"
 	"github.com/metasrv/metasrv/internal/logging"
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
@@ -59,5 +60,9 @@ func TestWatchHistoryDefault(t *testing.T) {
 	}
 	if got, want := time.Duration(config.Default().WatchHistoryRetention)*time.Second, statemachine.DefaultHistoryRetention; got != want {
 		t.Errorf("watch_history_retention defaults to %v, the state machine to %v", got, want)
+	}
+	def := config.Default()
+	if got, want := def.WatchProgressNotifyInterval(), etcdapi.DefaultProgressNotifyInterval; got != want {
+		t.Errorf("watch_progress_notify_interval defaults to %v, etcd's face to %v", got, want)
 	}
 }

@@ -166,7 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	// The metrics interceptors come first, so that refused calls count.
 	faces, err := publicapi.New(srv, publicapi.Config{Auth: sec.publicAuth(), MaxMessageSize: cfg.GrpcAPIMaxMessageSize,
-		TLS: cfg.GrpcTLSServerCert != ""})
+		TLS: cfg.GrpcTLSServerCert != "", WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval()})
 	if err != nil {
 		return fail(err)
 	}

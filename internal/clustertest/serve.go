@@ -3,6 +3,7 @@ package clustertest
 import (
 	"crypto/tls"
 	"net"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -25,6 +26,9 @@ type ServeOptions struct {
 	Auth publicapi.Authenticator
 	// RaftSecret, if set, makes the peer API refuse calls without it.
 	RaftSecret string
+	// WatchProgressNotifyInterval, if set, is the public API's
+	// watch_progress_notify_interval (publicapi.Config).
+	WatchProgressNotifyInterval time.Duration
 }
 
 // ServePublic serves the public gRPC API of nd on a new loopback port as
@@ -38,7 +42,8 @@ func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
-	faces, err := publicapi.New(nd.Server, publicapi.Config{Auth: o.Auth, MaxMessageSize: c.maxMessageSize(), TLS: o.TLS != nil})
+	faces, err := publicapi.New(nd.Server, publicapi.Config{Auth: o.Auth, MaxMessageSize: c.maxMessageSize(), TLS: o.TLS != nil,
+		WatchProgressNotifyInterval: o.WatchProgressNotifyInterval})
 	if err != nil {
 		c.t.Fatal(err)
 	}

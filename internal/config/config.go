@@ -90,6 +90,17 @@ type Config struct {
 	// watch_history_size still bounds the memory.
 	WatchHistoryRetention int `toml:"watch_history_retention"`
 
+	// WatchProgressNotifyIntervalMs is how long, in milliseconds, an etcd
+	// watcher created with progress_notify (clientv3.WithProgressNotify,
+	// Kubernetes' watch cache) stays silent before it gets a progress
+	// notification, an empty response at the revision it reached: etcd's
+	// --watch-progress-notify-interval. Default
+	// DefaultWatchProgressNotifyInterval (600000: 10 minutes, etcd's);
+	// 10..3600000 (an hour). Lower it when clients must learn sooner that
+	// a quiet watch is up to date; each notification is one small message
+	// per such watcher.
+	WatchProgressNotifyIntervalMs uint64 `toml:"watch_progress_notify_interval"`
+
 	// GCPercent is the Go garbage collector's GOGC for this node: how far
 	// the heap may grow between collections, in percent of the heap live
 	// after the last one. Default 50 (Go's own default is 100); 10..1000.
@@ -228,6 +239,10 @@ const DefaultWatchHistorySize = 10000
 // seconds, the state machine's own (statemachine.DefaultHistoryRetention).
 const DefaultWatchHistoryRetention = 600
 
+// DefaultWatchProgressNotifyInterval is watch_progress_notify_interval's
+// default in milliseconds: etcd's, 10 minutes.
+const DefaultWatchProgressNotifyInterval = 600_000
+
 // MinMaxMessageSize is the smallest grpc_api_max_message_size, 1 MiB: it
 // leaves a request 448 KiB of keys and values.
 const MinMaxMessageSize = 1 << 20
@@ -256,6 +271,8 @@ func Default() Config {
 		WatchHistorySize:      DefaultWatchHistorySize,
 		WatchHistoryRetention: DefaultWatchHistoryRetention,
 		GCPercent:             50,
+
+		WatchProgressNotifyIntervalMs: DefaultWatchProgressNotifyInterval,
 		Raft: RaftConfig{
 			ID:                    1,
 			RaftDir:               "./.databend/meta",
@@ -332,6 +349,12 @@ const TicksPerHeartbeat = 2
 // TickInterval returns the raft tick, heartbeat_interval/TicksPerHeartbeat.
 func (c *Config) TickInterval() time.Duration {
 	return c.HeartbeatInterval() / TicksPerHeartbeat
+}
+
+// WatchProgressNotifyInterval returns watch_progress_notify_interval as
+// a duration.
+func (c *Config) WatchProgressNotifyInterval() time.Duration {
+	return time.Duration(c.WatchProgressNotifyIntervalMs) * time.Millisecond
 }
 
 // WaitLeaderTimeout returns wait_leader_timeout as a duration.

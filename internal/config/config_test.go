@@ -47,16 +47,17 @@ func mustLoad(t *testing.T, args ...string) (Config, Options) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := Config{
-		LogDir:                "./.databend/logs",
-		LogLevel:              "INFO",
-		AdminAPIAddress:       "127.0.0.1:28002",
-		GrpcAPIAddress:        "127.0.0.1:9191",
-		GrpcAPIAdvertiseHost:  "",
-		MetricAPIAddress:      "127.0.0.1:28001",
-		GrpcAPIMaxMessageSize: 33554432,
-		WatchHistorySize:      10000,
-		WatchHistoryRetention: 600,
-		GCPercent:             50,
+		LogDir:                        "./.databend/logs",
+		LogLevel:                      "INFO",
+		AdminAPIAddress:               "127.0.0.1:28002",
+		GrpcAPIAddress:                "127.0.0.1:9191",
+		GrpcAPIAdvertiseHost:          "",
+		MetricAPIAddress:              "127.0.0.1:28001",
+		GrpcAPIMaxMessageSize:         33554432,
+		WatchHistorySize:              10000,
+		WatchHistoryRetention:         600,
+		WatchProgressNotifyIntervalMs: 600000,
+		GCPercent:                     50,
 		Raft: RaftConfig{
 			ID:                    1,
 			RaftDir:               "./.databend/meta",

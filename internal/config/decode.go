@@ -197,6 +197,7 @@ type fileConfig struct {
 	GrpcAPIMaxMessageSize fileValue `toml:"grpc_api_max_message_size"`
 	WatchHistorySize      fileValue `toml:"watch_history_size"`
 	WatchHistoryRetention fileValue `toml:"watch_history_retention"`
+	WatchProgressNotify   fileValue `toml:"watch_progress_notify_interval"`
 	GCPercent             fileValue `toml:"gc_percent"`
 	Raft                  struct {
 		ID                    fileValue `toml:"id"`
@@ -238,6 +239,7 @@ func newFileConfig(c *Config, st *decodeState) *fileConfig {
 		GrpcAPIMaxMessageSize: v(&c.GrpcAPIMaxMessageSize),
 		WatchHistorySize:      v(&c.WatchHistorySize),
 		WatchHistoryRetention: v(&c.WatchHistoryRetention),
+		WatchProgressNotify:   v(&c.WatchProgressNotifyIntervalMs),
 		GCPercent:             v(&c.GCPercent),
 	}
 	r := &f.Raft

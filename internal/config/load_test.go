@@ -21,6 +21,7 @@ metric_api_address = "127.0.0.1:1003"
 grpc_api_advertise_host = "file.example.com"
 grpc_api_max_message_size = 1100000
 watch_history_size = 500
+watch_progress_notify_interval = 1000
 
 [raft_config]
 id = 7
@@ -42,7 +43,7 @@ func fileConfigForFlags() Config {
 	c.LogDir, c.LogLevel = "./file_logs", "WARN"
 	c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"
 	c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "file.example.com", 1100000
-	c.WatchHistorySize = 500
+	c.WatchHistorySize, c.WatchProgressNotifyIntervalMs = 500, 1000
 	c.Raft = RaftConfig{
 		ID: 7, RaftDir: "./file_meta", RaftAPIPort: 1004,
 		RaftListenHost: "127.0.0.2", RaftAdvertiseHost: "file-raft.example.com",
@@ -64,7 +65,7 @@ func TestLoadFlags(t *testing.T) {
 			"--log-dir", "./flag_logs", "--log-level", "debug",
 			"--admin-api-address", "127.0.0.1:2001", "--grpc-api-address", "127.0.0.1:2002",
 			"--grpc-api-advertise-host", "flag.example.com", "--metric-api-address=127.0.0.1:2003",
-			"--grpc-api-max-message-size", "2200000", "--watch-history-size", "600",
+			"--grpc-api-max-message-size", "2200000", "--watch-history-size", "600", "--watch-progress-notify-interval", "2000",
 			"--id", "8", "--raft-dir", "./flag_meta", "--raft-api-port", "2004",
 			"--raft-listen-host", "0.0.0.0", "--raft-advertise-host", "flag-raft.example.com",
 			"--join", "10.0.0.2:2004", "--cluster-name", "flag_cluster",
@@ -74,7 +75,7 @@ func TestLoadFlags(t *testing.T) {
 			c.LogDir, c.LogLevel = "./flag_logs", "debug"
 			c.AdminAPIAddress, c.GrpcAPIAddress, c.MetricAPIAddress = "127.0.0.1:2001", "127.0.0.1:2002", "127.0.0.1:2003"
 			c.GrpcAPIAdvertiseHost, c.GrpcAPIMaxMessageSize = "flag.example.com", 2200000
-			c.WatchHistorySize = 600
+			c.WatchHistorySize, c.WatchProgressNotifyIntervalMs = 600, 2000
 			c.Raft = RaftConfig{
 				ID: 8, RaftDir: "./flag_meta", RaftAPIPort: 2004,
 				RaftListenHost: "0.0.0.0", RaftAdvertiseHost: "flag-raft.example.com",

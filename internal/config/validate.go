@@ -112,8 +112,19 @@ func (c *Config) validateWatch() error {
 		return keyErrorf("watch_history_retention", "%w %d: use seconds in 0..%d (0: no limit by time); the default is %d",
 			ErrInvalidValue, s, maxWatchHistoryRetention, DefaultWatchHistoryRetention)
 	}
+	if ms := c.WatchProgressNotifyIntervalMs; ms < minProgressNotifyMs || ms > maxProgressNotifyMs {
+		return keyErrorf("watch_progress_notify_interval", "%w %d: use milliseconds in %d..%d; the default is %d (10 minutes, etcd's)",
+			ErrInvalidValue, ms, minProgressNotifyMs, maxProgressNotifyMs, DefaultWatchProgressNotifyInterval)
+	}
 	return nil
 }
+
+// Bounds of watch_progress_notify_interval, those of the native watch's
+// progress_interval_ms: every 10 ms at most, at least once an hour.
+const (
+	minProgressNotifyMs = 10
+	maxProgressNotifyMs = 3_600_000
+)
 
 // maxWatchHistoryRetention bounds watch_history_retention: a week.
 const maxWatchHistoryRetention = 7 * 24 * 3600

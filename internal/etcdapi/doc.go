@@ -18,8 +18,11 @@
 //     ignore_lease), DeleteRange (prev_kv), Txn (compares on VERSION,
 //     CREATE, MOD, VALUE and LEASE with every result and range_end; Range, Put,
 //     DeleteRange and nested Txn ops; etcd's --max-txn-ops 128 and
-//     duplicate-key rule, checkIntervals). Every write, Put and
-//     DeleteRange included, is one native transaction entry.
+//     duplicate-key rule, checkIntervals), RangeStream (etcd 3.7's
+//     streamed Range, rangestream.go: chunks of keys read at the first
+//     chunk's revision, header, more and count on the last). Every
+//     write, Put and DeleteRange included, is one native transaction
+//     entry.
 //   - Revisions: the store's (one per entry that changes keys; an empty
 //     store is at 1) in every header. A Range at a past revision (and a
 //     Txn's range op) is served from the state machine's history of
@@ -48,10 +51,10 @@
 //     hasleader (clientv3.WithRequireLeader) a stream is refused
 //     (ErrGRPCNoLeader) when the node knows no leader, and ends so when
 //     it knows none for three checks a second apart. A progress
-//     notification comes after DefaultProgressReportInterval (10
-//     minutes, etcd's) of silence; SetProgressReportInterval is etcd's
-//     test knob. No message size check: a response over the gRPC limit
-//     fails the stream (use fragment).
+//     notification comes after Config.ProgressNotifyInterval of silence
+//     (watch_progress_notify_interval; 10 minutes by default, etcd's).
+//     No message size check: a response over the gRPC limit fails the
+//     stream (use fragment).
 //   - Lease (lease.go): LeaseGrant (an id given, or the server's choice;
 //     etcd's ErrGRPCLeaseExist and ErrGRPCLeaseTTLTooLarge; a TTL below
 //     the server's minimum, 1.5 election timeouts, raised to it),
@@ -95,7 +98,6 @@
 //     ErrInvalidAuthToken (clientv3 then authenticates again).
 //
 // Everything else answers codes.Unimplemented with a message (notserved.go):
-// KV's RangeStream names the part of issue 13 that will serve it;
 // Maintenance's Downgrade does not apply; the rest of Auth
 // (users, roles, enabling auth) says that users are configured in the
 // config file.

@@ -3,6 +3,7 @@ package etcdapi
 import (
 	"context"
 	"hash/fnv"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
@@ -49,6 +50,12 @@ type Config struct {
 	// Auth holds the users of [auth]; nil when [auth] is disabled. It
 	// serves Authenticate (auth.go); give the same one to ServerOptions.
 	Auth Authenticator
+	// ProgressNotifyInterval is how long a watcher created with
+	// progress_notify stays silent before it gets a progress
+	// notification: etcd's --watch-progress-notify-interval
+	// (watch_progress_notify_interval); 0: etcd's default,
+	// DefaultProgressNotifyInterval.
+	ProgressNotifyInterval time.Duration
 }
 
 // DefaultMaxTxnOps is etcd's default --max-txn-ops.
@@ -68,6 +75,9 @@ type Service struct {
 func New(srv Server, cfg Config) *Service {
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.ProgressNotifyInterval <= 0 {
+		cfg.ProgressNotifyInterval = DefaultProgressNotifyInterval
 	}
 	st := srv.Status()
 	h := fnv.New64a()

@@ -40,10 +40,17 @@ func newEtcdCluster(t *testing.T, opts ...clustertest.Options) *etcdCluster {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	return newEtcdClusterServing(t, o, clustertest.ServeOptions{})
+}
+
+// newEtcdClusterServing is newEtcdCluster with the cluster's options o
+// and each public port served with so.
+func newEtcdClusterServing(t *testing.T, o clustertest.Options, so clustertest.ServeOptions) *etcdCluster {
+	t.Helper()
 	cl := clustertest.New(t, 3, o)
 	c := &etcdCluster{cl: cl}
 	for _, nd := range cl.Nodes() {
-		c.eps = append(c.eps, cl.ServePublic(nd, clustertest.ServeOptions{}))
+		c.eps = append(c.eps, cl.ServePublic(nd, so))
 	}
 	c.cli = c.dial(t, c.eps...)
 	c.kv = pb.NewKVClient(c.cli.ActiveConnection())

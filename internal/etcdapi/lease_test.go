@@ -212,20 +212,28 @@ func TestLeaseLeaderChange(t *testing.T) {
 	}
 }
 
+// twoSessions opens two concurrency sessions (leases of 5 s) that the
+// test's end closes.
+func (c *etcdCluster) twoSessions(t *testing.T) (*concurrency.Session, *concurrency.Session) {
+	t.Helper()
+	var ss [2]*concurrency.Session
+	for i := range ss {
+		s, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A session the test closed already has no lease to revoke.
+		t.Cleanup(func() { _ = s.Close() })
+		ss[i] = s
+	}
+	return ss[0], ss[1]
+}
+
 // TestConcurrency: clientv3's concurrency package (sessions on leases,
 // Mutex, Election) works against metasrv.
 func TestConcurrency(t *testing.T) {
 	c := newEtcdCluster(t)
-	s1, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := concurrency.NewSession(c.cli, concurrency.WithTTL(5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := c.twoSessions(t)
 
 	// Mutex: the second locker waits until the first unlocks. It takes
 	// the lock only after the test has marked the unlock, once its own
@@ -294,5 +302,41 @@ func TestConcurrency(t *testing.T) {
 	}
 	if r, err := c.cli.Get(ctx(t), "/election/", clientv3.WithPrefix()); err != nil || len(r.Kvs) != 0 {
 		t.Errorf("election keys after the session closed: %v, %v", r, err)
+	}
+}
+
+// TestMutexLockSessionExpired is etcd's: a Mutex waiter whose session is
+// revoked while the holder has the lock gets ErrSessionExpired when the
+// holder unlocks (the revoke deleted its key; the unlock's delete ends
+// its wait), and no key is left.
+func TestMutexLockSessionExpired(t *testing.T) {
+	c := newEtcdCluster(t)
+	s1, s2 := c.twoSessions(t)
+	m1, m2 := concurrency.NewMutex(s1, "/my-lock/"), concurrency.NewMutex(s2, "/my-lock/")
+	if err := m1.Lock(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithCancel(ctx(t))
+	defer wcancel()
+	puts := c.cli.Watch(wctx, "/my-lock/", clientv3.WithPrefix(), clientv3.WithRev(m1.Header().Revision+1))
+	locked := make(chan error, 1)
+	go func() { locked <- m2.Lock(context.Background()) }()
+	next(t, puts) // m2's key: it waits for m1's to go
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.Unlock(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-locked:
+		if !errors.Is(err, concurrency.ErrSessionExpired) {
+			t.Fatalf("m2's Lock: %v, want %v", err, concurrency.ErrSessionExpired)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("m2's Lock still waiting after its session closed and m1 unlocked")
+	}
+	if r, err := c.cli.Get(ctx(t), "/my-lock/", clientv3.WithPrefix()); err != nil || len(r.Kvs) != 0 {
+		t.Errorf("lock keys left: %v, %v", r, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 // every other method of etcd's services answers Unimplemented.
 var served = map[string]bool{
 	"/etcdserverpb.KV/Range":               true,
+	"/etcdserverpb.KV/RangeStream":         true,
 	"/etcdserverpb.KV/Put":                 true,
 	"/etcdserverpb.KV/DeleteRange":         true,
 	"/etcdserverpb.KV/Txn":                 true,
@@ -39,18 +40,15 @@ var served = map[string]bool{
 	"/etcdserverpb.Auth/AuthStatus":        true,
 }
 
-// notServedMessage says which part of issue 13 will serve a method.
+// notServedMessage says why a method is not served and what to do.
 func notServedMessage(service, method string) string {
-	part := map[string]string{
-		"KV": "RangeStream comes later",
-	}[service]
 	switch service {
 	case "Auth":
 		return fmt.Sprintf("etcdserverpb.Auth/%s is not served by metasrv: %s; Authenticate and AuthStatus are served", method, usersHint)
 	case "Maintenance":
 		return fmt.Sprintf("etcdserverpb.Maintenance/%s is not served by metasrv: its nodes do not change versions in place; replace the binary and restart each node in turn", method)
 	}
-	return fmt.Sprintf("etcdserverpb.%s/%s is not served by metasrv yet: %s of metasrv's issue 13", service, method, part)
+	return fmt.Sprintf("etcdserverpb.%s/%s is not served by metasrv; its README lists the etcd methods it serves", service, method)
 }
 
 // notServed returns a copy of desc whose methods not in served answer

@@ -38,24 +38,9 @@ type watchBackend interface {
 	Compact(ctx context.Context, rev uint64) (uint64, error)
 }
 
-// DefaultProgressReportInterval is how long a watcher created with
-// progress_notify stays silent before it gets a progress notification:
-// etcd's default (--experimental-watch-progress-notify-interval).
-const DefaultProgressReportInterval = 10 * time.Minute
-
-var progressReportInterval atomic.Int64
-
-// SetProgressReportInterval sets the progress notification interval of
-// every watch created from now on, in this process (etcd's v3rpc test
-// knob of the same name); d <= 0 restores the default.
-func SetProgressReportInterval(d time.Duration) { progressReportInterval.Store(int64(d)) }
-
-func progressInterval() time.Duration {
-	if d := time.Duration(progressReportInterval.Load()); d > 0 {
-		return d
-	}
-	return DefaultProgressReportInterval
-}
+// DefaultProgressNotifyInterval is Config.ProgressNotifyInterval's
+// default: etcd's (--watch-progress-notify-interval).
+const DefaultProgressNotifyInterval = 10 * time.Minute
 
 // noLeaderChecks is how many checks a second apart may find no leader
 // before a stream that asked for one (hasleader) ends: etcd's
@@ -244,7 +229,7 @@ func (ws *watchStream) create(creq *pb.WatchCreateRequest) error {
 	case wt.noDelete && !wt.noPut:
 		spec.Filter = metapb.WatchRequest_UPDATE
 	}
-	spec.ProgressIntervalMs = uint64(progressInterval().Milliseconds())
+	spec.ProgressIntervalMs = uint64(ws.s.cfg.ProgressNotifyInterval.Milliseconds())
 
 	ws.mu.Lock()
 	id := creq.WatchId

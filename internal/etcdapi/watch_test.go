@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/metasrv/metasrv/internal/etcdapi"
+	"github.com/metasrv/metasrv/internal/clustertest"
 )
 
 // put puts key=value and returns the revision of the put.
@@ -167,13 +167,14 @@ func TestWatchManyOnOneStream(t *testing.T) {
 }
 
 // TestWatchProgress: progress_notify sends an empty response at the
-// watcher's revision when idle (etcd's TestV3WatchProgressOnMemberRestart
-// kind), and RequestProgress answers every watcher of the stream
-// (etcd's TestWatchRequestProgress).
+// watcher's revision when idle for the configured interval
+// (watch_progress_notify_interval, 200 ms here, where the default would
+// outlast next's wait; etcd's TestV3WatchProgressOnMemberRestart kind),
+// and RequestProgress answers every watcher of the stream (etcd's
+// TestWatchRequestProgress).
 func TestWatchProgress(t *testing.T) {
-	etcdapi.SetProgressReportInterval(200 * time.Millisecond)
-	t.Cleanup(func() { etcdapi.SetProgressReportInterval(0) })
-	c := newEtcdCluster(t)
+	c := newEtcdClusterServing(t, clustertest.Options{ManualTicks: true},
+		clustertest.ServeOptions{WatchProgressNotifyInterval: 200 * time.Millisecond})
 	rev := c.put(t, "other", "x")
 	wctx, cancel := context.WithCancel(ctx(t))
 	defer cancel()

@@ -13,6 +13,8 @@
 package publicapi
 
 import (
+	"time"
+
 	"google.golang.org/grpc"
 
 	"github.com/metasrv/metasrv/api/databendpb"
@@ -44,6 +46,11 @@ type Config struct {
 	// TLS: the port serves TLS (etcd's members then have https client
 	// URLs).
 	TLS bool
+	// WatchProgressNotifyInterval is watch_progress_notify_interval: how
+	// long an etcd watcher created with progress_notify stays silent
+	// before it gets a progress notification; 0: etcd's default, 10
+	// minutes (etcdapi.DefaultProgressNotifyInterval).
+	WatchProgressNotifyInterval time.Duration
 }
 
 // Faces are the faces of one node, ready to register.
@@ -59,7 +66,8 @@ type Faces struct {
 func New(srv *server.Server, cfg Config) (*Faces, error) {
 	limits := grpcapi.DefaultLimits(cfg.MaxMessageSize)
 	f := &Faces{
-		etcd: etcdapi.New(srv, etcdapi.Config{Limits: limits, TLS: cfg.TLS, Auth: cfg.Auth}),
+		etcd: etcdapi.New(srv, etcdapi.Config{Limits: limits, TLS: cfg.TLS, Auth: cfg.Auth,
+			ProgressNotifyInterval: cfg.WatchProgressNotifyInterval}),
 		opts: []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(cfg.MaxMessageSize), grpc.MaxSendMsgSize(cfg.MaxMessageSize), grpcapi.DecodeErrorsOption(),
 		},

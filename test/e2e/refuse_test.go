@@ -343,6 +343,7 @@ func TestShowConfig(t *testing.T) {
 	wantKeys := []string{
 		"admin_api_address", "grpc_api_address", "grpc_api_advertise_host", "grpc_api_max_message_size",
 		"log_dir", "log_level", "metric_api_address", "watch_history_size", "watch_history_retention", "gc_percent",
+		"watch_progress_notify_interval",
 		"raft_config.cluster_name", "raft_config.heartbeat_interval", "raft_config.id", "raft_config.join",
 		"raft_config.max_applied_log_to_keep", "raft_config.raft_advertise_host", "raft_config.raft_api_port",
 		"raft_config.raft_dir", "raft_config.raft_listen_host", "raft_config.single",
@@ -382,6 +383,7 @@ func TestShowConfig(t *testing.T) {
 		"grpc_api_max_message_size":            int64(32 << 20),
 		"watch_history_size":                   int64(10000),
 		"watch_history_retention":              int64(600),
+		"watch_progress_notify_interval":       int64(600000),
 		// Logs go to JSON files in log_dir by default ("" = log_dir),
 		// and to stderr only when asked (here by the flag).
 		"log.file.on":       true,

@@ -377,7 +377,10 @@ func TestConcurrency(t *testing.T) {
 			return m2.Unlock(ctx)
 		}, "acquired lock for s1\ncannot acquire lock for s2, as already locked in another session\nreleased lock for s1\nacquired lock for s2\n"},
 		// TestMutexLockSessionExpired: a waiter whose session is revoked
-		// gives up, and the lock stays with its holder.
+		// while the holder has the lock gets ErrSessionExpired once the
+		// holder unlocks (its wait ends with the holder's key deleted,
+		// then it finds its own key gone with its lease), and leaves no
+		// key behind.
 		{"Mutex_LockSessionExpired", func(ctx context.Context, cli *clientv3.Client, w io.Writer) error {
 			s1, s2, err := twoSessions(cli)
 			if err != nil {
@@ -389,23 +392,33 @@ func TestConcurrency(t *testing.T) {
 			if err := m1.Lock(ctx); err != nil {
 				return err
 			}
+			wctx, wcancel := context.WithCancel(ctx)
+			defer wcancel()
+			puts := cli.Watch(wctx, "/my-expired-lock/", clientv3.WithPrefix(), clientv3.WithRev(m1.Header().Revision+1))
 			m2Locked := make(chan error, 1)
 			go func() { m2Locked <- m2.Lock(ctx) }()
-			time.Sleep(200 * time.Millisecond)
+			// As etcd's test: revoke m2's session, then unlock m1; here
+			// once m2's key is in, so that m2 is waiting for m1's.
+			if wr := <-puts; wr.Err() != nil || len(wr.Events) == 0 {
+				return fmt.Errorf("waiting for m2's key: %v", wr.Err())
+			}
 			if err := s2.Close(); err != nil {
 				return err
 			}
-			if err := <-m2Locked; err == nil {
-				return errors.New("s2 locked after its session was closed")
+			if err := m1.Unlock(ctx); err != nil {
+				return err
+			}
+			if err := <-m2Locked; !errors.Is(err, concurrency.ErrSessionExpired) {
+				return fmt.Errorf("s2's Lock after its session closed: %v, want %v", err, concurrency.ErrSessionExpired)
 			}
 			fmt.Fprintln(w, "s2's Lock failed with its session closed")
-			resp, err := cli.Get(ctx, m2.Key())
+			resp, err := cli.Get(ctx, "/my-expired-lock/", clientv3.WithPrefix())
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(w, "s2's key left:", len(resp.Kvs))
-			return m1.Unlock(ctx)
-		}, "s2's Lock failed with its session closed\ns2's key left: 0\n"},
+			fmt.Fprintln(w, "keys left:", len(resp.Kvs))
+			return nil
+		}, "s2's Lock failed with its session closed\nkeys left: 0\n"},
 		// ExampleElection_Campaign: e2 wins first, then e1 once e2 resigns.
 		{"Election_Campaign", func(ctx context.Context, cli *clientv3.Client, w io.Writer) error {
 			s1, s2, err := twoSessions(cli)

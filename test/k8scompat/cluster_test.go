@@ -89,6 +89,8 @@ func newCluster(t testing.TB) *cluster {
 grpc_api_address = "127.0.0.1:%[2]d"
 admin_api_address = "127.0.0.1:%[3]d"
 metric_api_address = "127.0.0.1:%[4]d"
+# etcd's integration tests run etcd with WatchProgressNotifyInterval = 1s.
+watch_progress_notify_interval = 1000
 
 [raft_config]
 id = %[1]d

@@ -260,8 +260,9 @@ func TestWatch(t *testing.T) {
 		storagetesting.RunTestWatchInitializationSignal(ctx, t, s)
 	})
 	t.Run("ProgressNotify", func(t *testing.T) {
-		// etcd runs this with WatchProgressNotifyInterval = 1s; metasrv
-		// sends progress at its own interval.
+		// etcd runs this with WatchProgressNotifyInterval = 1s; the
+		// cluster's watch_progress_notify_interval is 1000 ms
+		// (newCluster).
 		ctx, s := newStore(t)
 		storagetesting.RunOptionalTestProgressNotify(ctx, t, s, s.increaseRV(s.client.Client))
 	})
