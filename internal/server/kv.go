@@ -118,7 +118,19 @@ func (s *Server) Upsert(ctx context.Context, req *metapb.UpsertRequest) (*metapb
 // its reply. A malformed transaction is rejected by the state machine with
 // an error wrapping statemachine.ErrInvalidTxn; the gRPC edge checks it
 // first with statemachine.ValidateTxn.
+//
+// A transaction that only reads (statemachine.ReadOnlyTxn) changes
+// nothing when applied: it is answered here after a linearizable read
+// barrier (statemachine.ReadTxn), with the reply the log would have given,
+// as etcd serves a read-only Txn. It costs one ReadIndex round shared with
+// the reads under way, not an entry applied on every node.
 func (s *Server) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnReply, error) {
+	if statemachine.ReadOnlyTxn(req) {
+		if err := s.barrier(ctx, metapb.ReadConsistency_LINEARIZABLE); err != nil {
+			return nil, err
+		}
+		return s.sm.ReadTxn(req, s.nowMs(), uint64(max(s.cfg.MaxMessageBytes, 0)))
+	}
 	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_Txn{Txn: req}})
 	if err != nil {
 		return nil, err

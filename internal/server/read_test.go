@@ -65,3 +65,27 @@ func TestReadWaitsForLeaderNotForAttempt(t *testing.T) {
 		t.Fatalf("the read took %d ReadIndex rounds, want the one it started before a leader was known", got)
 	}
 }
+
+// A transaction that only reads is answered after a read barrier, not
+// through the log: it appends no entry, and on a follower it sees the
+// write acknowledged just before it on the leader.
+func TestReadOnlyTxnNotLogged(t *testing.T) {
+	c := clustertest.New(t, 3, clustertest.Options{ManualTicks: true})
+	lead := c.WaitLeader()
+	f := c.Node(lead%3 + 1)
+	mustPut(t, c.Node(lead).Server, "k", "v")
+	last := c.Node(lead).Server.Status().GetLastLogIndex()
+	reply, err := f.Server.Txn(c.Ctx(), &metapb.TxnRequest{
+		Condition: []*metapb.TxnCondition{{Key: "k", Op: metapb.TxnCondition_GE, Target: &metapb.TxnCondition_Seq{Seq: 1}}},
+		IfThen:    []*metapb.TxnOp{{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: "k"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reply.GetSuccess() || string(reply.GetResponses()[0].GetGet().GetValue().GetData()) != "v" {
+		t.Errorf("read-only txn on node %d: %v, want the condition to hold and k = v", f.ID, reply)
+	}
+	if got := c.Node(lead).Server.Status().GetLastLogIndex(); got != last {
+		t.Errorf("the leader's last log index went from %d to %d: the read-only txn was logged", last, got)
+	}
+}

@@ -265,7 +265,7 @@ func TestNotProposedWithoutLeader(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err = f.Server.Txn(ctx, &metapb.TxnRequest{IfThen: []*metapb.TxnOp{
-		{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: "k"}}}}})
+		{Request: &metapb.TxnOp_Put{Put: &metapb.TxnPut{Key: "k", Value: []byte("v")}}}}})
 	if !errors.Is(err, server.ErrNotProposed) {
 		t.Errorf("txn without a leader: %v, want ErrNotProposed", err)
 	}

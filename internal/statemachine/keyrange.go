@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -121,12 +122,19 @@ func rangeKeys(tree *btree.BTreeG[kv], req *metapb.TxnRange, nowMs, cur uint64) 
 	}
 	resp := &metapb.TxnRangeResponse{}
 	var vs []kv
+	// In key order, the keys past limit + 1 (one more says More) are only
+	// counted.
+	keep := uint64(math.MaxUint64)
+	if l := req.GetLimit(); l > 0 && sortOrder(req.GetSortOrder(), req.GetSortTarget()) == metapb.TxnRange_NONE {
+		keep = l + 1
+	}
 	boundsOf(req.GetKey(), req.GetRangeEnd()).ascend(tree, func(v kv) bool {
-		if v.expired(nowMs) {
+		m := v.meta()
+		if m.hasExpire() && m.expireAt < nowMs { // v.expired(nowMs)
 			return true
 		}
 		resp.Count++
-		if !req.GetCountOnly() && inRevisionFilters(req, v.meta()) {
+		if !req.GetCountOnly() && uint64(len(vs)) < keep && inRevisionFilters(req, m) {
 			vs = append(vs, v)
 		}
 		return true
@@ -161,12 +169,7 @@ func inRevisionFilters(req *metapb.TxnRange, m kvMeta) bool {
 // other than KEY is ascending, KEY ascending is the order they are in.
 // The sort is stable: keys with equal targets stay in key order.
 func sortRange(vs []kv, order metapb.TxnRange_SortOrder, target metapb.TxnRange_SortTarget) {
-	switch {
-	case order == metapb.TxnRange_NONE && target != metapb.TxnRange_KEY:
-		order = metapb.TxnRange_ASCEND
-	case order == metapb.TxnRange_ASCEND && target == metapb.TxnRange_KEY:
-		order = metapb.TxnRange_NONE
-	}
+	order = sortOrder(order, target)
 	if order == metapb.TxnRange_NONE {
 		return
 	}
@@ -188,6 +191,19 @@ func sortRange(vs []kv, order metapb.TxnRange_SortOrder, target metapb.TxnRange_
 		return
 	}
 	slices.SortStableFunc(vs, by)
+}
+
+// sortOrder returns the order a range's keys are sorted in: NONE (key
+// order, as they are stored) for ascending keys, ASCEND for no order with
+// a target other than KEY.
+func sortOrder(order metapb.TxnRange_SortOrder, target metapb.TxnRange_SortTarget) metapb.TxnRange_SortOrder {
+	switch {
+	case order == metapb.TxnRange_NONE && target != metapb.TxnRange_KEY:
+		return metapb.TxnRange_ASCEND
+	case order == metapb.TxnRange_ASCEND && target == metapb.TxnRange_KEY:
+		return metapb.TxnRange_NONE
+	}
+	return order
 }
 
 // deleteRangeLocked deletes every key in the range, in key order.
