@@ -264,9 +264,12 @@ func (ws *watchStream) run(ctx context.Context, wt *etcdWatcher, req *metapb.Wat
 	defer ws.wg.Done()
 	defer wt.cancel()
 	g := watch.Grouped{
-		Events:   func(evs []*metapb.Event) error { return ws.sendEvents(wt, evs) },
-		Progress: func(rev uint64, idle bool) error { return ws.sendProgress(wt, rev, idle) },
-		WakeC:    wt.wakeC,
+		Events: func(evs []*metapb.Event) error { return ws.sendEvents(wt, evs) },
+		// The revisions pending together go in one response, as etcd
+		// sends a watcher that fell behind what it missed.
+		MaxBatchBytes: ws.s.cfg.Limits.MaxRequestBytes,
+		Progress:      func(rev uint64, idle bool) error { return ws.sendProgress(wt, rev, idle) },
+		WakeC:         wt.wakeC,
 	}
 	err := ws.s.srv.WatchGrouped(ctx, req, g)
 	if ctx.Err() != nil {
@@ -312,25 +315,26 @@ func (ws *watchStream) cancel(id int64) error {
 	return ws.send(&pb.WatchResponse{Header: ws.s.header(ws.s.srv.Revision()), WatchId: id, Canceled: true})
 }
 
-// sendEvents sends the events of one revision that pass wt's filters, as
-// etcd's events (fragmented when asked and too large).
+// sendEvents sends the events of one or more whole revisions that pass
+// wt's filters, as etcd's events in one response (fragmented when asked
+// and too large).
 func (ws *watchStream) sendEvents(wt *etcdWatcher, evs []*metapb.Event) error {
 	out := make([]*mvccpb.Event, 0, len(evs))
 	// etcd reads an event's prev_kv at its revision - 1, and leaves it out
 	// when that revision is compacted; so does this face, though the
 	// history still holds it (Kubernetes' watch cache relies on it).
-	prevKV := wt.req.PrevKv && (len(evs) == 0 || evs[0].GetRevision() > ws.s.srv.CompactRevision())
+	compacted := ws.s.srv.CompactRevision()
 	for _, ev := range evs {
 		put := ev.GetCurrent() != nil
 		if (put && wt.noPut) || (!put && wt.noDelete) {
 			continue
 		}
-		out = append(out, etcdEvent(ev, prevKV))
+		out = append(out, etcdEvent(ev, wt.req.PrevKv && ev.GetRevision() > compacted))
 	}
 	if len(out) == 0 {
 		return nil
 	}
-	rev := max(ws.s.srv.Revision(), evs[0].GetRevision())
+	rev := max(ws.s.srv.Revision(), evs[len(evs)-1].GetRevision())
 	r := &pb.WatchResponse{Header: ws.s.header(rev), WatchId: wt.id, Events: out}
 	if wt.req.Fragment {
 		return sendFragments(r, ws.s.cfg.Limits.MaxRequestBytes, ws.send)

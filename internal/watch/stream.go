@@ -46,9 +46,17 @@ type Prelude struct {
 // called from the serving goroutine only.
 type Grouped struct {
 	// Events sends the matching events of one revision, in the order
-	// made; the stream owns nothing of the slice after the call (the
-	// events themselves are shared and read-only).
+	// made, or, with MaxBatchBytes, of consecutive revisions; the stream
+	// owns nothing of the slice after the call (the events themselves
+	// are shared and read-only). A revision's events are never split
+	// between calls.
 	Events func(evs []*metapb.Event) error
+	// MaxBatchBytes, when > 0, lets one Events call carry the events of
+	// every revision that is pending together (a watcher behind the
+	// writes, a replay of the history) while their keys and values total
+	// at most MaxBatchBytes (and eventOverhead an event); a revision over
+	// it goes alone. 0: one revision a call.
+	MaxBatchBytes int
 	// Progress says that every matching change up to rev has been sent.
 	// idle: nothing was sent for the progress interval (a marker the
 	// client may want); else it comes after the prelude and after every
@@ -77,9 +85,11 @@ type stream struct {
 	// stream that ends now cannot be resumed from a seq.
 	flushing bool
 	// group, when set, takes the output by revision (ServeGrouped);
-	// batch holds the events of the revision being collected.
-	group *Grouped
-	batch []*metapb.Event
+	// batch holds the events being collected: of one revision, or of
+	// consecutive ones holding batchBytes of keys and values.
+	group      *Grouped
+	batch      []*metapb.Event
+	batchBytes int
 }
 
 // Serve sends the watch's responses until ctx ends, send fails or the
@@ -182,8 +192,11 @@ func (st *stream) prelude(ctx context.Context, p Prelude) error {
 			var err error
 			herr := p.History.EventsBetween(p.ReplayFrom, w.after, func(ev *metapb.Event) bool {
 				// The history is in order: every change before ev's
-				// revision has been sent or does not match.
-				st.covered = max(st.covered, ev.GetRevision()-1)
+				// revision has been sent (unless a batch holds it) or
+				// does not match.
+				if len(st.batch) == 0 {
+					st.covered = max(st.covered, ev.GetRevision()-1)
+				}
 				if err = st.interrupted(ctx); err != nil {
 					return false
 				}
@@ -287,28 +300,49 @@ func (st *stream) sendEvent(ev *metapb.Event) error {
 		return nil
 	}
 	if st.group != nil {
-		if len(st.batch) > 0 && st.batch[0].GetRevision() != rev {
+		size := eventBytes(ev)
+		if n := len(st.batch); n > 0 && st.batch[n-1].GetRevision() != rev &&
+			(st.group.MaxBatchBytes <= 0 || st.batchBytes+size > st.group.MaxBatchBytes) {
 			if err := st.flushBatch(); err != nil {
 				return err
 			}
 		}
+		if len(st.batch) == 0 {
+			// Until the batch is sent, the stream resumes at its first
+			// revision.
+			st.covered = rev - 1
+		}
 		st.batch = append(st.batch, ev)
-		st.covered = rev - 1
+		st.batchBytes += size
 		return nil
 	}
 	st.covered = rev - 1
 	return st.send(&metapb.WatchResponse{Event: ev})
 }
 
-// flushBatch sends the revision collected in a grouped stream.
+// flushBatch sends the events collected in a grouped stream; once sent,
+// the stream covers every revision before the last one (whose events may
+// go on).
 func (st *stream) flushBatch() error {
 	if len(st.batch) == 0 {
 		return nil
 	}
 	evs := st.batch
-	st.batch = nil
-	return st.group.Events(evs)
+	st.batch, st.batchBytes = nil, 0
+	if err := st.group.Events(evs); err != nil {
+		return err
+	}
+	st.covered = max(st.covered, evs[len(evs)-1].GetRevision()-1)
+	return nil
 }
+
+// eventBytes is what an event weighs in a batch: its key and values, and
+// eventOverhead for the rest of it (revisions, seqs, lengths).
+func eventBytes(ev *metapb.Event) int {
+	return eventOverhead + len(ev.GetKey()) + len(ev.GetPrev().GetData()) + len(ev.GetCurrent().GetData())
+}
+
+const eventOverhead = 128
 
 // sendProgress sends the marker that ends the prelude.
 func (st *stream) sendProgress(rev uint64) error { return st.sendMarker(rev, false) }

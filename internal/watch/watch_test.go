@@ -651,3 +651,57 @@ func TestResumeMidRevision(t *testing.T) {
 		})
 	}
 }
+
+// A grouped stream sends one revision a call, or, with MaxBatchBytes, the
+// revisions pending together in one call while they fit; a revision is
+// never split, and one over the bound goes alone. The live events that
+// arrive together are batched the same way.
+func TestGroupedBatches(t *testing.T) {
+	ev := func(rev uint64, key string, size int) *metapb.Event {
+		return &metapb.Event{Key: key, Revision: rev, Current: &metapb.SeqV{Seq: rev, Data: make([]byte, size)}}
+	}
+	hist := revHistory{ev(3, "k/a", 0), ev(5, "k/a", 0), ev(5, "k/b", 0), ev(5, "k/c", 0), ev(6, "k/a", 0), ev(7, "k/a", 1000), ev(8, "k/a", 0)}
+	live := []*metapb.Event{ev(9, "k/a", 0), ev(10, "k/a", 0), ev(10, "k/b", 0)}
+	for _, tt := range []struct {
+		name     string
+		maxBytes int
+		want     string // the revisions of each Events call
+	}{
+		{"one revision a call", 0, "[3] [5 5 5] [6] [7] [8] [9] [10 10]"},
+		{"batched", 5 * (eventOverhead + 3), "[3 5 5 5 6] [7] [8] [9 10 10]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hub := NewHub()
+			w, err := hub.Register(Spec{Key: "k/", KeyEnd: "k0"}, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			var calls []string
+			marked := make(chan struct{}, 10)
+			g := Grouped{
+				Events: func(evs []*metapb.Event) error {
+					var revs []uint64
+					for _, e := range evs {
+						revs = append(revs, e.GetRevision())
+					}
+					calls = append(calls, fmt.Sprint(revs))
+					return nil
+				},
+				Progress:      func(uint64, bool) error { marked <- struct{}{}; return nil },
+				MaxBatchBytes: tt.maxBytes,
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			errC := make(chan error, 1)
+			go func() { errC <- w.ServeGrouped(ctx, Prelude{ReplayFrom: 1, History: hist}, g, time.Hour) }()
+			<-marked // the prelude's marker
+			hub.Publish(live)
+			<-marked // after the live delivery
+			cancel()
+			<-errC
+			if got := strings.Join(calls, " "); got != tt.want {
+				t.Errorf("Events calls %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
