@@ -116,6 +116,22 @@ func holdLoop(t *testing.T, n *Node) (release func()) {
 	return release
 }
 
+// releaseAndWait releases the held loop (holdLoop), waits for the
+// proposers of wg, fails the test on an error one of them sent to errC,
+// and settles n.
+func releaseAndWait(t *testing.T, n *Node, release func(), wg *sync.WaitGroup, errC chan error) {
+	t.Helper()
+	release()
+	wg.Wait()
+	close(errC)
+	for err := range errC {
+		if err != nil {
+			t.Fatalf("Propose: %v", err)
+		}
+	}
+	settle(n)
+}
+
 // settle returns once the Ready loop has handled everything queued before
 // the call: the second Status is served only after the Ready that follows
 // the work served with the first.
@@ -227,15 +243,7 @@ func TestWorkArrivingWhileLoopBusySharesOneReady(t *testing.T) {
 		}
 	}
 	waitQueued(t, n, local+forwarded)
-	release()
-	wg.Wait()
-	close(errC)
-	for err := range errC {
-		if err != nil {
-			t.Fatalf("Propose: %v", err)
-		}
-	}
-	settle(n)
+	releaseAndWait(t, n, release, &wg, errC)
 	if got := queuedEntries(n); !slices.Contains(got, local+forwarded) {
 		t.Fatalf("entries per queued Ready %v: want one Ready of all %d proposals", got, local+forwarded)
 	}
@@ -557,15 +565,7 @@ func TestProposalsQueuedTogetherAreOneMsgProp(t *testing.T) {
 		propose(fmt.Appendf(nil, "c%d", i))
 	}
 	waitQueued(t, n, 2*small+2)
-	release()
-	wg.Wait()
-	close(errC)
-	for err := range errC {
-		if err != nil {
-			t.Fatalf("Propose: %v", err)
-		}
-	}
-	settle(n)
+	releaseAndWait(t, n, release, &wg, errC)
 
 	var got []string // per MsgProp to the leader: the first letters of its entries
 	tr.mu.Lock()
