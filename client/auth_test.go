@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -256,5 +257,17 @@ func TestAuthRenewsBeforeExpiry(t *testing.T) {
 	}
 	if n := a.handshakes.Load(); n != 2 {
 		t.Fatalf("%d handshakes, want 2: renewed at 3/4 of the lifetime", n)
+	}
+}
+
+// User and Password are text (the server's users are UTF-8); New refuses
+// them when they are not UTF-8, without quoting the password.
+func TestNewRefusesInvalidUTF8Credentials(t *testing.T) {
+	if _, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, User: "r\xfft", Password: "pw"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("user: %v, want ErrInvalidArgument", err)
+	}
+	_, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, User: "root", Password: "se\xffcret"})
+	if !errors.Is(err, ErrInvalidArgument) || strings.Contains(err.Error(), "cret") {
+		t.Errorf("password: %v, want ErrInvalidArgument without the password", err)
 	}
 }

@@ -160,8 +160,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.User == "" && cfg.Password != "" {
 		return nil, fmt.Errorf("%w: Password without User", ErrInvalidArgument)
 	}
-	// The Handshake carries them as protobuf strings, which must be UTF-8
-	// (see checkUTF8). The password is not quoted in the error.
+	// Credentials are text: the server's users are TOML strings, which are
+	// UTF-8, so a user that is not cannot log in (keys, unlike them, are
+	// bytes). The password is not quoted in the error.
 	if !utf8.ValidString(cfg.User) {
 		return nil, fmt.Errorf("%w: User %q is not valid UTF-8", ErrInvalidArgument, cfg.User)
 	}

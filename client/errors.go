@@ -14,8 +14,7 @@ var (
 	ErrInvalidEndpoint = errors.New("invalid endpoint")
 
 	// ErrInvalidArgument: a request the client refuses to send (an empty
-	// key, a key or other string that is not valid UTF-8, a negative TTL,
-	// both TTL and ExpireAtMs, a value on a delete).
+	// key, a negative TTL, both TTL and ExpireAtMs, a value on a delete).
 	ErrInvalidArgument = errors.New("invalid argument")
 
 	// ErrClosed: the Client was closed.

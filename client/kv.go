@@ -157,13 +157,6 @@ func (u Upsert) request() (*metapb.UpsertRequest, error) {
 	if u.Delete {
 		req.Op = metapb.UpsertRequest_DELETE
 	}
-	what := "upsert"
-	if u.Delete {
-		what = "delete"
-	}
-	if err := checkUTF8(what, req); err != nil {
-		return nil, err
-	}
 	return req, nil
 }
 

@@ -19,9 +19,6 @@ func (c *Client) Get(ctx context.Context, key string, opts ...ReadOption) (KV, e
 	}
 	o := applyReadOptions(opts)
 	req := &metapb.GetRequest{Key: key, Consistency: o.consistency}
-	if err := checkUTF8("get", req); err != nil {
-		return KV{}, err
-	}
 	var reply *metapb.GetReply
 	_, err := c.invoke(ctx, fmt.Sprintf("get %q", key), kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		var err error
@@ -47,9 +44,6 @@ func (c *Client) MGet(ctx context.Context, keys []string, opts ...ReadOption) ([
 	}
 	o := applyReadOptions(opts)
 	req := &metapb.MGetRequest{Keys: keys, Consistency: o.consistency}
-	if err := checkUTF8("mget", req); err != nil {
-		return nil, err
-	}
 	var reply *metapb.MGetReply
 	what := fmt.Sprintf("mget of %d keys", len(keys))
 	_, err := c.invoke(ctx, what, kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
@@ -77,9 +71,6 @@ func (c *Client) MGet(ctx context.Context, keys []string, opts ...ReadOption) ([
 func (c *Client) List(ctx context.Context, prefix string, limit uint64, opts ...ReadOption) ([]KV, error) {
 	o := applyReadOptions(opts)
 	req := &metapb.ListRequest{Prefix: prefix, Limit: limit, Consistency: o.consistency}
-	if err := checkUTF8("list", req); err != nil {
-		return nil, err
-	}
 	var kvs []KV
 	_, err := c.invoke(ctx, fmt.Sprintf("list prefix %q", prefix), kindRead, toEndpoint, func(ctx context.Context, mc metapb.MetaClient) error {
 		kvs = kvs[:0]

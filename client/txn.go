@@ -40,8 +40,7 @@ func (c *Client) Txn(ctx context.Context, req *metapb.TxnRequest) (*metapb.TxnRe
 }
 
 // checkTxn refuses what the server would refuse for certain and could not
-// be meant: a nil request, both forms of a transaction at once, and a
-// string (a key, a prefix) that is not valid UTF-8.
+// be meant: a nil request and both forms of a transaction at once.
 func checkTxn(req *metapb.TxnRequest) error {
 	if req == nil {
 		return fmt.Errorf("%w: txn: nil request", ErrInvalidArgument)
@@ -49,7 +48,7 @@ func checkTxn(req *metapb.TxnRequest) error {
 	if len(req.GetBranches()) > 0 && (len(req.GetCondition()) > 0 || len(req.GetIfThen()) > 0 || len(req.GetElseThen()) > 0) {
 		return fmt.Errorf("%w: txn: set either branches or condition/if_then/else_then, not both", ErrInvalidArgument)
 	}
-	return checkUTF8("txn", req)
+	return nil
 }
 
 // txnReadOnly reports whether every op of every branch of req is a get.

@@ -50,7 +50,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -102,12 +101,13 @@ func (f WatchFilter) String() string {
 // KeyEnd) or Prefix.
 type WatchOptions struct {
 	// Key alone watches that one key; with KeyEnd it watches the range
-	// [Key, KeyEnd).
+	// [Key, KeyEnd) in byte order, and KeyEnd "\x00" every key >= Key
+	// (etcd's range_end). Keys may hold any bytes, UTF-8 or not.
 	Key    string
 	KeyEnd string
 	// Prefix watches every key that starts with it (it sets the range to
-	// [Prefix, the first string after every key with Prefix)); it is
-	// exclusive with Key and KeyEnd.
+	// [Prefix, the first string after every key with Prefix), bytewise as
+	// etcd's clientv3.WithPrefix); it is exclusive with Key and KeyEnd.
 	Prefix string
 
 	// Filter selects updates, deletes or both (the default).
@@ -296,23 +296,13 @@ func (o WatchOptions) request() (*metapb.WatchRequest, string, error) {
 		if o.Key != "" || o.KeyEnd != "" {
 			return nil, "", fmt.Errorf("%w: watch: set Prefix, or Key with or without KeyEnd, not both", ErrInvalidArgument)
 		}
-		if !utf8.ValidString(o.Prefix) {
-			return nil, "", fmt.Errorf("%w: watch: prefix %q is not valid UTF-8", ErrInvalidArgument, o.Prefix)
-		}
-		end, ok := prefixEnd(o.Prefix)
-		if !ok {
-			return nil, "", fmt.Errorf("%w: watch: no key range ends prefix %q", ErrInvalidArgument, o.Prefix)
-		}
-		req.Key, req.KeyEnd = o.Prefix, end
+		req.Key, req.KeyEnd = o.Prefix, prefixEnd(o.Prefix)
 		what = fmt.Sprintf("watch prefix %q", o.Prefix)
 	case o.Key == "":
 		return nil, "", fmt.Errorf("%w: watch: set Key or Prefix", ErrInvalidArgument)
 	default:
-		if !utf8.ValidString(o.Key) || !utf8.ValidString(o.KeyEnd) {
-			return nil, "", fmt.Errorf("%w: watch: key range [%q, %q) is not valid UTF-8", ErrInvalidArgument, o.Key, o.KeyEnd)
-		}
-		if o.KeyEnd != "" && o.KeyEnd <= o.Key {
-			return nil, "", fmt.Errorf("%w: watch: empty range [%q, %q): KeyEnd must sort after Key", ErrInvalidArgument, o.Key, o.KeyEnd)
+		if o.KeyEnd != "" && o.KeyEnd != allKeysEnd && o.KeyEnd <= o.Key {
+			return nil, "", fmt.Errorf("%w: watch: empty range [%q, %q): KeyEnd must sort after Key (or be \"\\x00\" for every key from Key)", ErrInvalidArgument, o.Key, o.KeyEnd)
 		}
 		req.Key, req.KeyEnd = o.Key, o.KeyEnd
 		if o.KeyEnd == "" {
@@ -351,24 +341,23 @@ func watchIdleTimeout(progressInterval, floor time.Duration) time.Duration {
 	return max(10*progressInterval, floor)
 }
 
-// prefixEnd returns the smallest string greater than every string with
-// prefix p, as valid UTF-8: p with its last rune incremented (trailing
-// runes that cannot be are dropped). UTF-8 sorts bytewise in code point
-// order, so no valid key lies between. ok is false when every rune is
-// utf8.MaxRune.
-func prefixEnd(p string) (end string, ok bool) {
-	rs := []rune(p)
-	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i] + 1
-		if r == 0xD800 { // skip the surrogates, which UTF-8 cannot hold
-			r = 0xE000
-		}
-		if r <= utf8.MaxRune {
-			rs[i] = r
-			return string(rs[:i+1]), true
+// allKeysEnd is the KeyEnd of a range without an upper bound: every key
+// >= Key (etcd's range_end "\x00").
+const allKeysEnd = "\x00"
+
+// prefixEnd returns the end of the range of the keys with prefix p (p is
+// not empty), bytewise as etcd's clientv3.GetPrefixRangeEnd: p with its
+// last byte below 0xff incremented and the bytes after it dropped, or
+// allKeysEnd when every byte is 0xff.
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
 		}
 	}
-	return "", false
+	return allKeysEnd
 }
 
 // Next returns the next event, waiting for it as long as needed, and

@@ -3632,7 +3632,8 @@ func (x *Event) GetRevision() uint64 {
 
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The range [key, key_end); key_end empty = the key alone.
+	// The range [key, key_end); key_end empty = the key alone, "\x00" =
+	// every key >= key (as etcd's range_end).
 	Key    string              `protobuf:"bytes,1,opt,name=key" json:"key,omitempty"`
 	KeyEnd string              `protobuf:"bytes,2,opt,name=key_end,json=keyEnd" json:"key_end,omitempty"`
 	Filter WatchRequest_Filter `protobuf:"varint,3,opt,name=filter,enum=metasrv.v1.WatchRequest_Filter" json:"filter,omitempty"`

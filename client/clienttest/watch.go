@@ -17,6 +17,10 @@ const (
 	DefaultProgressInterval = time.Second
 )
 
+// allKeysEnd is the key_end of a range without an upper bound: every key
+// >= key, as metasrv (and etcd's range_end) reads it.
+const allKeysEnd = "\x00"
+
 // watcher is one Watch stream's registration in the Store. The Store hands
 // it matching events under its lock, without blocking: when ch is full the
 // watcher is cut off (a slow reader), as metasrv does.
@@ -33,12 +37,19 @@ func (w *watcher) matches(ev *metapb.Event) bool {
 	if ev.GetRevision() < w.minRev {
 		return false
 	}
-	if w.keyEnd == "" {
+	switch w.keyEnd {
+	case "":
 		if ev.GetKey() != w.key {
 			return false
 		}
-	} else if ev.GetKey() < w.key || ev.GetKey() >= w.keyEnd {
-		return false
+	case allKeysEnd:
+		if ev.GetKey() < w.key {
+			return false
+		}
+	default:
+		if ev.GetKey() < w.key || ev.GetKey() >= w.keyEnd {
+			return false
+		}
 	}
 	switch w.filter {
 	case metapb.WatchRequest_UPDATE:
@@ -200,7 +211,7 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 	switch {
 	case req.GetKey() == "":
 		return status.Error(codes.InvalidArgument, "watch: empty key")
-	case req.GetKeyEnd() != "" && req.GetKeyEnd() <= req.GetKey():
+	case req.GetKeyEnd() != "" && req.GetKeyEnd() != allKeysEnd && req.GetKeyEnd() <= req.GetKey():
 		return status.Errorf(codes.InvalidArgument, "watch: empty range [%q, %q)", req.GetKey(), req.GetKeyEnd())
 	case req.GetInitialFlush() && req.GetStartRevision() > 0:
 		return status.Error(codes.InvalidArgument, "watch: initial_flush and start_revision are exclusive")
@@ -222,8 +233,11 @@ func (s *Server) Watch(req *metapb.WatchRequest, stream grpc.ServerStreamingServ
 	switch {
 	case req.GetInitialFlush():
 		end := w.keyEnd
-		if end == "" {
+		switch end {
+		case "":
 			end = w.key + "\x00"
+		case allKeysEnd:
+			end = "" // no upper bound
 		}
 		st.rangeLocked(w.key, end, func(k string, v *metapb.SeqV) bool {
 			first = append(first, &metapb.WatchResponse{

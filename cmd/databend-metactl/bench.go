@@ -207,7 +207,7 @@ func benchFlags(cmd *cobra.Command, endpoints []string) (benchConfig, error) {
 	case c.prefix == "":
 		return c, usagef("--prefix is empty: bench's keys need a prefix of their own (default %q)", benchKeyPrefix)
 	case !utf8.ValidString(c.prefix):
-		return c, checkUTF8Flag("prefix", c.prefix)
+		return c, usagef("--prefix %q is not valid UTF-8: bench writes text keys; give a UTF-8 prefix", c.prefix)
 	case c.keySize < minKeySize || c.keySize > 4096:
 		return c, usagef("invalid --key-size %d: want %d..4096 (%q and %d keys numbered with at least 8 digits)",
 			c.keySize, minKeySize, c.prefix, c.keys)

@@ -47,7 +47,17 @@ func dbGetJSON(kv client.KV) ([]byte, error) {
 // dbUpsertLine is upsert's line: "upsert-result: KEY: PREV -> RESULT",
 // the values as Rust's {:?} of Option<SeqV>.
 func dbUpsertLine(key string, res client.UpsertResult) string {
-	return fmt.Sprintf("upsert-result: %s: %s -> %s", key, dbSeqVDebug(res.Prev), dbSeqVDebug(res.Result))
+	return fmt.Sprintf("upsert-result: %s: %s -> %s", dbKey(key), dbSeqVDebug(res.Prev), dbSeqVDebug(res.Result))
+}
+
+// dbKey is a key in databend-metactl's lines: as it is (Databend's keys
+// are UTF-8 strings), or Go-quoted when it is not UTF-8, which Databend's
+// API never shows.
+func dbKey(key string) string {
+	if utf8.ValidString(key) {
+		return key
+	}
+	return strconv.Quote(key)
 }
 
 // dbSeqVDebug is {:?} of Option<SeqV>: the data is never shown.
@@ -80,7 +90,7 @@ func dbWatchLine(ev client.WatchEvent) string {
 	}
 	event := "None"
 	if !ev.FlushDone {
-		event = fmt.Sprintf("(%s: %s -> %s)", ev.Key, dbSeqVDisplay(ev.Prev), dbSeqVDisplay(ev.Current))
+		event = fmt.Sprintf("(%s: %s -> %s)", dbKey(ev.Key), dbSeqVDisplay(ev.Prev), dbSeqVDisplay(ev.Current))
 	}
 	return "received-watch-event: " + typ + ":" + event
 }

@@ -12,24 +12,30 @@ import (
 
 func newGetCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get --key KEY [--serializable]",
+		Use:   "get (--key KEY | --key-base64 B64) [--serializable]",
 		Short: "Print the value of a key",
 		Long: `Print the value of a key: a linearizable read, or with --serializable the
 serving node's own state, without confirming with the leader (faster, and
 served by a node cut off from the leader, but possibly stale).
 
+Keys are bytes: --key takes a key that is not UTF-8 as the shell passes it
+(bash: --key $'a\xffb'), --key-base64 as JSON output shows it.
+
 JSON: {"key":K,"seq":N,"value":V} with the value as a string when it is valid
 UTF-8, else base64 under "value_base64"; "expire_at_ms" when the key expires.
-An absent key prints seq 0 and no value, and is not an error.
+The key likewise: "key" when it is valid UTF-8, else base64 under
+"key_base64". An absent key prints seq 0 and no value, and is not an error.
 
-Text: one "name: value" line per field; the value Go-quoted, or base64 when
-it is not UTF-8.`,
+Text: one "name: value" line per field; the key as it is, or Go-quoted
+("a\xffb") when it is not UTF-8, holds a character that does not print, or
+starts with a double quote; the value Go-quoted, or base64 when it is not
+UTF-8.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.Flags().String("key", "", "the key (required)")
+	addKeyFlags(cmd)
 	addSerializableFlag(cmd)
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireKey(cmd, "key")
+		key, err := requireKey(cmd)
 		if err != nil {
 			return err
 		}
@@ -49,7 +55,7 @@ it is not UTF-8.`,
 			_, err = fmt.Fprintf(out, "%s\n", line)
 			return err
 		}
-		fmt.Fprintf(out, "key:          %s\n", kv.Key)
+		fmt.Fprintf(out, "key:          %s\n", keyText(kv.Key))
 		if !kv.Exists() {
 			_, err := fmt.Fprintf(out, "seq:          0 (absent)\n")
 			return err

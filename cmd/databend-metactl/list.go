@@ -15,8 +15,9 @@ a linearizable read, or with --serializable the serving node's own state
 (see get).
 
 JSON: one array holding an object per key, each as get prints it
-([{"key":K,"seq":N,"value":V}, ...]); [] when no key matches. An array, not
-JSON lines, so that the output is one JSON document.`,
+([{"key":K,"seq":N,"value":V}, ...], "key_base64" for a key that is not
+UTF-8); [] when no key matches. An array, not JSON lines, so that the output
+is one JSON document. The table shows keys as get's text does.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().String("prefix", "", "list keys starting with this (default: all keys)")
@@ -25,9 +26,6 @@ JSON lines, so that the output is one JSON document.`,
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
 		prefix, _ := cmd.Flags().GetString("prefix")
 		limit, _ := cmd.Flags().GetUint64("limit")
-		if err := checkUTF8Flag("prefix", prefix); err != nil {
-			return err
-		}
 		kvs, err := a.cli.List(a.ctx, prefix, limit, readOptions(cmd)...)
 		if err != nil {
 			return err
@@ -47,7 +45,7 @@ JSON lines, so that the output is one JSON document.`,
 			if kv.ExpireAtMs != 0 {
 				expire = expireText(kv.ExpireAtMs)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", kv.Key, kv.Seq, expire, dataText(kv.Data))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", keyText(kv.Key), kv.Seq, expire, dataText(kv.Data))
 		}
 		return tw.Flush()
 	})

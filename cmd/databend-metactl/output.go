@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -23,9 +24,25 @@ type valueJSON struct {
 	ExpireAtMs  uint64  `json:"expire_at_ms,omitempty"`
 }
 
+// keyJSON is a key in JSON output, lossless as values are: under "key"
+// when it is valid UTF-8, else base64-encoded (standard, padded) under
+// "key_base64" (encoding/json would replace its bytes by U+FFFD). Keys are
+// never empty, so exactly one of the two is present.
+type keyJSON struct {
+	Key       string `json:"key,omitempty"`
+	KeyBase64 string `json:"key_base64,omitempty"`
+}
+
+func newKeyJSON(key string) keyJSON {
+	if utf8.ValidString(key) {
+		return keyJSON{Key: key}
+	}
+	return keyJSON{KeyBase64: base64.StdEncoding.EncodeToString([]byte(key))}
+}
+
 // kvJSON is a key and its value in JSON output.
 type kvJSON struct {
-	Key string `json:"key"`
+	keyJSON
 	valueJSON
 }
 
@@ -45,7 +62,18 @@ func newValueJSON(kv client.KV) valueJSON {
 }
 
 func newKVJSON(kv client.KV) kvJSON {
-	return kvJSON{Key: kv.Key, valueJSON: newValueJSON(kv)}
+	return kvJSON{keyJSON: newKeyJSON(kv.Key), valueJSON: newValueJSON(kv)}
+}
+
+// keyText is a key in text and table output: as it is when it is UTF-8
+// text of printable characters that does not start with a double quote,
+// else Go-quoted ("a\xffb", "line\n"), so that every key shows without
+// loss or ambiguity and a table keeps one line per key.
+func keyText(key string) string {
+	if utf8.ValidString(key) && !strings.HasPrefix(key, `"`) && !strings.ContainsFunc(key, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return key
+	}
+	return strconv.Quote(key)
 }
 
 // writeJSON writes v as indented JSON and a newline.

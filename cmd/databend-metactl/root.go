@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -222,7 +222,7 @@ func (a *app) close() {
 // runE adapts a command's body: its errors are command failures (exit 1)
 // unless it returns a usageError or an inputError, or the client refused
 // to send a request (client.ErrInvalidArgument: an argument that cannot be
-// sent, such as a key that is not UTF-8), which is a usage error.
+// sent, such as an empty key), which is a usage error.
 func runE(f func(cmd *cobra.Command) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		err := f(cmd)
@@ -265,23 +265,34 @@ func requireString(cmd *cobra.Command, name string) (string, error) {
 	return v, nil
 }
 
-// requireKey returns the value of a flag that must hold a key: given,
-// non-empty and valid UTF-8.
-func requireKey(cmd *cobra.Command, name string) (string, error) {
-	k, err := requireString(cmd, name)
-	if err != nil {
-		return "", err
-	}
-	return k, checkUTF8Flag(name, k)
+// addKeyFlags adds --key and --key-base64, which requireKey reads. Keys
+// are bytes: --key takes them as the shell passes them (bash: $'a\xffb'),
+// --key-base64 as the JSON output's "key_base64" shows a key that is not
+// UTF-8.
+func addKeyFlags(cmd *cobra.Command) {
+	cmd.Flags().String("key", "", "the key (required, or --key-base64)")
+	cmd.Flags().String("key-base64", "", "the key, base64-encoded (standard alphabet, padded): for a key that is not UTF-8")
 }
 
-// checkUTF8Flag refuses the value of a flag that is sent as a protobuf
-// string (a key, a prefix) and is not valid UTF-8: it cannot be sent.
-func checkUTF8Flag(name, v string) error {
-	if !utf8.ValidString(v) {
-		return usagef("--%s %q is not valid UTF-8: keys and prefixes are UTF-8 text (a value may hold any bytes)", name, v)
+// requireKey returns the key given by --key or --key-base64: exactly one
+// of them, non-empty.
+func requireKey(cmd *cobra.Command) (string, error) {
+	fl := cmd.Flags()
+	if !fl.Changed("key-base64") {
+		return requireString(cmd, "key")
 	}
-	return nil
+	if fl.Changed("key") {
+		return "", usagef("give --key or --key-base64, not both")
+	}
+	v, _ := fl.GetString("key-base64")
+	k, err := base64.StdEncoding.DecodeString(v)
+	switch {
+	case err != nil:
+		return "", usagef("invalid --key-base64 %q: %v: give the key in standard base64, padded (as key_base64 in JSON output)", v, err)
+	case len(k) == 0:
+		return "", usagef("--key-base64 is empty: keys must be non-empty")
+	}
+	return string(k), nil
 }
 
 // matchSeqFlag returns client.Exact(n) when --match-seq n was given, else

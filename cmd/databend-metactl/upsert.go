@@ -11,8 +11,8 @@ import (
 
 // upsertJSON is the JSON output of upsert and del.
 type upsertJSON struct {
-	Key     string `json:"key"`
-	Applied bool   `json:"applied"`
+	keyJSON
+	Applied bool `json:"applied"`
 	// Deleted (del only) is whether a key was removed: false when the key
 	// was absent, or when --match-seq did not match.
 	Deleted *bool     `json:"deleted,omitempty"`
@@ -25,7 +25,7 @@ type upsertJSON struct {
 
 func newUpsertCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "upsert --key KEY (--value VALUE | --value-file PATH) [--match-seq N] [--ttl 30s]",
+		Use:   "upsert (--key KEY | --key-base64 B64) (--value VALUE | --value-file PATH) [--match-seq N] [--ttl 30s]",
 		Short: "Write a key",
 		Long: `Write a key, and print the value before and after.
 
@@ -37,18 +37,18 @@ standard input): for values too large or too binary for a command line.
 A key and its value together are at most half the server's
 grpc_api_max_message_size less 64 KiB (16,711,680 bytes by default).
 
-JSON: {"key":K,"applied":B,"prev":{"seq":N,"value":V},"result":{...}}; values
-as in get.`,
+JSON: {"key":K,"applied":B,"prev":{"seq":N,"value":V},"result":{...}}; the key
+and values as in get.`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
-	f.String("key", "", "the key (required)")
+	addKeyFlags(cmd)
 	f.String("value", "", "the value (may be empty; or give --value-file)")
 	f.String("value-file", "", "read the value from this file; - reads standard input")
 	f.Uint64("match-seq", 0, "write only if the key's current seq is N (0 = only if absent)")
 	f.Duration("ttl", 0, "expire the key this long after the write, e.g. 30s (default: never)")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireKey(cmd, "key")
+		key, err := requireKey(cmd)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func valueFlags(cmd *cobra.Command) ([]byte, error) {
 
 func newDelCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "del --key KEY [--match-seq N]",
+		Use:   "del (--key KEY | --key-base64 B64) [--match-seq N]",
 		Short: "Delete a key",
 		Long: `Delete a key, and print the value before and after, as upsert does, and
 whether a key was deleted. Deleting an absent key succeeds ("applied") and
@@ -109,10 +109,10 @@ deletes nothing ("deleted" false, prev seq 0).
 --match-seq N deletes only if the key's seq is N.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.Flags().String("key", "", "the key (required)")
+	addKeyFlags(cmd)
 	cmd.Flags().Uint64("match-seq", 0, "delete only if the key's current seq is N")
 	cmd.RunE = runE(func(cmd *cobra.Command) error {
-		key, err := requireKey(cmd, "key")
+		key, err := requireKey(cmd)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (a *app) printUpsert(out io.Writer, key string, res client.UpsertResult) er
 func (a *app) printWrite(out io.Writer, key string, res client.UpsertResult, deleted *bool) error {
 	if a.output == "json" {
 		return writeJSON(out, upsertJSON{
-			Key:     key,
+			keyJSON: newKeyJSON(key),
 			Applied: res.Applied,
 			Deleted: deleted,
 			Prev:    newValueJSON(res.Prev),
@@ -146,7 +146,7 @@ func (a *app) printWrite(out io.Writer, key string, res client.UpsertResult, del
 			Retried: res.Retried,
 		})
 	}
-	fmt.Fprintf(out, "key:     %s\n", key)
+	fmt.Fprintf(out, "key:     %s\n", keyText(key))
 	applied := fmt.Sprint(res.Applied)
 	if !res.Applied {
 		applied += " (match-seq did not match; nothing changed)"

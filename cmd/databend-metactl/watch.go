@@ -13,7 +13,7 @@ import (
 
 // watchEventJSON is one line of watch output for an event.
 type watchEventJSON struct {
-	Key            string     `json:"key"`
+	keyJSON
 	Revision       uint64     `json:"revision"`
 	Seq            uint64     `json:"seq"`
 	Prev           *valueJSON `json:"prev"`
@@ -36,6 +36,7 @@ a prefix, in revision order, one JSON line per event, until interrupted
 
   {"key":K,"revision":R,"seq":N,"prev":V|null,"current":V|null,"initialization":false}
 
+K is the key, or "key_base64":B when it is not UTF-8 (as get prints it).
 R is the revision of the change (the changes of one raft entry share it),
 N the key's seq after it (a delete takes no seq: the deleted value's). V
 is a value as get prints it ({"seq":N,"value":S} or "value_base64"); prev
@@ -126,7 +127,7 @@ unless given: then the watch ends after that long, with exit status 0.`,
 			var line any = flushDoneJSON{FlushDone: true}
 			if !ev.FlushDone {
 				line = watchEventJSON{
-					Key:            ev.Key,
+					keyJSON:        newKeyJSON(ev.Key),
 					Revision:       ev.Revision,
 					Seq:            ev.Seq,
 					Prev:           optKVJSON(ev.Prev),
@@ -151,12 +152,6 @@ func watchOptions(cmd *cobra.Command) (client.WatchOptions, error) {
 	o.KeyEnd, _ = fl.GetString("key-end")
 	o.StartRevision, _ = fl.GetUint64("start-revision")
 	o.InitialFlush, _ = fl.GetBool("initial-flush")
-	for _, name := range []string{"prefix", "key", "key-end"} {
-		v, _ := fl.GetString(name)
-		if err := checkUTF8Flag(name, v); err != nil {
-			return o, err
-		}
-	}
 	switch {
 	case o.Prefix != "" && (o.Key != "" || o.KeyEnd != ""):
 		return o, usagef("give --prefix, or --key with or without --key-end, not both")

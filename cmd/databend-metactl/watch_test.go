@@ -37,6 +37,7 @@ func (b *syncBuffer) String() string {
 // test sees which ones were present.
 type watchLine struct {
 	Key            *string       `json:"key"`
+	KeyBase64      *string       `json:"key_base64"`
 	Revision       *uint64       `json:"revision"`
 	Seq            *uint64       `json:"seq"`
 	Prev           *valueOutJSON `json:"prev"`

@@ -73,12 +73,14 @@ func (m *Meta) checkWatch(req *metapb.WatchRequest) error {
 	if err := m.checkKey(req.GetKey()); err != nil {
 		return err
 	}
-	if end := req.GetKeyEnd(); end != "" {
+	// key_end "\x00" is every key >= key, as etcd's range_end: the only
+	// way to watch the keys after a key that ends in 0xff bytes.
+	if end := req.GetKeyEnd(); end != "" && end != "\x00" {
 		if len(end) > m.limits.MaxKeyBytes {
 			return invalidf("key_end of %d bytes is longer than the limit of %d bytes: use a shorter key_end", len(end), m.limits.MaxKeyBytes)
 		}
 		if end <= req.GetKey() {
-			return invalidf("key_end %q is not after key %q, so the range [key, key_end) is empty: give a larger key_end, or leave it empty to watch key alone",
+			return invalidf("key_end %q is not after key %q, so the range [key, key_end) is empty: give a larger key_end, \"\\x00\" for every key from key, or leave it empty to watch key alone",
 				end, req.GetKey())
 		}
 	}
