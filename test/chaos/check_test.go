@@ -84,7 +84,7 @@ func checkSeqOrder(ops []*op) error {
 	var returned, writes []*op
 	bySeq := map[uint64]*op{}
 	for _, o := range ops {
-		if o.outcome == unknown && strings.Contains(o.err, errMalformed.Error()) {
+		if (o.outcome == unknown || o.outcome == failed) && strings.Contains(o.err, errMalformed.Error()) {
 			p.addf("malformed reply: %v", o)
 		}
 		if o.outcome != done {

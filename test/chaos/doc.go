@@ -114,7 +114,9 @@
 // # Clients and the history
 //
 // Several goroutines send requests through the gRPC API to random
-// members: linearizable Get; Upsert with match_seq any, exact (the seq the
+// members: linearizable Get, as a Get or as a transaction that only
+// reads ("if seq(k) >= 0 then get k": the server answers it after a read
+// barrier, not through the log); Upsert with match_seq any, exact (the seq the
 // client last saw, or 0) or ge, and deletes; Txn "if seq(k) == s (or >=
 // s) then put k else get k". Every value written is unique. Each request
 // is recorded with its call and return times (one clock) and its reply; a

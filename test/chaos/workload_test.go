@@ -90,6 +90,10 @@ type op struct {
 	mseq      uint64
 	del       bool
 	value     string
+	// viaTxn: a Get sent as a transaction that only reads ("if seq(k) >=
+	// 0 then get k"), which the server answers after a read barrier
+	// instead of through the log.
+	viaTxn bool
 
 	call, ret int64 // ns since the run's start; ret is meaningless unless done
 	// resolved: the outcome was unknown to the client and was read from
@@ -110,6 +114,9 @@ func (o *op) String() string {
 	switch o.kind {
 	case opGet:
 		in = fmt.Sprintf("get(%s)", o.key)
+		if o.viaTxn {
+			in = fmt.Sprintf("txn(if seq(%s) >= 0 then get)", o.key)
+		}
 	case opUpsert:
 		w := "put " + o.value
 		if o.del {
@@ -214,7 +221,7 @@ func (w *workload) run(id int, seed uint64, stop <-chan struct{}) {
 		last := seen[o.key]
 		switch p := rng.IntN(100); {
 		case p < 35:
-			o.kind = opGet
+			o.kind, o.viaTxn = opGet, p < 12
 		case p < 50:
 			o.kind, o.matchKind = opUpsert, metapb.MatchSeq_ANY
 		case p < 65:
@@ -261,6 +268,21 @@ func (w *workload) do(nd *node, o *op) {
 	var err error
 	switch o.kind {
 	case opGet:
+		if o.viaTxn {
+			var r *metapb.TxnReply
+			r, err = m.Txn(ctx, &metapb.TxnRequest{
+				Condition: []*metapb.TxnCondition{{Key: o.key, Op: metapb.TxnCondition_GE, Target: &metapb.TxnCondition_Seq{Seq: 0}}},
+				IfThen:    []*metapb.TxnOp{{Request: &metapb.TxnOp_Get{Get: &metapb.TxnGet{Key: o.key}}}},
+			})
+			if err == nil {
+				if rs := r.GetResponses(); !r.GetSuccess() || len(rs) != 1 || rs[0].GetGet() == nil {
+					err = fmt.Errorf("%w: a read-only txn whose condition holds: %v", errMalformed, r)
+				} else {
+					o.result = valOf(rs[0].GetGet().GetValue())
+				}
+			}
+			break
+		}
 		var r *metapb.GetReply
 		r, err = m.Get(ctx, &metapb.GetRequest{Key: o.key})
 		if err == nil {
