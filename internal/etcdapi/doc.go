@@ -66,8 +66,8 @@
 //     ignore_lease) and the LEASE compare are native transaction
 //     features; KeyValue.lease is the key's. The leases are replicated
 //     state machine objects, expired by the leader (internal/server's
-//     lessor loop; internal/statemachine's doc says why keep-alives go
-//     through the log).
+//     lessor loop), which renews them in memory and logs a renewal before
+//     the lease is due (internal/statemachine's doc says why).
 //   - Cluster (cluster.go): MemberList (learners included; names
 //     node-<id>, peer URLs the raft addresses, client URLs the public
 //     gRPC addresses); MemberRemove is a leave (as --leave-id);

@@ -24,10 +24,12 @@
 //   - the lessor loop (lease.go), on the leader, every tick: once per
 //     term, after a linearizable barrier, it proposes the extension of
 //     every lease (at least its TTL from then, as etcd's lessor does when
-//     it becomes primary); then, whenever a native key or a lease is due
-//     (statemachine.ExpiryDue), an ExpireRequest, whose entry removes the
-//     keys and revokes the leases: their delete events come on time, not
-//     with the next unrelated write;
+//     it becomes primary); then the keep-alives it answered from memory
+//     (lease.go, renewals) whose lease's logged expiry is within half its
+//     TTL, as keep-alive entries; then, whenever a native key or a lease
+//     is due (statemachine.ExpiryDue), an ExpireRequest, whose entry
+//     removes the keys and revokes the leases: their delete events come
+//     on time, not with the next unrelated write;
 //   - the removal watch (removal.go) asks the leader, one election timeout
 //     after this node applied its own removal and after two election
 //     timeouts without a leader, whether this node is still a member, and

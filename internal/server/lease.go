@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
@@ -67,15 +68,129 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 	return res.Lease.Revision, nil
 }
 
-// LeaseKeepAlive renews lease id through the log and returns its TTL.
-// Errors: statemachine.ErrLeaseNotFound, and propose's.
+// LeaseKeepAlive renews lease id and returns its TTL. The leader renews
+// in memory, as etcd's lessor does (renewInMemory); any other node, and
+// the leader for a lease it cannot renew so, through the log. Errors:
+// statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
+	if ttl, ok := s.renewInMemory(id); ok {
+		return ttl, nil
+	}
+	return s.keepAliveLogged(ctx, id)
+}
+
+// keepAliveLogged renews lease id through the log: it expires its TTL
+// after the entry's time.
+func (s *Server) keepAliveLogged(ctx context.Context, id int64) (int64, error) {
 	res, err := s.propose(ctx, &peerpb.Command{Body: &peerpb.Command_LeaseKeepAlive{
 		LeaseKeepAlive: &peerpb.LeaseKeepAliveRequest{Id: id}}})
 	if err != nil {
 		return 0, err
 	}
 	return res.Lease.TTL, nil
+}
+
+// renewals are the keep-alives the leader of term answered from memory:
+// by lease id, the expiry (Unix ms, this node's clock) each promised. A
+// promise reaches the log (a LeaseKeepAliveRequest, keepAliveLogged) once
+// the lease's replicated expiry is within half its TTL, so before it is
+// due, and the lessor does that and then proposes an expiry under mu,
+// which renewInMemory holds too: an expiry never revokes a lease that a
+// keep-alive was told is alive. A new leader forgets them: its lease
+// extension gives every lease its TTL from then, which covers every
+// promise an earlier leader made.
+type renewals struct {
+	mu       sync.Mutex
+	term     uint64
+	promised map[int64]uint64
+}
+
+// renewInMemory renews lease id on the leader without a log entry and
+// returns its TTL. ok is false, and the caller renews through the log,
+// when this node is not the leader, has not yet extended the leases in
+// its term (lessorTick), has not applied the lease, or the lease is past
+// its expiry (it is revoked or renewed in log order).
+func (s *Server) renewInMemory(id int64) (ttl int64, ok bool) {
+	n := s.node.Load()
+	if n == nil || !n.IsLeader() {
+		return 0, false
+	}
+	term := n.Term()
+	if s.leaseTerm.Load() != term {
+		return 0, false
+	}
+	r := &s.renewals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.term != term {
+		r.term, r.promised = term, map[int64]uint64{}
+	}
+	ttl, expireAt, found := s.sm.LeaseExpiry(id)
+	if !found {
+		return 0, false
+	}
+	now := s.nowMs()
+	if max(expireAt, r.promised[id]) <= now {
+		return 0, false
+	}
+	r.promised[id] = now + uint64(ttl)*1000
+	return ttl, true
+}
+
+// promisedExpiry returns the expiry this node promised lease id as the
+// leader of its current term (renewInMemory), or 0.
+func (s *Server) promisedExpiry(id int64) uint64 {
+	n := s.node.Load()
+	if n == nil || !n.IsLeader() {
+		return 0
+	}
+	r := &s.renewals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.term != n.Term() {
+		return 0
+	}
+	return r.promised[id]
+}
+
+// flushRenewalsLocked puts into the log (keepAliveLogged, all at once)
+// the promises of term (r.mu held) that are past their lease's replicated
+// expiry while that expiry is within half the lease's TTL. A promise that
+// reached the log, or whose lease is gone, is forgotten. It returns the
+// first error but a gone lease's.
+func (s *Server) flushRenewalsLocked(ctx context.Context, term uint64) error {
+	r := &s.renewals
+	if r.term != term {
+		return nil
+	}
+	now := s.nowMs()
+	var due []int64
+	for id, promised := range r.promised {
+		ttl, expireAt, found := s.sm.LeaseExpiry(id)
+		switch {
+		case !found || promised <= expireAt:
+			delete(r.promised, id)
+		case expireAt <= now+uint64(ttl)*1000/2:
+			due = append(due, id)
+		}
+	}
+	errs := make([]error, len(due))
+	var wg sync.WaitGroup
+	for i, id := range due {
+		wg.Go(func() {
+			if _, err := s.keepAliveLogged(ctx, id); err != nil && !errors.Is(err, statemachine.ErrLeaseNotFound) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	for i, id := range due {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		delete(r.promised, id)
+	}
+	return nil
 }
 
 // LeaseTimeToLive reads lease id after the read barrier of c: its
@@ -89,6 +204,7 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, c metapb.ReadCon
 	rev = s.sm.Revision()
 	info, found = s.sm.Lease(id)
 	if found {
+		info.ExpireAtMs = max(info.ExpireAtMs, s.promisedExpiry(id))
 		if now := s.nowMs(); info.ExpireAtMs > now {
 			left = time.Duration(info.ExpireAtMs-now) * time.Millisecond
 		}
@@ -125,9 +241,10 @@ func (s *Server) lessorLoop(t *tickTimer) {
 
 // lessorTick, on the leader: once per term, after a linearizable barrier
 // (every entry of earlier terms applied, so every lease known), propose a
-// LeaseExtendRequest if there are leases; then, when a key or a lease is
-// due, propose an ExpireRequest. Proposals are made and waited for one at
-// a time; a failure is tried again at the next tick.
+// LeaseExtendRequest if there are leases; then put into the log the
+// in-memory renewals whose lease's replicated expiry is within half its
+// TTL, and, when a key or a lease is due, propose an ExpireRequest. Proposals are waited for before the next step; a failure
+// is tried again at the next tick.
 func (s *Server) lessorTick() {
 	n := s.node.Load()
 	if n == nil || !n.IsLeader() {
@@ -154,6 +271,15 @@ func (s *Server) lessorTick() {
 			s.lg.Info("extended the leases as the new leader", "term", term, "leases", s.sm.LeaseCount())
 		}
 		s.leaseTerm.Store(term)
+	}
+	r := &s.renewals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Keep-alives answered from memory wait from here until the expiry
+	// is applied (see renewals).
+	if err := s.flushRenewalsLocked(ctx, term); err != nil {
+		s.lg.Debug("lease renewals not applied; retrying", "err", err)
+		return
 	}
 	if !s.sm.ExpiryDue(s.nowMs(), true) {
 		return

@@ -220,6 +220,9 @@ type Server struct {
 	// the leases (or found none): it proposes expiries only in that term
 	// (lease.go).
 	leaseTerm atomic.Uint64
+	// renewals: the keep-alives this node answered from memory as the
+	// leader (lease.go).
+	renewals renewals
 	// snapshotRequested: TriggerSnapshot (admin.go) asks the apply
 	// goroutine for a snapshot now.
 	snapshotRequested atomic.Bool

@@ -150,13 +150,16 @@
 //   - LeaseRevokeRequest: every attached key is deleted, in key order,
 //     in the entry's one revision; the lease is gone.
 //   - LeaseKeepAliveRequest: the lease expires at the entry's time + its
-//     TTL. Keep-alives go through the log, unlike etcd's (which renews
-//     on the leader only and re-stamps every expiry when the leader
-//     changes): so every node holds the same expiry, the snapshot and
-//     Hash cover it, TimeToLive answers alike on every node, and a new
-//     leader needs nothing but the log to know when each lease is due.
-//     The cost is one small entry per keep-alive (clientv3 sends one
-//     every TTL/3).
+//     TTL. The leader answers keep-alives from memory, as etcd's does,
+//     and proposes one of these when a lease it renewed comes within half
+//     its TTL of its replicated expiry (internal/server, renewals); a
+//     follower proposes one for each keep-alive it gets. So every node
+//     holds the same expiry, the snapshot and Hash cover it, and a new
+//     leader needs nothing but the log to know when each lease is due,
+//     while a lease kept alive on the leader costs about two small
+//     entries a TTL, not one a keep-alive (clientv3 sends one every
+//     TTL/3). A follower's TimeToLive reads the replicated expiry, up to
+//     half a TTL before the leader's promise.
 //   - LeaseExtendRequest: a new leader's first lease entry (etcd's
 //     lessor Promote): every lease expires no earlier than the entry's
 //     time + its TTL, so no lease is lost to the time without a leader.

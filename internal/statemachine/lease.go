@@ -215,6 +215,18 @@ func (sm *StateMachine) Lease(id int64) (LeaseInfo, bool) {
 	return info, true
 }
 
+// LeaseExpiry returns lease id's TTL (seconds) and expiry (Unix ms), and
+// false when there is no such lease: Lease without the keys, O(1).
+func (sm *StateMachine) LeaseExpiry(id int64) (ttl int64, expireAtMs uint64, ok bool) {
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	l := sm.mu.leases[id]
+	if l == nil {
+		return 0, 0, false
+	}
+	return l.ttl, l.expireAt, true
+}
+
 // Leases returns every lease, ascending id, without their keys.
 func (sm *StateMachine) Leases() []LeaseInfo {
 	sm.mu.RLock()

@@ -1,0 +1,127 @@
+package server_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/statemachine"
+)
+
+// leaseCluster is a 3-node cluster on manual ticks and a clock that moves
+// only when told to, with a lease of ttl seconds granted on the leader
+// and the leader's lessor past its term's extension.
+func leaseCluster(t *testing.T, ttl int64) (c *clustertest.Cluster, clock *clustertest.Clock, lead *clustertest.Node, id int64) {
+	t.Helper()
+	clock = clustertest.NewClock(time.Now())
+	c = clustertest.New(t, 3, clustertest.Options{ManualTicks: true, Now: clock.Now})
+	lead = c.Node(c.WaitLeader())
+	g, err := lead.Server.LeaseGrant(c.Ctx(), 0, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Tick(1)
+	return c, clock, lead, g.ID
+}
+
+// expiries returns lease id's replicated expiry on every node (0: gone).
+func expiries(c *clustertest.Cluster, id int64) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	for _, n := range c.Nodes() {
+		_, exp, _ := n.Server.StateMachine().LeaseExpiry(id)
+		out[n.ID] = exp
+	}
+	return out
+}
+
+// The leader answers a keep-alive from memory, as etcd's lessor does: no
+// log entry a keep-alive. Its promise reaches the log once the lease's
+// replicated expiry is within half its TTL; the leader's TimeToLive
+// counts the promise. Left alone, the lease expires.
+func TestLeaseKeepAliveOnLeaderInMemory(t *testing.T) {
+	c, clock, lead, id := leaseCluster(t, 10)
+	last := lead.Server.Status().GetLastLogIndex()
+	for range 4 {
+		clock.Advance(time.Second)
+		ttl, err := lead.Server.LeaseKeepAlive(c.Ctx(), id)
+		if err != nil || ttl != 10 {
+			t.Fatalf("keep-alive on the leader: %d, %v; want 10", ttl, err)
+		}
+		c.Tick(1)
+	}
+	if got := lead.Server.Status().GetLastLogIndex(); got != last {
+		t.Fatalf("last log index %d -> %d: keep-alives on the leader were logged before half the TTL", last, got)
+	}
+	promised := uint64(clock.Now().UnixMilli()) + 10_000
+	_, left, found, _, err := lead.Server.LeaseTimeToLive(c.Ctx(), id, metapb.ReadConsistency_LINEARIZABLE)
+	if err != nil || !found || left != 10*time.Second {
+		t.Errorf("time to live on the leader: %v left, found %v, %v; want the 10 s just promised", left, found, err)
+	}
+
+	// At 5 s the replicated expiry (10 s) is within half the TTL: the
+	// next tick logs the promise.
+	clock.Advance(time.Second)
+	c.Tick(1)
+	for n, exp := range expiries(c, id) {
+		if exp < promised {
+			t.Errorf("node %d: the lease expires at %d, before the %d promised", n, exp, promised)
+		}
+	}
+	if got := lead.Server.Status().GetLastLogIndex(); got <= last {
+		t.Errorf("the promise never reached the log (last index %d)", got)
+	}
+
+	// Not kept alive, it expires on every node.
+	clock.Advance(11 * time.Second)
+	c.Tick(1)
+	for n, exp := range expiries(c, id) {
+		if exp != 0 {
+			t.Errorf("node %d: the lease still expires at %d, 11 s after its TTL", n, exp)
+		}
+	}
+}
+
+// A lease past its replicated expiry, kept alive in memory just before
+// it, is not revoked: the lessor logs the promises near their lease's
+// expiry before it proposes an expiry.
+func TestLeaseKeptAliveInMemoryOutlivesItsLoggedExpiry(t *testing.T) {
+	c, clock, lead, id := leaseCluster(t, 2)
+	clock.Advance(1900 * time.Millisecond)
+	if _, err := lead.Server.LeaseKeepAlive(c.Ctx(), id); err != nil {
+		t.Fatal(err)
+	}
+	// Before any tick: past the replicated expiry, within the promise.
+	clock.Advance(500 * time.Millisecond)
+	c.Tick(1)
+	for n, exp := range expiries(c, id) {
+		if exp == 0 {
+			t.Fatalf("node %d: the lease kept alive 0.6 s ago was revoked", n)
+		}
+	}
+	ttl, err := lead.Server.LeaseKeepAlive(c.Ctx(), id)
+	if err != nil || ttl != 2 {
+		t.Errorf("keep-alive after: %d, %v", ttl, err)
+	}
+}
+
+// A follower renews through the log; a lease that does not exist is
+// refused on either.
+func TestLeaseKeepAliveElsewhere(t *testing.T) {
+	c, _, lead, id := leaseCluster(t, 10)
+	f := c.Node(lead.ID%3 + 1)
+	last := lead.Server.Status().GetLastLogIndex()
+	if ttl, err := f.Server.LeaseKeepAlive(c.Ctx(), id); err != nil || ttl != 10 {
+		t.Fatalf("keep-alive on a follower: %d, %v", ttl, err)
+	}
+	c.Settle()
+	if got := lead.Server.Status().GetLastLogIndex(); got != last+1 {
+		t.Errorf("a follower's keep-alive: last log index %d -> %d, want one entry", last, got)
+	}
+	for _, n := range []*clustertest.Node{lead, f} {
+		if _, err := n.Server.LeaseKeepAlive(c.Ctx(), id+1); !errors.Is(err, statemachine.ErrLeaseNotFound) {
+			t.Errorf("node %d: keep-alive of a lease that does not exist: %v, want ErrLeaseNotFound", n.ID, err)
+		}
+	}
+}
