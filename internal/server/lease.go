@@ -73,8 +73,17 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 // the leader for a lease it cannot renew so, through the log. Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
-	if ttl, ok := s.renewInMemory(id); ok {
-		return ttl, nil
+	if n := s.node.Load(); n != nil && n.IsLeader() {
+		term, now := n.Term(), s.nowMs()
+		// As etcd's leader does (ensureLeadership): a read barrier first,
+		// so that a leader cut off from the others, which a successor may
+		// have replaced already, promises nothing. The promise counts from
+		// before it, so it ends before any successor's lease extension.
+		if err := s.linearizableRead(ctx); err == nil {
+			if ttl, ok := s.renewInMemory(id, term, now); ok {
+				return ttl, nil
+			}
+		}
 	}
 	return s.keepAliveLogged(ctx, id)
 }
@@ -105,18 +114,15 @@ type renewals struct {
 	promised map[int64]uint64
 }
 
-// renewInMemory renews lease id on the leader without a log entry and
-// returns its TTL. ok is false, and the caller renews through the log,
-// when this node is not the leader, has not yet extended the leases in
-// its term (lessorTick), has not applied the lease, or the lease is past
-// its expiry (it is revoked or renewed in log order).
-func (s *Server) renewInMemory(id int64) (ttl int64, ok bool) {
+// renewInMemory renews lease id without a log entry, promising it
+// expires no earlier than now + its TTL, and returns its TTL. ok is false,
+// and the caller renews through the log, unless this node is still the
+// leader of term and has extended the leases in it (lessorTick), and the
+// lease is applied here and not past its expiry (then it is revoked or
+// renewed in log order).
+func (s *Server) renewInMemory(id int64, term, now uint64) (ttl int64, ok bool) {
 	n := s.node.Load()
-	if n == nil || !n.IsLeader() {
-		return 0, false
-	}
-	term := n.Term()
-	if s.leaseTerm.Load() != term {
+	if n == nil || !n.IsLeader() || n.Term() != term || s.leaseTerm.Load() != term {
 		return 0, false
 	}
 	r := &s.renewals
@@ -129,11 +135,10 @@ func (s *Server) renewInMemory(id int64) (ttl int64, ok bool) {
 	if !found {
 		return 0, false
 	}
-	now := s.nowMs()
 	if max(expireAt, r.promised[id]) <= now {
 		return 0, false
 	}
-	r.promised[id] = now + uint64(ttl)*1000
+	r.promised[id] = max(r.promised[id], now+uint64(ttl)*1000)
 	return ttl, true
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -123,5 +124,21 @@ func TestLeaseKeepAliveElsewhere(t *testing.T) {
 		if _, err := n.Server.LeaseKeepAlive(c.Ctx(), id+1); !errors.Is(err, statemachine.ErrLeaseNotFound) {
 			t.Errorf("node %d: keep-alive of a lease that does not exist: %v, want ErrLeaseNotFound", n.ID, err)
 		}
+	}
+}
+
+// A leader cut off from the others promises nothing: its keep-alive waits
+// for a read barrier it cannot get (etcd's leader does the same) and
+// fails; a successor elected meanwhile may expire the lease.
+func TestLeaseKeepAliveOnIsolatedLeaderFails(t *testing.T) {
+	c, _, lead, id := leaseCluster(t, 10)
+	c.Isolate(lead.ID)
+	defer c.Heal()
+	// Raft's time stands still while the call waits: the leader does not
+	// step down, and hears from no one.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if ttl, err := lead.Server.LeaseKeepAlive(ctx, id); err == nil {
+		t.Fatalf("keep-alive on a leader cut off from the others: TTL %d, want an error", ttl)
 	}
 }
