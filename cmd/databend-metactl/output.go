@@ -29,15 +29,25 @@ type valueJSON struct {
 // "key_base64" (encoding/json would replace its bytes by U+FFFD). Keys are
 // never empty, so exactly one of the two is present.
 type keyJSON struct {
-	Key       string `json:"key,omitempty"`
-	KeyBase64 string `json:"key_base64,omitempty"`
+	Key       *string `json:"key,omitempty"`
+	KeyBase64 *string `json:"key_base64,omitempty"`
 }
 
 func newKeyJSON(key string) keyJSON {
-	if utf8.ValidString(key) {
-		return keyJSON{Key: key}
+	var k keyJSON
+	k.Key, k.KeyBase64 = textOrBase64([]byte(key))
+	return k
+}
+
+// textOrBase64 returns b as text when it is valid UTF-8, else
+// base64-encoded (RFC 4648, standard, padded): JSON strings hold UTF-8.
+func textOrBase64(b []byte) (text, b64 *string) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
 	}
-	return keyJSON{KeyBase64: base64.StdEncoding.EncodeToString([]byte(key))}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
 }
 
 // kvJSON is a key and its value in JSON output.
@@ -51,13 +61,7 @@ func newValueJSON(kv client.KV) valueJSON {
 	if !kv.Exists() {
 		return v
 	}
-	if utf8.Valid(kv.Data) {
-		s := string(kv.Data)
-		v.Value = &s
-	} else {
-		s := base64.StdEncoding.EncodeToString(kv.Data)
-		v.ValueBase64 = &s
-	}
+	v.Value, v.ValueBase64 = textOrBase64(kv.Data)
 	return v
 }
 

@@ -20,13 +20,7 @@ func (k *kv) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, 
 	if err := k.s.checkRange(r); err != nil {
 		return nil, toStatus(err)
 	}
-	c := metapb.ReadConsistency_LINEARIZABLE
-	if r.Serializable {
-		c = metapb.ReadConsistency_SERIALIZABLE
-	}
-	ctx, cancel := k.s.withDeadline(ctx)
-	defer cancel()
-	resp, rev, err := k.s.srv.Range(ctx, nativeRange(r), c)
+	resp, rev, err := k.s.rangeOnce(ctx, nativeRange(r), rangeConsistency(r))
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -87,6 +81,14 @@ func (k *kv) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Compacti
 		return nil, toStatus(err)
 	}
 	return &pb.CompactionResponse{Header: k.s.header(rev)}, nil
+}
+
+// rangeConsistency is the read barrier r asks for.
+func rangeConsistency(r *pb.RangeRequest) metapb.ReadConsistency {
+	if r.Serializable {
+		return metapb.ReadConsistency_SERIALIZABLE
+	}
+	return metapb.ReadConsistency_LINEARIZABLE
 }
 
 // txn applies a native transaction with the default deadline.

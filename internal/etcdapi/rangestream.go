@@ -61,10 +61,7 @@ func (s *Service) checkRangeStream(r *pb.RangeRequest) error {
 
 // rangeStream reads r in chunks and sends each (RangeStream).
 func (s *Service) rangeStream(ctx context.Context, r *pb.RangeRequest, send func(*pb.RangeStreamResponse) error) error {
-	c := metapb.ReadConsistency_LINEARIZABLE
-	if r.Serializable {
-		c = metapb.ReadConsistency_SERIALIZABLE
-	}
+	c := rangeConsistency(r)
 	req := nativeRange(r)
 	if req.CountOnly {
 		resp, rev, err := s.rangeOnce(ctx, req, c)
@@ -127,7 +124,8 @@ func (s *Service) rangeStream(ctx context.Context, r *pb.RangeRequest, send func
 	}
 }
 
-// rangeOnce is one Range of a stream, with the default deadline.
+// rangeOnce is one Range (of a stream, or Range itself) with the default
+// deadline.
 func (s *Service) rangeOnce(ctx context.Context, req *metapb.TxnRange, c metapb.ReadConsistency) (*metapb.TxnRangeResponse, uint64, error) {
 	ctx, cancel := s.withDeadline(ctx)
 	defer cancel()

@@ -264,12 +264,7 @@ func (n *Node) ReadStateC() <-chan raft.ReadState { return n.readStateC }
 // MsgProp (ready.go, proposeBatch): one append, and one MsgApp to each
 // follower, for all of them.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
-	if err := n.stopped(); err != nil {
-		return err
-	}
-	c := newCall()
-	n.push(op{isProp: true, prop: data, c: c}, 0)
-	return n.wait(ctx, c)
+	return n.callOp(ctx, op{isProp: true, prop: data})
 }
 
 // ProposeConfChange proposes a membership change, as Propose.
@@ -476,12 +471,18 @@ func (n *Node) push(o op, limit int) bool {
 // ran it. If ctx ends first and the loop has not taken run yet, run is
 // never called and call returns ctx's error.
 func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error {
+	return n.callOp(ctx, op{run: run})
+}
+
+// callOp queues o, with a call of its own, and waits for its outcome, as
+// call.
+func (n *Node) callOp(ctx context.Context, o op) error {
 	if err := n.stopped(); err != nil {
 		return err
 	}
-	c := newCall()
-	n.push(op{run: run, c: c}, 0)
-	return n.wait(ctx, c)
+	o.c = newCall()
+	n.push(o, 0)
+	return n.wait(ctx, o.c)
 }
 
 // wait waits for the outcome of c, an op in the mailbox: see call.

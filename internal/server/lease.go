@@ -73,7 +73,7 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 // the leader for a lease it cannot renew so, through the log. Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
-	if n := s.node.Load(); n != nil && n.IsLeader() {
+	if n := s.node.Load(); n != nil && n.IsLeader() && s.leaseTerm.Load() == n.Term() {
 		term, now := n.Term(), s.nowMs()
 		// As etcd's leader does (ensureLeadership): a read barrier first,
 		// so that a leader cut off from the others, which a successor may
@@ -248,8 +248,9 @@ func (s *Server) lessorLoop(t *tickTimer) {
 // (every entry of earlier terms applied, so every lease known), propose a
 // LeaseExtendRequest if there are leases; then put into the log the
 // in-memory renewals whose lease's replicated expiry is within half its
-// TTL, and, when a key or a lease is due, propose an ExpireRequest. Proposals are waited for before the next step; a failure
-// is tried again at the next tick.
+// TTL, and, when a key or a lease is due, propose an ExpireRequest.
+// Proposals are waited for before the next step; a failure is tried again
+// at the next tick.
 func (s *Server) lessorTick() {
 	n := s.node.Load()
 	if n == nil || !n.IsLeader() {

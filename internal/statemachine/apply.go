@@ -413,7 +413,7 @@ func (sm *StateMachine) writeLocked(prev kv, key string, data []byte, m kvMeta) 
 	} else {
 		m.createSeq, m.createRev, m.version = m.seq, m.modRev, 1
 	}
-	if m.hasExpire() && m.expireAt < sm.mu.entryMs {
+	if m.expired(sm.mu.entryMs) {
 		if prev.present() {
 			sm.deleteLocked(prev)
 		}

@@ -130,7 +130,7 @@ func rangeKeys(tree *btree.BTreeG[kv], req *metapb.TxnRange, nowMs, cur uint64) 
 	}
 	boundsOf(req.GetKey(), req.GetRangeEnd()).ascend(tree, func(v kv) bool {
 		m := v.meta()
-		if m.hasExpire() && m.expireAt < nowMs { // v.expired(nowMs)
+		if m.expired(nowMs) {
 			return true
 		}
 		resp.Count++

@@ -96,6 +96,10 @@ func (m *kvMeta) setLease(id int64) {
 // hasExpire reports whether the value expires.
 func (m kvMeta) hasExpire() bool { return m.flags&metaFlagExpire != 0 }
 
+// expired reports whether a value of meta m is invisible at nowMs: its
+// expiry is past (not at nowMs: databend-meta's rule).
+func (m kvMeta) expired(nowMs uint64) bool { return m.hasExpire() && m.expireAt < nowMs }
+
 // expireAtMs returns the expiry in Unix ms, 0 when there is none.
 func (m kvMeta) expireAtMs() uint64 {
 	if !m.hasExpire() {
@@ -254,12 +258,8 @@ func uvarintAt(s string, i int) (uint64, int) {
 	}
 }
 
-// expired reports whether v is invisible at nowMs: its expiry is past
-// (not at nowMs: databend-meta's rule).
-func (v kv) expired(nowMs uint64) bool {
-	m := v.meta()
-	return m.hasExpire() && m.expireAt < nowMs
-}
+// expired reports whether v is invisible at nowMs (kvMeta.expired).
+func (v kv) expired(nowMs uint64) bool { return v.meta().expired(nowMs) }
 
 // seqV returns a copy of v as a SeqV; nil when v is absent.
 func (v kv) seqV() *metapb.SeqV {
