@@ -147,7 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	raftGRPC := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(cfg.RaftRecvMessageSize()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: config.KeepaliveMinTime, PermitWithoutStream: true})},
-		sec.raftServer...)...)
+		append(transport.ServerFlowControl(), sec.raftServer...)...)...)
 	peerpb.RegisterPeerServer(raftGRPC, grpcapi.NewPeer(tr, srv))
 	go serve(lg, "raft", func() error { return raftGRPC.Serve(lns.raft) })
 	defer raftGRPC.Stop()

@@ -60,7 +60,7 @@ func (c *Cluster) ServePublic(nd *Node, o ServeOptions) string {
 // raft port can do.
 func (c *Cluster) ServePeer(nd *Node, streams grpcapi.RaftStreams, o ServeOptions) string {
 	c.t.Helper()
-	opts := transport.SecretServerOptions(o.RaftSecret, nil)
+	opts := append(transport.SecretServerOptions(o.RaftSecret, nil), transport.ServerFlowControl()...)
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/metasrv/metasrv/api/peerpb"
+	"github.com/metasrv/metasrv/internal/h2count"
 )
 
 func TestGRPCDeliversInOrder(t *testing.T) {
@@ -81,6 +82,50 @@ func TestGRPCThreeNodesFullMesh(t *testing.T) {
 				t.Fatalf("node %d: got index %d from %d, want %d", b.id, m.GetIndex(), m.GetFrom(), next[m.GetFrom()])
 			}
 		}
+	}
+}
+
+// TestGRPCStaticWindowsSendNoPings sends 100 messages one at a time, each
+// once the one before was delivered, as raft batches flow under light
+// load. With the windows of ServerFlowControl (and the transport's dial
+// options) no ping goes either way; with gRPC's default on the server, the
+// server pings to estimate its window.
+func TestGRPCStaticWindowsSendNoPings(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		opts      []grpc.ServerOption
+		wantPings bool
+	}{
+		{"ServerFlowControl", ServerFlowControl(), false},
+		{"gRPC's default windows", []grpc.ServerOption{}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l1, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newFakeHandler()
+			tr2, srv := serveTransport(l, 2, "c", GRPCConfig{}, h, tt.opts...)
+			defer tr2.Stop()
+			defer srv.Stop()
+			var d h2count.Dialer
+			n1 := serveNode(t, l1, 1, "c", GRPCConfig{DialOptions: []grpc.DialOption{grpc.WithContextDialer(d.Dial)}})
+			n1.tr.AddPeer(2, l.Addr().String())
+			for i := uint64(1); i <= 100; i++ {
+				n1.tr.Send([]*raftpb.Message{app(1, 2, i, 100)})
+				if m := h.recv(t); m.GetIndex() != i {
+					t.Fatalf("got index %d, want %d", m.GetIndex(), i)
+				}
+			}
+			sent, received := d.Pings()
+			if got := sent+received > 0; got != tt.wantPings {
+				t.Errorf("pings sent %d, received %d; want some: %v", sent, received, tt.wantPings)
+			}
+		})
 	}
 }
 

@@ -224,11 +224,15 @@ func serveNode(t *testing.T, l net.Listener, id uint64, cluster string, cfg GRPC
 }
 
 // serveTransport starts a GRPC transport for node id with handler h and a
-// gRPC server for it on l; the caller stops both.
-func serveTransport(l net.Listener, id uint64, cluster string, cfg GRPCConfig, h Handler) (*GRPC, *grpc.Server) {
+// gRPC server for it on l, with ServerFlowControl as the raft port has
+// (or opts instead, when given); the caller stops both.
+func serveTransport(l net.Listener, id uint64, cluster string, cfg GRPCConfig, h Handler, opts ...grpc.ServerOption) (*GRPC, *grpc.Server) {
 	cfg.ID, cfg.ClusterName, cfg.AdvertiseAddr = id, cluster, l.Addr().String()
 	tr := NewGRPC(cfg, h)
-	srv := grpc.NewServer()
+	if opts == nil {
+		opts = ServerFlowControl()
+	}
+	srv := grpc.NewServer(opts...)
 	peerpb.RegisterPeerServer(srv, peerService{t: tr})
 	go func() { _ = srv.Serve(l) }()
 	return tr, srv
