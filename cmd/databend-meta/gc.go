@@ -8,31 +8,27 @@ import (
 	"time"
 )
 
-// gcSmallHeap is the heap growth between collections that the GC is always
-// allowed, up to Go's default percent (100): gc_percent (default 50) only
-// applies to a live heap over twice this. A small state is collected often
-// whatever the percent, so halving its headroom buys a few megabytes for
-// 7-9% of put 100/10's throughput (10,000 keys, docs/PERFORMANCE.md); a
-// large one (1M keys: ~400 MB live) is where gc_percent saves hundreds of
-// megabytes.
-const gcSmallHeap = 128 << 20
+// gcMinGrowth is the heap growth between collections that the GC is always
+// allowed, whatever gc_percent: a small state (10,000 keys: ~15 MB live)
+// at a percent of its own size would be collected several times a second
+// under load, each time for a few milliseconds of CPU, ~5% of a busy
+// node's CPU (docs/PERFORMANCE.md); a large one (1M keys: ~400 MB live)
+// is where gc_percent saves hundreds of megabytes.
+const gcMinGrowth = 128 << 20
+
+// gcMinLive is the live heap gcPercentFor assumes at least, so that a
+// nearly empty heap (at start) gets a finite percent.
+const gcMinLive = 4 << 20
 
 // gcPollInterval is how often tuneGC reads the live heap (set by each
 // collection).
 const gcPollInterval = time.Second
 
 // gcPercentFor returns the GOGC for a live heap of live bytes with
-// gc_percent percent: percent itself when it is 100 or more; else percent,
-// raised (up to 100) to allow gcSmallHeap of growth.
+// gc_percent percent: percent, raised to allow gcMinGrowth of growth.
 func gcPercentFor(live uint64, percent int) int {
-	if percent >= 100 {
-		return percent
-	}
-	small := 100
-	if live > gcSmallHeap {
-		small = int(100 * gcSmallHeap / live)
-	}
-	return max(percent, small)
+	live = max(live, gcMinLive)
+	return max(percent, int((100*gcMinGrowth+live-1)/live))
 }
 
 // tuneGC applies gc_percent (see gcPercentFor) as the live heap changes,

@@ -15,14 +15,16 @@ func TestGCPercentFor(t *testing.T) {
 		percent int
 		want    int
 	}{
-		{"nothing live yet: Go's default", 0, 50, 100},
-		{"small state: Go's default", 30 << 20, 50, 100},
-		{"up to the small heap: Go's default", gcSmallHeap, 50, 100},
-		{"between: the small heap's growth", 2 * gcSmallHeap * 3 / 4, 50, 66},
-		{"twice the small heap: gc_percent", 2 * gcSmallHeap, 50, 50},
+		{"nothing live yet: the growth over the least live heap", 0, 50, 3200},
+		{"small state: the growth", 32 << 20, 50, 400},
+		{"rounded up to allow at least the growth", 30 << 20, 50, 427},
+		{"the growth is the live heap: Go's default", gcMinGrowth, 50, 100},
+		{"between: the growth", 2 * gcMinGrowth * 3 / 4, 50, 67},
+		{"twice the growth: gc_percent", 2 * gcMinGrowth, 50, 50},
 		{"large state: gc_percent", 400 << 20, 50, 50},
 		{"a lower gc_percent on a huge heap", 4 << 30, 20, 20},
-		{"gc_percent 100 or more applies as is", 30 << 20, 200, 200},
+		{"gc_percent over the growth's percent applies as is", 30 << 20, 500, 500},
+		{"gc_percent 200 on a small state: the growth", 30 << 20, 200, 427},
 		{"gc_percent 100", 400 << 20, 100, 100},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +41,7 @@ func TestTuneGC(t *testing.T) {
 		env  string // "" = GOGC unset
 		want int
 	}{
-		{"gc_percent applies (this test's heap is small: Go's default)", "", 100},
+		{"gc_percent applies (this test's heap is small: the least growth)", "", gcPercentFor(0, 50)},
 		{"environment wins", "200", 77}, // what the runtime had before
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,9 +108,10 @@ type Config struct {
 	// at 100 a node takes about twice its state; at 50, 1.5 times, for
 	// twice as many collections: at 1M keys of 256 bytes a node peaks at
 	// ~640 MB instead of ~1.1 GB, and the GC takes 1-2% of a core either
-	// way (docs/PERFORMANCE.md). Below 100 the heap may still always grow
-	// by 128 MiB (at most 100%): a small state keeps Go's default, which
-	// halving would cost 7-9% of write throughput for a few megabytes.
+	// way (docs/PERFORMANCE.md). Whatever the percent, the heap may always
+	// grow by 128 MiB: a small state (10,000 keys: ~15 MB live) collected
+	// at a percent of its size would be collected several times a second
+	// under load, for ~5% of a busy node's CPU.
 	// Lower it to save memory at the cost of GC CPU. The GOGC environment
 	// variable, when set, wins over it; GOMEMLIMIT applies on top of
 	// either.

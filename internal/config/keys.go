@@ -57,7 +57,7 @@ var keyDefs = slices.Concat([]keyDef{
 		func(c *Config) any { return &c.WatchHistoryRetention }},
 	{"watch_progress_notify_interval", "watch-progress-notify-interval", "ms an etcd watcher with progress_notify stays silent before a progress notification, 10..3600000 (etcd's --watch-progress-notify-interval)",
 		func(c *Config) any { return &c.WatchProgressNotifyIntervalMs }},
-	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000 (below 100, at least 128 MiB of growth); the GOGC env var wins",
+	{"gc_percent", "gc-percent", "Go GC target (GOGC): heap growth between collections, percent of the live heap, 10..1000, and at least 128 MiB of growth; the GOGC env var wins",
 		func(c *Config) any { return &c.GCPercent }},
 	{idKey, "id", "this node's raft id, unique in the cluster, 1..18446744073709551613",
 		func(c *Config) any { return &c.Raft.ID }},
