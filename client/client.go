@@ -23,6 +23,14 @@ const (
 	DefaultMaxMessageSize = 32 << 20 // the server's grpc_api_max_message_size default
 )
 
+// Flow-control windows of a connection to a node, in bytes: the server's
+// (a stream's window bounds how fast one reply of many megabytes arrives:
+// 4 MiB a round trip).
+const (
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+)
+
 // Config configures a Client.
 type Config struct {
 	// Endpoints are the host:port grpc_api_address of one or more metasrv
@@ -257,6 +265,11 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 		// retries of streams the server provably did not process stay
 		// on; they cannot apply a write twice.
 		grpc.WithDisableRetry(),
+		// Static flow-control windows, as the server's: gRPC's default
+		// window estimate pings the server for nearly every reply that
+		// arrives on an idle connection.
+		grpc.WithStaticStreamWindowSize(streamWindow),
+		grpc.WithStaticConnWindowSize(connWindow),
 		grpc.WithStatsHandler(sendObserver{}),
 		grpc.WithUnaryInterceptor(trailerInterceptor),
 		grpc.WithDefaultCallOptions(

@@ -1,7 +1,9 @@
 // Package h2count counts the HTTP/2 PING frames that open a round trip
-// (not their acks) on the connections a gRPC client dials, in each
+// (not their acks) on the connections a gRPC client makes, in each
 // direction: for tests of what gRPC puts on the wire, such as the pings of
-// its flow-control window estimate.
+// its flow-control window estimate. A Dialer counts on the connections it
+// dials; a Proxy, for a client that cannot be given a dialer, on the
+// connections it relays to a server.
 //
 //	var d h2count.Dialer
 //	conn, err := grpc.NewClient(addr, grpc.WithContextDialer(d.Dial), ...)
@@ -11,6 +13,7 @@ package h2count
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -43,6 +46,54 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 // Pings returns the pings (not acks) sent to and received from the
 // servers over every connection dialed so far.
 func (d *Dialer) Pings() (sent, received int64) { return d.sent.Load(), d.received.Load() }
+
+// Proxy relays the connections it accepts on a loopback port to a server
+// and counts their pings, as a Dialer does for the connections the
+// clients dial.
+type Proxy struct {
+	Dialer
+	l net.Listener
+}
+
+// NewProxy listens on a loopback port and relays every connection to
+// target until Close.
+func NewProxy(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{l: l}
+	go p.serve(target)
+	return p, nil
+}
+
+// Addr is the address the clients dial.
+func (p *Proxy) Addr() string { return p.l.Addr().String() }
+
+// Close stops accepting connections; relayed ones end with their client's.
+func (p *Proxy) Close() error { return p.l.Close() }
+
+func (p *Proxy) serve(target string) {
+	for {
+		client, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer client.Close()
+			server, err := p.Dial(context.Background(), target)
+			if err != nil {
+				return
+			}
+			defer server.Close()
+			go func() {
+				_, _ = io.Copy(server, client)
+				server.Close()
+			}()
+			_, _ = io.Copy(client, server)
+		}()
+	}
+}
 
 type conn struct {
 	net.Conn
