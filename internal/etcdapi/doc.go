@@ -79,7 +79,9 @@
 //     new ones.
 //   - Maintenance (maintenance.go): Status (version: the etcd API
 //     module's, 3.7.3; db_size: the size of the state as a snapshot
-//     holds it; leader; raft term, commit and applied index; is_learner);
+//     holds it, computed again at most every second, or less often for a
+//     state that takes longer to encode (server.DataSize); leader; raft
+//     term, commit and applied index; is_learner);
 //     Alarm (none: list and deactivate answer none, activate is
 //     refused); Defragment (a no-op); Hash (the whole state's,
 //     StateMachine.Hash); HashKV (the keys' at the current revision,

@@ -27,8 +27,8 @@ type maintenance struct {
 var Version = version.Version
 
 // Status describes this node as etcd's Status does: db_size is the size
-// of the state as a snapshot holds it (DataSize), raft_index the commit
-// index.
+// of the state as a snapshot holds it (DataSize: possibly a few seconds
+// old), raft_index the commit index.
 func (m *maintenance) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
 	st := m.s.srv.Status()
 	size := m.s.srv.DataSize()

@@ -179,6 +179,7 @@ type Server struct {
 	reqID     atomic.Uint64
 	readSeq   atomic.Uint64
 	readReqC  chan *readWaiter
+	dataSize  dataSizeCache
 
 	// membershipMu serializes membership changes on the leader.
 	membershipMu sync.Mutex
