@@ -24,11 +24,10 @@ func (s *Server) Range(ctx context.Context, req *metapb.TxnRange, c metapb.ReadC
 // holds it (keys, values, members, history): what etcd calls the
 // database size. Computing it encodes the state (O(state): ~0.3 s of CPU
 // for the 282 MB of 1M keys) on a copy, with no lock held, and etcd's
-// clients ask often
-// (kube-apiserver every 30 s, `etcdctl endpoint status`): so a size is
-// kept and given again while nothing was applied since, or for up to
-// dataSizeReuse times what it took to compute (at least
-// dataSizeMinReuse). Concurrent calls share one computation.
+// clients ask often (kube-apiserver every 30 s, `etcdctl endpoint
+// status`): so a size is kept and given again while nothing was applied
+// since, or for up to dataSizeReuse times what it took to compute (at
+// least dataSizeMinReuse). Concurrent calls share one computation.
 func (s *Server) DataSize() int64 {
 	c := &s.dataSize
 	c.mu.Lock()
