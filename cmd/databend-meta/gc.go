@@ -10,10 +10,10 @@ import (
 
 // gcMinGrowth is the heap growth between collections that the GC is always
 // allowed, whatever gc_percent: a small state (10,000 keys: ~15 MB live)
-// at a percent of its own size would be collected several times a second
-// under load, each time for a few milliseconds of CPU, ~5% of a busy
-// node's CPU (docs/PERFORMANCE.md); a large one (1M keys: ~400 MB live)
-// is where gc_percent saves hundreds of megabytes.
+// at a percent of its own size would be collected 8 times a second at
+// put 100/10, ~8 ms of CPU each time, a tenth or more of a busy node's
+// CPU (docs/PERFORMANCE.md); a large one (1M keys: ~400 MB live) is where
+// gc_percent saves hundreds of megabytes.
 const gcMinGrowth = 128 << 20
 
 // gcMinLive is the live heap gcPercentFor assumes at least, so that a

@@ -111,7 +111,7 @@ type Config struct {
 	// way (docs/PERFORMANCE.md). Whatever the percent, the heap may always
 	// grow by 128 MiB: a small state (10,000 keys: ~15 MB live) collected
 	// at a percent of its size would be collected several times a second
-	// under load, for ~5% of a busy node's CPU.
+	// under load, for a tenth or more of a busy node's CPU.
 	// Lower it to save memory at the cost of GC CPU. The GOGC environment
 	// variable, when set, wins over it; GOMEMLIMIT applies on top of
 	// either.
