@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -58,5 +60,39 @@ func TestPortsSendNoWindowPings(t *testing.T) {
 				t.Errorf("the node sent %d pings over 50 calls, want none", received)
 			}
 		})
+	}
+}
+
+// TestValueLargerThanWindows writes a 15 MiB value (about the largest a
+// request may carry by default: half of grpc_api_max_message_size) through
+// a follower and reads it back from each node: almost four times a
+// stream's flow-control window (4 MiB) and nearly a connection's (16 MiB),
+// on the gRPC port both ways and on the raft port from the follower to the
+// leader and from the leader to the other follower.
+func TestValueLargerThanWindows(t *testing.T) {
+	t.Parallel()
+	c := newGuideCluster(t, clusterOptions{})
+	c.startAll()
+	nodes, _ := followerFirst(c)
+	big := bytes.Repeat([]byte("w"), 15<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i, n := range nodes {
+		cc, err := grpc.NewClient(n.grpcAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(32<<20)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		mc := metapb.NewMetaClient(cc)
+		if i == 0 {
+			if _, err := mc.Upsert(ctx, &metapb.UpsertRequest{Key: "big", Value: big}); err != nil {
+				t.Fatalf("Upsert of 15 MiB through %v: %v", n, err)
+			}
+		}
+		got, err := mc.Get(ctx, &metapb.GetRequest{Key: "big", Consistency: metapb.ReadConsistency_LINEARIZABLE})
+		if err != nil || !bytes.Equal(got.GetValue().GetData(), big) {
+			t.Fatalf("Get from %v: %d bytes, %v; want the 15 MiB written", n, len(got.GetValue().GetData()), err)
+		}
 	}
 }
