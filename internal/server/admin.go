@@ -53,7 +53,7 @@ type AdminStatus struct {
 	// member (this node included), ordered by id.
 	Progress []Progress
 	// Join is where this node's join stands while it joins the cluster;
-	// nil otherwise.
+	// nil otherwise (joinStatus).
 	Join *JoinStatus
 }
 
@@ -94,7 +94,7 @@ func (s *Server) AdminStatus() AdminStatus {
 		Snapshotting: s.snapshotting.Load(),
 		WALSize:      -1,
 		Members:      s.sm.Nodes(),
-		Join:         s.join.Load(),
+		Join:         s.joinStatus(),
 	}
 	if last, err := s.storage.LastIndex(); err == nil {
 		a.LastLogIndex = last

@@ -36,6 +36,20 @@ func (j *JoinStatus) String() string {
 		strings.Join(j.Via, ", "), j.Until.Format(time.TimeOnly))
 }
 
+// joinStatus is where this node's join stands: nil once it joined, which
+// it has as soon as it applied itself as a voter (the leader's answer to
+// its Join may still be on its way), or when it does not join.
+func (s *Server) joinStatus() *JoinStatus {
+	j := s.join.Load()
+	if j == nil || j.Failed != nil {
+		return j
+	}
+	if m := s.member(s.cfg.ID); m != nil && m.GetVoter() {
+		return nil
+	}
+	return j
+}
+
 // joinCluster asks the configured members to add this node, each in turn,
 // retrying with backoff until deadline; an error retrying cannot fix ends
 // it at once (permanentPeerError). Each retry is logged, handed to

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/clustertest"
 	"github.com/metasrv/metasrv/internal/server"
 )
@@ -66,5 +68,57 @@ func TestJoinReportsRetries(t *testing.T) {
 	}
 	if j := nd.Server.AdminStatus().Join; j != nil {
 		t.Errorf("AdminStatus().Join = %+v after the join, want nil", j)
+	}
+}
+
+// slowJoin is a PeerClient whose Join answers only once released, after
+// the leader answered it: the answer is on its way.
+type slowJoin struct {
+	server.PeerClient
+	answered, release chan struct{}
+}
+
+func (p slowJoin) Join(ctx context.Context, addr string, req *peerpb.JoinRequest) (*peerpb.JoinReply, error) {
+	reply, err := p.PeerClient.Join(ctx, addr, req)
+	close(p.answered)
+	<-p.release
+	return reply, err
+}
+
+// A node that applied itself as a voter has joined, though the leader's
+// answer to its Join has not reached it yet: it shows no join status (and
+// the admin API's health does not fail it as not a member).
+func TestJoinedOnceAppliedAsVoter(t *testing.T) {
+	c := clustertest.New(t, 1, manualTicks)
+	answered, release := make(chan struct{}), make(chan struct{})
+	nd := c.StartWith(2, t.TempDir(), false, func(cfg *server.Config) {
+		cfg.Join = []string{clustertest.Addr(1)}
+		cfg.PeerClient = slowJoin{PeerClient: cfg.PeerClient, answered: answered, release: release}
+	})
+	deadline := time.After(clustertest.WaitTimeout)
+	for waiting := true; waiting; {
+		select {
+		case <-answered:
+			waiting = false
+		case <-deadline:
+			t.Fatalf("the leader did not answer node 2's Join within %s", clustertest.WaitTimeout)
+		case <-time.After(5 * time.Millisecond):
+			c.Tick(1)
+		}
+	}
+	c.Settle()
+	voter := false
+	for _, m := range nd.Server.AdminStatus().Members {
+		voter = voter || (m.GetId() == 2 && m.GetVoter())
+	}
+	if !voter {
+		t.Fatalf("node 2 has not applied itself as a voter: %v", nd.Server.AdminStatus().Members)
+	}
+	if j := nd.Server.AdminStatus().Join; j != nil {
+		t.Errorf("AdminStatus().Join = %v once applied as a voter, want nil", j)
+	}
+	close(release)
+	if err := <-nd.JoinC; err != nil {
+		t.Fatal(err)
 	}
 }
