@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/metasrv/metasrv/client"
+	"github.com/metasrv/metasrv/internal/backup"
 )
 
 // valueJSON is a value in JSON output. The data is under "value" when it is
@@ -35,19 +35,8 @@ type keyJSON struct {
 
 func newKeyJSON(key string) keyJSON {
 	var k keyJSON
-	k.Key, k.KeyBase64 = textOrBase64([]byte(key))
+	k.Key, k.KeyBase64 = backup.TextOrBase64([]byte(key))
 	return k
-}
-
-// textOrBase64 returns b as text when it is valid UTF-8, else
-// base64-encoded (RFC 4648, standard, padded): JSON strings hold UTF-8.
-func textOrBase64(b []byte) (text, b64 *string) {
-	if utf8.Valid(b) {
-		s := string(b)
-		return &s, nil
-	}
-	s := base64.StdEncoding.EncodeToString(b)
-	return nil, &s
 }
 
 // kvJSON is a key and its value in JSON output.
@@ -61,7 +50,7 @@ func newValueJSON(kv client.KV) valueJSON {
 	if !kv.Exists() {
 		return v
 	}
-	v.Value, v.ValueBase64 = textOrBase64(kv.Data)
+	v.Value, v.ValueBase64 = backup.TextOrBase64(kv.Data)
 	return v
 }
 
@@ -105,10 +94,11 @@ func valueText(kv client.KV) string {
 // dataText is `value="..."` (Go-quoted) for UTF-8 data, else
 // `value_base64=...`.
 func dataText(data []byte) string {
-	if utf8.Valid(data) {
-		return "value=" + strconv.Quote(string(data))
+	text, b64 := backup.TextOrBase64(data)
+	if text != nil {
+		return "value=" + strconv.Quote(*text)
 	}
-	return "value_base64=" + base64.StdEncoding.EncodeToString(data)
+	return "value_base64=" + *b64
 }
 
 // expireText formats Unix milliseconds as RFC 3339 UTC.

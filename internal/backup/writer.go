@@ -80,8 +80,8 @@ func (w *Writer) Write(kv KV) error {
 		Version:    kv.Version,
 		ExpireAtMs: kv.ExpireAtMs,
 	}
-	kj.Key, kj.KeyBase64 = textOrBase64([]byte(kv.Key))
-	kj.Value, kj.ValueBase64 = textOrBase64(kv.Data)
+	kj.Key, kj.KeyBase64 = TextOrBase64([]byte(kv.Key))
+	kj.Value, kj.ValueBase64 = TextOrBase64(kv.Data)
 	if err := w.line(kj); err != nil {
 		return err
 	}
@@ -90,9 +90,11 @@ func (w *Writer) Write(kv KV) error {
 	return nil
 }
 
-// textOrBase64 returns b as text when it is valid UTF-8, else as base64
-// (RFC 4648 standard, padded): JSON strings hold UTF-8 text only.
-func textOrBase64(b []byte) (text, b64 *string) {
+// TextOrBase64 returns b as text when it is valid UTF-8, else as base64
+// (RFC 4648 standard, padded): JSON strings hold UTF-8 text only. It is
+// how the dump writes keys and values ("key" or "key_base64", "value" or
+// "value_base64"), and how databend-metactl's JSON output writes them.
+func TextOrBase64(b []byte) (text, b64 *string) {
 	if utf8.Valid(b) {
 		s := string(b)
 		return &s, nil
