@@ -1276,6 +1276,133 @@ func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
 	return file_peer_proto_rawDescGZIP(), []int{19}
 }
 
+// LeaseKeepAliveForward is a keep-alive that a client sent to a follower,
+// forwarded to the leader, which renews the lease from memory (after a
+// read barrier) as it does its own clients' keep-alives: no log entry.
+type LeaseKeepAliveForward struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClusterName string                 `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName" json:"cluster_name,omitempty"`
+	From        uint64                 `protobuf:"varint,2,opt,name=from" json:"from,omitempty"`
+	To          uint64                 `protobuf:"varint,3,opt,name=to" json:"to,omitempty"`
+	// id is the lease's.
+	Id            int64 `protobuf:"varint,4,opt,name=id" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseKeepAliveForward) Reset() {
+	*x = LeaseKeepAliveForward{}
+	mi := &file_peer_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseKeepAliveForward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseKeepAliveForward) ProtoMessage() {}
+
+func (x *LeaseKeepAliveForward) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseKeepAliveForward.ProtoReflect.Descriptor instead.
+func (*LeaseKeepAliveForward) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LeaseKeepAliveForward) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *LeaseKeepAliveForward) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *LeaseKeepAliveForward) GetTo() uint64 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *LeaseKeepAliveForward) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseKeepAliveForwardReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// found is false when the leader has no such lease (expired, revoked or
+	// never granted); ttl is then 0.
+	Found bool `protobuf:"varint,1,opt,name=found" json:"found,omitempty"`
+	// ttl is the lease's TTL in seconds, from the leader's renewal.
+	Ttl           int64 `protobuf:"varint,2,opt,name=ttl" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseKeepAliveForwardReply) Reset() {
+	*x = LeaseKeepAliveForwardReply{}
+	mi := &file_peer_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseKeepAliveForwardReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseKeepAliveForwardReply) ProtoMessage() {}
+
+func (x *LeaseKeepAliveForwardReply) ProtoReflect() protoreflect.Message {
+	mi := &file_peer_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseKeepAliveForwardReply.ProtoReflect.Descriptor instead.
+func (*LeaseKeepAliveForwardReply) Descriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LeaseKeepAliveForwardReply) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *LeaseKeepAliveForwardReply) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
 var File_peer_proto protoreflect.FileDescriptor
 
 const file_peer_proto_rawDesc = "" +
@@ -1359,14 +1486,23 @@ const file_peer_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1f\n" +
 	"\vrequest_ids\x18\x04 \x03(\x04R\n" +
 	"requestIds\"\x17\n" +
-	"\x15ProposalsDroppedReply2\xca\x03\n" +
+	"\x15ProposalsDroppedReply\"n\n" +
+	"\x15LeaseKeepAliveForward\x12!\n" +
+	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\"D\n" +
+	"\x1aLeaseKeepAliveForwardReply\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
+	"\x03ttl\x18\x02 \x01(\x03R\x03ttl2\xb1\x04\n" +
 	"\x04Peer\x12>\n" +
 	"\x04Raft\x12\x1a.metasrv.peer.v1.RaftBatch\x1a\x18.metasrv.peer.v1.RaftAck(\x01\x12J\n" +
 	"\bSnapshot\x12\x1e.metasrv.peer.v1.SnapshotChunk\x1a\x1c.metasrv.peer.v1.SnapshotAck(\x01\x12@\n" +
 	"\x04Join\x12\x1c.metasrv.peer.v1.JoinRequest\x1a\x1a.metasrv.peer.v1.JoinReply\x12C\n" +
 	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReply\x12I\n" +
 	"\aMembers\x12\x1f.metasrv.peer.v1.MembersRequest\x1a\x1d.metasrv.peer.v1.MembersReply\x12d\n" +
-	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReplyB.Z%github.com/metasrv/metasrv/api/peerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReply\x12e\n" +
+	"\x0eLeaseKeepAlive\x12&.metasrv.peer.v1.LeaseKeepAliveForward\x1a+.metasrv.peer.v1.LeaseKeepAliveForwardReplyB.Z%github.com/metasrv/metasrv/api/peerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_peer_proto_rawDescOnce sync.Once
@@ -1380,60 +1516,64 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
-var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_peer_proto_goTypes = []any{
-	(*Command)(nil),                 // 0: metasrv.peer.v1.Command
-	(*LeaseGrantRequest)(nil),       // 1: metasrv.peer.v1.LeaseGrantRequest
-	(*LeaseRevokeRequest)(nil),      // 2: metasrv.peer.v1.LeaseRevokeRequest
-	(*LeaseKeepAliveRequest)(nil),   // 3: metasrv.peer.v1.LeaseKeepAliveRequest
-	(*LeaseExtendRequest)(nil),      // 4: metasrv.peer.v1.LeaseExtendRequest
-	(*ExpireRequest)(nil),           // 5: metasrv.peer.v1.ExpireRequest
-	(*CompactRequest)(nil),          // 6: metasrv.peer.v1.CompactRequest
-	(*ConfChangeContext)(nil),       // 7: metasrv.peer.v1.ConfChangeContext
-	(*RaftBatch)(nil),               // 8: metasrv.peer.v1.RaftBatch
-	(*RaftAck)(nil),                 // 9: metasrv.peer.v1.RaftAck
-	(*SnapshotChunk)(nil),           // 10: metasrv.peer.v1.SnapshotChunk
-	(*SnapshotAck)(nil),             // 11: metasrv.peer.v1.SnapshotAck
-	(*JoinRequest)(nil),             // 12: metasrv.peer.v1.JoinRequest
-	(*JoinReply)(nil),               // 13: metasrv.peer.v1.JoinReply
-	(*LeaveRequest)(nil),            // 14: metasrv.peer.v1.LeaveRequest
-	(*LeaveReply)(nil),              // 15: metasrv.peer.v1.LeaveReply
-	(*MembersRequest)(nil),          // 16: metasrv.peer.v1.MembersRequest
-	(*MembersReply)(nil),            // 17: metasrv.peer.v1.MembersReply
-	(*ProposalsDroppedRequest)(nil), // 18: metasrv.peer.v1.ProposalsDroppedRequest
-	(*ProposalsDroppedReply)(nil),   // 19: metasrv.peer.v1.ProposalsDroppedReply
-	(*metapb.UpsertRequest)(nil),    // 20: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),       // 21: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),             // 22: metasrv.v1.Node
+	(*Command)(nil),                    // 0: metasrv.peer.v1.Command
+	(*LeaseGrantRequest)(nil),          // 1: metasrv.peer.v1.LeaseGrantRequest
+	(*LeaseRevokeRequest)(nil),         // 2: metasrv.peer.v1.LeaseRevokeRequest
+	(*LeaseKeepAliveRequest)(nil),      // 3: metasrv.peer.v1.LeaseKeepAliveRequest
+	(*LeaseExtendRequest)(nil),         // 4: metasrv.peer.v1.LeaseExtendRequest
+	(*ExpireRequest)(nil),              // 5: metasrv.peer.v1.ExpireRequest
+	(*CompactRequest)(nil),             // 6: metasrv.peer.v1.CompactRequest
+	(*ConfChangeContext)(nil),          // 7: metasrv.peer.v1.ConfChangeContext
+	(*RaftBatch)(nil),                  // 8: metasrv.peer.v1.RaftBatch
+	(*RaftAck)(nil),                    // 9: metasrv.peer.v1.RaftAck
+	(*SnapshotChunk)(nil),              // 10: metasrv.peer.v1.SnapshotChunk
+	(*SnapshotAck)(nil),                // 11: metasrv.peer.v1.SnapshotAck
+	(*JoinRequest)(nil),                // 12: metasrv.peer.v1.JoinRequest
+	(*JoinReply)(nil),                  // 13: metasrv.peer.v1.JoinReply
+	(*LeaveRequest)(nil),               // 14: metasrv.peer.v1.LeaveRequest
+	(*LeaveReply)(nil),                 // 15: metasrv.peer.v1.LeaveReply
+	(*MembersRequest)(nil),             // 16: metasrv.peer.v1.MembersRequest
+	(*MembersReply)(nil),               // 17: metasrv.peer.v1.MembersReply
+	(*ProposalsDroppedRequest)(nil),    // 18: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),      // 19: metasrv.peer.v1.ProposalsDroppedReply
+	(*LeaseKeepAliveForward)(nil),      // 20: metasrv.peer.v1.LeaseKeepAliveForward
+	(*LeaseKeepAliveForwardReply)(nil), // 21: metasrv.peer.v1.LeaseKeepAliveForwardReply
+	(*metapb.UpsertRequest)(nil),       // 22: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),          // 23: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),                // 24: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	20, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	21, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	22, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	23, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
 	6,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
 	1,  // 3: metasrv.peer.v1.Command.lease_grant:type_name -> metasrv.peer.v1.LeaseGrantRequest
 	2,  // 4: metasrv.peer.v1.Command.lease_revoke:type_name -> metasrv.peer.v1.LeaseRevokeRequest
 	3,  // 5: metasrv.peer.v1.Command.lease_keep_alive:type_name -> metasrv.peer.v1.LeaseKeepAliveRequest
 	4,  // 6: metasrv.peer.v1.Command.lease_extend:type_name -> metasrv.peer.v1.LeaseExtendRequest
 	5,  // 7: metasrv.peer.v1.Command.expire:type_name -> metasrv.peer.v1.ExpireRequest
-	22, // 8: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	22, // 9: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	22, // 10: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	22, // 11: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	22, // 12: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
+	24, // 8: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	24, // 9: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	24, // 10: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	24, // 11: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	24, // 12: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
 	8,  // 13: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
 	10, // 14: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
 	12, // 15: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
 	14, // 16: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
 	16, // 17: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
 	18, // 18: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
-	9,  // 19: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	11, // 20: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	13, // 21: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	15, // 22: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	17, // 23: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
-	19, // 24: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
+	20, // 19: metasrv.peer.v1.Peer.LeaseKeepAlive:input_type -> metasrv.peer.v1.LeaseKeepAliveForward
+	9,  // 20: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	11, // 21: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	13, // 22: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	15, // 23: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	17, // 24: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
+	19, // 25: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	21, // 26: metasrv.peer.v1.Peer.LeaseKeepAlive:output_type -> metasrv.peer.v1.LeaseKeepAliveForwardReply
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1460,7 +1600,7 @@ func file_peer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

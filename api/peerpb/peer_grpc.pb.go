@@ -33,6 +33,7 @@ const (
 	Peer_Leave_FullMethodName            = "/metasrv.peer.v1.Peer/Leave"
 	Peer_Members_FullMethodName          = "/metasrv.peer.v1.Peer/Members"
 	Peer_ProposalsDropped_FullMethodName = "/metasrv.peer.v1.Peer/ProposalsDropped"
+	Peer_LeaseKeepAlive_FullMethodName   = "/metasrv.peer.v1.Peer/LeaseKeepAlive"
 )
 
 // PeerClient is the client API for Peer service.
@@ -53,6 +54,9 @@ type PeerClient interface {
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error)
+	// LeaseKeepAlive renews a lease on the leader for a follower's client;
+	// a node that is not the leader refuses it (FailedPrecondition).
+	LeaseKeepAlive(ctx context.Context, in *LeaseKeepAliveForward, opts ...grpc.CallOption) (*LeaseKeepAliveForwardReply, error)
 }
 
 type peerClient struct {
@@ -129,6 +133,16 @@ func (c *peerClient) ProposalsDropped(ctx context.Context, in *ProposalsDroppedR
 	return out, nil
 }
 
+func (c *peerClient) LeaseKeepAlive(ctx context.Context, in *LeaseKeepAliveForward, opts ...grpc.CallOption) (*LeaseKeepAliveForwardReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaseKeepAliveForwardReply)
+	err := c.cc.Invoke(ctx, Peer_LeaseKeepAlive_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -147,6 +161,9 @@ type PeerServer interface {
 	Members(context.Context, *MembersRequest) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error)
+	// LeaseKeepAlive renews a lease on the leader for a follower's client;
+	// a node that is not the leader refuses it (FailedPrecondition).
+	LeaseKeepAlive(context.Context, *LeaseKeepAliveForward) (*LeaseKeepAliveForwardReply, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -174,6 +191,9 @@ func (UnimplementedPeerServer) Members(context.Context, *MembersRequest) (*Membe
 }
 func (UnimplementedPeerServer) ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProposalsDropped not implemented")
+}
+func (UnimplementedPeerServer) LeaseKeepAlive(context.Context, *LeaseKeepAliveForward) (*LeaseKeepAliveForwardReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method LeaseKeepAlive not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -282,6 +302,24 @@ func _Peer_ProposalsDropped_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_LeaseKeepAlive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaseKeepAliveForward)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).LeaseKeepAlive(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_LeaseKeepAlive_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).LeaseKeepAlive(ctx, req.(*LeaseKeepAliveForward))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +342,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ProposalsDropped",
 			Handler:    _Peer_ProposalsDropped_Handler,
+		},
+		{
+			MethodName: "LeaseKeepAlive",
+			Handler:    _Peer_LeaseKeepAlive_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -11,6 +11,7 @@ type RaftStreams interface {
 	Raft(stream peerpb.Peer_RaftServer) error
 	Snapshot(stream peerpb.Peer_SnapshotServer) error
 	ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error)
+	LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error)
 }
 
 // Membership changes the cluster (implemented by internal/server).
@@ -41,6 +42,11 @@ func (p *Peer) Snapshot(stream peerpb.Peer_SnapshotServer) error { return p.stre
 // ProposalsDropped receives a report of proposals a peer dropped.
 func (p *Peer) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
 	return p.streams.ProposalsDropped(ctx, req)
+}
+
+// LeaseKeepAlive renews a lease on the leader for a follower's client.
+func (p *Peer) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
+	return p.streams.LeaseKeepAlive(ctx, req)
 }
 
 // Join adds a node to the cluster.

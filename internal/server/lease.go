@@ -69,10 +69,66 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 }
 
 // LeaseKeepAlive renews lease id and returns its TTL. The leader renews
-// in memory, as etcd's lessor does (renewInMemory); any other node, and
-// the leader for a lease it cannot renew so, through the log. Errors:
+// in memory, as etcd's lessor does (renewInMemory), or through the log
+// for a lease it cannot renew so. A follower forwards the keep-alive to
+// the leader, as etcd's does, and renews through the log when it cannot
+// get an answer (no leader known, the leader unreachable for
+// keepAliveForwardTimeout, or no longer the leader). Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
+	n := s.node.Load()
+	if n == nil || n.IsLeader() || s.peers == nil {
+		return s.leaderKeepAlive(ctx, id)
+	}
+	if lead := n.Leader(); lead != 0 {
+		fctx, cancel := context.WithTimeout(ctx, s.keepAliveForwardTimeout())
+		ttl, found, err := s.peers.ForwardKeepAlive(fctx, lead, id)
+		cancel()
+		switch {
+		case err == nil && found:
+			return ttl, nil
+		case err == nil:
+			return 0, fmt.Errorf("%w: lease %d (the leader, node %d, has none)", statemachine.ErrLeaseNotFound, id, lead)
+		case ctx.Err() != nil:
+			return 0, ctx.Err()
+		}
+		s.lg.Debug("keep-alive not answered by the leader; renewing through the log", "lease", id, "leader", lead, "err", err)
+	}
+	return s.keepAliveLogged(ctx, id)
+}
+
+// keepAliveForwardTimeout bounds a keep-alive forwarded to the leader: an
+// election timeout, after which the leader this node knows is likely gone.
+func (s *Server) keepAliveForwardTimeout() time.Duration {
+	return time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+}
+
+// PeerKeepAlive renews lease id for a client of peer from, which forwarded
+// the keep-alive (transport.Handler): as LeaseKeepAlive on the leader;
+// found is false when the lease does not exist. A node that is not the
+// leader refuses it with a NotLeaderError.
+func (s *Server) PeerKeepAlive(ctx context.Context, from uint64, id int64) (int64, bool, error) {
+	n := s.node.Load()
+	if n == nil || !n.IsLeader() {
+		lead := uint64(0)
+		if n != nil {
+			lead = n.Leader()
+		}
+		return 0, false, &NotLeaderError{ID: s.cfg.ID, Leader: lead}
+	}
+	ttl, err := s.leaderKeepAlive(ctx, id)
+	if errors.Is(err, statemachine.ErrLeaseNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return ttl, true, nil
+}
+
+// leaderKeepAlive renews lease id on this node: from memory when it is the
+// leader and has extended the leases in its term, else through the log.
+func (s *Server) leaderKeepAlive(ctx context.Context, id int64) (int64, error) {
 	if n := s.node.Load(); n != nil && n.IsLeader() && s.leaseTerm.Load() == n.Term() {
 		term, now := n.Term(), s.nowMs()
 		// As etcd's leader does (ensureLeadership): a read barrier first,

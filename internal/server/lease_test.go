@@ -8,6 +8,7 @@ import (
 
 	"github.com/metasrv/metasrv/api/metapb"
 	"github.com/metasrv/metasrv/internal/clustertest"
+	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
 )
 
@@ -107,23 +108,48 @@ func TestLeaseKeptAliveInMemoryOutlivesItsLoggedExpiry(t *testing.T) {
 	}
 }
 
-// A follower renews through the log; a lease that does not exist is
-// refused on either.
-func TestLeaseKeepAliveElsewhere(t *testing.T) {
-	c, _, lead, id := leaseCluster(t, 10)
+// A follower forwards a keep-alive to the leader, which renews the lease
+// from memory as for its own clients: no log entry, and the leader's
+// TimeToLive counts the promise. A lease that does not exist is refused
+// on either; a node that is not the leader refuses a forwarded
+// keep-alive.
+func TestLeaseKeepAliveForwardedToLeader(t *testing.T) {
+	c, clock, lead, id := leaseCluster(t, 10)
 	f := c.Node(lead.ID%3 + 1)
 	last := lead.Server.Status().GetLastLogIndex()
+	clock.Advance(3 * time.Second)
 	if ttl, err := f.Server.LeaseKeepAlive(c.Ctx(), id); err != nil || ttl != 10 {
 		t.Fatalf("keep-alive on a follower: %d, %v", ttl, err)
 	}
 	c.Settle()
-	if got := lead.Server.Status().GetLastLogIndex(); got != last+1 {
-		t.Errorf("a follower's keep-alive: last log index %d -> %d, want one entry", last, got)
+	if got := lead.Server.Status().GetLastLogIndex(); got != last {
+		t.Errorf("a follower's keep-alive: last log index %d -> %d, want no entry", last, got)
+	}
+	_, left, found, _, err := lead.Server.LeaseTimeToLive(c.Ctx(), id, metapb.ReadConsistency_LINEARIZABLE)
+	if err != nil || !found || left != 10*time.Second {
+		t.Errorf("time to live on the leader: %v left, found %v, %v; want the 10 s the follower's keep-alive was promised", left, found, err)
 	}
 	for _, n := range []*clustertest.Node{lead, f} {
 		if _, err := n.Server.LeaseKeepAlive(c.Ctx(), id+1); !errors.Is(err, statemachine.ErrLeaseNotFound) {
 			t.Errorf("node %d: keep-alive of a lease that does not exist: %v, want ErrLeaseNotFound", n.ID, err)
 		}
+	}
+	if _, _, err := f.Server.PeerKeepAlive(c.Ctx(), lead.ID, id); !errors.Is(err, server.ErrNotLeader) {
+		t.Errorf("a keep-alive forwarded to a follower: %v, want ErrNotLeader", err)
+	}
+}
+
+// A follower cut off from the leader cannot renew a lease: the forwarded
+// keep-alive cannot be sent, and the log cannot be reached either.
+func TestLeaseKeepAliveOnCutOffFollowerFails(t *testing.T) {
+	c, _, lead, id := leaseCluster(t, 10)
+	f := c.Node(lead.ID%3 + 1)
+	c.Isolate(f.ID)
+	defer c.Heal()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if ttl, err := f.Server.LeaseKeepAlive(ctx, id); err == nil {
+		t.Fatalf("keep-alive on a follower cut off from the leader: TTL %d, want an error", ttl)
 	}
 }
 

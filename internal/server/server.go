@@ -93,6 +93,9 @@ type Peers interface {
 	// ReportDropped tells peer to that its proposals requestIDs were
 	// dropped here (transport.Transport.ReportDropped).
 	ReportDropped(to uint64, requestIDs []uint64)
+	// ForwardKeepAlive asks the leader to renew a lease for this node's
+	// client (transport.Transport.ForwardKeepAlive).
+	ForwardKeepAlive(ctx context.Context, to uint64, id int64) (ttl int64, found bool, err error)
 }
 
 // Config configures a Server.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,9 @@ func (h *countingHandler) Process(context.Context, *raftpb.Message) error {
 func (h *countingHandler) ReportUnreachable(uint64)                   {}
 func (h *countingHandler) ReportSnapshot(uint64, raft.SnapshotStatus) {}
 func (h *countingHandler) ProposalsDropped(uint64, []uint64)          {}
+func (h *countingHandler) PeerKeepAlive(context.Context, uint64, int64) (int64, bool, error) {
+	return 0, false, errors.New("not the leader")
+}
 
 // BenchmarkGRPCSend measures messages per second from one transport to
 // another over loopback: MsgApp messages with one 100-byte entry, handed

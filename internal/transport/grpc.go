@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -230,6 +231,30 @@ func (t *GRPC) ReportDropped(to uint64, requestIDs []uint64) {
 		return
 	}
 	p.startReportDroppedLocked(slices.Clone(requestIDs))
+}
+
+// ForwardKeepAlive calls Peer.LeaseKeepAlive on peer to, over the
+// connection its raft messages take; see Transport.
+func (t *GRPC) ForwardKeepAlive(ctx context.Context, to uint64, id int64) (int64, bool, error) {
+	t.mu.Lock()
+	p := t.mu.peers[to]
+	if t.mu.stopped || p == nil {
+		t.mu.Unlock()
+		return 0, false, fmt.Errorf("%w: node %d is not a known peer", ErrUnknownPeer, to)
+	}
+	p.callWG.Add(1)
+	t.mu.Unlock()
+	defer p.callWG.Done()
+	// The call ends with the peer (removed, or the transport stopped).
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(p.ctx, cancel)()
+	defer cancel()
+	reply, err := p.client.LeaseKeepAlive(ctx, &peerpb.LeaseKeepAliveForward{
+		ClusterName: t.cfg.ClusterName, From: t.cfg.ID, To: to, Id: id})
+	if err != nil {
+		return 0, false, err
+	}
+	return reply.GetTtl(), reply.GetFound(), nil
 }
 
 // dropLocked reports a message that was not sent.

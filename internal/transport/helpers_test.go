@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -35,6 +36,15 @@ type fakeHandler struct {
 	// receive, when set, sees every received snapshot file; its error
 	// refuses it.
 	receive func(file []byte) error
+	// keepAlive, when set, answers PeerKeepAlive; else it fails.
+	keepAlive func(ctx context.Context, from uint64, id int64) (int64, bool, error)
+}
+
+func (h *fakeHandler) PeerKeepAlive(ctx context.Context, from uint64, id int64) (int64, bool, error) {
+	if h.keepAlive == nil {
+		return 0, false, errors.New("fakeHandler: no keep-alives here")
+	}
+	return h.keepAlive(ctx, from, id)
 }
 
 func (h *fakeHandler) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
@@ -181,8 +191,8 @@ func snap(from, to uint64, data []byte) *raftpb.Message {
 	}
 }
 
-// peerService serves a transport's Raft, Snapshot and ProposalsDropped as
-// grpcapi.Peer does.
+// peerService serves a transport's Raft, Snapshot, ProposalsDropped and
+// LeaseKeepAlive as grpcapi.Peer does.
 type peerService struct {
 	peerpb.UnimplementedPeerServer
 	t *GRPC
@@ -192,6 +202,9 @@ func (s peerService) Raft(st peerpb.Peer_RaftServer) error         { return s.t.
 func (s peerService) Snapshot(st peerpb.Peer_SnapshotServer) error { return s.t.Snapshot(st) }
 func (s peerService) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
 	return s.t.ProposalsDropped(ctx, req)
+}
+func (s peerService) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
+	return s.t.LeaseKeepAlive(ctx, req)
 }
 
 // node is a GRPC transport served on a loopback listener.

@@ -323,6 +323,42 @@ func (t *MemTransport) ReportDropped(to uint64, requestIDs []uint64) {
 	}
 }
 
+// ForwardKeepAlive calls the PeerKeepAlive of node to's handler from the
+// calling goroutine, with a context that also ends when either transport
+// stops; see Transport. Faults apply to the call and to its answer; a
+// held network (SetHold) does not hold them.
+func (t *MemTransport) ForwardKeepAlive(ctx context.Context, to uint64, id int64) (int64, bool, error) {
+	r := t.net.route(t.id, to)
+	if t.isStopped() || r == nil || !r.enterCall() {
+		return 0, false, fmt.Errorf("%w: node %d cannot be reached from node %d", ErrUnknownPeer, to, t.id)
+	}
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(t.ctx, cancel)()
+	defer context.AfterFunc(r.ctx, cancel)()
+	ttl, found, err := r.h.PeerKeepAlive(ctx, t.id, id)
+	if err != nil {
+		return 0, false, err
+	}
+	if t.net.route(to, t.id) != t {
+		return 0, false, fmt.Errorf("%w: the answer of node %d to node %d was lost", ErrUnknownPeer, to, t.id)
+	}
+	return ttl, found, nil
+}
+
+// enterCall registers a call to t's handler, which Stop waits for; false
+// once t is stopped. The caller calls t.wg.Done when finished.
+func (t *MemTransport) enterCall() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.stopped {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
 // dropped reports to t's handler that a message to id was not delivered.
 func (t *MemTransport) dropped(to uint64, m *raftpb.Message) {
 	if m == nil {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -288,5 +289,37 @@ func TestMemDeliverUntilQuiet(t *testing.T) {
 				t.Fatal("settle was never called")
 			}
 		})
+	}
+}
+
+// A forwarded keep-alive reaches the other node's handler with the
+// sender's id and brings back its answer; a fault either way, or a
+// stopped receiver, fails it.
+func TestMemForwardKeepAlive(t *testing.T) {
+	net, trs, hs := memCluster(t, 1, 2)
+	hs[2].keepAlive = func(_ context.Context, from uint64, id int64) (int64, bool, error) {
+		return 10 * id, from == 1, nil
+	}
+	ctx := context.Background()
+	if ttl, found, err := trs[1].ForwardKeepAlive(ctx, 2, 3); err != nil || !found || ttl != 30 {
+		t.Fatalf("keep-alive of lease 3: ttl %d, found %v, err %v; want 30, true (from node 1), nil", ttl, found, err)
+	}
+	for _, fault := range []struct {
+		name string
+		set  func()
+	}{
+		{"request cut", func() { net.SetDrop(1, 2, true) }},
+		{"answer cut", func() { net.SetDrop(2, 1, true) }},
+		{"isolated", func() { net.Isolate(2) }},
+	} {
+		fault.set()
+		if _, _, err := trs[1].ForwardKeepAlive(ctx, 2, 3); !errors.Is(err, ErrUnknownPeer) {
+			t.Errorf("%s: err %v, want ErrUnknownPeer", fault.name, err)
+		}
+		net.Heal()
+	}
+	trs[2].Stop()
+	if _, _, err := trs[1].ForwardKeepAlive(ctx, 2, 3); !errors.Is(err, ErrUnknownPeer) {
+		t.Errorf("to a stopped node: err %v, want ErrUnknownPeer", err)
 	}
 }

@@ -33,6 +33,10 @@ type Handler interface {
 	// made, forwarded to it, without putting them in the log (see
 	// Transport.ReportDropped). requestIDs are this node's own ids.
 	ProposalsDropped(from uint64, requestIDs []uint64)
+	// PeerKeepAlive renews lease id for peer from, whose client sent the
+	// keep-alive, when this node is the leader (see
+	// Transport.ForwardKeepAlive); an error when it is not, or cannot.
+	PeerKeepAlive(ctx context.Context, from uint64, id int64) (ttl int64, found bool, err error)
 	Snapshots
 }
 
@@ -75,6 +79,12 @@ type Transport interface {
 	// proposer then learns the outcome as before, from a term change or
 	// its deadline).
 	ReportDropped(to uint64, requestIDs []uint64)
+	// ForwardKeepAlive asks peer to, the leader as this node knows it,
+	// to renew lease id (its Handler's PeerKeepAlive) and waits for the
+	// answer until ctx ends: the lease's TTL, or found false when to has
+	// no such lease. An error says nothing of the lease (to is unknown,
+	// unreachable or not the leader): the caller renews another way.
+	ForwardKeepAlive(ctx context.Context, to uint64, id int64) (ttl int64, found bool, err error)
 	// Stop stops every goroutine the transport started and waits for them.
 	// Later calls of any method do nothing.
 	Stop()
@@ -101,6 +111,9 @@ var (
 	// ErrRejected: the raft node refused a received snapshot (Process
 	// returned an error).
 	ErrRejected = errors.New("raft node refused the message")
+	// ErrUnknownPeer: a call to a node that is not a known peer (or
+	// cannot be reached from here, on a MemNetwork).
+	ErrUnknownPeer = errors.New("unknown peer")
 	// ErrBadSecret: a call on the raft port did not carry this cluster's
 	// raft_secret (codes.Unauthenticated, see SecretServerOptions).
 	ErrBadSecret = errors.New("not a cluster member: the call lacks this cluster's raft_secret")
