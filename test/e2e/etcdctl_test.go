@@ -201,6 +201,17 @@ func TestEtcdctl(t *testing.T) {
 	if out := mustEtcdctl(t, eps, "", "lease", "keep-alive", "--once", id); !strings.Contains(out, "lease "+id+" keepalived with TTL(60)") {
 		t.Errorf("lease keep-alive --once: %q", out)
 	}
+	// On every node, a follower's forwarded to the leader: none is logged.
+	leader := c.waitLeader(c.nodes...)
+	last := leader.mustStatus().GetLastLogIndex()
+	for _, ep := range eps {
+		if out := mustEtcdctl(t, []string{ep}, "", "lease", "keep-alive", "--once", id); !strings.Contains(out, "lease "+id+" keepalived with TTL(60)") {
+			t.Errorf("lease keep-alive --once on %s: %q", ep, out)
+		}
+	}
+	if got := leader.mustStatus().GetLastLogIndex(); got != last {
+		t.Errorf("keep-alives on every node: the leader's last log index went %d -> %d, want none logged", last, got)
+	}
 	if out := mustEtcdctl(t, eps, "", "lease", "timetolive", "--keys", id); !regexp.MustCompile(`^lease ` + id + ` granted with TTL\(60s\), remaining\(\d+s\), attached keys\(\[leased\]\)`).MatchString(out) {
 		t.Errorf("lease timetolive --keys: %q", out)
 	}
