@@ -30,6 +30,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type LeaseForward_Op int32
+
+const (
+	// KEEP_ALIVE renews the lease, from memory after a read barrier, as
+	// for the leader's own clients.
+	LeaseForward_KEEP_ALIVE LeaseForward_Op = 0
+	// TIME_TO_LIVE asks how long until the leader expires the lease.
+	LeaseForward_TIME_TO_LIVE LeaseForward_Op = 1
+)
+
+// Enum value maps for LeaseForward_Op.
+var (
+	LeaseForward_Op_name = map[int32]string{
+		0: "KEEP_ALIVE",
+		1: "TIME_TO_LIVE",
+	}
+	LeaseForward_Op_value = map[string]int32{
+		"KEEP_ALIVE":   0,
+		"TIME_TO_LIVE": 1,
+	}
+)
+
+func (x LeaseForward_Op) Enum() *LeaseForward_Op {
+	p := new(LeaseForward_Op)
+	*p = x
+	return p
+}
+
+func (x LeaseForward_Op) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaseForward_Op) Descriptor() protoreflect.EnumDescriptor {
+	return file_peer_proto_enumTypes[0].Descriptor()
+}
+
+func (LeaseForward_Op) Type() protoreflect.EnumType {
+	return &file_peer_proto_enumTypes[0]
+}
+
+func (x LeaseForward_Op) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaseForward_Op.Descriptor instead.
+func (LeaseForward_Op) EnumDescriptor() ([]byte, []int) {
+	return file_peer_proto_rawDescGZIP(), []int{20, 0}
+}
+
 // Command is the payload of every normal Raft log entry, after an entry
 // header that holds the leader's time (see internal/statemachine EncodeEntry).
 // The state machine applies it deterministically: the same entry gives the
@@ -1276,34 +1325,36 @@ func (*ProposalsDroppedReply) Descriptor() ([]byte, []int) {
 	return file_peer_proto_rawDescGZIP(), []int{19}
 }
 
-// LeaseKeepAliveForward is a keep-alive that a client sent to a follower,
-// forwarded to the leader, which renews the lease from memory (after a
-// read barrier) as it does its own clients' keep-alives: no log entry.
-type LeaseKeepAliveForward struct {
+// LeaseForward is a lease call that a client made on a follower and that
+// only the leader answers, forwarded to it (as etcd's follower forwards
+// them to its leader): the leader renews leases from memory and knows
+// the expiries it promised.
+type LeaseForward struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ClusterName string                 `protobuf:"bytes,1,opt,name=cluster_name,json=clusterName" json:"cluster_name,omitempty"`
 	From        uint64                 `protobuf:"varint,2,opt,name=from" json:"from,omitempty"`
 	To          uint64                 `protobuf:"varint,3,opt,name=to" json:"to,omitempty"`
 	// id is the lease's.
-	Id            int64 `protobuf:"varint,4,opt,name=id" json:"id,omitempty"`
+	Id            int64           `protobuf:"varint,4,opt,name=id" json:"id,omitempty"`
+	Op            LeaseForward_Op `protobuf:"varint,5,opt,name=op,enum=metasrv.peer.v1.LeaseForward_Op" json:"op,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *LeaseKeepAliveForward) Reset() {
-	*x = LeaseKeepAliveForward{}
+func (x *LeaseForward) Reset() {
+	*x = LeaseForward{}
 	mi := &file_peer_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *LeaseKeepAliveForward) String() string {
+func (x *LeaseForward) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*LeaseKeepAliveForward) ProtoMessage() {}
+func (*LeaseForward) ProtoMessage() {}
 
-func (x *LeaseKeepAliveForward) ProtoReflect() protoreflect.Message {
+func (x *LeaseForward) ProtoReflect() protoreflect.Message {
 	mi := &file_peer_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1315,64 +1366,75 @@ func (x *LeaseKeepAliveForward) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use LeaseKeepAliveForward.ProtoReflect.Descriptor instead.
-func (*LeaseKeepAliveForward) Descriptor() ([]byte, []int) {
+// Deprecated: Use LeaseForward.ProtoReflect.Descriptor instead.
+func (*LeaseForward) Descriptor() ([]byte, []int) {
 	return file_peer_proto_rawDescGZIP(), []int{20}
 }
 
-func (x *LeaseKeepAliveForward) GetClusterName() string {
+func (x *LeaseForward) GetClusterName() string {
 	if x != nil {
 		return x.ClusterName
 	}
 	return ""
 }
 
-func (x *LeaseKeepAliveForward) GetFrom() uint64 {
+func (x *LeaseForward) GetFrom() uint64 {
 	if x != nil {
 		return x.From
 	}
 	return 0
 }
 
-func (x *LeaseKeepAliveForward) GetTo() uint64 {
+func (x *LeaseForward) GetTo() uint64 {
 	if x != nil {
 		return x.To
 	}
 	return 0
 }
 
-func (x *LeaseKeepAliveForward) GetId() int64 {
+func (x *LeaseForward) GetId() int64 {
 	if x != nil {
 		return x.Id
 	}
 	return 0
 }
 
-type LeaseKeepAliveForwardReply struct {
+func (x *LeaseForward) GetOp() LeaseForward_Op {
+	if x != nil {
+		return x.Op
+	}
+	return LeaseForward_KEEP_ALIVE
+}
+
+type LeaseForwardReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// found is false when the leader has no such lease (expired, revoked or
-	// never granted); ttl is then 0.
+	// never granted); the other fields are then 0.
 	Found bool `protobuf:"varint,1,opt,name=found" json:"found,omitempty"`
-	// ttl is the lease's TTL in seconds, from the leader's renewal.
-	Ttl           int64 `protobuf:"varint,2,opt,name=ttl" json:"ttl,omitempty"`
+	// ttl (KEEP_ALIVE) is the lease's TTL in seconds.
+	Ttl int64 `protobuf:"varint,2,opt,name=ttl" json:"ttl,omitempty"`
+	// remaining_ms (TIME_TO_LIVE) is how long until the leader expires the
+	// lease, by its clock: its replicated expiry or the latest expiry it
+	// promised a keep-alive, whichever is later.
+	RemainingMs   int64 `protobuf:"varint,3,opt,name=remaining_ms,json=remainingMs" json:"remaining_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *LeaseKeepAliveForwardReply) Reset() {
-	*x = LeaseKeepAliveForwardReply{}
+func (x *LeaseForwardReply) Reset() {
+	*x = LeaseForwardReply{}
 	mi := &file_peer_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *LeaseKeepAliveForwardReply) String() string {
+func (x *LeaseForwardReply) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*LeaseKeepAliveForwardReply) ProtoMessage() {}
+func (*LeaseForwardReply) ProtoMessage() {}
 
-func (x *LeaseKeepAliveForwardReply) ProtoReflect() protoreflect.Message {
+func (x *LeaseForwardReply) ProtoReflect() protoreflect.Message {
 	mi := &file_peer_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1384,21 +1446,28 @@ func (x *LeaseKeepAliveForwardReply) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use LeaseKeepAliveForwardReply.ProtoReflect.Descriptor instead.
-func (*LeaseKeepAliveForwardReply) Descriptor() ([]byte, []int) {
+// Deprecated: Use LeaseForwardReply.ProtoReflect.Descriptor instead.
+func (*LeaseForwardReply) Descriptor() ([]byte, []int) {
 	return file_peer_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *LeaseKeepAliveForwardReply) GetFound() bool {
+func (x *LeaseForwardReply) GetFound() bool {
 	if x != nil {
 		return x.Found
 	}
 	return false
 }
 
-func (x *LeaseKeepAliveForwardReply) GetTtl() int64 {
+func (x *LeaseForwardReply) GetTtl() int64 {
 	if x != nil {
 		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseForwardReply) GetRemainingMs() int64 {
+	if x != nil {
+		return x.RemainingMs
 	}
 	return 0
 }
@@ -1486,23 +1555,29 @@ const file_peer_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1f\n" +
 	"\vrequest_ids\x18\x04 \x03(\x04R\n" +
 	"requestIds\"\x17\n" +
-	"\x15ProposalsDroppedReply\"n\n" +
-	"\x15LeaseKeepAliveForward\x12!\n" +
+	"\x15ProposalsDroppedReply\"\xbf\x01\n" +
+	"\fLeaseForward\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\x03R\x02id\"D\n" +
-	"\x1aLeaseKeepAliveForwardReply\x12\x14\n" +
+	"\x02id\x18\x04 \x01(\x03R\x02id\x120\n" +
+	"\x02op\x18\x05 \x01(\x0e2 .metasrv.peer.v1.LeaseForward.OpR\x02op\"&\n" +
+	"\x02Op\x12\x0e\n" +
+	"\n" +
+	"KEEP_ALIVE\x10\x00\x12\x10\n" +
+	"\fTIME_TO_LIVE\x10\x01\"^\n" +
+	"\x11LeaseForwardReply\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
-	"\x03ttl\x18\x02 \x01(\x03R\x03ttl2\xb1\x04\n" +
+	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\x12!\n" +
+	"\fremaining_ms\x18\x03 \x01(\x03R\vremainingMs2\x96\x04\n" +
 	"\x04Peer\x12>\n" +
 	"\x04Raft\x12\x1a.metasrv.peer.v1.RaftBatch\x1a\x18.metasrv.peer.v1.RaftAck(\x01\x12J\n" +
 	"\bSnapshot\x12\x1e.metasrv.peer.v1.SnapshotChunk\x1a\x1c.metasrv.peer.v1.SnapshotAck(\x01\x12@\n" +
 	"\x04Join\x12\x1c.metasrv.peer.v1.JoinRequest\x1a\x1a.metasrv.peer.v1.JoinReply\x12C\n" +
 	"\x05Leave\x12\x1d.metasrv.peer.v1.LeaveRequest\x1a\x1b.metasrv.peer.v1.LeaveReply\x12I\n" +
 	"\aMembers\x12\x1f.metasrv.peer.v1.MembersRequest\x1a\x1d.metasrv.peer.v1.MembersReply\x12d\n" +
-	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReply\x12e\n" +
-	"\x0eLeaseKeepAlive\x12&.metasrv.peer.v1.LeaseKeepAliveForward\x1a+.metasrv.peer.v1.LeaseKeepAliveForwardReplyB.Z%github.com/metasrv/metasrv/api/peerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
+	"\x10ProposalsDropped\x12(.metasrv.peer.v1.ProposalsDroppedRequest\x1a&.metasrv.peer.v1.ProposalsDroppedReply\x12J\n" +
+	"\x05Lease\x12\x1d.metasrv.peer.v1.LeaseForward\x1a\".metasrv.peer.v1.LeaseForwardReplyB.Z%github.com/metasrv/metasrv/api/peerpb\x92\x03\x04\b\x02 \x03b\beditionsp\xe8\a"
 
 var (
 	file_peer_proto_rawDescOnce sync.Once
@@ -1516,67 +1591,70 @@ func file_peer_proto_rawDescGZIP() []byte {
 	return file_peer_proto_rawDescData
 }
 
+var file_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_peer_proto_goTypes = []any{
-	(*Command)(nil),                    // 0: metasrv.peer.v1.Command
-	(*LeaseGrantRequest)(nil),          // 1: metasrv.peer.v1.LeaseGrantRequest
-	(*LeaseRevokeRequest)(nil),         // 2: metasrv.peer.v1.LeaseRevokeRequest
-	(*LeaseKeepAliveRequest)(nil),      // 3: metasrv.peer.v1.LeaseKeepAliveRequest
-	(*LeaseExtendRequest)(nil),         // 4: metasrv.peer.v1.LeaseExtendRequest
-	(*ExpireRequest)(nil),              // 5: metasrv.peer.v1.ExpireRequest
-	(*CompactRequest)(nil),             // 6: metasrv.peer.v1.CompactRequest
-	(*ConfChangeContext)(nil),          // 7: metasrv.peer.v1.ConfChangeContext
-	(*RaftBatch)(nil),                  // 8: metasrv.peer.v1.RaftBatch
-	(*RaftAck)(nil),                    // 9: metasrv.peer.v1.RaftAck
-	(*SnapshotChunk)(nil),              // 10: metasrv.peer.v1.SnapshotChunk
-	(*SnapshotAck)(nil),                // 11: metasrv.peer.v1.SnapshotAck
-	(*JoinRequest)(nil),                // 12: metasrv.peer.v1.JoinRequest
-	(*JoinReply)(nil),                  // 13: metasrv.peer.v1.JoinReply
-	(*LeaveRequest)(nil),               // 14: metasrv.peer.v1.LeaveRequest
-	(*LeaveReply)(nil),                 // 15: metasrv.peer.v1.LeaveReply
-	(*MembersRequest)(nil),             // 16: metasrv.peer.v1.MembersRequest
-	(*MembersReply)(nil),               // 17: metasrv.peer.v1.MembersReply
-	(*ProposalsDroppedRequest)(nil),    // 18: metasrv.peer.v1.ProposalsDroppedRequest
-	(*ProposalsDroppedReply)(nil),      // 19: metasrv.peer.v1.ProposalsDroppedReply
-	(*LeaseKeepAliveForward)(nil),      // 20: metasrv.peer.v1.LeaseKeepAliveForward
-	(*LeaseKeepAliveForwardReply)(nil), // 21: metasrv.peer.v1.LeaseKeepAliveForwardReply
-	(*metapb.UpsertRequest)(nil),       // 22: metasrv.v1.UpsertRequest
-	(*metapb.TxnRequest)(nil),          // 23: metasrv.v1.TxnRequest
-	(*metapb.Node)(nil),                // 24: metasrv.v1.Node
+	(LeaseForward_Op)(0),            // 0: metasrv.peer.v1.LeaseForward.Op
+	(*Command)(nil),                 // 1: metasrv.peer.v1.Command
+	(*LeaseGrantRequest)(nil),       // 2: metasrv.peer.v1.LeaseGrantRequest
+	(*LeaseRevokeRequest)(nil),      // 3: metasrv.peer.v1.LeaseRevokeRequest
+	(*LeaseKeepAliveRequest)(nil),   // 4: metasrv.peer.v1.LeaseKeepAliveRequest
+	(*LeaseExtendRequest)(nil),      // 5: metasrv.peer.v1.LeaseExtendRequest
+	(*ExpireRequest)(nil),           // 6: metasrv.peer.v1.ExpireRequest
+	(*CompactRequest)(nil),          // 7: metasrv.peer.v1.CompactRequest
+	(*ConfChangeContext)(nil),       // 8: metasrv.peer.v1.ConfChangeContext
+	(*RaftBatch)(nil),               // 9: metasrv.peer.v1.RaftBatch
+	(*RaftAck)(nil),                 // 10: metasrv.peer.v1.RaftAck
+	(*SnapshotChunk)(nil),           // 11: metasrv.peer.v1.SnapshotChunk
+	(*SnapshotAck)(nil),             // 12: metasrv.peer.v1.SnapshotAck
+	(*JoinRequest)(nil),             // 13: metasrv.peer.v1.JoinRequest
+	(*JoinReply)(nil),               // 14: metasrv.peer.v1.JoinReply
+	(*LeaveRequest)(nil),            // 15: metasrv.peer.v1.LeaveRequest
+	(*LeaveReply)(nil),              // 16: metasrv.peer.v1.LeaveReply
+	(*MembersRequest)(nil),          // 17: metasrv.peer.v1.MembersRequest
+	(*MembersReply)(nil),            // 18: metasrv.peer.v1.MembersReply
+	(*ProposalsDroppedRequest)(nil), // 19: metasrv.peer.v1.ProposalsDroppedRequest
+	(*ProposalsDroppedReply)(nil),   // 20: metasrv.peer.v1.ProposalsDroppedReply
+	(*LeaseForward)(nil),            // 21: metasrv.peer.v1.LeaseForward
+	(*LeaseForwardReply)(nil),       // 22: metasrv.peer.v1.LeaseForwardReply
+	(*metapb.UpsertRequest)(nil),    // 23: metasrv.v1.UpsertRequest
+	(*metapb.TxnRequest)(nil),       // 24: metasrv.v1.TxnRequest
+	(*metapb.Node)(nil),             // 25: metasrv.v1.Node
 }
 var file_peer_proto_depIdxs = []int32{
-	22, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
-	23, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
-	6,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
-	1,  // 3: metasrv.peer.v1.Command.lease_grant:type_name -> metasrv.peer.v1.LeaseGrantRequest
-	2,  // 4: metasrv.peer.v1.Command.lease_revoke:type_name -> metasrv.peer.v1.LeaseRevokeRequest
-	3,  // 5: metasrv.peer.v1.Command.lease_keep_alive:type_name -> metasrv.peer.v1.LeaseKeepAliveRequest
-	4,  // 6: metasrv.peer.v1.Command.lease_extend:type_name -> metasrv.peer.v1.LeaseExtendRequest
-	5,  // 7: metasrv.peer.v1.Command.expire:type_name -> metasrv.peer.v1.ExpireRequest
-	24, // 8: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
-	24, // 9: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
-	24, // 10: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
-	24, // 11: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
-	24, // 12: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
-	8,  // 13: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
-	10, // 14: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
-	12, // 15: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
-	14, // 16: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
-	16, // 17: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
-	18, // 18: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
-	20, // 19: metasrv.peer.v1.Peer.LeaseKeepAlive:input_type -> metasrv.peer.v1.LeaseKeepAliveForward
-	9,  // 20: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
-	11, // 21: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
-	13, // 22: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
-	15, // 23: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
-	17, // 24: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
-	19, // 25: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
-	21, // 26: metasrv.peer.v1.Peer.LeaseKeepAlive:output_type -> metasrv.peer.v1.LeaseKeepAliveForwardReply
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	23, // 0: metasrv.peer.v1.Command.upsert:type_name -> metasrv.v1.UpsertRequest
+	24, // 1: metasrv.peer.v1.Command.txn:type_name -> metasrv.v1.TxnRequest
+	7,  // 2: metasrv.peer.v1.Command.compact:type_name -> metasrv.peer.v1.CompactRequest
+	2,  // 3: metasrv.peer.v1.Command.lease_grant:type_name -> metasrv.peer.v1.LeaseGrantRequest
+	3,  // 4: metasrv.peer.v1.Command.lease_revoke:type_name -> metasrv.peer.v1.LeaseRevokeRequest
+	4,  // 5: metasrv.peer.v1.Command.lease_keep_alive:type_name -> metasrv.peer.v1.LeaseKeepAliveRequest
+	5,  // 6: metasrv.peer.v1.Command.lease_extend:type_name -> metasrv.peer.v1.LeaseExtendRequest
+	6,  // 7: metasrv.peer.v1.Command.expire:type_name -> metasrv.peer.v1.ExpireRequest
+	25, // 8: metasrv.peer.v1.ConfChangeContext.node:type_name -> metasrv.v1.Node
+	25, // 9: metasrv.peer.v1.JoinRequest.node:type_name -> metasrv.v1.Node
+	25, // 10: metasrv.peer.v1.JoinReply.nodes:type_name -> metasrv.v1.Node
+	25, // 11: metasrv.peer.v1.LeaveReply.nodes:type_name -> metasrv.v1.Node
+	25, // 12: metasrv.peer.v1.MembersReply.nodes:type_name -> metasrv.v1.Node
+	0,  // 13: metasrv.peer.v1.LeaseForward.op:type_name -> metasrv.peer.v1.LeaseForward.Op
+	9,  // 14: metasrv.peer.v1.Peer.Raft:input_type -> metasrv.peer.v1.RaftBatch
+	11, // 15: metasrv.peer.v1.Peer.Snapshot:input_type -> metasrv.peer.v1.SnapshotChunk
+	13, // 16: metasrv.peer.v1.Peer.Join:input_type -> metasrv.peer.v1.JoinRequest
+	15, // 17: metasrv.peer.v1.Peer.Leave:input_type -> metasrv.peer.v1.LeaveRequest
+	17, // 18: metasrv.peer.v1.Peer.Members:input_type -> metasrv.peer.v1.MembersRequest
+	19, // 19: metasrv.peer.v1.Peer.ProposalsDropped:input_type -> metasrv.peer.v1.ProposalsDroppedRequest
+	21, // 20: metasrv.peer.v1.Peer.Lease:input_type -> metasrv.peer.v1.LeaseForward
+	10, // 21: metasrv.peer.v1.Peer.Raft:output_type -> metasrv.peer.v1.RaftAck
+	12, // 22: metasrv.peer.v1.Peer.Snapshot:output_type -> metasrv.peer.v1.SnapshotAck
+	14, // 23: metasrv.peer.v1.Peer.Join:output_type -> metasrv.peer.v1.JoinReply
+	16, // 24: metasrv.peer.v1.Peer.Leave:output_type -> metasrv.peer.v1.LeaveReply
+	18, // 25: metasrv.peer.v1.Peer.Members:output_type -> metasrv.peer.v1.MembersReply
+	20, // 26: metasrv.peer.v1.Peer.ProposalsDropped:output_type -> metasrv.peer.v1.ProposalsDroppedReply
+	22, // 27: metasrv.peer.v1.Peer.Lease:output_type -> metasrv.peer.v1.LeaseForwardReply
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_peer_proto_init() }
@@ -1599,13 +1677,14 @@ func file_peer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peer_proto_rawDesc), len(file_peer_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_peer_proto_goTypes,
 		DependencyIndexes: file_peer_proto_depIdxs,
+		EnumInfos:         file_peer_proto_enumTypes,
 		MessageInfos:      file_peer_proto_msgTypes,
 	}.Build()
 	File_peer_proto = out.File

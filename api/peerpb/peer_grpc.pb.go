@@ -33,7 +33,7 @@ const (
 	Peer_Leave_FullMethodName            = "/metasrv.peer.v1.Peer/Leave"
 	Peer_Members_FullMethodName          = "/metasrv.peer.v1.Peer/Members"
 	Peer_ProposalsDropped_FullMethodName = "/metasrv.peer.v1.Peer/ProposalsDropped"
-	Peer_LeaseKeepAlive_FullMethodName   = "/metasrv.peer.v1.Peer/LeaseKeepAlive"
+	Peer_Lease_FullMethodName            = "/metasrv.peer.v1.Peer/Lease"
 )
 
 // PeerClient is the client API for Peer service.
@@ -54,9 +54,9 @@ type PeerClient interface {
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(ctx context.Context, in *ProposalsDroppedRequest, opts ...grpc.CallOption) (*ProposalsDroppedReply, error)
-	// LeaseKeepAlive renews a lease on the leader for a follower's client;
-	// a node that is not the leader refuses it (FailedPrecondition).
-	LeaseKeepAlive(ctx context.Context, in *LeaseKeepAliveForward, opts ...grpc.CallOption) (*LeaseKeepAliveForwardReply, error)
+	// Lease answers a lease call of a follower's client on the leader; a
+	// node that is not the leader refuses it.
+	Lease(ctx context.Context, in *LeaseForward, opts ...grpc.CallOption) (*LeaseForwardReply, error)
 }
 
 type peerClient struct {
@@ -133,10 +133,10 @@ func (c *peerClient) ProposalsDropped(ctx context.Context, in *ProposalsDroppedR
 	return out, nil
 }
 
-func (c *peerClient) LeaseKeepAlive(ctx context.Context, in *LeaseKeepAliveForward, opts ...grpc.CallOption) (*LeaseKeepAliveForwardReply, error) {
+func (c *peerClient) Lease(ctx context.Context, in *LeaseForward, opts ...grpc.CallOption) (*LeaseForwardReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LeaseKeepAliveForwardReply)
-	err := c.cc.Invoke(ctx, Peer_LeaseKeepAlive_FullMethodName, in, out, cOpts...)
+	out := new(LeaseForwardReply)
+	err := c.cc.Invoke(ctx, Peer_Lease_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -161,9 +161,9 @@ type PeerServer interface {
 	Members(context.Context, *MembersRequest) (*MembersReply, error)
 	// ProposalsDropped reports proposals the sender dropped to their proposer.
 	ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error)
-	// LeaseKeepAlive renews a lease on the leader for a follower's client;
-	// a node that is not the leader refuses it (FailedPrecondition).
-	LeaseKeepAlive(context.Context, *LeaseKeepAliveForward) (*LeaseKeepAliveForwardReply, error)
+	// Lease answers a lease call of a follower's client on the leader; a
+	// node that is not the leader refuses it.
+	Lease(context.Context, *LeaseForward) (*LeaseForwardReply, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -192,8 +192,8 @@ func (UnimplementedPeerServer) Members(context.Context, *MembersRequest) (*Membe
 func (UnimplementedPeerServer) ProposalsDropped(context.Context, *ProposalsDroppedRequest) (*ProposalsDroppedReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method ProposalsDropped not implemented")
 }
-func (UnimplementedPeerServer) LeaseKeepAlive(context.Context, *LeaseKeepAliveForward) (*LeaseKeepAliveForwardReply, error) {
-	return nil, status.Error(codes.Unimplemented, "method LeaseKeepAlive not implemented")
+func (UnimplementedPeerServer) Lease(context.Context, *LeaseForward) (*LeaseForwardReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lease not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -302,20 +302,20 @@ func _Peer_ProposalsDropped_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Peer_LeaseKeepAlive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LeaseKeepAliveForward)
+func _Peer_Lease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaseForward)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(PeerServer).LeaseKeepAlive(ctx, in)
+		return srv.(PeerServer).Lease(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Peer_LeaseKeepAlive_FullMethodName,
+		FullMethod: Peer_Lease_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PeerServer).LeaseKeepAlive(ctx, req.(*LeaseKeepAliveForward))
+		return srv.(PeerServer).Lease(ctx, req.(*LeaseForward))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -344,8 +344,8 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Peer_ProposalsDropped_Handler,
 		},
 		{
-			MethodName: "LeaseKeepAlive",
-			Handler:    _Peer_LeaseKeepAlive_Handler,
+			MethodName: "Lease",
+			Handler:    _Peer_Lease_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

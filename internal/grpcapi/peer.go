@@ -11,7 +11,7 @@ type RaftStreams interface {
 	Raft(stream peerpb.Peer_RaftServer) error
 	Snapshot(stream peerpb.Peer_SnapshotServer) error
 	ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error)
-	LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error)
+	Lease(ctx context.Context, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error)
 }
 
 // Membership changes the cluster (implemented by internal/server).
@@ -44,9 +44,9 @@ func (p *Peer) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppe
 	return p.streams.ProposalsDropped(ctx, req)
 }
 
-// LeaseKeepAlive renews a lease on the leader for a follower's client.
-func (p *Peer) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
-	return p.streams.LeaseKeepAlive(ctx, req)
+// Lease answers a lease call of a follower's client on the leader.
+func (p *Peer) Lease(ctx context.Context, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+	return p.streams.Lease(ctx, req)
 }
 
 // Join adds a node to the cluster.

@@ -73,7 +73,7 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 // for a lease it cannot renew so. A follower forwards the keep-alive to
 // the leader, as etcd's does, and renews through the log when it cannot
 // get an answer (no leader known, the leader unreachable for
-// keepAliveForwardTimeout, or no longer the leader). Errors:
+// an election timeout, or no longer the leader). Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
 	n := s.node.Load()
@@ -81,12 +81,10 @@ func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
 		return s.leaderKeepAlive(ctx, id)
 	}
 	if lead := n.Leader(); lead != 0 {
-		fctx, cancel := context.WithTimeout(ctx, s.keepAliveForwardTimeout())
-		ttl, found, err := s.peers.ForwardKeepAlive(fctx, lead, id)
-		cancel()
+		reply, err := s.forwardLease(ctx, lead, id, peerpb.LeaseForward_KEEP_ALIVE)
 		switch {
-		case err == nil && found:
-			return ttl, nil
+		case err == nil && reply.GetFound():
+			return reply.GetTtl(), nil
 		case err == nil:
 			return 0, fmt.Errorf("%w: lease %d (the leader, node %d, has none)", statemachine.ErrLeaseNotFound, id, lead)
 		case ctx.Err() != nil:
@@ -97,33 +95,53 @@ func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
 	return s.keepAliveLogged(ctx, id)
 }
 
-// keepAliveForwardTimeout bounds a keep-alive forwarded to the leader: an
-// election timeout, after which the leader this node knows is likely gone.
-func (s *Server) keepAliveForwardTimeout() time.Duration {
-	return time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+// forwardLease asks lead, the leader this node knows, to answer a lease
+// call (PeerLease on lead), waiting at most an election timeout: after
+// that the leader this node knows is likely gone.
+func (s *Server) forwardLease(ctx context.Context, lead uint64, id int64, op peerpb.LeaseForward_Op) (*peerpb.LeaseForwardReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.ElectionTick)*s.cfg.TickInterval)
+	defer cancel()
+	return s.peers.ForwardLease(ctx, lead, &peerpb.LeaseForward{Id: id, Op: op})
 }
 
-// PeerKeepAlive renews lease id for a client of peer from, which forwarded
-// the keep-alive (transport.Handler): as LeaseKeepAlive on the leader;
+// PeerLease answers a lease call that peer from forwarded for its client
+// (transport.Handler), on the leader: KEEP_ALIVE as LeaseKeepAlive does
+// here, TIME_TO_LIVE with the time until this node expires the lease
+// (its replicated expiry or its latest promise, whichever is later).
 // found is false when the lease does not exist. A node that is not the
 // leader refuses it with a NotLeaderError.
-func (s *Server) PeerKeepAlive(ctx context.Context, from uint64, id int64) (int64, bool, error) {
+func (s *Server) PeerLease(ctx context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
 	n := s.node.Load()
 	if n == nil || !n.IsLeader() {
 		lead := uint64(0)
 		if n != nil {
 			lead = n.Leader()
 		}
-		return 0, false, &NotLeaderError{ID: s.cfg.ID, Leader: lead}
+		return nil, &NotLeaderError{ID: s.cfg.ID, Leader: lead}
 	}
-	ttl, err := s.leaderKeepAlive(ctx, id)
-	if errors.Is(err, statemachine.ErrLeaseNotFound) {
-		return 0, false, nil
+	id := req.GetId()
+	switch req.GetOp() {
+	case peerpb.LeaseForward_KEEP_ALIVE:
+		ttl, err := s.leaderKeepAlive(ctx, id)
+		if errors.Is(err, statemachine.ErrLeaseNotFound) {
+			return &peerpb.LeaseForwardReply{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &peerpb.LeaseForwardReply{Found: true, Ttl: ttl}, nil
+	case peerpb.LeaseForward_TIME_TO_LIVE:
+		_, expireAt, found := s.sm.LeaseExpiry(id)
+		if !found {
+			return &peerpb.LeaseForwardReply{}, nil
+		}
+		reply := &peerpb.LeaseForwardReply{Found: true}
+		if at, now := max(expireAt, s.promisedExpiry(id)), s.nowMs(); at > now {
+			reply.RemainingMs = int64(at - now)
+		}
+		return reply, nil
 	}
-	if err != nil {
-		return 0, false, err
-	}
-	return ttl, true, nil
+	return nil, fmt.Errorf("node %d does not serve lease call %v from node %d (a newer version's?)", s.cfg.ID, req.GetOp(), from)
 }
 
 // leaderKeepAlive renews lease id on this node: from memory when it is the
@@ -257,20 +275,33 @@ func (s *Server) flushRenewalsLocked(ctx context.Context, term uint64) error {
 // LeaseTimeToLive reads lease id after the read barrier of c: its
 // granted TTL, its expiry, its keys, and the time left by this node's
 // clock (0 once past). found is false when there is no such lease. It
-// returns the revision read at.
+// returns the revision read at. A linearizable call on a follower also
+// asks the leader how long until it expires the lease, as etcd's
+// follower does: the leader's promises to keep-alives are not in the
+// replicated expiry until half the TTL is left. Without its answer
+// within an election timeout, the time left is the replicated expiry's.
 func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, c metapb.ReadConsistency) (info statemachine.LeaseInfo, left time.Duration, found bool, rev uint64, err error) {
 	if err := s.barrier(ctx, c); err != nil {
 		return info, 0, false, 0, err
 	}
 	rev = s.sm.Revision()
 	info, found = s.sm.Lease(id)
-	if found {
-		info.ExpireAtMs = max(info.ExpireAtMs, s.promisedExpiry(id))
-		if now := s.nowMs(); info.ExpireAtMs > now {
-			left = time.Duration(info.ExpireAtMs-now) * time.Millisecond
+	if !found {
+		return info, 0, false, rev, nil
+	}
+	info.ExpireAtMs = max(info.ExpireAtMs, s.promisedExpiry(id))
+	if now := s.nowMs(); info.ExpireAtMs > now {
+		left = time.Duration(info.ExpireAtMs-now) * time.Millisecond
+	}
+	if n := s.node.Load(); c != metapb.ReadConsistency_SERIALIZABLE && n != nil && !n.IsLeader() && n.Leader() != 0 && s.peers != nil {
+		reply, err := s.forwardLease(ctx, n.Leader(), id, peerpb.LeaseForward_TIME_TO_LIVE)
+		if err == nil && reply.GetFound() {
+			left = max(left, time.Duration(reply.GetRemainingMs())*time.Millisecond)
+		} else if err != nil {
+			s.lg.Debug("time to live not answered by the leader; the replicated expiry's", "lease", id, "err", err)
 		}
 	}
-	return info, left, found, rev, nil
+	return info, left, true, rev, nil
 }
 
 // Leases lists every lease, ascending id, after the read barrier of c, and

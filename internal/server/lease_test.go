@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/metasrv/metasrv/api/metapb"
+	"github.com/metasrv/metasrv/api/peerpb"
 	"github.com/metasrv/metasrv/internal/clustertest"
 	"github.com/metasrv/metasrv/internal/server"
 	"github.com/metasrv/metasrv/internal/statemachine"
@@ -134,8 +135,37 @@ func TestLeaseKeepAliveForwardedToLeader(t *testing.T) {
 			t.Errorf("node %d: keep-alive of a lease that does not exist: %v, want ErrLeaseNotFound", n.ID, err)
 		}
 	}
-	if _, _, err := f.Server.PeerKeepAlive(c.Ctx(), lead.ID, id); !errors.Is(err, server.ErrNotLeader) {
+	if _, err := f.Server.PeerLease(c.Ctx(), lead.ID, &peerpb.LeaseForward{Id: id}); !errors.Is(err, server.ErrNotLeader) {
 		t.Errorf("a keep-alive forwarded to a follower: %v, want ErrNotLeader", err)
+	}
+}
+
+// A follower's linearizable LeaseTimeToLive asks the leader how long
+// until it expires the lease, as etcd's follower does: after a keep-alive
+// the leader promised more than the replicated expiry holds. A
+// serializable one reads the replicated expiry alone.
+func TestLeaseTimeToLiveOnFollowerAsksLeader(t *testing.T) {
+	c, clock, lead, id := leaseCluster(t, 10)
+	f := c.Node(lead.ID%3 + 1)
+	clock.Advance(4 * time.Second)
+	if _, err := f.Server.LeaseKeepAlive(c.Ctx(), id); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	for _, tt := range []struct {
+		c    metapb.ReadConsistency
+		want time.Duration
+	}{
+		{metapb.ReadConsistency_LINEARIZABLE, 9 * time.Second}, // promised 1 s ago for 10 s
+		{metapb.ReadConsistency_SERIALIZABLE, 5 * time.Second}, // granted 5 s ago for 10 s
+	} {
+		info, left, found, _, err := f.Server.LeaseTimeToLive(c.Ctx(), id, tt.c)
+		if err != nil || !found || left != tt.want || info.TTL != 10 {
+			t.Errorf("%v time to live on a follower: %v left of TTL %d, found %v, %v; want %v of 10", tt.c, left, info.TTL, found, err, tt.want)
+		}
+	}
+	if _, left, found, _, err := f.Server.LeaseTimeToLive(c.Ctx(), id+1, metapb.ReadConsistency_LINEARIZABLE); err != nil || found || left != 0 {
+		t.Errorf("time to live of a lease that does not exist: %v, found %v, %v", left, found, err)
 	}
 }
 

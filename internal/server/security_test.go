@@ -47,14 +47,14 @@ func (r *recordingStreams) ProposalsDropped(context.Context, *peerpb.ProposalsDr
 	return nil, status.Error(codes.Internal, "reached raft")
 }
 
-func (r *recordingStreams) LeaseKeepAlive(context.Context, *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
+func (r *recordingStreams) Lease(context.Context, *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
 	r.calls.Add(1)
 	return nil, status.Error(codes.Internal, "reached raft")
 }
 
 // peerCalls makes every call of the Peer service through conn: a raft
 // batch, a snapshot, a join of node 9, a leave of victim, a membership
-// query, a report of dropped proposals and a forwarded keep-alive. It
+// query, a report of dropped proposals and a forwarded lease call. It
 // returns the errors by method.
 func peerCalls(t *testing.T, ctx context.Context, conn *grpc.ClientConn, victim uint64) map[string]error {
 	t.Helper()
@@ -78,7 +78,7 @@ func peerCalls(t *testing.T, ctx context.Context, conn *grpc.ClientConn, victim 
 	_, errs["Leave"] = pc.Leave(ctx, &peerpb.LeaveRequest{ClusterName: "test", NodeId: victim})
 	_, errs["Members"] = pc.Members(ctx, &peerpb.MembersRequest{ClusterName: "test", From: 9})
 	_, errs["ProposalsDropped"] = pc.ProposalsDropped(ctx, &peerpb.ProposalsDroppedRequest{ClusterName: "test", From: 9, To: 1, RequestIds: []uint64{1}})
-	_, errs["LeaseKeepAlive"] = pc.LeaseKeepAlive(ctx, &peerpb.LeaseKeepAliveForward{ClusterName: "test", From: 9, To: 1, Id: 1})
+	_, errs["Lease"] = pc.Lease(ctx, &peerpb.LeaseForward{ClusterName: "test", From: 9, To: 1, Id: 1})
 	return errs
 }
 

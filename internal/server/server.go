@@ -93,9 +93,9 @@ type Peers interface {
 	// ReportDropped tells peer to that its proposals requestIDs were
 	// dropped here (transport.Transport.ReportDropped).
 	ReportDropped(to uint64, requestIDs []uint64)
-	// ForwardKeepAlive asks the leader to renew a lease for this node's
-	// client (transport.Transport.ForwardKeepAlive).
-	ForwardKeepAlive(ctx context.Context, to uint64, id int64) (ttl int64, found bool, err error)
+	// ForwardLease asks the leader to answer a lease call of this node's
+	// client (transport.Transport.ForwardLease).
+	ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error)
 }
 
 // Config configures a Server.

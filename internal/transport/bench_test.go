@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/metasrv/metasrv/api/peerpb"
 )
 
 // countingHandler counts messages and wakes a waiting sender.
@@ -29,8 +31,8 @@ func (h *countingHandler) Process(context.Context, *raftpb.Message) error {
 func (h *countingHandler) ReportUnreachable(uint64)                   {}
 func (h *countingHandler) ReportSnapshot(uint64, raft.SnapshotStatus) {}
 func (h *countingHandler) ProposalsDropped(uint64, []uint64)          {}
-func (h *countingHandler) PeerKeepAlive(context.Context, uint64, int64) (int64, bool, error) {
-	return 0, false, errors.New("not the leader")
+func (h *countingHandler) PeerLease(context.Context, uint64, *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+	return nil, errors.New("not the leader")
 }
 
 // BenchmarkGRPCSend measures messages per second from one transport to

@@ -95,10 +95,10 @@
 //
 // Two unary calls ride the same connection. ProposalsDropped (one way,
 // Transport.ReportDropped) tells a proposer that its forwarded proposals
-// were dropped. LeaseKeepAlive (Transport.ForwardKeepAlive, the only call
-// that waits for an answer) takes a follower's client's keep-alive to the
-// leader's Handler.PeerKeepAlive and brings back the lease's TTL, or
-// found = false; the header is checked as a batch's. On a MemNetwork the
+// were dropped. Lease (Transport.ForwardLease, the only call that waits
+// for an answer) takes a lease call of a follower's client (a keep-alive,
+// a time-to-live) to the leader's Handler.PeerLease and brings back its
+// answer; the header is checked as a batch's. On a MemNetwork the
 // call runs on the caller's goroutine, through the same faults, and a
 // held network does not hold it.
 //
@@ -124,7 +124,7 @@
 //
 // The raft port serves only cluster members when its gRPC server is built
 // with SecretServerOptions(raft_secret): every call (Raft, Snapshot, Join,
-// Leave, Members, ProposalsDropped, LeaseKeepAlive) must carry the secret in the metadata key SecretMetadataKey, or it
+// Leave, Members, ProposalsDropped, Lease) must carry the secret in the metadata key SecretMetadataKey, or it
 // fails with codes.Unauthenticated before its handler runs, so nothing it
 // sent reaches raft. Peers send it with SecretCredentials in their dial
 // options, which the transport and the membership client

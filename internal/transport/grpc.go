@@ -233,14 +233,14 @@ func (t *GRPC) ReportDropped(to uint64, requestIDs []uint64) {
 	p.startReportDroppedLocked(slices.Clone(requestIDs))
 }
 
-// ForwardKeepAlive calls Peer.LeaseKeepAlive on peer to, over the
-// connection its raft messages take; see Transport.
-func (t *GRPC) ForwardKeepAlive(ctx context.Context, to uint64, id int64) (int64, bool, error) {
+// ForwardLease calls Peer.Lease on peer to, over the connection its raft
+// messages take; see Transport.
+func (t *GRPC) ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
 	t.mu.Lock()
 	p := t.mu.peers[to]
 	if t.mu.stopped || p == nil {
 		t.mu.Unlock()
-		return 0, false, fmt.Errorf("%w: node %d is not a known peer", ErrUnknownPeer, to)
+		return nil, fmt.Errorf("%w: node %d is not a known peer", ErrUnknownPeer, to)
 	}
 	p.callWG.Add(1)
 	t.mu.Unlock()
@@ -249,12 +249,8 @@ func (t *GRPC) ForwardKeepAlive(ctx context.Context, to uint64, id int64) (int64
 	ctx, cancel := context.WithCancel(ctx)
 	defer context.AfterFunc(p.ctx, cancel)()
 	defer cancel()
-	reply, err := p.client.LeaseKeepAlive(ctx, &peerpb.LeaseKeepAliveForward{
-		ClusterName: t.cfg.ClusterName, From: t.cfg.ID, To: to, Id: id})
-	if err != nil {
-		return 0, false, err
-	}
-	return reply.GetTtl(), reply.GetFound(), nil
+	req = &peerpb.LeaseForward{ClusterName: t.cfg.ClusterName, From: t.cfg.ID, To: to, Id: req.GetId(), Op: req.GetOp()}
+	return p.client.Lease(ctx, req)
 }
 
 // dropLocked reports a message that was not sent.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -618,45 +619,57 @@ func TestGRPCReportDropped(t *testing.T) {
 	}
 }
 
-// A forwarded keep-alive reaches the leader's handler with the sender's
-// id and brings back its answer over the peer's connection; the
-// handler's error, an unknown peer and a forged header come back as
-// errors, and a call ends when the peer is removed.
-func TestGRPCForwardKeepAlive(t *testing.T) {
+// A forwarded lease call reaches the leader's handler with the sender's
+// id, its op and lease, and brings back its answer over the peer's
+// connection; the handler's error, an unknown peer and a forged header
+// come back as errors, and a call ends when the peer is removed.
+func TestGRPCForwardLease(t *testing.T) {
 	n1, n2 := startNode(t, 1, "c"), startNode(t, 2, "c")
 	entered, block := make(chan struct{}), make(chan struct{})
-	n2.h.keepAlive = func(ctx context.Context, from uint64, id int64) (int64, bool, error) {
-		switch id {
+	n2.h.lease = func(ctx context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+		if from != 1 || req.GetFrom() != 1 || req.GetTo() != 2 || req.GetClusterName() != "c" {
+			return nil, fmt.Errorf("header from %d: %v", from, req)
+		}
+		switch req.GetId() {
 		case 5:
-			return 30, from == 1, nil
+			if req.GetOp() == peerpb.LeaseForward_TIME_TO_LIVE {
+				return &peerpb.LeaseForwardReply{Found: true, RemainingMs: 1500}, nil
+			}
+			return &peerpb.LeaseForwardReply{Found: true, Ttl: 30}, nil
 		case 6:
-			return 0, false, nil
+			return &peerpb.LeaseForwardReply{}, nil
 		case 8:
 			close(entered)
 			<-ctx.Done() // the call is cut off
 			close(block)
-			return 0, false, ctx.Err()
+			return nil, ctx.Err()
 		}
-		return 0, false, errors.New("node 2 is not the leader")
+		return nil, errors.New("node 2 is not the leader")
 	}
 	n1.tr.AddPeer(2, n2.addr)
 	ctx := context.Background()
-	if ttl, found, err := n1.tr.ForwardKeepAlive(ctx, 2, 5); err != nil || !found || ttl != 30 {
-		t.Fatalf("keep-alive of lease 5: ttl %d, found %v, err %v; want 30, true (from node 1), nil", ttl, found, err)
+	call := func(to uint64, id int64, op peerpb.LeaseForward_Op) (*peerpb.LeaseForwardReply, error) {
+		return n1.tr.ForwardLease(ctx, to, &peerpb.LeaseForward{Id: id, Op: op})
 	}
-	if ttl, found, err := n1.tr.ForwardKeepAlive(ctx, 2, 6); err != nil || found || ttl != 0 {
-		t.Fatalf("keep-alive of lease 6: ttl %d, found %v, err %v; want 0, false, nil", ttl, found, err)
+	if r, err := call(2, 5, peerpb.LeaseForward_KEEP_ALIVE); err != nil || !r.GetFound() || r.GetTtl() != 30 {
+		t.Fatalf("keep-alive of lease 5: %v, %v; want found, TTL 30", r, err)
 	}
-	if _, _, err := n1.tr.ForwardKeepAlive(ctx, 2, 7); err == nil || !contains(err.Error(), "not the leader") {
-		t.Fatalf("keep-alive refused by the handler: err %v, want its error", err)
+	if r, err := call(2, 5, peerpb.LeaseForward_TIME_TO_LIVE); err != nil || !r.GetFound() || r.GetRemainingMs() != 1500 {
+		t.Fatalf("time to live of lease 5: %v, %v; want found, 1500 ms", r, err)
 	}
-	if _, _, err := n1.tr.ForwardKeepAlive(ctx, 3, 5); !errors.Is(err, ErrUnknownPeer) {
-		t.Fatalf("keep-alive to an unknown peer: err %v, want ErrUnknownPeer", err)
+	if r, err := call(2, 6, peerpb.LeaseForward_KEEP_ALIVE); err != nil || r.GetFound() {
+		t.Fatalf("keep-alive of lease 6: %v, %v; want not found", r, err)
+	}
+	if _, err := call(2, 7, peerpb.LeaseForward_KEEP_ALIVE); err == nil || !contains(err.Error(), "not the leader") {
+		t.Fatalf("a call refused by the handler: err %v, want its error", err)
+	}
+	if _, err := call(3, 5, peerpb.LeaseForward_KEEP_ALIVE); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("a call to an unknown peer: err %v, want ErrUnknownPeer", err)
 	}
 
 	errC := make(chan error, 1)
 	go func() {
-		_, _, err := n1.tr.ForwardKeepAlive(ctx, 2, 8)
+		_, err := call(2, 8, peerpb.LeaseForward_KEEP_ALIVE)
 		errC <- err
 	}()
 	<-entered
@@ -664,26 +677,26 @@ func TestGRPCForwardKeepAlive(t *testing.T) {
 	select {
 	case err := <-errC:
 		if status.Code(err) != codes.Canceled {
-			t.Fatalf("keep-alive to a removed peer: err %v, want Canceled", err)
+			t.Fatalf("a call to a removed peer: err %v, want Canceled", err)
 		}
 	case <-time.After(waitTimeout):
-		t.Fatal("a keep-alive to a removed peer did not end")
+		t.Fatal("a call to a removed peer did not end")
 	}
 	<-block
 
 	client := rawClient(t, n2.addr)
 	for _, tt := range []struct {
 		name string
-		req  *peerpb.LeaseKeepAliveForward
+		req  *peerpb.LeaseForward
 		code codes.Code
 		text string
 	}{
-		{"wrong cluster", &peerpb.LeaseKeepAliveForward{ClusterName: "x", From: 1, To: 2, Id: 5}, codes.FailedPrecondition, `cluster "x"`},
-		{"wrong to", &peerpb.LeaseKeepAliveForward{ClusterName: "c", From: 1, To: 3, Id: 5}, codes.FailedPrecondition, "this is node 2"},
-		{"from 0", &peerpb.LeaseKeepAliveForward{ClusterName: "c", To: 2, Id: 5}, codes.InvalidArgument, "from is 0"},
+		{"wrong cluster", &peerpb.LeaseForward{ClusterName: "x", From: 1, To: 2, Id: 5}, codes.FailedPrecondition, `cluster "x"`},
+		{"wrong to", &peerpb.LeaseForward{ClusterName: "c", From: 1, To: 3, Id: 5}, codes.FailedPrecondition, "this is node 2"},
+		{"from 0", &peerpb.LeaseForward{ClusterName: "c", To: 2, Id: 5}, codes.InvalidArgument, "from is 0"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := client.LeaseKeepAlive(ctx, tt.req)
+			_, err := client.Lease(ctx, tt.req)
 			if status.Code(err) != tt.code || !contains(err.Error(), tt.text) {
 				t.Fatalf("got %v, want %v containing %q", err, tt.code, tt.text)
 			}

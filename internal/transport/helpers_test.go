@@ -36,15 +36,15 @@ type fakeHandler struct {
 	// receive, when set, sees every received snapshot file; its error
 	// refuses it.
 	receive func(file []byte) error
-	// keepAlive, when set, answers PeerKeepAlive; else it fails.
-	keepAlive func(ctx context.Context, from uint64, id int64) (int64, bool, error)
+	// lease, when set, answers PeerLease; else it fails.
+	lease func(ctx context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error)
 }
 
-func (h *fakeHandler) PeerKeepAlive(ctx context.Context, from uint64, id int64) (int64, bool, error) {
-	if h.keepAlive == nil {
-		return 0, false, errors.New("fakeHandler: no keep-alives here")
+func (h *fakeHandler) PeerLease(ctx context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+	if h.lease == nil {
+		return nil, errors.New("fakeHandler: no lease calls here")
 	}
-	return h.keepAlive(ctx, from, id)
+	return h.lease(ctx, from, req)
 }
 
 func (h *fakeHandler) ReceiveSnapshot(md *raftpb.SnapshotMetadata, r io.Reader, size int64) ([]byte, error) {
@@ -192,7 +192,7 @@ func snap(from, to uint64, data []byte) *raftpb.Message {
 }
 
 // peerService serves a transport's Raft, Snapshot, ProposalsDropped and
-// LeaseKeepAlive as grpcapi.Peer does.
+// Lease as grpcapi.Peer does.
 type peerService struct {
 	peerpb.UnimplementedPeerServer
 	t *GRPC
@@ -203,8 +203,8 @@ func (s peerService) Snapshot(st peerpb.Peer_SnapshotServer) error { return s.t.
 func (s peerService) ProposalsDropped(ctx context.Context, req *peerpb.ProposalsDroppedRequest) (*peerpb.ProposalsDroppedReply, error) {
 	return s.t.ProposalsDropped(ctx, req)
 }
-func (s peerService) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
-	return s.t.LeaseKeepAlive(ctx, req)
+func (s peerService) Lease(ctx context.Context, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+	return s.t.Lease(ctx, req)
 }
 
 // node is a GRPC transport served on a loopback listener.

@@ -10,6 +10,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/metasrv/metasrv/api/peerpb"
 )
 
 // memQueueSize is the number of messages queued per receiver before Send
@@ -323,28 +325,29 @@ func (t *MemTransport) ReportDropped(to uint64, requestIDs []uint64) {
 	}
 }
 
-// ForwardKeepAlive calls the PeerKeepAlive of node to's handler from the
-// calling goroutine, with a context that also ends when either transport
-// stops; see Transport. Faults apply to the call and to its answer; a
-// held network (SetHold) does not hold them.
-func (t *MemTransport) ForwardKeepAlive(ctx context.Context, to uint64, id int64) (int64, bool, error) {
+// ForwardLease calls the PeerLease of node to's handler from the calling
+// goroutine, with a context that also ends when either transport stops;
+// see Transport. Faults apply to the call and to its answer; a held
+// network (SetHold) does not hold them.
+func (t *MemTransport) ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
 	r := t.net.route(t.id, to)
 	if t.isStopped() || r == nil || !r.enterCall() {
-		return 0, false, fmt.Errorf("%w: node %d cannot be reached from node %d", ErrUnknownPeer, to, t.id)
+		return nil, fmt.Errorf("%w: node %d cannot be reached from node %d", ErrUnknownPeer, to, t.id)
 	}
 	defer r.wg.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(t.ctx, cancel)()
 	defer context.AfterFunc(r.ctx, cancel)()
-	ttl, found, err := r.h.PeerKeepAlive(ctx, t.id, id)
+	req = &peerpb.LeaseForward{ClusterName: req.GetClusterName(), From: t.id, To: to, Id: req.GetId(), Op: req.GetOp()}
+	reply, err := r.h.PeerLease(ctx, t.id, req)
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
 	if t.net.route(to, t.id) != t {
-		return 0, false, fmt.Errorf("%w: the answer of node %d to node %d was lost", ErrUnknownPeer, to, t.id)
+		return nil, fmt.Errorf("%w: the answer of node %d to node %d was lost", ErrUnknownPeer, to, t.id)
 	}
-	return ttl, found, nil
+	return proto.Clone(reply).(*peerpb.LeaseForwardReply), nil
 }
 
 // enterCall registers a call to t's handler, which Stop waits for; false

@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/metasrv/metasrv/api/peerpb"
 )
 
 // memCluster joins ids to a new MemNetwork; the transports stop at cleanup.
@@ -292,17 +294,20 @@ func TestMemDeliverUntilQuiet(t *testing.T) {
 	}
 }
 
-// A forwarded keep-alive reaches the other node's handler with the
+// A forwarded lease call reaches the other node's handler with the
 // sender's id and brings back its answer; a fault either way, or a
 // stopped receiver, fails it.
-func TestMemForwardKeepAlive(t *testing.T) {
+func TestMemForwardLease(t *testing.T) {
 	net, trs, hs := memCluster(t, 1, 2)
-	hs[2].keepAlive = func(_ context.Context, from uint64, id int64) (int64, bool, error) {
-		return 10 * id, from == 1, nil
+	hs[2].lease = func(_ context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+		return &peerpb.LeaseForwardReply{Found: from == 1 && req.GetTo() == 2, Ttl: 10 * req.GetId()}, nil
 	}
 	ctx := context.Background()
-	if ttl, found, err := trs[1].ForwardKeepAlive(ctx, 2, 3); err != nil || !found || ttl != 30 {
-		t.Fatalf("keep-alive of lease 3: ttl %d, found %v, err %v; want 30, true (from node 1), nil", ttl, found, err)
+	call := func() (*peerpb.LeaseForwardReply, error) {
+		return trs[1].ForwardLease(ctx, 2, &peerpb.LeaseForward{Id: 3})
+	}
+	if r, err := call(); err != nil || !r.GetFound() || r.GetTtl() != 30 {
+		t.Fatalf("keep-alive of lease 3: %v, %v; want found (from node 1 to node 2), TTL 30", r, err)
 	}
 	for _, fault := range []struct {
 		name string
@@ -313,13 +318,13 @@ func TestMemForwardKeepAlive(t *testing.T) {
 		{"isolated", func() { net.Isolate(2) }},
 	} {
 		fault.set()
-		if _, _, err := trs[1].ForwardKeepAlive(ctx, 2, 3); !errors.Is(err, ErrUnknownPeer) {
+		if _, err := call(); !errors.Is(err, ErrUnknownPeer) {
 			t.Errorf("%s: err %v, want ErrUnknownPeer", fault.name, err)
 		}
 		net.Heal()
 	}
 	trs[2].Stop()
-	if _, _, err := trs[1].ForwardKeepAlive(ctx, 2, 3); !errors.Is(err, ErrUnknownPeer) {
+	if _, err := call(); !errors.Is(err, ErrUnknownPeer) {
 		t.Errorf("to a stopped node: err %v, want ErrUnknownPeer", err)
 	}
 }

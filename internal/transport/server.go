@@ -151,9 +151,9 @@ func (t *GRPC) ProposalsDropped(_ context.Context, req *peerpb.ProposalsDroppedR
 	return &peerpb.ProposalsDroppedReply{}, nil
 }
 
-// LeaseKeepAlive serves Peer.LeaseKeepAlive: the header is checked and the
-// keep-alive handed to Handler.PeerKeepAlive.
-func (t *GRPC) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveForward) (*peerpb.LeaseKeepAliveForwardReply, error) {
+// Lease serves Peer.Lease: the header is checked and the call handed to
+// Handler.PeerLease.
+func (t *GRPC) Lease(ctx context.Context, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
 	if err := t.checkHeader(req.GetClusterName(), req.GetFrom(), "", req.GetTo()); err != nil {
 		return nil, toStatus(err)
 	}
@@ -163,15 +163,12 @@ func (t *GRPC) LeaseKeepAlive(ctx context.Context, req *peerpb.LeaseKeepAliveFor
 	defer t.wg.Done()
 	ctx, cancel := t.streamContext(ctx)
 	defer cancel()
-	ttl, found, err := t.h.PeerKeepAlive(ctx, req.GetFrom(), req.GetId())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &peerpb.LeaseKeepAliveForwardReply{Found: found, Ttl: ttl}, nil
+	reply, err := t.h.PeerLease(ctx, req.GetFrom(), req)
+	return reply, toStatus(err)
 }
 
 // checkHeader validates the header of a batch, of a snapshot's first
-// chunk, of a dropped-proposals report or of a forwarded keep-alive.
+// chunk, of a dropped-proposals report or of a forwarded lease call.
 func (t *GRPC) checkHeader(cluster string, from uint64, addr string, to uint64) error {
 	if cluster != t.cfg.ClusterName {
 		return fmt.Errorf("%w: node %d (%s) is in cluster %q, this node %d is in cluster %q; check cluster_name in both configurations",

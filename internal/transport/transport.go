@@ -7,6 +7,8 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/metasrv/metasrv/api/peerpb"
 )
 
 // Handler receives what arrives from peers. It is implemented by the raft
@@ -33,10 +35,10 @@ type Handler interface {
 	// made, forwarded to it, without putting them in the log (see
 	// Transport.ReportDropped). requestIDs are this node's own ids.
 	ProposalsDropped(from uint64, requestIDs []uint64)
-	// PeerKeepAlive renews lease id for peer from, whose client sent the
-	// keep-alive, when this node is the leader (see
-	// Transport.ForwardKeepAlive); an error when it is not, or cannot.
-	PeerKeepAlive(ctx context.Context, from uint64, id int64) (ttl int64, found bool, err error)
+	// PeerLease answers a lease call that peer from forwarded for its
+	// client (Transport.ForwardLease) when this node is the leader; an
+	// error when it is not, or cannot.
+	PeerLease(ctx context.Context, from uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error)
 	Snapshots
 }
 
@@ -79,12 +81,13 @@ type Transport interface {
 	// proposer then learns the outcome as before, from a term change or
 	// its deadline).
 	ReportDropped(to uint64, requestIDs []uint64)
-	// ForwardKeepAlive asks peer to, the leader as this node knows it,
-	// to renew lease id (its Handler's PeerKeepAlive) and waits for the
-	// answer until ctx ends: the lease's TTL, or found false when to has
-	// no such lease. An error says nothing of the lease (to is unknown,
-	// unreachable or not the leader): the caller renews another way.
-	ForwardKeepAlive(ctx context.Context, to uint64, id int64) (ttl int64, found bool, err error)
+	// ForwardLease asks peer to, the leader as this node knows it, to
+	// answer a lease call (its Handler's PeerLease) and waits for the
+	// answer until ctx ends. The caller sets req's id and op; the
+	// transport sets its header (cluster_name, from, to). An error says
+	// nothing of the lease (to is unknown, unreachable or not the
+	// leader): the caller answers another way.
+	ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error)
 	// Stop stops every goroutine the transport started and waits for them.
 	// Later calls of any method do nothing.
 	Stop()
