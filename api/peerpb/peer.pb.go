@@ -33,22 +33,26 @@ const (
 type LeaseForward_Op int32
 
 const (
+	// OP_UNSPECIFIED is refused: a call says what it asks.
+	LeaseForward_OP_UNSPECIFIED LeaseForward_Op = 0
 	// KEEP_ALIVE renews the lease, from memory after a read barrier, as
 	// for the leader's own clients.
-	LeaseForward_KEEP_ALIVE LeaseForward_Op = 0
+	LeaseForward_KEEP_ALIVE LeaseForward_Op = 1
 	// TIME_TO_LIVE asks how long until the leader expires the lease.
-	LeaseForward_TIME_TO_LIVE LeaseForward_Op = 1
+	LeaseForward_TIME_TO_LIVE LeaseForward_Op = 2
 )
 
 // Enum value maps for LeaseForward_Op.
 var (
 	LeaseForward_Op_name = map[int32]string{
-		0: "KEEP_ALIVE",
-		1: "TIME_TO_LIVE",
+		0: "OP_UNSPECIFIED",
+		1: "KEEP_ALIVE",
+		2: "TIME_TO_LIVE",
 	}
 	LeaseForward_Op_value = map[string]int32{
-		"KEEP_ALIVE":   0,
-		"TIME_TO_LIVE": 1,
+		"OP_UNSPECIFIED": 0,
+		"KEEP_ALIVE":     1,
+		"TIME_TO_LIVE":   2,
 	}
 )
 
@@ -1403,7 +1407,7 @@ func (x *LeaseForward) GetOp() LeaseForward_Op {
 	if x != nil {
 		return x.Op
 	}
-	return LeaseForward_KEEP_ALIVE
+	return LeaseForward_OP_UNSPECIFIED
 }
 
 type LeaseForwardReply struct {
@@ -1555,17 +1559,18 @@ const file_peer_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x1f\n" +
 	"\vrequest_ids\x18\x04 \x03(\x04R\n" +
 	"requestIds\"\x17\n" +
-	"\x15ProposalsDroppedReply\"\xbf\x01\n" +
+	"\x15ProposalsDroppedReply\"\xd3\x01\n" +
 	"\fLeaseForward\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\x03R\x02id\x120\n" +
-	"\x02op\x18\x05 \x01(\x0e2 .metasrv.peer.v1.LeaseForward.OpR\x02op\"&\n" +
-	"\x02Op\x12\x0e\n" +
+	"\x02op\x18\x05 \x01(\x0e2 .metasrv.peer.v1.LeaseForward.OpR\x02op\":\n" +
+	"\x02Op\x12\x12\n" +
+	"\x0eOP_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
-	"KEEP_ALIVE\x10\x00\x12\x10\n" +
-	"\fTIME_TO_LIVE\x10\x01\"^\n" +
+	"KEEP_ALIVE\x10\x01\x12\x10\n" +
+	"\fTIME_TO_LIVE\x10\x02\"^\n" +
 	"\x11LeaseForwardReply\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x10\n" +
 	"\x03ttl\x18\x02 \x01(\x03R\x03ttl\x12!\n" +

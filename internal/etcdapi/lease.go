@@ -21,8 +21,9 @@ type leaseBackend interface {
 	// LeaseRevoke deletes a lease and its keys through raft and returns
 	// the revision after it.
 	LeaseRevoke(ctx context.Context, id int64) (uint64, error)
-	// LeaseKeepAlive renews a lease (the leader in memory, another node
-	// through raft) and returns its TTL.
+	// LeaseKeepAlive renews a lease (the leader in memory; a follower
+	// forwards it to the leader, or logs it when the leader does not
+	// answer) and returns its TTL.
 	LeaseKeepAlive(ctx context.Context, id int64) (int64, error)
 	// LeaseTimeToLive reads a lease after the read barrier of c.
 	LeaseTimeToLive(ctx context.Context, id int64, c metapb.ReadConsistency) (statemachine.LeaseInfo, time.Duration, bool, uint64, error)

@@ -6,7 +6,8 @@ import (
 	"github.com/metasrv/metasrv/api/peerpb"
 )
 
-// RaftStreams receives raft traffic (implemented by internal/transport).
+// RaftStreams receives raft traffic and the calls that ride with it
+// (implemented by internal/transport).
 type RaftStreams interface {
 	Raft(stream peerpb.Peer_RaftServer) error
 	Snapshot(stream peerpb.Peer_SnapshotServer) error

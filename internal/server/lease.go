@@ -25,8 +25,7 @@ import (
 // shorter one gets it (etcd's minLeaseTTL: 1.5 election timeouts, rounded
 // up to a second), so that a lease outlives a leader election.
 func (s *Server) MinLeaseTTL() int64 {
-	election := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
-	min := (3*election/2 + time.Second - 1) / time.Second
+	min := (3*s.electionTimeout()/2 + time.Second - 1) / time.Second
 	return max(int64(min), 1)
 }
 
@@ -71,16 +70,17 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 // LeaseKeepAlive renews lease id and returns its TTL. The leader renews
 // in memory, as etcd's lessor does (renewInMemory), or through the log
 // for a lease it cannot renew so. A follower forwards the keep-alive to
-// the leader, as etcd's does, and renews through the log when it cannot
-// get an answer (no leader known, the leader unreachable for
-// an election timeout, or no longer the leader). Errors:
+// the leader, as etcd's does, and renews through the log when it gets no
+// answer: no leader known, or any error from the leader within an
+// election timeout (unreachable, no longer the leader, a barrier or a
+// write that failed there, an older version without the call). Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
 	n := s.node.Load()
 	if n == nil || n.IsLeader() || s.peers == nil {
 		return s.leaderKeepAlive(ctx, id)
 	}
-	if lead := n.Leader(); lead != 0 {
+	if lead := s.leaderToAsk(); lead != 0 {
 		reply, err := s.forwardLease(ctx, lead, id, peerpb.LeaseForward_KEEP_ALIVE)
 		switch {
 		case err == nil && reply.GetFound():
@@ -95,11 +95,21 @@ func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
 	return s.keepAliveLogged(ctx, id)
 }
 
+// leaderToAsk returns the leader a follower forwards lease calls to: 0
+// on the leader, without a known leader, or without peers.
+func (s *Server) leaderToAsk() uint64 {
+	n := s.node.Load()
+	if n == nil || n.IsLeader() || s.peers == nil {
+		return 0
+	}
+	return n.Leader()
+}
+
 // forwardLease asks lead, the leader this node knows, to answer a lease
 // call (PeerLease on lead), waiting at most an election timeout: after
 // that the leader this node knows is likely gone.
 func (s *Server) forwardLease(ctx context.Context, lead uint64, id int64, op peerpb.LeaseForward_Op) (*peerpb.LeaseForwardReply, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.cfg.ElectionTick)*s.cfg.TickInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.electionTimeout())
 	defer cancel()
 	return s.peers.ForwardLease(ctx, lead, &peerpb.LeaseForward{Id: id, Op: op})
 }
@@ -141,7 +151,7 @@ func (s *Server) PeerLease(ctx context.Context, from uint64, req *peerpb.LeaseFo
 		}
 		return reply, nil
 	}
-	return nil, fmt.Errorf("node %d does not serve lease call %v from node %d (a newer version's?)", s.cfg.ID, req.GetOp(), from)
+	return nil, fmt.Errorf("node %d does not serve lease call %v from node %d (no op, or a newer version's)", s.cfg.ID, req.GetOp(), from)
 }
 
 // leaderKeepAlive renews lease id on this node: from memory when it is the
@@ -293,10 +303,13 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, c metapb.ReadCon
 	if now := s.nowMs(); info.ExpireAtMs > now {
 		left = time.Duration(info.ExpireAtMs-now) * time.Millisecond
 	}
-	if n := s.node.Load(); c != metapb.ReadConsistency_SERIALIZABLE && n != nil && !n.IsLeader() && n.Leader() != 0 && s.peers != nil {
-		reply, err := s.forwardLease(ctx, n.Leader(), id, peerpb.LeaseForward_TIME_TO_LIVE)
+	if lead := s.leaderToAsk(); c != metapb.ReadConsistency_SERIALIZABLE && lead != 0 {
+		reply, err := s.forwardLease(ctx, lead, id, peerpb.LeaseForward_TIME_TO_LIVE)
 		if err == nil && reply.GetFound() {
-			left = max(left, time.Duration(reply.GetRemainingMs())*time.Millisecond)
+			if d := time.Duration(reply.GetRemainingMs()) * time.Millisecond; d > left {
+				left = d
+				info.ExpireAtMs = s.nowMs() + uint64(reply.GetRemainingMs())
+			}
 		} else if err != nil {
 			s.lg.Debug("time to live not answered by the leader; the replicated expiry's", "lease", id, "err", err)
 		}
@@ -344,7 +357,7 @@ func (s *Server) lessorTick() {
 		return
 	}
 	term := n.Term()
-	timeout := max(time.Duration(s.cfg.ElectionTick)*s.cfg.TickInterval, time.Second)
+	timeout := max(s.electionTimeout(), time.Second)
 	// Stop ends the waits below too: they return when the node stops.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -135,8 +135,51 @@ func TestLeaseKeepAliveForwardedToLeader(t *testing.T) {
 			t.Errorf("node %d: keep-alive of a lease that does not exist: %v, want ErrLeaseNotFound", n.ID, err)
 		}
 	}
-	if _, err := f.Server.PeerLease(c.Ctx(), lead.ID, &peerpb.LeaseForward{Id: id}); !errors.Is(err, server.ErrNotLeader) {
+	if _, err := f.Server.PeerLease(c.Ctx(), lead.ID, &peerpb.LeaseForward{Id: id, Op: peerpb.LeaseForward_KEEP_ALIVE}); !errors.Is(err, server.ErrNotLeader) {
 		t.Errorf("a keep-alive forwarded to a follower: %v, want ErrNotLeader", err)
+	}
+	if r, err := lead.Server.PeerLease(c.Ctx(), f.ID, &peerpb.LeaseForward{Id: id}); err == nil {
+		t.Errorf("a lease call without an op: %v, want an error", r)
+	}
+}
+
+// A follower whose forwarded keep-alive gets no answer within an
+// election timeout (here: the leader's read barrier is held up) renews
+// the lease through the log, as before keep-alives were forwarded, and
+// as it does when the leader runs a version without the call.
+func TestLeaseKeepAliveLoggedWhenLeaderDoesNotAnswer(t *testing.T) {
+	c, _, lead, id := leaseCluster(t, 10)
+	f := c.Node(lead.ID%3 + 1)
+	c.Settle()
+	last := lead.Server.Status().GetLastLogIndex()
+	c.Net.SetHold(true)
+	type result struct {
+		ttl int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ttl, err := f.Server.LeaseKeepAlive(c.Ctx(), id)
+		done <- result{ttl, err}
+	}()
+	// The leader's barrier sends two heartbeats; the follower's proposal
+	// of the keep-alive, once its forward timed out, is the third
+	// message held.
+	deadline := time.Now().Add(clustertest.WaitTimeout)
+	for c.Net.Held() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := c.Net.Held(); n < 3 {
+		t.Fatalf("%d messages held, want the barrier's heartbeats and the follower's proposal", n)
+	}
+	c.Net.SetHold(false)
+	c.Settle()
+	if r := <-done; r.err != nil || r.ttl != 10 {
+		t.Fatalf("keep-alive on a follower whose leader did not answer: %d, %v; want 10", r.ttl, r.err)
+	}
+	c.Settle()
+	if got := lead.Server.Status().GetLastLogIndex(); got != last+1 {
+		t.Errorf("last log index %d -> %d, want the keep-alive's entry", last, got)
 	}
 }
 
@@ -170,7 +213,8 @@ func TestLeaseTimeToLiveOnFollowerAsksLeader(t *testing.T) {
 }
 
 // A follower cut off from the leader cannot renew a lease: the forwarded
-// keep-alive cannot be sent, and the log cannot be reached either.
+// keep-alive cannot be sent, and the log cannot be reached either. (The
+// follower never answers from its own memory.)
 func TestLeaseKeepAliveOnCutOffFollowerFails(t *testing.T) {
 	c, _, lead, id := leaseCluster(t, 10)
 	f := c.Node(lead.ID%3 + 1)

@@ -140,7 +140,7 @@ func (s *Server) changeMembership(ctx context.Context, t raftpb.ConfChangeType, 
 		Changes: []*raftpb.ConfChangeSingle{{Type: t.Enum(), NodeId: proto.Uint64(nd.GetId())}},
 		Context: cctx,
 	}
-	retry := time.Duration(s.cfg.ElectionTick) * s.cfg.TickInterval
+	retry := s.electionTimeout()
 	for !done() {
 		if !n.IsLeader() {
 			return fmt.Errorf("%w: leadership moved during a membership change; retry", ErrNoLeader)

@@ -76,7 +76,7 @@ func (s *Server) readLoop() {
 // one succeeds or every waiter has given up.
 func (s *Server) serveReads(batch []*readWaiter) {
 	n := s.node.Load()
-	attempt := s.cfg.TickInterval * time.Duration(s.cfg.ElectionTick)
+	attempt := s.electionTimeout()
 	for len(batch) > 0 {
 		var rctx [8]byte
 		binary.BigEndian.PutUint64(rctx[:], s.readSeq.Add(1))

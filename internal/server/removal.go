@@ -48,7 +48,8 @@ func (s *Server) noteRemoved(index uint64) {
 }
 
 // electionTimeout is ElectionTick ticks of TickInterval: the bound of the
-// calls the removal check and the address refresh make.
+// calls to the leader (the removal check, the address refresh, forwarded
+// lease calls) and of a ReadIndex attempt.
 func (s *Server) electionTimeout() time.Duration {
 	return s.cfg.TickInterval * time.Duration(s.cfg.ElectionTick)
 }

@@ -153,13 +153,14 @@
 //     TTL. The leader answers keep-alives from memory, as etcd's does,
 //     and proposes one of these when a lease it renewed comes within half
 //     its TTL of its replicated expiry (internal/server, renewals); a
-//     follower proposes one for each keep-alive it gets. So every node
-//     holds the same expiry, the snapshot and Hash cover it, and a new
-//     leader needs nothing but the log to know when each lease is due,
-//     while a lease kept alive on the leader costs about two small
-//     entries a TTL, not one a keep-alive (clientv3 sends one every
-//     TTL/3). A follower's TimeToLive reads the replicated expiry, up to
-//     half a TTL before the leader's promise.
+//     follower forwards its clients' keep-alives to the leader, and
+//     proposes one of these only when the leader does not answer. So
+//     every node holds the same expiry, the snapshot and Hash cover it,
+//     and a new leader needs nothing but the log to know when each lease
+//     is due, while a lease kept alive costs about two small entries a
+//     TTL, not one a keep-alive (clientv3 sends one every TTL/3). The
+//     replicated expiry may be up to half a TTL before the leader's
+//     promise: a follower's linearizable TimeToLive asks the leader.
 //   - LeaseExtendRequest: a new leader's first lease entry (etcd's
 //     lessor Promote): every lease expires no earlier than the entry's
 //     time + its TTL, so no lease is lost to the time without a leader.

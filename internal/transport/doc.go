@@ -124,9 +124,9 @@
 //
 // The raft port serves only cluster members when its gRPC server is built
 // with SecretServerOptions(raft_secret): every call (Raft, Snapshot, Join,
-// Leave, Members, ProposalsDropped, Lease) must carry the secret in the metadata key SecretMetadataKey, or it
-// fails with codes.Unauthenticated before its handler runs, so nothing it
-// sent reaches raft. Peers send it with SecretCredentials in their dial
+// Leave, Members, ProposalsDropped, Lease) must carry the secret in the
+// metadata key SecretMetadataKey, or it fails with codes.Unauthenticated
+// before its handler runs, so nothing it sent reaches raft. Peers send it with SecretCredentials in their dial
 // options, which the transport and the membership client
 // (server.GRPCPeerClient) both take. With raft_tls_* the server also
 // requires a client certificate of the cluster's CA (mutual TLS), and the

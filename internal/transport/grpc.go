@@ -239,7 +239,11 @@ func (t *GRPC) ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseFor
 	t.mu.Lock()
 	p := t.mu.peers[to]
 	if t.mu.stopped || p == nil {
+		stopped := t.mu.stopped
 		t.mu.Unlock()
+		if stopped {
+			return nil, ErrStopped
+		}
 		return nil, fmt.Errorf("%w: node %d is not a known peer", ErrUnknownPeer, to)
 	}
 	p.callWG.Add(1)

@@ -666,6 +666,12 @@ func TestGRPCForwardLease(t *testing.T) {
 	if _, err := call(3, 5, peerpb.LeaseForward_KEEP_ALIVE); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("a call to an unknown peer: err %v, want ErrUnknownPeer", err)
 	}
+	defer func() {
+		n1.stop()
+		if _, err := call(2, 5, peerpb.LeaseForward_KEEP_ALIVE); !errors.Is(err, ErrStopped) {
+			t.Errorf("a call from a stopped transport: err %v, want ErrStopped", err)
+		}
+	}()
 
 	errC := make(chan error, 1)
 	go func() {

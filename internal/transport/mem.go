@@ -330,8 +330,11 @@ func (t *MemTransport) ReportDropped(to uint64, requestIDs []uint64) {
 // see Transport. Faults apply to the call and to its answer; a held
 // network (SetHold) does not hold them.
 func (t *MemTransport) ForwardLease(ctx context.Context, to uint64, req *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+	if t.isStopped() {
+		return nil, ErrStopped
+	}
 	r := t.net.route(t.id, to)
-	if t.isStopped() || r == nil || !r.enterCall() {
+	if r == nil || !r.enter() {
 		return nil, fmt.Errorf("%w: node %d cannot be reached from node %d", ErrUnknownPeer, to, t.id)
 	}
 	defer r.wg.Done()
@@ -339,7 +342,7 @@ func (t *MemTransport) ForwardLease(ctx context.Context, to uint64, req *peerpb.
 	defer cancel()
 	defer context.AfterFunc(t.ctx, cancel)()
 	defer context.AfterFunc(r.ctx, cancel)()
-	req = &peerpb.LeaseForward{ClusterName: req.GetClusterName(), From: t.id, To: to, Id: req.GetId(), Op: req.GetOp()}
+	req = &peerpb.LeaseForward{From: t.id, To: to, Id: req.GetId(), Op: req.GetOp()} // a MemNetwork has no cluster name
 	reply, err := r.h.PeerLease(ctx, t.id, req)
 	if err != nil {
 		return nil, err
@@ -350,9 +353,9 @@ func (t *MemTransport) ForwardLease(ctx context.Context, to uint64, req *peerpb.
 	return proto.Clone(reply).(*peerpb.LeaseForwardReply), nil
 }
 
-// enterCall registers a call to t's handler, which Stop waits for; false
+// enter registers a call to t's handler, which Stop waits for; false
 // once t is stopped. The caller calls t.wg.Done when finished.
-func (t *MemTransport) enterCall() bool {
+func (t *MemTransport) enter() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.mu.stopped {

@@ -323,8 +323,35 @@ func TestMemForwardLease(t *testing.T) {
 		}
 		net.Heal()
 	}
+
+	// Stopping the receiver ends a call in its handler, and waits for it.
+	entered, returned := make(chan struct{}), make(chan struct{})
+	hs[2].lease = func(ctx context.Context, _ uint64, _ *peerpb.LeaseForward) (*peerpb.LeaseForwardReply, error) {
+		close(entered)
+		<-ctx.Done()
+		close(returned)
+		return nil, ctx.Err()
+	}
+	errC := make(chan error, 1)
+	go func() {
+		_, err := call()
+		errC <- err
+	}()
+	<-entered
 	trs[2].Stop()
+	select {
+	case <-returned:
+	default:
+		t.Error("Stop returned while a call was still in the handler")
+	}
+	if err := <-errC; !errors.Is(err, context.Canceled) {
+		t.Errorf("a call to a node that stopped meanwhile: err %v, want context.Canceled", err)
+	}
 	if _, err := call(); !errors.Is(err, ErrUnknownPeer) {
 		t.Errorf("to a stopped node: err %v, want ErrUnknownPeer", err)
+	}
+	trs[1].Stop()
+	if _, err := call(); !errors.Is(err, ErrStopped) {
+		t.Errorf("from a stopped node: err %v, want ErrStopped", err)
 	}
 }

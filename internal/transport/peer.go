@@ -35,8 +35,9 @@ type peer struct {
 	// ctx is cancelled when the peer is removed or the transport stops.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// callWG counts the goroutines that call the peer besides run
-	// (snapshot sends, dropped-proposal reports): run closes conn after
+	// callWG counts the calls to the peer besides run's stream (snapshot
+	// sends and dropped-proposal reports on goroutines of their own,
+	// forwarded lease calls on their callers'): run closes conn after
 	// they end. Add is called under t.mu while the peer is in
 	// t.mu.peers, so always before run's Wait.
 	callWG sync.WaitGroup

@@ -114,8 +114,8 @@ var (
 	// ErrRejected: the raft node refused a received snapshot (Process
 	// returned an error).
 	ErrRejected = errors.New("raft node refused the message")
-	// ErrUnknownPeer: a call to a node that is not a known peer (or
-	// cannot be reached from here, on a MemNetwork).
+	// ErrUnknownPeer: a call to a node that is not a known peer (on a
+	// MemNetwork: that cannot be reached from the caller).
 	ErrUnknownPeer = errors.New("unknown peer")
 	// ErrBadSecret: a call on the raft port did not carry this cluster's
 	// raft_secret (codes.Unauthenticated, see SecretServerOptions).

@@ -20,8 +20,9 @@ const leaseTTL = 3
 // TestLeaseKeptAliveAcrossLeaderKill keeps two leases alive with etcdctl,
 // each through one of the two followers (which forward keep-alives to the
 // leader), kills the leader with SIGKILL, and checks that both leases and
-// their keys outlive several TTLs: the follower that stays one forwards
-// to the new leader. Once their keep-alives stop, both expire.
+// their keys outlive several TTLs: keep-alives through either survivor,
+// the new leader or a follower of it, go on renewing them. Once their
+// keep-alives stop, both expire.
 func TestLeaseKeptAliveAcrossLeaderKill(t *testing.T) {
 	t.Parallel()
 	c := newGuideCluster(t, clusterOptions{})
