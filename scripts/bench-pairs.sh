@@ -6,11 +6,16 @@
 # right after the other: the peers' client on the no-op server,
 # `databend-metactl bench` on metasrv, and the peers' client (etcd's
 # clientv3) on metasrv's etcd face. It prints every run's JSON line, each
-# round's shares of the no-op rate, and their medians.
+# round's shares of the no-op rate, and their medians. With CLIENT_COST=1
+# it also prints, after each run, what the benchmark client itself spent
+# a request: CPU (user and system, µs) and read and write syscalls, from
+# its /proc/PID/stat and /proc/PID/io sampled every 20 ms until it exits
+# (the last 20 ms are not counted).
 #
 # usage: scripts/bench-pairs.sh [WORKLOAD CLIENTS CONNS TOTAL]
 #        (default put 100 10 50000; WORKLOAD put or get)
 # env:   ROUNDS=n   rounds (default 5)
+#        CLIENT_COST=1  the client's cost a request, as above
 #        BIN=dir    databend-meta and databend-metactl (default ./bin)
 #        PEERS=dir  the peers' scripts (default ../shared/peers)
 set -euo pipefail
@@ -37,11 +42,37 @@ wait_cluster 3 "$eps"
 
 # ops JSON prints the ops_per_sec of a JSON line.
 ops() { sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p' <<<"$1"; }
+
+# client WHO CMD... runs a benchmark client and prints its output; with
+# CLIENT_COST=1 it prints to stderr what the client process spent a
+# request (WHO names the run).
+client() {
+  local who=$1
+  shift
+  if [ -z "${CLIENT_COST:-}" ]; then
+    "$@"
+    return
+  fi
+  local out sample="" last="" p
+  out=$(mktemp "$dir/client.XXXXXX")
+  "$@" >"$out" &
+  p=$!
+  while sample=$( { awk '{ printf "%d %d ", $14, $15 }' "/proc/$p/stat" &&
+    awk '/^syscr/ { r = $2 } /^syscw/ { w = $2 } END { print r, w }' "/proc/$p/io"; } 2>/dev/null); do
+    last=$sample
+    sleep 0.02
+  done
+  wait "$p"
+  cat "$out"
+  awk -v who="$who" -v n="${run[3]}" -v hz="$(getconf CLK_TCK)" '{
+    printf "%s client a request: %.1f µs user, %.1f µs system, %.2f reads, %.2f writes\n",
+      who, $1 * 1e6 / hz / n, $2 * 1e6 / hz / n, $3 / n, $4 / n }' <<<"$last" >&2
+}
 shares=()
 for r in $(seq "${ROUNDS:-5}"); do
-  noop=$("$pb" -system noop -endpoints "$noop_addr" -workload "${run[0]}" -clients "${run[1]}" -conns "${run[2]}" -total "${run[3]}" -keys 10000)
-  native=$("$ctl" --grpc-api-address "$eps" bench --workload "${run[0]}" --clients "${run[1]}" --conns "${run[2]}" --total "${run[3]}" --keys 10000 --progress off)
-  etcdface=$("$pb" -system etcd -endpoints "$eps" -workload "${run[0]}" -clients "${run[1]}" -conns "${run[2]}" -total "${run[3]}" -keys 10000 |
+  noop=$(client "no-op, peers' client:" "$pb" -system noop -endpoints "$noop_addr" -workload "${run[0]}" -clients "${run[1]}" -conns "${run[2]}" -total "${run[3]}" -keys 10000)
+  native=$(client "metasrv, databend-metactl bench:" "$ctl" --grpc-api-address "$eps" bench --workload "${run[0]}" --clients "${run[1]}" --conns "${run[2]}" --total "${run[3]}" --keys 10000 --progress off)
+  etcdface=$(client "metasrv's etcd face, peers' client:" "$pb" -system etcd -endpoints "$eps" -workload "${run[0]}" -clients "${run[1]}" -conns "${run[2]}" -total "${run[3]}" -keys 10000 |
     sed 's/"system":"etcd"/"system":"metasrv-etcd-face"/')
   printf '%s\n%s\n%s\n' "$noop" "$native" "$etcdface"
   share=$(awk -v n="$(ops "$noop")" -v a="$(ops "$native")" -v e="$(ops "$etcdface")" 'BEGIN { printf "%.3f %.3f", a / n, e / n }')
