@@ -13,9 +13,15 @@
 # those that succeeded, and the errors line says so. lease-keepalive fails
 # until metasrv serves leases.
 #
+# With WATCH_COUNT=1, a clientv3 client of ours (test/etcdbench/watchcount)
+# watches the watch workload's key with 50 more watchers on one stream and
+# prints how the system batched their events: events a response, and how
+# far behind the writes the watchers were.
+#
 # usage: scripts/etcd-benchmark.sh
 # env:   BIN=dir      databend-meta and databend-metactl (default ./bin);
 #                     the benchmark is built there as etcd-benchmark
+#        WATCH_COUNT=1  the watch workload's batching, as above
 #        PEERS=dir    the peers' scripts (default ../shared/peers)
 #        TOTAL=n      requests per workload (default 10000)
 #        BENCH_DIR=dir  metasrv's data and logs there, kept
@@ -29,6 +35,9 @@ TOTAL=${TOTAL:-10000}
 bench="$BIN/etcd-benchmark"
 out_bin=$(realpath -m "$BIN")
 (cd "$root/test/etcdbench" && go build -o "$out_bin/etcd-benchmark" go.etcd.io/etcd/v3/tools/benchmark)
+if [ -n "${WATCH_COUNT:-}" ]; then
+  (cd "$root/test/etcdbench" && go build -o "$out_bin/watchcount" ./watchcount)
+fi
 
 # run SYSTEM ENDPOINTS: every workload against ENDPOINTS.
 run() {
@@ -42,6 +51,13 @@ run() {
     "lease-keepalive --total $TOTAL"
   )
   for w in "${workloads[@]}"; do
+    local counter="" counted
+    if [ -n "${WATCH_COUNT:-}" ] && [ "${w%% *}" = watch ]; then
+      counted=$(mktemp "${TMPDIR:-/tmp}/metasrv-watchcount.XXXXXX")
+      "$BIN/watchcount" -endpoints "$eps" >"$counted" 2>&1 &
+      counter=$!
+      sleep 1 # its watchers are in place before the tool's puts
+    fi
     # shellcheck disable=SC2086 # w is a command line
     # (tr: the watch workload draws a progress bar with carriage returns)
     if out=$(timeout 300 "$bench" "${common[@]}" $w 2>&1 | tr '\r' '\n'; exit "${PIPESTATUS[0]}"); then
@@ -52,6 +68,11 @@ run() {
       fi
     else
       echo "$sys ${w%% *}: failed: $(grep -m1 -E 'rpc error|panic|Error' <<<"$out" || tail -1 <<<"$out")"
+    fi
+    if [ -n "$counter" ]; then
+      wait "$counter" || true
+      echo "$sys watch batching: $(cat "$counted")"
+      rm -f "$counted"
     fi
   done
 }

@@ -12,4 +12,7 @@
 // it does not compile against go.etcd.io/etcd/pkg/v3 v3.7 (pkg/report's
 // NewReport and NewReportSample take more arguments there). It speaks
 // the same v3 gRPC API to etcd v3.7 and to metasrv.
+//
+// watchcount, beside it, counts how a server batches the events of the
+// tool's watch workload (WATCH_COUNT=1 scripts/etcd-benchmark.sh).
 package etcdbench
