@@ -33,6 +33,7 @@ func registerMetrics(reg *prometheus.Registry, srv *server.Server, tr *transport
 				SentBytes: p.BytesSent, RecvBytes: p.BytesReceived, SendFailures: p.SendFailures,
 				SnapshotsSent: p.SnapshotsSent, SnapshotFailures: p.SnapshotFailures,
 				MsgsSent: p.MsgsSent, MsgsReceived: p.MsgsReceived, MsgsDropped: p.MsgsDropped,
+				BatchesSent: p.BatchesSent,
 			})
 		}
 		return out

@@ -49,7 +49,7 @@ func TestServerMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	st := ServerStats{LeaderID: 2, Healthy: true, LeaderChanges: 3, ProposalsApplied: 10,
 		LastSeq: 7, CurrentTerm: 4, Watchers: 1, SnapshotKeyCount: 5}
-	peers := []PeerStats{{ID: 2, Address: "a:1", Active: true, SentBytes: 100, RecvBytes: 50}, {ID: 3, SentBytes: 1}}
+	peers := []PeerStats{{ID: 2, Address: "a:1", Active: true, SentBytes: 100, RecvBytes: 50, MsgsSent: 9, BatchesSent: 4}, {ID: 3, SentBytes: 1}}
 	if err := RegisterServer(reg, func() ServerStats { return st }, func() []PeerStats { return peers }); err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +66,8 @@ func TestServerMetrics(t *testing.T) {
 		"metasrv_server_snapshot_key_count":                   5,
 		"metasrv_raft_network_sent_bytes{id=2}":               100,
 		"metasrv_raft_network_recv_bytes{id=2}":               50,
+		"metasrv_raft_network_msgs_sent{id=2}":                9,
+		"metasrv_raft_network_batches_sent{id=2}":             4,
 		"metasrv_raft_network_active_peers{address=a:1,id=2}": 1,
 	} {
 		if v, ok := got[name]; !ok || v != want {

@@ -38,6 +38,7 @@ type PeerStats struct {
 	SendFailures                        uint64
 	SnapshotsSent, SnapshotFailures     uint64
 	MsgsSent, MsgsReceived, MsgsDropped uint64
+	BatchesSent                         uint64
 }
 
 // PeerSource returns per-peer traffic; called on every scrape.
@@ -90,6 +91,7 @@ var (
 		{"metasrv_raft_network_msgs_sent", "Raft messages sent to a peer.", func(p PeerStats) float64 { return float64(p.MsgsSent) }},
 		{"metasrv_raft_network_msgs_recv", "Raft messages received from a peer.", func(p PeerStats) float64 { return float64(p.MsgsReceived) }},
 		{"metasrv_raft_network_msgs_dropped", "Raft messages to a peer dropped (peer down or queue full).", func(p PeerStats) float64 { return float64(p.MsgsDropped) }},
+		{"metasrv_raft_network_batches_sent", "Batches of raft messages sent to a peer (one gRPC message each).", func(p PeerStats) float64 { return float64(p.BatchesSent) }},
 	}
 	activePeers = desc("metasrv_raft_network_active_peers", "1 for each peer in the address book.", "id", "address")
 )
