@@ -76,8 +76,7 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (uint64, error) {
 // write that failed there, an older version without the call). Errors:
 // statemachine.ErrLeaseNotFound, and propose's.
 func (s *Server) LeaseKeepAlive(ctx context.Context, id int64) (int64, error) {
-	n := s.node.Load()
-	if n == nil || n.IsLeader() || s.peers == nil {
+	if n := s.node.Load(); n == nil || n.IsLeader() {
 		return s.leaderKeepAlive(ctx, id)
 	}
 	if lead := s.leaderToAsk(); lead != 0 {
