@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-state compat etcdctl etcd-benchmark
+.PHONY: all build run cluster test test-deps test-short vet proto clean chaos bench bench-compare bench-floor bench-state compat etcdctl etcd-benchmark
 
 all: build
 
@@ -38,6 +38,13 @@ bench-compare: build
 	bash -o pipefail -c '{ $(PEERS)/compare.sh && BIN=$(BIN) ./scripts/bench.sh && \
 	  BIN=$(BIN) BENCH_FLAGS=--writes-to-leader ./scripts/bench.sh put 1 1 2000 | sed "s/\"system\":\"metasrv\"/\"system\":\"metasrv-leader\"/"; } | \
 	  $(GO) run ./scripts/benchratio'
+
+# What the benchmark client and gRPC servers that do no work cost a
+# request when the replies come in groups, as a replicated server's do
+# (test/groupnoop, scripts/bench-floor.sh): one server, then three.
+bench-floor: build
+	BIN=$(BIN) PEERS=$(PEERS) ./scripts/bench-floor.sh
+	BIN=$(BIN) PEERS=$(PEERS) NODES=3 ./scripts/bench-floor.sh
 
 # Issue 5's large-state measurements (scripts/bench-state.sh) on a 3-node
 # cluster holding KEYS keys: RSS, snapshot size and time, restart and

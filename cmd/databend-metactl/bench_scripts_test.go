@@ -26,6 +26,8 @@ func TestBenchScripts(t *testing.T) {
 		{"bench.sh", []string{"put", "1"}, 2, "usage: scripts/bench.sh"},
 		{"bench-state.sh", nil, 1, "bench-state.sh: %BIN%/databend-meta not found: run make build"},
 		{"bench-state.sh", []string{"now"}, 2, "usage: scripts/bench-state.sh"},
+		{"bench-floor.sh", []string{"put", "1"}, 2, "usage: scripts/bench-floor.sh"},
+		{"bench-floor.sh", []string{"txn", "1", "1", "1"}, 2, "bench-floor.sh: WORKLOAD must be put or get"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.script+" "+strings.Join(tt.args, " "), func(t *testing.T) {
