@@ -14,9 +14,6 @@ type appendItem struct {
 	// persist, and the responses to deliver once they are durable. nil
 	// when the Ready had nothing to persist.
 	m *raftpb.Message
-	// after are a follower's messages to peers, sent once everything
-	// queued before them is durable.
-	after []*raftpb.Message
 	// barrier, when set, is closed once everything queued before it is
 	// saved and sent (Settle); the item carries nothing else.
 	barrier chan struct{}
@@ -121,7 +118,7 @@ type saveBatch struct {
 	snap  *raftpb.Snapshot
 	last  uint64            // index of the last entry, or of snap; 0: neither
 	self  []*raftpb.Message // responses to this node, in order
-	peers []*raftpb.Message // messages to peers, in order
+	peers []*raftpb.Message // responses to peers, in order
 }
 
 // canTake reports whether m can be written by the same Save as b: a
@@ -135,7 +132,6 @@ func (b *saveBatch) canTake(m *raftpb.Message) bool {
 }
 
 func (b *saveBatch) add(self uint64, it appendItem) {
-	b.peers = append(b.peers, it.after...)
 	m := it.m
 	if m == nil {
 		return

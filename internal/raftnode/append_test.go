@@ -54,11 +54,11 @@ func TestPersistBatchesReadys(t *testing.T) {
 		{"a snapshot starts its own Save",
 			[]appendItem{{m: appendMsg(1, ents(1, 1, 2))}, {m: withSnap}, {m: appendMsg(2, ents(2, 12))}},
 			[]int{2, 2}, 0, 0, true},
-		{"a follower's messages wait for the Save before them",
-			[]appendItem{{m: appendMsg(1, ents(1, 1))}, {after: []*raftpb.Message{resp(2), resp(3)}}},
-			[]int{1}, 2, 0, false},
-		{"messages alone: no Save",
-			[]appendItem{{after: []*raftpb.Message{resp(2)}}},
+		{"responses to peers go after the Save of everything before them",
+			[]appendItem{{m: appendMsg(1, ents(1, 1))}, {m: appendMsg(1, ents(1, 2), resp(2), resp(3))}},
+			[]int{2}, 2, 0, false},
+		{"responses alone: no Save",
+			[]appendItem{{m: &raftpb.Message{Type: raftpb.MsgStorageAppend.Enum(), Responses: []*raftpb.Message{resp(2)}}}},
 			nil, 1, 0, false},
 	}
 	for _, tt := range tests {

@@ -24,23 +24,24 @@
 //
 //  1. publishes the term, leader changes and ReadStates,
 //  2. queues raft's MsgStorageAppend (snapshot, hard state, entries and the
-//     responses that must wait for them) to the append goroutine, and on a
-//     follower its other messages too, but for the proposals and read
-//     index requests it relays to the leader: those carry none of its own
-//     state and go at once,
-//  3. on the leader, sends its messages to followers at once, while its
-//     own Save of the same entries runs (Raft thesis 10.2.1),
+//     responses that must wait for them: acknowledgements and votes) to
+//     the append goroutine,
+//  3. sends every other message at once, as raft's contract for
+//     AsyncStorageWrites allows: the leader's entries to followers while
+//     its own Save of them runs (Raft thesis 10.2.1), a follower's
+//     relayed proposals and read index requests and its answers to
+//     heartbeats (a read index round does not wait for a follower's
+//     fsync),
 //  4. hands the committed entries raft released to ApplyC, and steps
 //     raft's MsgStorageApplyResp (as Advance did).
 //
 // The append goroutine Saves (Storage.Save fsyncs), hands a saved snapshot
 // to ApplyC, then sends the responses for peers (a follower's
-// acknowledgements and votes) and the follower's other messages, and has
-// the loop step the responses for this node (its own acknowledgement,
-// MsgStorageAppendResp). So:
+// acknowledgements and votes) and has the loop step the responses for
+// this node (its own acknowledgement, MsgStorageAppendResp). So:
 //
-//   - nothing is acknowledged, and a follower sends nothing but relayed
-//     requests, before the Save of everything it was handed before;
+//   - nothing is acknowledged, and no vote is cast, before the Save of
+//     everything the node was handed before;
 //   - raft releases committed entries only once they are saved on this
 //     node, and a snapshot reaches ApplyC before the entries after it;
 //   - a failed Save stops the node: Done is closed and Err says why. The

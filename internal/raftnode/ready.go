@@ -171,24 +171,23 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 			peers = append(peers, m)
 		}
 	}
-	if raft.StateType(n.state.Load()) == raft.StateLeader {
-		// The Save is queued before the sends, not after: Go runs the
-		// goroutine woken last first on this P, so the peer goroutines
-		// send before the append goroutine blocks the P in fsync. The
-		// other order delayed each MsgApp by ~100 µs (docs/PERFORMANCE.md).
-		if storageAppend != nil {
-			n.queueAppend(appendItem{m: storageAppend})
-		}
-		if n.appends != nil {
-			n.appends.sent(peers, time.Now())
-		}
-		n.send(peers)
-	} else {
-		peers = n.sendRelayed(peers)
-		if storageAppend != nil || len(peers) > 0 {
-			n.queueAppend(appendItem{m: storageAppend, after: peers})
-		}
+	// raft holds back in storageAppend's responses what must wait for the
+	// Save (acknowledgements and votes); everything else goes at once, on
+	// every node: the leader's entries to followers while its own Save of
+	// them runs (Raft thesis 10.2.1), a follower's relayed proposals and
+	// read index requests and its answers to heartbeats.
+	//
+	// The Save is queued before the sends, not after: Go runs the
+	// goroutine woken last first on this P, so the peer goroutines send
+	// before the append goroutine blocks the P in fsync. The other order
+	// delayed each MsgApp by ~100 µs (docs/PERFORMANCE.md).
+	if storageAppend != nil {
+		n.queueAppend(appendItem{m: storageAppend})
 	}
+	if n.appends != nil {
+		n.appends.sent(peers, time.Now())
+	}
+	n.send(peers)
 	if storageApply != nil {
 		// raft hands out only entries that are durable here.
 		ents := storageApply.GetEntries()
@@ -205,23 +204,6 @@ func (n *Node) handleReady(rn *raft.RawNode, rd raft.Ready) error {
 		}
 	}
 	return nil
-}
-
-// sendRelayed sends at once the requests a follower relays to the leader
-// (proposals, read index requests): they carry none of its own state, so
-// they need not wait for its Save. It returns the other messages.
-func (n *Node) sendRelayed(msgs []*raftpb.Message) (rest []*raftpb.Message) {
-	var relayed []*raftpb.Message
-	rest = msgs[:0]
-	for _, m := range msgs {
-		if t := m.GetType(); t == raftpb.MsgProp || t == raftpb.MsgReadIndex {
-			relayed = append(relayed, m)
-		} else {
-			rest = append(rest, m)
-		}
-	}
-	n.send(relayed)
-	return rest
 }
 
 // send hands msgs to the transport; the Ready loop and the append
