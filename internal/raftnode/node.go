@@ -468,8 +468,8 @@ func (n *Node) push(o op, limit int) bool {
 }
 
 // call queues run for the Ready loop and returns its error once the loop
-// ran it. If ctx ends first and the loop has not taken run yet, run is
-// never called and call returns ctx's error.
+// ran it. If ctx has ended already, or ends before the loop takes run,
+// run is never called and call returns ctx's error.
 func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error {
 	return n.callOp(ctx, op{run: run})
 }
@@ -479,6 +479,9 @@ func (n *Node) call(ctx context.Context, run func(rn *raft.RawNode) error) error
 func (n *Node) callOp(ctx context.Context, o op) error {
 	if err := n.stopped(); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // never queued: the loop could take it before wait sees ctx
 	}
 	o.c = newCall()
 	n.push(o, 0)

@@ -267,6 +267,24 @@ func TestForwardedProposalWithoutLeaderIsDropped(t *testing.T) {
 	}
 }
 
+// A call whose ctx has ended already is never queued: the Ready loop,
+// which here does not run, could take it before the caller sees ctx end,
+// and a proposal its caller gave up on would reach the log.
+func TestCallWithEndedContextIsNotQueued(t *testing.T) {
+	n := &Node{mb: newQueue[op](), doneC: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Propose(ctx, []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose = %v, want context.Canceled", err)
+	}
+	if err := n.call(ctx, func(*raft.RawNode) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call = %v, want context.Canceled", err)
+	}
+	if got := n.mb.len(); got != 0 {
+		t.Fatalf("%d ops queued for the loop, want none", got)
+	}
+}
+
 // raft's Logger.Fatal, called on the Ready loop as raft would, stops the
 // node through its failure path: Err says why, the process goes on.
 func TestRaftFatalStopsNode(t *testing.T) {

@@ -396,7 +396,8 @@ func TestSendsAroundSave(t *testing.T) {
 	})
 }
 
-// A proposal whose ctx ends before the loop takes it is never proposed.
+// A proposal whose ctx ends while it waits in the mailbox is never
+// proposed: the loop skips it.
 func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
 	st := &memStorage{MemoryStorage: raft.NewMemoryStorage()}
 	n := startSingle(t, st, nil)
@@ -404,9 +405,12 @@ func TestProposeCancelledBeforeTakenIsNotProposed(t *testing.T) {
 
 	release := holdLoop(t, n)
 	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- n.Propose(ctx, []byte("cancelled")) }()
+	waitQueued(t, n, 1)
 	cancel()
-	if err := n.Propose(ctx, []byte("cancelled")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Propose with an ended ctx = %v, want context.Canceled", err)
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose whose ctx ended while queued = %v, want context.Canceled", err)
 	}
 	release()
 	if err := n.Propose(context.Background(), []byte("last")); err != nil {
@@ -558,9 +562,12 @@ func TestProposalsQueuedTogetherAreOneMsgProp(t *testing.T) {
 	propose(slices.Repeat([]byte("b"), maxProposalBatchBytes))
 	waitQueued(t, n, small+1)
 	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan error, 1)
+	go func() { gaveUp <- n.Propose(ctx, []byte("cancelled")) }()
+	waitQueued(t, n, small+2)
 	cancel()
-	if err := n.Propose(ctx, []byte("cancelled")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Propose with an ended ctx = %v, want context.Canceled", err)
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Propose whose ctx ended while queued = %v, want context.Canceled", err)
 	}
 	for i := range small {
 		propose(fmt.Appendf(nil, "c%d", i))

@@ -155,6 +155,8 @@ func (s *Server) PeerLease(ctx context.Context, from uint64, req *peerpb.LeaseFo
 
 // leaderKeepAlive renews lease id on this node: from memory when it is the
 // leader and has extended the leases in its term, else through the log.
+// A read barrier that does not complete (ctx ended, or the node stopped)
+// is the call's error: no entry is proposed for a caller that gave up.
 func (s *Server) leaderKeepAlive(ctx context.Context, id int64) (int64, error) {
 	if n := s.node.Load(); n != nil && n.IsLeader() && s.leaseTerm.Load() == n.Term() {
 		term, now := n.Term(), s.nowMs()
@@ -162,10 +164,11 @@ func (s *Server) leaderKeepAlive(ctx context.Context, id int64) (int64, error) {
 		// so that a leader cut off from the others, which a successor may
 		// have replaced already, promises nothing. The promise counts from
 		// before it, so it ends before any successor's lease extension.
-		if err := s.linearizableRead(ctx); err == nil {
-			if ttl, ok := s.renewInMemory(id, term, now); ok {
-				return ttl, nil
-			}
+		if err := s.linearizableRead(ctx); err != nil {
+			return 0, err
+		}
+		if ttl, ok := s.renewInMemory(id, term, now); ok {
+			return ttl, nil
 		}
 	}
 	return s.keepAliveLogged(ctx, id)
