@@ -383,11 +383,14 @@ func (t *MemTransport) enqueue(e envelope) bool {
 	if t.mu.stopped {
 		return false
 	}
+	// Counted before it is queued: the receiver may take it, handle it
+	// and uncount it before a count after the send.
+	t.net.track()
 	select {
 	case t.inC <- e:
-		t.net.track()
 		return true
 	default:
+		t.net.untrack()
 		return false
 	}
 }
