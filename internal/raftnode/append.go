@@ -12,7 +12,7 @@ import (
 type appendItem struct {
 	// m is raft's MsgStorageAppend: a snapshot, hard state and entries to
 	// persist, and the responses to deliver once they are durable. nil
-	// when the Ready had nothing to persist.
+	// in a barrier.
 	m *raftpb.Message
 	// barrier, when set, is closed once everything queued before it is
 	// saved and sent (Settle); the item carries nothing else.
@@ -63,12 +63,12 @@ func (n *Node) persist(b *saveBatch, items []appendItem) error {
 			close(it.barrier)
 			continue
 		}
-		if it.m != nil && !b.canTake(it.m) {
+		if !b.canTake(it.m) {
 			if err := n.flush(b); err != nil {
 				return err
 			}
 		}
-		b.add(n.cfg.ID, it)
+		b.add(n.cfg.ID, it.m)
 	}
 	return n.flush(b)
 }
@@ -131,11 +131,8 @@ func (b *saveBatch) canTake(m *raftpb.Message) bool {
 	return len(ents) == 0 || b.last == 0 || ents[0].GetIndex() == b.last+1
 }
 
-func (b *saveBatch) add(self uint64, it appendItem) {
-	m := it.m
-	if m == nil {
-		return
-	}
+// add puts m's writes and responses into b.
+func (b *saveBatch) add(self uint64, m *raftpb.Message) {
 	// raft sets the hard state's fields only when it changed.
 	if m.Term != nil || m.Vote != nil || m.Commit != nil {
 		b.hs = &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}

@@ -285,10 +285,10 @@ func TestStepsWhileSavingAndBatchesSaves(t *testing.T) {
 	}
 }
 
-// Durability as doc.go states it: a follower acknowledges entries only
-// after they are saved, and sends everything else (relayed requests,
-// answers to heartbeats) at once; the leader sends new entries to
-// followers before its own Save is done.
+// Durability as doc.go states it: a node acknowledges entries, and casts
+// a vote, only after they are saved; a follower sends everything else
+// (relayed requests, answers to heartbeats) at once; the leader sends new
+// entries to followers before its own Save is done.
 func TestSendsAroundSave(t *testing.T) {
 	start := func(t *testing.T, id uint64) (*Node, *memStorage, *recordTransport) {
 		t.Helper()
@@ -350,6 +350,28 @@ func TestSendsAroundSave(t *testing.T) {
 			return m.GetType() == raftpb.MsgAppResp && !m.GetReject() && m.GetIndex() == 4
 		}) {
 			t.Fatal("no ack of entry 4 once it was saved")
+		}
+	})
+
+	t.Run("voter", func(t *testing.T) {
+		n, st, tr := start(t, 2)
+		g, entered := st.holdSaves(t)
+		vote := msg(raftpb.MsgVote, 3, 2, 2)
+		vote.LogTerm, vote.Index = proto.Uint64(1), proto.Uint64(3)
+		if err := n.Process(context.Background(), vote); err != nil {
+			t.Fatal(err)
+		}
+		entered(t) // the new term and the vote
+		settle(n)
+		if tr.sent(is(raftpb.MsgVoteResp)) {
+			t.Fatal("the vote was cast before the Save of the term and vote returned")
+		}
+		st.releaseSaves(g)
+		settleNode(t, n, nil)
+		if !tr.sent(func(m *raftpb.Message) bool {
+			return m.GetType() == raftpb.MsgVoteResp && m.GetTo() == 3 && !m.GetReject()
+		}) {
+			t.Fatal("no vote for node 3 once the Save returned")
 		}
 	})
 

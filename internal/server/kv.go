@@ -89,9 +89,10 @@ func (s *Server) waitLeader(ctx context.Context, n *raftnode.Node) error {
 	return nil
 }
 
-// mapRaftErr maps an error of raftnode.Propose. Only a dropped proposal is
-// known not to be in the log: a stopped node or an ended ctx may have
-// handed the entry to raft already.
+// mapRaftErr maps an error of raftnode.Propose. A dropped proposal is not
+// in the log, nor is one whose ctx ended first: Propose returns ctx's
+// error only when its Ready loop never took the proposal. A stopped node
+// may have handed the entry to raft already.
 func (s *Server) mapRaftErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, raft.ErrProposalDropped):
@@ -99,7 +100,8 @@ func (s *Server) mapRaftErr(ctx context.Context, err error) error {
 	case errors.Is(err, raftnode.ErrStopped):
 		return fmt.Errorf("%w: %w", ErrStopped, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+		return fmt.Errorf("%w: %w: the request ended before raft took the write (%v); retry it with a longer deadline",
+			ErrTimeout, ErrNotProposed, ctx.Err())
 	default:
 		return err
 	}

@@ -161,6 +161,28 @@ func TestMinorityCannotWrite(t *testing.T) {
 	mustPut(t, f.Server, "x", "y")
 }
 
+// A write whose request ended before raft took it is known not to be in
+// the log (the client may retry it), and it is not.
+func TestWriteWithEndedContextIsNotProposed(t *testing.T) {
+	c := clustertest.New(t, 3, manualTicks)
+	lead := c.WaitLeader()
+	for _, n := range []*clustertest.Node{c.Node(lead), follower(c, lead)} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := n.Server.Upsert(ctx, put("ended", "x"))
+		if !errors.Is(err, server.ErrNotProposed) || !errors.Is(err, server.ErrTimeout) {
+			t.Fatalf("node %d: upsert with an ended request: %v, want ErrTimeout and ErrNotProposed", n.ID, err)
+		}
+	}
+	mustPut(t, c.Node(lead).Server, "after", "y")
+	c.Settle()
+	for _, n := range c.Nodes() {
+		if v := n.Server.StateMachine().Get("ended", uint64(time.Now().UnixMilli())); v != nil {
+			t.Errorf("node %d holds the ended write: %v", n.ID, v)
+		}
+	}
+}
+
 func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
 	c := clustertest.New(t, 3, manualTicks)
 	c.WaitLeader()
