@@ -69,6 +69,7 @@ type Service struct {
 	cfg       Config
 	memberID  uint64
 	clusterID uint64
+	events    eventCache // watch events as etcd's, shared by the watchers
 }
 
 // New returns the face over srv.

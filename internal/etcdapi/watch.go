@@ -329,7 +329,7 @@ func (ws *watchStream) sendEvents(wt *etcdWatcher, evs []*metapb.Event) error {
 		if (put && wt.noPut) || (!put && wt.noDelete) {
 			continue
 		}
-		out = append(out, etcdEvent(ev, wt.req.PrevKv && ev.GetRevision() > compacted))
+		out = append(out, ws.s.events.convert(ev, wt.req.PrevKv && ev.GetRevision() > compacted))
 	}
 	if len(out) == 0 {
 		return nil
@@ -389,6 +389,41 @@ func (ws *watchStream) progress() {
 	if err := ws.send(&pb.WatchResponse{Header: ws.s.header(reached()), WatchId: -1}); err != nil {
 		ws.fail(err)
 	}
+}
+
+// eventCacheSlots is how many converted events eventCache holds: the
+// watchers of a change send it within far fewer revisions.
+const eventCacheSlots = 1024
+
+// eventCache converts each native event to etcd's once for every watcher
+// that sends it (etcd's benchmark watches one key with 1000 watchers):
+// the watch hub hands every watcher the same *metapb.Event. A slot holds
+// the latest event converted at its revision and prev_kv choice; a miss
+// converts again. The converted events are shared and never changed
+// after: gRPC only reads them when it marshals a response.
+type eventCache struct {
+	slots [eventCacheSlots]atomic.Pointer[cachedEvent]
+}
+
+type cachedEvent struct {
+	src    *metapb.Event
+	prevKV bool
+	ev     *mvccpb.Event
+}
+
+// convert returns etcdEvent(src, prevKV), converted once.
+func (c *eventCache) convert(src *metapb.Event, prevKV bool) *mvccpb.Event {
+	i := 2 * src.GetRevision()
+	if prevKV {
+		i++
+	}
+	slot := &c.slots[i%eventCacheSlots]
+	if e := slot.Load(); e != nil && e.src == src && e.prevKV == prevKV {
+		return e.ev
+	}
+	ev := etcdEvent(src, prevKV)
+	slot.Store(&cachedEvent{src: src, prevKV: prevKV, ev: ev})
+	return ev
 }
 
 // etcdEvent is a native event as etcd's: a put's kv is the new value
